@@ -1,0 +1,54 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mpyrun  # noqa: E402
+
+mpyrun.ensure_cpython_path()
+
+
+class MicroPython:
+    """Handle given to tests by the ``mpy`` fixture."""
+
+    exe = staticmethod(mpyrun.micropython_exe)
+    run = staticmethod(mpyrun.run)
+    run_raw = staticmethod(mpyrun.run_raw)
+    call_each = staticmethod(mpyrun.call_each)
+    differential = staticmethod(mpyrun.differential)
+
+
+@pytest.fixture(scope="session")
+def mpy():
+    """Run snippets under the real MicroPython interpreter.
+
+    ``mpy.run(code)`` returns what the snippet passed to ``result(...)``;
+    ``assert_no_alloc`` and ``bytes_per_call`` are pre-imported in snippets.
+    """
+    mpyrun.micropython_exe()  # fail early with the install hint
+    return MicroPython()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "mpy" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mpy)
+
+
+def pytest_report_header(config):
+    try:
+        exe = mpyrun.micropython_exe()
+    except RuntimeError as e:
+        return str(e)
+    return "micropython: %s (MICROPYTHON=%s)" % (exe, os.environ.get("MICROPYTHON", "unset"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    passed = terminalreporter.stats.get("passed", [])
+    n_mpy = sum(1 for r in passed if "mpy" in r.keywords)
+    terminalreporter.write_line(
+        "interpreters: %d passed tests ran firmware under MicroPython, %d under CPython only"
+        % (n_mpy, len(passed) - n_mpy)
+    )
