@@ -13,7 +13,8 @@ def loop(n):
         s += i & 7
     return s
 ts = time_us(lambda: loop(1000), 200)
-result([ts[len(ts) // 2], bytes_per_call(lambda: 1.5 * 2.0, 100)])
+x = 1.5
+result([ts[len(ts) // 2], bytes_per_call(lambda: x * 2.0, 100)])
 """
     )
     return [

@@ -1,15 +1,35 @@
-"""The `cryo` command: one subcommand per job (flash, config, logs, monitor, tune, sim)."""
+"""The `cryo` command: one subcommand module per job.
+
+Each module in ``_COMMANDS`` exposes ``register(subparsers)``, which adds its
+subparser and sets ``func`` (called with the parsed args, returns the exit
+code). Expected errors are ``CryoError`` subclasses: printed as one line, with
+the exit code the class defines — never a traceback.
+"""
 
 import argparse
+import importlib
+import importlib.util
 import sys
 
 from host_tools.errors import CryoError
 
+_COMMANDS = (
+    "host_tools.sim",
+    "host_tools.flash",
+    "host_tools.config",
+    "host_tools.logs",
+    "host_tools.monitor",
+    "host_tools.tune",
+)
+
 
 def build_parser():
     p = argparse.ArgumentParser(prog="cryo", description="Cryotherapy controller host tools")
-    p.add_argument("--version", action="store_true", help="print the firmware/tool version")
-    p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--version", action="store_true", help="print the tool version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(sub)
     return p
 
 
@@ -17,19 +37,23 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.version or not args.command:
+        if args.version:
             from host_tools import FIRMWARE_DIR
 
             sys.path.insert(0, str(FIRMWARE_DIR))
-            import cryo  # noqa: PLC0415 - firmware package shared with the host
+            import cryo
 
             print("cryo", cryo.VERSION)
             return 0
-        return args.func(args)
+        if not args.command:
+            parser.print_help()
+            return 2
+        return args.func(args) or 0
     except CryoError as e:
         print(f"cryo: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        print("cryo: interrupted", file=sys.stderr)
         return 130
 
 
