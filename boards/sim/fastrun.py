@@ -1,0 +1,304 @@
+"""Fast virtual time: the firmware's control tick against the plant, as fast
+as the CPU allows. Run under MicroPython by ``cryo sim run`` (host_tools/sim.py)::
+
+    micropython boards/sim/fastrun.py '<json options>'
+
+Options (JSON): plant, scenario, seed, flash (image path or null = RAM),
+flash_blocks, duration_s, trace (CSV path or null), trace_ms, config (dict
+for the Controller), board (board.json path or null), rom (firmware dir),
+sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
+wrap), autostart (call Controller.start after boot).
+
+Every virtual millisecond is deterministic for a given seed: the clock is a
+``cryo.clock.ManualClock`` advanced by the controller's period, the plant is
+stepped every 20 ms with the valve duty measured on the pins, scenario
+events fire at their virtual time. The flash image is written as the
+firmware writes it (file-backed littlefs), so ``cryo logs`` can pull the
+logs afterwards. The last stdout line is ``@@SIM@@`` + a JSON summary.
+"""
+
+import gc
+import json
+import sys
+import time
+
+import plant
+import scenario as scen_mod
+import vboard
+from vboard import BoardReset
+
+from cryo.clock import ManualClock
+
+MARK = "@@SIM@@"
+
+
+class SimStream:
+    """Non-blocking byte stream: reads from ``buf`` (serial events), writes
+    append to ``out`` (what the firmware answers)."""
+
+    def __init__(self, buf, out=None):
+        self.buf = buf
+        self.out = out
+
+    def readinto(self, b):
+        n = len(self.buf)
+        if n == 0:
+            return None
+        m = len(b)
+        if m > n:
+            m = n
+        b[:m] = self.buf[:m]
+        self.buf[:] = self.buf[m:]
+        return m
+
+    def write(self, b):
+        self.out.extend(b)
+        return len(b)
+
+
+def _make_controller(board, opts, clock, world):
+    """The firmware's Controller with the flash log, or None (reason)."""
+    from cryo.controller import Controller
+
+    log = None
+    try:
+        from cryo.storage.log import TreatmentLog
+
+        log = TreatmentLog(root="/logs", clock=clock)
+    except Exception as e:  # noqa: BLE001 - the controller reports STORAGE
+        world.log.append((clock.ticks_ms(), "log unavailable: %r" % (e,)))
+    audit = None
+    try:
+        from cryo.storage.audit import AuditTrail
+
+        audit = AuditTrail("/audit.log")
+    except Exception:  # noqa: BLE001 - optional
+        audit = None
+    link = None
+    ctrl = Controller(board, opts.get("config"), log=log, audit=audit)
+    try:
+        from cryo.link.channel import CommandChannel
+
+        stream = SimStream(world.serial_in, world.serial_out)
+        link = CommandChannel(ctrl, stream, stream)
+    except Exception as e:  # noqa: BLE001 - the link is optional here
+        world.log.append((clock.ticks_ms(), "link unavailable: %r" % (e,)))
+    return ctrl, link
+
+
+def main():
+    opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    gc.threshold(256 * 1024)  # micropython.md fact 16
+    seed = int(opts.get("seed", 0))
+    clock = ManualClock(int(opts.get("start_ms", 0)))
+    board_def = vboard.load_board(opts.get("board"))
+    params = plant.load(opts.get("plant") or "default")
+    world = vboard.install(vboard.World(board_def, params, seed, clock, realtime=False))
+    world.serial_out = bytearray()
+    if opts.get("scenario"):
+        doc = scen_mod.load(opts["scenario"])
+        world.scenario = scen_mod.Scenario(doc, clock.ticks_ms(), clock)
+    trace = open(opts["trace"], "w") if opts.get("trace") else None
+    trace_ms = int(opts.get("trace_ms", 100))
+    dev = vboard.make_flash(opts.get("flash"), 4096, int(opts.get("flash_blocks", 512)))
+    world.flash = dev
+    vboard.mount_root(dev, opts.get("rom"), opts.get("sim"))
+    import cryo.board as cboard
+
+    duration_ms = int(float(opts.get("duration_s", 60)) * 1000)
+    resets = []
+    errors = []
+    min_surface = 1e9
+    min_probe = 1e9
+    open_ms = 0
+    ticks = 0
+    t_start_wall = time.ticks_us()
+    start = clock.ticks_ms()
+    elapsed = 0
+    hang_until = None
+    off_until = None
+    ctrl = link = None
+    next_trace = 0
+    period = 10
+
+    def boot():
+        b = cboard.Board(board_def, clock)
+        c, lk = _make_controller(b, opts, clock, world)
+        if b.watchdog_ms:
+            b.start_watchdog()
+            c.wdt = b.wdt
+            c.il.wdt_ok = 1
+        return c, lk
+
+    autostart_ms = int(float(opts.get("autostart_s", 1.0)) * 1000)
+    started_at = [None]
+
+    def autostart(now):
+        # Start (self-test -> READY) once the sensors have delivered samples,
+        # as the operator would after power-up; again after every reset.
+        try:
+            ctrl.start(now)
+        except Exception as e:  # noqa: BLE001 - recorded; the tick still runs
+            world.log.append((now, "start refused: %s" % (e,)))
+
+    def reboot(cause):
+        nonlocal ctrl, link, dev, off_until
+        resets.append((elapsed, cause))
+        started_at[0] = None
+        world.outputs_off()
+        world.reset_cause = cause
+        ctrl = link = None
+        if cause == "power":
+            dev = dev.reboot()
+            world.flash = dev
+            vboard.remount_root(dev)
+        gc.collect()
+
+    try:
+        ctrl, link = boot()
+        period = ctrl.period_ms
+        started_at[0] = elapsed
+    except BoardReset as r:
+        reboot(r.cause)
+    except Exception as e:  # noqa: BLE001
+        sys.print_exception(e)
+        errors.append("boot: %r" % (e,))
+
+    while elapsed < duration_ms:
+        clock.advance(period)
+        elapsed += period
+        now = clock.ticks_ms()
+        try:
+            world.sync()
+        except BoardReset as r:
+            reboot(r.cause)
+        while world.pending:
+            ev = world.pending.pop(0)
+            name = ev["event"]
+            if name == "wdt_starve":
+                hang_until = elapsed + int(ev["ms"])
+            elif name == "power_cut":
+                reboot("power")
+                off_until = elapsed + int(float(ev.get("off_s", 1.0)) * 1000)
+            elif name == "reset":
+                reboot("reset")
+            elif name == "serial":
+                world.serial_in.extend(ev["data"].encode())
+            elif name == "call" and ctrl is not None:
+                try:
+                    getattr(ctrl, ev["method"])(*ev.get("args", []))
+                except Exception as e:  # noqa: BLE001
+                    world.log.append((now, "call %s: %s" % (ev["method"], e)))
+        if off_until is not None:
+            if elapsed < off_until:
+                continue
+            off_until = None
+        if ctrl is None:
+            try:
+                ctrl, link = boot()
+                started_at[0] = elapsed
+            except BoardReset as r:
+                reboot(r.cause)
+                continue
+        if hang_until is not None and elapsed < hang_until:
+            pass  # firmware hung: no tick, no feed
+        else:
+            hang_until = None
+            try:
+                ctrl.tick(now)
+                if link is not None:
+                    link.poll()
+            except BoardReset as r:
+                reboot(r.cause)
+                continue
+            except Exception as e:  # noqa: BLE001 - an escaped exception: valves closed, reboot
+                world.outputs_off()
+                errors.append("t=%d ms: %r" % (elapsed, e))
+                reboot("exception")
+                continue
+            ticks += 1
+            if (
+                opts.get("autostart", True)
+                and started_at[0] is not None
+                and elapsed - started_at[0] >= autostart_ms
+            ):
+                started_at[0] = None
+                autostart(now)
+        if world.wdt_expired(now):
+            reboot("wdt")
+        p = world.plant
+        if p.surface_c < min_surface:
+            min_surface = p.surface_c
+        if p.probe_c < min_probe:
+            min_probe = p.probe_c
+        if world.valve_is_open():
+            open_ms += period
+        if trace is not None and elapsed >= next_trace:
+            next_trace += trace_ms
+            trace.write(
+                "%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.4f,%.2f,%.3f,%s\n"
+                % (
+                    elapsed / 1000.0,
+                    p.surface_c,
+                    p.probe_c,
+                    p.probe2_c,
+                    p.aux_c,
+                    1 if world.valve_is_open() else 0,
+                    p.reservoir_fraction,
+                    p.supply_pressure_kpa,
+                    p.flow,
+                    ctrl.protocol.name if ctrl is not None else "OFF",
+                )
+            )
+        if ticks % 200 == 0:
+            gc.collect()
+
+    wall_us = time.ticks_diff(time.ticks_us(), t_start_wall)
+    if ctrl is not None:
+        try:
+            ctrl.safe()
+        except Exception:  # noqa: BLE001
+            world.outputs_off()
+    status = None
+    if ctrl is not None:
+        try:
+            status = ctrl.status()
+        except Exception as e:  # noqa: BLE001
+            status = {"error": repr(e)}
+    if trace is not None:
+        trace.close()
+    import vfs
+
+    try:
+        vfs.umount("/")
+    except OSError:
+        pass
+    if opts.get("flash"):
+        dev.close()
+    p = world.plant
+    summary = {
+        "plant": p.name,
+        "seed": seed,
+        "duration_s": duration_ms / 1000.0,
+        "ticks": ticks,
+        "period_ms": period,
+        "wall_s": wall_us / 1e6,
+        "speed_x": (duration_ms * 1000.0 / wall_us) if wall_us > 0 else 0,
+        "resets": resets,
+        "errors": errors,
+        "surface_c": p.surface_c,
+        "min_surface_c": min_surface,
+        "min_probe_c": min_probe,
+        "valve_open_s": open_ms / 1000.0,
+        "valve_cycles": world.valve_cycles,
+        "reservoir_fraction": p.reservoir_fraction,
+        "frozen_depth_mm": p.frozen_depth_mm(),
+        "events": [[t, str(n)] for t, n in world.log],
+        "scenario_done": world.scenario.done() if world.scenario is not None else None,
+        "status": status,
+        "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
+    }
+    print(MARK + json.dumps(summary))
+
+
+main()

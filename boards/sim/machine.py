@@ -1,0 +1,323 @@
+"""``machine`` for the virtual board (Pin, Signal, SPI, PWM, ADC, RTC, WDT).
+
+How firmware gets this module: the unix port's built-in ``machine`` is an
+*extensible* module, so a ``machine.py`` found on ``sys.path`` /
+``MICROPYPATH`` is imported instead of it (checked on the PyPI unix port,
+v1.29.0-preview). ``boards/sim`` is on ``MICROPYPATH`` in the test rig and
+on ``sys.path`` in ``cryo sim``; ``import machine`` in the firmware's board
+layer therefore resolves here. Under CPython the same file is imported via
+``sys.path``.
+
+Every object forwards to the world (:mod:`vboard`): pins are levels in a
+table, SPI transfers go to the emulated chip whose CS pin is low, the valve
+pins drive the plant, inputs come from the scenario. Pin reads/writes and SPI
+transfers are allocation-free (the firmware's safety path runs through them
+with the heap locked).
+"""
+
+import vboard
+
+_IN = 0
+_OUT = 1
+
+
+def _world():
+    w = vboard.world
+    if w is None:
+        w = vboard.get()
+    return w
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    ALT = 3
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+    DRIVE_0 = 0
+    DRIVE_1 = 1
+    DRIVE_2 = 2
+
+    def __init__(self, id, mode=-1, pull=-1, value=None, **kw):
+        self._id = id
+        self._w = _world()
+        w = self._w
+        if id not in w.levels:
+            w.levels[id] = 0
+        self._mode = _IN
+        self.init(mode, pull, value)
+
+    def init(self, mode=-1, pull=-1, value=None, **kw):
+        w = self._w
+        if mode != -1:
+            self._mode = mode
+            w.modes[self._id] = mode
+        if pull != -1:
+            self._pull = pull
+        if value is not None and self._mode != _IN:
+            w.write_pin(self._id, 1 if value else 0)
+
+    def value(self, v=None):
+        if v is None:
+            return self._w.read_pin(self._id)
+        if self._mode == _IN:
+            return None  # writing an input only sets the output latch on boards
+        self._w.write_pin(self._id, 1 if v else 0)
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def high(self):
+        self.value(1)
+
+    def low(self):
+        self.value(0)
+
+    def toggle(self):
+        self.value(1 - self._w.levels[self._id])
+
+    def mode(self, m=None):
+        if m is None:
+            return self._mode
+        self.init(m)
+
+    def irq(self, handler=None, trigger=3, hard=False):
+        """Scenario input changes call ``handler(pin)`` (soft IRQ)."""
+        if handler is None:
+            self._w.irqs.pop(self._id, None)
+        else:
+            self._w.irqs[self._id] = (handler, trigger, self)
+        return None
+
+    def __repr__(self):
+        return "Pin(%r)" % (self._id,)
+
+
+class Signal:
+    """Pin with optional inversion (machine.Signal)."""
+
+    def __init__(self, pin, invert=False):
+        self._pin = pin
+        self._inv = 1 if invert else 0
+
+    def value(self, v=None):
+        if v is None:
+            return self._pin.value() ^ self._inv
+        self._pin.value((1 if v else 0) ^ self._inv)
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class SPI:
+    """SPI controller; transfers go to the emulated chip whose CS is low.
+
+    With no chip selected MISO floats high: reads give 0xFF.
+    """
+
+    MSB = 0
+    LSB = 1
+
+    def __init__(self, id=1, baudrate=1000000, polarity=0, phase=0, **kw):
+        self._w = _world()
+        self.id = id
+        self.init(baudrate, polarity, phase, **kw)
+        self.transfers = 0
+
+    def init(self, baudrate=1000000, polarity=0, phase=0, **kw):
+        self.baudrate = baudrate
+        self.polarity = polarity
+        self.phase = phase
+
+    def deinit(self):
+        return None
+
+    def readinto(self, buf, write=0):
+        self.transfers += 1
+        self._w.spi_transfer(None, buf)
+        return None
+
+    def read(self, nbytes, write=0):
+        buf = bytearray(nbytes)
+        self.readinto(buf, write)
+        return bytes(buf)
+
+    def write(self, buf):
+        self.transfers += 1
+        self._w.spi_transfer(buf, None)
+        return None
+
+    def write_readinto(self, wbuf, rbuf):
+        self.transfers += 1
+        self._w.spi_transfer(wbuf, rbuf)
+        return None
+
+
+class SoftSPI(SPI):
+    pass
+
+
+class PWM:
+    """PWM output (buzzer, LEDs): records frequency and duty in the world."""
+
+    def __init__(self, pin, freq=0, duty_u16=0, **kw):
+        self._w = _world()
+        self._id = pin._id if isinstance(pin, Pin) else pin
+        self._state = [freq, duty_u16]
+        self._w.pwm[self._id] = self._state
+
+    def init(self, freq=None, duty_u16=None, **kw):
+        if freq is not None:
+            self._state[0] = freq
+        if duty_u16 is not None:
+            self._state[1] = duty_u16
+
+    def freq(self, f=None):
+        if f is None:
+            return self._state[0]
+        self._state[0] = f
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self._state[1]
+        self._state[1] = d
+
+    def deinit(self):
+        self._state[1] = 0
+
+
+class ADC:
+    """ADC: the supply-pressure transducer on the board's pressure pin."""
+
+    def __init__(self, pin, **kw):
+        self._w = _world()
+        self._id = pin._id if isinstance(pin, Pin) else pin
+
+    def read_u16(self):
+        w = self._w
+        if self._id == w.adc_id:
+            return w.adc_u16()
+        return 0
+
+    def read_uv(self):
+        return self.read_u16() * 3300000 // 65535
+
+
+class RTC:
+    """Real-time clock: an offset on top of host time (real) or virtual time."""
+
+    _offset_s = 0
+
+    def __init__(self, id=0):
+        pass
+
+    def _now_s(self):
+        import time
+
+        w = _world()
+        if w.realtime:
+            return time.time() + RTC._offset_s
+        return 946684800 + w.clock.ticks_ms() // 1000 + RTC._offset_s
+
+    def datetime(self, dt=None):
+        import time
+
+        if dt is None:
+            t = time.gmtime(self._now_s())
+            # (year, month, day, weekday, hours, minutes, seconds, subseconds)
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        secs = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        RTC._offset_s = 0
+        RTC._offset_s = secs - self._now_s()
+
+    def init(self, dt):
+        self.datetime(dt)
+
+
+class WDT:
+    """Watchdog: not fed within ``timeout`` ms resets the virtual board.
+
+    Cannot be stopped or reconfigured once started (as on hardware). Real
+    time: the ``cryo sim`` relay times the feeds and restarts the process;
+    fast time: the runner checks after every tick.
+    """
+
+    def __init__(self, id=0, timeout=5000):
+        if timeout <= 0:
+            raise ValueError("WDT timeout must be > 0 ms, got %r" % (timeout,))
+        self._w = _world()
+        if self._w.wdt_timeout_ms == 0:
+            self._w.wdt_start(timeout)
+
+    def feed(self):
+        self._w.wdt_feed()
+
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+
+def reset():
+    _world().hard_reset("reset")
+
+
+def soft_reset():
+    raise SystemExit
+
+
+def reset_cause():
+    import os
+
+    c = os.getenv("SIM_RESET_CAUSE") if _world().realtime else _world().reset_cause
+    return {"wdt": WDT_RESET, "reset": HARD_RESET, "soft": SOFT_RESET}.get(c, PWRON_RESET)
+
+
+def unique_id():
+    return b"\x53\x49\x4d\x00\x00\x01"
+
+
+def freq(f=None):
+    return 240000000
+
+
+def idle():
+    return None
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    return None
+
+
+def lightsleep(ms=0):
+    import time
+
+    time.sleep_ms(ms)
+
+
+def board_definition():
+    """The virtual board's board.json (the sim knows its own wiring)."""
+    return _world().board

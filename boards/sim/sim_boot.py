@@ -1,0 +1,77 @@
+# The virtual board's "ROM": what the silicon and the port's frozen _boot.py
+# do before boot.py. Started by `cryo sim` (host_tools/sim.py) as
+#     micropython -i boards/sim/sim_boot.py
+# on a pty, with MICROPYPATH=boards/sim:firmware and SIM_* environment
+# variables; `-i` drops into the REPL when main.py ends (or is interrupted).
+#
+# 1. build the world (plant, emulated chips, pins) and the control pipe;
+# 2. mount the littlefs2 flash image as '/', the firmware tree at /rom and
+#    boards/sim at /sim (stand-ins for frozen modules);
+# 3. run boot.py, then main.py (skipped after a soft reset from the raw
+#    REPL, as on real boards), in one shared global namespace.
+import os
+import sys
+
+import plant as _plant
+import scenario as _scenario
+import vboard as _vboard
+
+from cryo.clock import BoardClock as _BoardClock
+
+
+def _env(k, d=None):
+    v = os.getenv(k)
+    return d if v is None or v == "" else v
+
+
+def _rom_boot():
+    clock = _BoardClock()
+    board = _vboard.load_board(_env("SIM_BOARD"))
+    params = _plant.load(_env("SIM_PLANT", "default"))
+    w = _vboard.install(
+        _vboard.World(board, params, int(_env("SIM_SEED", "0")), clock, realtime=True)
+    )
+    fd = _env("SIM_CTRL_FD")
+    if fd is not None:
+        w.ctrl = open("/dev/fd/" + fd, "wb")
+    if _env("SIM_SCENARIO"):
+        w.scenario = _scenario.Scenario(
+            _scenario.load(_env("SIM_SCENARIO")), clock.ticks_ms(), clock
+        )
+    import machine  # noqa: F401 - the sim machine module, imported before the switch
+
+    dev = _vboard.make_flash(_env("SIM_FLASH"), 4096, int(_env("SIM_FLASH_BLOCKS", "512")))
+    w.flash = dev
+    _vboard.mount_root(dev, _env("SIM_ROM"), _env("SIM_DIR"))
+    cut = _env("SIM_POWER_CUT_AFTER")
+    if cut is not None:
+        dev.cut_power_after(int(cut), _env("SIM_TEAR", "0") == "1")
+    return w
+
+
+def _find(name):
+    for d in ("/", "/rom/"):
+        try:
+            os.stat(d + name)
+            return d + name
+        except OSError:
+            pass
+    return None
+
+
+def _run(path):
+    with open(path) as f:
+        code = f.read()
+    exec(compile(code, path, "exec"), globals())
+
+
+_world = _rom_boot()
+_mode = _env("SIM_RESET_MODE", "power")
+_p = _find("boot.py")
+if _p:
+    _run(_p)
+if _mode != "raw":
+    _p = _find("main.py")
+    if _p:
+        _run(_p)
+del _p, _mode

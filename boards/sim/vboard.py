@@ -1,0 +1,492 @@
+"""The virtual board's world: pins, SPI chips, plant, watchdog, scenario.
+
+One :class:`World` per virtual board process (``vboard.world``). The sim
+``machine`` module (boards/sim/machine.py) forwards every hardware access
+here, so the firmware's real drivers talk to emulated chips at frame level and
+the valve pins drive the plant.
+
+Time: the world reads its ``clock`` (``cryo.clock`` interface). In fast
+virtual time the runner owns a ``ManualClock`` and calls :meth:`advance_to`
+after moving it; in real time (``cryo sim`` on a pty) the clock is the board
+clock and the plant is integrated lazily whenever the firmware reads hardware
+(:meth:`sync`), so it advances with wall time.
+
+Allocation: pin writes, pin reads and SPI transfers are allocation-free when
+no plant step is due (the firmware's safety path may run with the heap
+locked). A plant step allocates (floats); in real time it is skipped while
+the heap is locked and done at the next access.
+
+Resets: :meth:`hard_reset` is what ``machine.reset()`` and an expired
+watchdog do. In real time the process tells the ``cryo sim`` relay over the
+control pipe (``SIM_CTRL_FD``) and waits to be killed and restarted; in fast
+time it raises :class:`BoardReset`, which the runner catches to reboot.
+"""
+
+import json
+
+import plant as _plant
+
+_PLANT_STEP_MS = 20  # plant integration granularity
+_MAX_CATCHUP_MS = 5000  # real time: longest gap integrated in one sync
+
+
+class BoardReset(BaseException):
+    """Fast mode: the virtual board resets (machine.reset() or watchdog)."""
+
+    def __init__(self, cause):
+        BaseException.__init__(self, cause)
+        self.cause = cause
+
+
+class Channel:
+    """One thermocouple channel: chip emulator + scenario faults on its reading."""
+
+    def __init__(self, name, chip, source):
+        self.name = name
+        self.chip = chip
+        self.source = source  # 'probe', 'probe2' or 'aux'
+        self.version = -1
+        self.hot_c = 25.0
+        self.stuck = False
+        self.extra_noise_c = 0.0
+        self.drift_c_per_s = 0.0
+        self.offset_c = 0.0
+
+
+def sim_dir():
+    f = _plant.__file__
+    i = f.rfind("/")
+    return f[:i] if i >= 0 else "."
+
+
+def load_board(path=None):
+    """The sim board definition (boards/sim/board.json) as a dict."""
+    if path is None:
+        path = sim_dir() + "/board.json"
+    with open(path) as f:
+        return json.load(f)
+
+
+def _make_chip(kind, tc_type, clock):
+    if kind == "max31855":
+        from chips.max31855 import Max31855Emu
+
+        return Max31855Emu(tc_type, clock)
+    if kind == "max31856":
+        from chips.max31856 import Max31856Emu
+
+        try:
+            return Max31856Emu(tc_type, clock)
+        except TypeError:
+            return Max31856Emu(tc_type)
+    raise ValueError("board.json: unknown thermocouple chip %r; allowed: max31855, max31856" % kind)
+
+
+class World:
+    def __init__(self, board=None, plant_params=None, seed=0, clock=None, realtime=True):
+        if board is None:
+            board = load_board()
+        if plant_params is None:
+            plant_params = _plant.load("default")
+        if clock is None:
+            from cryo.clock import BoardClock
+
+            clock = BoardClock()
+        self.board = board
+        self.clock = clock
+        self.realtime = realtime
+        self.plant = _plant.Plant(plant_params, seed)
+        self.seed = seed
+        self._noise = _plant.Noise(seed + 7919)
+        self.levels = {}  # pin id -> level (outputs: driven level; inputs: physical)
+        self.modes = {}
+        self.pwm = {}  # pin id -> [freq, duty_u16]
+        self.irqs = {}  # pin id -> (handler, trigger)
+        # Roles from the board definition.
+        self.valve_id = board["valve"]["pin"]
+        self.valve_active = 1 if board["valve"].get("active_high", True) else 0
+        self.master_id = board["master_valve"]["pin"]
+        self.master_active = 1 if board["master_valve"].get("active_high", True) else 0
+        self.inputs = {}  # role -> pin id
+        self.invert = {}  # pin id -> invert flag
+        for role, spec in board["inputs"].items():
+            self.inputs[role] = spec["pin"]
+            self.invert[spec["pin"]] = 1 if spec.get("invert", False) else 0
+        # Logical input states (scenario): e-stop loop closed, not pressed,
+        # handpiece in its holder.
+        self.logical = {"estop": 1, "footswitch": 0, "handpiece": 0}
+        for role in self.inputs:
+            self._apply_input(role)
+        # Safe power-up levels: every output low (valves de-energised).
+        self.levels[self.valve_id] = 1 - self.valve_active
+        self.levels[self.master_id] = 1 - self.master_active
+        # Thermocouple chips by CS pin.
+        self.channels = {}
+        self.cs = {}  # cs pin id -> Channel
+        sources = {"tissue": "probe", "tissue2": "probe2", "aux": "aux"}
+        for name, spec in board["thermocouples"].items():
+            chip = _make_chip(spec["chip"], spec.get("type", "K"), clock)
+            ch = Channel(name, chip, sources.get(name, "probe"))
+            self.channels[name] = ch
+            self.cs[spec["cs"]] = ch
+            self.levels[spec["cs"]] = 1
+        self.selected = None
+        adc = board.get("pressure_adc", {})
+        self.adc_id = adc.get("pin")
+        self._adc_fs = float(adc.get("full_scale_kpa", 400.0))
+        self._adc_zero = float(adc.get("zero_fraction", 0.1))
+        self._adc_span = float(adc.get("span_fraction", 0.8))
+        self.adc_offline = False
+        # Valve bookkeeping (integer ms, allocation-free on pin writes).
+        self.valve_stuck = None  # None, 'open' or 'closed' (scenario)
+        self._t_last = clock.ticks_ms()
+        self._t_edge = self._t_last
+        self._open_ms = 0
+        self._valve_on = 0
+        self._master_on = 0
+        self.valve_cycles = 0
+        self.version = 0
+        # Watchdog and resets.
+        self.wdt_timeout_ms = 0
+        self.wdt_fed_ms = 0
+        self.wdt_starve_until = None
+        self.resets = 0
+        self.reset_cause = None
+        self.ctrl = None  # real time: control pipe to the cryo sim relay
+        self.flash = None  # the board's FlashBlockDevice (for power cuts)
+        self.scenario = None
+        self.serial_in = bytearray()
+        self.pending = []  # runner events (fast mode) from the scenario
+        self.log = []  # scenario events applied: (t_ms, text)
+        self._channel_values()
+
+    # ------------------------------------------------------------- pins
+    def _apply_input(self, role):
+        pid = self.inputs[role]
+        self.levels[pid] = self.logical[role] ^ self.invert[pid]
+
+    def set_input(self, role, logical):
+        """Scenario: set a logical input (estop: 1 = loop closed/ok)."""
+        if role not in self.inputs:
+            raise ValueError("board has no input %r; inputs: %s" % (role, ", ".join(self.inputs)))
+        self.logical[role] = 1 if logical else 0
+        pid = self.inputs[role]
+        old = self.levels[pid]
+        self._apply_input(role)
+        new = self.levels[pid]
+        irq = self.irqs.get(pid)
+        if irq is not None and old != new:
+            handler, trigger, pin = irq
+            if (new and trigger & 1) or (not new and trigger & 2):
+                handler(pin)
+
+    def read_pin(self, pid):
+        if self.realtime:
+            self.sync()
+        return self.levels[pid]
+
+    def write_pin(self, pid, v):
+        """Drive an output. Allocation-free (safety path: valve off)."""
+        self.levels[pid] = v
+        if pid == self.valve_id or pid == self.master_id:
+            self._valve_edge()
+            return
+        ch = self.cs.get(pid)
+        if ch is not None:
+            if v == 0:
+                if self.realtime:
+                    self.sync()
+                if ch.version != self.version:
+                    ch.version = self.version
+                    ch.chip.set_state(ch.hot_c, self.plant.cold_junction_c)
+                self.selected = ch
+                ch.chip.select()
+            else:
+                ch.chip.deselect()
+                if self.selected is ch:
+                    self.selected = None
+
+    def _valve_edge(self):
+        # Integer bookkeeping of the open time since the last plant step.
+        now = self.clock.ticks_ms()
+        if self._valve_on and self._master_on:
+            self._open_ms += self.clock.diff(now, self._t_edge)
+        self._t_edge = now
+        on = 1 if self.levels[self.valve_id] == self.valve_active else 0
+        if on and not self._valve_on:
+            self.valve_cycles += 1
+        self._valve_on = on
+        self._master_on = 1 if self.levels[self.master_id] == self.master_active else 0
+
+    def valve_is_open(self):
+        return bool(self._valve_on)
+
+    # -------------------------------------------------------------- SPI
+    def spi_transfer(self, wbuf, rbuf):
+        ch = self.selected
+        if ch is None:
+            if rbuf is not None:
+                i = 0
+                n = len(rbuf)
+                while i < n:
+                    rbuf[i] = 0xFF
+                    i += 1
+            return
+        ch.chip.transfer(wbuf, rbuf)
+
+    # -------------------------------------------------------------- ADC
+    def adc_u16(self):
+        if self.realtime:
+            self.sync()
+        if self.adc_offline:
+            return 0
+        p = self.plant.supply_pressure_kpa / self._adc_fs
+        if p > 1.0:
+            p = 1.0
+        v = int(65535 * (self._adc_zero + self._adc_span * p))
+        return v
+
+    # ------------------------------------------------------------- time
+    def sync(self):
+        """Real time: integrate the plant up to now (lazy, on hardware access)."""
+        now = self.clock.ticks_ms()
+        if self.clock.diff(now, self._t_last) < _PLANT_STEP_MS:
+            return
+        try:
+            probe = [now]  # allocation probe: fails when the heap is locked
+        except MemoryError:
+            return
+        del probe
+        self.advance_to(now)
+
+    def advance_to(self, now):
+        """Integrate plant, scenario and channels from the last step to ``now``."""
+        clock = self.clock
+        elapsed = clock.diff(now, self._t_last)
+        if elapsed <= 0:
+            return
+        if elapsed > _MAX_CATCHUP_MS and self.realtime:
+            self._t_last = clock.add(now, -_MAX_CATCHUP_MS)
+            self._t_edge = self._t_last
+            self._open_ms = 0
+            elapsed = _MAX_CATCHUP_MS
+        if self.scenario is not None:
+            self.scenario.apply_due(self, now)
+            if self.realtime and self.pending:
+                self._realtime_events()
+        # valve open time in this interval
+        open_ms = self._open_ms
+        if self._valve_on and self._master_on:
+            open_ms += clock.diff(now, self._t_edge)
+        self._t_edge = now
+        self._open_ms = 0
+        duty = open_ms / elapsed
+        master = True
+        if self.valve_stuck == "open":
+            duty = 1.0
+        elif self.valve_stuck == "closed":
+            duty = 0.0
+        self.plant.step(elapsed / 1000.0, duty, master)
+        self._t_last = now
+        self._channel_values(elapsed / 1000.0)
+        self.version += 1
+
+    def _channel_values(self, dt=0.0):
+        p = self.plant
+        for ch in self.channels.values():
+            if ch.stuck:
+                continue
+            v = p.probe_c
+            if ch.source == "probe2":
+                v = p.probe2_c
+            elif ch.source == "aux":
+                v = p.aux_c
+            ch.offset_c += ch.drift_c_per_s * dt
+            v += ch.offset_c
+            if ch.extra_noise_c:
+                v += ch.extra_noise_c * self._noise.gauss()
+            ch.hot_c = v
+
+    def _realtime_events(self):
+        import time
+
+        while self.pending:
+            ev = self.pending.pop(0)
+            name = ev["event"]
+            if name == "wdt_starve":
+                time.sleep_ms(int(ev["ms"]))  # the firmware hangs here
+            elif name == "reset":
+                self.hard_reset("reset")
+            elif name == "power_cut":
+                self.power_cut()
+            # serial: injected by the cryo sim relay; call: fast mode only
+
+    # ---------------------------------------------------- watchdog/reset
+    def wdt_start(self, timeout_ms):
+        self.wdt_timeout_ms = timeout_ms
+        self.wdt_fed_ms = self.clock.ticks_ms()
+        if self.ctrl is not None:
+            self.ctrl.write(("W%d\n" % timeout_ms).encode())
+
+    def wdt_feed(self):
+        self.wdt_fed_ms = self.clock.ticks_ms()
+        if self.ctrl is not None:
+            self.ctrl.write(b"F\n")
+
+    def wdt_expired(self, now):
+        return self.wdt_timeout_ms > 0 and self.clock.diff(now, self.wdt_fed_ms) > self.wdt_timeout_ms
+
+    def outputs_off(self):
+        """Reset/power loss: every output de-energised (valves close)."""
+        for pid in self.levels:
+            if self.modes.get(pid) == 1:
+                self.levels[pid] = 0
+        self.levels[self.valve_id] = 1 - self.valve_active
+        self.levels[self.master_id] = 1 - self.master_active
+        for ch in self.channels.values():
+            self.levels[self._cs_of(ch)] = 1
+            ch.chip.deselect()
+        self.selected = None
+        self._valve_edge()
+        self.wdt_timeout_ms = 0
+        for st in self.pwm.values():
+            st[1] = 0
+
+    def _cs_of(self, ch):
+        for pid in self.cs:
+            if self.cs[pid] is ch:
+                return pid
+        return None
+
+    def hard_reset(self, cause="reset"):
+        """machine.reset(): real time asks the relay to restart the process."""
+        self.reset_cause = cause
+        if self.ctrl is not None:
+            self.ctrl.write(b"R\n")
+            import time
+
+            while True:  # the relay kills and restarts this process
+                time.sleep_ms(100)
+        raise BoardReset(cause)
+
+    def power_cut(self):
+        """The flash lost power: the whole board goes down now."""
+        self.reset_cause = "power"
+        if self.ctrl is not None:
+            self.ctrl.write(b"P\n")
+            import time
+
+            while True:
+                time.sleep_ms(100)
+        raise BoardReset("power")
+
+
+world = None
+
+
+def get():
+    """The current world, creating a default real-time one on first use."""
+    global world
+    if world is None:
+        world = World()
+    return world
+
+
+def install(w):
+    global world
+    world = w
+    return w
+
+
+def make_flash(path=None, block_size=4096, block_count=512):
+    """The board's flash chip: D's FlashBlockDevice whose power cut takes the
+    whole board down (real time: the relay restarts the process; fast time:
+    BoardReset('power') unwinds to the runner, past any ``except OSError``)."""
+    from flash import FlashBlockDevice, PowerCut
+
+    class BoardFlash(FlashBlockDevice):
+        def writeblocks(self, block_num, buf, offset=None):
+            try:
+                return FlashBlockDevice.writeblocks(self, block_num, buf, offset)
+            except PowerCut:
+                _power_lost()
+
+        def ioctl(self, op, arg):
+            try:
+                return FlashBlockDevice.ioctl(self, op, arg)
+            except PowerCut:
+                _power_lost()
+
+        def readblocks(self, block_num, buf, offset=0):
+            try:
+                return FlashBlockDevice.readblocks(self, block_num, buf, offset)
+            except PowerCut:
+                _power_lost()
+
+        def reboot(self):
+            self._dead = True
+            return BoardFlash(
+                self.path, self.block_size, self.block_count, _shared=(self._ram, self._file)
+            )
+
+    return BoardFlash(path, block_size, block_count)
+
+
+def _power_lost():
+    w = world
+    if w is None:
+        raise OSError(5)
+    w.power_cut()
+
+
+def mount_root(dev, rom=None, sim=None):
+    """Mount ``dev`` (littlefs2, formatted if blank) as '/'; the host's
+    firmware tree at /rom and boards/sim at /sim (read-only by convention,
+    like frozen modules). Returns the mounted VfsLfs2."""
+    import os
+    import sys
+
+    import vfs
+
+    try:
+        fs = vfs.VfsLfs2(dev)
+    except OSError:
+        vfs.VfsLfs2.mkfs(dev)
+        fs = vfs.VfsLfs2(dev)
+    try:
+        vfs.umount("/")
+    except OSError:
+        pass
+    vfs.mount(fs, "/")
+    paths = ["", "/lib"]
+    if rom:
+        vfs.mount(vfs.VfsPosix(rom), "/rom")
+        paths.append("/rom")
+    if sim:
+        vfs.mount(vfs.VfsPosix(sim), "/sim")
+        paths.append("/sim")
+    sys.path[:] = paths
+    os.chdir("/")
+    # Firmware modules imported from host paths before the switch would
+    # resolve their submodules there: import them again from /rom.
+    for name in list(sys.modules):
+        if name == "cryo" or name.startswith("cryo."):
+            del sys.modules[name]
+    return fs
+
+
+def remount_root(dev):
+    """After a power cut: mount the rebooted flash device as '/' again."""
+    import vfs
+
+    try:
+        vfs.umount("/")
+    except OSError:
+        pass
+    try:
+        fs = vfs.VfsLfs2(dev)
+    except OSError:
+        vfs.VfsLfs2.mkfs(dev)
+        fs = vfs.VfsLfs2(dev)
+    vfs.mount(fs, "/")
+    return fs

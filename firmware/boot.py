@@ -1,0 +1,45 @@
+# boot.py: runs first after every reset (power-up, machine.reset, watchdog,
+# soft reset). Order matters:
+#   1. valves closed before anything else (soft reset keeps pin levels);
+#   2. flash mounted as the root filesystem;
+#   3. app selection (A/B slot verification, engineer F's cryo.app).
+# boot.py and main.py share one global namespace on MicroPython boards, so
+# main.py finds BOOT (dict) and APP (the select_app result or None) here.
+
+# 1. Safe state first: minimal code, nothing else imported before it.
+try:
+    import cryo.board as _board
+
+    _board.safe_valves()
+except Exception as _e:  # noqa: BLE001 - never let boot die with valves open
+    import sys
+
+    print("boot: could not drive valves closed:", repr(_e))
+    sys.print_exception(_e)
+
+BOOT = {"valves_closed": "_board" in globals(), "flash": None, "app": None}
+
+# 2. Flash as the root filesystem (the virtual board's ROM and real ports'
+# _boot.py usually mounted it already; this only mounts if nothing is there).
+try:
+    BOOT["flash"] = _board.mount_flash()
+except Exception as _e:  # noqa: BLE001
+    print("boot: flash not mounted:", repr(_e))
+
+# 3. ---- APP SELECTION HOOK (engineer F: firmware/cryo/app) ----
+APP = None
+try:
+    import cryo.app as _app
+except ImportError:
+    _app = None
+if _app is not None:
+    try:
+        APP = _app.select_app("")
+        BOOT["app"] = APP
+        if APP.get("fault"):
+            print("boot: app fault:", APP.get("reason"))
+    except Exception as _e:  # noqa: BLE001
+        print("boot: app selection failed:", repr(_e))
+        APP = {"slot": None, "path": None, "fault": 2, "reason": repr(_e)}
+        BOOT["app"] = APP
+# ---- END APP SELECTION HOOK ----

@@ -1,0 +1,1 @@
+"""Valve drivers: normally closed, permit-gated, dead-man protected (see valve.py)."""

@@ -1,0 +1,284 @@
+"""Fail-safe cryogen valve drivers: solenoid, proportional, master shut-off.
+
+All valves are **normally closed**: the constructor drives the output closed
+before anything else, and every path that is not an explicit, permitted,
+fresh open command leaves them closed.
+
+Safety path (integer-only, allocation-free, ``assert_no_alloc`` proven):
+``service(now_ms)``, ``force_closed()``, ``refresh(now_ms)`` and the
+``MasterValve`` methods. Only ``request(demand)`` uses floats (control path):
+it converts the demand into integer milliseconds per window once.
+
+Three independent conditions must hold for a valve to open
+(control.md §7 items 6, 16, 17):
+
+1. ``permit`` is true. Only the interlock sets it; it starts false.
+2. The dead-man is alive: ``refresh(now_ms)`` was called less than
+   ``max_open_ms`` ago (Klipper ``max_duration``: a stalled tick, an
+   exception that skips the refresh, or a lost host closes the valve on the
+   next ``service``, which a timer/ISR can keep calling).
+3. The demand asks for it.
+
+A fault path calls ``force_closed()`` first (de-energise in the same tick),
+then alarms and logs; ``force_closed`` also disarms the dead-man so the
+valve stays closed until the next explicit ``refresh``.
+"""
+
+from micropython import const
+
+_U16 = const(65535)
+
+
+class SolenoidValve:
+    """On/off solenoid driven by time-proportioning.
+
+    The demand (0..1) becomes an on-time per ``window_ms`` (PID_v1's relay
+    example; window 1-5 s per control.md §7 item 6). The valve opens at the
+    start of the window for ``on_ms`` and then closes. The demand may change
+    at any ``service`` call: the valve closes as soon as the on-time is used
+    up and may reopen within the window if the demand grows.
+
+    Minimum times (a solenoid needs tens of ms to open; short pulses do not
+    deliver cryogen and wear the valve): a pulse is never shorter than
+    ``min_on_ms`` and a gap never shorter than ``min_off_ms`` (except that a
+    closing command for safety is always immediate). On-times below
+    ``min_on_ms`` are not lost: the shortfall is carried to the next window
+    (bounded, reset when the demand is 0), so small demands come out as
+    occasional minimum pulses with the right average. A demand of exactly 0
+    never opens the valve; a demand of 1 keeps it open without cycling.
+
+    ``cycles`` counts closed->open transitions (valve life budget);
+    ``open_ms`` accumulates open time (cryogen use). ``pin`` follows
+    ``machine.Pin`` (``value(v)``, 1 = energised = open).
+    """
+
+    def __init__(
+        self, pin, clock, window_ms=2000, min_on_ms=60, min_off_ms=60, max_open_ms=3000
+    ):
+        pin.value(0)  # normally closed: de-energise before anything else
+        self._pin = pin
+        self._clock = clock
+        for name, v, lo in (
+            ("window_ms", window_ms, 20),
+            ("min_on_ms", min_on_ms, 0),
+            ("min_off_ms", min_off_ms, 0),
+            ("max_open_ms", max_open_ms, 1),
+        ):
+            if not isinstance(v, int) or v < lo or v >= (1 << 28):
+                raise ValueError("%s must be an integer >= %d ms, got %r" % (name, lo, v))
+        if min_on_ms + min_off_ms > window_ms:
+            raise ValueError(
+                "min_on_ms + min_off_ms (%d) must fit in window_ms (%d)"
+                % (min_on_ms + min_off_ms, window_ms)
+            )
+        self.window_ms = window_ms
+        self.min_on_ms = min_on_ms
+        self.min_off_ms = min_off_ms
+        self.max_open_ms = max_open_ms
+        self.permit = False  # granted only by the interlock
+        self.is_open = False
+        self.cycles = 0
+        self.open_ms = 0
+        self.expired = 0  # dead-man expiries (an armed valve lost its refresh)
+        self._req_ms = 0  # requested on-time per window (ints from here on)
+        self._carry = 0
+        self._armed = False
+        self._deadline = 0
+        self._win_start = 0
+        self._win_on = 0  # ms open so far in this window
+        self._in_window = False
+        self._last = clock.ticks_ms()
+        # last open/close edge; the valve has been closed "long enough" at boot
+        self._changed = clock.add(self._last, -min_off_ms)
+
+    # -- control path (float) -------------------------------------------
+
+    def request(self, demand):
+        """Set the demand (0..1, 1 = full cooling); out-of-range is an error."""
+        if not (0.0 <= demand <= 1.0):
+            raise ValueError("valve demand must be within 0..1, got %r" % (demand,))
+        on = int(demand * self.window_ms + 0.5)
+        if demand > 0.0 and on == 0:
+            on = 1  # keep "some cooling" distinct from "none" for the carry
+        self._req_ms = on
+
+    @property
+    def demand_ms(self):
+        return self._req_ms
+
+    # -- safety path (integer-only, allocation-free) ---------------------
+
+    def refresh(self, now_ms):
+        """Keep the dead-man alive until ``now_ms + max_open_ms``."""
+        self._deadline = self._clock.add(now_ms, self.max_open_ms)
+        self._armed = True
+
+    def force_closed(self):
+        """Close now, drop the window and the carry, disarm the dead-man."""
+        self._pin.value(0)
+        if self.is_open:
+            self.is_open = False
+            self._changed = self._clock.ticks_ms()
+        self._armed = False
+        self._in_window = False
+        self._carry = 0
+
+    def _close(self, now_ms):
+        self._pin.value(0)
+        if self.is_open:
+            self.is_open = False
+            self._changed = now_ms
+
+    def service(self, now_ms):
+        """Apply permit, dead-man and time-proportioning at ``now_ms``.
+
+        Call it every tick (or from a timer); the on/off resolution is the
+        call period.
+        """
+        clock = self._clock  # call its methods directly: no bound-method objects
+        step = clock.diff(now_ms, self._last)
+        self._last = now_ms
+        if self.is_open and step > 0:
+            self.open_ms += step
+            self._win_on += step
+        if not self.permit:
+            self._close(now_ms)
+            self._in_window = False
+            self._carry = 0
+            return False
+        if not self._armed or clock.diff(now_ms, self._deadline) >= 0:
+            if self._armed:
+                self.expired += 1
+                self._armed = False
+            self._close(now_ms)
+            self._in_window = False
+            self._carry = 0
+            return False
+        req = self._req_ms
+        win = self.window_ms
+        if not self._in_window:
+            self._in_window = True
+            self._win_start = now_ms
+            self._win_on = 0
+        elif clock.diff(now_ms, self._win_start) >= win:
+            # Window rollover: carry what the valve could not deliver.
+            if req == 0:
+                self._carry = 0
+            else:
+                c = self._carry + req - self._win_on
+                lim = self.min_on_ms + self.min_off_ms
+                if c > lim:
+                    c = lim
+                elif c < -lim:
+                    c = -lim
+                self._carry = c
+            self._win_start = now_ms
+            self._win_on = 0
+        want = req + self._carry if req > 0 else 0
+        if want < self.min_on_ms:
+            want = 0 if want < (self.min_on_ms >> 1) or req == 0 else self.min_on_ms
+        if want > win - self.min_off_ms:
+            want = win
+        if req >= win:
+            want = win
+        open_now = self._win_on < want
+        since = clock.diff(now_ms, self._changed)
+        if self.is_open:
+            if not open_now and since < self.min_on_ms:
+                open_now = True  # honour the minimum on-time
+        elif open_now:
+            if since < self.min_off_ms:
+                open_now = False  # honour the minimum off-time
+            elif want - self._win_on < self.min_on_ms and want < win:
+                open_now = False  # remaining slice too short to be a pulse
+        if open_now:
+            if not self.is_open:
+                self.is_open = True
+                self._changed = now_ms
+                self.cycles += 1
+            self._pin.value(1)
+        else:
+            self._close(now_ms)
+        return self.is_open
+
+
+class ProportionalValve:
+    """Proportional (PWM-driven) valve, same permit and dead-man as above.
+
+    ``pwm`` follows ``machine.PWM`` (``duty_u16(v)``). The demand maps to a
+    16-bit duty; demands below ``min_demand`` (the valve's cracking point)
+    give 0 (closed). ``cycles`` counts closed->open transitions.
+    """
+
+    def __init__(self, pwm, clock, max_open_ms=3000, min_demand=0.0):
+        pwm.duty_u16(0)  # normally closed
+        self._pwm = pwm
+        self._clock = clock
+        if not isinstance(max_open_ms, int) or max_open_ms < 1:
+            raise ValueError("max_open_ms must be an integer >= 1 ms, got %r" % (max_open_ms,))
+        if not (0.0 <= min_demand < 1.0):
+            raise ValueError("min_demand must be within 0..1, got %r" % (min_demand,))
+        self.max_open_ms = max_open_ms
+        self._min_duty = int(min_demand * _U16)
+        self.permit = False
+        self.is_open = False
+        self.cycles = 0
+        self.expired = 0
+        self._duty = 0
+        self._armed = False
+        self._deadline = 0
+
+    def request(self, demand):
+        if not (0.0 <= demand <= 1.0):
+            raise ValueError("valve demand must be within 0..1, got %r" % (demand,))
+        d = int(demand * _U16 + 0.5)
+        self._duty = d if d >= self._min_duty and d > 0 else 0
+
+    def refresh(self, now_ms):
+        self._deadline = self._clock.add(now_ms, self.max_open_ms)
+        self._armed = True
+
+    def force_closed(self):
+        self._pwm.duty_u16(0)
+        self.is_open = False
+        self._armed = False
+
+    def service(self, now_ms):
+        duty = self._duty
+        if not self.permit:
+            duty = 0
+        elif not self._armed or self._clock.diff(now_ms, self._deadline) >= 0:
+            if self._armed:
+                self.expired += 1
+                self._armed = False
+            duty = 0
+        self._pwm.duty_u16(duty)
+        if duty > 0:
+            if not self.is_open:
+                self.cycles += 1
+            self.is_open = True
+        else:
+            self.is_open = False
+        return self.is_open
+
+
+class MasterValve:
+    """Normally closed master shut-off valve in series with the control valve.
+
+    Commanded separately (by the protocol / interlock), never by the PID.
+    Closed at construction; ``close()`` is allocation-free and always
+    rewrites the pin, so it can be repeated from a fault path.
+    """
+
+    def __init__(self, pin):
+        pin.value(0)
+        self._pin = pin
+        self.is_open = False
+
+    def open(self):
+        self._pin.value(1)
+        self.is_open = True
+
+    def close(self):
+        self._pin.value(0)
+        self.is_open = False

@@ -1,0 +1,32 @@
+"""App integrity and A/B slot selection (called by boot.py).
+
+``select_app(root)`` verifies the active slot's authenticated manifest and
+returns which slot to boot (see :mod:`cryo.app.slots`); the host side
+(``cryo flash``) writes slots and manifests in the format of
+:mod:`cryo.app.manifest`.
+"""
+
+
+def select_app(root="", add_path=True):
+    from cryo.app.slots import select_app as _select
+
+    return _select(root, add_path)
+
+
+def run_main():
+    """Run main.py of the slot ``select_app`` put first on sys.path.
+
+    The flash root's main.py (written by ``cryo flash``) calls this. With no
+    verified slot selected it returns False and runs nothing: boot.py has
+    already driven the valves closed, so the board stays in the safe state.
+    """
+    import sys
+
+    p = sys.path[0] if sys.path else ""
+    if not (p.endswith("app/a") or p.endswith("app/b")):
+        print("cryo: no verified app slot selected; staying in the safe state")
+        return False
+    with open(p + "/main.py") as f:
+        src = f.read()
+    exec(src, {"__name__": "__main__"})
+    return True

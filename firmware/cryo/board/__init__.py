@@ -1,0 +1,218 @@
+"""Board layer: ``machine`` objects built from a board definition dict.
+
+The only firmware module that imports ``machine``. Everything above it gets
+pins, buses and clocks from a :class:`Board`, so the same controller runs on
+the virtual board (boards/sim, whose ``machine`` is emulated) and on real
+boards (boards/<name>/board.json; schema in docs/virtual-board.md).
+
+Valves are driven closed in the constructor *before* anything else is built:
+a board object that exists has safe outputs, whatever fails later.
+"""
+
+import machine
+
+from cryo.clock import BoardClock
+
+CHANNELS = ("tissue", "tissue2", "aux")
+_REQUIRED = ("spi", "thermocouples", "valve", "master_valve", "inputs")
+
+
+class BoardError(ValueError):
+    """The board definition is wrong; the message names the field."""
+
+
+def _pin_id(spec, where):
+    if not isinstance(spec, dict) or "pin" not in spec:
+        raise BoardError("board definition: %s needs a 'pin' field" % where)
+    pid = spec["pin"]
+    if isinstance(pid, bool) or not isinstance(pid, (int, str)):
+        raise BoardError("board definition: %s.pin must be an int or a pin name, got %r" % (where, pid))
+    return pid
+
+
+def _output(spec, where):
+    """Output pin driven to its inactive level at once (Signal if active low)."""
+    pid = _pin_id(spec, where)
+    active_high = spec.get("active_high", True)
+    pin = machine.Pin(pid, machine.Pin.OUT, value=0 if active_high else 1)
+    if active_high:
+        return pin
+    sig = machine.Signal(pin, invert=True)
+    sig.value(0)
+    return sig
+
+
+def validate(defn):
+    """Raise BoardError naming the first missing or wrong field."""
+    if not isinstance(defn, dict):
+        raise BoardError("board definition must be a JSON object")
+    for k in _REQUIRED:
+        if k not in defn:
+            raise BoardError("board definition: field %r is missing (required: %s)" % (k, ", ".join(_REQUIRED)))
+    tcs = defn["thermocouples"]
+    if not isinstance(tcs, dict) or "tissue" not in tcs:
+        raise BoardError("board definition: 'thermocouples' must map channel names to chips and include 'tissue'")
+    for name, spec in tcs.items():
+        if name not in CHANNELS:
+            raise BoardError("board definition: thermocouple channel %r unknown; allowed: %s" % (name, ", ".join(CHANNELS)))
+        if spec.get("chip") not in ("max31855", "max31856"):
+            raise BoardError("board definition: thermocouples.%s.chip must be 'max31855' or 'max31856'" % name)
+        if spec.get("type", "K") not in ("K", "T"):
+            raise BoardError("board definition: thermocouples.%s.type must be 'K' or 'T'" % name)
+        if "cs" not in spec:
+            raise BoardError("board definition: thermocouples.%s needs a 'cs' pin" % name)
+    for role in ("estop", "footswitch", "handpiece"):
+        if role not in defn["inputs"]:
+            raise BoardError("board definition: inputs.%s is missing" % role)
+
+
+class Board:
+    """Hardware of one board, built from its definition dict.
+
+    Attributes (contract 2): ``spi``, ``cs`` (channel -> Pin, idle high),
+    ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``master_pin``,
+    ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``
+    (1 = pressed), ``handpiece`` (1 = out of holder / active), ``buzzer``
+    (PWM or None), ``leds`` (name -> Pin), ``pressure_adc`` (ADC or None),
+    ``pressure`` (transducer scaling dict), ``rtc``, ``wdt`` (None until
+    :meth:`start_watchdog`), ``clock``, ``tick_ms``, ``definition``.
+    """
+
+    def __init__(self, definition, clock=None):
+        validate(definition)
+        d = definition
+        self.definition = d
+        self.name = d.get("name", "board")
+        # Safe state first: both valves de-energised before anything else.
+        self.valve_pin = _output(d["valve"], "valve")
+        self.master_pin = _output(d["master_valve"], "master_valve")
+        self.clock = clock if clock is not None else BoardClock()
+        s = d["spi"]
+        kw = {}
+        for k in ("sck", "mosi", "miso"):
+            if k in s:
+                kw[k] = machine.Pin(s[k])
+        self.spi = machine.SPI(
+            s.get("id", 1),
+            baudrate=s.get("baudrate", 1000000),
+            polarity=s.get("polarity", 0),
+            phase=s.get("phase", 0),
+            **kw
+        )
+        self.cs = {}
+        self.tc = {}
+        for name, spec in d["thermocouples"].items():
+            self.cs[name] = machine.Pin(spec["cs"], machine.Pin.OUT, value=1)
+            self.tc[name] = {"chip": spec["chip"], "type": spec.get("type", "K")}
+        inputs = d["inputs"]
+        self.estop = self._input(inputs["estop"], "inputs.estop")
+        self.footswitch = self._input(inputs["footswitch"], "inputs.footswitch")
+        self.handpiece = self._input(inputs["handpiece"], "inputs.handpiece")
+        self.buzzer = None
+        if "buzzer" in d:
+            pin = machine.Pin(_pin_id(d["buzzer"], "buzzer"), machine.Pin.OUT, value=0)
+            self.buzzer = machine.PWM(pin, freq=d["buzzer"].get("freq", 2700), duty_u16=0)
+        self.leds = {}
+        for name, spec in d.get("leds", {}).items():
+            self.leds[name] = _output(spec, "leds." + name)
+        self.pressure_adc = None
+        self.pressure = d.get("pressure_adc")
+        if self.pressure is not None:
+            self.pressure_adc = machine.ADC(machine.Pin(_pin_id(self.pressure, "pressure_adc")))
+        self.rtc = machine.RTC()
+        self.wdt = None
+        self.watchdog_ms = d.get("watchdog", {}).get("timeout_ms", 0)
+        self.tick_ms = d.get("tick_ms", 10)
+
+    def _input(self, spec, where):
+        pid = _pin_id(spec, where)
+        pull = spec.get("pull")
+        p = machine.Pin.PULL_UP if pull == "up" else machine.Pin.PULL_DOWN if pull == "down" else -1
+        pin = machine.Pin(pid, machine.Pin.IN, p)
+        if spec.get("invert", False):
+            return machine.Signal(pin, invert=True)
+        return pin
+
+    def safe_outputs(self):
+        """Drive both valves closed (allocation-free; any time, any state)."""
+        self.valve_pin.value(0)
+        self.master_pin.value(0)
+
+    def start_watchdog(self, timeout_ms=None):
+        """Start the hardware watchdog (cannot be stopped once started)."""
+        t = timeout_ms if timeout_ms is not None else self.watchdog_ms
+        if t and self.wdt is None:
+            self.wdt = machine.WDT(timeout=t)
+        return self.wdt
+
+    def pressure_kpa(self):
+        """Supply pressure from the transducer (float, control path)."""
+        if self.pressure_adc is None:
+            return None
+        p = self.pressure
+        frac = self.pressure_adc.read_u16() / 65535.0
+        zero = p.get("zero_fraction", 0.1)
+        span = p.get("span_fraction", 0.8)
+        return (frac - zero) / span * p.get("full_scale_kpa", 400.0)
+
+
+def load_definition(path="/board.json"):
+    """The board definition: ``path`` on the filesystem if present, else the
+    definition a virtual board reports (``machine.board_definition()``)."""
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        pass
+    except ValueError as e:
+        raise BoardError("board definition %s is not valid JSON: %s" % (path, e))
+    get = getattr(machine, "board_definition", None)
+    if get is not None:
+        return get()
+    raise BoardError("no board definition: %s not found and this port has no built-in one" % path)
+
+
+def safe_valves(definition=None):
+    """Minimal boot-time safe state: both valve pins driven inactive.
+
+    Used by boot.py before anything else is imported.
+    """
+    d = definition if definition is not None else load_definition()
+    _output(d["valve"], "valve")
+    _output(d["master_valve"], "master_valve")
+
+
+def build(path="/board.json", clock=None):
+    return Board(load_definition(path), clock)
+
+
+def mount_flash(path="/"):
+    """Make sure a filesystem is mounted at ``path`` (the board's flash).
+
+    Real ports' frozen ``_boot.py`` and the virtual board's ROM mount the
+    flash before boot.py runs; this mounts the device the port offers
+    (``machine.flash_device()`` on the virtual board) only if nothing is
+    mounted, formatting a blank device. Returns a short status string.
+    """
+    import os
+
+    try:
+        os.statvfs(path)
+        return "mounted"
+    except OSError:
+        pass
+    get = getattr(machine, "flash_device", None)
+    if get is None:
+        raise BoardError("no filesystem at %s and this port offers no flash device" % path)
+    import vfs
+
+    bdev = get()
+    try:
+        vfs.mount(vfs.VfsLfs2(bdev), path)
+        return "mounted now"
+    except OSError:
+        vfs.VfsLfs2.mkfs(bdev)
+        vfs.mount(vfs.VfsLfs2(bdev), path)
+        return "formatted"

@@ -1,0 +1,1 @@
+"""Control layer: relay autotune and regulator helpers around cryo.pid."""

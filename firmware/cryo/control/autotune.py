@@ -1,0 +1,373 @@
+"""Relay autotune for the reverse-acting cryo loop (Åström–Hägglund).
+
+Stepped from the control tick: ``demand = tune.step(now_ms, measured_c)``;
+the demand goes to the valve driver like the PID's would, so the interlock
+(``valve.permit``), the dead-man and the floor limits stay in force — the
+autotune never touches a valve itself.
+
+Method (control.md §1.3, §2, §5, §7 item 8, with the known bugs fixed):
+
+- **Symmetric relay around a bias**, reverse acting: cool with
+  ``bias + d`` while the measurement is above ``setpoint + ε``, back off to
+  ``bias - d`` below ``setpoint - ε`` (ε = relay hysteresis, noise band).
+  ``d = min(bias, 1 - bias)``: the *half*-swing (Klipper uses the full swing
+  and gets Ku ≈ 2×).
+- **Power adaptation** (Marlin M303 / Kalico): after each cycle
+  ``bias += d·(t_cool − t_warm)/(t_cool + t_warm)`` so the oscillation
+  becomes symmetric in time around the setpoint; a cryo plant warms much
+  more slowly than it cools, so a 0/1 relay would be badly asymmetric.
+- ``Ku = 4d / (π·√(a² − ε²))`` with the measured half peak-to-peak
+  amplitude ``a`` (hysteresis-corrected; Klipper PR #7310).
+- ``Tu`` = median of the peak-to-peak periods (maxima and minima) of the
+  last cycles; the start-up transient (first ``_SKIP`` cycles) is ignored
+  (PID_AutoTune_v0 included it).
+- **FOPDT estimate**: the static gain K is the secant between the rest
+  temperature at the start (valve closed, demand 0) and the setpoint held
+  by the mean relay demand (the converged bias); the gain condition
+  ``K·Ku = √(1 + (ωu·τ)²)`` (ωu = 2π/Tu) gives τ and the phase condition
+  ``ωu·θ + atan(ωu·τ) = π`` gives θ. The apparent dead time (median time
+  from a relay switch to the following extremum) is also recorded and is
+  the fallback when the static gain is unusable.
+- **Rules**: Ziegler–Nichols classic PID, "no overshoot" PID,
+  Tyreus–Luyben PI and SIMC PI (τc = θ, from the FOPDT model). SIMC is the
+  default for this dead-time-heavy plant (ZN is too aggressive when θ/τ is
+  large, control.md §7 item 7); the chosen rule is recorded in the result.
+
+Converged when, after the skipped cycles, the last ``_WIN`` cycles agree:
+bias changes ≤ ``tolerance``, amplitude and period spreads ≤ 25 %.
+
+Aborts cleanly — demand 0 from then on, ``result = {"ok": False,
+"reason": ...}`` — on the floor temperature, timeout, too many cycles
+without convergence, an amplitude inside the hysteresis, or a non-finite
+measurement.
+
+Allocation: per-cycle figures live in preallocated ring buffers; no list
+grows while tuning.
+"""
+
+import math
+
+from micropython import const
+
+_WIN = const(3)  # cycles that must agree
+_SKIP = const(2)  # start-up cycles ignored
+_RING = const(8)
+_COOL = const(1)
+_WARM = const(0)
+
+RULES = ("zn", "no_overshoot", "tyreus_luyben", "simc")
+
+
+def _median(buf, n):
+    """Median of the last ``n`` values written to a ring buffer (n <= len)."""
+    vals = sorted(buf[:n])
+    m = len(vals)
+    if m & 1:
+        return vals[m // 2]
+    return 0.5 * (vals[m // 2 - 1] + vals[m // 2])
+
+
+def gains_from(ku, tu, k, tau, theta):
+    """Gains per rule as ``{rule: {"kp", "ki", "kd"}}`` (reverse action).
+
+    ``ku`` ultimate gain [demand/°C], ``tu`` ultimate period [s]; FOPDT
+    ``k`` [°C/demand], ``tau`` and ``theta`` [s].
+    """
+    out = {}
+    kp = 0.6 * ku
+    out["zn"] = {"kp": kp, "ki": kp / (0.5 * tu), "kd": kp * tu / 8.0}
+    kp = 0.2 * ku
+    out["no_overshoot"] = {"kp": kp, "ki": kp / (0.5 * tu), "kd": kp * tu / 3.0}
+    kp = ku / 3.2
+    out["tyreus_luyben"] = {"kp": kp, "ki": kp / (2.2 * tu), "kd": 0.0}
+    tc = theta  # SIMC tight-but-robust choice τc = θ
+    kp = tau / (k * (tc + theta))
+    ti = min(tau, 4.0 * (tc + theta))
+    out["simc"] = {"kp": kp, "ki": kp / ti, "kd": 0.0}
+    return out
+
+
+def fopdt_from(ku, tu, theta, k_static=None):
+    """FOPDT (gain, tau, dead time) consistent with the relay's Ku and Tu.
+
+    Preferred (``k_static`` known, > 1/Ku): the static gain K from the two
+    operating points (rest with the valve closed, and the relay's mean
+    demand at the setpoint); then the gain condition gives
+    ``τ = √((K·Ku)² − 1)/ωu`` and the phase condition ``θ = (π − atan(ωu·τ))/ωu``.
+    Fallback: the apparent dead time ``theta`` (switch-to-peak) with the
+    phase condition for τ and the gain condition for K. Higher-order lags
+    (probe, line chill-down) make the switch-to-peak θ too short, which is
+    why the static-gain route comes first.
+    """
+    wu = 2.0 * math.pi / tu
+    if k_static is not None and k_static * ku > 1.0:
+        tau = math.sqrt((k_static * ku) ** 2 - 1.0) / wu
+        th = (math.pi - math.atan(wu * tau)) / wu
+        return {"gain": k_static, "tau": tau, "dead_time": th, "method": "static gain"}
+    x = math.pi - wu * theta
+    if x <= 0.05:  # dead-time dominated: τ → 0
+        tau = 0.05 / wu
+    elif x >= 0.5 * math.pi - 0.01:  # more lag than an FOPDT with this θ explains
+        tau = 20.0 * tu
+    else:
+        tau = math.tan(x) / wu
+    k = math.sqrt(1.0 + (wu * tau) ** 2) / ku
+    return {"gain": k, "tau": tau, "dead_time": theta, "method": "switch-to-peak"}
+
+
+class RelayAutotune:
+    """Relay experiment at ``setpoint_c``; see the module docstring.
+
+    ``clock`` is a cryo.clock clock (only ``diff`` is used). ``floor_c``:
+    abort if the measurement falls below it (tissue-safe floor; the
+    interlock has its own, independent limit). ``timeout_ms``: abort after
+    this long. ``max_cycles``: abort if not converged after this many cycles.
+    ``rule``: one of :data:`RULES`, the gains recommended in ``result``.
+    """
+
+    def __init__(
+        self,
+        clock,
+        setpoint_c,
+        hysteresis_c=0.5,
+        bias=0.5,
+        floor_c=-60.0,
+        timeout_ms=1_800_000,
+        max_cycles=20,
+        tolerance=0.05,
+        rule="simc",
+    ):
+        if rule not in RULES:
+            raise ValueError("rule must be one of %s, got %r" % (", ".join(RULES), rule))
+        if not (0.0 < hysteresis_c < 10.0):
+            raise ValueError("hysteresis_c must be within 0..10 °C, got %r" % (hysteresis_c,))
+        if not (0.05 <= bias <= 0.95):
+            raise ValueError("bias must be within 0.05..0.95, got %r" % (bias,))
+        if not (floor_c < setpoint_c - hysteresis_c):
+            raise ValueError(
+                "floor_c (%r) must be below setpoint_c - hysteresis_c (%r)"
+                % (floor_c, setpoint_c - hysteresis_c)
+            )
+        if not (isinstance(timeout_ms, int) and 0 < timeout_ms < (1 << 29)):
+            raise ValueError("timeout_ms must be an integer within 1..2**29, got %r" % (timeout_ms,))
+        if not (isinstance(max_cycles, int) and _SKIP + _WIN <= max_cycles <= 200):
+            raise ValueError(
+                "max_cycles must be an integer within %d..200, got %r" % (_SKIP + _WIN, max_cycles)
+            )
+        self._clock = clock
+        self.setpoint_c = float(setpoint_c)
+        self.hysteresis_c = float(hysteresis_c)
+        self.floor_c = float(floor_c)
+        self.timeout_ms = timeout_ms
+        self.max_cycles = max_cycles
+        self.tolerance = float(tolerance)
+        self.rule = rule
+        self.bias = float(bias)
+        self.d = min(self.bias, 1.0 - self.bias)
+        self.done = False
+        self.result = None
+        self.reason = None
+        self.cycles = 0
+        self.demand = 0.0
+        self._start = None
+        self.start_c = None  # rest temperature (valve closed) at the start
+        self._state = _COOL
+        self._t_sw = 0  # ms (since start) of the last relay switch
+        self._t_cool_sw = -1  # ms of the last switch to cooling (-1: none yet)
+        self._t_cool = 0
+        self._peak = 0.0  # extremum in the current half cycle
+        self._t_peak = 0
+        self._last_max_t = -1
+        self._last_min_t = -1
+        self._ymax = 0.0
+        self._ymin = 0.0
+        self._n = 0  # ring entries written
+        self._i = 0
+        self._amp = [0.0] * _RING
+        self._per = [0.0] * _RING  # max-to-max and min-to-min, alternating
+        self._np = 0
+        self._ip = 0
+        self._delay = [0.0] * _RING
+        self._nd = 0
+        self._id = 0
+        self._dbias = [0.0] * _RING
+        self._d_used = [0.0] * _RING
+
+    # -- public ------------------------------------------------------------
+
+    def abort(self, reason):
+        """Stop now: demand 0 from here on; ``result`` carries the reason."""
+        if not self.done:
+            self.done = True
+            self.reason = reason
+            self.result = {"ok": False, "reason": reason, "cycles": self.cycles}
+        self.demand = 0.0
+        return 0.0
+
+    def step(self, now_ms, measured_c):
+        """Advance the experiment; returns the valve demand (1 = full cooling)."""
+        if self.done:
+            self.demand = 0.0
+            return 0.0
+        if not (-300.0 < measured_c < 300.0):
+            return self.abort("measurement not finite/plausible: %r" % (measured_c,))
+        if self._start is None:
+            self._start = now_ms
+            self.start_c = measured_c
+        t = self._clock.diff(now_ms, self._start)
+        if t >= self.timeout_ms:
+            return self.abort("timeout after %d s" % (t // 1000))
+        if measured_c < self.floor_c:
+            return self.abort("floor: %.1f °C below %.1f °C" % (measured_c, self.floor_c))
+        sp = self.setpoint_c
+        eps = self.hysteresis_c
+        if self._state == _COOL:
+            if self._t_cool_sw >= 0 and measured_c > self._peak:
+                self._peak = measured_c
+                self._t_peak = t
+            if measured_c < sp - eps:
+                self._switch_to_warm(t)
+        else:
+            if measured_c < self._peak:
+                self._peak = measured_c
+                self._t_peak = t
+            if measured_c > sp + eps:
+                self._switch_to_cool(t)
+                if self.done:
+                    return self.demand
+        self.demand = self.bias + self.d if self._state == _COOL else self.bias - self.d
+        return self.demand
+
+    # -- internals -----------------------------------------------------------
+
+    def _switch_to_warm(self, t):
+        if self._t_cool_sw >= 0:
+            # maximum of the cooling half: the plant kept warming θ after the switch
+            self._ymax = self._peak
+            self._push_delay(self._t_peak - self._t_cool_sw)
+            if self._last_max_t >= 0:
+                self._push_period(self._t_peak - self._last_max_t)
+            self._last_max_t = self._t_peak
+            self._t_cool = t - self._t_cool_sw
+        self._state = _WARM
+        self._t_sw = t
+        self._peak = 1e9
+        self._t_peak = t
+
+    def _switch_to_cool(self, t):
+        t_warm_sw = self._t_sw
+        self._ymin = self._peak
+        self._push_delay(self._t_peak - t_warm_sw)
+        if self._last_min_t >= 0:
+            self._push_period(self._t_peak - self._last_min_t)
+        self._last_min_t = self._t_peak
+        if self._t_cool_sw >= 0:
+            self._end_cycle(self._t_cool, t - t_warm_sw)
+        self._state = _COOL
+        self._t_sw = t
+        self._t_cool_sw = t
+        self._peak = -1e9
+        self._t_peak = t
+
+    def _push_delay(self, ms):
+        self._delay[self._id] = ms * 0.001
+        self._id = (self._id + 1) % _RING
+        self._nd += 1
+
+    def _push_period(self, ms):
+        self._per[self._ip] = ms * 0.001
+        self._ip = (self._ip + 1) % _RING
+        self._np += 1
+
+    def _end_cycle(self, t_cool, t_warm):
+        self.cycles += 1
+        amp = 0.5 * (self._ymax - self._ymin)
+        d_used = self.d
+        if t_cool + t_warm > 0:
+            nb = self.bias + self.d * (t_cool - t_warm) / (t_cool + t_warm)
+        else:
+            nb = self.bias
+        if nb < 0.05:
+            nb = 0.05
+        elif nb > 0.95:
+            nb = 0.95
+        i = self._i
+        self._amp[i] = amp
+        self._dbias[i] = nb - self.bias
+        self._d_used[i] = d_used
+        self._i = (i + 1) % _RING
+        self._n += 1
+        self.bias = nb
+        self.d = min(nb, 1.0 - nb)
+        if self.cycles >= _SKIP + _WIN and self._converged():
+            self._finish()
+        elif self.cycles >= self.max_cycles:
+            self.abort("no convergence after %d cycles" % self.cycles)
+
+    def _last(self, buf, idx, n):
+        """The last ``n`` ring entries (oldest first), as a new list."""
+        out = []
+        k = n
+        while k > 0:
+            out.append(buf[(idx - k) % _RING])
+            k -= 1
+        return out
+
+    def _converged(self):
+        amps = self._last(self._amp, self._i, _WIN)
+        dbs = self._last(self._dbias, self._i, _WIN)
+        if self._np < 2 * _WIN:
+            return False
+        pers = self._last(self._per, self._ip, 2 * _WIN)
+        for db in dbs:
+            if abs(db) > self.tolerance:
+                return False
+        if min(amps) <= 0.0 or (max(amps) - min(amps)) > 0.25 * max(amps):
+            return False
+        return (max(pers) - min(pers)) <= 0.25 * max(pers)
+
+    def _finish(self):
+        amps = self._last(self._amp, self._i, _WIN)
+        ds = self._last(self._d_used, self._i, _WIN)
+        pers = self._last(self._per, self._ip, 2 * _WIN)
+        dels = self._last(self._delay, self._id, 2 * _WIN)
+        a = _median(amps, len(amps))
+        d = _median(ds, len(ds))
+        eps = self.hysteresis_c
+        if a <= eps * 1.05:
+            self.abort("amplitude %.2f °C not above the hysteresis %.2f °C" % (a, eps))
+            return
+        ku = 4.0 * d / (math.pi * math.sqrt(a * a - eps * eps))
+        tu = _median(pers, len(pers))
+        theta = _median(dels, len(dels))
+        if tu <= 0.0:
+            self.abort("non-positive oscillation period")
+            return
+        if theta <= 0.0:
+            theta = 0.01 * tu
+        k_static = None
+        if self.bias > 0.0 and self.start_c is not None:
+            k_static = (self.start_c - self.setpoint_c) / self.bias
+        fop = fopdt_from(ku, tu, theta, k_static)
+        gains = gains_from(ku, tu, fop["gain"], fop["tau"], fop["dead_time"])
+        chosen = gains[self.rule]
+        self.result = {
+            "ok": True,
+            "Ku": ku,
+            "Tu": tu,
+            "amplitude": a,
+            "d": d,
+            "hysteresis": eps,
+            "bias": self.bias,
+            "cycles": self.cycles,
+            "fopdt": fop,
+            "apparent_dead_time": theta,
+            "start_c": self.start_c,
+            "gains": gains,
+            "rule": self.rule,
+            "kp": chosen["kp"],
+            "ki": chosen["ki"],
+            "kd": chosen["kd"],
+        }
+        self.done = True
+        self.demand = 0.0

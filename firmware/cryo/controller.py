@@ -1,0 +1,843 @@
+"""The control tick: read → supervise → interlock → PID → valve → log → telemetry.
+
+``Controller(board, config, log=None, audit=None)``; ``tick(now_ms)`` runs
+one fixed-period control tick, ``run()`` schedules it on hardware with
+``ticks_add`` deadlines (asyncio). The virtual board's runner (fast virtual
+time, ``ManualClock``) calls ``tick(now_ms)`` directly.
+
+Order inside a tick, and why:
+
+1. **read** — every thermocouple driver is polled without blocking
+   (MAX31855: one 32-bit frame; MAX31856: collect a finished one-shot and
+   start the next). Raw integer codes and fault flags go straight into the
+   interlock (``Interlock.record``). Supply pressure: one ADC read.
+2. **supervise** — the interlock debounces fault flags and checks staleness
+   on raw codes; the °C conversion (NIST) happens only for channels with a
+   new sample, for the PID, the protocol and the log.
+3. **interlock** — ``Interlock.evaluate(now)``: integer-only,
+   allocation-free; on a trip it de-energises the valve and the master
+   valve before it returns.
+4. **react** — the newly tripped conditions drive the protocol to FAULT
+   (latched) or ABORTED, then the alarm, then the log event: valve first,
+   alarm second, log third (issue 6).
+5. **sequence + PID** — the protocol advances (its phase changes go through
+   the interlock, which grants or withdraws the permit in the same call);
+   PRECOOL asks for full cooling open-loop, FREEZE runs the PID, every other
+   phase asks for nothing.
+6. **valve** — ``request`` (float→int once), ``refresh`` the dead-man only
+   while a permitted demand exists, ``service`` (integer, permit-gated).
+7. **log sample / telemetry snapshot / watchdog** — the WDT is fed only when
+   every health check passed in this tick.
+
+Anything that can fail on the control path (log, alarms, PID) is contained
+so the valve logic above it has already run; an exception escaping ``tick``
+leaves the valves closed (``run`` and main.py wrap everything in
+``try/finally: board.safe_outputs()``).
+"""
+
+import gc
+
+from micropython import const
+
+from cryo.actuation.valve import MasterValve, SolenoidValve
+from cryo.alarms.alarms import Alarms
+from cryo.interlock import conditions as C
+from cryo.interlock import interlock as I
+from cryo.interlock import limits as LIM
+from cryo.protocol import params as P
+from cryo.protocol import states as S
+from cryo.protocol.protocol import Protocol
+
+try:
+    from cryo.storage import records as R
+except ImportError:  # storage not installed: the log is optional (STORAGE trips)
+    R = None
+
+_CHANNELS = ("tissue", "tissue2", "aux")
+_ROLES = ("operator", "engineer", "service")
+_STORAGE_CHECK_MS = const(1000)
+_GC_SLACK_MS = const(5)
+
+# Default regulator (tuned on boards/sim/plants/default.json; the autotune
+# replaces them): demand per °C above the setpoint, integral, derivative.
+PID_DEFAULTS = {"pid.kp": 0.04, "pid.ki": 0.01, "pid.kd": 0.0, "pid.d_filter_s": 1.0}
+VALVE_DEFAULTS = {
+    "valve.window_ms": 1000,
+    "valve.min_on_ms": 60,
+    "valve.min_off_ms": 60,
+    "valve.max_open_ms": 1500,
+}
+
+
+def role_level(role):
+    """1 operator, 2 engineer, 3 service; ValueError for an unknown role."""
+    i = 0
+    while i < len(_ROLES):
+        if _ROLES[i] == role:
+            return i + 1
+        i += 1
+    raise ValueError("unknown role %r; allowed: %s" % (role, ", ".join(_ROLES)))
+
+
+def _denied(msg):
+    try:
+        from cryo.link.errors import Denied
+
+        return Denied(msg)
+    except ImportError:
+        return PermissionError(msg)
+
+
+def _not_now(msg):
+    try:
+        from cryo.link.errors import NotNow
+
+        return NotNow(msg)
+    except ImportError:
+        return RuntimeError(msg)
+
+
+def _board_def(board):
+    d = getattr(board, "definition", None)
+    if d is None:
+        d = getattr(board, "config", None)
+    return d if isinstance(d, dict) else {}
+
+
+def make_sensor(board, name):
+    """Driver for thermocouple channel ``name`` from the board definition."""
+    spec = getattr(board, "tc", {}).get(name)
+    if spec is None:
+        spec = _board_def(board).get("thermocouples", {}).get(name, {})
+    chip = spec.get("chip", "max31855")
+    tc_type = spec.get("type", "K")
+    cs = board.cs[name]
+    if chip == "max31856":
+        from cryo.sensing.max31856 import MAX31856
+
+        try:
+            return MAX31856(board.spi, cs, tc_type, clock=board.clock)
+        except TypeError:
+            return MAX31856(board.spi, cs, tc_type)
+    from cryo.sensing.max31855 import MAX31855
+
+    return MAX31855(board.spi, cs, tc_type)
+
+
+def _pressure_code_fn(board):
+    """kPa → raw ADC code for the board's pressure transducer (or None)."""
+    if getattr(board, "pressure_adc", None) is None:
+        return None
+    spec = getattr(board, "pressure", None) or _board_def(board).get("pressure_adc", {})
+    fs = float(spec.get("full_scale_kpa", 400.0))
+    zero = float(spec.get("zero_fraction", 0.1))
+    span = float(spec.get("span_fraction", 0.8))
+
+    def code(kpa):
+        f = kpa / fs
+        if f > 1.0:
+            f = 1.0
+        return int(65535 * (zero + span * f))
+
+    return code
+
+
+def _input_pressed_level(board, role):
+    """Level that means 'pressed/held'. cryo.board.Board already applies the
+    definition's ``invert`` (machine.Signal), so its inputs read 1 = pressed."""
+    return 1
+
+
+class Controller:
+    """The device's core loop. See the module docstring for the tick order.
+
+    ``board`` follows contract 2 (``spi``, ``cs``, ``valve_pin``,
+    ``master_pin``, ``estop``, ``footswitch``, ``handpiece``, ``buzzer``,
+    ``leds``, ``pressure_adc``, ``wdt``, ``clock``, ``safe_outputs()``).
+    ``config``: dict of parameters (cryo.protocol.params names plus
+    ``pid.*``/``valve.*``); invalid values latch CONFIG and are reported in
+    ``config_errors``. ``log``: a cryo.storage.log.TreatmentLog (None: no
+    storage, STORAGE blocks treatment). ``audit``: cryo.storage.audit
+    AuditTrail for acknowledgements and parameter changes.
+    ``sensors``/``valve``/``master`` may be injected (tests, other boards).
+    """
+
+    def __init__(
+        self,
+        board,
+        config=None,
+        log=None,
+        audit=None,
+        clock=None,
+        sensors=None,
+        valve=None,
+        master=None,
+        link=None,
+    ):
+        self.board = board
+        self.clock = clock if clock is not None else board.clock
+        self.log = log
+        self.audit = audit
+        self.link = link
+        cfg = config if config is not None else {}
+        self.config = cfg
+        self.config_errors = P.validate(cfg)
+        self.params = P.merged(cfg) if not self.config_errors else P.defaults()
+        self._extra = {}
+        for src in (PID_DEFAULTS, VALVE_DEFAULTS):
+            for k in src:
+                self._extra[k] = cfg.get(k, src[k]) if isinstance(cfg, dict) else src[k]
+        p = self.params
+        self.period_ms = int(p["period_ms"])
+        clock = self.clock
+        now = clock.ticks_ms()
+
+        # Actuators first: both valves closed before anything else can fail.
+        self.valve = valve or SolenoidValve(
+            board.valve_pin,
+            clock,
+            window_ms=int(self._extra["valve.window_ms"]),
+            min_on_ms=int(self._extra["valve.min_on_ms"]),
+            min_off_ms=int(self._extra["valve.min_off_ms"]),
+            max_open_ms=int(self._extra["valve.max_open_ms"]),
+        )
+        self.master = master or MasterValve(board.master_pin)
+        self.valve.force_closed()
+        self.master.close()
+
+        # Sensors (channel index = interlock channel).
+        if sensors is None:
+            sensors = {}
+            for name in _CHANNELS:
+                if name in getattr(board, "cs", {}):
+                    sensors[name] = make_sensor(board, name)
+        if "tissue" not in sensors:
+            raise ValueError("the board has no 'tissue' thermocouple channel (required)")
+        self.sensors = sensors
+        self._drv = [sensors.get(n) for n in _CHANNELS]
+        self.temp_c = [None, None, None]
+        self.cj_c = None
+
+        # The interlock.
+        il = I.Interlock(
+            clock,
+            self.valve,
+            self.master,
+            estop=getattr(board, "estop", None),
+            footswitch=getattr(board, "footswitch", None),
+            handpiece=getattr(board, "handpiece", None),
+        )
+        self.il = il
+        fitted = 1
+        if self._drv[1] is not None:
+            fitted |= 1 << I.TISSUE2
+        if self._drv[2] is not None:
+            fitted |= 1 << I.AUX
+        il.fitted = fitted
+        il.required = fitted & ((1 << I.TISSUE) | (1 << I.TISSUE2))
+        self._adc = getattr(board, "pressure_adc", None)
+        il.has_pressure = 1 if self._adc is not None else 0
+        self._p_code = _pressure_code_fn(board)
+        self._foot_level = _input_pressed_level(board, "footswitch")
+        self._cj_limits = None
+        self.setpoint_c = p["target_c"]
+        self._install_limits(24.0)
+        il.config_ok = 1 if not self.config_errors else 0
+        if p["require_redundant"] and self._drv[1] is None:
+            il.config_ok = 0
+            self.config_errors.append("require_redundant is set but the board has no tissue2")
+
+        # Watchdog: started once, fed only when healthy.
+        self.wdt = getattr(board, "wdt", None)
+        start_wdt = getattr(board, "start_watchdog", None)
+        if self.wdt is None and start_wdt is not None and not self.config_errors:
+            self.wdt = start_wdt(int(p["wdt_ms"]))
+        il.wdt_ok = 1 if (self.wdt is not None or not p["require_wdt"]) else 0
+
+        self.protocol = Protocol(p, clock, il, on_change=self._on_phase)
+        self.alarms = Alarms(clock, getattr(board, "buzzer", None), getattr(board, "leds", None))
+        self.pid = None
+        self._make_pid()
+
+        # Bookkeeping.
+        self.demand = 0.0
+        self.ticks = 0
+        self.overruns = 0
+        self.tick_us = 0
+        self.max_tick_us = 0
+        self.wdt_feeds = 0
+        self.events = []  # recent (t_ms, kind, text), bounded ring for status/demo
+        self._ev_max = 32
+        self.fault_history = []  # (t_ms, condition names) bounded
+        self.service_requested = False
+        self.service_role = None
+        self._foot_prev = 0
+        self._last_tick = now
+        self._storage_t = now
+        self._alarm_mask = 0
+        self._kbd = None
+        try:
+            import micropython
+
+            self._kbd = micropython.kbd_intr
+        except (ImportError, AttributeError):
+            pass
+        self._check_storage(now)
+        il.resync(now)
+        if self.config_errors:
+            self._event(now, "config", "; ".join(self.config_errors))
+
+    # ------------------------------------------------------------------ setup
+    def _make_pid(self):
+        try:
+            from cryo.pid import PID
+        except ImportError:
+            self.pid = None
+            return
+        x = self._extra
+        self.pid = PID(
+            float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"]), float(x["pid.d_filter_s"])
+        )
+
+    def _install_limits(self, cj_c):
+        """°C limits → raw codes at cold junction ``cj_c`` (control path)."""
+        block = LIM.build(
+            self.params, self._drv[0], self._drv[1], cj_c, self.setpoint_c, self._p_code, self._drv[2]
+        )
+        block[I.L_FOOT_PRESSED] = self._foot_level
+        self.il.load_limits(block)
+        self._cj_limits = cj_c
+
+    def _maybe_resync_limits(self):
+        cj = self.cj_c
+        if cj is None:
+            return
+        if self._cj_limits is None or abs(cj - self._cj_limits) >= LIM.CJ_RESYNC_C:
+            self._install_limits(cj)
+
+    def _check_storage(self, now):
+        ok = 0
+        log = self.log
+        if log is not None:
+            try:
+                if getattr(log, "active", False):
+                    ok = 0 if getattr(log, "full", False) else 1
+                else:
+                    ok = 1 if log.has_room_for(self.treatment_seconds()) else 0
+            except Exception as e:  # noqa: BLE001 - storage failure is a condition, not a crash
+                self._event(now, "storage", "log check failed: %s" % e)
+                ok = 0
+        self.il.storage_ok = ok
+        self._storage_t = now
+
+    def treatment_seconds(self):
+        """Longest treatment the parameters allow (for log room checks)."""
+        p = self.params
+        return int(p["precool_s"] + p["cycles"] * (p["freeze_max_s"] + p["min_thaw_s"] + 120) + 60)
+
+    # ------------------------------------------------------------------ the tick
+    def tick(self, now):
+        """One control tick at ``now`` (ms ticks of the injected clock)."""
+        clock = self.clock
+        t_us = clock.ticks_us()
+        il = self.il
+        # 1. read: raw codes → interlock (allocation-free drivers).
+        drv = self._drv
+        ch = 0
+        fresh = 0
+        while ch < 3:
+            d = drv[ch]
+            if d is not None and d.poll(now):
+                il.record(ch, d.tc_code, d.faults, now)
+                fresh |= 1 << ch
+            ch += 1
+        if self._adc is not None:
+            il.pressure = self._adc.read_u16()
+        il.demand_pm = int(self.demand * 1000)
+        # 2-3. interlock (safety path): trips close the valves right here.
+        il.evaluate(now)
+        health = (il.storage_ok, il.wdt_ok, il.config_ok)
+        # 4. react: protocol, alarm, log — in that order, after the valves.
+        new = il.take_new()
+        if new:
+            self._on_trip(new, now)
+        # °C for the control path (only channels with a fresh, good sample).
+        ch = 0
+        while ch < 3:
+            if fresh & (1 << ch):
+                d = drv[ch]
+                if d.faults == 0:
+                    self.temp_c[ch] = d.temperature
+                    if ch == 0:
+                        self.cj_c = d.cold_junction
+            elif clock.diff(now, il.good_t[ch]) > il.lim[I.L_STALE_MS]:
+                self.temp_c[ch] = None
+            ch += 1
+        # 5. sequencing and regulation.
+        self._operator_inputs(now)
+        proto = self.protocol
+        tissue = self.temp_c[0]
+        proto.step(now, tissue, self.temp_c[2])
+        self._regulate(now, tissue)
+        # 6. valve: permit-gated time-proportioning.
+        v = self.valve
+        v.request(self.demand)
+        if il.permit and self.demand > 0.0:
+            v.refresh(now)
+        v.service(now)
+        # 7. alarms, log, storage check, limits resync, watchdog.
+        mask = il.active | il.latched
+        if mask != self._alarm_mask:
+            self._alarm_mask = mask
+            self.alarms.update(mask, now)
+        self.alarms.service(now)
+        self._log_sample(now)
+        if clock.diff(now, self._storage_t) >= _STORAGE_CHECK_MS:
+            self._check_storage(now)
+        self._maybe_resync_limits()
+        if self.wdt is not None and il.healthy():
+            try:
+                self.wdt.feed()
+                self.wdt_feeds += 1
+            except Exception as e:  # noqa: BLE001 - a watchdog that cannot be fed is a fault
+                il.wdt_ok = 0
+                self._event(now, "watchdog", "feed failed: %s" % e)
+        # A control-path failure in this tick (log, watchdog, limits) is a
+        # condition now: evaluate again so the valves close in this tick.
+        if (il.storage_ok, il.wdt_ok, il.config_ok) != health:
+            il.evaluate(now)
+            new = il.take_new()
+            if new:
+                self._on_trip(new, now)
+                v.service(now)
+        self.ticks += 1
+        self._last_tick = now
+        # Tick cost (real clocks): an overrun is a tick longer than its period.
+        dur = clock.diff(clock.ticks_us(), t_us)
+        self.tick_us = dur
+        if dur > self.max_tick_us:
+            self.max_tick_us = dur
+        if dur > self.period_ms * 1000:
+            self.overruns += 1
+            il.overruns_consec += 1
+        else:
+            il.overruns_consec = 0
+
+    def _regulate(self, now, tissue):
+        st = self.protocol.state
+        pid = self.pid
+        if not self.il.permit or tissue is None:
+            self.demand = 0.0
+            if pid is not None:
+                pid.reset()
+            return
+        if st == S.PRECOOL:
+            self.demand = 1.0  # open-loop line chill-down
+        elif st == S.FREEZE and pid is not None:
+            d = pid.update(self.setpoint_c, tissue, self.period_ms / 1000.0)
+            self.demand = 0.0 if d < 0.0 else (1.0 if d > 1.0 else d)
+        else:
+            self.demand = 0.0
+
+    def _operator_inputs(self, now):
+        """Footswitch press in READY begins the treatment (edge-triggered)."""
+        foot = getattr(self.board, "footswitch", None)
+        if foot is None:
+            return
+        pressed = 1 if foot.value() == self._foot_level else 0
+        if pressed and not self._foot_prev and self.protocol.state == S.READY:
+            self.begin(now)
+        self._foot_prev = pressed
+
+    # ------------------------------------------------------------------ reactions
+    def _on_trip(self, new, now):
+        """Newly tripped conditions: the valves are already closed."""
+        names = C.names(new)
+        proto = self.protocol
+        st = proto.state
+        latched = new & C.LATCHING
+        reason = ",".join(names)
+        if latched:
+            proto.fault(now, reason)
+        elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
+            proto.abort(now, reason)
+        self.alarms.update(self.il.active | self.il.latched, now)
+        self._alarm_mask = self.il.active | self.il.latched
+        if len(self.fault_history) < 64:
+            self.fault_history.append((now, names, S.name(st)))
+        self._event(now, "trip", "%s in %s" % (reason, S.name(st)))
+        i = 0
+        while i < C.COUNT:
+            if new & (1 << i):
+                self._log_event(now, "EV_FAULT", i, C.PRIORITY[i])
+            i += 1
+
+    def _on_phase(self, prev, state, now, reason):
+        self._event(now, "phase", "%s -> %s%s" % (S.name(prev), S.name(state), (" (" + reason + ")") if reason else ""))
+        self._log_event(now, "EV_PHASE", state, prev)
+        if state == S.FREEZE or state == S.PRECOOL:
+            self._set_setpoint(self.params["target_c"], now)
+            if self.pid is not None:
+                self.pid.reset()
+        # Nothing on the serial line may interrupt a running treatment.
+        if self._kbd is not None:
+            try:
+                self._kbd(-1 if (1 << state) & S.TREATING else 3)
+            except Exception:  # noqa: BLE001 - ports without kbd_intr
+                pass
+        if state in (S.DONE, S.ABORTED, S.FAULT) and prev not in (S.IDLE, S.SELF_TEST, S.READY):
+            self._end_session(now, state)
+
+    def _set_setpoint(self, sp_c, now):
+        if sp_c != self.setpoint_c:
+            self.setpoint_c = sp_c
+            self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
+            self._log_event(now, "EV_SETPOINT", int(sp_c * 100), 0)
+
+    # ------------------------------------------------------------------ log
+    def _event(self, now, kind, text):
+        ev = self.events
+        if len(ev) >= self._ev_max:
+            ev.pop(0)
+        ev.append((now, kind, text))
+
+    def _log_event(self, now, name, arg=0, arg2=0):
+        log = self.log
+        if log is None or R is None or not getattr(log, "active", False):
+            return
+        try:
+            log.event(getattr(R, name), arg, arg2, now)
+        except Exception as e:  # noqa: BLE001 - a storage failure trips STORAGE
+            self.il.storage_ok = 0
+            self._event(now, "storage", "log event failed: %s" % e)
+
+    def _log_sample(self, now):
+        log = self.log
+        if log is None or R is None or not getattr(log, "active", False):
+            return
+        t = self.temp_c[0]
+        a = self.temp_c[2]
+        try:
+            log.sample(
+                now,
+                R.NO_READING16 if t is None else int(t * 100),
+                None if a is None else int(a * 10),
+                int(self.setpoint_c * 10),
+                int(self.demand * 100),
+                1 if self.valve.is_open else 0,
+                self.protocol.state,
+            )
+        except Exception as e:  # noqa: BLE001
+            self.il.storage_ok = 0
+            self._event(now, "storage", "log sample failed: %s" % e)
+
+    def _begin_session(self, now):
+        log = self.log
+        if log is None or R is None:
+            return True
+        p = self.params
+        header = {
+            "rtc_s": 0,
+            "rtc_ms": 0,
+            "fw_version": _fw_version(),
+            "fw_hash": b"\x00" * 32,
+            "config_hash": b"\x00" * 32,
+            "board_id": str(_board_def(self.board).get("name", "board"))[:16],
+            "target_cc": int(p["target_c"] * 100),
+            "thaw_cc": int(p["thaw_c"] * 100),
+            "freeze_ds": int(p["freeze_s"] * 10),
+            "cycles": int(p["cycles"]),
+            "floor_cc": int(p["floor_c"] * 100),
+            "max_freeze_ds": int(p["freeze_max_s"] * 10),
+            "min_thaw_ds": int(p["min_thaw_s"] * 10),
+        }
+        try:
+            log.begin_session(header, now, self.treatment_seconds())
+            return True
+        except Exception as e:  # noqa: BLE001 - LogFull or I/O: no treatment
+            self.il.storage_ok = 0
+            self._event(now, "storage", "cannot begin log session: %s" % e)
+            return False
+
+    def _end_session(self, now, state):
+        log = self.log
+        if log is None or R is None or not getattr(log, "active", False):
+            return
+        outcome = R.OUTCOME_COMPLETED
+        if state == S.ABORTED:
+            outcome = R.OUTCOME_STOPPED
+        elif state == S.FAULT:
+            outcome = R.OUTCOME_FAULT
+        try:
+            log.end_session({"outcome": outcome}, now)
+        except Exception as e:  # noqa: BLE001
+            self.il.storage_ok = 0
+            self._event(now, "storage", "log end failed: %s" % e)
+
+    def _audit(self, what, role, **fields):
+        a = self.audit
+        if a is None:
+            return
+        entry = {"what": what, "role": role}
+        for k in fields:
+            entry[k] = fields[k]
+        try:
+            a.append(entry)
+        except Exception:  # noqa: BLE001 - audit failure is reported by storage checks
+            self.il.storage_ok = 0
+
+    # ------------------------------------------------------------------ commands
+    def start(self, now=None):
+        """IDLE/DONE/ABORTED → SELF_TEST → READY (or back, naming the reason)."""
+        now = self.clock.ticks_ms() if now is None else now
+        il = self.il
+        if il.blocking():
+            raise _not_now("cannot start: %s" % ", ".join(C.names(il.blocking())))
+        if not self.protocol.start(now):
+            raise _not_now("cannot start in %s" % self.protocol.name)
+        ok, why = self.self_test(now)
+        self.protocol.self_test_done(ok, now, why)
+        return ok
+
+    def self_test(self, now):
+        """Power-on/pre-treatment self-test: sensors, valve outputs, WDT, storage."""
+        il = self.il
+        p = self.params
+        ch = 0
+        while ch < 2:
+            if il.required & (1 << ch):
+                if il.bad[ch] or self.temp_c[ch] is None:
+                    return False, "sensor %s not reading" % _CHANNELS[ch]
+                t = self.temp_c[ch]
+                if not (-10.0 <= t <= 45.0):
+                    return False, "sensor %s implausible before treatment: %.1f C" % (_CHANNELS[ch], t)
+            ch += 1
+        # Valve outputs: both de-energised and reading back de-energised.
+        self.valve.force_closed()
+        self.master.close()
+        for pin, name in ((self.board.valve_pin, "valve"), (self.board.master_pin, "master valve")):
+            try:
+                if pin.value() != 0:
+                    return False, "%s output reads energised while commanded closed" % name
+            except (AttributeError, TypeError):
+                pass
+        if p["require_wdt"] and self.wdt is None:
+            il.wdt_ok = 0
+            return False, "no hardware watchdog"
+        self._check_storage(now)
+        if not il.storage_ok:
+            return False, "log storage unavailable or full"
+        return True, ""
+
+    def begin(self, now=None):
+        """READY → PRECOOL: open the log session, then let the interlock grant."""
+        now = self.clock.ticks_ms() if now is None else now
+        if self.protocol.state != S.READY:
+            raise _not_now("begin needs READY, state is %s" % self.protocol.name)
+        if self.il.blocking():
+            raise _not_now("cannot begin: %s" % ", ".join(C.names(self.il.blocking())))
+        for role in ("footswitch", "handpiece"):
+            pin = getattr(self.board, role, None)
+            if pin is not None and pin.value() != self._foot_level:
+                raise _not_now("cannot begin: %s is not pressed/held" % role)
+        if not self._begin_session(now):
+            self.protocol.abort(now, "log storage")
+            return False
+        return self.protocol.begin(now, self.temp_c[0])
+
+    def stop(self, reason="operator stop", now=None):
+        """Stop a treatment now: valves closed in this call, then ABORTED."""
+        now = self.clock.ticks_ms() if now is None else now
+        self.valve.force_closed()
+        self.demand = 0.0
+        self._log_event(now, "EV_STOP", 0, 0)
+        return self.protocol.abort(now, reason)
+
+    def ack_fault(self, role, now=None):
+        """Acknowledge latched faults with a role; FAULT → IDLE once clear."""
+        now = self.clock.ticks_ms() if now is None else now
+        lvl = role_level(role)
+        il = self.il
+        before = il.latched
+        cleared, still = il.acknowledge(lvl)
+        self._event(now, "ack", "%s cleared %s" % (role, ",".join(C.names(cleared)) or "-"))
+        self._audit("ack", role, cleared=C.names(cleared), still=C.names(still))
+        i = 0
+        while i < C.COUNT:
+            if cleared & (1 << i):
+                self._log_event(now, "EV_ACK", i, lvl)
+            i += 1
+        if not (il.active | il.latched) and self.protocol.state == S.FAULT:
+            self.protocol.clear_fault(now)
+        if still and before:
+            need = "service" if still & C.SERVICE_ACK else "the cause removed"
+            return {"cleared": C.names(cleared), "latched": C.names(still), "needs": need}
+        return {"cleared": C.names(cleared), "latched": C.names(still), "state": self.protocol.name}
+
+    def pause_audio(self, role="operator", now=None):
+        now = self.clock.ticks_ms() if now is None else now
+        ev = self.alarms.pause_audio(now)
+        self._event(now, "audio_pause", "%s paused audio" % role)
+        self._log_event(now, "EV_AUDIO_PAUSE", ev["ms"] // 1000, role_level(role))
+        return ev
+
+    def request_service_mode(self, role):
+        """Host asks for service mode: only when no treatment runs."""
+        lvl = role_level(role)
+        if lvl < 2:
+            raise _denied("service mode needs role engineer or service (got %s)" % role)
+        st = self.protocol.state
+        if not ((1 << st) & (S.STARTABLE | (1 << S.FAULT) | (1 << S.READY))):
+            raise _not_now("service mode is not allowed in %s; stop the treatment first" % S.name(st))
+        now = self.clock.ticks_ms()
+        self.valve.force_closed()
+        self.master.close()
+        self.service_requested = True
+        self.service_role = role
+        self._audit("service_mode", role)
+        self._event(now, "service", "service mode requested by %s" % role)
+        return True
+
+    # -- parameters (link: get/set) --------------------------------------
+    def get_param(self, name):
+        if name in self._extra:
+            return self._extra[name]
+        P.spec(name)
+        return self.params[name]
+
+    def set_param(self, name, value, role):
+        """Change a parameter outside a treatment, within its hard limits."""
+        lvl = role_level(role)
+        st = self.protocol.state
+        if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)):
+            raise _not_now("parameters cannot change during %s" % S.name(st))
+        if name in self._extra:
+            if lvl < 2:
+                raise _denied("%s needs role engineer or higher (got %s)" % (name, role))
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError("%s must be a number, got %r" % (name, value))
+            old = self._extra[name]
+            self._extra[name] = value
+            if name.startswith("pid."):
+                self._make_pid()
+            self._audit("set", role, name=name, old=old, new=value)
+            return value
+        spec = P.spec(name)
+        if lvl < role_level(spec[5]):
+            raise _denied("%s needs role %s or higher (got %s)" % (name, spec[5], role))
+        trial = dict(self.params)
+        trial[name] = value
+        msgs = P.validate(trial)
+        if msgs:
+            raise ValueError("; ".join(msgs))
+        old = self.params[name]
+        self.params[name] = value
+        self.setpoint_c = self.params["target_c"]
+        self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
+        self._audit("set", role, name=name, old=old, new=value)
+        return value
+
+    def save_config(self, role):
+        try:
+            from cryo.storage import config as CFG
+        except ImportError:
+            raise _not_now("no configuration storage on this build")
+        cfg = dict(self.params)
+        for k in self._extra:
+            cfg[k] = self._extra[k]
+        return CFG.save(cfg)
+
+    # -- status / telemetry ----------------------------------------------
+    def status(self):
+        """Snapshot for the host (G's telemetry fields)."""
+        il = self.il
+        t = self.temp_c
+        temps = {}
+        i = 0
+        while i < 3:
+            if self._drv[i] is not None:
+                temps[_CHANNELS[i]] = t[i]
+            i += 1
+        pid = self.pid
+        return {
+            "t_ms": self._last_tick,
+            "phase": self.protocol.name,
+            "cycle": self.protocol.cycle,
+            "setpoint_c": self.setpoint_c,
+            "temps": temps,
+            "cj_c": self.cj_c,
+            "demand": self.demand,
+            "valve": self.valve.is_open,
+            "master": il.master_open,
+            "p": pid.p_term if pid is not None else None,
+            "i": pid.i_term if pid is not None else None,
+            "d": pid.d_term if pid is not None else None,
+            "faults": C.names(il.active),
+            "latched": C.names(il.latched),
+            "alarms": C.names(self.alarms.mask),
+            "alarm_priority": C.PRIORITY_NAMES[self.alarms.priority],
+            "mode": "service" if self.service_requested else "auto",
+            "overruns": self.overruns,
+            "reason": self.protocol.reason,
+        }
+
+    # ------------------------------------------------------------------ loop
+    def run(self, should_stop=None):
+        """Run the loop on hardware until service mode or ``should_stop()``.
+
+        Always leaves both valves closed (finally), whatever escapes.
+        """
+        try:
+            import asyncio
+        except ImportError:
+            import uasyncio as asyncio  # noqa: F401 - older ports
+        try:
+            asyncio.run(self._loop(should_stop))
+        finally:
+            self.safe()
+
+    def safe(self):
+        """De-energise everything (allocation-free paths of the drivers)."""
+        self.valve.permit = False
+        self.valve.force_closed()
+        self.master.close()
+        so = getattr(self.board, "safe_outputs", None)
+        if so is not None:
+            so()
+
+    async def _loop(self, should_stop=None):
+        import asyncio
+
+        clock = self.clock
+        period = self.period_ms
+        now = clock.ticks_ms()
+        self.il.resync(now)
+        deadline = clock.add(now, period)
+        while not self.service_requested:
+            if should_stop is not None and should_stop():
+                break
+            self.tick(clock.ticks_ms())
+            if self.link is not None:
+                self.link.poll()  # outside the tick: bounded work, never raises
+            # Planned idle point: collect while there is slack before the deadline.
+            if clock.diff(deadline, clock.ticks_ms()) > _GC_SLACK_MS:
+                gc.collect()
+            late = clock.diff(clock.ticks_ms(), deadline)
+            if late > 0:
+                # Missed the deadline: count it, resynchronise (no burst of ticks).
+                self.overruns += 1
+                self.il.overruns_consec += 1
+                deadline = clock.add(clock.ticks_ms(), period)
+                await asyncio.sleep_ms(0)
+            else:
+                await asyncio.sleep_ms(-late)
+                deadline = clock.add(deadline, period)
+
+
+def _fw_version():
+    try:
+        import cryo
+
+        return cryo.VERSION
+    except (ImportError, AttributeError):
+        return "?"

@@ -1,0 +1,120 @@
+"""Convert °C / s / kPa limits into the interlock's raw integer limit block.
+
+Control path (floats allowed): runs when a parameter changes, when the
+setpoint changes, and when the cold junction has moved by more than
+``CJ_RESYNC_C`` since the last conversion. The MAX31855 reports a linear
+reading referenced to its die, so the raw code of a fixed tissue temperature
+moves with the cold junction; the MAX31856 linearises and its codes do not.
+Both drivers' ``code_for(temp_c, cj_c)`` give the code the chip would report.
+"""
+
+from cryo.interlock import interlock as I
+
+CJ_RESYNC_C = 0.5  # re-convert the limits when the cold junction moved this much
+_SAT = (1 << 28) - 1
+
+
+def _code(drv, temp_c, cj_c):
+    return int(drv.code_for(temp_c, cj_c))
+
+
+def codes_per_c(drv, at_c, cj_c):
+    """Local slope of the driver's code scale (codes per °C) around ``at_c``."""
+    d = _code(drv, at_c + 10.0, cj_c) - _code(drv, at_c - 10.0, cj_c)
+    return d / 20.0 if d > 0 else 1.0
+
+
+def _q_shift(slope):
+    """Right shift that brings the code scale to >= 4 codes/°C (integrals stay small)."""
+    q = 0
+    while (slope / (1 << (q + 1))) >= 4.0 and q < 12:
+        q += 1
+    return q
+
+
+def _clamp_int(x):
+    x = int(x)
+    if x > _SAT:
+        return _SAT
+    if x < -_SAT:
+        return -_SAT
+    return x
+
+
+def build(p, drv0, drv1, cj_c, setpoint_c, pressure_code=None, drv_aux=None):
+    """Full limit block (list of ints, length ``interlock.NL``) for params ``p``.
+
+    ``drv0``/``drv1``: drivers of the tissue channels (``drv1`` None when no
+    redundant sensor); ``cj_c``: present cold-junction temperature;
+    ``setpoint_c``: the active tissue setpoint; ``pressure_code(kpa)`` maps a
+    supply pressure to the raw ADC code (None: no pressure sensor).
+    """
+    L = [0] * I.NL
+    slope = codes_per_c(drv0, setpoint_c, cj_c)
+    q = _q_shift(slope)
+    qs = slope / (1 << q)  # shifted codes per °C used by the integrals
+    L[I.L_FLOOR0] = _code(drv0, p["floor_c"], cj_c)
+    L[I.L_FLOOR1] = _code(drv1, p["floor_c"], cj_c) if drv1 is not None else -(1 << 28)
+    L[I.L_DOSE_THR] = _code(drv0, p["dose_threshold_c"], cj_c)
+    L[I.L_DOSE_MAX] = _clamp_int(p["dose_max_cs"] * qs * 1000.0)
+    L[I.L_SP] = _code(drv0, setpoint_c, cj_c)
+    L[I.L_HYST] = _code(drv0, setpoint_c + p["nocool_hyst_c"], cj_c) - L[I.L_SP]
+    L[I.L_NOCOOL_MAX] = _clamp_int(p["nocool_max_cs"] * qs * 1000.0)
+    L[I.L_WATCH_DROP] = max(1, int(p["watch_drop_c"] * slope + 0.5))
+    L[I.L_WATCH_MS] = int(p["watch_s"] * 1000)
+    L[I.L_PRECOOL_MS] = int(p["precool_s"] * 1000)
+    L[I.L_FREEZE_MAX_MS] = int(p["freeze_max_s"] * 1000)
+    if drv1 is not None:
+        # code1 ≈ B + (M * code0 >> shift), fitted through two tissue temperatures.
+        ta, tb = p["floor_c"], 35.0
+        a0, b0 = _code(drv0, ta, cj_c), _code(drv0, tb, cj_c)
+        a1, b1 = _code(drv1, ta, cj_c), _code(drv1, tb, cj_c)
+        ratio = (b1 - a1) / (b0 - a0) if b0 != a0 else 1.0
+        span0 = max(abs(_code(drv0, -200.0, cj_c)), abs(_code(drv0, 200.0, cj_c)), 1)
+        shift = 12
+        while shift > 0 and abs(ratio) * (1 << shift) * span0 >= (1 << 29):
+            shift -= 1
+        m = int(ratio * (1 << shift) + (0.5 if ratio >= 0 else -0.5))
+        L[I.L_DIS_M] = m
+        L[I.L_DIS_SHIFT] = shift
+        L[I.L_DIS_B] = a1 - ((m * a0) >> shift)
+        L[I.L_DIS_MAX] = max(1, int(p["disagree_c"] * codes_per_c(drv1, setpoint_c, cj_c) + 0.5))
+    else:
+        L[I.L_DIS_M] = 1
+        L[I.L_DIS_MAX] = 1 << 28
+    L[I.L_STUCK_DROP] = max(
+        1, int(p["stuck_rate_c_s"] * p["stuck_window_s"] * slope + 0.5)
+    )
+    L[I.L_STUCK_MS] = int(p["stuck_window_s"] * 1000)
+    L[I.L_STUCK_GRACE_MS] = int(p["stuck_grace_s"] * 1000)
+    L[I.L_DEPL_DROP] = max(1, int(p["depl_drop_c"] * slope + 0.5))
+    L[I.L_DEPL_MS] = int(p["depl_window_s"] * 1000)
+    if pressure_code is not None:
+        L[I.L_P_MIN] = int(pressure_code(p["p_min_kpa"]))
+        L[I.L_P_MAX] = int(pressure_code(p["p_max_kpa"]))
+        L[I.L_P_LOW] = int(pressure_code(p["p_low_kpa"]))
+    else:
+        L[I.L_P_MIN] = -(1 << 28)
+        L[I.L_P_MAX] = 1 << 28
+        L[I.L_P_LOW] = -(1 << 28)
+    L[I.L_STALE_MS] = int(p["stale_ms"])
+    L[I.L_DEBOUNCE] = int(p["debounce"])
+    L[I.L_HEARTBEAT_MS] = int(p["heartbeat_ms"])
+    L[I.L_OVERRUNS] = int(p["overruns"])
+    L[I.L_DUTY_FULL] = int(p["duty_full"] * 1000 + 0.5)
+    L[I.L_FOOT_PRESSED] = 1
+    L[I.L_Q] = q
+    L[I.L_APPROACH_MS] = int(p["approach_max_s"] * 1000)
+    L[I.L_ZONE_HI] = _code(drv0, 1.0, cj_c)
+    L[I.L_ZONE_LO] = _code(drv0, -10.0, cj_c)
+    if drv_aux is not None:
+        L[I.L_DEPL_AUX] = _code(drv_aux, p["depl_aux_c"], cj_c)
+    else:
+        L[I.L_DEPL_AUX] = 1 << 28
+    return L
+
+
+def setpoint_codes(p, drv0, cj_c, setpoint_c):
+    """(L_SP, L_HYST) for a new setpoint, without rebuilding the block."""
+    sp = _code(drv0, setpoint_c, cj_c)
+    return sp, _code(drv0, setpoint_c + p["nocool_hyst_c"], cj_c) - sp

@@ -1,0 +1,1 @@
+"""Treatment protocol: phases, parameters with hard clinical limits, sequencer."""

@@ -1,0 +1,192 @@
+"""MAX31855K / MAX31855T thermocouple-to-digital converter (read-only SPI).
+
+SPI mode 0 (CPOL=0, CPHA=0), up to 5 MHz, no MOSI. One reading = one 32-bit
+frame clocked out while CS is low (DS55 Tables 2/3)::
+
+    D31..D18  TC, signed 14-bit, 0.25 °C/LSB   (chip's *linear* scale)
+    D17       reserved (0)      D16  FAULT (any of SCV/SCG/OC)
+    D15..D4   CJ, signed 12-bit, 0.0625 °C/LSB (die temperature)
+    D3        reserved (0)      D2 SCV   D1 SCG   D0 OC
+
+The chip converts continuously (70 ms typ, 100 ms max per conversion) and only
+updates the frame while CS is high; polling faster returns the same frame.
+
+The chip assumes a straight line, V = S_nom (T - T_CJ) with S_nom 41.276 µV/°C
+(K) or 52.18 µV/°C (T), so a K probe in liquid nitrogen (-196 °C) reports
+about -140 °C. :attr:`temperature` applies the NIST correction with TC and
+CJ from the *same* frame: back out V = (T_TC - T_CJ) S_nom, add E(T_CJ), invert
+with the NIST ITS-90 function (Newton below -200 °C, so it never raises there).
+
+``read_raw()`` is the safety path: one SPI transfer into a preallocated buffer
+and integer decoding, allocation-free. ``temperature`` / ``cold_junction`` /
+``code_for`` use floats (the control path).
+"""
+
+from micropython import const
+
+from cryo import thermocouple
+from cryo.sensing.faults import (  # noqa: F401 - re-exported for callers
+    FAULT_BUS,
+    FAULT_D16,
+    FAULT_NO_DATA,
+    FAULT_OC,
+    FAULT_SCG,
+    FAULT_SCV,
+)
+
+TC_LSB_C = 0.25  # °C per tc_code LSB (chip's linear scale)
+CJ_LSB_C = 0.0625  # °C per cj_code LSB
+TC_CODE_MIN = -8192
+TC_CODE_MAX = 8191
+OPEN_TC_CODE = 0x1FFF  # DS55: open input reads D31=0, D30..D18 all 1 (+2047.75 °C)
+
+# Nominal sensitivities the chip assumes (DS55 Table 1), in mV/°C.
+S_NOM_MV = {"K": 0.041276, "T": 0.05218}
+
+_B1_D16 = const(0x01)
+_B1_D17 = const(0x02)  # reserved, reads 0
+_B3_OC = const(0x01)
+_B3_SCG = const(0x02)
+_B3_SCV = const(0x04)
+_B3_D3 = const(0x08)  # reserved, reads 0
+_B3_CAUSES = const(0x07)
+_TC_SIGN = const(0x2000)
+_TC_SPAN = const(0x4000)
+_CJ_SIGN = const(0x800)
+_CJ_SPAN = const(0x1000)
+_FAULT_OC = const(0x0001)
+_FAULT_SCG = const(0x0002)
+_FAULT_SCV = const(0x0004)
+_FAULT_BUS = const(0x0008)
+_FAULT_D16 = const(0x0010)
+_OPEN_CODE = const(0x1FFF)
+
+
+def correct(tc_type, tc_c, cj_c):
+    """NIST-corrected hot-junction temperature from the chip's linear reading
+    ``tc_c`` and its cold junction ``cj_c`` (both °C, same frame), or None if
+    the implied EMF lies more than one LSB outside the NIST range (-270 °C …
+    top of range)."""
+    e = (tc_c - cj_c) * S_NOM_MV[tc_type] + thermocouple.emf_mv(tc_type, cj_c)
+    lo, hi = (
+        (thermocouple.K_EMF_MIN, thermocouple.K_EMF_MAX)
+        if tc_type == "K"
+        else (thermocouple.T_EMF_MIN, thermocouple.T_EMF_MAX)
+    )
+    # Within one LSB of voltage (0.25 °C x S_nom) of the ends: quantisation,
+    # clamp to the end of the range; further out: not a thermocouple reading.
+    lsb = 0.25 * S_NOM_MV[tc_type]
+    if not (lo - lsb <= e <= hi + lsb):
+        return None
+    return thermocouple.temperature_c(tc_type, min(max(e, lo), hi))
+
+
+def linear_reading(tc_type, hot_c, cj_c):
+    """What the chip's linear model reports (°C, unquantised) for a true
+    hot junction ``hot_c`` with its die at ``cj_c``: T_CJ + V_TC / S_nom."""
+    v = thermocouple.emf_mv(tc_type, hot_c) - thermocouple.emf_mv(tc_type, cj_c)
+    return cj_c + v / S_NOM_MV[tc_type]
+
+
+class MAX31855:
+    """Driver for one MAX31855 on an injected SPI bus and CS pin.
+
+    ``spi`` follows machine.SPI (mode 0, <= 5 MHz, configured by the board);
+    ``cs`` follows machine.Pin (output, idles high). ``tc_type`` is the chip
+    variant: "K" (MAX31855K) or "T" (MAX31855T).
+    """
+
+    def __init__(self, spi, cs, tc_type="K"):
+        if tc_type not in S_NOM_MV:
+            raise ValueError("unknown MAX31855 variant %r: allowed 'K' or 'T'" % (tc_type,))
+        self._spi = spi
+        self._cs = cs
+        self.tc_type = tc_type
+        self.tc_lsb_c = TC_LSB_C
+        self.cj_lsb_c = CJ_LSB_C
+        self._buf = bytearray(4)
+        self.tc_code = 0
+        self.cj_code = 0
+        self.faults = FAULT_NO_DATA
+        cs.value(1)
+
+    def read_raw(self):
+        """Read one frame; decode ``tc_code``, ``cj_code`` and ``faults``.
+
+        Returns ``faults`` (0 = valid). Allocation-free. All-zero and all-one
+        frames (stuck MISO, missing chip), set reserved bits, a FAULT bit
+        that disagrees with the cause bits and the open-input code 0x1FFF
+        are all faults.
+        """
+        buf = self._buf
+        self._cs.value(0)
+        self._spi.readinto(buf)
+        self._cs.value(1)
+        b0 = buf[0]
+        b1 = buf[1]
+        b2 = buf[2]
+        b3 = buf[3]
+        tc = (b0 << 6) | (b1 >> 2)
+        cj = (b2 << 4) | (b3 >> 4)
+        f = 0
+        if (b0 | b1 | b2 | b3) == 0 or (b0 & b1 & b2 & b3) == 0xFF:
+            f = _FAULT_BUS
+        else:
+            if (b1 & _B1_D17) or (b3 & _B3_D3):
+                f = _FAULT_BUS
+            if b3 & _B3_OC:
+                f |= _FAULT_OC
+            if b3 & _B3_SCG:
+                f |= _FAULT_SCG
+            if b3 & _B3_SCV:
+                f |= _FAULT_SCV
+            if b1 & _B1_D16:
+                f |= _FAULT_D16
+                if not (b3 & _B3_CAUSES):
+                    f |= _FAULT_BUS
+            elif b3 & _B3_CAUSES:
+                f |= _FAULT_BUS
+            if tc == _OPEN_CODE:
+                f |= _FAULT_OC
+        if tc & _TC_SIGN:
+            tc -= _TC_SPAN
+        if cj & _CJ_SIGN:
+            cj -= _CJ_SPAN
+        self.tc_code = tc
+        self.cj_code = cj
+        self.faults = f
+        return f
+
+    def poll(self, now_ms=0):
+        """Supervision hook: read a frame now (the chip always has one).
+        Returns True (a new sample is available). Allocation-free."""
+        self.read_raw()
+        return True
+
+    @property
+    def uncorrected(self):
+        """The chip's own linear reading in °C (what naive drivers show)."""
+        return self.tc_code * TC_LSB_C
+
+    @property
+    def cold_junction(self):
+        """Cold-junction (die) temperature in °C, or None after a bus fault."""
+        if self.faults & (_FAULT_BUS | FAULT_NO_DATA):
+            return None
+        return self.cj_code * CJ_LSB_C
+
+    @property
+    def temperature(self):
+        """NIST-corrected hot-junction temperature in °C from the last frame,
+        or None if that frame carried any fault."""
+        if self.faults:
+            return None
+        return correct(self.tc_type, self.tc_code * TC_LSB_C, self.cj_code * CJ_LSB_C)
+
+    def code_for(self, temp_c, cj_c):
+        """The tc_code this chip reports for a true hot junction ``temp_c``
+        with its die at ``cj_c`` (nearest LSB, clamped to 14 bits). Used to
+        turn a °C limit into a raw code at the present cold junction."""
+        t = linear_reading(self.tc_type, temp_c, cj_c)
+        code = int(t / TC_LSB_C + (0.5 if t >= 0 else -0.5))
+        return min(max(code, TC_CODE_MIN), TC_CODE_MAX)

@@ -1,0 +1,398 @@
+"""Finding and talking to a board: port resolution and a raw-REPL session.
+
+mpremote's ``SerialTransport`` is used as a library (pinned version, see
+pyproject.toml) with two rules from micropython.md §1.1/§5.4:
+
+* ``timeout=`` is always passed: on a pty ``read_until`` does a blocking
+  ``read(1)`` and would hang forever without it;
+* ``enter_raw_repl(soft_reset=False)``: a soft reset would end the unix
+  port (the virtual board) and would skip main.py on a real board anyway.
+
+Before entering the raw REPL the firmware is asked, over its own command
+channel (engineer G's ``host_tools.link``), whether a treatment is running:
+if so we refuse; otherwise we ask it to stop safely (service mode, valves
+closed) instead of breaking in with a bare Ctrl-C.
+
+Bulk transfers do not use mpremote's ``fs_readfile``/``fs_writefile`` (one
+round trip per 256 bytes, repr-encoded): :meth:`Session.stream` runs one
+command whose output is read straight off the serial port in large reads,
+and writes go as base64 in 4 KiB chunks.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import os
+import time
+
+from host_tools.errors import AccessDenied, CryoError, DeviceError
+
+ENV_PORT = "CRYO_PORT"
+# USB vendor ids of boards we build for (MicroPython/pyboard, Raspberry Pi,
+# Espressif native USB, ST, and the usual USB-UART bridges on dev boards).
+KNOWN_VIDS = {0xF055, 0x2E8A, 0x303A, 0x0483, 0x10C4, 0x1A86, 0x0403}
+URL_PREFIXES = ("socket://", "rfc2217://", "loop://")
+WRITE_CHUNK = 4096
+
+# Injected once per session: tiny helpers the host calls by name. Kept to
+# what every port has (os, binascii, hashlib) and bounded RAM.
+DEVICE_HELPERS = """
+import os, binascii, hashlib
+def _cry_mk(p):
+    q = ''
+    for s in p.split('/'):
+        if not s:
+            q = '/' if not q else q
+            continue
+        q = q + s if (not q or q.endswith('/')) else q + '/' + s
+        try:
+            os.mkdir(q)
+        except OSError:
+            pass
+def _cry_open(p):
+    global _cry_f
+    _cry_f = open(p, 'wb')
+def _cry_w(s):
+    _cry_f.write(binascii.a2b_base64(s))
+def _cry_close():
+    _cry_f.close()
+def _cry_sha(p):
+    h = hashlib.sha256()
+    b = bytearray(512)
+    m = memoryview(b)
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return None
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        h.update(m[:n])
+    f.close()
+    return binascii.hexlify(h.digest()).decode()
+def _cry_shas(ps):
+    return {p: _cry_sha(p) for p in ps}
+def _cry_cp(a, b):
+    with open(a, 'rb') as fa:
+        with open(b, 'wb') as fb:
+            buf = bytearray(1024)
+            while True:
+                n = fa.readinto(buf)
+                if not n:
+                    break
+                fb.write(buf[:n] if n < len(buf) else buf)
+def _cry_rm(p):
+    try:
+        os.remove(p)
+    except OSError:
+        pass
+def _cry_walk(d, pre=''):
+    out = []
+    try:
+        it = list(os.ilistdir(d))
+    except OSError:
+        return out
+    for e in it:
+        n = e[0]
+        full = d + '/' + n if d else n
+        if e[1] & 0x4000:
+            out.extend(_cry_walk(full, pre + n + '/'))
+        else:
+            out.append(pre + n)
+    return out
+def _cry_size(p):
+    try:
+        return os.stat(p)[6]
+    except OSError:
+        return -1
+def _cry_read(p, off, n):
+    with open(p, 'rb') as f:
+        f.seek(off)
+        return f.read(n)
+def _cry_stream(p, off, chunk):
+    import sys
+    b = bytearray(chunk)
+    w = sys.stdout.write
+    with open(p, 'rb') as f:
+        f.seek(off)
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            w(binascii.b2a_base64(b[:n] if n < chunk else b))
+"""
+
+
+def _list_ports():
+    from serial.tools import list_ports
+
+    return list(list_ports.comports())
+
+
+def resolve_port(port: str | None = None, *, environ=None, ports=None) -> str:
+    """The port to use: ``--port``, else ``$CRYO_PORT``, else the one attached board.
+
+    Raises DeviceError when no board (or more than one) is found, saying
+    what to do.
+    """
+    environ = os.environ if environ is None else environ
+    if port:
+        return port
+    if environ.get(ENV_PORT):
+        return environ[ENV_PORT]
+    found = [p for p in (_list_ports() if ports is None else ports) if p.vid in KNOWN_VIDS]
+    if not found:
+        raise DeviceError(
+            "no board found: connect one by USB, or pass --port (serial device, pty, "
+            "socket://HOST:PORT, rfc2217://HOST:PORT) or set CRYO_PORT"
+        )
+    if len(found) > 1:
+        names = ", ".join(p.device for p in found)
+        raise DeviceError(f"{len(found)} boards attached ({names}): choose one with --port")
+    return found[0].device
+
+
+def add_port_argument(parser):
+    parser.add_argument(
+        "--port",
+        "-p",
+        help="serial device, pty, socket://HOST:PORT or rfc2217://HOST:PORT "
+        f"(default ${ENV_PORT}, else the single attached board)",
+    )
+
+
+TREATMENT_RUNNING = (
+    "a treatment is running on the device: wait for it to finish (or stop it at the "
+    "device) before this operation"
+)
+SERVICE_PROBE_TIMEOUT = 0.4  # a board at the REPL has no channel: do not wait long
+
+
+def _stop_safely(port: str, link_module=None) -> str:
+    """Ask the running firmware to stop safely; refuse if a treatment runs.
+
+    Uses G's ``host_tools.link.request_service_mode``: the controller closes
+    the valves and enters SERVICE, or answers E_STATE while treating. A board
+    with no controller running (blank, at the REPL, just deployed) does not
+    answer within ``SERVICE_PROBE_TIMEOUT``; then there is nothing to stop.
+    Returns what happened (for messages and tests).
+    """
+    try:
+        if link_module is None:
+            from host_tools import link as link_module  # engineer G
+    except ImportError:
+        return "no link client"
+    request = getattr(link_module, "request_service_mode", None)
+    if request is None:
+        return "link client has no service mode"
+    try:
+        request(port, timeout=SERVICE_PROBE_TIMEOUT)
+    except AccessDenied:
+        raise
+    except CryoError as e:
+        if getattr(e, "treatment_running", False):
+            raise DeviceError(TREATMENT_RUNNING) from None
+        return "no command channel"
+    except Exception:  # noqa: BLE001 - a missing channel must not stop service work
+        return "no command channel"
+    return "service mode"
+
+
+class Session:
+    """A raw-REPL session on one board (context manager).
+
+    ``exec``/``eval`` run code; ``write_file``/``stream`` move bytes in
+    bulk. Every transport failure becomes a one-line DeviceError.
+    """
+
+    def __init__(self, port: str, *, timeout: float = 1.0, stop_firmware=True):
+        self.port = port
+        self.timeout = timeout
+        self.stop_firmware = stop_firmware
+        self.transport = None
+        self.bytes_written = 0
+        self.files_written: list[str] = []
+        self._have_prompt = False
+
+    # -- lifecycle -------------------------------------------------------
+    def open(self):
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        if self.stop_firmware:
+            _stop_safely(self.port)
+        try:
+            self.transport = SerialTransport(self.port, baudrate=115200, timeout=self.timeout)
+        except (TransportError, OSError, ValueError) as e:
+            raise DeviceError(f"cannot open {self.port}: {e}") from None
+        except Exception as e:  # pyserial raises SerialException for busy ports
+            raise DeviceError(f"cannot open {self.port} (busy or missing?): {e}") from None
+        try:
+            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+        except Exception as e:
+            self.transport.close()
+            self.transport = None
+            raise DeviceError(
+                f"no MicroPython raw REPL on {self.port} ({e}): is the device busy "
+                "or is the REPL locked in this build?"
+            ) from None
+        self.exec(DEVICE_HELPERS)
+        return self
+
+    def close(self):
+        if self.transport is not None:
+            try:
+                self.transport.exit_raw_repl()
+            except Exception:
+                pass
+            try:
+                self.transport.close()
+            except Exception:
+                pass
+            self.transport = None
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- commands --------------------------------------------------------
+    def exec(self, code: str, timeout: float = 10) -> bytes:
+        from mpremote.transport import TransportError
+
+        try:
+            self._start(code)
+            out, err = self.transport.follow(timeout)
+        except TransportError as e:
+            raise DeviceError(f"link to {self.port} lost: {e}") from None
+        except OSError as e:
+            raise DeviceError(f"link to {self.port} lost: {e}") from None
+        if err:
+            text = err.decode(errors="replace").strip().splitlines()
+            raise DeviceError(f"device error: {text[-1] if text else '?'}")
+        return out
+
+    def _start(self, code: str):
+        """Send ``code`` for execution (raw-paste), without waiting for output.
+
+        mpremote's ``exec_raw_no_follow`` first waits for the ``>`` prompt;
+        after a :meth:`stream` that prompt may already have been read.
+        """
+        t = self.transport
+        if not self._have_prompt:
+            t.exec_raw_no_follow(code)
+            return
+        self._have_prompt = False
+        data = code.encode() if isinstance(code, str) else code
+        t.serial.write(b"\x05A\x01")
+        if t.serial.read(2) != b"R\x01":
+            from mpremote.transport import TransportError
+
+            raise TransportError("device refused raw-paste mode")
+        t.raw_paste_write(data)
+
+    def eval(self, expr: str):
+        out = self.exec(f"print(repr({expr}))")
+        try:
+            return ast.literal_eval(out.decode().strip())
+        except (ValueError, SyntaxError):
+            raise DeviceError(f"unexpected reply from device: {out[:80]!r}") from None
+
+    # -- bulk ------------------------------------------------------------
+    def makedirs(self, path: str):
+        self.exec(f"_cry_mk({path!r})")
+
+    def write_file(self, path: str, data: bytes, progress=None):
+        """Write ``data`` to ``path`` on the device (base64, 4 KiB chunks)."""
+        d = path.rsplit("/", 1)[0] if "/" in path else ""
+        if d:
+            self.makedirs(d)
+        self.exec(f"_cry_open({path!r})")
+        for i in range(0, len(data), WRITE_CHUNK):
+            chunk = base64.b64encode(data[i : i + WRITE_CHUNK]).decode()
+            self.exec(f"_cry_w({chunk!r})")
+            if progress:
+                progress(min(WRITE_CHUNK, len(data) - i))
+        self.exec("_cry_close()")
+        self.bytes_written += len(data)
+        self.files_written.append(path)
+
+    def read_file(self, path: str, offset: int = 0, progress=None, chunk: int = 3072) -> bytes:
+        """Read ``path`` from ``offset`` to its end, streamed as base64 lines."""
+        return self.stream(f"_cry_stream({path!r}, {int(offset)}, {int(chunk)})", progress)
+
+    def stream(self, code: str, progress=None, timeout: float = 10, sink=None) -> bytes:
+        """Run ``code`` that prints base64 lines; return the decoded bytes.
+
+        With ``sink`` each decoded block is handed to ``sink(data)`` as it
+        arrives (nothing is accumulated): what a resumable pull needs.
+
+        Reads the serial port directly in large blocks (mpremote's
+        ``follow`` reads one byte at a time on a pty and concatenates).
+        """
+        from mpremote.transport import TransportError
+
+        t = self.transport
+        try:
+            self._start(code)
+        except (TransportError, OSError) as e:
+            raise DeviceError(f"link to {self.port} lost: {e}") from None
+        ser = t.serial
+        buf = bytearray()
+        out = bytearray()
+        last = time.monotonic()
+        while True:
+            try:
+                n = ser.in_waiting
+                data = ser.read(n if n > 0 else 1)
+            except OSError as e:
+                raise DeviceError(f"link to {self.port} lost: {e}") from None
+            if data:
+                last = time.monotonic()
+                buf += data
+                # complete lines → decode now (bounded memory, live progress)
+                eof = buf.find(b"\x04")
+                upto = eof if eof >= 0 else buf.rfind(b"\n") + 1
+                if upto > 0:
+                    part = bytes(buf[:upto])
+                    del buf[:upto]
+                    if part.strip():
+                        # one base64 line per device read (each may end in '=')
+                        dec = b"".join(binascii.a2b_base64(ln) for ln in part.split())
+                        if sink is not None:
+                            sink(dec)
+                        else:
+                            out += dec
+                        if progress:
+                            progress(len(dec))
+                if eof >= 0:
+                    break
+            elif time.monotonic() - last > timeout:
+                raise DeviceError(f"link to {self.port} lost: no data for {timeout:.0f} s")
+        # after the first \x04: stderr up to the second \x04, then '>'
+        err = bytes(buf[1:])
+        while err.count(b"\x04") < 1:
+            data = ser.read(max(1, ser.in_waiting))
+            if not data:
+                if time.monotonic() - last > timeout:
+                    raise DeviceError(f"link to {self.port} lost while finishing a transfer")
+                continue
+            last = time.monotonic()
+            err += data
+        cut = err.find(b"\x04")
+        self._have_prompt = b">" in err[cut:]
+        err = err[:cut]
+        if self._have_prompt:
+            self.exec("pass")  # leaves the next '>' unread, as mpremote expects
+        if err.strip():
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise DeviceError(f"device error: {lines[-1]}")
+        return bytes(out)
+
+
+def open_session(port: str | None = None, **kw) -> Session:
+    return Session(resolve_port(port), **kw).open()

@@ -1,0 +1,332 @@
+"""Host side of the command channel (docs/link.md).
+
+``Link`` talks to the running firmware over any pyserial URL (a serial
+device, a pty, ``socket://HOST:PORT``, ``rfc2217://…``) or an already open
+serial-like object (``read(n)``/``write(b)``). A reader thread splits the
+stream into lines: reply frames wake the request waiting for their ``id``,
+telemetry frames go to a bounded queue and to subscribers, anything else
+(REPL output, print() lines, echoed requests) is counted as noise.
+
+Message definitions and framing are imported from the firmware package
+(``cryo.link.messages`` / ``cryo.link.framing``): one definition for both
+sides.
+
+Errors the device reports become CryoError subclasses carrying the code:
+``E_DENIED`` -> :class:`LinkDenied` (exit 4), ``E_INVALID``/``E_ARGS`` ->
+:class:`LinkInvalid` (exit 5), ``E_VERSION`` -> :class:`LinkMismatch`
+(exit 6), everything else and timeouts -> :class:`LinkError` (exit 3).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import sys
+import threading
+import time
+
+from host_tools import FIRMWARE_DIR
+from host_tools.errors import AccessDenied, DeviceError, InvalidInput, Mismatch
+
+if str(FIRMWARE_DIR) not in sys.path:
+    sys.path.insert(0, str(FIRMWARE_DIR))
+
+from cryo.link import framing  # noqa: E402
+from cryo.link import messages as msg  # noqa: E402
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_BAUD = 115200
+_TEL_QUEUE = 4096  # telemetry frames kept for readers (bounded)
+
+
+class LinkError(DeviceError):
+    """The device refused or did not answer; ``code`` is the E_* code or None."""
+
+    def __init__(self, message, code=None, reply=None):
+        super().__init__(message)
+        self.code = code
+        self.reply = reply or {}
+
+    @property
+    def treatment_running(self):
+        return self.code == msg.E_STATE and "treatment" in str(self).lower()
+
+
+class LinkDenied(AccessDenied):
+    def __init__(self, message, code=msg.E_DENIED, reply=None):
+        super().__init__(message)
+        self.code = code
+        self.reply = reply or {}
+
+
+class LinkInvalid(InvalidInput):
+    def __init__(self, message, code=msg.E_INVALID, reply=None):
+        super().__init__(message)
+        self.code = code
+        self.reply = reply or {}
+
+
+class LinkMismatch(Mismatch):
+    def __init__(self, message, code=msg.E_VERSION, reply=None):
+        super().__init__(message)
+        self.code = code
+        self.reply = reply or {}
+
+
+_ERROR_CLASS = {
+    msg.E_DENIED: LinkDenied,
+    msg.E_INVALID: LinkInvalid,
+    msg.E_ARGS: LinkInvalid,
+    msg.E_VERSION: LinkMismatch,
+}
+
+
+def error_for(reply: dict):
+    """The exception a failed reply maps to."""
+    code = reply.get("err")
+    cls = _ERROR_CLASS.get(code, LinkError)
+    return cls("device: %s (%s)" % (reply.get("msg", "error"), code), code, reply)
+
+
+class _SerialLike:
+    """Adapts a raw file descriptor pair (tests, pipes) to read/write."""
+
+    def __init__(self, rfd, wfd):
+        self.rfd, self.wfd = rfd, wfd
+
+    def read(self, n):
+        import os
+        import select
+
+        r, _, _ = select.select([self.rfd], [], [], 0.05)
+        return os.read(self.rfd, n) if r else b""
+
+    def write(self, data):
+        import os
+
+        return os.write(self.wfd, data)
+
+    def close(self):
+        pass
+
+
+def open_serial(port: str, baudrate: int = DEFAULT_BAUD):
+    """Open ``port`` (device path or pyserial URL) with a short read timeout."""
+    import serial
+
+    try:
+        return serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, write_timeout=2)
+    except (serial.SerialException, OSError, ValueError) as e:
+        raise DeviceError(f"cannot open {port}: {e}") from None
+
+
+class Link:
+    """Client of the firmware command channel.
+
+    ``Link(port)`` opens and starts the reader; use as a context manager or
+    call ``close()``. ``request(cmd, **fields)`` returns the reply dict
+    (``ok`` true) or raises; helpers below wrap each command.
+    """
+
+    def __init__(self, port, *, baudrate=DEFAULT_BAUD, timeout=DEFAULT_TIMEOUT, on_noise=None):
+        self.port = port if isinstance(port, str) else "<stream>"
+        self.timeout = timeout
+        self._ser = open_serial(port, baudrate) if isinstance(port, str) else port
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._pending: dict[int, list] = {}
+        self._tel = collections.deque(maxlen=_TEL_QUEUE)
+        self._tel_cv = threading.Condition()
+        self._subscribers = []
+        self._on_noise = on_noise
+        self.noise_lines = 0
+        self.bad_frames = 0
+        self.telemetry_frames = 0
+        self.orphan_replies = 0
+        self._stop = threading.Event()
+        self._closed_reason = None
+        self._reader = threading.Thread(target=self._read_loop, name="cryo-link", daemon=True)
+        self._reader.start()
+
+    # ---- lifecycle ------------------------------------------------------
+
+    def close(self):
+        self._stop.set()
+        self._reader.join(timeout=1)
+        try:
+            self._ser.close()
+        except Exception:  # noqa: BLE001 - closing a dead port
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- reader thread --------------------------------------------------
+
+    def _read_loop(self):
+        buf = bytearray()
+        while not self._stop.is_set():
+            try:
+                chunk = self._ser.read(4096)
+            except Exception as e:  # noqa: BLE001 - port vanished
+                self._closed_reason = str(e) or type(e).__name__
+                break
+            if not chunk:
+                continue
+            buf += chunk
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    if len(buf) > 4 * msg.MAX_LINE:
+                        del buf[:]  # runaway non-frame output
+                        self.noise_lines += 1
+                    break
+                line = bytes(buf[:nl])
+                del buf[: nl + 1]
+                self._line(line)
+        with self._lock:
+            for slot in self._pending.values():
+                slot[1].set()
+
+    def _line(self, line: bytes):
+        line = line.rstrip(b"\r")
+        if not line:
+            return
+        try:
+            obj = framing.decode(line)
+        except framing.FrameError:
+            if line[:1] == b"{":
+                self.bad_frames += 1
+            else:
+                self.noise_lines += 1
+            if self._on_noise:
+                self._on_noise(line)
+            return
+        if "tel" in obj:
+            obj["_rx"] = time.monotonic()
+            self.telemetry_frames += 1
+            with self._tel_cv:
+                self._tel.append(obj)
+                self._tel_cv.notify_all()
+            for fn in list(self._subscribers):
+                fn(obj)
+            return
+        if "ok" not in obj:
+            self.noise_lines += 1  # an echoed request (tty echo on)
+            return
+        with self._lock:
+            slot = self._pending.get(obj.get("id"))
+            if slot is None:
+                self.orphan_replies += 1
+                return
+            slot[0] = obj
+            slot[1].set()
+
+    # ---- requests -------------------------------------------------------
+
+    def request(self, cmd: str, timeout: float | None = None, **fields) -> dict:
+        rid = next(self._ids) & 0x3FFFFFFF
+        obj = {"id": rid, "cmd": cmd}
+        obj.update(fields)
+        frame = framing.encode(obj)
+        if len(frame) - 1 > msg.MAX_LINE:
+            raise InvalidInput(f"{cmd}: request too long ({len(frame) - 1} > {msg.MAX_LINE} B)")
+        slot = [None, threading.Event()]
+        with self._lock:
+            self._pending[rid] = slot
+        try:
+            try:
+                self._ser.write(frame)
+            except Exception as e:  # noqa: BLE001 - pyserial raises several types
+                raise LinkError(f"cannot write to {self.port}: {e}") from None
+            wait = self.timeout if timeout is None else timeout
+            if not slot[1].wait(wait) or slot[0] is None:
+                if self._closed_reason:
+                    raise LinkError(f"link to {self.port} lost: {self._closed_reason}")
+                raise LinkError(
+                    f"no reply to {cmd!r} from {self.port} within {wait:g} s "
+                    "(is the controller running with its command channel?)"
+                )
+        finally:
+            with self._lock:
+                self._pending.pop(rid, None)
+        reply = slot[0]
+        if not reply.get("ok"):
+            raise error_for(reply)
+        return reply
+
+    def hello(self):
+        r = self.request("hello")
+        if r.get("proto") != msg.VERSION:
+            raise LinkMismatch(
+                f"device speaks protocol {r.get('proto')}, host {msg.VERSION}: update one side"
+            )
+        return r
+
+    def status(self) -> dict:
+        return self.request("status")["status"]
+
+    def set_telemetry(self, rate_hz: float) -> dict:
+        return self.request("telemetry", rate_hz=rate_hz)
+
+    def get(self, name: str):
+        return self.request("get", name=name)["value"]
+
+    def set(self, name: str, value, role: str = "engineer"):
+        return self.request("set", name=name, value=value, role=role)["value"]
+
+    def save(self, role: str = "engineer"):
+        return self.request("save", role=role)
+
+    def autotune(self, action: str, role: str | None = None, **params) -> dict:
+        if role is not None:
+            params["role"] = role
+        return self.request("autotune", action=action, **params)["state"]
+
+    def step_test(self, action: str, role: str | None = None, **params) -> dict:
+        if role is not None:
+            params["role"] = role
+        return self.request("step", action=action, **params)["state"]
+
+    def ack(self, role: str = "operator"):
+        return self.request("ack", role=role)
+
+    def service(self, role: str = "service"):
+        return self.request("service", role=role)
+
+    def stats(self) -> dict:
+        return self.request("stats")["stats"]
+
+    # ---- telemetry ------------------------------------------------------
+
+    def subscribe(self, fn):
+        self._subscribers.append(fn)
+
+    def drain_telemetry(self) -> list[dict]:
+        with self._tel_cv:
+            out = list(self._tel)
+            self._tel.clear()
+        return out
+
+    def next_telemetry(self, timeout: float = 1.0) -> dict | None:
+        deadline = time.monotonic() + timeout
+        with self._tel_cv:
+            while not self._tel:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._tel_cv.wait(left)
+            return self._tel.popleft()
+
+
+def request_service_mode(port: str, role: str = "service", timeout: float = DEFAULT_TIMEOUT):
+    """Ask the running firmware to enter service mode (used by F's tools).
+
+    Returns the reply dict. Raises LinkError with ``treatment_running`` true
+    when the controller is not idle.
+    """
+    with Link(port, timeout=timeout) as link:
+        return link.service(role)

@@ -1,0 +1,335 @@
+"""A MicroPython unix-port "board" on a pty, for host-tool tests and benches.
+
+The process sits on the slave of pty A (ONLCR cleared, its controlling
+terminal); a relay thread copies A's master to pty B's master, and mpremote
+opens B's slave path (micropython.md §5.4: mpremote needs a path, and the
+unix port already sends ``\\r\\n``). The board's flash is either a plain
+directory (VfsPosix, the process's cwd) or a littlefs image through
+engineer D's ``FlashBlockDevice`` mounted at ``/flash``, so a test can cut
+the power mid-deploy (``cut_power_after``) and boot the image again.
+
+Engineer B's ``cryo sim`` pty mode runs the whole firmware; this harness is
+the minimal board at the REPL that the deploy/pull tests need, and also
+what :func:`host_tools.logs.pull_and_report` uses to read a flash image.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import subprocess
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from host_tools import BOARDS_DIR
+
+_STARTUP = """
+import sys, os
+sys.path.insert(0, {sim!r})
+from flash import FlashBlockDevice
+sys.path.pop(0)
+import vfs
+_cry_bd = FlashBlockDevice({image!r}, block_size={bs}, block_count={bc})
+try:
+    vfs.mount(vfs.VfsLfs2(_cry_bd), '/flash')
+except OSError:
+    vfs.VfsLfs2.mkfs(_cry_bd)
+    vfs.mount(vfs.VfsLfs2(_cry_bd), '/flash')
+os.chdir('/flash')
+del FlashBlockDevice
+"""
+
+
+def micropython_exe() -> str:
+    import shutil
+    import sys
+
+    exe = os.environ.get("MICROPYTHON")
+    if exe and Path(exe).exists():
+        return exe
+    venv = Path(sys.executable).parent / "micropython"
+    if venv.exists():
+        return str(venv)
+    found = shutil.which("micropython")
+    if not found:
+        from host_tools.errors import DeviceError
+
+        raise DeviceError("no micropython executable for the virtual board: run `make venv`")
+    return found
+
+
+def _write_all(fd, data) -> bool:
+    """Write every byte: a pty master takes only what fits in its buffer."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            return False
+        if n == 0:
+            select.select([], [fd], [], 0.05)
+        view = view[n:]
+    return True
+
+
+def _raw_no_onlcr(fd):
+    attrs = termios.tcgetattr(fd)
+    attrs[1] &= ~termios.ONLCR  # oflag: the unix port already sends \r\n
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class VirtualPort:
+    """``with VirtualPort(flash_dir=...) as vp: ... vp.port ...``.
+
+    ``flash_dir``: directory that is the board's flash (cwd), or
+    ``image``: littlefs image file (created and formatted if missing).
+    ``heapsize``: e.g. "256K" to behave like a small MCU.
+    """
+
+    def __init__(self, flash_dir=None, image=None, heapsize=None, block_count=512):
+        if (flash_dir is None) == (image is None):
+            raise ValueError("give exactly one of flash_dir or image")
+        self.flash_dir = Path(flash_dir) if flash_dir else None
+        self.image = Path(image) if image else None
+        self.heapsize = heapsize
+        self.block_count = block_count
+        self.proc = None
+        self.port = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._fds = []
+
+    def start(self):
+        a_master, a_slave = os.openpty()
+        _raw_no_onlcr(a_slave)
+        b_master, b_slave = os.openpty()
+        tty.setraw(b_master)
+        tty.setraw(b_slave)
+        self._fds = [a_master, a_slave, b_master, b_slave]
+        cmd = [micropython_exe()]
+        if self.heapsize:
+            cmd += ["-X", "heapsize=" + self.heapsize]
+        env = dict(os.environ, MICROPYPATH=".frozen:lib")
+        env.pop("MICROPYINSPECT", None)
+        if self.image is not None:
+            self.image.parent.mkdir(parents=True, exist_ok=True)
+            startup = self.image.with_suffix(".boot.py")
+            startup.write_text(
+                _STARTUP.format(
+                    sim=str(BOARDS_DIR / "sim"),
+                    image=str(self.image.resolve()),
+                    bs=4096,
+                    bc=self.block_count,
+                )
+            )
+            cmd += ["-i", str(startup)]
+            cwd = str(self.image.parent)
+        else:
+            self.flash_dir.mkdir(parents=True, exist_ok=True)
+            cwd = str(self.flash_dir)
+
+        def _child():
+            os.setsid()
+            fcntl.ioctl(a_slave, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=a_slave,
+            stdout=a_slave,
+            stderr=a_slave,
+            cwd=cwd,
+            env=env,
+            preexec_fn=_child,
+            close_fds=True,
+        )
+        self.port = os.ttyname(b_slave)
+        threading.Thread(target=self._relay, args=(a_master, b_master), daemon=True).start()
+        self._wait_banner()
+        return self
+
+    def _wait_banner(self):
+        # The REPL prints its banner and '>>> ' once it is ready for input.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("virtual board exited at start-up")
+            if self._ready.is_set():
+                return
+            time.sleep(0.01)
+        raise RuntimeError("virtual board did not show a REPL prompt")
+
+    def _relay(self, a, b):
+        seen = b""
+        while not self._stop.is_set():
+            try:
+                r, _, _ = select.select([a, b], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            for fd in r:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    if fd == a:
+                        return
+                    continue
+                other = b if fd == a else a
+                if fd == a and not self._ready.is_set():
+                    seen = (seen + data)[-16:]
+                    if b">>> " in seen:
+                        self._ready.set()
+                        continue  # swallow the banner, like a board already up
+                if not _write_all(other, data):
+                    return
+
+    def power_off(self):
+        """Kill the board process (a power cut, as far as the host sees)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def stop(self):
+        self._stop.set()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def boot_check(flash_dir=None, image=None, block_count=512) -> dict:
+    """Boot the flash like boot.py would: select the app slot, import cryo.
+
+    Runs a fresh MicroPython process (a power-up) and returns
+    ``select_app``'s result plus the ``cryo.VERSION`` that got imported.
+    """
+    import json
+
+    code = "import sys, os\n"
+    if image is not None:
+        code += _STARTUP.format(
+            sim=str(BOARDS_DIR / "sim"),
+            image=str(Path(image).resolve()),
+            bs=4096,
+            bc=block_count,
+        )
+    code += (
+        "from cryo.app import select_app\n"
+        "r = select_app('')\n"
+        "import cryo\n"
+        "r['cryo_version'] = getattr(cryo, 'VERSION', None)\n"
+        "import json\n"
+        "print('@@BOOT@@' + json.dumps(r))\n"
+    )
+    cwd = str(Path(image).parent if image is not None else flash_dir)
+    env = dict(os.environ, MICROPYPATH=".frozen:lib")
+    proc = subprocess.run(
+        [micropython_exe(), "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@BOOT@@"):
+            return json.loads(line[8:])
+    raise RuntimeError("boot failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
+
+
+TREATMENT = """
+import sys, os
+from cryo.storage.log import TreatmentLog
+from cryo.storage import records as R
+log = TreatmentLog({root!r}, sample_hz=10, segment_bytes=16384, max_bytes=1048576)
+for sess in range({sessions}):
+    log.begin_session({{'rtc_s': 848000000 + sess * 3600, 'rtc_ms': 0, 'fw_version': '0.1.0',
+        'fw_hash': bytes(32), 'config_hash': bytes(32), 'board_id': 'sim',
+        'target_cc': -2500, 'thaw_cc': 0, 'freeze_ds': 200, 'cycles': 2, 'floor_cc': -6000,
+        'max_freeze_ds': 600, 'min_thaw_ds': 300}}, now_ms=0)
+    t = 0
+    temp = 3200
+    phase = 3
+    log.event(R.EV_PHASE, 3, 2, now_ms=0)
+    n = {seconds} * 10
+    i = 0
+    while i < n:
+        t = i * 100
+        q = (i * 4) // n  # quarters: freeze, thaw, freeze, thaw
+        want = -2500 if q % 2 == 0 else 2000
+        new_phase = 4 if q % 2 == 0 else 5
+        if new_phase != phase:
+            log.event(R.EV_PHASE, new_phase, phase, now_ms=t)
+            phase = new_phase
+        temp += (want - temp) // 20
+        demand = 80 if (want < 0 and temp > want) else 0
+        log.sample(t, temp + (i * 37) % 50, 240, want // 10, demand, 1 if demand else 0, phase)
+        if i == n // 3 and sess == {sessions} - 1:
+            log.event(R.EV_FAULT, 7, 1, now_ms=t)
+            log.event(R.EV_FAULT_CLEAR, 7, 0, now_ms=t + 500)
+        i += 1
+    log.event(R.EV_PHASE, 6, phase, now_ms=t)
+    log.end_session(now_ms=t)
+log.close()
+print('@@OK@@')
+"""
+
+
+def write_demo_treatment(
+    flash_dir=None, image=None, seconds=60, sessions=1, root="logs", block_count=512
+):
+    """Log synthetic treatments with D's real TreatmentLog on the board's flash.
+
+    For tests and benches that need a treatment log before (or without)
+    ``cryo sim run``: two freeze-thaw cycles, phases, a fault and its
+    clearance, 10 Hz samples, written by the firmware's own log code under
+    MicroPython into the same flash (directory or littlefs image).
+    """
+    code = "import sys, os\n"
+    if image is not None:
+        code += _STARTUP.format(
+            sim=str(BOARDS_DIR / "sim"),
+            image=str(Path(image).resolve()),
+            bs=4096,
+            bc=block_count,
+        )
+    code += "sys.path.insert(0, %r)\n" % str(BOARDS_DIR.parent / "firmware")
+    code += TREATMENT.format(root=root, sessions=sessions, seconds=seconds)
+    if image is not None:
+        Path(image).parent.mkdir(parents=True, exist_ok=True)
+        cwd = str(Path(image).parent)
+    else:
+        Path(flash_dir).mkdir(parents=True, exist_ok=True)
+        cwd = str(flash_dir)
+    env = dict(os.environ, MICROPYPATH=".frozen:lib")
+    proc = subprocess.run(
+        [micropython_exe(), "-X", "heapsize=8M", "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "@@OK@@" not in proc.stdout:
+        raise RuntimeError("treatment log writer failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])

@@ -1,0 +1,452 @@
+"""Fidelity checks of the firmware against the real boards' ports.
+
+Shared by tests/boards/ and bench/bench_boards.py. Everything here runs real
+tools: ``mpy-cross`` for each target architecture, ``mypy`` against the
+official MicroPython stub packages of each port, and the ``micropython`` unix
+port (under a constrained heap) for the simulated treatment.
+
+Stub packages install loose ``machine.pyi`` etc. at the top of
+site-packages, so two ports cannot share one environment (micropython.md
+§7). Each pinned stub set is therefore installed with pip into its own
+folder under ``build/mpy-stubs/`` the first time a check needs it (pip's
+cache makes later installs offline-fast); the pins live in ``STUB_SETS``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+BOARDS = ROOT / "boards"
+BUILD = ROOT / "build"
+STUB_ROOT = BUILD / "mpy-stubs"
+TESTS = ROOT / "tests"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+import mpyrun  # noqa: E402
+
+# The MicroPython stdlib stubs that replace CPython's typeshed for every port.
+STDLIB_STUBS = "micropython-stdlib-stubs==1.29.0.post2"
+
+# Official per-port stub packages, pinned (PyPI, stubs for MicroPython 1.29.0).
+STUB_SETS = {
+    "esp32s3": "micropython-esp32-esp32-generic-s3-stubs==1.29.0.post1",
+    "rp2040": "micropython-rp2-rpi-pico-stubs==1.29.0.post1",
+    "rp2350": "micropython-rp2-rpi-pico2-stubs==1.29.0.post1",
+    "stm32f4": "micropython-stm32-pybv11-stubs==1.29.0.post1",
+}
+
+# mypy error codes that are artefacts of checking *unannotated* MicroPython
+# code (inference from a first ``None`` assignment, missing annotations on
+# empty containers), not wrong calls into the port. Everything else counts:
+# attr-defined (a method the port lacks), call-arg / arg-type (a wrong
+# signature), import-not-found (a module the port lacks), name-defined, ...
+MYPY_IGNORED_CODES = ("var-annotated", "annotation-unchecked", "assignment", "has-type")
+
+# .mpy architecture index in the header's third byte (bits 2..5), as in
+# py/persistentcode.h; bytecode-only files carry index 0.
+MPY_ARCHS = (
+    None,
+    "x86",
+    "x64",
+    "armv6",
+    "armv6m",
+    "armv7m",
+    "armv7em",
+    "armv7emsp",
+    "armv7emdp",
+    "xtensa",
+    "xtensawin",
+    "rv32imc",
+    "rv64imc",
+)
+REQUIRED_ARCHS = ("xtensawin", "armv6m", "armv7emsp")
+
+
+def firmware_files() -> list[Path]:
+    """Every firmware module (``firmware/**/*.py``), sorted."""
+    return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def rel(path: Path) -> str:
+    """Path relative to the repository (absolute when outside it)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def board_dirs() -> list[Path]:
+    """Every ``boards/<name>/`` folder holding a ``board.json``."""
+    return sorted(p.parent for p in BOARDS.glob("*/board.json"))
+
+
+def load_board(name: str) -> dict:
+    with open(BOARDS / name / "board.json") as f:
+        return json.load(f)
+
+
+# --- mpy-cross ---------------------------------------------------------------
+
+
+def mpy_cross_exe() -> str:
+    exe = Path(sys.executable).parent / "mpy-cross"
+    return str(exe) if exe.exists() else "mpy-cross"
+
+
+def mpy_cross(src: Path, out: Path, march: str, extra=()) -> subprocess.CompletedProcess:
+    """Compile ``src`` for ``march`` into ``out`` (embedded name relative to firmware/)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        embedded = str(Path(src).resolve().relative_to(FIRMWARE))
+    except ValueError:
+        embedded = Path(src).name
+    cmd = [mpy_cross_exe(), "-march=" + march, "-s", embedded, "-o", str(out), *extra, str(src)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def mpy_header(path: Path) -> dict:
+    """Decode the 4-byte .mpy header: version, sub-version, arch, small-int bits."""
+    head = Path(path).read_bytes()[:4]
+    if len(head) < 4 or head[0] != ord("M"):
+        raise ValueError("%s: not an .mpy file (header %r)" % (path, head))
+    return {
+        "version": head[1],
+        "sub_version": head[2] & 3,
+        "arch": MPY_ARCHS[head[2] >> 2] if (head[2] >> 2) < len(MPY_ARCHS) else head[2] >> 2,
+        "small_int_bits": head[3],
+    }
+
+
+# --- stubs and mypy ----------------------------------------------------------
+
+
+def _pkg_dir_name(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", spec)
+
+
+def ensure_stubs(board: str) -> Path:
+    """Install the pinned stub set for ``board`` (once) and return its folder.
+
+    Layout (what mypy needs, micropython.md §7): ``<dir>/site`` is the pip
+    target holding ``stdlib/`` (used as ``--custom-typeshed-dir``) and
+    ``<dir>/port`` holds only the port's top-level ``*.pyi`` (on MYPYPATH).
+    """
+    spec = STUB_SETS[board]
+    target = STUB_ROOT / _pkg_dir_name(spec + "+" + STDLIB_STUBS)
+    done = target / ".complete"
+    if done.exists():
+        return target
+    site = target / "site"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--upgrade",
+        "--target",
+        str(site),
+        spec,
+        STDLIB_STUBS,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            "could not install the pinned stubs %s (needs PyPI or pip's cache):\n%s"
+            % (spec, proc.stderr[-2000:])
+        )
+    port = target / "port"
+    port.mkdir(parents=True, exist_ok=True)
+    for pyi in site.glob("*.pyi"):
+        dest = port / pyi.name
+        if not dest.exists():
+            dest.write_bytes(pyi.read_bytes())
+    # Port packages (folders with __init__.pyi, e.g. asyncio, requests).
+    for pkg in site.iterdir():
+        if pkg.is_dir() and (pkg / "__init__.pyi").exists():
+            dest = port / pkg.name
+            if not dest.exists():
+                dest.symlink_to(pkg.resolve(), target_is_directory=True)
+    done.write_text(spec + "\n" + STDLIB_STUBS + "\n")
+    return target
+
+
+_CONTAINER_CALL = re.compile(r'to "(append|extend|insert|add|update|setdefault)" of "(list|dict|set)"')
+_UNION_FORMAT = re.compile(r'expression has type "([^"]*\|[^"]*|object)"')
+
+
+def is_inference_artefact(path: Path, line: int, msg: str) -> bool:
+    """True for mypy errors that come from checking unannotated code, not from the port.
+
+    - ``def const(x)`` and similar CPython fallbacks defined in an
+      ``except ImportError`` branch ("conditional function variants");
+    - imports inside an ``except ImportError`` handler (host-side
+      fallbacks; the primary import in the ``try`` body is still checked);
+    - list/dict/set element types mypy guessed from the first use of an
+      unannotated container (``args = []`` then mixed ``append``);
+    - %-formatting of a value mypy could only type as a union because it
+      came out of such a container.
+    A wrong ``machine`` call never matches these (see the planted-error test).
+    """
+    if "All conditional function variants must have identical signatures" in msg:
+        return True
+    if _CONTAINER_CALL.search(msg) and "[arg-type]" in msg:
+        return True
+    if "[str-format]" in msg and _UNION_FORMAT.search(msg):
+        return True
+    if msg.endswith(("[import-not-found]", "[no-redef]", "[import-untyped]")):
+        return _in_import_error_handler(path, line)
+    return False
+
+
+def _in_import_error_handler(path: Path, line: int) -> bool:
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            catches = any(isinstance(n, ast.Name) and n.id == "ImportError" for n in names)
+            if catches and node.lineno <= line <= (node.end_lineno or node.lineno):
+                return True
+    return False
+
+
+_MYPY_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<kind>error|note): (?P<msg>.*)$")
+
+
+def run_mypy(board: str, files=None) -> tuple[list[str], str]:
+    """Type-check firmware against ``board``'s stubs.
+
+    Returns (errors in project files, full mypy output). Errors inside the
+    stub packages themselves are not the project's and are dropped.
+    """
+    stubs = ensure_stubs(board)
+    files = [str(f) for f in (files or firmware_files())]
+    cache = BUILD / "mypy-cache" / board
+    cmd = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--custom-typeshed-dir",
+        str(stubs / "site"),
+        "--explicit-package-bases",
+        "--check-untyped-defs",
+        "--no-error-summary",
+        "--show-error-codes",
+        "--no-color-output",
+        "--hide-error-context",
+        "--follow-imports",
+        "silent",
+        "--python-version",
+        "3.11",
+        "--cache-dir",
+        str(cache),
+    ]
+    for code in MYPY_IGNORED_CODES:
+        cmd += ["--disable-error-code", code]
+    env = dict(os.environ, MYPYPATH=os.pathsep.join([str(stubs / "port"), str(FIRMWARE)]))
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd + files, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    errors = []
+    for line in proc.stdout.splitlines():
+        m = _MYPY_LINE.match(line)
+        if not m or m.group("kind") != "error":
+            continue
+        path = Path(m.group("file"))
+        if not path.is_absolute():
+            path = ROOT / path
+        path = path.resolve()
+        if str(path).startswith(str(STUB_ROOT.resolve())):
+            continue  # inside the stub packages: not the project's errors
+        if is_inference_artefact(path, int(m.group("line")), m.group("msg")):
+            continue
+        errors.append("%s:%s: %s" % (rel(path), m.group("line"), m.group("msg")))
+    if proc.returncode not in (0, 1):
+        raise RuntimeError("mypy crashed (%d):\n%s%s" % (proc.returncode, proc.stdout, proc.stderr))
+    return errors, proc.stdout + proc.stderr
+
+
+# --- static scans ------------------------------------------------------------
+
+# Modules the unix port lacks but CPython code reaches for (checked against
+# the unix port by tests/boards/test_boards_micropython_features.py).
+CPYTHON_ONLY_MODULES = (
+    "dataclasses",
+    "enum",
+    "typing",
+    "typing_extensions",
+    "abc",
+    "functools",
+    "__future__",
+)
+
+# (callable name, keyword) pairs MicroPython rejects with "function doesn't
+# take keyword arguments" (each verified on the unix port by the tests).
+CPYTHON_ONLY_KEYWORDS = (
+    ("zip", "strict"),
+    ("sum", "start"),
+    ("from_bytes", "signed"),
+)
+
+
+def _call_name(func) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def scan_cpython_only(path: Path, missing_methods=frozenset()) -> list[str]:
+    """CPython-only constructs in one firmware file, as 'file:line: what' strings.
+
+    Syntax MicroPython cannot compile (match, positional-only ``/``,
+    ``{**d}``) is caught by the mpy-cross check; this scan finds what
+    compiles but fails or misbehaves at run time, plus the project rules
+    (conventions.md: no typing/dataclasses/enum, no f-string ``=``).
+    """
+    src = Path(path).read_text()
+    tree = ast.parse(src, filename=str(path))
+    where = rel(path)
+    found = []
+
+    def add(node, what):
+        found.append("%s:%d: %s" % (where, node.lineno, what))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                if top in CPYTHON_ONLY_MODULES:
+                    add(node, "imports %r (not in MicroPython)" % alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            top = node.module.split(".")[0]
+            if top in CPYTHON_ONLY_MODULES:
+                add(node, "imports from %r (not in MicroPython)" % node.module)
+        elif isinstance(node, ast.Call):
+            name = _call_name(node.func)
+            for kw in node.keywords:
+                if (name, kw.arg) in CPYTHON_ONLY_KEYWORDS:
+                    add(node, "%s(%s=...) (MicroPython takes no keyword arguments here)" % (name, kw.arg))
+            if isinstance(node.func, ast.Attribute) and node.func.attr in missing_methods:
+                add(node, ".%s() does not exist on MicroPython's builtin types" % node.func.attr)
+        elif isinstance(node, ast.Raise) and node.cause is not None:
+            if not (isinstance(node.cause, ast.Constant) and node.cause.value is None):
+                add(node, "raise ... from ... (MicroPython drops the chain, warns at compile)")
+        elif isinstance(node, ast.ClassDef):
+            for deco in node.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                if _call_name(target) == "dataclass":
+                    add(node, "@dataclass (no dataclasses in MicroPython)")
+    # f-string self-documenting '=' ({x=}) leaves its text in a Constant
+    # ending in '=' right before the FormattedValue.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts = node.values
+            i = 0
+            while i + 1 < len(parts):
+                a, b = parts[i], parts[i + 1]
+                if (
+                    isinstance(a, ast.Constant)
+                    and isinstance(a.value, str)
+                    and isinstance(b, ast.FormattedValue)
+                    and a.value.rstrip().endswith("=")
+                    and _fstring_has_self_doc(src, node)
+                ):
+                    add(node, "f-string '=' specifier (project rule: not on every port)")
+                    break
+                i += 1
+    return found
+
+
+def _fstring_has_self_doc(src: str, node) -> bool:
+    seg = ast.get_source_segment(src, node) or ""
+    return re.search(r"\{[^{}:!]*?[^=!<>]=\s*(![rsa])?(:[^{}]*)?\}", seg) is not None
+
+
+def defined_names(paths) -> set[str]:
+    """Function, method and attribute names the project defines itself."""
+    names = set()
+    for path in paths:
+        tree = ast.parse(Path(path).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
+
+
+_DIR_PROBE = """
+import json
+types = (str, bytes, bytearray, int, float, list, dict, tuple, set, memoryview, object)
+names = set()
+for t in types:
+    for n in dir(t):
+        names.add(n)
+for mod in ("asyncio", "io", "collections", "struct", "array", "json", "os", "sys", "time",
+            "gc", "micropython", "math", "select", "errno", "binascii", "hashlib", "random",
+            "re", "machine", "vfs", "deflate", "heapq", "platform"):
+    try:
+        m = __import__(mod)
+    except ImportError:
+        continue
+    for n in dir(m):
+        names.add(n)
+        obj = getattr(m, n)
+        if isinstance(obj, type):
+            for a in dir(obj):
+                names.add(a)
+print(json.dumps(sorted(names)))
+"""
+
+
+def micropython_missing_methods() -> frozenset[str]:
+    """Methods CPython's builtin types have and MicroPython's unix port has nowhere.
+
+    Measured, not listed: ``dir()`` of the builtin types and common modules
+    on both interpreters.
+    """
+    proc = mpyrun.run_raw(_DIR_PROBE)
+    if proc.returncode != 0:
+        raise RuntimeError("dir probe failed under MicroPython:\n" + proc.stderr)
+    mp = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    cp = set()
+    for t in (str, bytes, bytearray, int, float, list, dict, tuple, set, memoryview):
+        cp.update(n for n in dir(t) if not n.startswith("_"))
+    return frozenset(cp - mp)
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level module) for every import in a file, including nested ones."""
+    tree = ast.parse(Path(path).read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, a.name.split(".")[0]) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append((node.lineno, node.module.split(".")[0]))
+        elif (
+            isinstance(node, ast.Call)
+            and _call_name(node.func) == "__import__"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            out.append((node.lineno, str(node.args[0].value).split(".")[0]))
+    return out

@@ -1,0 +1,318 @@
+"""Valve drivers under real MicroPython: fail-safe, dead-man, minimum times, no allocation."""
+
+import pytest
+from conftest import CTL_LIB
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pins import RecordingPin
+
+from cryo.clock import TICKS_PERIOD, ManualClock
+from cryo.actuation.valve import SolenoidValve
+
+
+def run(mpy, code):
+    return mpy.run(code, extra_path=[CTL_LIB])
+
+
+def test_closed_at_construction_and_without_permit(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve, MasterValve, ProportionalValve
+from pins import RecordingPin, RecordingPWM
+c = ManualClock()
+p = RecordingPin(1)  # energised before the driver exists
+v = SolenoidValve(p, c)
+first = p.level
+v.request(1.0)
+v.refresh(c.ticks_ms())
+opened = 0
+k = 0
+while k < 100:
+    c.advance(10)
+    v.refresh(c.ticks_ms())
+    opened += v.service(c.ticks_ms())
+    k += 1
+mp = RecordingPin(1)
+m = MasterValve(mp)
+pw = RecordingPWM(65535)
+pv = ProportionalValve(pw, c)
+result([first, opened, p.level, v.permit, mp.level, m.is_open, pw.duty])
+""",
+    )
+    assert r == [0, 0, 0, False, 0, False, 0]
+
+
+def test_dead_man_closes_after_max_open_across_wrap(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve
+from pins import RecordingPin
+c = ManualClock((1 << 30) - 1000)   # the dead-man deadline lies past the wrap
+p = RecordingPin()
+v = SolenoidValve(p, c, window_ms=250, min_on_ms=30, min_off_ms=30, max_open_ms=3000)
+v.permit = True
+v.request(1.0)
+t0 = c.ticks_ms()
+v.refresh(t0)
+closed_at = None
+k = 0
+while k < 500:
+    now = c.ticks_ms()
+    v.service(now)
+    if closed_at is None and k > 0 and not p.level:
+        closed_at = c.diff(now, t0)
+    c.advance(10)
+    k += 1
+still = p.level
+v.refresh(c.ticks_ms())
+v.service(c.ticks_ms())
+result([closed_at, still, v.expired, p.level, v.cycles])
+""",
+    )
+    closed_at, still, expired, reopened, cycles = r
+    assert closed_at == 3000  # exactly max_open_ms after the last refresh
+    assert still == 0 and expired == 1
+    assert reopened == 1 and cycles == 2  # a new refresh re-arms it
+
+
+def test_refreshed_full_demand_stays_open_without_cycling(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve
+from pins import RecordingPin
+c = ManualClock((1 << 30) - 5000)
+p = RecordingPin()
+v = SolenoidValve(p, c, window_ms=250, min_on_ms=30, min_off_ms=30, max_open_ms=500)
+v.permit = True
+v.request(1.0)
+k = 0
+closed_ticks = 0
+while k < 1000:
+    now = c.ticks_ms()
+    v.refresh(now)
+    v.service(now)
+    closed_ticks += 1 - p.level
+    c.advance(10)
+    k += 1
+result([v.cycles, closed_ticks, v.open_ms])
+""",
+    )
+    assert r[0] == 1 and r[1] == 0 and r[2] == 9990
+
+
+def test_time_proportioning_average_and_small_demands(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve
+from pins import RecordingPin
+def duty(demand, ms=20000):
+    c = ManualClock((1 << 30) - 7000)
+    p = RecordingPin()
+    v = SolenoidValve(p, c, window_ms=250, min_on_ms=30, min_off_ms=30, max_open_ms=500)
+    v.permit = True
+    v.request(demand)
+    k = 0
+    while k < ms // 10:
+        now = c.ticks_ms()
+        v.refresh(now)
+        v.service(now)
+        c.advance(10)
+        k += 1
+    return [v.open_ms / ms, v.cycles]
+result([duty(0.0), duty(0.02), duty(0.3), duty(0.56), duty(0.97), duty(1.0)])
+""",
+    )
+    (d0, c0), (d2, c2), (d30, c30), (d56, c56), (d97, c97), (d100, c100) = r
+    assert d0 == 0.0 and c0 == 0  # zero demand never opens
+    assert d2 == pytest.approx(0.02, abs=0.006) and c2 > 0  # via the carry
+    assert d30 == pytest.approx(0.30, abs=0.02)
+    assert d56 == pytest.approx(0.56, abs=0.02)
+    assert d97 == pytest.approx(0.97, abs=0.02)
+    assert d100 >= 0.999 and c100 == 1  # open from the first service on
+
+
+def test_force_closed_is_immediate_and_needs_new_refresh(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve
+from pins import RecordingPin
+c = ManualClock()
+p = RecordingPin()
+v = SolenoidValve(p, c, window_ms=250, min_on_ms=100, min_off_ms=30, max_open_ms=3000)
+v.permit = True
+v.request(1.0)
+v.refresh(c.ticks_ms())
+v.service(c.ticks_ms())
+was = p.level
+c.advance(10)
+v.force_closed()          # inside the minimum on-time: safety wins
+after = p.level
+c.advance(10)
+v.service(c.ticks_ms())   # no refresh since: stays closed
+stays = p.level
+v.refresh(c.ticks_ms())
+c.advance(10)
+v.service(c.ticks_ms())
+c.advance(10)
+v.permit = False          # interlock withdraws the permit
+v.service(c.ticks_ms())
+result([was, after, stays, v.is_open, p.level])
+""",
+    )
+    assert r == [1, 0, 0, False, 0]
+
+
+def test_safety_path_allocates_nothing(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve, MasterValve, ProportionalValve
+from pins import RecordingPin, RecordingPWM
+c = ManualClock((1 << 30) - 20000)
+p = RecordingPin()
+v = SolenoidValve(p, c, window_ms=250, min_on_ms=30, min_off_ms=30, max_open_ms=3000)
+v.permit = True
+v.request(0.37)
+def tick():
+    c.advance(10)
+    now = c.ticks_ms()
+    v.refresh(now)
+    v.service(now)
+def tick_expired():
+    c.advance(10)
+    v.service(c.ticks_ms())
+pw = RecordingPWM()
+pv = ProportionalValve(pw, c)
+pv.permit = True
+pv.request(0.5)
+def ptick():
+    c.advance(10)
+    pv.refresh(c.ticks_ms())
+    pv.service(c.ticks_ms())
+m = MasterValve(RecordingPin())
+ok = [assert_no_alloc(tick, 2000)]       # crosses the wrap, many windows
+ok.append(assert_no_alloc(tick_expired, 500))  # dead-man expiry path
+v.permit = False
+ok.append(assert_no_alloc(tick, 50))
+ok.append(assert_no_alloc(v.force_closed, 10))
+ok.append(assert_no_alloc(ptick, 100))
+ok.append(assert_no_alloc(pv.force_closed, 10))
+ok.append(assert_no_alloc(m.open, 10))
+ok.append(assert_no_alloc(m.close, 10))
+ok.append(v.cycles > 50)
+result(ok)
+""",
+    )
+    assert r == [True] * 9
+
+
+def test_bad_configuration_and_demand_are_rejected(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve
+from pins import RecordingPin
+c = ManualClock()
+msgs = []
+for kw in ({"window_ms": 10}, {"min_on_ms": 200, "min_off_ms": 200, "window_ms": 300},
+           {"max_open_ms": 0}, {"window_ms": 2.5}):
+    try:
+        SolenoidValve(RecordingPin(), c, **kw)
+        msgs.append("accepted")
+    except ValueError as e:
+        msgs.append(str(e))
+v = SolenoidValve(RecordingPin(), c)
+for d in (1.5, -0.1, float("nan")):
+    try:
+        v.request(d)
+        msgs.append("accepted")
+    except ValueError as e:
+        msgs.append(str(e))
+result(msgs)
+""",
+    )
+    assert "window_ms" in r[0] and "fit in window_ms" in r[1]
+    assert "max_open_ms" in r[2] and "window_ms" in r[3]
+    assert all("demand must be within 0..1" in m for m in r[4:])
+
+
+def test_proportional_valve_duty_and_dead_man(mpy):
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import ProportionalValve
+from pins import RecordingPWM
+c = ManualClock((1 << 30) - 100)
+pw = RecordingPWM()
+v = ProportionalValve(pw, c, max_open_ms=200, min_demand=0.1)
+v.permit = True
+out = []
+v.request(0.5)
+v.refresh(c.ticks_ms())
+v.service(c.ticks_ms())
+out.append(pw.duty)
+v.request(0.05)   # below the cracking point: closed
+v.service(c.ticks_ms())
+out.append(pw.duty)
+v.request(1.0)
+c.advance(150)
+v.service(c.ticks_ms())
+out.append(pw.duty)
+c.advance(60)     # 210 ms since the refresh, past the wrap
+v.service(c.ticks_ms())
+out.append(pw.duty)
+out.append(v.expired)
+out.append(v.cycles)
+result(out)
+""",
+    )
+    assert r == [32768, 0, 65535, 0, 1, 2]
+
+
+# ---- CPython + hypothesis: minimum on/off times for any demand sequence ----
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(0, TICKS_PERIOD - 1),
+    st.lists(st.tuples(st.floats(0, 1), st.integers(1, 80)), min_size=1, max_size=40),
+    st.sampled_from([(250, 30, 30), (1000, 100, 50), (2000, 60, 200)]),
+)
+def test_minimum_on_off_times_hold_for_any_demands(start, demands, cfg):
+    window, min_on, min_off = cfg
+    c = ManualClock(start)
+    p = RecordingPin()
+    v = SolenoidValve(p, c, window_ms=window, min_on_ms=min_on, min_off_ms=min_off)
+    v.permit = True
+    edges = []  # (time since start, level)
+    t = 0
+    level = 0
+    for demand, ticks in demands:
+        v.request(demand)
+        for _ in range(ticks):
+            v.refresh(c.ticks_ms())
+            v.service(c.ticks_ms())
+            if p.level != level:
+                edges.append((t, p.level))
+                level = p.level
+            c.advance(10)
+            t += 10
+    for (t0, lv), (t1, _) in zip(edges, edges[1:]):
+        if lv == 1:
+            assert t1 - t0 >= min_on, edges
+        else:
+            assert t1 - t0 >= min_off, edges
+    assert v.cycles == sum(1 for _, lv in edges if lv == 1)

@@ -1,0 +1,207 @@
+"""Interlock fault injection on the virtual board (CPython and MicroPython).
+
+``run_case(condition, phase)`` builds a fresh rig, drives a treatment to
+``phase``, injects the condition's cause *at the hardware/plant level* (chip
+fault, sensor reading, stuck valve, empty dewar, pressed e-stop, released
+footswitch, stalled loop, failing watchdog, corrupted limit in RAM, failing
+log storage) and then ticks until the condition is recorded (or a bound).
+After every tick it checks: once the condition is recorded, both valve
+outputs are de-energised in *that* tick (and the plant sees no flow).
+
+Returns a dict: ``recorded`` (bool), ``ticks`` (ticks from injection to the
+trip), ``closed_same_tick`` (valves closed in the trip tick), ``open_before``
+(the cryogen valve was open in the tick before), ``state`` (protocol state
+after the trip), ``history`` (the controller's fault record), ``alarm``
+(priority name signalled), ``phase_at_trip``.
+"""
+
+from cryo.interlock import conditions as C
+from cryo.protocol import states as S
+from core_rig import Rig
+
+CORE = __file__[: __file__.rfind("/")]
+FAST_PLANT = CORE + "/fast_plant.json"
+
+# Short protocol so every phase is reached within seconds of virtual time.
+FAST = {
+    "target_c": -35.0,
+    "freeze_s": 5.0,
+    "cycles": 2,
+    "thaw_c": -5.0,
+    "min_thaw_s": 10.0,
+}
+
+PHASES = ("IDLE", "READY", "PRECOOL", "FREEZE", "THAW")
+
+# Where each condition can arise (docs/safety.md explains the others:
+# e.g. no freeze timer runs before a treatment, a released footswitch is
+# the normal state before one, the master valve is closed outside a
+# treatment so a stuck solenoid delivers nothing).
+APPLIES = {
+    "overcool": PHASES,
+    "freeze_time": ("PRECOOL", "FREEZE", "THAW"),
+    "dose": ("PRECOOL", "FREEZE", "THAW"),
+    "sensor": PHASES,
+    "disagree": PHASES,
+    "no_cool": ("PRECOOL", "FREEZE", "THAW"),
+    "stuck_open": ("PRECOOL", "FREEZE", "THAW"),
+    "depleted": ("PRECOOL", "FREEZE"),
+    "pressure": PHASES,
+    "estop": PHASES,
+    "released": ("PRECOOL", "FREEZE", "THAW"),
+    "overrun": PHASES,
+    "watchdog": PHASES,
+    "config": PHASES,
+    "storage": PHASES,
+}
+
+EXTRA_CONFIG = {
+    # A stuck-open valve is observed below the target; keep the floor out of
+    # the way so the stuck-open check (not the floor) is what trips.
+    "stuck_open": {"floor_c": -80.0, "stuck_grace_s": 0.5, "stuck_window_s": 1.0},
+}
+
+
+def _stick(rig, name, value_c):
+    ch = rig.world.channels[name]
+    ch.stuck = True
+    ch.hot_c = value_c
+
+
+def _raise_oserror(*a, **k):
+    raise OSError(28, "ENOSPC")
+
+
+def _no_room(*a, **k):
+    return False
+
+
+def inject(rig, cond):
+    w = rig.world
+    ctl = rig.ctl
+    if cond == "overcool":
+        _stick(rig, "tissue", -75.0)
+        _stick(rig, "tissue2", -75.0)
+    elif cond == "freeze_time":
+        # The sequencer fails to end FREEZE (its copy of freeze_s corrupted):
+        # the interlock's own hold limit must stop the freeze.
+        p = dict(ctl.protocol.p)
+        p["freeze_s"] = 100000.0
+        ctl.protocol.p = p
+    elif cond == "dose":
+        _stick(rig, "tissue", -45.0)
+        _stick(rig, "tissue2", -45.0)
+    elif cond == "sensor":
+        w.channels["tissue"].chip.open_circuit = True
+    elif cond == "disagree":
+        w.channels["tissue2"].offset_c = 15.0
+    elif cond == "no_cool":
+        w.valve_stuck = "closed"
+    elif cond == "stuck_open":
+        w.valve_stuck = "open"
+    elif cond == "depleted":
+        w.plant.empty_reservoir()
+    elif cond == "pressure":
+        w.plant.pressure_loss = 0.75
+    elif cond == "estop":
+        w.set_input("estop", 0)
+    elif cond == "released":
+        w.set_input("footswitch", 0)
+    elif cond == "overrun":
+        rig.skip(1000)  # the loop stalls for 1 s (heartbeat 500 ms)
+    elif cond == "watchdog":
+        ctl.wdt.feed = _raise_oserror
+    elif cond == "config":
+        ctl.il.lim[0] -= 1  # one corrupted limit word in RAM
+    elif cond == "storage":
+        log = ctl.log
+        log.has_room_for = _no_room
+        log.sample = _raise_oserror
+        log.event = _raise_oserror
+    else:
+        raise ValueError("no injection for %r" % cond)
+
+
+def goto(rig, phase):
+    """Drive a fresh rig to ``phase`` (name). Returns True when there."""
+    rig.step(3)
+    if phase == "IDLE":
+        return rig.phase() == S.IDLE
+    rig.ctl.start()
+    if phase == "READY":
+        rig.step(2)
+        return rig.phase() == S.READY
+    rig.hold(True)
+    rig.step(1)
+    if phase == "PRECOOL":
+        return rig.phase() == S.PRECOOL
+    if phase == "FREEZE":
+        ok = rig.run_until(S.FREEZE, 200)
+        rig.step(15)  # mid pull-down, valve open
+        return ok and rig.phase() == S.FREEZE
+    ok = rig.run_until(S.THAW, 2000)
+    rig.step(5)
+    return ok and rig.phase() == S.THAW
+
+
+def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0):
+    cfg = dict(FAST)
+    extra = EXTRA_CONFIG.get(cond)
+    if extra:
+        for k in extra:
+            cfg[k] = extra[k]
+    rig = Rig(seed=seed, config=cfg, plant=FAST_PLANT, start_ms=start_ms)
+    if not goto(rig, phase):
+        return {"error": "could not reach %s (state %s)" % (phase, S.name(rig.phase()))}
+    ctl = rig.ctl
+    il = ctl.il
+    bit = 1 << C.code_of(cond)
+    if (il.active | il.latched) & bit:
+        return {"error": "%s already active before injection" % cond}
+    clean_before = not (il.active | il.latched)
+    inject(rig, cond)
+    out = {
+        "recorded": False,
+        "ticks": -1,
+        "closed_same_tick": None,
+        "open_before": False,
+        "state": None,
+        "clean_before": clean_before,
+    }
+    n = 0
+    all_closed_after = True
+    while n < max_ticks:
+        was_open = ctl.valve.is_open
+        rig.step(1)
+        n += 1
+        if (il.active | il.latched) & bit:
+            out["recorded"] = True
+            out["ticks"] = n
+            out["closed_same_tick"] = rig.valves_closed()
+            out["open_before"] = was_open
+            out["state"] = S.name(rig.phase())
+            out["phase_at_trip"] = ctl.fault_history[-1][2] if ctl.fault_history else None
+            break
+    if out["recorded"]:
+        # Stays safe afterwards: a few more ticks with the valves closed.
+        k = 0
+        while k < 20:
+            rig.step(1)
+            if not rig.valves_closed():
+                all_closed_after = False
+            k += 1
+    else:
+        out["state"] = S.name(rig.phase())
+    out["closed_after"] = all_closed_after
+    out["history"] = [h[1] for h in ctl.fault_history]
+    out["alarm"] = C.PRIORITY_NAMES[ctl.alarms.priority]
+    out["latched"] = C.names(il.latched)
+    return out
+
+
+def run_phases(cond, phases=PHASES):
+    """All phases for one condition (one MicroPython process per condition)."""
+    res = {}
+    for ph in phases:
+        res[ph] = run_case(cond, ph)
+    return res

@@ -1,0 +1,96 @@
+"""Host side of the e2e rig: a MicroPython device process behind a TCP relay.
+
+``DeviceRig(args)`` starts ``micropython device_rig.py *args`` with pipes on
+stdin/stdout and relays them to a TCP port, so the host tools open it with
+the pyserial URL ``socket://127.0.0.1:PORT`` exactly like a serial port.
+Connections are served one after another (each ``cryo`` invocation opens its
+own).
+"""
+
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import mpyrun
+
+HERE = Path(__file__).resolve().parent
+
+
+class DeviceRig:
+    def __init__(self, *args, script="device_rig.py"):
+        env = dict(os.environ, MICROPYPATH=mpyrun.micropypath([HERE]))
+        self.proc = subprocess.Popen(
+            [mpyrun.micropython_exe(), str(HERE / script), *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            bufsize=0,
+        )
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.url = "socket://127.0.0.1:%d" % self.srv.getsockname()[1]
+        self._conn = None
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=self._down, daemon=True).start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            self._conn = conn
+            try:
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    self.proc.stdin.write(data)
+                    self.proc.stdin.flush()
+            except OSError:
+                pass
+            self._conn = None
+            conn.close()
+
+    def _down(self):
+        while True:
+            data = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") else os.read(
+                self.proc.stdout.fileno(), 4096
+            )
+            if not data:
+                return
+            c = self._conn
+            if c is not None:
+                try:
+                    c.sendall(data)
+                except OSError:
+                    pass
+
+    def close(self):
+        self._stop = True
+        try:
+            self.srv.close()
+        except OSError:
+            pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.stderr.read().decode(errors="replace")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

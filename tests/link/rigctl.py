@@ -1,0 +1,214 @@
+"""Test-only closed loop exposing the controller interface of docs/link.md.
+
+Until engineer E's ``cryo.controller.Controller`` is available, the link
+tests run the channel against this loop built from the real parts that
+exist: C's ``PID``, ``LoopTimer`` and ``SolenoidValve`` and B's plant, in
+virtual time (``ManualClock``). MicroPython and CPython.
+
+``tick(now_ms)`` is the control tick; ``run_for(ms, channel, poll_budget)``
+is a scheduler like the controller loop: tick at each deadline, poll the
+channel in the slack.
+"""
+
+import time
+
+from cryo.actuation.valve import SolenoidValve
+from cryo.link.errors import Denied, NotNow
+from cryo.pid import PID, LoopTimer
+from fakes import RecordingPin
+from plant import Plant, load
+
+SCHEMA = {
+    # name: (lo, hi, role)
+    "pid.kp": (0.0, 10.0, "engineer"),
+    "pid.ki": (0.0, 1.0, "engineer"),
+    "pid.kd": (0.0, 50.0, "engineer"),
+    "freeze.setpoint_c": (-60.0, 0.0, "operator"),
+}
+_ROLES = ("operator", "engineer", "service")
+
+
+class RigController:
+    def __init__(self, clock, plant="default", seed=1, period_ms=100):
+        self.clock = clock
+        self.period_ms = period_ms
+        self.plant = Plant(load(plant), seed)
+        self.pin = RecordingPin()
+        self.valve = SolenoidValve(self.pin, clock, window_ms=1000, min_on_ms=100, min_off_ms=100)
+        self.config = {"pid.kp": 0.1, "pid.ki": 0.01, "pid.kd": 0.0, "freeze.setpoint_c": -30.0}
+        c = self.config
+        self.pid = PID(c["pid.kp"], c["pid.ki"], c["pid.kd"])
+        self.timer = LoopTimer(clock, period_ms)
+        self.audit = []
+        self.phase = "IDLE"
+        self.mode = "auto"
+        self.demand = 0.0
+        self.service = False
+        self.ticks = 0
+        self.max_late_ms = 0
+        self.polls = 0
+        self.step_state = {"state": "idle"}
+        self._step_demand = 0.0
+        self._step_end = 0
+        self.tune = None
+
+    # ---- the tick ----------------------------------------------------
+    def tick(self, now_ms):
+        self.ticks += 1
+        dt = self.timer.dt_s(now_ms)
+        self.plant.step(dt, 1.0 if self.valve.is_open else 0.0, True)
+        measured = self.plant.probe_c
+        if self.phase == "FREEZE":
+            self.demand = self.pid.update(self.config["freeze.setpoint_c"], measured, dt)
+        elif self.phase == "AUTOTUNE":
+            self.demand = self.tune.step(now_ms, measured)
+            if self.tune.done:
+                self.phase = "IDLE"
+        elif self.phase == "STEP":
+            self.demand = self._step_demand
+            if self.clock.diff(now_ms, self._step_end) >= 0:
+                self.phase = "IDLE"
+                self.step_state = {"state": "done"}
+        else:
+            self.demand = 0.0
+        self.valve.permit = self.phase in ("FREEZE", "STEP", "AUTOTUNE")
+        self.valve.request(self.demand)
+        self.valve.refresh(now_ms)
+        self.valve.service(now_ms)
+
+    def start_treatment(self):
+        self.phase = "FREEZE"
+
+    def run_for(self, ms, channel=None, poll_budget_ms=2):
+        """Tick every period for ``ms`` of virtual time; poll in the slack.
+
+        Each poll advances virtual time by its measured cost (µs, real);
+        polling stops when less than ``poll_budget_ms`` remains before the
+        next deadline (the real loop then sleeps until the deadline).
+        """
+        clock = self.clock
+        end = clock.add(clock.ticks_ms(), ms)
+        acc_us = 0
+        deadline = clock.ticks_ms()
+        while clock.diff(end, clock.ticks_ms()) > 0:
+            now = clock.ticks_ms()
+            late = clock.diff(now, deadline)
+            if late > self.max_late_ms:
+                self.max_late_ms = late
+            self.tick(now)
+            deadline = clock.add(deadline, self.period_ms)
+            if channel is not None:
+                busy = True
+                while busy and clock.diff(deadline, clock.ticks_ms()) > poll_budget_ms:
+                    t0 = time.ticks_us()
+                    busy = channel.poll()
+                    acc_us += time.ticks_diff(time.ticks_us(), t0)
+                    if acc_us >= 1000:
+                        clock.advance(acc_us // 1000)
+                        acc_us %= 1000
+                    self.polls += 1
+            left = clock.diff(deadline, clock.ticks_ms())
+            if left > 0:
+                clock.advance(left)
+
+    # ---- controller interface for the channel -------------------------
+    def status(self):
+        p = self.plant
+        return {
+            "t_ms": self.clock.ticks_ms(),
+            "phase": self.phase,
+            "setpoint_c": self.config["freeze.setpoint_c"],
+            "temps": {"tissue": p.probe_c, "aux": p.aux_c},
+            "cj_c": p.cold_junction_c,
+            "demand": self.demand,
+            "valve": self.valve.is_open,
+            "p": self.pid.p_term,
+            "i": self.pid.i_term,
+            "d": self.pid.d_term,
+            "faults": [],
+            "alarms": [],
+            "mode": self.mode,
+            "overruns": self.timer.overruns,
+        }
+
+    def get_param(self, name):
+        if name not in self.config:
+            raise ValueError("unknown parameter %r; known: %s" % (name, ", ".join(SCHEMA)))
+        return self.config[name]
+
+    def set_param(self, name, value, role):
+        if name not in SCHEMA:
+            raise ValueError("unknown parameter %r; known: %s" % (name, ", ".join(SCHEMA)))
+        lo, hi, need = SCHEMA[name]
+        if _ROLES.index(role) < _ROLES.index(need):
+            raise Denied("%s needs role %s or higher (got %s)" % (name, need, role))
+        if type(value) not in (int, float) or not (lo <= value <= hi):
+            raise ValueError("%s must be a number within %s..%s, got %r" % (name, lo, hi, value))
+        old = self.config[name]
+        self.config[name] = value
+        if name.startswith("pid."):
+            c = self.config
+            self.pid.set_gains(c["pid.kp"], c["pid.ki"], c["pid.kd"])
+        self.audit.append({"what": name, "old": old, "new": value, "role": role})
+        return value
+
+    def save_config(self, role):
+        return True
+
+    def ack_fault(self, role):
+        return {"faults": []}
+
+    def request_service_mode(self, role):
+        if self.phase != "IDLE":
+            raise NotNow("service mode only when idle: a treatment is running (%s)" % self.phase)
+        self.service = True
+
+    def start_autotune(self, params):
+        if self.phase != "IDLE":
+            raise NotNow("autotune only when idle (phase %s)" % self.phase)
+        from cryo.control.autotune import RelayAutotune
+
+        self.tune = RelayAutotune(
+            self.clock,
+            params.get("setpoint_c", self.config["freeze.setpoint_c"]),
+            hysteresis_c=params.get("hysteresis_c", 0.5),
+            bias=params.get("amplitude", 0.5),
+        )
+        self.phase = "AUTOTUNE"
+        self.mode = "autotune"
+
+    def stop_autotune(self, reason):
+        if self.tune is not None:
+            self.tune.abort(reason)
+        if self.phase == "AUTOTUNE":
+            self.phase = "IDLE"
+
+    def autotune_status(self):
+        t = self.tune
+        if t is None:
+            return {"state": "idle"}
+        if not t.done:
+            return {"state": "running", "cycles": t.cycles}
+        r = t.result or {}
+        return {"state": "done" if r.get("ok") else "aborted", "result": r}
+
+    def start_step_test(self, params):
+        if self.phase != "IDLE":
+            raise NotNow("step test only when idle (phase %s)" % self.phase)
+        d = params.get("demand", 0.3)
+        if not (0.0 < d <= 1.0):
+            raise ValueError("step demand must be within 0..1, got %r" % d)
+        self._step_demand = d
+        self._step_end = self.clock.add(
+            self.clock.ticks_ms(), int(params.get("duration_s", 30) * 1000)
+        )
+        self.phase = "STEP"
+        self.step_state = {"state": "running", "demand": d}
+
+    def stop_step_test(self, reason):
+        if self.phase == "STEP":
+            self.phase = "IDLE"
+        self.step_state = {"state": "aborted", "reason": reason}
+
+    def step_test_status(self):
+        return self.step_state
