@@ -103,6 +103,10 @@ def _cry_walk(d, pre=''):
         else:
             out.append(pre + n)
     return out
+def _cry_purge():
+    import sys
+    for m in [m for m in sys.modules if m == 'cryo' or m.startswith('cryo.')]:
+        del sys.modules[m]
 def _cry_size(p):
     try:
         return os.stat(p)[6]
@@ -216,6 +220,7 @@ class Session:
         self.bytes_written = 0
         self.files_written: list[str] = []
         self._have_prompt = False
+        self.stream_timeout = 10.0  # s of silence before a transfer counts as lost
 
     # -- lifecycle -------------------------------------------------------
     def open(self):
@@ -325,7 +330,7 @@ class Session:
         """Read ``path`` from ``offset`` to its end, streamed as base64 lines."""
         return self.stream(f"_cry_stream({path!r}, {int(offset)}, {int(chunk)})", progress)
 
-    def stream(self, code: str, progress=None, timeout: float = 10, sink=None) -> bytes:
+    def stream(self, code: str, progress=None, timeout: float | None = None, sink=None) -> bytes:
         """Run ``code`` that prints base64 lines; return the decoded bytes.
 
         With ``sink`` each decoded block is handed to ``sink(data)`` as it
@@ -337,6 +342,7 @@ class Session:
         from mpremote.transport import TransportError
 
         t = self.transport
+        timeout = self.stream_timeout if timeout is None else timeout
         try:
             self._start(code)
         except (TransportError, OSError) as e:

@@ -85,8 +85,12 @@ ARCHS = [
     "rv64imc",
 ]
 ROOT_FILES = ("boot.py", "main.py")  # run by the board itself, from the flash root
-BOOT_LAYER = ("cryo/__init__.py", "cryo/app/__init__.py", "cryo/app/hmac256.py")
-BOOT_LAYER += ("cryo/app/manifest.py", "cryo/app/slots.py")
+# Imported by boot.py before the app is selected: the valve safe state
+# (cryo.board, which needs cryo.clock) and the verifier (cryo.app). They live
+# in /lib at the flash root; everything else only in the verified slots.
+BOOT_LAYER = ("cryo/__init__.py", "cryo/clock.py", "cryo/board/__init__.py")
+BOOT_LAYER += ("cryo/app/__init__.py", "cryo/app/hmac256.py", "cryo/app/manifest.py")
+BOOT_LAYER += ("cryo/app/slots.py",)
 MAIN_STUB = (
     "# Written by `cryo flash`: boot.py selected and verified an app slot;\n"
     "# run that slot's main.py (or stay in the safe state if there is none).\n"
@@ -211,6 +215,8 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR) -> dict:
             slot[rel[:-3] + ".mpy"] = compile_mpy(src, rel, march)
         elif src.suffix == ".json":
             slot[rel] = src.read_bytes()
+    if (bdir / "board.json").exists():
+        root["board.json"] = (bdir / "board.json").read_bytes()  # cryo.board reads /board.json
     boot = firmware_dir / "boot.py"
     root["boot.py"] = boot.read_bytes() if boot.exists() else BOOT_FALLBACK.encode()
     root["main.py"] = MAIN_STUB.encode()
@@ -390,8 +396,14 @@ def deploy(
         active = None
 
     # Unchanged redeploy: the active slot already holds this exact manifest.
+    old_text = None
+    if active:
+        try:
+            current = session.eval(f"_cry_read('app/{active}/manifest', 0, 1 << 20)")
+            old_text = current.decode(errors="replace")
+        except DeviceError:
+            current = None
     if active and not plan.provision:
-        current = session.eval(f"_cry_read('app/{active}/manifest', 0, 1 << 20)")
         if current == text.encode():
             shas = session.eval(f"_cry_shas({[_slot_path(active, p) for p in sorted(files)]!r})")
             if all(shas[_slot_path(active, p)] == files[p][0] for p in files):
@@ -484,29 +496,38 @@ def deploy(
         )
         result["switched"] = True
     if audit:
-        result["audit"] = record_deploy(session, plan.slot, b["meta"], text)
+        result["audit"] = record_deploy(session, plan.slot, b["meta"], text, old_text)
     if reset:
         result["reset"] = reset_board(session)
     return result
 
 
-def record_deploy(session, slot: str, meta: dict, text: str) -> str:
-    """Append the deploy to the device's audit trail (engineer D's AuditTrail)."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+AUDIT_PATH = "audit.log"  # main.py's AUDIT_PATH, relative to the flash root
+RTC_EPOCH_OFFSET = 946684800  # 2000-01-01 in Unix seconds (the board RTC epoch)
+
+
+def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | None = None) -> str:
+    """Append the deploy to the device's audit trail (engineer D's AuditTrail).
+
+    Entry: kind "deploy", role service, subject = firmware version, old/new
+    = SHA-256 of the previous and the new manifest.
+    """
+    new_hash = hashlib.sha256(text.encode()).hexdigest()
+    old_hash = hashlib.sha256(old_text.encode()).hexdigest() if old_text else None
+    now = int(time.time()) - RTC_EPOCH_OFFSET
     code = f"""
 import sys
 sys.path.insert(0, 'app/{slot}')
+_cry_purge()  # import cryo from the app slot, not /lib's boot layer
 try:
     from cryo.storage.audit import AuditTrail
-    _cry_mk('audit')
-    AuditTrail('audit/trail.bin').append({{'action': 'deploy', 'who': 'service', 'version': {meta["version"]!r}, 'slot': {slot!r}, 'manifest': {digest!r}}})
+    AuditTrail({AUDIT_PATH!r}).firmware_deploy({now}, 'service', {meta['version']!r}, {old_hash!r}, {new_hash!r})
     print('recorded')
 except ImportError:
     print('no-audit')
 finally:
     sys.path.pop(0)
-    for _m in [m for m in sys.modules if m == 'cryo.storage' or m.startswith('cryo.storage.')]:
-        del sys.modules[_m]
+    _cry_purge()
 """
     try:
         out = session.exec(code).decode().strip()
@@ -567,6 +588,9 @@ def run_runtime_step(step):
             raise CryoError("esptool is not installed: pip install esptool") from None
         try:
             esptool.main(args)
+        except SystemExit as e:  # its click front end exits on bad usage
+            if e.code not in (0, None):
+                raise DeviceError(f"esptool stopped with exit code {e.code}") from None
         except Exception as e:  # esptool raises FatalError and friends
             raise DeviceError(f"esptool: {e}") from None
     elif kind == "uf2":
@@ -595,6 +619,9 @@ def register(subparsers):
     )
     add_port_argument(p)
     p.add_argument("--board", default="sim", help="board definition under boards/ (default sim)")
+    p.add_argument(
+        "--firmware", type=Path, default=FIRMWARE_DIR, help="firmware tree to deploy (default firmware/)"
+    )
     p.add_argument("--runtime", metavar="FILE", help="flash this MicroPython image (blank board)")
     p.add_argument("--bootsel", metavar="DIR", help="RP2 BOOTSEL drive (default: auto-detect)")
     p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
@@ -660,7 +687,9 @@ def cmd_flash(args) -> int:
 
     port = resolve_port(args.port)
     t0 = time.perf_counter()
-    b = build(args.board)
+    if not (args.firmware / "cryo").is_dir():
+        raise InvalidInput(f"{args.firmware} is not a firmware tree (no cryo/ package in it)")
+    b = build(args.board, args.firmware)
     with Session(port) as s:
         progress_ctx = None
         cb = None
@@ -678,6 +707,7 @@ def cmd_flash(args) -> int:
             res = deploy(
                 s,
                 args.board,
+                firmware_dir=args.firmware,
                 dry_run=args.dry_run,
                 progress=cb,
                 reset=not args.no_reset,

@@ -180,7 +180,7 @@ class Link:
             while True:
                 nl = buf.find(b"\n")
                 if nl < 0:
-                    if len(buf) > 4 * msg.MAX_LINE:
+                    if len(buf) > 4 * msg.MAX_REPLY:
                         del buf[:]  # runaway non-frame output
                         self.noise_lines += 1
                     break
@@ -196,7 +196,7 @@ class Link:
         if not line:
             return
         try:
-            obj = framing.decode(line)
+            obj = framing.decode(line, limit=msg.MAX_REPLY)
         except framing.FrameError:
             if line[:1] == b"{":
                 self.bad_frames += 1

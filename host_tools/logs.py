@@ -89,28 +89,24 @@ def _pull_folder(session, remote: str, local: Path, progress=None, stats=None) -
         dst.parent.mkdir(parents=True, exist_ok=True)
         have = dst.stat().st_size if dst.exists() else 0
         rpath = f"{remote}/{name}"
-        if have > size or (have and name == "pulled"):
-            # small state files are rewritten in place on the device: fetch anew
-            if name in ("pulled",) or not name.endswith(".bin"):
-                have = 0
-                dst.write_bytes(b"")
-            else:
-                raise InvalidInput(
-                    f"archived {dst} is longer than the device's {rpath}: the device log "
-                    "was reset; move the archive folder aside and pull again"
-                )
+        appendable = name.endswith(".bin")  # segments and trails only grow
+        if have > size and not appendable:
+            have = 0
+        elif have > size:
+            raise InvalidInput(
+                f"archived {dst} is longer than the device's {rpath}: the device log "
+                "was reset; move the archive folder aside and pull again"
+            )
         if have:
             dev = session.eval(f"_cry_shan({rpath!r}, {have})")
             mine = hashlib.sha256(dst.read_bytes()[:have]).hexdigest()
+            if dev != mine and appendable:
+                raise InvalidInput(
+                    f"archived {dst} differs from the device's {rpath}: the device log "
+                    "was reset; move the archive folder aside and pull again"
+                )
             if dev != mine:
-                if not name.endswith(".bin"):
-                    have = 0
-                    dst.write_bytes(b"")
-                else:
-                    raise InvalidInput(
-                        f"archived {dst} differs from the device's {rpath}: the device log "
-                        "was reset; move the archive folder aside and pull again"
-                    )
+                have = 0  # a small state file rewritten in place: fetch it anew
         if have == size:
             continue
         with open(dst, "r+b" if dst.exists() else "wb") as f:

@@ -287,7 +287,7 @@ for sess in range({sessions}):
         log.sample(t, temp + (i * 37) % 50, 240, want // 10, demand, 1 if demand else 0, phase)
         if i == n // 3 and sess == {sessions} - 1:
             log.event(R.EV_FAULT, 7, 1, now_ms=t)
-            log.event(R.EV_FAULT_CLEAR, 7, 0, now_ms=t + 500)
+            log.event(R.EV_FAULT_CLEAR, 7, 0, now_ms=t)
         i += 1
     log.event(R.EV_PHASE, 6, phase, now_ms=t)
     log.end_session(now_ms=t)

@@ -31,6 +31,15 @@ def mpy():
     return MicroPython()
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--port",
+        default=None,
+        help="serial port of a real board (e.g. /dev/ttyACM0) for the hardware-in-the-loop "
+        "tests in tests/boards/ (skipped when not given)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "mpy" in getattr(item, "fixturenames", ()):

@@ -123,12 +123,7 @@ def main():
 
     def boot():
         b = cboard.Board(board_def, clock)
-        c, lk = _make_controller(b, opts, clock, world)
-        if b.watchdog_ms:
-            b.start_watchdog()
-            c.wdt = b.wdt
-            c.il.wdt_ok = 1
-        return c, lk
+        return _make_controller(b, opts, clock, world)
 
     autostart_ms = int(float(opts.get("autostart_s", 1.0)) * 1000)
     started_at = [None]

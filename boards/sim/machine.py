@@ -289,7 +289,8 @@ def reset_cause():
     import os
 
     c = os.getenv("SIM_RESET_CAUSE") if _world().realtime else _world().reset_cause
-    return {"wdt": WDT_RESET, "reset": HARD_RESET, "soft": SOFT_RESET}.get(c, PWRON_RESET)
+    causes = {"wdt": WDT_RESET, "reset": HARD_RESET, "soft": SOFT_RESET, "raw": SOFT_RESET}
+    return causes.get(c, PWRON_RESET)
 
 
 def unique_id():

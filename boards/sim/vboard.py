@@ -23,6 +23,7 @@ time it raises :class:`BoardReset`, which the runner catches to reboot.
 """
 
 import json
+import time
 
 import plant as _plant
 
@@ -308,8 +309,6 @@ class World:
             ch.hot_c = v
 
     def _realtime_events(self):
-        import time
-
         while self.pending:
             ev = self.pending.pop(0)
             name = ev["event"]
@@ -363,8 +362,6 @@ class World:
         self.reset_cause = cause
         if self.ctrl is not None:
             self.ctrl.write(b"R\n")
-            import time
-
             while True:  # the relay kills and restarts this process
                 time.sleep_ms(100)
         raise BoardReset(cause)
@@ -374,8 +371,6 @@ class World:
         self.reset_cause = "power"
         if self.ctrl is not None:
             self.ctrl.write(b"P\n")
-            import time
-
             while True:
                 time.sleep_ms(100)
         raise BoardReset("power")
@@ -458,7 +453,7 @@ def mount_root(dev, rom=None, sim=None):
     except OSError:
         pass
     vfs.mount(fs, "/")
-    paths = ["", "/lib"]
+    paths = ["", ".frozen", "/lib"]
     if rom:
         vfs.mount(vfs.VfsPosix(rom), "/rom")
         paths.append("/rom")

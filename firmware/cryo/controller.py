@@ -160,6 +160,8 @@ class Controller:
     storage, STORAGE blocks treatment). ``audit``: cryo.storage.audit
     AuditTrail for acknowledgements and parameter changes.
     ``sensors``/``valve``/``master`` may be injected (tests, other boards).
+    ``config_fault``: the fault from ``cryo.storage.config.load`` (fallback
+    to last-known-good latches CONFIG; unusable keeps it active).
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class Controller:
         valve=None,
         master=None,
         link=None,
+        config_fault=None,
     ):
         self.board = board
         self.clock = clock if clock is not None else board.clock
@@ -243,6 +246,16 @@ class Controller:
         self.setpoint_c = p["target_c"]
         self._install_limits(24.0)
         il.config_ok = 1 if not self.config_errors else 0
+        if config_fault is not None:
+            # cryo.storage.config.load: 1 = running on the last known good
+            # file (latched until a service acknowledgement), 2 = unusable.
+            code = getattr(config_fault, "code", 2)
+            self.config_errors.append(str(config_fault))
+            if code == 1:
+                il.latched |= 1 << C.CONFIG
+                il.new |= 1 << C.CONFIG
+            else:
+                il.config_ok = 0
         if p["require_redundant"] and self._drv[1] is None:
             il.config_ok = 0
             self.config_errors.append("require_redundant is set but the board has no tissue2")
@@ -275,6 +288,8 @@ class Controller:
         self._last_tick = now
         self._storage_t = now
         self._alarm_mask = 0
+        self._freeze_led = (getattr(board, "leds", None) or {}).get("freeze")
+        self._freeze_lit = -1
         self._kbd = None
         try:
             import micropython
@@ -361,7 +376,12 @@ class Controller:
         new = il.take_new()
         if new:
             self._on_trip(new, now)
-        # °C for the control path (only channels with a fresh, good sample).
+        # °C for the control path (only channels with a fresh, good sample;
+        # the line/aux channel every tick only in PRECOOL, where it ends the
+        # chill-down, else once a second for the log and telemetry — the
+        # interlock watches its raw code every tick regardless).
+        if self.protocol.state != S.PRECOOL and self.ticks % 10:
+            fresh &= ~(1 << 2)
         ch = 0
         while ch < 3:
             if fresh & (1 << ch):
@@ -391,6 +411,12 @@ class Controller:
             self._alarm_mask = mask
             self.alarms.update(mask, now)
         self.alarms.service(now)
+        fl = self._freeze_led
+        if fl is not None:
+            lit = 1 if il.master_open else 0
+            if lit != self._freeze_lit:
+                self._freeze_lit = lit
+                fl.value(lit)
         self._log_sample(now)
         if clock.diff(now, self._storage_t) >= _STORAGE_CHECK_MS:
             self._check_storage(now)
@@ -446,7 +472,10 @@ class Controller:
             return
         pressed = 1 if foot.value() == self._foot_level else 0
         if pressed and not self._foot_prev and self.protocol.state == S.READY:
-            self.begin(now)
+            try:
+                self.begin(now)
+            except Exception as e:  # noqa: BLE001 - refused (e.g. handpiece not held): stay READY
+                self._event(now, "begin", "refused: %s" % e)
         self._foot_prev = pressed
 
     # ------------------------------------------------------------------ reactions

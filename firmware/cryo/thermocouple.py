@@ -28,9 +28,11 @@ Below -200 °C NIST publishes no inverse: there a safeguarded Newton iteration
 (bisection fallback inside [-270, -200] °C) solves the forward polynomial,
 so an LN2 probe a few kelvin below -196 °C never raises.
 
-All arithmetic is plain ``+ - * /`` (Horner evaluation) and ``math.exp``:
-passing float32 values (numpy.float32 in the tests) keeps every operation in
-float32, which is how single-precision boards run it.
+All arithmetic is plain ``+ - * /`` (Horner evaluation) and ``math.exp``,
+and every comparison keeps the variable on the left: passing float32 values
+(numpy.float32 on CPython, a struct-rounding float32 class on MicroPython,
+see tests/sensing) keeps every operation in float32, which is how
+single-precision boards run it.
 """
 
 import math
@@ -270,7 +272,7 @@ def emf_mv(tc_type, t_c):
     """
     is_k = _check_type(tc_type)
     lo, hi = _t_range(is_k)
-    if not (lo <= t_c <= hi):  # also rejects NaN
+    if not (t_c >= lo and t_c <= hi):  # also rejects NaN
         raise ValueError(
             "temperature %r °C out of range for type %s: allowed %g to %g °C"
             % (t_c, tc_type, lo, hi)
@@ -282,7 +284,7 @@ def seebeck_uv_per_c(tc_type, t_c):
     """Seebeck coefficient dE/dt in µV/°C at ``t_c`` (same range rules)."""
     is_k = _check_type(tc_type)
     lo, hi = _t_range(is_k)
-    if not (lo <= t_c <= hi):
+    if not (t_c >= lo and t_c <= hi):
         raise ValueError(
             "temperature %r °C out of range for type %s: allowed %g to %g °C"
             % (t_c, tc_type, lo, hi)
@@ -313,7 +315,7 @@ def _newton_cryo(is_k, emf, t):
     always holds the root (or its end when emf is a hair below E(-270))."""
     lo = _NEWTON_LO
     hi = _NEWTON_HI
-    if not (lo < t < hi):
+    if not (t > lo and t < hi):
         t = (lo + hi) / 2
     n = 0
     while n < _NEWTON_MAX:
@@ -327,7 +329,7 @@ def _newton_cryo(is_k, emf, t):
             tn = t - f / d
         else:
             tn = lo - 1  # force bisection
-        if not (lo < tn < hi):
+        if not (tn > lo and tn < hi):
             tn = (lo + hi) / 2
         if abs(tn - t) < _NEWTON_TOL:
             return tn
@@ -346,7 +348,7 @@ def temperature_c(tc_type, emf):
     """
     is_k = _check_type(tc_type)
     lo, hi = _emf_range(is_k)
-    if not (lo - _EMF_TOL <= emf <= hi + _EMF_TOL):
+    if not (emf >= lo - _EMF_TOL and emf <= hi + _EMF_TOL):
         tlo, thi = _t_range(is_k)
         raise ValueError(
             "EMF %r mV out of range for type %s: allowed %g to %g mV (%g to %g °C)"
@@ -356,9 +358,16 @@ def temperature_c(tc_type, emf):
     if emf < (_K_INV_LO if is_k else _T_INV_LO):
         t = _newton_cryo(is_k, emf, t)
     else:
-        tlo, thi = _t_range(is_k)
-        t = min(max(t, -200.0), thi)
+        thi = _t_range(is_k)[1]
+        if t < -200.0:
+            t = -200.0
+        elif t > thi:
+            t = thi
         e, d = _fwd(is_k, t)
         t = t + (emf - e) / d
     tlo, thi = _t_range(is_k)
-    return min(max(t, tlo), thi)
+    if t < tlo:
+        return tlo
+    if t > thi:
+        return thi
+    return t

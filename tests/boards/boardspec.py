@@ -135,7 +135,9 @@ class PinRules:
                 return PYB_PINS[pin]
             if _PIN_STM.match(pin) and pin[0] in "ABC" or pin == "D2":
                 return pin
-            raise ValueError("no pin %r on the pyboard v1.1 (X1-X12, X17-X22, Y1-Y12 or A0..C15)" % pin)
+            raise ValueError(
+                "no pin %r on the pyboard v1.1 (X1-X12, X17-X22, Y1-Y12 or A0..C15)" % pin
+            )
         if not isinstance(pin, int) or isinstance(pin, bool):
             raise ValueError("%s pins are GPIO numbers (int)" % self.mcu)
         if self.mcu == "ESP32-S3":
@@ -251,7 +253,10 @@ def validate(defn, name):
     if defn["port"] != facts["port"]:
         err("port", "%r does not run %s; the %s port does" % (defn["port"], mcu, facts["port"]))
     if defn["mpy_cross_arch"] != facts["arch"]:
-        err("mpy_cross_arch", "%s needs -march=%s, not %r" % (mcu, facts["arch"], defn["mpy_cross_arch"]))
+        err(
+            "mpy_cross_arch",
+            "%s needs -march=%s, not %r" % (mcu, facts["arch"], defn["mpy_cross_arch"]),
+        )
     ver = _version(defn["micropython"])
     if ver is None:
         err("micropython", "%r is not a release number like '1.29.0'" % defn["micropython"])
@@ -260,10 +265,17 @@ def validate(defn, name):
     if ver is not None and "mpy_version" in defn:
         want = MPY_VERSION_FOR[1] if ver[:2] >= MPY_VERSION_FOR[0] else None
         if want and defn["mpy_version"] != want:
-            err("mpy_version", "MicroPython %s loads .mpy %s, not %r" % (defn["micropython"], want, defn["mpy_version"]))
+            err(
+                "mpy_version",
+                "MicroPython %s loads .mpy %s, not %r"
+                % (defn["micropython"], want, defn["mpy_version"]),
+            )
     mpboard = defn.get("micropython_board")
     if mpboard not in MICROPYTHON_BOARDS:
-        err("micropython_board", "%r unknown; allowed: %s" % (mpboard, ", ".join(sorted(MICROPYTHON_BOARDS))))
+        err(
+            "micropython_board",
+            "%r unknown; allowed: %s" % (mpboard, ", ".join(sorted(MICROPYTHON_BOARDS))),
+        )
     else:
         bmcu, stub_pkg = MICROPYTHON_BOARDS[mpboard]
         if bmcu != mcu:
@@ -272,7 +284,10 @@ def validate(defn, name):
         if pkg != stub_pkg:
             err("stubs", "%s's official stubs are %s, not %r" % (mpboard, stub_pkg, pkg))
         elif not pin_ver.startswith(defn["micropython"]):
-            err("stubs", "pin %r to the validated MicroPython %s" % (defn["stubs"], defn["micropython"]))
+            err(
+                "stubs",
+                "pin %r to the validated MicroPython %s" % (defn["stubs"], defn["micropython"]),
+            )
 
     rules = PinRules(mcu)
     used = {}
@@ -300,11 +315,17 @@ def validate(defn, name):
         # stm32's machine.SPI raises "explicit choice of sck/mosi/miso is not
         # implemented": the bus id fixes the pins, which are reserved here.
         if bus not in _PYB_SPI:
-            err("spi.id", "%r; pyboard hardware SPI buses are 1 (X6/X7/X8) and 2 (Y6/Y7/Y8)" % (bus,))
+            err(
+                "spi.id",
+                "%r; pyboard hardware SPI buses are 1 (X6/X7/X8) and 2 (Y6/Y7/Y8)" % (bus,),
+            )
         for role in ("sck", "mosi", "miso"):
             if role in spi:
-                err("spi." + role, "must be omitted on stm32: SPI(%r) has fixed pins and "
-                    "machine.SPI rejects explicit ones" % (bus,))
+                err(
+                    "spi." + role,
+                    "must be omitted on stm32: SPI(%r) has fixed pins and "
+                    "machine.SPI rejects explicit ones" % (bus,),
+                )
             elif bus in _PYB_SPI:
                 pin("spi(%s).%s" % (bus, role), _PYB_SPI[bus][role], "spi")
     else:
@@ -334,9 +355,16 @@ def validate(defn, name):
         if tc.get("type") not in types:
             err(field + ".type", "%r; %s supports %s" % (tc.get("type"), chip, "/".join(types)))
         if spi.get("phase") != phase:
-            err("spi.phase", "%s on %s needs SPI phase %d; all chips on one bus share its mode" % (chip, ch, phase))
+            err(
+                "spi.phase",
+                "%s on %s needs SPI phase %d; all chips on one bus share its mode"
+                % (chip, ch, phase),
+            )
         if not isinstance(spi.get("baudrate"), int) or not 100_000 <= spi["baudrate"] <= max_hz:
-            err("spi.baudrate", "%r; %s allows 100 kHz ... %d Hz" % (spi.get("baudrate"), chip, max_hz))
+            err(
+                "spi.baudrate",
+                "%r; %s allows 100 kHz ... %d Hz" % (spi.get("baudrate"), chip, max_hz),
+            )
         if "cs" not in tc:
             err(field + ".cs", "missing")
         else:
@@ -368,15 +396,24 @@ def validate(defn, name):
         pin(field + ".pin", inp["pin"], "in")
         pull, invert = inp.get("pull"), inp.get("invert", False)
         if pull not in ("up", "down"):
-            err(field + ".pull", "%r; real boards declare 'up' or 'down' (fit the resistor "
-                "externally too) so a cut wire has a known level" % (pull,))
+            err(
+                field + ".pull",
+                "%r; real boards declare 'up' or 'down' (fit the resistor "
+                "externally too) so a cut wire has a known level" % (pull,),
+            )
         elif (pull == "up") != (invert is True):
-            err(field + ".invert", "%r with pull %r: a cut wire would read %s; it must read 0 "
+            err(
+                field + ".invert",
+                "%r with pull %r: a cut wire would read %s; it must read 0 "
                 "(e-stop pressed/broken, footswitch released, handpiece in holder)"
-                % (invert, pull, "1 (active)"))
+                % (invert, pull, "1 (active)"),
+            )
         if mcu == "RP2350" and pull == "down":
-            err(field + ".pull", "RP2350-E9: an internal pull-down cannot hold a floating input "
-                "low; wire the switch to GND with a pull-up instead")
+            err(
+                field + ".pull",
+                "RP2350-E9: an internal pull-down cannot hold a floating input "
+                "low; wire the switch to GND with a pull-up instead",
+            )
 
     buz = defn.get("buzzer")
     if not isinstance(buz, dict) or "pin" not in buz:
@@ -384,7 +421,10 @@ def validate(defn, name):
     else:
         pin("buzzer.pin", buz["pin"], "pwm")
         if not isinstance(buz.get("freq"), int) or not BUZZER_HZ[0] <= buz["freq"] <= BUZZER_HZ[1]:
-            err("buzzer.freq", "%r Hz; IEC 60601-1-8 wants a 150-1000 Hz fundamental" % buz.get("freq"))
+            err(
+                "buzzer.freq",
+                "%r Hz; IEC 60601-1-8 wants a 150-1000 Hz fundamental" % buz.get("freq"),
+            )
 
     leds = defn.get("leds")
     if not isinstance(leds, dict) or not {"red", "yellow"} <= set(leds):
@@ -400,14 +440,25 @@ def validate(defn, name):
 
     adc = defn.get("pressure_adc")
     if not isinstance(adc, dict) or "pin" not in adc:
-        err("pressure_adc", "must be an object with pin, full_scale_kpa, zero_fraction, span_fraction")
+        err(
+            "pressure_adc",
+            "must be an object with pin, full_scale_kpa, zero_fraction, span_fraction",
+        )
     else:
         pin("pressure_adc.pin", adc["pin"], "adc")
         zero, span = adc.get("zero_fraction"), adc.get("span_fraction")
-        if not (isinstance(zero, float) and isinstance(span, float) and 0 < zero and 0 < span
-                and zero + span <= 1.0):
-            err("pressure_adc", "zero_fraction %r + span_fraction %r must be > 0 and fit in the "
-                "ADC range (<= 1.0) so a 0 V wire break reads below zero" % (zero, span))
+        if not (
+            isinstance(zero, float)
+            and isinstance(span, float)
+            and 0 < zero
+            and 0 < span
+            and zero + span <= 1.0
+        ):
+            err(
+                "pressure_adc",
+                "zero_fraction %r + span_fraction %r must be > 0 and fit in the "
+                "ADC range (<= 1.0) so a 0 V wire break reads below zero" % (zero, span),
+            )
 
     wdt = (defn.get("watchdog") or {}).get("timeout_ms")
     if not isinstance(wdt, int) or isinstance(wdt, bool):
@@ -417,6 +468,9 @@ def validate(defn, name):
         if facts["wdt_max_ms"] is not None:
             top = min(top, facts["wdt_max_ms"])
         if not WATCHDOG_MS_MIN <= wdt <= top:
-            err("watchdog.timeout_ms", "%d; allowed %d ... %d ms on %s (clinical limit %d ms)"
-                % (wdt, WATCHDOG_MS_MIN, top, mcu, WATCHDOG_MS_MAX_CLINICAL))
+            err(
+                "watchdog.timeout_ms",
+                "%d; allowed %d ... %d ms on %s (clinical limit %d ms)"
+                % (wdt, WATCHDOG_MS_MIN, top, mcu, WATCHDOG_MS_MAX_CLINICAL),
+            )
     return errs

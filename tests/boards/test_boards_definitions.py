@@ -141,7 +141,9 @@ def test_aliases_of_one_pyboard_pin_collide():
 
 
 def test_name_must_match_folder():
-    assert any("must equal the folder name" in e for e in boardspec.validate(_defn("rp2040"), "pico"))
+    assert any(
+        "must equal the folder name" in e for e in boardspec.validate(_defn("rp2040"), "pico")
+    )
 
 
 @pytest.mark.parametrize("name", REAL_BOARDS)

@@ -82,7 +82,7 @@ def test_firmware_has_no_cpython_only_features(missing_methods):
     assert found == [], "CPython-only constructs in firmware:\n" + "\n".join(found)
 
 
-PLANTED = '''\
+PLANTED = """\
 import dataclasses
 from typing import Optional
 from enum import IntEnum
@@ -107,7 +107,7 @@ def f(a, b, n, data):
     except KeyError as e:
         raise ValueError("bad") from e
     return sum(a, start=0)
-'''
+"""
 
 
 def test_scanner_flags_each_planted_construct(tmp_path, missing_methods):
@@ -158,7 +158,10 @@ def test_forbidden_keywords_really_fail_on_micropython(mpy):
     assert set(KEYWORD_PROBES) == set(boardcheck.CPYTHON_ONLY_KEYWORDS)
     code = "out = []\n"
     for expr in KEYWORD_PROBES.values():
-        code += "try:\n    %s\n    out.append('ok')\nexcept TypeError:\n    out.append('TypeError')\n" % expr
+        code += (
+            "try:\n    %s\n    out.append('ok')\nexcept TypeError:\n    out.append('TypeError')\n"
+            % expr
+        )
     code += "result(out)\n"
     assert mpy.run(code) == ["TypeError"] * len(KEYWORD_PROBES)
 

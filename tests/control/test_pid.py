@@ -367,7 +367,10 @@ def test_differential_cpython_vs_micropython(mpy):
     import random
 
     rnd = random.Random(5)
-    seq = [[-25.0, round(rnd.uniform(-30, 30), 3), round(rnd.uniform(0.05, 0.3), 3)] for _ in range(200)]
+    seq = [
+        [-25.0, round(rnd.uniform(-30, 30), 3), round(rnd.uniform(0.05, 0.3), 3)]
+        for _ in range(200)
+    ]
     cfg = [0.18, 0.045, 0.3, 0.5, 0.7, 1.5]
 
     def cpython():

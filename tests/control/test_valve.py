@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pins import RecordingPin
 
-from cryo.clock import TICKS_PERIOD, ManualClock
 from cryo.actuation.valve import SolenoidValve
+from cryo.clock import TICKS_PERIOD, ManualClock
 
 
 def run(mpy, code):

@@ -170,10 +170,13 @@ def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0):
     }
     n = 0
     all_closed_after = True
+    flow_seen = False
     while n < max_ticks:
         was_open = ctl.valve.is_open
         rig.step(1)
         n += 1
+        if rig.world.plant.flow > 0.0:
+            flow_seen = True
         if (il.active | il.latched) & bit:
             out["recorded"] = True
             out["ticks"] = n
@@ -193,6 +196,7 @@ def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0):
     else:
         out["state"] = S.name(rig.phase())
     out["closed_after"] = all_closed_after
+    out["flow_seen"] = flow_seen
     out["history"] = [h[1] for h in ctl.fault_history]
     out["alarm"] = C.PRIORITY_NAMES[ctl.alarms.priority]
     out["latched"] = C.names(il.latched)
@@ -203,5 +207,76 @@ def run_phases(cond, phases=PHASES):
     """All phases for one condition (one MicroPython process per condition)."""
     res = {}
     for ph in phases:
-        res[ph] = run_case(cond, ph)
+        res[ph] = run_case(cond, ph, max_ticks=3000 if ph in APPLIES[cond] else 300)
     return res
+
+
+def alloc_proof(cond, assert_no_alloc):
+    """Drive to FREEZE, inject ``cond``, then prove that evaluating it — the
+    trip path included: condition check, permit withdrawal, valve and master
+    de-energise — allocates nothing. Each proof call clears the masks first
+    so every call is a fresh trip. Returns (proved, tripped_each_call)."""
+    cfg = dict(FAULT_FREE)
+    extra = EXTRA_CONFIG.get(cond)
+    if extra:
+        for k in extra:
+            cfg[k] = extra[k]
+    rig = Rig(seed=2, config=cfg, plant=FAST_PLANT)
+    goto(rig, "FREEZE")
+    il = rig.ctl.il
+    clock = rig.clock
+    bit = 1 << C.code_of(cond)
+    inject(rig, cond)
+    n = 0
+    while n < 3000 and not ((il.active | il.latched) & bit):
+        rig.step(1)
+        n += 1
+    now = rig.now
+    phase = S.FREEZE
+    rig.ctl.protocol.state = phase
+    il.set_phase(phase, now)
+    if cond == "freeze_time":
+        il.mark_reached(clock.add(now, -100000))
+    if cond == "no_cool":
+        il._watch_t = clock.add(now, -100000)  # the watch ran out long ago
+    prover = _TripProver(il, now, clock.add(now, -1000) if cond == "overrun" else now, bit)
+    if cond == "stuck_open":
+        # Re-arm the observation window each call: still falling since long ago.
+        prover.stuck_t = clock.add(now, -10000)
+        prover.stuck_ref = il.code[0] + 1000
+    try:
+        # A bound method: a closure over more than a few cells would make
+        # MicroPython's closure call allocate its argument array.
+        ok = assert_no_alloc(prover.trip, 50)
+    except AssertionError as e:
+        return str(e), False
+    return ok, prover.count >= 50 and rig.valves_closed()
+
+
+class _TripProver:
+    def __init__(self, il, now, last, bit):
+        self.il = il
+        self.now = now
+        self.last = last
+        self.bit = bit
+        self.count = 0
+        self.stuck_t = None
+        self.stuck_ref = 0
+
+    def trip(self):
+        il = self.il
+        il.active = 0
+        il.latched = 0
+        il.new = 0
+        il.phase = 4  # FREEZE
+        il._last = self.last
+        if self.stuck_t is not None:
+            il._stuck_ref_ok = 1
+            il._stuck_ref = self.stuck_ref
+            il._stuck_t = self.stuck_t
+        il.evaluate(self.now)
+        if il.new & self.bit:
+            self.count += 1
+
+
+FAULT_FREE = FAST

@@ -1,6 +1,6 @@
 """A MicroPython "device" for end-to-end link tests: rig loop + channel on stdio.
 
-Run as ``micropython device_rig.py SPEED [treat]``: the loop ticks every
+Run as ``micropython device_rig.py SPEED [treat] [settle=S]``: the loop ticks every
 100 ms of virtual time and takes 100/SPEED ms of real time, polling the
 channel once after each tick (like the controller loop), on the real
 ``StdioStream`` over the process's stdin/stdout. Exits when stdin closes.
@@ -9,16 +9,24 @@ channel once after each tick (like the controller loop), on the real
 import sys
 import time
 
+from rigctl import RigController
+
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
 from cryo.link.stdio import StdioStream
-from rigctl import RigController
 
 speed = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 clock = ManualClock()
 ctl = RigController(clock)
 if "treat" in sys.argv:
     ctl.start_treatment()
+for arg in sys.argv:
+    if arg.startswith("settle="):  # run S s of virtual time unpaced first
+        n = int(float(arg[7:]) * 1000) // ctl.period_ms
+        while n > 0:
+            ctl.tick(clock.ticks_ms())
+            clock.advance(ctl.period_ms)
+            n -= 1
 stream = StdioStream()
 ch = CommandChannel(ctl, stream, stream)
 step_real = int(ctl.period_ms / speed)

@@ -60,8 +60,10 @@ class DeviceRig:
 
     def _down(self):
         while True:
-            data = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") else os.read(
-                self.proc.stdout.fileno(), 4096
+            data = (
+                self.proc.stdout.read1(4096)
+                if hasattr(self.proc.stdout, "read1")
+                else os.read(self.proc.stdout.fileno(), 4096)
             )
             if not data:
                 return

@@ -204,7 +204,7 @@ class CheckingSink:
 
     def _frame(self, raw):
         try:
-            obj = self._decode(raw)
+            obj = self._decode(raw, None, 2048)
         except Exception:
             self.bad += 1
             return

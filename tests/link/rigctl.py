@@ -12,11 +12,12 @@ channel in the slack.
 
 import time
 
+from fakes import RecordingPin
+from plant import Plant, load
+
 from cryo.actuation.valve import SolenoidValve
 from cryo.link.errors import Denied, NotNow
 from cryo.pid import PID, LoopTimer
-from fakes import RecordingPin
-from plant import Plant, load
 
 SCHEMA = {
     # name: (lo, hi, role)
@@ -129,6 +130,8 @@ class RigController:
             "alarms": [],
             "mode": self.mode,
             "overruns": self.timer.overruns,
+            "audit_n": len(self.audit),
+            "last_audit": self.audit[-1] if self.audit else None,
         }
 
     def get_param(self, name):

@@ -24,7 +24,7 @@ def pump(n=50, step=1):
         ch.poll()
         clock.advance(step)
 def replies():
-    return [decode(ln) for ln in sout.lines()]
+    return [decode(ln, None, 2048) for ln in sout.lines()]
 """
 
 
@@ -169,7 +169,7 @@ pump(3)
 sout.lines()
 t0 = clock.ticks_ms()
 pump(10000, 1)        # 10 s of virtual time, polled every ms
-tel = [decode(x) for x in sout.lines()]
+tel = [decode(x, None, 2048) for x in sout.lines()]
 result([len(tel), [clock.diff(b["t_ms"], a["t_ms"]) for a, b in zip(tel, tel[1:])][:5],
         sorted(tel[0].keys())])
 """
@@ -196,7 +196,7 @@ dropped = ch.tx_dropped
 ch._out = sout
 sout.limit = 0
 pump(50)
-r = [decode(x) for x in sout.lines()]
+r = [decode(x, None, 2048) for x in sout.lines()]
 result([dropped, len(r), r[0].get("id")])
 """
     )

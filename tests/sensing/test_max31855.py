@@ -351,3 +351,11 @@ result(out)
             assert f == FAULT_BUS
         else:
             assert f == 0 and tcc * 0.25 == tc_c and cjc * 0.0625 == cj_c
+
+
+def test_fault_names_for_logs():
+    from cryo.sensing.faults import describe
+
+    assert describe(0) == "ok"
+    assert describe(FAULT_OC | FAULT_D16) == "open,fault-bit"
+    assert describe(FAULT_BUS) == "bus"

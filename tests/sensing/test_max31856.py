@@ -401,3 +401,79 @@ result([ok, ok2, f_open, drv.faults, drv.tc_code, emu.conversions,
     assert res[3] == 0 and res[4] == -196 * 128
     assert res[5] > 10
     assert res[6] > 0
+
+
+def test_fault_pin_follows_mask_and_drdy_follows_reads():
+    clk = ManualClock()
+    _, emu, drv = rig(clk, tc_high_c=30.0, fault_mask=0x08)  # TCHIGH masked
+    assert emu.fault_pin == 1 and emu.drdy == 1
+    emu.set_state(35.0, 25.0)
+    drv.start()
+    clk.advance(drv.conv_max_ms)
+    assert drv.ready()
+    assert emu.drdy == 0  # result waiting
+    assert drv.collect() == FAULT_TC_HIGH
+    assert emu.drdy == 1  # released by reading CJTH..LTCBL
+    assert emu.fault_pin == 1  # masked: SR bit set, pin stays high
+    emu.open_circuit = True
+    assert convert(drv, emu, clk, 35.0, 25.0) & FAULT_OC
+    assert emu.fault_pin == 0  # OPEN is not masked
+    emu.open_circuit = False
+    assert convert(drv, emu, clk, -230.0, 25.0) == FAULT_TC_RANGE
+    assert emu.fault_pin == 1  # range bits never drive the pin
+
+
+def test_shared_bus_with_a_max31855_needs_the_mode_switch():
+    from chips.max31855 import Max31855Emu
+
+    from cryo.sensing.max31855 import MAX31855
+
+    clk = ManualClock()
+    bus = SpiBus(phase=0)  # board brought the bus up in mode 0 (MAX31855)
+    e55 = Max31855Emu("K")
+    e56 = Max31856Emu("K", clock=clk)
+    d55 = MAX31855(bus, bus.attach(e55), "K", spi_mode_switch=True)
+    d56 = m56.MAX31856(bus, bus.attach(e56), "K", clock=clk, spi_mode_switch=True)
+    e55.set_state(-196.0, 25.0)
+    e56.set_state(-196.0, 25.0)
+    for _ in range(3):
+        assert d55.read_raw() == 0 and d55.tc_code == -562
+        assert convert(d56, e56, clk, -196.0, 25.0) == 0
+        assert d56.tc_code == -196 * 128
+    # Without the switch the MAX31856 is read on the wrong edge: every byte
+    # is shifted one bit; the driver reports it instead of a temperature.
+    e56b = Max31856Emu("K", clock=clk)
+    bad = m56.MAX31856(bus, bus.attach(e56b), "K", clock=clk, verify_every=1)
+    bus.init(phase=0)
+    e56b.set_state(-196.0, 25.0)
+    bad.start()
+    clk.advance(2 * bad.conv_max_ms)
+    assert bad.ready()
+    assert bad.collect() != 0
+    assert bad.temperature is None
+
+
+def test_mode_switch_allocates_nothing_under_micropython(mpy):
+    res = mpy.run(
+        """
+from chips.bus import SpiBus
+from chips.max31855 import Max31855Emu
+from chips.max31856 import Max31856Emu
+from cryo.sensing.max31855 import MAX31855
+from cryo.sensing.max31856 import MAX31856
+from cryo.clock import ManualClock
+clk = ManualClock()
+bus = SpiBus(phase=0)
+e55 = Max31855Emu("K"); e56 = Max31856Emu("K", clock=clk)
+d55 = MAX31855(bus, bus.attach(e55), "K", spi_mode_switch=True)
+d56 = MAX31856(bus, bus.attach(e56), "K", clock=clk, spi_mode_switch=True)
+e55.set_state(-196.0, 25.0); e56.set_state(-196.0, 25.0)
+def tick():
+    clk.advance(20)
+    d55.read_raw()
+    d56.poll()
+ok = assert_no_alloc(tick, 200)
+result([ok, d55.faults, d55.tc_code, d56.faults, d56.tc_code, bus.inits > 200])
+"""
+    )
+    assert res == [True, 0, -562, 0, -196 * 128, True]

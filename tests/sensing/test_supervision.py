@@ -220,23 +220,30 @@ def test_stuck_reading_trips_only_while_change_is_expected():
 
 
 def test_stale_reading():
-    # MAX31856 whose conversions never finish: no new sample for stale_ms.
-    r = Rig(chip="56", stale_ms=1000)
-    r.step(10)
-    assert r.ch.status == ST_OK
-    r.emu.clock = None  # conversions freeze (1SHOT never clears in time)
-    r.emu._busy = True
-    r.emu.regs[0] |= 0x40
-    r.drv._timeout_ms = 10**6
-    r.step(9)
-    assert r.ch.status == ST_OK
-    r.step(3)
-    assert r.ch.status == ST_STALE and r.ch.temperature_c is None
-    r.emu.clock = r.clk
-    r.emu._busy = False
-    r.emu.regs[0] &= ~0x40 & 0xFF
-    r.step(20)
-    assert r.ch.status == ST_OK
+    # A MAX31856 whose conversion never finishes, on a driver without a clock
+    # (so no conversion timeout either): no new sample for stale_ms.
+    clk = ManualClock(WRAP)
+    bus = SpiBus()
+    emu = Max31856Emu("K", clock=clk)
+    drv = MAX31856(bus, bus.attach(emu), "K")
+    c = Channel("aux", drv, clk, stale_ms=1000)
+
+    def step(n):
+        for _ in range(n):
+            clk.advance(100)
+            c.update(clk.ticks_ms())
+            c.convert()
+
+    step(10)
+    assert c.status == ST_OK
+    emu.clock = None  # the running conversion never completes
+    step(7)
+    assert c.status == ST_OK
+    step(5)
+    assert c.status == ST_STALE and c.temperature_c is None
+    emu.clock = clk
+    step(20)
+    assert c.status == ST_OK
 
 
 def test_max31856_conversion_timeout_is_a_bus_fault():
@@ -376,7 +383,7 @@ clk = ManualClock((1 << 30) - 3000)
 bus = SpiBus()
 e55 = Max31855Emu("K"); d55 = MAX31855(bus, bus.attach(e55), "K")
 e56 = Max31856Emu("K", clock=clk); d56 = MAX31856(bus, bus.attach(e56), "K", clock=clk)
-c55 = Channel("tissue", d55, clk, stuck_ms=2000)
+c55 = Channel("tissue", d55, clk, stuck_ms=2000, expect_change=False)
 c56 = Channel("aux", d56, clk, stale_ms=1000)
 e55.set_state(-196.0, 25.0); e56.set_state(-196.0, 25.0)
 for i in range(60):
@@ -396,6 +403,7 @@ e55.bus = "zeros"
 out.append(assert_no_alloc(tick, 30))
 out.append(c55.status)
 e55.bus = None
+c55.expect_change = True
 out.append(assert_no_alloc(tick, 100))         # recovery, then stuck
 out.append(c55.status)
 result(out)
@@ -406,3 +414,15 @@ result(out)
     assert res[4:6] == [ST_SENSOR, ST_SENSOR]
     assert res[6] is True and res[7] == ST_BUS
     assert res[8] is True and res[9] == ST_STUCK
+
+
+def test_fault_clears_the_number_in_the_integer_path_already():
+    # A consumer reading ch.temperature_c between update() and convert()
+    # must not see the last good value once the sample is bad.
+    r = Rig()
+    r.step(3)
+    assert r.ch.temperature_c is not None
+    r.emu.open_circuit = True
+    r.clk.advance(100)
+    assert r.ch.update(r.clk.ticks_ms()) == ST_SUSPECT
+    assert r.ch.temperature_c is None

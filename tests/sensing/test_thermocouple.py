@@ -237,3 +237,23 @@ result(out)
     for dk, dt, rk, rt in res:
         assert abs(dk) < 1e-9 and abs(dt) < 1e-9
         assert abs(rk) < 0.001 and abs(rt) < 0.001
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.sampled_from(["K", "T"]),
+    st.lists(st.floats(-270.0, 400.0, allow_nan=False), min_size=1, max_size=40),
+)
+def test_round_trip_under_micropython_hypothesis(mpy, ty, temps):
+    res = mpy.run(
+        """
+from cryo.thermocouple import emf_mv, temperature_c
+out = []
+for t in %r:
+    out.append(temperature_c(%r, emf_mv(%r, t)) - t)
+result(out)
+"""
+        % (temps, ty, ty)
+    )
+    assert len(res) == len(temps)
+    assert max(abs(x) for x in res) < 0.001

@@ -45,11 +45,20 @@ class CsPin:
 
 class SpiBus:
     """machine.SPI-like bus; transfers go to the selected chip (none: MISO
-    floats high, reads 0xFF, which drivers must reject as a bus fault)."""
+    floats high, reads 0xFF, which drivers must reject as a bus fault).
 
-    def __init__(self):
+    ``phase`` (CPHA) is None until someone calls ``init(phase=...)``; from then
+    on a chip whose ``SPI_PHASE`` differs is read on the wrong clock edge and
+    every byte arrives shifted by one bit, as on real hardware (MAX31855:
+    mode 0, MAX31856: CPHA = 1).
+    """
+
+    def __init__(self, phase=None):
         self._sel = None
         self.transfers = 0
+        self.phase = phase
+        self.polarity = 0
+        self.inits = 0
 
     def attach(self, chip):
         return CsPin(self, chip)
@@ -61,6 +70,7 @@ class SpiBus:
             _fill(buf, 0xFF)
             return None
         chip.transfer(None, buf)
+        self._skew(chip, buf)
         return None
 
     def write(self, buf):
@@ -77,14 +87,35 @@ class SpiBus:
             _fill(rbuf, 0xFF)
             return None
         chip.transfer(wbuf, rbuf)
+        self._skew(chip, rbuf)
         return None
+
+    def _skew(self, chip, buf):
+        # Wrong CPHA: the master samples one edge late -> one bit shift.
+        ph = self.phase
+        if ph is None or ph == getattr(chip, "SPI_PHASE", ph):
+            return
+        carry = 1
+        i = 0
+        n = len(buf)
+        while i < n:
+            b = buf[i]
+            buf[i] = ((b >> 1) | (carry << 7)) & 0xFF
+            carry = b & 1
+            i += 1
 
     def read(self, n, write=0):
         buf = bytearray(n)
         self.readinto(buf, write)
         return bytes(buf)
 
-    def init(self, *a, **kw):
+    def init(self, baudrate=None, polarity=None, phase=None):
+        # Positional keywords only (no **kw): allocation-free.
+        self.inits += 1
+        if polarity is not None:
+            self.polarity = polarity
+        if phase is not None:
+            self.phase = phase
         return None
 
     def deinit(self):

@@ -33,6 +33,8 @@ def _round(x):
 
 
 class Max31855Emu:
+    SPI_PHASE = 0  # SPI mode 0: data change on the falling edge
+
     def __init__(self, tc_type="K", clock=None):
         if tc_type not in S_NOM_MV:
             raise ValueError("unknown MAX31855 variant %r: allowed 'K' or 'T'" % (tc_type,))

@@ -27,6 +27,8 @@ the cold-junction temperature: V = 0, it looks *warm*); ``short_gnd`` /
 conversions are suspended (data stay stale). Comparator mode (CR0.FAULT = 0)
 updates SR every conversion with 2 °C hysteresis on threshold bits; interrupt
 mode latches until FAULTCLR. ``bus = 'zeros' | 'ones'`` forces MISO.
+``fault_pin`` (FAULT, active low, gated by MASK) and ``drdy`` (DRDY, active
+low until the result registers are read) model the two output pins.
 
 Everything on the SPI path is integer-only; floats run in ``set_state`` and
 when the type or CJ offset changes, so driver reads stay allocation-free.
@@ -48,6 +50,8 @@ def _round(x):
 
 
 class Max31856Emu:
+    SPI_PHASE = 1  # DS56: "CPHA bit polarity must be set to 1"
+
     def __init__(self, tc_type="K", clock=None):
         if tc_type not in _LUT_RANGE:
             raise ValueError("unknown thermocouple type %r: allowed 'K' or 'T'" % (tc_type,))
@@ -69,6 +73,7 @@ class Max31856Emu:
         self.hot_c = 25.0
         self.cold_c = 25.0
         self._cfg_key = -1
+        self.drdy = 1  # DRDY pin, active low: a new result is waiting
         self.set_state(25.0, 25.0)
 
     # --- physics (floats) ------------------------------------------------
@@ -184,6 +189,13 @@ class Max31856Emu:
             sr |= prev & 0x01  # auto mode: OPEN holds until the next test
         r[15] = sr
         r[0] = r[0] & ~0x40 & 0xFF
+        self.drdy = 0
+
+    @property
+    def fault_pin(self):
+        """FAULT output, active low: any unmasked SR bit 5..0 (the range bits
+        never drive it, DS56)."""
+        return 0 if self.regs[15] & ~self.regs[2] & 0x3F else 1
 
     def _service(self):
         clk = self.clock
@@ -263,6 +275,8 @@ class Max31856Emu:
                 self._addr = 0x80 | ((a + 1) & 0x7F)
             else:
                 out = self.regs[a] if a < 16 else 0xFF
+                if 12 <= a <= 14 or (10 <= a <= 11 and not self.regs[0] & 0x08):
+                    self.drdy = 1  # reading the result releases DRDY
                 self._addr = (a + 1) & 0x7F
             if rbuf is not None:
                 if bus == "zeros":

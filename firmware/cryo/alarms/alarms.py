@@ -5,9 +5,9 @@ Priorities map to auditory bursts and LED colour/flash rate:
 =========  ======================================  =======================
 priority   buzzer (pulse fundamental 150-1000 Hz)   LED
 =========  ======================================  =======================
-HIGH       10-pulse burst (3+2 / 3+2), every 5 s    red, flashing 2 Hz 50 %
-MEDIUM     3-pulse burst, every 8 s                 yellow, flashing 0.5 Hz
-LOW        2-pulse burst, every 20 s                yellow, steady
+HIGH       10-pulse burst (3+2, 3+2), every 5 s     alarm LED flashing 2 Hz 50 %
+MEDIUM     3-pulse burst, every 8 s                 yellow (or alarm) LED 0.5 Hz
+LOW        2-pulse burst, every 20 s                yellow (or alarm) LED steady
 =========  ======================================  =======================
 
 The highest active priority is signalled. Audio pause (operator) silences
@@ -18,7 +18,9 @@ A new alarm condition of a higher priority ends the pause.
 ``service(now)`` is integer-only: it recomputes the buzzer and LED levels
 from the time since the alarm started and writes the outputs only on a
 change. ``buzzer`` follows machine.PWM (``freq``, ``duty_u16``); ``leds`` is
-a dict name→Pin ("red", "yellow", "green"; missing ones are skipped).
+a dict name→Pin: the alarm indicator is "alarm" (or "red"; medium/low use
+"yellow" when fitted, else the alarm LED at their own flash rate), "power"
+(or "green") is lit while no alarm is pending; missing ones are skipped.
 """
 
 from micropython import const
@@ -29,17 +31,18 @@ AUDIO_PAUSE_MS = const(120000)
 _DUTY_ON = const(32768)
 
 # Burst patterns: pulse start offsets (ms) within the burst, pulse length,
-# repeat period, tone (Hz). HIGH: 3 + 2 pulses, pause, 3 + 2 pulses.
-_HIGH_STARTS = (0, 200, 400, 1000, 1200, 2000, 2200, 2400, 3000, 3200)
-_MED_STARTS = (0, 250, 500)
-_LOW_STARTS = (0, 250)
+# repeat period, tone (Hz). HIGH: 3 + 2 pulses, pause, 3 + 2 pulses. The
+# buzzer is switched from the tick, so pulses and gaps are whole 100 ms
+# ticks (IEC 60601-1-8 pulse widths are 75-200 ms).
+_HIGH_STARTS = (0, 200, 400, 800, 1000, 2000, 2200, 2400, 2800, 3000)
+_MED_STARTS = (0, 200, 400)
+_LOW_STARTS = (0, 200)
 _PATTERN = (
     None,
-    (_LOW_STARTS, 150, 20000, 440),
-    (_MED_STARTS, 175, 8000, 523),
-    (_HIGH_STARTS, 150, 5000, 659),
+    (_LOW_STARTS, 100, 20000, 440),
+    (_MED_STARTS, 100, 8000, 523),
+    (_HIGH_STARTS, 100, 5000, 659),
 )
-_LED_OF = (None, "yellow", "yellow", "red")
 _FLASH_MS = (0, 0, 2000, 500)  # flash period per priority (0 = steady)
 
 
@@ -55,10 +58,13 @@ class Alarms:
         self._pause_pr = 0
         self.pauses = 0
         self._tone = -1
-        self._led_state = {}
+        leds = self._leds
+        self._alarm = leds.get("alarm", leds.get("red"))
+        self._yellow = leds.get("yellow")
+        self._power = leds.get("power", leds.get("green"))
+        self._led_state = [-1, -1, -1]
         self._apply_tone(False, 0)
-        for name in self._leds:
-            self._set_led(name, 0)
+        self.service(clock.ticks_ms())
 
     def update(self, mask, now):
         """Set the alarming conditions (called when the interlock mask changes)."""
@@ -103,19 +109,18 @@ class Alarms:
                     break
                 i += 1
         self._apply_tone(sound, pr)
-        # LEDs: the alarm colour steady or flashing; green when quiet.
-        red = 0
-        yellow = 0
+        # LEDs: the alarm colour steady or flashing; the power LED when quiet.
+        lit = 0
         if pr:
             fl = _FLASH_MS[pr]
             lit = 1 if fl == 0 or (t % fl) < (fl >> 1) else 0
-            if _LED_OF[pr] == "red":
-                red = lit
-            else:
-                yellow = lit
-        self._set_led("red", red)
-        self._set_led("yellow", yellow)
-        self._set_led("green", 0 if pr else 1)
+        if self._yellow is not None and pr and pr < C.HIGH:
+            self._set(self._yellow, 1, lit)
+            self._set(self._alarm, 0, 0)
+        else:
+            self._set(self._yellow, 1, 0)
+            self._set(self._alarm, 0, lit)
+        self._set(self._power, 2, 0 if pr else 1)
         return sound
 
     def _apply_tone(self, on, pr):
@@ -132,10 +137,8 @@ class Alarms:
         else:
             b.duty_u16(0)
 
-    def _set_led(self, name, v):
-        pin = self._leds.get(name)
-        if pin is None:
+    def _set(self, pin, slot, v):
+        if pin is None or self._led_state[slot] == v:
             return
-        if self._led_state.get(name) != v:
-            self._led_state[name] = v
-            pin.value(v)
+        self._led_state[slot] = v
+        pin.value(v)

@@ -149,7 +149,9 @@ class RelayAutotune:
                 % (floor_c, setpoint_c - hysteresis_c)
             )
         if not (isinstance(timeout_ms, int) and 0 < timeout_ms < (1 << 29)):
-            raise ValueError("timeout_ms must be an integer within 1..2**29, got %r" % (timeout_ms,))
+            raise ValueError(
+                "timeout_ms must be an integer within 1..2**29, got %r" % (timeout_ms,)
+            )
         if not (isinstance(max_cycles, int) and _SKIP + _WIN <= max_cycles <= 200):
             raise ValueError(
                 "max_cycles must be an integer within %d..200, got %r" % (_SKIP + _WIN, max_cycles)

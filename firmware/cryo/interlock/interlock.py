@@ -302,6 +302,16 @@ class Interlock:
                 elif c0 <= self._watch_goal:
                     self._watch_goal = c0 - lim[L_WATCH_DROP]
                     self._watch_t = now
+                elif (
+                    lim[L_ZONE_LO] < c0 < lim[L_ZONE_HI]
+                    and self.fitted & (1 << AUX)
+                    and code[AUX] < lim[L_DEPL_AUX]
+                    and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]
+                ):
+                    # Latent-heat plateau while the line delivers liquid:
+                    # the tissue is freezing, not failing to cool. The
+                    # whole phase stays bounded by FREEZE_TIME (approach).
+                    self._watch_t = now
                 elif clock.diff(now, self._watch_t) > lim[L_WATCH_MS]:
                     act |= 1 << C.NO_COOL
             elif c0 > band:
@@ -314,10 +324,10 @@ class Interlock:
             if ph == S.PRECOOL and clock.diff(now, self.phase_t0) > lim[L_PRECOOL_MS]:
                 act |= 1 << C.NO_COOL
             # Depletion (control.md §7 item 15): at full duty for a whole
-            # window, the line (aux) is still warm — gas, not liquid — or the
-            # tissue did not fall while above the band and outside the
-            # latent-heat zone (a plateau at the freezing point is the phase
-            # change, not an empty dewar); or low supply pressure.
+            # window the tissue did not fall while above the band and outside
+            # the latent-heat zone (a plateau at the freezing point is the
+            # phase change, not an empty dewar); or low supply pressure. A
+            # line (aux) still warm at full duty is failure to cool.
             if self.demand_pm >= lim[L_DUTY_FULL]:
                 if not self._full_ok:
                     self._full_ok = 1
@@ -329,7 +339,10 @@ class Interlock:
                             act |= 1 << C.DEPLETED
                     if self.fitted & (1 << AUX) and code[AUX] > lim[L_DEPL_AUX]:
                         if clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]:
-                            act |= 1 << C.DEPLETED
+                            # No liquid at the nozzle although cooling is
+                            # demanded: valve stuck closed or line blocked
+                            # (an empty dewar shows as low pressure below).
+                            act |= 1 << C.NO_COOL
                     self._full_ref = c0
                     self._full_t = now
             else:

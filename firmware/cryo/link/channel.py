@@ -32,7 +32,6 @@ from cryo.link.parser import parse
 _RX_CHUNK = const(64)
 _RX_BUDGET = const(576)  # bytes scanned per poll: one MAX_LINE frame + slack
 _NL = const(0x0A)
-_TX_SIZE = const(2048)
 
 
 def _clean(x):
@@ -53,7 +52,7 @@ def _clean(x):
 
 
 class CommandChannel:
-    def __init__(self, controller, stream_in, stream_out, clock=None, tx_size=_TX_SIZE):
+    def __init__(self, controller, stream_in, stream_out, clock=None, tx_size=m.MAX_REPLY):
         self._ctl = controller
         self._in = stream_in
         self._out = stream_out

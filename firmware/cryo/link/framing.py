@@ -83,12 +83,16 @@ def payload_length(line, n):
     return plen
 
 
-def decode(line, n=None):
-    """Return the JSON object of a frame ``line[:n]``; check version and CRC."""
+def decode(line, n=None, limit=m.MAX_LINE):
+    """Return the JSON object of a frame ``line[:n]``; check version and CRC.
+
+    ``limit``: longest frame accepted (requests: MAX_LINE; the host reads
+    replies up to MAX_REPLY).
+    """
     if n is None:
         n = len(line)
-    if n > m.MAX_LINE:
-        raise FrameError(m.E_TOO_LONG, "frame longer than %d bytes" % m.MAX_LINE)
+    if n > limit:
+        raise FrameError(m.E_TOO_LONG, "frame longer than %d bytes" % limit)
     plen = payload_length(line, n)
     try:
         obj = json.loads(bytes(memoryview(line)[0:plen]))

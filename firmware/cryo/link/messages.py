@@ -19,7 +19,8 @@ naming what was wrong and what is allowed). Telemetry frames carry ``tel``
 
 VERSION = 1  # protocol version, bumped on any incompatible change
 
-MAX_LINE = 512  # bytes per frame including "*crc" (newline excluded)
+MAX_LINE = 512  # bytes per request frame including "*crc" (newline excluded)
+MAX_REPLY = 2048  # bytes per reply/telemetry frame (the device's output ring)
 CRC_SEP = 0x2A  # "*"
 NEWLINE = 0x0A
 

@@ -27,19 +27,19 @@ PARAMS = (
     ("floor_margin_c", 10.0, 5.0, 40.0, "degC", "service", "target must stay this far above the floor"),
     ("freeze_max_s", 60.0, 10.0, 120.0, "s", "service", "hard maximum of the hold at target"),
     ("approach_max_s", 600.0, 30.0, 900.0, "s", "service", "hard maximum of a whole FREEZE phase"),
-    ("dose_threshold_c", 0.0, -20.0, 0.0, "degC", "service", "cold dose counts below this"),
-    ("dose_max_cs", 4500.0, 100.0, 20000.0, "degC*s", "service", "cumulative cold dose per treatment"),
+    ("dose_threshold_c", -10.0, -30.0, 0.0, "degC", "service", "cold dose counts below this"),
+    ("dose_max_cs", 6000.0, 100.0, 30000.0, "degC*s", "service", "cumulative cold dose per treatment"),
     ("disagree_c", 10.0, 2.0, 30.0, "degC", "service", "redundant tissue sensors max difference"),
     ("nocool_hyst_c", 5.0, 1.0, 20.0, "degC", "service", "failure-to-cool band above setpoint"),
     ("nocool_max_cs", 60.0, 5.0, 600.0, "degC*s", "service", "failure-to-cool integral (Klipper max_error)"),
     ("watch_drop_c", 2.0, 0.5, 10.0, "degC", "service", "watch: tissue must fall this much ..."),
-    ("watch_s", 10.0, 2.0, 60.0, "s", "service", "... within this time (Marlin WATCH_COOLER)"),
+    ("watch_s", 60.0, 2.0, 120.0, "s", "service", "... within this time (Marlin WATCH_COOLER 60 s)"),
     ("stuck_rate_c_s", 2.0, 0.5, 20.0, "degC/s", "service", "falling faster with valve closed: stuck"),
     ("stuck_window_s", 2.0, 0.5, 10.0, "s", "service", "stuck-open observation window"),
     ("stuck_grace_s", 1.0, 0.2, 10.0, "s", "service", "after closing: dead time + probe lag"),
-    ("depl_window_s", 10.0, 2.0, 60.0, "s", "service", "depletion: full duty window"),
-    ("depl_drop_c", 1.0, 0.1, 10.0, "degC", "service", "depletion: min drop per window at full duty"),
-    ("depl_aux_c", -60.0, -180.0, 0.0, "degC", "service", "depletion: line warmer than this at full duty"),
+    ("depl_window_s", 60.0, 2.0, 120.0, "s", "service", "depletion: full duty window"),
+    ("depl_drop_c", 0.5, 0.1, 10.0, "degC", "service", "depletion: min drop per window at full duty"),
+    ("depl_aux_c", -60.0, -180.0, 0.0, "degC", "service", "line warmer than this at full duty: no liquid"),
     ("duty_full", 0.95, 0.5, 1.0, "", "service", "demand counted as full duty"),
     ("p_min_kpa", 60.0, 0.0, 500.0, "kPa", "service", "supply pressure window, low end"),
     ("p_max_kpa", 250.0, 50.0, 1000.0, "kPa", "service", "supply pressure window, high end"),
@@ -53,6 +53,20 @@ PARAMS = (
     ("require_wdt", True, False, True, "", "service", "refuse to treat without a hardware WDT"),
     ("require_redundant", False, False, True, "", "service", "refuse to treat without tissue2"),
 )
+
+# Names used by the stored configuration schema (cryo.storage.schema) for
+# the same quantities; ``normalize`` maps them onto the names above.
+ALIASES = {
+    "protocol.target_c": "target_c",
+    "protocol.freeze_s": "freeze_s",
+    "protocol.cycles": "cycles",
+    "protocol.thaw_threshold_c": "thaw_c",
+    "protocol.min_thaw_s": "min_thaw_s",
+    "limits.floor_c": "floor_c",
+    "limits.max_freeze_s": "freeze_max_s",
+    "limits.cold_dose_cs": "dose_max_cs",
+    "pid.period_ms": "period_ms",
+}
 
 _INDEX = {}
 for _i, _p in enumerate(PARAMS):
@@ -109,12 +123,26 @@ def check_value(name, value):
     return None
 
 
+def normalize(cfg):
+    """The protocol fields of ``cfg`` under this module's names (schema
+    aliases mapped; other subsystems' fields dropped)."""
+    out = {}
+    if not isinstance(cfg, dict):
+        return out
+    for k in cfg:
+        name = ALIASES.get(k, k)
+        if name in _INDEX:
+            out[name] = cfg[k]
+    return out
+
+
 def validate(cfg):
-    """List of clear messages (empty = valid). Unknown keys are reported,
-    missing keys are not (they take the default, see ``merged``)."""
+    """List of clear messages (empty = valid). Fields of other subsystems
+    are ignored; missing fields take the default (see ``merged``)."""
     msgs = []
     if not isinstance(cfg, dict):
         return ["configuration must be a dict of parameters"]
+    cfg = normalize(cfg)
     for k in cfg:
         if k not in _INDEX:
             continue  # other subsystems' fields (pid.*, board, ...) are not ours
@@ -133,8 +161,7 @@ def validate(cfg):
 def merged(cfg):
     """Defaults overlaid with the protocol fields of ``cfg``."""
     out = defaults()
-    if isinstance(cfg, dict):
-        for k in cfg:
-            if k in _INDEX:
-                out[k] = cfg[k]
+    n = normalize(cfg)
+    for k in n:
+        out[k] = n[k]
     return out

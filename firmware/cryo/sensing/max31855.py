@@ -93,10 +93,12 @@ class MAX31855:
 
     ``spi`` follows machine.SPI (mode 0, <= 5 MHz, configured by the board);
     ``cs`` follows machine.Pin (output, idles high). ``tc_type`` is the chip
-    variant: "K" (MAX31855K) or "T" (MAX31855T).
+    variant: "K" (MAX31855K) or "T" (MAX31855T). ``spi_mode_switch=True``
+    re-inits the bus to mode 0 before every read, for a bus shared with a
+    MAX31856 (mode 1); the port's ``SPI.init`` must then keep the baud rate.
     """
 
-    def __init__(self, spi, cs, tc_type="K"):
+    def __init__(self, spi, cs, tc_type="K", spi_mode_switch=False):
         if tc_type not in S_NOM_MV:
             raise ValueError("unknown MAX31855 variant %r: allowed 'K' or 'T'" % (tc_type,))
         self._spi = spi
@@ -108,6 +110,7 @@ class MAX31855:
         self.tc_code = 0
         self.cj_code = 0
         self.faults = FAULT_NO_DATA
+        self._mode_switch = spi_mode_switch
         cs.value(1)
 
     def read_raw(self):
@@ -119,6 +122,8 @@ class MAX31855:
         are all faults.
         """
         buf = self._buf
+        if self._mode_switch:
+            self._spi.init(polarity=0, phase=0)
         self._cs.value(0)
         self._spi.readinto(buf)
         self._cs.value(1)

@@ -132,7 +132,9 @@ class MAX31856:
     configuration read-backs (0 = never), ``clock`` a cryo.clock clock
     (optional): with it :meth:`ready` does not poll the chip before the
     typical conversion time and reports a conversion that takes twice its
-    maximum time.
+    maximum time. ``spi_mode_switch=True`` re-inits the bus to mode 1
+    (CPHA = 1, required) before every transaction, for a bus shared with a
+    MAX31855 (mode 0).
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class MAX31856:
         fault_mask=0x00,
         verify_every=16,
         clock=None,
+        spi_mode_switch=False,
     ):
         if tc_type not in TC_RANGE_C:
             raise ValueError("unknown thermocouple type %r: allowed 'K' or 'T'" % (tc_type,))
@@ -181,6 +184,7 @@ class MAX31856:
         self.latched = bool(latched)
         self.verify_every = verify_every
         self._clock = clock
+        self._mode_switch = spi_mode_switch
         cr0 = oc_mode << _CR0_OCFAULT_SHIFT
         if latched:
             cr0 |= _CR0_FAULT
@@ -234,12 +238,16 @@ class MAX31856:
     # --- bus primitives (allocation-free) --------------------------------
     def _read(self, reg, buf):
         self._addr[0] = reg
+        if self._mode_switch:
+            self._spi.init(polarity=0, phase=1)
         self._cs.value(0)
         self._spi.write(self._addr)
         self._spi.readinto(buf)
         self._cs.value(1)
 
     def _write(self, buf):
+        if self._mode_switch:
+            self._spi.init(polarity=0, phase=1)
         self._cs.value(0)
         self._spi.write(buf)
         self._cs.value(1)

@@ -117,7 +117,7 @@ class TreatmentLog:
         root="/logs",
         clock=None,
         sample_hz=10,
-        segment_bytes=16384,
+        segment_bytes=16256,
         max_bytes=1048576,
         overwrite_unpulled=False,
         commit_every=10,
@@ -372,16 +372,24 @@ class TreatmentLog:
     # -- capacity --
 
     def bytes_for(self, seconds, events=_EVENT_RESERVE):
-        """Log bytes one session of ``seconds`` needs (header..summary)."""
+        """Record bytes one session of ``seconds`` writes (header..summary).
+
+        Budget: ``sample_hz`` samples per second (+1 s), ``events`` events
+        (default 64), header and summary.
+        """
         samples = (int(seconds) + 1) * self.sample_hz
-        body = (
+        return (
             R.frame_size(R.TYPE_SESSION)
             + samples * R.SAMPLE_SIZE
             + events * R.frame_size(R.TYPE_EVENT)
             + R.frame_size(R.TYPE_SUMMARY)
         )
-        per_seg = self.segment_bytes - R.frame_size(R.TYPE_SEGMENT)
-        return body + (body // per_seg + 1) * R.frame_size(R.TYPE_SEGMENT)
+
+    def _seg_usable(self):
+        # Worst case per segment: its segment record, and a record or sample
+        # queue that did not fit at the end (rotation leaves that gap).
+        waste = max(len(self._qbuf), R.frame_size(R.TYPE_SESSION))
+        return self.segment_bytes - R.frame_size(R.TYPE_SEGMENT) - waste
 
     def _space(self):
         """(unused budget bytes, bytes in segments rotation may delete)."""
@@ -410,23 +418,45 @@ class TreatmentLog:
     def has_room_for(self, seconds):
         """True if a treatment of ``seconds`` can be logged completely.
 
-        Checks the log budget (``max_bytes``; only pulled sessions, or any
-        with ``overwrite_unpulled``, may be deleted) and the filesystem's
-        free space (statvfs: each segment file also costs about one littlefs
-        block of metadata; 2 blocks are kept for copy-on-write).
+        Counts whole segments, assuming the worst gap at the end of each
+        (see ``_seg_usable``), against unused segments of the budget
+        (``max_bytes``) plus segments rotation may delete (pulled sessions,
+        or any with ``overwrite_unpulled``); then checks the filesystem's
+        free blocks (statvfs; each segment file also costs about one
+        littlefs block of metadata; 2 blocks kept for copy-on-write).
         """
-        need = self.bytes_for(seconds)
+        body = self.bytes_for(seconds)
+        usable = self._seg_usable()
+        cur = 0
+        if self._cur and not self._need_new_segment:
+            cur = (
+                self.segment_bytes
+                - self._cur_size
+                - (self.segment_bytes - R.frame_size(R.TYPE_SEGMENT) - usable)
+            )
+            if cur < 0:
+                cur = 0
+        rest = body - cur
+        new_segs = 0 if rest <= 0 else (rest + usable - 1) // usable
         unused, reclaim = self._space()
-        if need > unused + reclaim:
+        if (
+            new_segs * self.segment_bytes
+            > (unused // self.segment_bytes) * self.segment_bytes + reclaim
+        ):
             return False
         try:
             st = os.statvfs(self.root)
         except (OSError, AttributeError):
             return True
         bsize = st[0]
-        fs_free = (st[4] - 2) * bsize  # f_bavail blocks
-        new_segs = need // self.segment_bytes + 1
-        return need + new_segs * bsize <= fs_free + reclaim
+        # Blocks per segment file: data plus littlefs CTZ skip-list pointers
+        # (<= 8 bytes per block); whole blocks, since files this size are not
+        # inlined in metadata.
+        per = self.segment_bytes + 8 * (self.segment_bytes // bsize + 1)
+        seg_blocks = (per + bsize - 1) // bsize
+        free_blocks = st[4] - 2  # f_bavail, 2 kept for copy-on-write
+        reclaim_blocks = (reclaim // self.segment_bytes) * seg_blocks
+        return new_segs * seg_blocks <= free_blocks + reclaim_blocks
 
     # -- session API --
 
@@ -442,7 +472,7 @@ class TreatmentLog:
             raise ValueError("a session (%d) is already open; end it first" % self.session)
         if expected_s is not None and not self.has_room_for(expected_s):
             raise LogFull(
-                "treatment log has no room for a %d s treatment (%d bytes free, %d needed)"
+                "treatment log has no room for a %d s treatment (about %d bytes free, %d needed)"
                 % (expected_s, self.free_bytes(), self.bytes_for(expected_s))
             )
         values = dict(header)
@@ -656,9 +686,9 @@ def iter_records(root):
     last_seq = -1
     session = 0
     t_last = 0
-    for n, name in names:
+    for _n, name in names:
         data = _read_file(_join(root, name))
-        for off, size, rtype, seq in R.walk(data, last_seq):
+        for off, _size, rtype, seq in R.walk(data, last_seq):
             if rtype is None:
                 continue
             rec = R.decode_at(data, off, rtype, seq)
@@ -720,3 +750,16 @@ def list_sessions(root, pulled_upto=0):
         elif t == "summary":
             cur["summary"] = rec
     return out
+
+
+def from_config(cfg, root="/logs", clock=None, rtc=None):
+    """A TreatmentLog with the ``log.*`` settings of a validated config."""
+    return TreatmentLog(
+        root,
+        clock=clock,
+        sample_hz=cfg["log.sample_hz"],
+        max_bytes=cfg["log.max_kib"] * 1024,
+        overwrite_unpulled=cfg["log.overwrite_unpulled"],
+        commit_every=cfg["log.commit_every"],
+        rtc=rtc,
+    )

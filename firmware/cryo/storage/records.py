@@ -264,7 +264,9 @@ def from_code12(code):
 # -- samples ----------------------------------------------------------------
 
 
-def encode_sample(buf, off, seq, t_ms, tissue_cc, aux_code, setpoint_code, demand_pct, valve, phase):
+def encode_sample(
+    buf, off, seq, t_ms, tissue_cc, aux_code, setpoint_code, demand_pct, valve, phase
+):
     """Write one 16-byte sample record at ``buf[off]``. Allocation-free.
 
     Integer arguments only: ``tissue_cc`` in 0.01 degC (NO_READING16 if
@@ -362,14 +364,14 @@ def encode(rtype, seq, values):
         else:
             missing.append(name)
     if missing:
-        raise ValueError(
-            "%s record: missing field(s) %s" % (TYPE_NAMES[rtype], ", ".join(missing))
-        )
+        raise ValueError("%s record: missing field(s) %s" % (TYPE_NAMES[rtype], ", ".join(missing)))
     payload = struct.pack(fmt, *args)
     out = bytearray(FRAME_HEAD + len(payload) + FRAME_CRC)
     struct.pack_into("<BBHI", out, 0, rtype, version, len(payload), seq & 0xFFFFFFFF)
     out[FRAME_HEAD : FRAME_HEAD + len(payload)] = payload
-    struct.pack_into("<I", out, FRAME_HEAD + len(payload), crc32(memoryview(out)[: FRAME_HEAD + len(payload)]))
+    struct.pack_into(
+        "<I", out, FRAME_HEAD + len(payload), crc32(memoryview(out)[: FRAME_HEAD + len(payload)])
+    )
     return bytes(out)
 
 

@@ -169,6 +169,7 @@ class Channel:
         lsb = sensor.cj_lsb_c
         self.cj_lo = int(cj_min_c / lsb)
         self.cj_hi = int(cj_max_c / lsb)
+        self._cj_resync = int(1.0 / lsb)  # refresh raw limits when the CJ moves 1 °C
         # Public supervised state.
         self.status = ST_NO_DATA
         self.reason = REASONS[ST_NO_DATA]
@@ -241,7 +242,9 @@ class Channel:
                         d = -d
                     if d * 1000 > self.rate_codes_s * dt + self.noise_codes * 1000:
                         cause = ST_RATE
-        if not faults:
+        if faults:
+            self._t_changed = now  # a fault breaks a run of identical frames
+        else:
             self._prev_tc = tc
             self._prev_cj = cj
         if cause == ST_OK:
@@ -269,6 +272,8 @@ class Channel:
             self._set(ST_SUSPECT)
 
     def _set(self, st):
+        if st != ST_OK:
+            self.temperature_c = None  # never leave an old number behind a fault
         if st != self.status:
             if st > ST_SUSPECT and self.status <= ST_SUSPECT:
                 self.trips += 1
@@ -296,7 +301,8 @@ class Channel:
         if cal is not None:
             t = cal.apply(t)
         self.temperature_c = t
-        if self._cj_lim - self.cj_code > 16 or self.cj_code - self._cj_lim > 16:
+        rs = self._cj_resync
+        if self._cj_lim - self.cj_code > rs or self.cj_code - self._cj_lim > rs:
             self._refresh_limits(cj, t)
         elif abs(t - self._t_lim) > 10.0:
             self._refresh_rate(cj, t)
@@ -313,8 +319,9 @@ class Channel:
     def _refresh_limits(self, cj, t):
         s = self.sensor
         self._cj_lim = int(cj / s.cj_lsb_c)
-        self.code_lo = s.code_for(max(self._meas(self.t_min_c), -270.0), cj)
-        self.code_hi = s.code_for(min(self._meas(self.t_max_c), 400.0), cj)
+        top = 1372.0 if s.tc_type == "K" else 400.0
+        self.code_lo = s.code_for(min(max(self._meas(self.t_min_c), -270.0), top), cj)
+        self.code_hi = s.code_for(min(max(self._meas(self.t_max_c), -270.0), top), cj)
         self._refresh_rate(cj, t)
 
     def _refresh_rate(self, cj, t):

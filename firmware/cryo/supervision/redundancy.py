@@ -25,9 +25,7 @@ DELAY_MS = 3000
 
 
 class Redundancy:
-    def __init__(
-        self, a, b, clock, threshold_c=THRESHOLD_C, delay_ms=DELAY_MS, require_both=True
-    ):
+    def __init__(self, a, b, clock, threshold_c=THRESHOLD_C, delay_ms=DELAY_MS, require_both=True):
         if not (threshold_c > 0):
             raise ValueError("threshold_c %r must be > 0 °C" % (threshold_c,))
         if not (0 <= delay_ms <= 600000):

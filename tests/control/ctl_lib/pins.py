@@ -21,6 +21,10 @@ class RecordingPin:
         self.writes += 1
         return None
 
+    def opening(self):
+        """Open fraction the plant sees (0 or 1)."""
+        return 1.0 if self.level else 0.0
+
 
 class RecordingPWM:
     def __init__(self, duty=65535):
@@ -33,3 +37,6 @@ class RecordingPWM:
         self.duty = v
         self.writes += 1
         return None
+
+    def opening(self):
+        return self.duty / 65535.0

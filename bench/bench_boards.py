@@ -1,0 +1,108 @@
+"""Real boards: heap needed by a full simulated treatment, and firmware size.
+
+- Smallest ``-X heapsize`` that completes the default two-cycle treatment
+  on the virtual board (bisected to 4 KB), the peak heap in use, and the
+  firmware's own share (peak minus interpreter + virtual board); the budget
+  the test enforces is printed as a ratio to the measured minimum.
+- The same treatment with each real board's definition (its chip types and
+  wiring) at the budget, and with the firmware loaded as .mpy bytecode.
+- Compiled firmware size per target architecture (flash footprint).
+
+The unix port is 64-bit: heap figures are upper bounds for 32-bit boards.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "boards"))
+
+import boardcheck  # noqa: E402
+
+
+def _kb(n):
+    return "%.1f KB" % (n / 1024)
+
+
+def run():
+    rows = []
+    lo = int(boardcheck.HEAP_MIN_MEASURED * 0.6)
+    hi = int(boardcheck.HEAP_MIN_MEASURED * 1.5)
+    heap, res = boardcheck.smallest_heap(lo, hi, step=4096)
+    fw = res["live_peak"] - res["sim_base"]
+    rows.append(("treatment: smallest -X heapsize that completes (sim board)", _kb(heap)))
+    rows.append(
+        (
+            "treatment: test budget HEAP_BUDGET",
+            "%s = %.2fx the minimum measured now"
+            % (_kb(boardcheck.HEAP_BUDGET), boardcheck.HEAP_BUDGET / heap),
+        )
+    )
+    rows.append(("treatment: peak heap in use after the idle-point collect", _kb(res["live_peak"])))
+    rows.append(
+        ("treatment: peak heap in use within a tick (live + garbage)", _kb(res["tick_peak"]))
+    )
+    rows.append(("treatment: interpreter + virtual board (not firmware)", _kb(res["sim_base"])))
+    rows.append(
+        (
+            "treatment: firmware's own peak live heap",
+            "%s (%.0f%% of the peak)" % (_kb(fw), 100.0 * fw / res["live_peak"]),
+        )
+    )
+    rows.append(("treatment: ticks / virtual time", "%d / %d s" % (res["ticks"], res["virtual_s"])))
+
+    with tempfile.TemporaryDirectory() as d:
+        mpy_dir = boardcheck.compile_firmware(Path(d) / "mpy")
+        ok, r = boardcheck.run_treatment(boardcheck.HEAP_BUDGET, mpy_dir=mpy_dir)
+        if ok:
+            rows.append(
+                (
+                    "treatment from .mpy bytecode: firmware peak live heap",
+                    "%s (%.2fx the source-import figure)"
+                    % (_kb(r["live_peak"] - r["sim_base"]), (r["live_peak"] - r["sim_base"]) / fw),
+                )
+            )
+        else:
+            rows.append(("treatment from .mpy bytecode", "FAILED at the budget: " + r[-200:]))
+
+    for name in ("esp32s3", "rp2040", "rp2350", "stm32f4"):
+        ok, r = boardcheck.run_treatment(boardcheck.HEAP_BUDGET, board=name)
+        if ok:
+            share = r["live_peak"] - r["sim_base"]
+            rows.append(
+                (
+                    "treatment with %s wiring (%s): firmware peak live heap"
+                    % (name, boardcheck.load_board(name)["thermocouples"]["tissue"]["chip"]),
+                    "%s (%.2fx the sim board)" % (_kb(share), share / fw),
+                )
+            )
+        else:
+            rows.append(("treatment with %s wiring" % name, "FAILED at the budget: " + r[-200:]))
+
+    files = boardcheck.firmware_files()
+    src = sum(p.stat().st_size for p in files)
+    rows.append(("firmware: modules / source size", "%d / %s" % (len(files), _kb(src))))
+    with tempfile.TemporaryDirectory() as d:
+        for march in boardcheck.REQUIRED_ARCHS + ("armv7m",):
+            total = 0
+            for p in files:
+                out = Path(d) / march / (boardcheck.rel(p).replace("/", "__") + ".mpy")
+                proc = boardcheck.mpy_cross(p, out, march)
+                if proc.returncode != 0:
+                    total = -1
+                    break
+                total += out.stat().st_size
+            rows.append(
+                (
+                    "firmware: .mpy size for -march=%s" % march,
+                    "compile error"
+                    if total < 0
+                    else "%s (%.2fx source)" % (_kb(total), total / src),
+                )
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    for label, fig in run():
+        print(label, fig)

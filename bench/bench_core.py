@@ -1,0 +1,173 @@
+"""Core: cost of the control tick and of the safety path, under MicroPython.
+
+Figures (unix port, the virtual board's register-level chips, controller in
+FREEZE with the valve cycling):
+
+* tick cost, median and p99 (µs) — the whole ``Controller.tick`` (sensor
+  reads over emulated SPI, interlock, protocol, PID, valve, alarms, log
+  sample to a littlefs-less temp dir); the plant step is outside the timing.
+  Target: median ≤ 250 µs (about a tenth of the sensor period on a 240 MHz
+  board); printed as a ratio of the target.
+* safety-path cost (µs) and bytes (must be 0): ``Interlock.evaluate``.
+* bytes allocated per tick (control path floats; collector paused).
+* instructions per tick from ``valgrind --tool=callgrind``: the unix-port
+  executable is a CPython script wrapping a .so, so a run with N ticks
+  minus a run with 0 ticks, divided by N.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import mpyrun
+
+CORE = str(Path(__file__).resolve().parents[1] / "tests" / "core")
+TARGET_MEDIAN_US = 250
+
+_SETUP = """
+import sys, gc, time
+sys.path.append(%r)
+gc.threshold(200000)
+import core_scenarios as SC
+from core_rig import Rig
+cfg = dict(SC.FAST)
+cfg["freeze_s"] = 30.0  # stay in FREEZE (valve cycling) for the whole measurement
+rig = Rig(seed=7, config=cfg, plant=SC.FAST_PLANT)
+SC.goto(rig, "FREEZE")
+rig.run_until(4, 400)
+w = rig.world
+
+def presync():
+    # Emulated chips latch the plant's new temperatures here, outside the
+    # measurement (on hardware the chip converts on its own).
+    for ch in w.channels.values():
+        if ch.version != w.version:
+            ch.version = w.version
+            ch.chip.set_state(ch.hot_c, w.plant.cold_junction_c)
+ctl = rig.ctl
+il = ctl.il
+clock = rig.clock
+"""
+
+_MEASURE = """
+N = 250
+us = []
+alloc = 0
+i = 0
+while i < N:
+    clock.advance(ctl.period_ms)
+    now = clock.ticks_ms()
+    rig.world.advance_to(now)          # plant: outside the measurement
+    presync()
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    t0 = time.ticks_us()
+    ctl.tick(now)
+    t1 = time.ticks_us()
+    alloc += gc.mem_alloc() - a
+    gc.enable()
+    us.append(time.ticks_diff(t1, t0))
+    i += 1
+us.sort()
+state = ctl.protocol.name
+now = clock.ticks_ms()
+ev = time_us(lambda: il.evaluate(now), 2000)
+ev_bytes = bytes_per_call(lambda: il.evaluate(now), 200)
+proof = assert_no_alloc(lambda: il.evaluate(now), 200)
+def loop(n):
+    s = 0
+    for k in range(n):
+        s += k & 7
+    return s
+base = time_us(lambda: loop(1000), 200)
+result({
+    "median": us[N // 2], "p99": us[(N * 99) // 100], "max": us[-1],
+    "bytes_tick": alloc / N, "ev_median": ev[len(ev) // 2], "ev_p99": ev[(len(ev) * 99) // 100],
+    "ev_bytes": ev_bytes, "proof": proof, "state": state, "base": base[len(base) // 2],
+})
+"""
+
+_CALLGRIND = """
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+i = 0
+while i < n:
+    clock.advance(ctl.period_ms)
+    ctl.tick(clock.ticks_ms())
+    i += 1
+"""
+
+
+def _callgrind(n_ticks):
+    """Instructions per tick, or a reason string."""
+    vg = shutil.which("valgrind")
+    if vg is None:
+        return None, "valgrind not installed"
+    exe = mpyrun.micropython_exe()
+    code = "from mpytest import result\n" + (_SETUP % CORE) + _CALLGRIND
+    irs = []
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "cg.py")
+        with open(script, "w") as f:
+            f.write(code)
+        for n in (0, n_ticks):
+            out = os.path.join(d, "cg.%d.out" % n)
+            env = dict(os.environ, MICROPYPATH=mpyrun.micropypath())
+            cmd = [vg, "--tool=callgrind", "--callgrind-out-file=" + out, exe, script, str(n)]
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+            if p.returncode != 0:
+                return None, "callgrind failed: " + p.stderr[-300:]
+            with open(out) as f:
+                m = re.search(r"^(?:summary|totals):\s*(\d+)", f.read(), re.M)
+            if not m:
+                return None, "no totals in callgrind output"
+            irs.append(int(m.group(1)))
+    return (irs[1] - irs[0]) / n_ticks, ""
+
+
+def run():
+    r = mpyrun.run(_SETUP % CORE + _MEASURE, timeout=600)
+    rows = [
+        ("controller state during the measurement", r["state"]),
+        (
+            "tick cost median / p99 / max (MicroPython unix)",
+            "%d / %d / %d µs" % (r["median"], r["p99"], r["max"]),
+        ),
+        (
+            "tick median vs target 250 µs",
+            "%.2f of target (%s)" % (r["median"] / TARGET_MEDIAN_US, "met" if r["median"] <= TARGET_MEDIAN_US else "MISSED"),
+        ),
+        (
+            "tick median vs 1000-iteration integer loop (same run)",
+            "%.2f x (loop %d µs)" % (r["median"] / max(r["base"], 1), r["base"]),
+        ),
+        ("bytes allocated per tick (control path)", "%.0f B" % r["bytes_tick"]),
+        (
+            "safety path Interlock.evaluate median / p99",
+            "%d / %d µs = %.2f of the tick" % (r["ev_median"], r["ev_p99"], r["ev_median"] / max(r["median"], 1)),
+        ),
+        (
+            "safety path bytes per call (heap_lock proof)",
+            "%.0f B (%s)" % (r["ev_bytes"], "proved" if r["proof"] else "NOT proved"),
+        ),
+    ]
+    n = int(os.environ.get("BENCH_CORE_CALLGRIND_TICKS", "200"))
+    ipt, why = _callgrind(n) if n > 0 else (None, "disabled")
+    if ipt is None:
+        rows.append(("instructions per tick (callgrind)", "n/a: " + why))
+    else:
+        rows.append(("instructions per tick (callgrind, %d-tick difference)" % n, "%.0f" % ipt))
+        rows.append(
+            ("  at 240 MHz, ~1 instr/cycle (rough)", "%.0f µs" % (ipt / 240.0))
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    for k, v in run():
+        print(k, v)

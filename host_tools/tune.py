@@ -1,0 +1,490 @@
+"""`cryo tune`: tune the regulator on the running device.
+
+* ``cryo tune auto``: runs the on-device relay autotune (engineer C's
+  ``RelayAutotune``, stepped from the control tick so every interlock stays
+  in force), waits for it, shows Ku, Tu, the FOPDT estimate and the gains
+  each rule proposes; ``--apply RULE`` sets them live.
+* ``cryo tune step``: an open-loop demand step on the device while the host
+  records telemetry, then fits a first-order-plus-dead-time model
+  ``y(t) = y0 − K·u·(1 − exp(−(t−θ)/τ))`` on the host (numpy least squares
+  over a θ/τ grid, linear in y0 and K) and derives the same rules (the rule
+  formulas are C's ``gains_from``, imported from the firmware package).
+* ``cryo tune apply --kp --ki --kd``: sets the gains live. The controller
+  applies them with ``PID.set_gains`` (bumpless: the P/D change moves into
+  the integral) and audits each change with the role. ``--save`` persists
+  the configuration; ``--observe S --plot PNG`` records S seconds before and
+  after the change and writes a before/after comparison plot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+from host_tools.errors import DeviceError, InvalidInput
+from host_tools.monitor import Recorder, _port_arg, resolve_port
+
+RULE_NAMES = ("zn", "no_overshoot", "tyreus_luyben", "simc")
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "tune",
+        help="relay autotune, step test + FOPDT fit, live gains",
+        description=__doc__.split("\n\n")[0],
+    )
+    sub = p.add_subparsers(dest="tune_cmd", metavar="ACTION")
+    p.set_defaults(func=lambda a: _no_action(p))
+
+    a = sub.add_parser("auto", help="run the on-device relay autotune")
+    _common(a)
+    a.add_argument("--setpoint", type=float, help="relay setpoint, °C (default: configured)")
+    a.add_argument("--hysteresis", type=float, help="relay hysteresis, °C (noise band)")
+    a.add_argument("--bias", type=float, help="relay bias (mean demand) 0.05..0.95")
+    a.add_argument("--max-time", type=float, default=1800, help="give up after S seconds")
+    a.add_argument(
+        "--apply",
+        metavar="RULE",
+        help="apply this rule's gains: " + ", ".join(RULE_NAMES) + " or 'chosen'",
+    )
+    a.add_argument("--save", action="store_true", help="save the configuration after --apply")
+    a.set_defaults(func=run_auto)
+
+    s = sub.add_parser("step", help="open-loop step test, FOPDT fit on the host")
+    _common(s)
+    s.add_argument("--demand", type=float, default=0.3, help="step demand 0..1 (0.3)")
+    s.add_argument("--duration", type=float, default=60.0, help="step length, s (60)")
+    s.add_argument("--rate", type=float, default=10.0, help="telemetry rate during the test, Hz")
+    s.add_argument("--channel", default="tissue", help="temperature channel to fit (tissue)")
+    s.add_argument("--csv", metavar="FILE", help="record the step response to CSV")
+    s.add_argument("--plot", metavar="PNG", help="plot data and fitted model")
+    s.add_argument("--apply", metavar="RULE", help="apply this rule's gains")
+    s.add_argument("--save", action="store_true", help="save the configuration after --apply")
+    s.set_defaults(func=run_step)
+
+    g = sub.add_parser("apply", help="set PID gains live (bumpless, audited)")
+    _common(g)
+    g.add_argument("--kp", type=float, required=True)
+    g.add_argument("--ki", type=float, required=True)
+    g.add_argument("--kd", type=float, default=0.0)
+    g.add_argument("--save", action="store_true", help="save the configuration")
+    g.add_argument("--observe", type=float, default=0.0, help="record S s before and after")
+    g.add_argument("--plot", metavar="PNG", help="before/after comparison plot (with --observe)")
+    g.set_defaults(func=run_apply)
+
+
+def _common(p):
+    _port_arg(p)
+    p.add_argument("--role", default="engineer", help="role asserted for changes (engineer)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
+
+
+def _no_action(p):
+    p.print_help()
+    return 2
+
+
+def _out(args, obj, text):
+    print(json.dumps(obj) if args.json else text, flush=True)
+
+
+# ---------------------------------------------------------------- rules
+
+
+def rule_gains(ku, tu, k, tau, theta):
+    """Gains per rule, from the firmware's own formulas (one definition)."""
+    from host_tools import fwimport
+
+    fwimport.ensure()
+    from cryo.control.autotune import gains_from
+
+    return gains_from(ku, tu, k, tau, theta)
+
+
+def fopdt_rules(k, tau, theta):
+    """Rules from an FOPDT model: Ku/Tu of the model's ultimate point.
+
+    Phase crossover ωu solves ωu·θ + atan(ωu·τ) = π (bisection); then
+    Ku = √(1+(ωu·τ)²)/K, Tu = 2π/ωu; SIMC uses K, τ, θ directly.
+    """
+    lo, hi = 1e-6, math.pi / max(theta, 1e-6)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid * theta + math.atan(mid * tau) < math.pi:
+            lo = mid
+        else:
+            hi = mid
+    wu = 0.5 * (lo + hi)
+    ku = math.sqrt(1.0 + (wu * tau) ** 2) / k
+    tu = 2.0 * math.pi / wu
+    return ku, tu, rule_gains(ku, tu, k, tau, theta)
+
+
+def fit_fopdt(t, y, u, t_step=0.0):
+    """Least-squares FOPDT fit of a (reverse-acting) step response.
+
+    ``t`` [s], ``y`` [°C], step of size ``u`` (demand) at ``t_step``.
+    Returns dict(gain K [°C per unit demand, positive = cooling], tau,
+    dead_time, y0, rmse). Grid over θ and τ; y0 and K by linear LS.
+    """
+    import numpy as np
+
+    t = np.asarray(t, float) - t_step
+    y = np.asarray(y, float)
+    ok = np.isfinite(t) & np.isfinite(y)
+    t, y = t[ok], y[ok]
+    if len(t) < 10 or t.max() <= 0:
+        raise InvalidInput("step test recorded too few samples to fit a model")
+    if u <= 0:
+        raise InvalidInput("step demand must be > 0")
+    span = float(t.max())
+    best = None
+    thetas = np.unique(
+        np.concatenate([np.linspace(0.0, 2.0, 41), np.linspace(0.0, 0.5 * span, 60)])
+    )
+    taus = np.geomspace(max(span / 500, 0.05), 5 * span, 80)
+    for th in thetas:
+        s = np.clip(t - th, 0.0, None)
+        for tau in taus:
+            x = -(1.0 - np.exp(-s / tau)) * u
+            a = np.column_stack([np.ones_like(x), x])
+            coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+            r = y - a @ coef
+            sse = float(r @ r)
+            if best is None or sse < best[0]:
+                best = (sse, th, tau, coef)
+    sse, th, tau, (y0, k) = best
+    if k <= 0:
+        raise InvalidInput(
+            "the step did not cool the channel (fitted gain %.3g ≤ 0): check the channel "
+            "and the demand" % k
+        )
+    return {
+        "gain": float(k),
+        "tau": float(tau),
+        "dead_time": float(th),
+        "y0": float(y0),
+        "rmse": math.sqrt(sse / len(t)),
+    }
+
+
+def _model(fit, t, u):
+    import numpy as np
+
+    s = np.clip(np.asarray(t, float) - fit["dead_time"], 0.0, None)
+    return fit["y0"] - fit["gain"] * u * (1.0 - np.exp(-s / fit["tau"]))
+
+
+def _gains_table(gains: dict, chosen=None) -> str:
+    lines = [f"  {'rule':<15} {'kp':>10} {'ki':>10} {'kd':>10}"]
+    for name, g in gains.items():
+        mark = " *" if name == chosen else ""
+        lines.append(f"  {name:<15} {g['kp']:>10.4g} {g['ki']:>10.4g} {g['kd']:>10.4g}{mark}")
+    return "\n".join(lines)
+
+
+def _pick(gains: dict, rule: str, chosen: str | None):
+    name = chosen if rule == "chosen" else rule
+    if name not in gains:
+        raise InvalidInput(f"--apply {rule}: unknown rule; allowed: {', '.join(gains)}, chosen")
+    return name, gains[name]
+
+
+# ---------------------------------------------------------------- apply
+
+
+def apply_gains(link, kp, ki, kd, role="engineer", save=False):
+    """Set pid.kp/ki/kd live (each change bumpless and audited on the device)."""
+    for name, v in (("pid.kp", kp), ("pid.ki", ki), ("pid.kd", kd)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise InvalidInput(f"{name} must be a finite number >= 0, got {v!r}")
+    applied = {}
+    for name, v in (("pid.kp", kp), ("pid.ki", ki), ("pid.kd", kd)):
+        applied[name] = link.set(name, float(v), role=role)
+    if save:
+        link.save(role=role)
+    return applied
+
+
+def _current_gains(link):
+    return {n: link.get(n) for n in ("pid.kp", "pid.ki", "pid.kd")}
+
+
+# ---------------------------------------------------------------- commands
+
+
+def run_auto(args) -> int:
+    from host_tools.link import Link
+
+    params = {}
+    if args.setpoint is not None:
+        params["setpoint_c"] = args.setpoint
+    if args.hysteresis is not None:
+        params["hysteresis_c"] = args.hysteresis
+    if args.bias is not None:
+        params["amplitude"] = args.bias
+    port = resolve_port(args.port)
+    with Link(port, timeout=args.timeout) as link:
+        link.hello()
+        st = link.autotune("start", role=args.role, **params)
+        if not args.json:
+            print(f"autotune started on {port}: {st.get('state')}", flush=True)
+        end = time.monotonic() + args.max_time
+        try:
+            while st.get("state") == "running":
+                if time.monotonic() > end:
+                    link.autotune("stop", role=args.role)
+                    raise DeviceError(
+                        f"autotune did not finish within {args.max_time:g} s; stopped"
+                    )
+                time.sleep(0.2)
+                st = link.autotune("status")
+        except KeyboardInterrupt:
+            link.autotune("stop", role=args.role)
+            raise
+        res = st.get("result") or {}
+        if st.get("state") != "done" or not res.get("ok"):
+            raise DeviceError(
+                f"autotune {st.get('state')}: {res.get('reason') or st.get('reason')}"
+            )
+        out = {"autotune": res}
+        text = [
+            f"autotune done after {res.get('cycles')} cycles: Ku={res['Ku']:.4g}  Tu={res['Tu']:.4g} s  "
+            f"amplitude {res.get('amplitude', float('nan')):.3g} °C",
+        ]
+        fop = res.get("fopdt") or {}
+        if fop:
+            text.append(
+                f"FOPDT ({fop.get('method')}): K={fop['gain']:.4g} °C/demand  "
+                f"τ={fop['tau']:.4g} s  θ={fop['dead_time']:.4g} s"
+            )
+        text.append(_gains_table(res["gains"], res.get("rule")))
+        if args.apply:
+            name, g = _pick(res["gains"], args.apply, res.get("rule"))
+            out["applied"] = apply_gains(link, g["kp"], g["ki"], g["kd"], args.role, args.save)
+            out["rule"] = name
+            text.append(f"applied {name} gains live" + (" and saved" if args.save else ""))
+        _out(args, out, "\n".join(text))
+    return 0
+
+
+def run_step(args) -> int:
+    from host_tools.link import Link
+
+    if not (0 < args.demand <= 1):
+        raise InvalidInput(f"--demand {args.demand} out of range: 0 < demand <= 1")
+    if args.duration <= 0:
+        raise InvalidInput("--duration must be > 0 s")
+    port = resolve_port(args.port)
+    rec = Recorder()
+    tels = []
+    with Link(port, timeout=args.timeout) as link:
+        link.hello()
+        link.set_telemetry(args.rate)
+        link.drain_telemetry()
+        try:
+            link.step_test("start", role=args.role, demand=args.demand, duration_s=args.duration)
+            next_check = time.monotonic() + 0.5
+            while True:
+                tel = link.next_telemetry(timeout=0.5)
+                if tel is not None:
+                    tels.append(tel)
+                    rec.add(tel)
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + 0.5
+                    if link.step_test("status").get("state") != "running":
+                        tels.extend(link.drain_telemetry())
+                        break
+        except KeyboardInterrupt:
+            link.step_test("stop", role=args.role)
+            raise
+        finally:
+            link.set_telemetry(0)
+        gains_now = _current_gains(link) if args.apply else None
+        t, y = _series(_step_frames(tels, args.demand), args.channel)
+        fit = fit_fopdt(t, y, args.demand, 0.0)
+        # Dead time below one telemetry sample is not resolved: floor it there
+        # (a zero θ would make SIMC's kp = τ/(K·2θ) unbounded).
+        theta = max(fit["dead_time"], 1.0 / args.rate)
+        ku, tu, gains = fopdt_rules(fit["gain"], fit["tau"], theta)
+        out = {"fopdt": fit, "Ku": ku, "Tu": tu, "gains": gains, "samples": len(t)}
+        text = [
+            f"step test: demand {args.demand} for {args.duration:g} s, {len(t)} samples",
+            f"FOPDT fit: K={fit['gain']:.4g} °C/demand  τ={fit['tau']:.4g} s  "
+            f"θ={fit['dead_time']:.4g} s  (rmse {fit['rmse']:.3g} °C)",
+            f"model ultimate point: Ku={ku:.4g}  Tu={tu:.4g} s",
+            _gains_table(gains, "simc"),
+        ]
+        if args.apply:
+            name, g = _pick(gains, args.apply, "simc")
+            out["before"] = gains_now
+            out["applied"] = apply_gains(link, g["kp"], g["ki"], g["kd"], args.role, args.save)
+            text.append(f"applied {name} gains live" + (" and saved" if args.save else ""))
+    if args.csv:
+        rec.write_csv(args.csv)
+    if args.plot:
+        _plot_step(t, y, fit, args.demand, args.plot)
+        out["plot"] = args.plot
+    _out(args, out, "\n".join(text))
+    return 0
+
+
+def _step_frames(tels, u):
+    """The frames while the step was applied (demand == u), in order."""
+    out = []
+    for tel in tels:
+        d = tel.get("demand")
+        if isinstance(d, (int, float)) and abs(d - u) < 1e-3:
+            out.append(tel)
+        elif out:
+            break
+    if len(out) < 10:
+        raise InvalidInput(
+            "step test: only %d telemetry frames at demand %g (device refused or stopped the step?)"
+            % (len(out), u)
+        )
+    return out
+
+
+def _series(tels, channel):
+    """(t [s] since the first frame, y [°C]) from telemetry, wrap-safe."""
+    t, y = [], []
+    t0 = None
+    acc = 0
+    prev = None
+    for tel in tels:
+        tm = tel.get("t_ms")
+        v = (tel.get("temps") or {}).get(channel)
+        if not isinstance(tm, int):
+            continue
+        if prev is not None:
+            acc += ((tm - prev + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
+        prev = tm
+        if t0 is None:
+            t0 = 0
+        t.append(acc / 1000.0)
+        y.append(float("nan") if v is None else float(v))
+    if not t:
+        raise InvalidInput(f"no telemetry with channel {channel!r} was recorded")
+    return t, y
+
+
+def _plot_step(t, y, fit, u, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ax.plot(t, y, ".", ms=3, label="measured")
+    ax.plot(
+        t,
+        _model(fit, t, u),
+        "-",
+        label="FOPDT K=%.3g τ=%.3g s θ=%.3g s" % (fit["gain"], fit["tau"], fit["dead_time"]),
+    )
+    ax.set_xlabel("s")
+    ax.set_ylabel("°C")
+    ax.set_title(f"step test, demand {u}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_apply(args) -> int:
+    from host_tools.link import Link
+
+    if args.plot and args.observe <= 0:
+        raise InvalidInput("--plot needs --observe SECONDS (the comparison window)")
+    port = resolve_port(args.port)
+    with Link(port, timeout=args.timeout) as link:
+        link.hello()
+        before_gains = _current_gains(link)
+        before, after = [], []
+        if args.observe > 0:
+            link.set_telemetry(10)
+            link.drain_telemetry()
+            before = _record(link, args.observe)
+        applied = apply_gains(link, args.kp, args.ki, args.kd, args.role, args.save)
+        if args.observe > 0:
+            after = _record(link, args.observe)
+            link.set_telemetry(0)
+    out = {"before": before_gains, "applied": applied, "saved": bool(args.save)}
+    if before and after:
+        out["summary"] = {"before": _summary(before), "after": _summary(after)}
+    if args.plot:
+        plot_comparison(before, after, before_gains, applied, args.plot)
+        out["plot"] = args.plot
+    text = f"gains applied live: {applied}" + (" (saved)" if args.save else "")
+    if "summary" in out:
+        b, a = out["summary"]["before"], out["summary"]["after"]
+        text += (
+            f"\n  before: mean |error| {b['mae']:.3g} °C, demand σ {b['demand_sd']:.3g}"
+            f"\n  after:  mean |error| {a['mae']:.3g} °C, demand σ {a['demand_sd']:.3g}"
+        )
+    _out(args, out, text)
+    return 0
+
+
+def _record(link, seconds):
+    end = time.monotonic() + seconds
+    out = []
+    while time.monotonic() < end:
+        tel = link.next_telemetry(timeout=0.2)
+        if tel is not None:
+            out.append(tel)
+    return out
+
+
+def _summary(tels):
+    errs, dem = [], []
+    for tel in tels:
+        v = (tel.get("temps") or {}).get("tissue")
+        sp = tel.get("setpoint_c")
+        if isinstance(v, (int, float)) and isinstance(sp, (int, float)):
+            errs.append(abs(v - sp))
+        if isinstance(tel.get("demand"), (int, float)):
+            dem.append(tel["demand"])
+    mae = sum(errs) / len(errs) if errs else float("nan")
+    if dem:
+        m = sum(dem) / len(dem)
+        sd = math.sqrt(sum((d - m) ** 2 for d in dem) / len(dem))
+    else:
+        sd = float("nan")
+    return {"mae": mae, "demand_sd": sd, "frames": len(tels)}
+
+
+def plot_comparison(before, after, g_before, g_after, path):
+    """Before/after: tissue temperature vs setpoint and demand, one time axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not before or not after:
+        raise InvalidInput("nothing to compare: no telemetry recorded before/after the change")
+    t_b, y_b = _series(before, "tissue")
+    t_a, y_a = _series(before + after, "tissue")
+    n_b = len(t_b)
+    fig, ax = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    ax[0].plot(t_a[:n_b], y_a[:n_b], label="before %s" % _g(g_before))
+    ax[0].plot(t_a[n_b - 1 :], y_a[n_b - 1 :], label="after %s" % _g(g_after))
+    ax[0].plot(t_a, [tel.get("setpoint_c") for tel in before + after], "k--", label="setpoint")
+    ax[0].axvline(t_a[n_b - 1], color="grey", lw=0.8)
+    ax[0].set_ylabel("tissue °C")
+    ax[0].legend(fontsize="small")
+    ax[1].plot(t_a, [tel.get("demand") for tel in before + after], label="demand")
+    ax[1].axvline(t_a[n_b - 1], color="grey", lw=0.8)
+    ax[1].set_ylabel("demand")
+    ax[1].set_xlabel("s (device time)")
+    fig.suptitle("gain change: before / after")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _g(g):
+    return "kp=%.3g ki=%.3g kd=%.3g" % (g.get("pid.kp"), g.get("pid.ki"), g.get("pid.kd"))

@@ -1,0 +1,310 @@
+"""Controller and protocol behaviour on the virtual board: a full treatment,
+the 2**30 tick wrap, acknowledgements with roles, configuration limits,
+self-test, service mode, Ctrl-C policy, alarms."""
+
+import core_scenarios as SC
+import pytest
+from core_rig import Rig
+
+from cryo.clock import TICKS_PERIOD
+from cryo.interlock import conditions as C
+from cryo.link.errors import Denied, NotNow
+from cryo.protocol import params as P
+from cryo.protocol import states as S
+from cryo.storage import records as R
+
+
+def _treat(rig, max_ticks=20000):
+    rig.step(3)
+    rig.ctl.start()
+    rig.hold(True)
+    seq = [rig.phase()]
+    freeze_open = 0
+    other_open = 0
+    for _ in range(max_ticks):
+        rig.step(1)
+        st = rig.phase()
+        if st != seq[-1]:
+            seq.append(st)
+        if rig.world.valve_is_open():
+            if st in (S.PRECOOL, S.FREEZE):
+                freeze_open += 1
+            else:
+                other_open += 1
+        if st in (S.DONE, S.FAULT, S.ABORTED):
+            break
+    return seq, freeze_open, other_open
+
+
+def test_full_two_cycle_treatment_logged():
+    rig = Rig(seed=11, config=SC.FAST, plant=SC.FAST_PLANT)
+    seq, open_cool, open_other = _treat(rig)
+    assert [S.name(s) for s in seq] == [
+        "READY",
+        "PRECOOL",
+        "FREEZE",
+        "THAW",
+        "FREEZE",
+        "THAW",
+        "DONE",
+    ]
+    assert open_cool > 0 and open_other == 0
+    ctl = rig.ctl
+    assert not ctl.il.active and not ctl.il.latched and not ctl.fault_history
+    assert rig.valves_closed()
+    # The log session: phase events for every transition, summary completed.
+    log = rig.log
+    assert not log.active
+    recs = list(log.read_records())
+    events = [r for r in recs if r.get("type") == "event" or r.get("_type") == "event"]
+    phases = [e["arg"] for e in events if e.get("code") == R.EV_PHASE]
+    assert phases[-1] == S.DONE and phases.count(S.FREEZE) == 2
+
+
+def _phase_times(rig):
+    """(phase, t_ms) from the protocol history."""
+    return rig.ctl.protocol.history
+
+
+def test_freeze_hold_counted_from_reaching_target():
+    rig = Rig(seed=12, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(3)
+    rig.ctl.start()
+    rig.hold(True)
+    assert rig.run_until(S.FREEZE, 200)
+    t_freeze = rig.now
+    assert rig.run_until(S.THAW, 2000)
+    proto = rig.ctl.protocol
+    held = rig.clock.diff(rig.now, proto.t_reached if proto.state == S.FREEZE else proto.t0)
+    # THAW entered at least freeze_s after the target was reached.
+    hold = rig.clock.diff(rig.now, rig.ctl.il.reached_t) if rig.ctl.il.reached else None
+    assert held >= 0
+    assert rig.clock.diff(rig.now, t_freeze) >= SC.FAST["freeze_s"] * 1000
+    assert hold is None or hold >= 0
+
+
+def test_treatment_across_tick_wrap_cpython():
+    start = TICKS_PERIOD - 20000  # the wrap falls in the first FREEZE
+    rig = Rig(seed=13, config=SC.FAST, plant=SC.FAST_PLANT, start_ms=start)
+    seq, open_cool, open_other = _treat(rig)
+    assert seq[-1] == S.DONE, [S.name(s) for s in seq]
+    assert rig.now < start  # the clock wrapped
+    assert not rig.ctl.fault_history
+
+
+def test_treatment_and_trips_across_tick_wrap_micropython(mpy):
+    res = mpy.run(
+        """
+import sys
+sys.path.append(%r)
+import gc
+gc.threshold(200000)
+import core_scenarios as SC
+from core_rig import Rig
+from cryo.protocol import states as S
+start = (1 << 30) - 20000
+rig = Rig(seed=13, config=SC.FAST, plant=SC.FAST_PLANT, start_ms=start)
+rig.step(3)
+rig.ctl.start()
+rig.hold(True)
+n = 0
+while rig.phase() not in (S.DONE, S.FAULT, S.ABORTED) and n < 20000:
+    rig.step(1)
+    n += 1
+out = {"state": S.name(rig.phase()), "wrapped": rig.now < start,
+       "faults": [h[1] for h in rig.ctl.fault_history]}
+# Time-based conditions straddling the wrap still trip on time.
+out["freeze_time"] = SC.run_case("freeze_time", "FREEZE", start_ms=(1 << 30) - 30000)
+out["overrun"] = SC.run_case("overrun", "FREEZE", start_ms=(1 << 30) - 2500)
+result(out)
+"""
+        % SC.CORE
+    )
+    assert res["state"] == "DONE" and res["wrapped"] and res["faults"] == []
+    for k in ("freeze_time", "overrun"):
+        r = res[k]
+        assert r["recorded"] and r["closed_same_tick"], (k, r)
+
+
+def test_latched_fault_needs_ack_and_safe_conditions():
+    rig = Rig(seed=14, config=SC.FAST, plant=SC.FAST_PLANT)
+    SC.goto(rig, "FREEZE")
+    rig.world.set_input("estop", 0)
+    rig.step(1)
+    ctl = rig.ctl
+    assert rig.phase() == S.FAULT and rig.valves_closed()
+    with pytest.raises(NotNow, match="estop"):
+        ctl.start()
+    # Acknowledged while still pressed: nothing cleared.
+    r = ctl.ack_fault("operator")
+    assert "estop" in r["latched"] and rig.phase() == S.FAULT
+    rig.world.set_input("estop", 1)
+    rig.step(2)
+    r = ctl.ack_fault("operator")
+    assert r["cleared"] == ["estop"] and rig.phase() == S.IDLE
+    assert any(e[1] == "ack" and "operator" in e[2] for e in ctl.events)
+    rig.hold(False)
+    rig.step(3)
+    assert ctl.start() is True and rig.phase() == S.READY
+
+
+def test_stuck_open_ack_needs_service_role():
+    rig = Rig(seed=15, config=dict(SC.FAST, **SC.EXTRA_CONFIG["stuck_open"]), plant=SC.FAST_PLANT)
+    SC.goto(rig, "THAW")
+    rig.world.valve_stuck = "open"
+    for _ in range(100):
+        rig.step(1)
+        if rig.ctl.il.latched & (1 << C.STUCK_OPEN):
+            break
+    assert rig.ctl.il.latched & (1 << C.STUCK_OPEN)
+    assert rig.board.master_pin.value() == 0  # master valve closed
+    rig.world.valve_stuck = None
+    rig.step(2)
+    r = rig.ctl.ack_fault("operator")
+    assert "stuck_open" in r["latched"] and r["needs"] == "service"
+    r = rig.ctl.ack_fault("service")
+    assert "stuck_open" in r["cleared"]
+    with pytest.raises(ValueError, match="allowed: operator, engineer, service"):
+        rig.ctl.ack_fault("janitor")
+
+
+def test_invalid_config_latches_config_and_names_the_field():
+    rig = Rig(seed=16, config={"target_c": -70.0, "cycles": 5})
+    ctl = rig.ctl
+    assert any("target_c" in m and "-50.0..-20.0" in m for m in ctl.config_errors)
+    assert any("cycles" in m for m in ctl.config_errors)
+    rig.step(2)
+    assert ctl.il.active & (1 << C.CONFIG) and ctl.il.latched & (1 << C.CONFIG)
+    assert rig.phase() == S.FAULT
+    with pytest.raises(NotNow, match="config"):
+        ctl.start()
+
+
+def test_params_hard_limits_and_cross_rules():
+    assert P.validate(P.defaults()) == []
+    assert P.validate({"freeze_s": 45}) == [
+        "freeze_s = 45 is outside the hard limits 5.0..30.0 s"
+    ]
+    assert "integer" in P.validate({"cycles": 2.5})[0]
+    assert P.validate({"target_c": -45.0, "floor_c": -50.0}) == [
+        "target_c must be at least floor_margin_c above floor_c"
+    ]
+    assert P.validate({"protocol.target_c": -60.0})  # schema alias, our hard limit
+    assert P.merged({"protocol.cycles": 3, "pid.kp": 1.0})["cycles"] == 3
+    with pytest.raises(ValueError, match="allowed"):
+        P.spec("nonsense")
+
+
+def test_set_param_roles_and_state():
+    rig = Rig(seed=17, config=SC.FAST, plant=SC.FAST_PLANT)
+    ctl = rig.ctl
+    rig.step(5)
+    with pytest.raises(Denied, match="service"):
+        ctl.set_param("floor_c", -70.0, "operator")
+    assert ctl.set_param("floor_c", -70.0, "service") == -70.0
+    with pytest.raises(ValueError, match="hard limits"):
+        ctl.set_param("freeze_s", 99.0, "operator")
+    assert ctl.set_param("freeze_s", 10.0, "operator") == 10.0
+    assert ctl.get_param("freeze_s") == 10.0
+    rig.ctl.start()
+    rig.hold(True)
+    rig.step(2)
+    assert rig.phase() == S.PRECOOL
+    with pytest.raises(NotNow, match="PRECOOL"):
+        ctl.set_param("freeze_s", 12.0, "operator")
+
+
+def test_self_test_refuses_without_watchdog():
+    rig = Rig(seed=18, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.ctl.wdt = None
+    rig.step(3)
+    assert rig.ctl.start() is False
+    assert rig.phase() == S.ABORTED and "watchdog" in rig.ctl.protocol.reason
+
+
+def test_self_test_refuses_without_room_for_a_treatment():
+    rig = Rig(seed=19, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(3)
+    rig.log.has_room_for = lambda s: False
+    assert rig.ctl.start() is False
+    assert "storage" in rig.ctl.protocol.reason or "log" in rig.ctl.protocol.reason
+
+
+def test_watchdog_fed_only_when_healthy():
+    rig = Rig(seed=20, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(5)
+    fed = rig.ctl.wdt_feeds
+    assert fed >= 5
+    rig.world.channels["tissue"].chip.open_circuit = True
+    rig.step(30)  # 3 s > wdt timeout (2 s)
+    assert rig.ctl.wdt_feeds <= fed + 3  # stopped once SENSOR tripped
+    assert rig.resets >= 1  # the watchdog bit: the board would reboot, valves closed
+    assert rig.valves_closed()
+
+
+def test_service_mode_only_when_idle():
+    rig = Rig(seed=21, config=SC.FAST, plant=SC.FAST_PLANT)
+    SC.goto(rig, "FREEZE")
+    with pytest.raises(NotNow, match="FREEZE"):
+        rig.ctl.request_service_mode("service")
+    rig.ctl.stop("test")
+    rig.step(1)
+    assert rig.phase() == S.ABORTED and rig.valves_closed()
+    with pytest.raises(Denied):
+        rig.ctl.request_service_mode("operator")
+    assert rig.ctl.request_service_mode("engineer") is True
+    assert rig.ctl.service_requested and rig.valves_closed()
+
+
+def test_ctrl_c_disabled_during_treatment():
+    rig = Rig(seed=22, config=SC.FAST, plant=SC.FAST_PLANT)
+    calls = []
+    rig.ctl._kbd = calls.append
+    SC.goto(rig, "PRECOOL")
+    assert calls[-1] == -1
+    rig.ctl.stop("test")
+    assert calls[-1] == 3
+
+
+def test_alarm_signals_by_priority():
+    rig = Rig(seed=23, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(3)
+    leds = rig.board.leds
+    assert leds["power"].value() == 1 and leds["alarm"].value() == 0
+    rig.world.set_input("estop", 0)
+    rig.step(1)
+    al = rig.ctl.alarms
+    assert al.priority == C.HIGH
+    # HIGH: 10-pulse burst; count buzzer on-edges over one 5 s period.
+    buz = rig.board.buzzer
+    edges = 0
+    prev = 0
+    flashes = 0
+    prev_led = leds["alarm"].value()
+    for _ in range(50):
+        rig.step(1)
+        on = 1 if buz.duty_u16() else 0
+        if on and not prev:
+            edges += 1
+        prev = on
+        v = leds["alarm"].value()
+        if v != prev_led:
+            flashes += 1
+            prev_led = v
+    assert edges == 10
+    assert flashes >= 18  # 2 Hz flashing
+    assert leds["power"].value() == 0
+    ev = rig.ctl.pause_audio("operator")
+    assert ev["event"] == "audio_pause"
+    rig.step(20)
+    assert buz.duty_u16() == 0 and al.audio_paused
+
+
+def test_status_fields_for_the_link():
+    rig = Rig(seed=24, config=SC.FAST, plant=SC.FAST_PLANT)
+    SC.goto(rig, "FREEZE")
+    st = rig.ctl.status()
+    for k in ("t_ms", "phase", "setpoint_c", "temps", "demand", "valve", "faults", "alarms", "overruns"):
+        assert k in st
+    assert st["phase"] == "FREEZE" and st["setpoint_c"] == SC.FAST["target_c"]
+    assert set(st["temps"]) == {"tissue", "tissue2", "aux"}

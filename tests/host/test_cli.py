@@ -1,0 +1,159 @@
+"""The `cryo` command as a user meets it: exit codes, one-line errors, dry runs.
+
+Runs the real CLI in a subprocess (so a traceback would show on stderr)
+against a virtual board where one is needed.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mpremote.transport_serial import SerialTransport
+
+from host_tools import FIRMWARE_DIR, ROOT
+from host_tools.connect import TREATMENT_RUNNING, _stop_safely, resolve_port
+from host_tools.errors import DeviceError
+from host_tools.vport import VirtualPort
+
+
+def cryo(*argv, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=e,
+        timeout=120,
+    )
+
+
+def one_line_error(proc, code, *needles):
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cryo: error: "), proc.stderr
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_no_device(monkeypatch):
+    monkeypatch.delenv("CRYO_PORT", raising=False)
+    one_line_error(cryo("logs", "pull"), 3, "no board found", "--port", "CRYO_PORT")
+    with pytest.raises(DeviceError, match="2 boards attached"):
+
+        class P:
+            def __init__(self, d):
+                self.device, self.vid = d, 0x2E8A
+
+        resolve_port(None, environ={}, ports=[P("/dev/ttyACM0"), P("/dev/ttyACM1")])
+    assert resolve_port(None, environ={"CRYO_PORT": "socket://h:1"}) == "socket://h:1"
+    assert resolve_port("rfc2217://h:2", environ={"CRYO_PORT": "x"}) == "rfc2217://h:2"
+
+
+def test_device_busy_and_missing_port(tmp_path):
+    one_line_error(cryo("config", "--port", str(tmp_path / "nope"), "show"), 3, "cannot open")
+    with VirtualPort(flash_dir=tmp_path / "flash") as vp:
+        holder = SerialTransport(vp.port, timeout=1)  # another tool has the port
+        try:
+            one_line_error(cryo("config", "--port", vp.port, "show"), 3, vp.port)
+        finally:
+            holder.close()
+
+
+def test_treatment_running_refuses_repl_work():
+    from host_tools import link
+
+    class FakeLink:
+        """G's client answering as a treating controller does (E_STATE)."""
+
+        @staticmethod
+        def request_service_mode(port, timeout):
+            raise link.LinkError("device: treatment running (E_STATE)", link.msg.E_STATE)
+
+    with pytest.raises(DeviceError) as e:
+        _stop_safely("/dev/null", FakeLink)
+    assert str(e.value) == TREATMENT_RUNNING
+
+    class Idle:
+        @staticmethod
+        def request_service_mode(port, timeout):
+            return {"ok": True, "state": "SERVICE"}
+
+    assert _stop_safely("/dev/null", Idle) == "service mode"
+    assert _stop_safely("/dev/null", type("NoChannel", (), {"request_service_mode": staticmethod(
+        lambda port, timeout: (_ for _ in ()).throw(link.LinkError("no reply")))})) == "no command channel"
+
+
+def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
+    fw = tmp_path / "firmware"  # a snapshot: firmware/ may change while the test runs
+    shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    with VirtualPort(flash_dir=tmp_path / "flash") as vp:
+        p = vp.port
+        r = cryo("flash", "--port", p, "--json", "--no-reset", "--firmware", str(fw))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["switched"] is True
+        assert cryo("config", "--port", p, "--role", "service", "--pin", "9876", "pin", "service", "9876").returncode == 0
+        one_line_error(
+            cryo("config", "--port", p, "--role", "service", "--pin", "0000", "--yes", "set", "pid.kp=0.06"),
+            4, "wrong PIN",
+        )
+        one_line_error(
+            cryo("config", "--port", p, "--role", "operator", "--pin", "9876", "--yes", "set", "limits.floor_c=-70"),
+            4, "may not change limits.floor_c",
+        )
+        one_line_error(
+            cryo("config", "--port", p, "--role", "service", "--pin", "9876", "--yes", "set", "protocol.cycles=9"),
+            5, "protocol.cycles = 9 is out of range: allowed 1 .. 5",
+        )
+        one_line_error(cryo("config", "--port", p, "get", "nonsense"), 5, "unknown field nonsense")
+        # the unix board is not an ESP32-S3: refused before anything is written
+        one_line_error(cryo("flash", "--port", p, "--board", "esp32s3"), 6, "platform 'linux'", "--board")
+        r = cryo("flash", "--port", p, "--json", "--firmware", str(fw))
+        assert r.returncode == 0 and json.loads(r.stdout)["up_to_date"] is True
+
+
+@pytest.mark.parametrize(
+    "board,image,expect",
+    [
+        ("esp32s3", "fw.bin", "would run: esptool --chip esp32s3 --port /dev/ttyUSB0 --baud 460800 "
+                              "write-flash --erase-all 0x0 fw.bin"),
+        ("rp2040", "fw.uf2", "would run: copy fw.uf2 to {bootsel}/fw.uf2"),
+        ("rp2350", "fw.uf2", "would run: copy fw.uf2 to {bootsel}/fw.uf2"),
+        ("stm32f4", "fw.dfu", "would run: dfu-util -a 0 -s 0x08000000:leave -D fw.dfu"),
+    ],
+)
+def test_runtime_flash_dry_run_prints_exact_steps(tmp_path, board, image, expect):
+    bootsel = tmp_path / "RPI-RP2"
+    r = cryo("flash", "--board", board, "--runtime", image, "--dry-run", "--port", "/dev/ttyUSB0",
+             "--bootsel", str(bootsel))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == expect.format(bootsel=bootsel)
+    assert lines[1] == f"then: cryo flash --board {board} (deploy the app)"
+
+
+def test_runtime_flash_uf2_copies_to_bootsel(tmp_path):
+    bootsel = tmp_path / "RPI-RP2"
+    bootsel.mkdir()
+    (bootsel / "INFO_UF2.TXT").write_text("UF2 Bootloader v3.0\n")
+    img = tmp_path / "firmware.uf2"
+    img.write_bytes(b"UF2\n" * 128)
+    r = cryo("flash", "--board", "rp2040", "--runtime", str(img), "--bootsel", str(bootsel))
+    assert r.returncode == 0, r.stderr
+    assert (bootsel / "firmware.uf2").read_bytes() == img.read_bytes()
+    one_line_error(cryo("flash", "--board", "rp2040", "--runtime", str(tmp_path / "missing.uf2")), 5, "does not exist")
+
+
+def test_app_dry_run_lists_the_plan(mpy, tmp_path):
+    with VirtualPort(flash_dir=tmp_path / "flash") as vp:
+        r = cryo("flash", "--port", vp.port, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "transfer" in out and "boot layer" in out and "would provision a new device key" in out
+    assert "would verify slot a on the device, switch app/active none → a" in out
+    assert not (tmp_path / "flash" / "app").exists()

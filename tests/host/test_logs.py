@@ -1,0 +1,117 @@
+"""`cryo logs` end to end: pull after a treatment, incremental, resumed, verified, reported.
+
+The treatment log is written by the firmware's own TreatmentLog (D) under
+MicroPython into the virtual board's flash; the pull goes through real
+mpremote over a pty.
+"""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from host_tools import logs
+from host_tools.connect import Session
+from host_tools.errors import DeviceError
+from host_tools.vport import VirtualPort, write_demo_treatment
+
+
+@pytest.fixture
+def board_img(tmp_path):
+    img = tmp_path / "board" / "flash.img"
+    write_demo_treatment(image=img, seconds=90, sessions=2)
+    return img
+
+
+def _seg_bytes(dest):
+    return {p.name: p.read_bytes() for p in sorted((dest / "logs").glob("seg*.bin"))}
+
+
+def test_pull_after_treatment_then_only_new_records(mpy, tmp_path, board_img):
+    arch = tmp_path / "archive"
+    with VirtualPort(image=board_img) as vp, Session(vp.port, stop_firmware=False) as s:
+        r1 = logs.pull(s, arch)
+        assert r1["verify"]["ok"] and r1["verify"]["complete_sessions"] == [1, 2]
+        assert r1["bytes"] > 20000 and r1["marked_pulled_upto"] == 2
+        r2 = logs.pull(s, arch)
+        assert r2["bytes"] == 0 and r2["files"] == {}  # nothing new: nothing copied
+    # the device knows the host holds sessions 1..2 (D's marker, read by D's code)
+    write_demo_treatment(image=board_img, seconds=30, sessions=1)
+    with VirtualPort(image=board_img) as vp, Session(vp.port, stop_firmware=False) as s:
+        assert s.eval("open('logs/pulled','rb').read()") == (arch / r1["serial"] / "logs" / "pulled").read_bytes()
+        r3 = logs.pull(s, arch)
+    assert r3["verify"]["complete_sessions"] == [1, 2, 3]
+    assert 4000 < r3["bytes"] < 8000  # one 30 s session, not the whole log again
+    rows = logs.session_rows(arch / r3["serial"])
+    assert [r["session"] for r in rows] == [1, 2, 3]
+    assert [r["faults"] for r in rows] == [0, 1, 1]  # the last session of each write has one
+    assert rows[0]["cycles"] == 2 and rows[0]["min_temp_c"] == -25.0
+    assert rows[0]["duration_s"] == pytest.approx(89.9)
+
+
+def test_pull_resumes_after_disconnect(mpy, tmp_path):
+    img = tmp_path / "board" / "flash.img"
+    write_demo_treatment(image=img, seconds=300, sessions=3)
+    arch = tmp_path / "archive"
+    got = {"n": 0}
+    with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
+        s.stream_timeout = 1.5
+
+        def progress(n, total):
+            got["n"] += n
+            if got["n"] > 40000:
+                vp.power_off()  # cable pulled / board lost power mid-transfer
+
+        with pytest.raises(DeviceError, match="lost"):
+            logs.pull(s, arch, progress=progress)
+    serial = next(arch.iterdir()).name
+    partial = sum(len(b) for b in _seg_bytes(arch / serial).values())
+    assert 40000 < partial < 140000
+    with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
+        r = logs.pull(s, arch)
+    assert r["verify"]["ok"] and r["verify"]["complete_sessions"] == [1, 2, 3]
+    # a fresh full pull into another archive yields the same bytes
+    with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
+        full = logs.pull(s, tmp_path / "fresh", mark=False)
+    total = sum(len(b) for b in _seg_bytes(tmp_path / "fresh" / serial).values())
+    assert r["bytes"] == total - partial  # the resumed pull fetched only the rest
+    assert sum(v for k, v in full["files"].items() if k.startswith("seg")) == total
+    assert _seg_bytes(arch / serial) == _seg_bytes(tmp_path / "fresh" / serial)
+
+
+def test_corrupted_record_is_reported_and_not_marked_pulled(mpy, tmp_path):
+    d = tmp_path / "flash"
+    write_demo_treatment(flash_dir=d, seconds=60, sessions=1)
+    seg = sorted((d / "logs").glob("seg*.bin"))[0]
+    data = bytearray(seg.read_bytes())
+    data[2000] ^= 0x40  # one flipped bit inside a sample record
+    seg.write_bytes(bytes(data))
+    with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
+        r = logs.pull(s, tmp_path / "archive")
+    v = r["verify"]
+    assert not v["ok"] and len(v["crc_errors"]) == 1 and v["crc_errors"][0]["file"] == seg.name
+    assert "marked_pulled_upto" not in r and not (d / "logs" / "pulled").exists()
+
+
+def test_export_and_report(mpy, tmp_path, board_img):
+    out = tmp_path / "out"
+    r = logs.pull_and_report(board_img, out)
+    assert r["session"] == 2
+    png, pdf = out / "report-session00002.png", out / "report-session00002.pdf"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000
+    rows = list(csv.DictReader(open(r["csv"])))
+    assert len(rows) == 900 and rows[0]["phase"] in ("PRECOOL", "FREEZE")
+    assert {row["phase"] for row in rows} >= {"FREEZE", "THAW"}
+    doc = json.load(open(r["json"]))
+    assert doc["summary"]["cycles_done"] == 2 and len(doc["samples"]) == 900
+    assert [e["name"] for e in doc["events"]].count("fault") == 1
+    # offline export through the CLI, same data
+    from host_tools.cli import main
+
+    arch = out
+    assert main(["logs", "--archive", str(arch), "export", "2", "--format", "json", "-o",
+                 str(tmp_path / "x.json")]) == 0
+    assert json.load(open(tmp_path / "x.json"))["samples"] == doc["samples"]
+    shutil.rmtree(out / r["serial"] / "logs")

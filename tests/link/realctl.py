@@ -1,0 +1,105 @@
+"""The real controller on the virtual board, in virtual time, with the channel.
+
+Builds B's virtual world (``vboard.World``, fast mode, ``ManualClock``), the
+board layer (``cryo.board.Board``) and E's ``cryo.controller.Controller``;
+``loop(ms, channel)`` runs the tick like ``Controller._loop`` does on
+hardware (tick, then ``link.poll()``), charging each poll its measured cost
+in virtual time, and records the valve output after every tick. MicroPython
+and CPython.
+"""
+
+import time
+
+import plant as plant_mod
+import vboard
+
+from cryo.clock import ManualClock
+
+
+class RealRig:
+    def __init__(self, seed=1, start_ms=0, plant="default"):
+        self.clock = ManualClock(start_ms)
+        defn = vboard.load_board()
+        self.world = vboard.World(
+            board=defn,
+            plant_params=plant_mod.load(plant),
+            seed=seed,
+            clock=self.clock,
+            realtime=False,
+        )
+        vboard.install(self.world)
+        from cryo.board import Board
+        from cryo.controller import Controller
+
+        self.board = Board(defn, self.clock)
+        self.ctl = Controller(self.board, {"require_wdt": True}, log=_RamLog())
+        self.period = self.ctl.period_ms
+        self.valve_trace = bytearray()
+        self.max_late_ms = 0
+        self.polls = 0
+
+    def tick(self):
+        now = self.clock.ticks_ms()
+        self.world.advance_to(now)
+        self.ctl.tick(now)
+        if self.world.wdt_expired(now):
+            self.world.wdt_fed_ms = now
+        self.valve_trace.append(1 if self.world.valve_is_open() else 0)
+
+    def start_treatment(self):
+        for _ in range(3):
+            self.tick()
+            self.clock.advance(self.period)
+        self.ctl.start()
+        self.world.set_input("handpiece", 1)
+        self.world.set_input("footswitch", 1)
+
+    def loop(self, ms, channel=None, on_tick=None):
+        """Tick every period for ``ms``; after each tick poll once (E's loop)."""
+        c = self.clock
+        end = c.add(c.ticks_ms(), ms)
+        deadline = c.ticks_ms()
+        acc_us = 0
+        while c.diff(end, c.ticks_ms()) > 0:
+            late = c.diff(c.ticks_ms(), deadline)
+            if late > self.max_late_ms:
+                self.max_late_ms = late
+            self.tick()
+            if on_tick is not None:
+                on_tick()
+            if channel is not None:
+                t0 = time.ticks_us()
+                channel.poll()
+                acc_us += time.ticks_diff(time.ticks_us(), t0)
+                self.polls += 1
+                if acc_us >= 1000:
+                    c.advance(acc_us // 1000)
+                    acc_us %= 1000
+            deadline = c.add(deadline, self.period)
+            left = c.diff(deadline, c.ticks_ms())
+            if left > 0:
+                c.advance(left)
+
+
+class _RamLog:
+    """Treatment log stand-in kept in RAM (storage is not under test here)."""
+
+    active = False
+    full = False
+
+    def has_room_for(self, seconds):
+        return True
+
+    def begin_session(self, header, now_ms=0, expected_s=None):
+        self.active = True
+        return 1
+
+    def sample(self, *a, **k):
+        return True
+
+    def event(self, *a, **k):
+        return None
+
+    def end_session(self, summary=None, now_ms=None):
+        self.active = False
+        return summary

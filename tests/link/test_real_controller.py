@@ -1,0 +1,164 @@
+"""The channel against E's real controller on B's virtual board (MicroPython).
+
+The controller, interlock, valves, drivers, emulated chips and plant are the
+real firmware/sim code (tests/link/realctl.py builds them in virtual time);
+the channel is polled once after every tick, as ``Controller._loop`` does.
+
+* 30 000 fuzz inputs during a running treatment: the valve output tick by
+  tick is identical to the same treatment without any input, no fault, no
+  parameter changed, every input answered and counted.
+* A flood of input: no overrun, no heartbeat fault, identical valve output.
+* Telemetry arrives at the requested rate in device time.
+
+``save_config`` is replaced by a recorder in these tests so the fuzzer never
+writes a configuration file (on the unix port "/config.json" is the host's
+root directory).
+"""
+
+PRELUDE = """
+import gc, random
+gc.threshold(200000)
+from realctl import RealRig
+from cryo.link.channel import CommandChannel
+from cryo.link.framing import encode
+from fakes import ScriptStream, CheckingSink
+import fuzzgen
+
+def make(seed):
+    r = RealRig(seed=seed)
+    saves = []
+    r.ctl.save_config = lambda role: saves.append(role)
+    sin = ScriptStream()
+    sink = CheckingSink()
+    ch = CommandChannel(r.ctl, sin, sink)
+    return r, sin, sink, ch, saves
+"""
+
+
+def test_fuzz_during_treatment_leaves_the_valve_untouched(run_link):
+    r = run_link(
+        PRELUDE
+        + """
+REFUSED = (
+    # (a leading newline ends any truncated fuzz line first)
+    b"\\n" + encode({"id": 1, "cmd": "set", "name": "pid.kp", "value": 0.5, "role": "engineer"}),
+    b"\\n" + encode({"id": 2, "cmd": "service", "role": "service"}),
+    b"\\n" + encode({"id": 3, "cmd": "set", "name": "target_c", "value": -20, "role": "service"}),
+)
+
+def run(fuzz):
+    random.seed(4242)
+    r, sin, sink, ch, saves = make(5)
+    r.start_treatment()
+    before = (dict(r.ctl.params), dict(r.ctl._extra))
+    lines = [0]
+    a_ticks = r.valve_trace
+    def feed():
+        if not fuzz:
+            return
+        for j in range(10):
+            # every 10th tick also valid requests that must be refused mid-treatment
+            data = fuzzgen.one() if j or len(a_ticks) % 10 else REFUSED[len(a_ticks) % 3]
+            lines[0] += data.count(b"\\n")
+            sin.feed(data)
+        while sin.pos < len(sin.data) or ch.rx_pending:
+            ch.poll()
+    r.loop(300000, ch if fuzz else None, feed)
+    return r, sink, ch, before, lines[0]
+
+a, sink, ch, before, lines = run(True)
+b = run(False)[0]
+st = a.ctl.status()
+result({"same_valve": a.valve_trace == b.valve_trace, "open_ticks": sum(a.valve_trace),
+        "ticks": len(a.valve_trace), "phase": [st["phase"], b.ctl.status()["phase"]],
+        "faults": a.ctl.fault_history, "unchanged": before == (a.ctl.params, a.ctl._extra),
+        "stats": ch.stats(), "replies": sink.replies, "errors": sink.errors, "bad": sink.bad,
+        "lines": lines, "service": a.ctl.service_requested})
+"""
+    )
+    assert r["same_valve"] and r["open_ticks"] > 100 and r["ticks"] == 3003
+    assert r["phase"][0] == r["phase"][1]
+    assert r["faults"] == [] and r["unchanged"] and r["service"] is False
+    st = r["stats"]
+    assert r["bad"] == 0 and st["internal"] == 0
+    assert r["errors"] == sum(st["errors"].values()) > 25_000
+    assert r["replies"] - r["errors"] == st["frames"]
+    assert st["errors"]["E_STATE"] >= 300  # the valid set/service requests, all refused
+
+
+def test_flood_does_not_delay_the_real_control_tick(run_link):
+    r = run_link(
+        PRELUDE
+        + """
+class Flood:
+    def __init__(self):
+        self.buf = b""
+        self.pos = 0
+        self.k = 0
+    def readinto(self, buf):
+        if self.pos >= len(self.buf):
+            self.k += 1
+            self.buf = encode({"id": self.k, "cmd": "status"}) if self.k % 3 == 0 else fuzzgen.one()
+            self.pos = 0
+        n = min(len(buf), len(self.buf) - self.pos)
+        buf[0:n] = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+def run(flood):
+    random.seed(5)
+    r, sin, sink, ch, saves = make(6)
+    if flood:
+        ch = CommandChannel(r.ctl, Flood(), sink)
+        ch._in.k = 0
+    r.start_treatment()
+    r.loop(120000, ch if flood else None)
+    return r, ch, sink
+
+a, ch, sink = run(True)
+b = run(False)[0]
+result({"overruns": a.ctl.overruns, "faults": a.ctl.fault_history, "late": a.max_late_ms,
+        "same_valve": a.valve_trace == b.valve_trace, "ticks": len(a.valve_trace),
+        "phase": a.ctl.status()["phase"], "stats": ch.stats(), "bad": sink.bad})
+"""
+    )
+    assert r["overruns"] == 0 and r["faults"] == []
+    assert r["late"] < 100, r["late"]  # never a period late (figure: bench_link)
+    assert r["same_valve"] and r["ticks"] == 1203  # 3 start-up ticks + 120 s
+    assert r["stats"]["rx_bytes"] > 50_000 and r["stats"]["frames"] > 300
+    assert r["bad"] == 0
+
+
+def test_telemetry_rate_with_the_real_controller(run_link):
+    r = run_link(
+        PRELUDE
+        + """
+out = {}
+for rate in (2, 5, 10):
+    rr, sin, sink, ch, saves = make(1)
+    sin.feed(encode({"id": 1, "cmd": "telemetry", "rate_hz": rate}))
+    rr.loop(300, ch)
+    n0 = sink.telemetry
+    rr.loop(20000, ch)
+    out[str(rate)] = [sink.telemetry - n0, sorted(sink.last.keys())]
+result(out)
+"""
+    )
+    for rate in (2, 5, 10):
+        n, keys = r[str(rate)]
+        assert abs(n - 20 * rate) <= 1, (rate, n)
+    assert {
+        "t_ms",
+        "phase",
+        "temps",
+        "cj_c",
+        "setpoint_c",
+        "demand",
+        "valve",
+        "p",
+        "i",
+        "d",
+        "faults",
+        "alarms",
+        "overruns",
+    } <= set(keys)

@@ -1,0 +1,65 @@
+"""The sensing scenarios (sensing_cases.py) under MicroPython and CPython.
+
+All cases run in one MicroPython process (module fixture); each case is then
+its own pytest item on each interpreter, so a failure names the scenario and
+the interpreter.
+"""
+
+from pathlib import Path
+
+import pytest
+import sensing_cases
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+HERE = Path(__file__).resolve().parent
+CASES = sensing_cases.names()
+
+
+@pytest.fixture(scope="module")
+def mpy_results(mpy):
+    return mpy.run(
+        "import sensing_cases\nresult(sensing_cases.run_all())",
+        extra_path=[HERE],
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case_under_micropython(name, mpy, mpy_results):
+    assert mpy_results[name] == "ok"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case_under_cpython(name):
+    getattr(sensing_cases, name)()
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["reading55", "reading56"]),
+            st.sampled_from(["K", "T"]),
+            st.floats(-270.0, 400.0),
+            st.floats(-20.0, 70.0),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_drivers_agree_between_interpreters(mpy, calls):
+    """Hypothesis-drawn readings: emulated chip + driver + NIST correction give
+    the same codes and temperatures on MicroPython as on CPython."""
+    got = mpy.run(
+        "import sensing_cases as c\nresult([getattr(c, f)(*a) for f, *a in %r])"
+        % ([list(x) for x in calls],),
+        extra_path=[HERE],
+    )
+    for (f, *args), m in zip(calls, got):
+        c = getattr(sensing_cases, f)(*args)
+        assert m[:3] == c[:3], (f, args)
+        if c[3] is None:
+            assert m[3] is None
+        else:
+            assert m[3] == pytest.approx(c[3], abs=1e-9), (f, args)

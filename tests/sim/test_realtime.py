@@ -1,0 +1,195 @@
+"""`cryo sim` on a pty, driven by the real mpremote (CLI and transport API)."""
+
+import hashlib
+import time
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.sim
+
+
+def run(t, code, timeout=10):
+    """exec on the board with an inter-character timeout; returns stdout."""
+    out, err = t.exec_raw(code, timeout=timeout)
+    assert not err, err.decode()
+    return out.decode()
+
+
+def test_exec_eval_and_boot_sequence(sim):
+    b = sim()
+    r = b.mpremote("resume", "exec", "print('hello', 6 * 7)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "hello 42"
+    r = b.mpremote("resume", "eval", "[MAIN_RAN, BOOT['valves_closed'], sorted(BOOT)]")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[True, True, ['app', 'flash', 'valves_closed']]"
+
+
+def test_copy_file_sha256_and_survives_soft_reset_and_restart(sim, tmp_path):
+    b = sim()
+    data = bytes(range(256)) * 40 + b"end"
+    src = tmp_path / "blob.bin"
+    src.write_bytes(data)
+    r = b.mpremote("resume", "fs", "cp", str(src), ":blob.bin", "+", "fs", "sha256sum", ":blob.bin")
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256(data).hexdigest() in r.stdout
+    # plain mpremote soft-resets first (Ctrl-D in the raw REPL)
+    r = b.mpremote("soft-reset", "eval", "(open('blob.bin','rb').read()[-3:], 'MAIN_RAN' in globals())")
+    assert r.returncode == 0, r.stderr
+    # after a soft reset from the raw REPL boot.py ran, main.py did not
+    assert r.stdout.strip() == "(b'end', False)"
+    assert "raw" in b.resets()
+    b.stop()
+    # a new `cryo sim` on the same image: the file is still there
+    b2 = sim()
+    r = b2.mpremote("resume", "fs", "sha256sum", ":blob.bin")
+    assert hashlib.sha256(data).hexdigest() in r.stdout, r.stdout + r.stderr
+
+
+def test_friendly_soft_reset_prints_banner_and_runs_main(sim):
+    b = sim()
+    t = b.transport()
+    t.exec("MAIN_RAN = 'cleared'")
+    t.exit_raw_repl()
+    t.read_until(1, b">>> ", timeout=10)  # the friendly REPL's banner
+    t.serial.write(b"\x04")  # Ctrl-D on an empty line
+    out = t.read_until(1, b"MPY: soft reboot\r\n", timeout=10)
+    assert out.endswith(b"MPY: soft reboot\r\n")
+    t.read_until(1, b">>> ", timeout=10)
+    t.serial.write(b"print(MAIN_RAN)\r")
+    out = t.read_until(1, b">>> ", timeout=10)
+    assert b"True" in out  # main.py ran again
+    t.close()
+
+
+def test_mip_install_of_firmware_package(sim):
+    b = sim()
+    r = b.mpremote("mip", "install", str(ROOT / "firmware" / "package.json"), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # after a reset the installed copy (/lib precedes /rom on sys.path) is used
+    r = b.mpremote("soft-reset", "exec", "import cryo.clock; print(cryo.clock.__file__)")
+    assert r.stdout.strip() == "/lib/cryo/clock.py", r.stdout + r.stderr
+    local = (ROOT / "firmware" / "cryo" / "pid.py").read_bytes()
+    r = b.mpremote("resume", "fs", "sha256sum", ":/lib/cryo/pid.py")
+    assert hashlib.sha256(local).hexdigest() in r.stdout
+
+
+def test_ctrl_c_interrupts_a_running_loop(sim):
+    b = sim()
+    t = b.transport()
+    t.exec_raw_no_follow("n = 0\nwhile True:\n    n += 1\n")
+    time.sleep(0.3)
+    t.serial.write(b"\x03")
+    out, err = t.follow(timeout=5)
+    assert b"KeyboardInterrupt" in err
+    assert t.eval("n > 0") is True  # the board is usable again
+    t.close()
+
+
+def test_unfed_watchdog_resets_the_board(sim):
+    b = sim()
+    t = b.transport()
+    t.exec("import machine\nwdt = machine.WDT(timeout=300)\nwdt.feed()")
+    t.close()
+    resets = b.wait_resets(1)
+    assert resets[-1:] == ["wdt"]
+    b.wait_prompt()
+    t = b.transport()
+    assert t.eval("__import__('machine').reset_cause() == __import__('machine').WDT_RESET")
+    assert t.eval("MAIN_RAN") is True  # hard reset: main.py ran
+    t.close()
+
+
+def test_fed_watchdog_does_not_reset(sim):
+    b = sim()
+    t = b.transport()
+    run(
+        t,
+        "import machine, time\nw = machine.WDT(timeout=300)\n"
+        "for i in range(12):\n    time.sleep_ms(100)\n    w.feed()\n",
+    )
+    assert b.resets() == []
+    t.close()
+
+
+def test_machine_reset_restarts_the_board(sim):
+    b = sim()
+    r = b.mpremote("resume", "exec", "--no-follow", "import machine; machine.reset()")
+    assert r.returncode == 0, r.stderr
+    assert b.wait_resets(1)[-1:] == ["reset"]
+    b.wait_prompt()
+    t = b.transport()
+    assert t.eval("__import__('machine').reset_cause() == __import__('machine').HARD_RESET")
+    t.close()
+
+
+def test_power_cut_keeps_last_good_state(sim):
+    """Cut power at each flash operation of a file update (torn last write):
+    littlefs always remounts with the old or the new content, never a mix."""
+    b = sim()
+    t = b.transport()
+    t.exec("f = open('state.txt', 'w'); f.write('good ' * 300); f.close()")
+    outcomes = []
+    for n in range(6):
+        t.exec("import vboard; vboard.world.flash.cut_power_after(%d, tear=True)" % n)
+        before = len(b.resets())
+        t.exec_raw_no_follow("f = open('state.txt', 'w'); f.write('new%d ' * 300); f.close()" % n)
+        try:
+            out, err = t.follow(timeout=1)
+            cut = False
+        except Exception:  # noqa: BLE001 - no reply: the board lost power
+            cut = True
+        if cut:
+            assert b.wait_resets(before + 1)[-1] == "power"
+            t.close()
+            b.wait_prompt()
+            t = b.transport()
+        else:
+            assert not err, err
+            t.exec("vboard.world.flash.cut_power_after(10 ** 6)")
+        words = t.eval("open('state.txt').read()").split()
+        assert len(words) == 300 and len(set(words)) == 1, words[:3]
+        outcomes.append((cut, words[0]))
+        t.exec("f = open('state.txt', 'w'); f.write('good ' * 300); f.close()")
+    t.close()
+    cuts = [w for cut, w in outcomes if cut]
+    assert cuts, outcomes
+    assert "good" in cuts  # a cut mid-update fell back to the last good state
+
+
+def test_power_cut_option_reboots_once(sim):
+    b = sim("--power-cut-after", "2", "--tear")
+    t = b.transport()
+    t.exec_raw_no_follow("f = open('x.txt', 'w'); f.write('x' * 9000); f.close()")
+    with pytest.raises(Exception):  # noqa: B017 - no reply: power lost mid-write
+        t.follow(timeout=1)
+    assert b.wait_resets(1)[-1:] == ["power"]
+    t.close()
+    b.wait_prompt()
+    t = b.transport()
+    t.exec("f = open('y.txt', 'w'); f.write('y' * 9000); f.close()")  # no cut after reboot
+    assert t.eval("len(open('y.txt').read())") == 9000
+    t.close()
+
+
+def test_plant_advances_with_real_time(sim):
+    b = sim()
+    t = b.transport()
+    code = """
+import cryo.board, time
+from cryo.sensing.max31855 import MAX31855
+bd = cryo.board.build()
+tc = MAX31855(bd.spi, bd.cs['tissue'])
+tc.read_raw(); t0 = tc.temperature
+bd.master_pin.value(1); bd.valve_pin.value(1)
+time.sleep_ms(2500)
+tc.read_raw(); t1 = tc.temperature
+bd.safe_outputs()
+print(t0, t1)
+"""
+    out = run(t, code).split()
+    t0, t1 = float(out[0]), float(out[1])
+    assert 30.0 < t0 < 36.0
+    assert t1 < t0 - 1.0  # the open valve cooled the skin within 2.5 s
+    t.close()

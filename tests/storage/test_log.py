@@ -1,0 +1,257 @@
+"""TreatmentLog behaviour under MicroPython on the emulated flash (littlefs)."""
+
+from pathlib import Path
+
+from cryo.storage import records as R
+from cryo.storage.log import list_sessions, read_records
+
+HERE = str(Path(__file__).resolve().parent)
+
+COMMON = """
+from storage_rig import *
+from cryo.storage.log import TreatmentLog, LogFull
+from cryo.storage import records as R
+from cryo.clock import ManualClock
+ROOT = '/flash/logs'
+HDR = dict(rtc_s=815000000, rtc_ms=0, fw_version='0.1.0', fw_hash=b'\\x11' * 32,
+           config_hash=b'\\x22' * 32, board_id='sim-1', target_cc=-4000, thaw_cc=0,
+           freeze_ds=200, cycles=2, floor_cc=-6000, max_freeze_ds=600, min_thaw_ds=300)
+"""
+
+
+def _run(mpy, body, **kw):
+    return mpy.run(COMMON + body, extra_path=[HERE], timeout=300, **kw)
+
+
+def test_session_round_trip_with_summary_stats_and_queries(mpy):
+    r = _run(
+        mpy,
+        """
+dev = fresh()
+log = TreatmentLog(ROOT, sample_hz=10)
+s = log.begin_session(HDR, 0, expected_s=30)
+log.event(R.EV_PHASE, 4, 3, 0)
+t = 0
+while t < 3000:                     # called at 50 Hz, logged at 10 Hz
+    tissue = -t                     # 0 .. -29.98 degC
+    log.sample(t, tissue, -150, -400, 50, 1 if t < 1000 else 0, 4)
+    t += 20
+log.event(R.EV_ALARM_ON, 3, 3, 2500)
+summ = log.end_session(None, 3000)
+log.close()
+remount()
+log = TreatmentLog(ROOT)
+sess = log.sessions()
+recs = log.read_records(session=s)
+rng = log.read_records(seq_from=5, seq_to=7)
+result([s, summ, sess[0]['samples'], sess[0]['events'], sess[0]['summary']['outcome'],
+        [r['type'] for r in recs[:3]], recs[3], [r['seq'] for r in rng], len(recs)])
+""",
+    )
+    s, summ, nsamp, nev, outcome, first_types, rec3, rng, nrec = r
+    assert s == 1 and nsamp == 30 and nev == 2 and outcome == R.OUTCOME_COMPLETED
+    assert summ["samples"] == 30 and summ["duration_ms"] == 3000 and summ["cycles_done"] == 1
+    assert summ["min_cc"] == -2900 and summ["valve_open_ms"] == 1000
+    assert summ["below_target_ms"] == 0  # target -40 degC never reached
+    assert first_types == ["session", "event", "sample"]
+    assert rec3["t_ms"] == 100 and rec3["tissue_c"] == -1.0 and rec3["aux_c"] == -15.0
+    assert rng == [5, 6, 7]
+    assert nrec == 1 + 30 + 2 + 1
+
+
+def test_decimation_and_time_across_the_tick_wrap(mpy):
+    r = _run(
+        mpy,
+        """
+dev = fresh()
+clock = ManualClock((1 << 30) - 1500)     # wraps 1.5 s into the session
+log = TreatmentLog(ROOT, clock=clock, sample_hz=10)
+log.begin_session(HDR, clock.ticks_ms())
+i = 0
+while i < 200:                            # 4 s at 50 Hz
+    log.sample(clock.ticks_ms(), -100, 0, 0, 0, 0, 4)
+    clock.advance(20)
+    i += 1
+log.end_session(None, clock.ticks_ms())
+ts = [r['t_ms'] for r in log.read_records() if r['type'] == 'sample']
+result([len(ts), ts[:3], ts[-1], log.sessions()[0]['summary']['duration_ms']])
+""",
+    )
+    n, first, last, dur = r
+    assert n == 40 and first == [0, 100, 200] and last == 3900 and dur == 4000
+
+
+def test_sample_append_allocates_nothing_including_commits(mpy):
+    r = _run(
+        mpy,
+        """
+dev = fresh()
+log = TreatmentLog(ROOT, sample_hz=10, commit_every=10, segment_bytes=16384)
+log.begin_session(HDR, 0)
+t = [0]
+def one():
+    log.sample(t[0], -4012, -153, -400, 37, 1, 4)
+    t[0] += 100
+c0 = log.committed_seq
+assert_no_alloc(one, 300)                  # 30 flash commits with the heap locked
+per = bytes_per_call(one, 200)
+result([log.committed_seq - c0, per, log.n_samples])
+""",
+    )
+    committed, per, n = r
+    assert committed >= 290 and per == 0 and n == 502
+
+
+def test_interrupted_session_is_closed_at_boot(mpy):
+    r = _run(
+        mpy,
+        """
+dev = fresh()
+log = TreatmentLog(ROOT, commit_every=5)
+log.begin_session(HDR, 0)
+t = 0
+while t < 2300:
+    log.sample(t, -t, 0, -400, 10, 1, 4)
+    t += 100
+# power lost here: no end_session; the last 3 queued samples never committed
+unmount()
+mount(dev.reboot())
+log = TreatmentLog(ROOT)
+sess = log.sessions()
+recs = log.read_records(session=1)
+log.begin_session(HDR, 0)
+log.end_session(None, 10)
+result([log.recovered, sess[0]['summary'], sess[0]['samples'],
+        [r['code'] for r in recs if r['type'] == 'event'], [s['session'] for s in log.sessions()]])
+""",
+    )
+    recovered, summary, nsamp, codes, sessions = r
+    assert recovered == 1
+    assert summary["outcome"] == R.OUTCOME_INTERRUPTED and summary["duration_ms"] == 1900
+    assert nsamp == 20 and codes == [R.EV_INTERRUPTED]
+    assert sessions == [1, 2]
+
+
+def test_unpulled_sessions_are_never_overwritten(mpy):
+    r = _run(
+        mpy,
+        """
+KW = dict(segment_bytes=1024, max_bytes=16384, commit_every=5)
+dev = fresh()
+log = TreatmentLog(ROOT, **KW)
+out = {}
+def treat(n):
+    log.begin_session(HDR, 0, expected_s=n // 10)
+    i = 0
+    while i < n:
+        log.sample(i * 100, -i, 0, 0, 0, 0, 4)
+        i += 1
+    log.end_session(None, n * 100)
+while log.has_room_for(10):
+    treat(100)
+out['before'] = [(s['session'], s['samples']) for s in log.sessions()]
+try:
+    treat(100)
+    out['refused'] = 'started'
+except LogFull as e:
+    out['refused'] = str(e)
+out['after_refusal'] = [(s['session'], s['samples']) for s in log.sessions()]
+PULLED = log.sessions()[-1]['session'] - 1
+log.mark_pulled(PULLED)
+out['pulled'] = PULLED
+out['room_after_pull'] = log.has_room_for(10)
+while log.has_room_for(10):
+    treat(100)
+out['after'] = [(s['session'], s['samples']) for s in log.sessions()]
+out['room3'] = log.has_room_for(10)
+out['dropped'] = log.dropped
+log2 = TreatmentLog(ROOT, overwrite_unpulled=True, **KW)
+out['room_overwrite'] = log2.has_room_for(10)
+result(out)
+""",
+    )
+    before = r["before"]
+    assert len(before) >= 2 and all(n == 100 for _, n in before)
+    assert "no room for a 10 s treatment" in r["refused"]
+    assert r["after_refusal"] == before  # nothing deleted, nothing half-started
+    assert r["room_after_pull"] is True
+    after = dict(r["after"])
+    assert 1 not in after, r  # pulled session rotated out
+    # every unpulled session is still complete
+    assert all(after[s] == 100 for s, _ in before if s > r["pulled"])
+    assert after[before[-1][0] + 1] == 100 and len(after) >= len(before)
+    assert r["room3"] is False and r["dropped"] == 0
+    assert r["room_overwrite"] is True
+
+
+def test_has_room_for_is_not_optimistic(mpy):
+    # Whatever has_room_for promises must really fit without dropping samples.
+    r = _run(
+        mpy,
+        """
+KW = dict(segment_bytes=2048, max_bytes=16384, commit_every=10)
+dev = fresh(24)
+log = TreatmentLog(ROOT, **KW)
+secs = 1
+while log.has_room_for(secs + 1):
+    secs += 1
+log.begin_session(HDR, 0, expected_s=secs)
+i = 0
+while i < secs * 10:
+    log.sample(i * 100, -i, 0, 0, 0, 0, 4)
+    i += 1
+j = 0
+while j < 64:
+    log.event(R.EV_NOTE, j, 0)
+    j += 1
+log.end_session(None, secs * 1000)
+result([secs, log.dropped, log.full, log.sessions()[-1]['samples']])
+""",
+    )
+    secs, dropped, full, samples = r
+    assert secs > 60 and dropped == 0 and not full and samples == secs * 10
+
+
+def test_host_reads_a_log_written_by_micropython(mpy, tmp_path):
+    root = tmp_path / "logs"
+    mpy.run(
+        COMMON.replace("ROOT = '/flash/logs'", "ROOT = %r" % str(root))
+        + """
+log = TreatmentLog(ROOT, segment_bytes=1024, max_bytes=8192)
+for k in range(2):
+    log.begin_session(HDR, 0)
+    i = 0
+    while i < 100:
+        log.sample(i * 100, -i * 50, -i, -400, i, i & 1, 4)
+        i += 1
+    log.event(R.EV_FAULT, 7, 1, 5000)
+    log.end_session({'outcome': R.OUTCOME_FAULT}, 10000)
+log.mark_pulled(1)
+result(1)
+""",
+        extra_path=[HERE],
+    )
+    sessions = list_sessions(str(root), pulled_upto=1)
+    assert [s["session"] for s in sessions] == [1, 2]
+    assert [s["pulled"] for s in sessions] == [True, False]
+    assert all(s["samples"] == 100 and s["summary"]["outcome"] == R.OUTCOME_FAULT for s in sessions)
+    recs = read_records(str(root), session=2)
+    samples = [r for r in recs if r["type"] == "sample"]
+    assert samples[99]["tissue_c"] == -49.5 and samples[99]["t_ms"] == 9900
+    seqs = [r["seq"] for r in read_records(str(root))]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(list(root.glob("seg*.bin"))) > 2  # rotated
+
+
+def test_bad_arguments_are_named(tmp_path):
+    import pytest
+
+    from cryo.storage.log import TreatmentLog
+
+    with pytest.raises(ValueError, match="sample_hz must be 1..100 Hz, got 0"):
+        TreatmentLog(str(tmp_path), sample_hz=0)
+    with pytest.raises(ValueError, match="max_bytes must be >= 2 \\* segment_bytes"):
+        TreatmentLog(str(tmp_path), segment_bytes=4096, max_bytes=4096)
+    log = TreatmentLog(str(tmp_path))
+    with pytest.raises(ValueError, match="no session is open"):
+        log.end_session()
