@@ -139,7 +139,11 @@ def run():
         ),
         (
             "tick median vs target 250 µs",
-            "%.2f of target (%s)" % (r["median"] / TARGET_MEDIAN_US, "met" if r["median"] <= TARGET_MEDIAN_US else "MISSED"),
+            "%.2f of target (%s)"
+            % (
+                r["median"] / TARGET_MEDIAN_US,
+                "met" if r["median"] <= TARGET_MEDIAN_US else "MISSED",
+            ),
         ),
         (
             "tick median vs 1000-iteration integer loop (same run)",
@@ -148,7 +152,8 @@ def run():
         ("bytes allocated per tick (control path)", "%.0f B" % r["bytes_tick"]),
         (
             "safety path Interlock.evaluate median / p99",
-            "%d / %d µs = %.2f of the tick" % (r["ev_median"], r["ev_p99"], r["ev_median"] / max(r["median"], 1)),
+            "%d / %d µs = %.2f of the tick"
+            % (r["ev_median"], r["ev_p99"], r["ev_median"] / max(r["median"], 1)),
         ),
         (
             "safety path bytes per call (heap_lock proof)",
@@ -161,9 +166,7 @@ def run():
         rows.append(("instructions per tick (callgrind)", "n/a: " + why))
     else:
         rows.append(("instructions per tick (callgrind, %d-tick difference)" % n, "%.0f" % ipt))
-        rows.append(
-            ("  at 240 MHz, ~1 instr/cycle (rough)", "%.0f µs" % (ipt / 240.0))
-        )
+        rows.append(("  at 240 MHz, ~1 instr/cycle (rough)", "%.0f µs" % (ipt / 240.0)))
     return rows
 
 

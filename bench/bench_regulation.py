@@ -46,8 +46,11 @@ from closed_loop import make_plant, run_autotune, run_loop, BangBang, TUNE_OVERR
 from cryo.pid import PID
 cases = json.loads(%r)
 out = []
+tuned = {}
 for label, name, ov, dur in cases:
-    tune = run_autotune(make_plant(name, 1, TUNE_OVERRIDES), %r)
+    if name not in tuned:  # the tune runs with TUNE_OVERRIDES: once per plant file
+        tuned[name] = run_autotune(make_plant(name, 1, TUNE_OVERRIDES), %r)
+    tune = tuned[name]
     row = {"label": label, "tune": tune}
     if tune["ok"]:
         pid = PID(tune["kp"], tune["ki"], tune["kd"], d_filter_s=0.5)
@@ -73,10 +76,18 @@ def svc():
     c.advance(10)
     v.refresh(c.ticks_ms())
     v.service(c.ticks_ms())
+from cryo.control.autotune import RelayAutotune
+at = RelayAutotune(c, -25.0)
+ya = [-24.0]
+def ast():
+    c.advance(200)
+    ya[0] = -ya[0] - 49.0
+    return at.step(c.ticks_ms(), ya[0])
+b_at = bytes_per_call(ast, 200)
 ts = time_us(upd, 500)
 tv = time_us(svc, 500)
 out.append({"bytes_update": bytes_per_call(upd, 200), "bytes_service": bytes_per_call(svc, 200),
-            "us_update": ts[len(ts) // 2], "us_service": tv[len(tv) // 2]})
+            "us_update": ts[len(ts) // 2], "us_service": tv[len(tv) // 2], "bytes_autotune": b_at})
 result(out)
 """
 
@@ -201,6 +212,7 @@ def run():
             )
     rows.append(("PID.update bytes allocated (MicroPython)", "%.0f B" % costs["bytes_update"]))
     rows.append(("PID.update median time (unix port)", "%d µs" % costs["us_update"]))
+    rows.append(("RelayAutotune.step bytes allocated", "%.0f B" % costs["bytes_autotune"]))
     rows.append(
         (
             "valve refresh+service bytes / median time",

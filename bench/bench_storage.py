@@ -50,6 +50,11 @@ while log.has_room_for(%d):
     treatment(log, %d, %d)
     guarded += 1
 fitted = len(log.sessions())
+room_us = time_us(lambda: log.has_room_for(%d), 20)
+room_med = room_us[len(room_us) // 2]
+er = list(dev.erases)
+erase_total = sum(er)
+erase_max = max(er)
 
 # 2) sample append cost (includes one flash commit per 10 samples)
 log = TreatmentLog('/flash/b')
@@ -74,15 +79,18 @@ def one1():
 ops0 = dev.ops
 ts1 = time_us(one1, 500)
 ops1 = (dev.ops - ops0) / 500
-result([per_treatment, fitted, guarded, ts[len(ts) // 2], ts[len(ts) * 99 // 100],
+result([room_med, erase_total, erase_max, per_treatment, fitted, guarded, ts[len(ts) // 2], ts[len(ts) * 99 // 100],
         sum(ts) / len(ts), ops_per_sample, alloc, alloc_rot, ts1[len(ts1) // 2], sum(ts1) / len(ts1), ops1,
         R.frame_size(R.TYPE_SESSION), R.frame_size(R.TYPE_EVENT), R.frame_size(R.TYPE_SUMMARY)])
 """
 
 
 def run():
-    code = _CODE % (TREATMENT_S, EVENTS, TREATMENT_S, TREATMENT_S, EVENTS)
+    code = _CODE % (TREATMENT_S, EVENTS, TREATMENT_S, TREATMENT_S, EVENTS, TREATMENT_S)
     (
+        room_med,
+        erase_total,
+        erase_max,
         per_treatment,
         fitted,
         guarded,
@@ -115,7 +123,16 @@ def run():
             "treatments logged in a 1 MiB budget (has_room_for guard)",
             f"{fitted} (guard reserves 64 events each)",
         ),
+        (
+            "block erases per treatment (2 MiB flash, littlefs wear levelling)",
+            f"{erase_total / fitted:.0f}; busiest block {erase_max} erases over {fitted} treatments",
+        ),
+        (
+            "treatments until 100k-cycle NOR wear-out (busiest block / even spread)",
+            f"{100000 * fitted // max(erase_max, 1)} / {100000 * 512 * fitted // max(erase_total, 1)}",
+        ),
         ("sample append, median / p99 / mean (MicroPython unix)", f"{med} / {p99} / {mean:.1f} µs"),
+        ("has_room_for check on a full 1 MiB log (median)", f"{room_med} µs"),
         ("bytes allocated per sample append (within a segment)", f"{alloc:.0f} B"),
         ("bytes allocated per sample append (avg incl. rotations)", f"{alloc_rot:.1f} B"),
         ("flash prog+erase ops per sample (commit every 10)", f"{ops:.2f}"),

@@ -90,8 +90,8 @@ def authenticate(session, role: str, pin: str | None) -> str:
         pin = getpass.getpass(f"PIN for {role}: ")
     if data is None:
         raise AccessDenied(
-            f"no role PINs are set on this device: set the service PIN first "
-            f"(cryo config --role service --pin NEW pin service NEW)"
+            "no role PINs are set on this device: set the service PIN first "
+            "(cryo config --role service --pin NEW pin service NEW)"
         )
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "roles")
@@ -405,6 +405,9 @@ def _set_pin(s, args) -> int:
     s.write_file(ROLES_PATH + ".tmp", data)
     s.exec(f"os.rename({ROLES_PATH + '.tmp'!r}, {ROLES_PATH!r})")
     rec = audit(s, [("pin", args.role, args.target_role, None, None)])
-    print(json.dumps({"pin_set": args.target_role, "audit": rec}) if args.json
-          else f"PIN for {args.target_role} set; audit: {rec}")
+    print(
+        json.dumps({"pin_set": args.target_role, "audit": rec})
+        if args.json
+        else f"PIN for {args.target_role} set; audit: {rec}"
+    )
     return 0

@@ -95,7 +95,7 @@ MAIN_STUB = (
     "# Written by `cryo flash`: boot.py selected and verified an app slot;\n"
     "# run that slot's main.py (or stay in the safe state if there is none).\n"
     "from cryo.app import run_main\n"
-    "run_main()\n"
+    "run_main(globals())\n"
 )
 BOOT_FALLBACK = (
     "# Written by `cryo flash` (the firmware tree has no boot.py yet):\n"
@@ -399,7 +399,7 @@ def deploy(
     old_text = None
     if active:
         try:
-            current = session.eval(f"_cry_read('app/{active}/manifest', 0, 1 << 20)")
+            current = session.read_file(f"app/{active}/manifest")  # streamed: bounded RAM
             old_text = current.decode(errors="replace")
         except DeviceError:
             current = None
@@ -521,7 +521,7 @@ sys.path.insert(0, 'app/{slot}')
 _cry_purge()  # import cryo from the app slot, not /lib's boot layer
 try:
     from cryo.storage.audit import AuditTrail
-    AuditTrail({AUDIT_PATH!r}).firmware_deploy({now}, 'service', {meta['version']!r}, {old_hash!r}, {new_hash!r})
+    AuditTrail({AUDIT_PATH!r}).firmware_deploy({now}, 'service', {meta["version"]!r}, {old_hash!r}, {new_hash!r})
     print('recorded')
 except ImportError:
     print('no-audit')
@@ -620,7 +620,10 @@ def register(subparsers):
     add_port_argument(p)
     p.add_argument("--board", default="sim", help="board definition under boards/ (default sim)")
     p.add_argument(
-        "--firmware", type=Path, default=FIRMWARE_DIR, help="firmware tree to deploy (default firmware/)"
+        "--firmware",
+        type=Path,
+        default=FIRMWARE_DIR,
+        help="firmware tree to deploy (default firmware/)",
     )
     p.add_argument("--runtime", metavar="FILE", help="flash this MicroPython image (blank board)")
     p.add_argument("--bootsel", metavar="DIR", help="RP2 BOOTSEL drive (default: auto-detect)")

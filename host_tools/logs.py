@@ -78,19 +78,32 @@ def device_identity(session) -> str:
 
 def _pull_folder(session, remote: str, local: Path, progress=None, stats=None) -> dict:
     names = session.eval(f"_cry_walk({remote!r})")
-    sizes = session.eval(f"{{n: _cry_size({remote!r} + '/' + n) for n in {names!r}}}")
+    return _pull_names(session, remote, names, local, progress, stats)
+
+
+def _pull_names(
+    session, remote: str, names, local: Path, progress=None, stats=None, appendable=(".bin",)
+) -> dict:
+    """Copy the new bytes of ``remote/<name>`` for each name into ``local``.
+
+    Files ending in ``appendable`` only grow on the device: the archived
+    copy must be a prefix (checked on the device by SHA-256), and only the
+    rest is fetched. Other files (small state files rewritten in place) are
+    fetched again whenever they differ.
+    """
+    paths = [f"{remote}/{n}" if remote else n for n in names]
+    sizes = session.eval(f"{{p: _cry_size(p) for p in {paths!r}}}")
     local.mkdir(parents=True, exist_ok=True)
     copied = {}
-    for name in sorted(names):
-        if name.endswith(".tmp"):
+    for name, rpath in sorted(zip(names, paths)):
+        size = sizes[rpath]
+        if name.endswith(".tmp") or size < 0:
             continue
-        size = sizes[name]
         dst = local / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         have = dst.stat().st_size if dst.exists() else 0
-        rpath = f"{remote}/{name}"
-        appendable = name.endswith(".bin")  # segments and trails only grow
-        if have > size and not appendable:
+        grows = name.endswith(tuple(appendable))
+        if have > size and not grows:
             have = 0
         elif have > size:
             raise InvalidInput(
@@ -100,7 +113,7 @@ def _pull_folder(session, remote: str, local: Path, progress=None, stats=None) -
         if have:
             dev = session.eval(f"_cry_shan({rpath!r}, {have})")
             mine = hashlib.sha256(dst.read_bytes()[:have]).hexdigest()
-            if dev != mine and appendable:
+            if dev != mine and grows:
                 raise InvalidInput(
                     f"archived {dst} differs from the device's {rpath}: the device log "
                     "was reset; move the archive folder aside and pull again"
@@ -126,8 +139,15 @@ def _pull_folder(session, remote: str, local: Path, progress=None, stats=None) -
     return copied
 
 
-def pull(session, archive: Path | None = None, *, log_root="logs", audit_root="audit",
-         progress=None, mark=True) -> dict:
+def pull(
+    session,
+    archive: Path | None = None,
+    *,
+    log_root="logs",
+    audit_path="audit.log",
+    progress=None,
+    mark=True,
+) -> dict:
     """Pull new log and audit bytes from the device into the archive.
 
     Returns a summary dict (device serial, archive folder, files and bytes
@@ -140,15 +160,16 @@ def pull(session, archive: Path | None = None, *, log_root="logs", audit_root="a
     t0 = time.perf_counter()
     stats = {"bytes": 0}
     if progress is not None:
-        total = _remaining(session, dest, log_root) + _remaining(session, dest, audit_root, "audit")
+        total = _remaining(session, dest, log_root)
         progress(0, total)
         cb = lambda n: progress(n, None)  # noqa: E731
     else:
         cb = None
     copied = _pull_folder(session, log_root, dest / "logs", cb, stats)
-    copied_audit = {}
-    if session.eval(f"_cry_size({audit_root!r})") >= 0:
-        copied_audit = _pull_folder(session, audit_root, dest / "audit", cb, stats)
+    copied_audit = _pull_names(
+        session, "", [audit_path, audit_path + ".head"], dest / "audit", cb, stats,
+        appendable=(audit_path,),
+    )
     dt = time.perf_counter() - t0
     check = verify_archive(dest)
     result = {
@@ -211,7 +232,14 @@ def verify_archive(dest: Path) -> dict:
             last = seq
             n_records += 1
     sessions = list_sessions(dest) if segs else []
-    audit = verify_audit(Path(dest) / "audit")
+    anchor = None
+    state = Path(dest) / "pull.json"
+    if state.exists():
+        try:
+            anchor = json.loads(state.read_text())["verify"]["audit"].get("anchor")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            anchor = None
+    audit = verify_audit(Path(dest) / "audit", anchor)
     ok = not bad_ranges and not gaps and audit.get("ok", True)
     return {
         "ok": ok,
@@ -223,26 +251,22 @@ def verify_archive(dest: Path) -> dict:
     }
 
 
-def verify_audit(folder: Path) -> dict:
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-    if not files:
-        return {"ok": True, "files": 0, "note": "no audit trail on the device"}
-    try:
-        from cryo.storage.audit import AuditTrail
-    except ImportError:
-        return {"ok": True, "files": len(files), "note": "audit trail format not available"}
-    results = {}
-    ok = True
-    for p in files:
-        try:
-            r = AuditTrail(str(p)).verify()
-            good = r if isinstance(r, bool) else (r.get("ok", True) if isinstance(r, dict) else True)
-            results[p.name] = "ok" if good else f"broken: {r}"
-            ok = ok and bool(good)
-        except Exception as e:  # noqa: BLE001 - a broken chain is reported, not raised
-            results[p.name] = f"broken: {e}"
-            ok = False
-    return {"ok": ok, "files": len(files), "chains": results}
+def verify_audit(folder: Path, anchor=None) -> dict:
+    """D's hash-chain check of the archived audit trail (+ the host's anchor).
+
+    ``anchor``: ``(n, hash)`` of the last entry seen at the previous pull;
+    a trail that no longer contains it was truncated or rewritten.
+    """
+    trail = Path(folder) / "audit.log"
+    if not trail.exists():
+        return {"ok": True, "entries": 0, "note": "no audit trail on the device"}
+    from cryo.storage.audit import AuditTrail, line_hash
+
+    t = AuditTrail(str(trail))
+    problems = t.verify(tuple(anchor) if anchor else None)
+    lines = [ln for ln in trail.read_bytes().split(b"\n") if ln]
+    head = [len(lines), line_hash(lines[-1])] if lines else None
+    return {"ok": not problems, "entries": len(lines), "problems": problems, "anchor": head}
 
 
 def list_sessions(dest: Path) -> list[dict]:
@@ -409,7 +433,9 @@ def pull_and_report(flash_image_or_port, out_dir, session=None, *, log_root="log
 def register(subparsers):
     p = subparsers.add_parser("logs", help="list, pull, export and report treatment logs")
     add_port_argument(p)
-    p.add_argument("--archive", type=Path, help=f"archive folder (default ${ENV_ARCHIVE} or ./cryo-archive)")
+    p.add_argument(
+        "--archive", type=Path, help=f"archive folder (default ${ENV_ARCHIVE} or ./cryo-archive)"
+    )
     p.add_argument("--serial", help="device serial in the archive (offline commands)")
     p.add_argument("--log-root", default="logs", help="log folder on the device (default logs)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -434,9 +460,17 @@ def _do_pull(args) -> dict:
     with Session(port) as s:
         if args.json or not sys.stdout.isatty():
             return pull(s, args.archive, log_root=args.log_root)
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
 
-        with Progress(TextColumn("pull"), BarColumn(), DownloadColumn(), TransferSpeedColumn()) as pr:
+        with Progress(
+            TextColumn("pull"), BarColumn(), DownloadColumn(), TransferSpeedColumn()
+        ) as pr:
             task = pr.add_task("pull", total=None)
 
             def progress(n, total):

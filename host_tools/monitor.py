@@ -316,3 +316,4 @@ def _run_live(link, rec, end, port):
                 last = tel
             live.update(render(last, rec, link, port))
             time.sleep(1.0 / REFRESH_HZ)
+    print()

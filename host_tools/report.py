@@ -104,15 +104,29 @@ def write_report(dest, session: int, out_dir=None) -> tuple[Path, Path]:
     for a, b, name in _spans(samples, states.NAMES):
         if name in PHASE_COLOURS:
             ax.axvspan(a, b, color=PHASE_COLOURS[name], alpha=0.6, lw=0)
-            ax.text((a + b) / 2, 1.01, name, transform=ax.get_xaxis_transform(),
-                    ha="center", va="bottom", fontsize=7)
+            ax.text(
+                (a + b) / 2,
+                1.01,
+                name,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.plot(t, temp, color="#1f4e9c", lw=1.2, label="tissue")
     ax.plot(t, sp, color="#c0392b", lw=1, ls="--", label="setpoint")
     for i, f in enumerate(faults):
-        ax.axvline(f["t_ms"] / 1000, color="red", lw=1.5,
-                   label="fault" if i == 0 else None)
-        ax.text(f["t_ms"] / 1000, 0.02, f" fault {f['arg']}", color="red",
-                transform=ax.get_xaxis_transform(), fontsize=7, rotation=90, va="bottom")
+        ax.axvline(f["t_ms"] / 1000, color="red", lw=1.5, label="fault" if i == 0 else None)
+        ax.text(
+            f["t_ms"] / 1000,
+            0.02,
+            f" fault {f['arg']}",
+            color="red",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            rotation=90,
+            va="bottom",
+        )
     ax.set_ylabel("temperature (°C)")
     ax.set_title(f"Cryotherapy session {session} — device {dest.name}", pad=18)
     ax.grid(alpha=0.3)
@@ -130,8 +144,13 @@ def write_report(dest, session: int, out_dir=None) -> tuple[Path, Path]:
     ax3 = fig.add_subplot(gs[2])
     ax3.axis("off")
     rows = summary_rows(header, summary, faults, dest.name)
-    table = ax3.table(cellText=[list(r) for r in rows], colLabels=["Summary", ""],
-                      loc="upper center", cellLoc="left", colWidths=[0.4, 0.5])
+    table = ax3.table(
+        cellText=[list(r) for r in rows],
+        colLabels=["Summary", ""],
+        loc="upper center",
+        cellLoc="left",
+        colWidths=[0.4, 0.5],
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(9)
     table.scale(1, 1.3)

@@ -149,11 +149,18 @@ def run_fast(
     cmd = [micropython_exe()]
     if not flash:  # RAM flash lives on the interpreter's heap
         cmd += ["-X", "heapsize=%dK" % (2048 + opts["flash_blocks"] * 4)]
-    cmd += [str(SIM_DIR / "fastrun.py"), json.dumps(opts)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise DeviceError(f"cryo sim run did not finish within {timeout} s")
+    # Options go in a file: the PyPI unix port aborts ("FATAL: uncaught
+    # NLR") on any command-line argument of 256 characters or more.
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cryo-sim-") as f:
+        json.dump(opts, f)
+        f.flush()
+        cmd += [str(SIM_DIR / "fastrun.py"), f.name]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"cryo sim run did not finish within {timeout} s")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         raise CryoError(
@@ -537,7 +544,9 @@ def _cmd_realtime(args):
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         port = vb.open()
-        print(f"virtual board on {port}" + (f" (link {args.link})" if args.link else ""), flush=True)
+        print(
+            f"virtual board on {port}" + (f" (link {args.link})" if args.link else ""), flush=True
+        )
         print(
             f"  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
             f"try: mpremote connect {args.link or port} resume exec \"print('hi')\"",
@@ -578,7 +587,9 @@ def register(subparsers):
     p.add_argument(
         "--power-cut-after", type=int, help="cut power after N flash operations, then reboot"
     )
-    p.add_argument("--tear", action="store_true", help="with --power-cut-after: tear the last write")
+    p.add_argument(
+        "--tear", action="store_true", help="with --power-cut-after: tear the last write"
+    )
     p.add_argument("--rom", help="firmware tree served read-only at /rom (default firmware/)")
     p.set_defaults(func=_cmd_realtime)
     sub = p.add_subparsers(dest="sim_command", metavar="run")

@@ -332,4 +332,6 @@ def write_demo_treatment(
         timeout=120,
     )
     if "@@OK@@" not in proc.stdout:
-        raise RuntimeError("treatment log writer failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
+        raise RuntimeError(
+            "treatment log writer failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:]
+        )

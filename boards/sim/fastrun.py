@@ -1,9 +1,10 @@
 """Fast virtual time: the firmware's control tick against the plant, as fast
 as the CPU allows. Run under MicroPython by ``cryo sim run`` (host_tools/sim.py)::
 
-    micropython boards/sim/fastrun.py '<json options>'
+    micropython boards/sim/fastrun.py OPTIONS.json
 
-Options (JSON): plant, scenario, seed, flash (image path or null = RAM),
+(a file: the PyPI unix port aborts on argv elements of >= 256 characters).
+Options (JSON object): plant, scenario, seed, flash (image path or null = RAM),
 flash_blocks, duration_s, trace (CSV path or null), trace_ms, config (dict
 for the Controller), board (board.json path or null), rom (firmware dir),
 sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
@@ -87,7 +88,10 @@ def _make_controller(board, opts, clock, world):
 
 
 def main():
-    opts = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    opts = {}
+    if len(sys.argv) > 1:
+        with open(sys.argv[1]) as f:
+            opts = json.load(f)
     gc.threshold(256 * 1024)  # micropython.md fact 16
     seed = int(opts.get("seed", 0))
     clock = ManualClock(int(opts.get("start_ms", 0)))
@@ -111,9 +115,9 @@ def main():
     min_surface = 1e9
     min_probe = 1e9
     open_ms = 0
+    flow_ms = 0
     ticks = 0
     t_start_wall = time.ticks_us()
-    start = clock.ticks_ms()
     elapsed = 0
     hang_until = None
     off_until = None
@@ -137,9 +141,10 @@ def main():
             world.log.append((now, "start refused: %s" % (e,)))
 
     def reboot(cause):
-        nonlocal ctrl, link, dev, off_until
+        nonlocal ctrl, link, dev, off_until, hang_until
         resets.append((elapsed, cause))
         started_at[0] = None
+        hang_until = None  # a reset ends a firmware hang
         world.outputs_off()
         world.reset_cause = cause
         ctrl = link = None
@@ -228,6 +233,8 @@ def main():
             min_probe = p.probe_c
         if world.valve_is_open():
             open_ms += period
+        if p.flow > 0.0:
+            flow_ms += period
         if trace is not None and elapsed >= next_trace:
             next_trace += trace_ms
             trace.write(
@@ -286,6 +293,7 @@ def main():
         "min_probe_c": min_probe,
         "valve_open_s": open_ms / 1000.0,
         "valve_cycles": world.valve_cycles,
+        "cryogen_flow_s": flow_ms / 1000.0,
         "reservoir_fraction": p.reservoir_fraction,
         "frozen_depth_mm": p.frozen_depth_mm(),
         "events": [[t, str(n)] for t, n in world.log],

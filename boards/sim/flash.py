@@ -34,6 +34,8 @@ so ``readblocks``/``writeblocks``/``ioctl`` use index loops, preallocated
 buffers and a preallocated exception - no slices, no ``range``.
 """
 
+from array import array
+
 _OP_INIT = 1
 _OP_SHUTDOWN = 2
 _OP_SYNC = 3
@@ -53,6 +55,7 @@ class FlashBlockDevice:
     ``path``: image file (persisted); ``None``: RAM only. ``ops`` counts
     program and erase operations (reads are free), ``reads`` the reads: a
     test counts the operations of an action once, then cuts at each one.
+    ``erases[b]`` counts erases of block ``b`` (wear; not persisted).
     """
 
     def __init__(self, path=None, block_size=4096, block_count=512, _shared=None):
@@ -66,6 +69,7 @@ class FlashBlockDevice:
         self.size = block_size * block_count
         self.ops = 0
         self.reads = 0
+        self.erases = array("I", bytes(4 * block_count))  # per-block erase count (wear)
         self._budget = -1  # -1: unlimited
         self._tear = False
         self._dead = False
@@ -274,6 +278,7 @@ class FlashBlockDevice:
                     self._erase(arg, self.block_size >> 1)
                 raise self._cut
             self.ops += 1
+            self.erases[arg] += 1
             self._erase(arg, self.block_size)
             return 0
         if op == _OP_SYNC:

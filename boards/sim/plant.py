@@ -28,6 +28,17 @@ Deterministic for a given seed: the noise generator is an integer LCG.
 """
 
 import json
+import sys
+
+if sys.implementation.name == "micropython":
+    import micropython  # @micropython.native: the hot loops run ~3x faster
+else:
+
+    class micropython:  # noqa: N801 - CPython stand-in for the decorator
+        @staticmethod
+        def native(f):
+            return f
+
 
 _KEYS = {
     "name": "str",
@@ -88,9 +99,7 @@ def validate(params):
         raise PlantError("plant must be a JSON object")
     for k in params:
         if k not in _KEYS:
-            raise PlantError(
-                "unknown plant field %r; allowed: %s" % (k, ", ".join(sorted(_KEYS)))
-            )
+            raise PlantError("unknown plant field %r; allowed: %s" % (k, ", ".join(sorted(_KEYS))))
     for k in _KEYS:
         if k in ("name", "description"):
             continue
@@ -277,61 +286,72 @@ class Plant:
         f = (t - self._tl) / self._dT
         return self._cf[i] + f * (self._cu[i] - self._cf[i]) + self._lat / self._dT
 
+    @micropython.native
     def _solve(self, dt, h_tot, t_env, use_chord):
-        """One backward-Euler step of the tissue stack into self._new."""
+        """One backward-Euler step of the tissue stack into self._new.
+
+        Written as flat loops with locals (no per-node method calls): this
+        is the simulator's hot path under MicroPython.
+        """
         n, T, d = self.n, self.depth_c, self._d
         a, b, c, r, cap, g, new = self._a, self._b, self._c, self._r, self._cap, self._g, self._new
+        ku, kf, cu, cf, w = self._ku, self._kf, self._cu, self._cf, self._w
+        tu, tl, dT, lat = self._tu, self._tl, self._dT, self._lat
+        core = self._core
+        # liquid fraction, conductivity and capacity per node (reuse r, c as scratch)
         i = 0
         while i < n:
             t = T[i]
+            if t >= tu:
+                f = 1.0
+                cap_i = cu[i]
+            elif t <= tl:
+                f = 0.0
+                cap_i = cf[i]
+            else:
+                f = (t - tl) / dT
+                cap_i = cf[i] + f * (cu[i] - cf[i]) + lat / dT
             if use_chord:
+                # enthalpy chord over the step, only where latent heat is involved
                 t1 = new[i]
-                if t1 - t > 1e-6 or t - t1 > 1e-6:
-                    cap[i] = (self._enthalpy(i, t1) - self._enthalpy(i, t)) / (t1 - t)
-                else:
-                    cap[i] = self._capacity(i, t)
-            else:
-                cap[i] = self._capacity(i, t)
-            i += 1
-        # conductances at current temperatures
-        i = 0
-        while i < n:
-            f = self._liquid(T[i])
-            k_i = self._kf[i] + f * (self._ku[i] - self._kf[i])
-            if i + 1 < n:
-                f2 = self._liquid(T[i + 1])
-                k_j = self._kf[i + 1] + f2 * (self._ku[i + 1] - self._kf[i + 1])
-                g[i] = 1.0 / (d[i] / (2.0 * k_i) + d[i + 1] / (2.0 * k_j))
-            else:
-                g[i] = 2.0 * k_i / d[i]
+                lo, hi = (t, t1) if t < t1 else (t1, t)
+                if hi > tl and lo < tu and hi - lo > 1e-6:
+                    cap_i = (self._enthalpy(i, t1) - self._enthalpy(i, t)) / (t1 - t)
+            cap[i] = cap_i
+            r[i] = f  # liquid fraction
+            c[i] = kf[i] + f * (ku[i] - kf[i])  # conductivity
             i += 1
         i = 0
+        while i < n - 1:
+            g[i] = 1.0 / (d[i] / (2.0 * c[i]) + d[i + 1] / (2.0 * c[i + 1]))
+            i += 1
+        g[n - 1] = 2.0 * c[n - 1] / d[n - 1]
+        i = 0
+        gprev = 0.0
         while i < n:
-            m = cap[i] * d[i] / dt
-            perf = self._w[i] * d[i] * self._liquid(T[i])
-            bb = m + perf + g[i]
-            rr = m * T[i] + perf * self._core
+            di = d[i]
+            m = cap[i] * di / dt
+            perf = w[i] * di * r[i]
+            gi = g[i]
+            bb = m + perf + gi + gprev
+            rr = m * T[i] + perf * core
             if i == 0:
                 bb += h_tot
                 rr += h_tot * t_env
-                a[i] = 0.0
-            else:
-                bb += g[i - 1]
-                a[i] = -g[i - 1]
             if i == n - 1:
-                rr += g[i] * self._core
-                c[i] = 0.0
-            else:
-                c[i] = -g[i]
+                rr += gi * core
+            a[i] = -gprev
+            c[i] = -gi if i < n - 1 else 0.0
             b[i] = bb
             r[i] = rr
+            gprev = gi
             i += 1
         # Thomas algorithm (b and r are overwritten)
         i = 1
         while i < n:
-            w = a[i] / b[i - 1]
-            b[i] -= w * c[i - 1]
-            r[i] -= w * r[i - 1]
+            m = a[i] / b[i - 1]
+            b[i] -= m * c[i - 1]
+            r[i] -= m * r[i - 1]
             i += 1
         new[n - 1] = r[n - 1] / b[n - 1]
         i = n - 2
@@ -339,6 +359,7 @@ class Plant:
             new[i] = (r[i] - c[i] * new[i + 1]) / b[i]
             i -= 1
 
+    @micropython.native
     def _crosses_mushy(self):
         lo, hi = self._tl - 0.5, self._tu + 0.5
         T, new = self.depth_c, self._new
@@ -352,6 +373,7 @@ class Plant:
             i += 1
         return False
 
+    @micropython.native
     def _tissue_step(self, dt, h_tot, t_env):
         self._solve(dt, h_tot, t_env, False)
         if self._crosses_mushy():
@@ -382,6 +404,7 @@ class Plant:
             p = self._p_nom * (0.85 + 0.15 * frac)
         return p * (1.0 - self.pressure_loss)
 
+    @micropython.native
     def _substep(self, dt, cmd):
         # Transport dead time: the command reaches the nozzle late.
         if self._has_delay:
@@ -409,8 +432,10 @@ class Plant:
         # temperature; without flow it warms towards ambient.
         lc = self.line_c
         rate = flow / self._chill_tau
-        lc += dt * (rate * (self._t_cryo - lc) + (self._amb - lc) / self._warm_tau) / (
-            1.0 + dt * (rate + 1.0 / self._warm_tau)
+        lc += (
+            dt
+            * (rate * (self._t_cryo - lc) + (self._amb - lc) / self._warm_tau)
+            / (1.0 + dt * (rate + 1.0 / self._warm_tau))
         )
         self.line_c = lc
         # Spray heat transfer: film boiling, rising as the surface cools.
@@ -456,7 +481,9 @@ class Plant:
             cmd = 0.0
         elif cmd > 1.0:
             cmd = 1.0
-        n = int(dt_s / self._max_dt) + 1
+        n = int(dt_s / self._max_dt)
+        if n * self._max_dt < dt_s * 0.999999:
+            n += 1
         h = dt_s / n
         k = 0
         while k < n:

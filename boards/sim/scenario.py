@@ -85,7 +85,9 @@ def validate(doc):
                     % (i, name, f, ", ".join(req + opt) or "none")
                 )
         if name == "valve_stuck" and ev["state"] not in ("open", "closed", None):
-            raise ScenarioError("events[%d] (valve_stuck): state must be 'open', 'closed' or null" % i)
+            raise ScenarioError(
+                "events[%d] (valve_stuck): state must be 'open', 'closed' or null" % i
+            )
         if name == "tc_bus" and ev["mode"] not in ("zeros", "ones", None):
             raise ScenarioError("events[%d] (tc_bus): mode must be 'zeros', 'ones' or null" % i)
 

@@ -10,7 +10,6 @@
 # 3. run boot.py, then main.py (skipped after a soft reset from the raw
 #    REPL, as on real boards), in one shared global namespace.
 import os
-import sys
 
 import plant as _plant
 import scenario as _scenario

@@ -35,7 +35,7 @@ class BoardReset(BaseException):
     """Fast mode: the virtual board resets (machine.reset() or watchdog)."""
 
     def __init__(self, cause):
-        BaseException.__init__(self, cause)
+        super().__init__(cause)
         self.cause = cause
 
 
@@ -237,15 +237,19 @@ class World:
 
     # -------------------------------------------------------------- ADC
     def adc_u16(self):
+        """Supply-pressure transducer code (int, allocation-free): computed at
+        each plant step, so scenario changes show at the next step (20 ms)."""
         if self.realtime:
             self.sync()
         if self.adc_offline:
             return 0
+        return self._adc_code
+
+    def _adc_update(self):
         p = self.plant.supply_pressure_kpa / self._adc_fs
         if p > 1.0:
             p = 1.0
-        v = int(65535 * (self._adc_zero + self._adc_span * p))
-        return v
+        self._adc_code = int(65535 * (self._adc_zero + self._adc_span * p))
 
     # ------------------------------------------------------------- time
     def sync(self):
@@ -294,6 +298,7 @@ class World:
 
     def _channel_values(self, dt=0.0):
         p = self.plant
+        self._adc_update()
         for ch in self.channels.values():
             if ch.stuck:
                 continue
@@ -333,7 +338,9 @@ class World:
             self.ctrl.write(b"F\n")
 
     def wdt_expired(self, now):
-        return self.wdt_timeout_ms > 0 and self.clock.diff(now, self.wdt_fed_ms) > self.wdt_timeout_ms
+        return (
+            self.wdt_timeout_ms > 0 and self.clock.diff(now, self.wdt_fed_ms) > self.wdt_timeout_ms
+        )
 
     def outputs_off(self):
         """Reset/power loss: every output de-energised (valves close)."""

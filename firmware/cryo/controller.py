@@ -54,6 +54,8 @@ except ImportError:  # storage not installed: the log is optional (STORAGE trips
     R = None
 
 _CHANNELS = ("tissue", "tissue2", "aux")
+_ST_SUSPECT = const(2)  # cryo.supervision.channel: statuses above this are faults
+_F_IMPLAUSIBLE = const(0x8000)  # fault flag the interlock counts for implausible samples
 _ROLES = ("operator", "engineer", "service")
 _STORAGE_CHECK_MS = const(1000)
 _GC_SLACK_MS = const(5)
@@ -142,10 +144,19 @@ def _pressure_code_fn(board):
     return code
 
 
-def _input_pressed_level(board, role):
-    """Level that means 'pressed/held'. cryo.board.Board already applies the
-    definition's ``invert`` (machine.Signal), so its inputs read 1 = pressed."""
-    return 1
+def _active_level(board, role):
+    """Pin level meaning pressed/held/loop-closed for input ``role``.
+
+    cryo.board.Board returns raw pins and says which level is active
+    (``active_level``); a board object without it is taken as active-high.
+    """
+    f = getattr(board, "active_level", None)
+    if f is None:
+        return 1
+    try:
+        return f(role)
+    except (KeyError, ValueError):
+        return 1
 
 
 class Controller:
@@ -176,6 +187,7 @@ class Controller:
         master=None,
         link=None,
         config_fault=None,
+        supervise=True,
     ):
         self.board = board
         self.clock = clock if clock is not None else board.clock
@@ -218,6 +230,9 @@ class Controller:
             raise ValueError("the board has no 'tissue' thermocouple channel (required)")
         self.sensors = sensors
         self._drv = [sensors.get(n) for n in _CHANNELS]
+        self._sup = [None, None, None]
+        if supervise:
+            self._make_supervision(p)
         self.temp_c = [None, None, None]
         self.cj_c = None
 
@@ -241,7 +256,9 @@ class Controller:
         self._adc = getattr(board, "pressure_adc", None)
         il.has_pressure = 1 if self._adc is not None else 0
         self._p_code = _pressure_code_fn(board)
-        self._foot_level = _input_pressed_level(board, "footswitch")
+        self._foot_level = _active_level(board, "footswitch")
+        self._hand_level = _active_level(board, "handpiece")
+        self._estop_level = _active_level(board, "estop")
         self._cj_limits = None
         self.setpoint_c = p["target_c"]
         self._install_limits(24.0)
@@ -282,6 +299,10 @@ class Controller:
         self.events = []  # recent (t_ms, kind, text), bounded ring for status/demo
         self._ev_max = 32
         self.fault_history = []  # (t_ms, condition names) bounded
+        self._tuner = None  # cryo.control.autotune.RelayAutotune while tuning
+        self._step = None  # open-loop step test state (dict) while running
+        self.tune_result = None
+        self.step_result = None
         self.service_requested = False
         self.service_role = None
         self._foot_prev = 0
@@ -303,6 +324,26 @@ class Controller:
             self._event(now, "config", "; ".join(self.config_errors))
 
     # ------------------------------------------------------------------ setup
+    def _make_supervision(self, p):
+        """Wrap each driver in a supervision channel when the package exists.
+
+        Debounce and staleness stay with the interlock (one place, one
+        setting): the channel classifies every sample on its own
+        (``debounce=1``, ``recover=1``) and its stale timer is left long.
+        """
+        try:
+            from cryo.supervision.channel import Channel
+        except ImportError:
+            return
+        i = 0
+        while i < 3:
+            d = self._drv[i]
+            if d is not None:
+                self._sup[i] = Channel(
+                    _CHANNELS[i], d, self.clock, debounce=1, recover=1, stale_ms=60000
+                )
+            i += 1
+
     def _make_pid(self):
         try:
             from cryo.pid import PID
@@ -317,9 +358,17 @@ class Controller:
     def _install_limits(self, cj_c):
         """°C limits → raw codes at cold junction ``cj_c`` (control path)."""
         block = LIM.build(
-            self.params, self._drv[0], self._drv[1], cj_c, self.setpoint_c, self._p_code, self._drv[2]
+            self.params,
+            self._drv[0],
+            self._drv[1],
+            cj_c,
+            self.setpoint_c,
+            self._p_code,
+            self._drv[2],
         )
         block[I.L_FOOT_PRESSED] = self._foot_level
+        block[I.L_HAND_HELD] = self._hand_level
+        block[I.L_ESTOP_OK] = self._estop_level
         self.il.load_limits(block)
         self._cj_limits = cj_c
 
@@ -357,14 +406,31 @@ class Controller:
         t_us = clock.ticks_us()
         il = self.il
         # 1. read: raw codes → interlock (allocation-free drivers).
+        #    With supervision (engineer A's cryo.supervision.Channel) each new
+        #    sample is also classified for plausibility on raw codes (range,
+        #    rate of change, stuck frame, cold-junction range); an implausible
+        #    sample counts as a bad sample in the interlock's debounce.
         drv = self._drv
+        sup = self._sup
         ch = 0
         fresh = 0
         while ch < 3:
             d = drv[ch]
-            if d is not None and d.poll(now):
-                il.record(ch, d.tc_code, d.faults, now)
-                fresh |= 1 << ch
+            if d is not None:
+                sv = sup[ch]
+                if sv is None:
+                    if d.poll(now):
+                        il.record(ch, d.tc_code, d.faults, now)
+                        fresh |= 1 << ch
+                else:
+                    n0 = sv.samples
+                    st = sv.update(now)
+                    if sv.samples != n0:
+                        f = d.faults
+                        if f == 0 and st > _ST_SUSPECT:
+                            f = _F_IMPLAUSIBLE
+                        il.record(ch, d.tc_code, f, now)
+                        fresh |= 1 << ch
             ch += 1
         if self._adc is not None:
             il.pressure = self._adc.read_u16()
@@ -386,7 +452,13 @@ class Controller:
         while ch < 3:
             if fresh & (1 << ch):
                 d = drv[ch]
-                if d.faults == 0:
+                sv = sup[ch]
+                if sv is not None:
+                    t, cj, _st = sv.convert()  # None unless the reading is plausible
+                    self.temp_c[ch] = t
+                    if ch == 0 and cj is not None:
+                        self.cj_c = cj
+                elif d.faults == 0:
                     self.temp_c[ch] = d.temperature
                     if ch == 0:
                         self.cj_c = d.cold_junction
@@ -457,7 +529,9 @@ class Controller:
             if pid is not None:
                 pid.reset()
             return
-        if st == S.PRECOOL:
+        if st == S.TUNE:
+            self.demand = self._tune_demand(now, tissue)
+        elif st == S.PRECOOL:
             self.demand = 1.0  # open-loop line chill-down
         elif st == S.FREEZE and pid is not None:
             d = pid.update(self.setpoint_c, tissue, self.period_ms / 1000.0)
@@ -501,9 +575,159 @@ class Controller:
                 self._log_event(now, "EV_FAULT", i, C.PRIORITY[i])
             i += 1
 
+    # -- autotune and step test (TUNE phase) ------------------------------
+    def _tune_demand(self, now, tissue):
+        tu = self._tuner
+        if tu is not None:
+            d = tu.step(now, tissue)
+            if tu.done:
+                self.tune_result = tu.result
+                self._tuner = None
+                self.protocol.end_tune(
+                    now, "autotune: " + ("done" if tu.result.get("ok") else str(tu.reason))
+                )
+                return 0.0
+            return d
+        sp = self._step
+        if sp is not None:
+            t = self.clock.diff(now, sp["t0"])
+            if t % 1000 < self.period_ms and len(sp["trace"]) < 600:
+                sp["trace"].append((t, tissue))
+            if t >= sp["ms"]:
+                self.step_result = sp
+                self._step = None
+                self.protocol.end_tune(now, "step test: done")
+                return 0.0
+            return sp["demand"]
+        return 0.0
+
+    def _tune_start_checks(self, now, what):
+        st = self.protocol.state
+        if not ((1 << st) & S.STARTABLE):
+            raise _not_now("%s needs an idle controller, state is %s" % (what, S.name(st)))
+        if self.il.blocking():
+            raise _not_now("cannot start %s: %s" % (what, ", ".join(C.names(self.il.blocking()))))
+        for role, level in (("footswitch", self._foot_level), ("handpiece", self._hand_level)):
+            pin = getattr(self.board, role, None)
+            if pin is not None and pin.value() != level:
+                raise _not_now("%s is hold-to-run: %s is not pressed/held" % (what, role))
+
+    def start_autotune(self, params=None):
+        """Relay autotune (engineer C's RelayAutotune) in the TUNE phase.
+
+        ``params``: ``setpoint_c`` (default: target), ``hysteresis_c``,
+        ``amplitude`` (relay bias 0.05..0.95). Hold-to-run like a
+        treatment; every interlock condition stays armed.
+        """
+        now = self.clock.ticks_ms()
+        params = params or {}
+        self._tune_start_checks(now, "autotune")
+        from cryo.control.autotune import RelayAutotune
+
+        sp = float(params.get("setpoint_c", self.params["target_c"]))
+        if not (self.params["floor_c"] + self.params["floor_margin_c"] <= sp <= 0.0):
+            raise ValueError(
+                "autotune setpoint_c %r outside %.0f..0 degC (floor + margin)"
+                % (sp, self.params["floor_c"] + self.params["floor_margin_c"])
+            )
+        kw = {"floor_c": self.params["floor_c"] + 5.0}
+        if "hysteresis_c" in params:
+            kw["hysteresis_c"] = float(params["hysteresis_c"])
+        if "amplitude" in params:
+            kw["bias"] = float(params["amplitude"])
+        kw["timeout_ms"] = int(self.params["tune_max_s"] * 1000) - 1000
+        tuner = RelayAutotune(self.clock, sp, **kw)
+        self._tuner = tuner
+        self.tune_result = None
+        self._set_setpoint(sp, now)
+        self.protocol.start_tune(now, "autotune")
+        return self.autotune_status()
+
+    def autotune_status(self):
+        tu = self._tuner
+        return {
+            "running": tu is not None,
+            "cycles": tu.cycles if tu is not None else None,
+            "demand": self.demand if tu is not None else 0.0,
+            "result": self.tune_result,
+            "phase": self.protocol.name,
+        }
+
+    def stop_autotune(self, reason="stopped"):
+        now = self.clock.ticks_ms()
+        tu = self._tuner
+        if tu is not None:
+            tu.abort(reason)
+            self.tune_result = tu.result
+            self._tuner = None
+        self.valve.force_closed()
+        self.demand = 0.0
+        self.protocol.end_tune(now, "autotune: " + reason)
+        return self.autotune_status()
+
+    def start_step_test(self, params=None):
+        """Open-loop step: constant ``demand`` (0..1) for ``duration_s``;
+        the tissue response is recorded once a second (bounded)."""
+        now = self.clock.ticks_ms()
+        params = params or {}
+        self._tune_start_checks(now, "step test")
+        demand = params.get("demand", 0.5)
+        dur = params.get("duration_s", 60.0)
+        if (
+            isinstance(demand, bool)
+            or not isinstance(demand, (int, float))
+            or not 0.0 < demand <= 1.0
+        ):
+            raise ValueError("step demand must be within 0 (exclusive)..1, got %r" % (demand,))
+        if (
+            isinstance(dur, bool)
+            or not isinstance(dur, (int, float))
+            or not 1.0 <= dur <= self.params["tune_max_s"]
+        ):
+            raise ValueError(
+                "step duration_s must be within 1..%.0f s, got %r"
+                % (self.params["tune_max_s"], dur)
+            )
+        self._step = {"t0": now, "ms": int(dur * 1000), "demand": float(demand), "trace": []}
+        self.step_result = None
+        self.protocol.start_tune(now, "step test")
+        return self.step_test_status()
+
+    def step_test_status(self):
+        sp = self._step if self._step is not None else self.step_result
+        return {
+            "running": self._step is not None,
+            "demand": sp["demand"] if sp else None,
+            "trace": list(sp["trace"]) if sp else [],
+            "phase": self.protocol.name,
+        }
+
+    def stop_step_test(self, reason="stopped"):
+        now = self.clock.ticks_ms()
+        if self._step is not None:
+            self.step_result = self._step
+            self._step = None
+        self.valve.force_closed()
+        self.demand = 0.0
+        self.protocol.end_tune(now, "step test: " + reason)
+        return self.step_test_status()
+
     def _on_phase(self, prev, state, now, reason):
-        self._event(now, "phase", "%s -> %s%s" % (S.name(prev), S.name(state), (" (" + reason + ")") if reason else ""))
+        self._event(
+            now,
+            "phase",
+            "%s -> %s%s" % (S.name(prev), S.name(state), (" (" + reason + ")") if reason else ""),
+        )
         self._log_event(now, "EV_PHASE", state, prev)
+        if prev == S.TUNE and state != S.TUNE:
+            # A trip or stop ends the experiment; the interlock already closed the valve.
+            if self._tuner is not None:
+                self._tuner.abort("ended by %s" % S.name(state))
+                self.tune_result = self._tuner.result
+                self._tuner = None
+            if self._step is not None:
+                self.step_result = self._step
+                self._step = None
         if state == S.FREEZE or state == S.PRECOOL:
             self._set_setpoint(self.params["target_c"], now)
             if self.pid is not None:
@@ -639,7 +863,10 @@ class Controller:
                     return False, "sensor %s not reading" % _CHANNELS[ch]
                 t = self.temp_c[ch]
                 if not (-10.0 <= t <= 45.0):
-                    return False, "sensor %s implausible before treatment: %.1f C" % (_CHANNELS[ch], t)
+                    return False, "sensor %s implausible before treatment: %.1f C" % (
+                        _CHANNELS[ch],
+                        t,
+                    )
             ch += 1
         # Valve outputs: both de-energised and reading back de-energised.
         self.valve.force_closed()
@@ -665,9 +892,9 @@ class Controller:
             raise _not_now("begin needs READY, state is %s" % self.protocol.name)
         if self.il.blocking():
             raise _not_now("cannot begin: %s" % ", ".join(C.names(self.il.blocking())))
-        for role in ("footswitch", "handpiece"):
+        for role, level in (("footswitch", self._foot_level), ("handpiece", self._hand_level)):
             pin = getattr(self.board, role, None)
-            if pin is not None and pin.value() != self._foot_level:
+            if pin is not None and pin.value() != level:
                 raise _not_now("cannot begin: %s is not pressed/held" % role)
         if not self._begin_session(now):
             self.protocol.abort(now, "log storage")
@@ -717,7 +944,9 @@ class Controller:
             raise _denied("service mode needs role engineer or service (got %s)" % role)
         st = self.protocol.state
         if not ((1 << st) & (S.STARTABLE | (1 << S.FAULT) | (1 << S.READY))):
-            raise _not_now("service mode is not allowed in %s; stop the treatment first" % S.name(st))
+            raise _not_now(
+                "service mode is not allowed in %s; stop the treatment first" % S.name(st)
+            )
         now = self.clock.ticks_ms()
         self.valve.force_closed()
         self.master.close()
@@ -766,15 +995,30 @@ class Controller:
         self._audit("set", role, name=name, old=old, new=value)
         return value
 
-    def save_config(self, role):
+    def save_config(self, role, path="/config.json"):
+        """Store the parameters in force (cryo.storage.config, atomic + CRC).
+
+        Fields the stored schema knows are written under its names (the
+        ALIASES of cryo.protocol.params); the rest keep their defaults.
+        """
+        lvl = role_level(role)
+        if lvl < 2:
+            raise _denied("saving the configuration needs role engineer or higher (got %s)" % role)
         try:
             from cryo.storage import config as CFG
+            from cryo.storage import schema
         except ImportError:
             raise _not_now("no configuration storage on this build")
-        cfg = dict(self.params)
+        cfg = schema.defaults()
+        for alias in P.ALIASES:
+            if alias in cfg:
+                cfg[alias] = self.params[P.ALIASES[alias]]
         for k in self._extra:
-            cfg[k] = self._extra[k]
-        return CFG.save(cfg)
+            if k in cfg:
+                cfg[k] = self._extra[k]
+        CFG.save(cfg, path)
+        self._audit("save_config", role, path=path)
+        return {"path": path, "fields": len(cfg)}
 
     # -- status / telemetry ----------------------------------------------
     def status(self):
@@ -805,7 +1049,13 @@ class Controller:
             "latched": C.names(il.latched),
             "alarms": C.names(self.alarms.mask),
             "alarm_priority": C.PRIORITY_NAMES[self.alarms.priority],
-            "mode": "service" if self.service_requested else "auto",
+            "mode": "service"
+            if self.service_requested
+            else "autotune"
+            if self._tuner is not None
+            else "step"
+            if self._step is not None
+            else "auto",
             "overruns": self.overruns,
             "reason": self.protocol.reason,
         }

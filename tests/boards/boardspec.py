@@ -209,11 +209,7 @@ class PinRules:
             if bus not in (1, 2):
                 return "ESP32-S3 machine.SPI ids are 1 (SPI2) and 2 (SPI3)"
             return None  # any GPIO through the GPIO matrix
-        fixed = _PYB_SPI.get(bus)
-        if fixed is None:
-            return "pyboard hardware SPI buses are 1 (X6/X7/X8) and 2 (Y6/Y7/Y8)"
-        if self.canonical(fixed[role]) != p:
-            return "SPI(%d) %s is fixed at %s on the pyboard" % (bus, role, fixed[role])
+        # stm32: the bus id fixes the pins (validate() checks them).
         return None
 
 
@@ -408,12 +404,22 @@ def validate(defn, name):
                 "(e-stop pressed/broken, footswitch released, handpiece in holder)"
                 % (invert, pull, "1 (active)"),
             )
-        if mcu == "RP2350" and pull == "down":
+        ext = inp.get("external_pull_ohms")
+        if ext is not None and (not isinstance(ext, int) or not 1000 <= ext <= 47000):
+            err(field + ".external_pull_ohms", "%r; a 1k ... 47k resistor at the pin" % (ext,))
+        if mcu == "RP2350" and pull == "down" and not (isinstance(ext, int) and ext <= 8200):
             err(
                 field + ".pull",
                 "RP2350-E9: an internal pull-down cannot hold a floating input "
-                "low; wire the switch to GND with a pull-up instead",
+                "low; fit an external pull-down <= 8.2 kOhm (external_pull_ohms) or wire to GND "
+                "with a pull-up",
             )
+    if (inputs.get("estop") or {}).get("invert", False) is not False:
+        err(
+            "inputs.estop.invert",
+            "must be false: the interlock trips on estop.value() == 0, so "
+            "the closed loop must read 1 (NC contact to 3V3, pull-down: a cut wire reads 0)",
+        )
 
     buz = defn.get("buzzer")
     if not isinstance(buz, dict) or "pin" not in buz:

@@ -94,11 +94,15 @@ MISTAKES = [
     ("rp2040", "mpy_cross_arch", "armv7m", "RP2040 needs -march=armv6m"),
     ("rp2040", "stubs", "micropython-rp2-rpi-pico2-stubs==1.29.0.post1", "official stubs are"),
     ("rp2040", "valve.active_high", False, "valve.active_high: must be true"),
-    ("rp2040", "inputs.estop.invert", False, "a cut wire would read 1"),
+    ("rp2040", "inputs.estop.invert", True, "estop.invert: must be false"),
+    ("rp2040", "inputs.estop.pull", "up", "a cut wire would read 1"),
+    ("rp2040", "inputs.footswitch.invert", False, "a cut wire would read 1"),
     ("rp2040", "inputs.estop.pull", None, "real boards declare 'up' or 'down'"),
+    ("rp2040", "inputs.estop.external_pull_ohms", 100_000, "a 1k ... 47k resistor"),
     ("rp2040", "buzzer.freq", 2700, "150-1000 Hz"),
     ("rp2040", "thermocouples.tissue2", _DELETE, "must name exactly the channels"),
-    ("rp2350", "inputs.handpiece.pull", "down", "RP2350-E9"),
+    ("rp2350", "inputs.estop.external_pull_ohms", 10_000, "RP2350-E9"),
+    ("rp2350", "inputs.estop.external_pull_ohms", _DELETE, "RP2350-E9"),
     ("rp2350", "micropython", "1.23.0", "RP2350 needs MicroPython >= 1.24"),
     ("esp32s3", "valve.pin", 0, "GPIO0 is a strapping pin"),
     ("esp32s3", "master_valve.pin", 46, "GPIO46 is a strapping pin"),
@@ -166,11 +170,11 @@ from cryo.controller import make_sensor
 b = Board(defn, clock)
 r = {"valves": [b.valve_pin.value(), b.master_pin.value()],
      "cs": sorted(v.value() for v in b.cs.values()),
-     "estop": b.estop.value()}
+     "estop": b.estop.value(), "foot_rest": b.footswitch.value() == b.active_level("footswitch")}
 w.set_input("estop", 0)
 r["estop_tripped"] = b.estop.value()
 w.set_input("footswitch", 1)
-r["foot"] = b.footswitch.value()
+r["foot"] = b.footswitch.value() == b.active_level("footswitch")
 s = make_sensor(b, "tissue")
 r["driver"] = type(s).__name__
 i = 0
@@ -195,8 +199,20 @@ result(r)
     )
     assert got["valves"] == [0, 0] and got["safe"] == [0, 0]
     assert got["cs"] == [1, 1, 1]
+    # The interlock trips on estop.value() == 0 (raw level: loop closed = 1).
     assert got["estop"] == 1 and got["estop_tripped"] == 0
-    assert got["foot"] == 1
+    assert got["foot_rest"] is False and got["foot"] is True
     assert got["driver"] == _chip(name).upper()
     assert got["t"] is not None and abs(got["t"] - got["true"]) < 2.5, got
     assert abs(got["kpa"] - got["true_kpa"]) < 2.0, got
+
+
+def test_every_board_json_passes_the_board_layers_own_validation():
+    """One schema: B's cryo.board.validate accepts every definition,
+    the virtual board's included."""
+    from cryo.board import validate
+
+    names = [d.name for d in boardcheck.board_dirs()]
+    assert "sim" in names and set(REAL_BOARDS) <= set(names)
+    for name in names:
+        validate(_defn(name))  # raises BoardError naming the field

@@ -55,9 +55,14 @@ result([c.add(0, -1), c.diff(0, (1 << 30) - 1), c.diff(c.add(c.ticks_ms(), 250),
 
 def test_inputs_at_rest(target):
     got = target.run(
-        "result([board.estop.value(), board.footswitch.value(), board.handpiece.value()])"
+        """
+act = board.active_level
+result([board.estop.value(), board.footswitch.value() == act("footswitch"),
+        board.handpiece.value() == act("handpiece")])
+"""
     )
-    assert got == [1, 0, 0], "e-stop loop closed, footswitch released, handpiece in holder"
+    # Raw e-stop level 1 = loop closed (the interlock trips on 0).
+    assert got == [1, False, False], "e-stop loop closed, footswitch released, handpiece in holder"
 
 
 def test_thermocouples_read_ambient_without_faults(target):

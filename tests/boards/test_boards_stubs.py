@@ -8,21 +8,43 @@ checked too. The planted-file tests prove a wrong call is reported on every
 port and that the inference-artefact filter does not hide it.
 """
 
+import ast
+import re
 import textwrap
+import warnings
+from pathlib import Path
 
 import boardcheck
 import pytest
 
 PORTS = sorted(boardcheck.STUB_SETS)
+KNOWN = Path(__file__).with_name("mypy_known.txt")
+
+
+def known_errors() -> set[str]:
+    """Errors reported to their owners, waiting for a fix in files engineer H
+    does not own ('path: message', line numbers dropped; '  # ...' = note)."""
+    out = set()
+    for line in KNOWN.read_text().splitlines():
+        line = line.split("  # ", 1)[0].strip()
+        if line and not line.startswith("#"):
+            out.add(line)
+    return out
+
+
+def without_line(error: str) -> str:
+    return re.sub(r"^([^:]+):\d+: ", r"\1: ", error)
 
 
 @pytest.mark.parametrize("board", PORTS)
 def test_firmware_type_checks_against_port_stubs(board):
     errors, _ = boardcheck.run_mypy(board)
-    assert errors == [], "mypy against %s found:\n%s" % (
-        boardcheck.STUB_SETS[board],
-        "\n".join(errors),
-    )
+    known = known_errors()
+    new = [e for e in errors if without_line(e) not in known]
+    assert new == [], "mypy against %s found:\n%s" % (boardcheck.STUB_SETS[board], "\n".join(new))
+    stale = known - {without_line(e) for e in errors}
+    if stale:
+        warnings.warn("fixed, remove from %s: %s" % (KNOWN.name, sorted(stale)), stacklevel=1)
 
 
 GOOD = """\
@@ -54,6 +76,17 @@ pwm = PWM(Pin(5))
 pwm.duty_percent(5)
 wdt = WDT(timeout_ms=2000)
 p = Pin(5, Pin.OUTPUT)
+
+
+class Dev:
+    def __init__(self):
+        self.spi = SPI(1)
+
+    def read(self):
+        return self.spi.read_all()
+
+
+from cryo import not_written_yet  # noqa: E402 - unguarded: must be reported
 """
 
 # Patterns that are fine on a board and must not count as errors.
@@ -79,6 +112,30 @@ def encode(values):
     args.append(7)
     res = {"fault": 0, "reason": ""}
     return "%d %s" % (res["fault"], res["reason"]), struct.pack("<I", crc32(b"x")), args
+
+
+class Log:
+    def __init__(self):
+        self._f = None
+        self.temp = [None, None]
+
+    def open(self):
+        self._f = open("x", "wb")
+
+    def write(self, ch):
+        self._f.write(b"x")
+        if self.temp[ch] is None:
+            return False
+        t = self.temp[ch]
+        return -10.0 <= t <= 45.0
+
+
+def optional_part():
+    try:
+        from cryo import not_written_yet
+    except ImportError:
+        return None
+    return not_written_yet
 """
 
 
@@ -90,7 +147,14 @@ def test_planted_errors_are_reported_and_artefacts_are_not(board, tmp_path):
         files[name].write_text(textwrap.dedent(text))
     errors, out = boardcheck.run_mypy(board, list(files.values()))
     bad = sorted(e.split(":", 2)[1] + ":" + e.split("  [")[-1] for e in errors if "/bad.py:" in e)
-    assert bad == ["4:attr-defined]", "6:attr-defined]", "7:call-arg]", "8:attr-defined]"], out
+    assert bad == [
+        "16:attr-defined]",
+        "19:attr-defined]",
+        "4:attr-defined]",
+        "6:attr-defined]",
+        "7:call-arg]",
+        "8:attr-defined]",
+    ], out
     others = [e for e in errors if "/bad.py:" not in e]
     assert others == [], out
 
@@ -106,3 +170,34 @@ def test_port_specific_modules_exist_only_on_their_port(module, ports, tmp_path)
         errors, _ = boardcheck.run_mypy(board, [src])
         missing = any("[import-not-found]" in e for e in errors)
         assert missing == (board not in ports), (board, module, errors)
+
+
+def test_firmware_uses_only_machine_methods_every_port_has():
+    """The virtual board's ``machine`` may offer more than a port does (e.g.
+    ``Pin.high()`` is missing on esp32, ``ADC.read_uv()`` on rp2/stm32). The
+    firmware receives pins/buses by injection, where mypy sees no types, so
+    any call to such a method anywhere in firmware/ is an error here."""
+    extras = set()
+    for board in PORTS:
+        extras |= {name.rsplit(".", 1)[1] for name in boardcheck.sim_machine_extras(board)}
+    own = set()
+    for path in boardcheck.firmware_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                own.add(node.name)
+    hits = boardcheck.calls_to(boardcheck.firmware_files(), extras - own)
+    assert hits == [], "machine methods missing on some port: " + ", ".join(hits)
+
+
+def test_sim_only_hooks_are_reached_through_getattr():
+    """machine.board_definition()/flash_device() exist only on the virtual
+    board: the firmware may use them only as getattr(machine, name, None)."""
+    hits = boardcheck.calls_to(boardcheck.firmware_files(), set(boardcheck.SIM_ONLY))
+    assert hits == []
+
+
+def test_sim_extras_are_detected():
+    # Known port differences, as the stubs describe them.
+    assert "machine.Pin.high" in boardcheck.sim_machine_extras("esp32s3")
+    assert "machine.ADC.read_uv" in boardcheck.sim_machine_extras("rp2040")
+    assert "machine.ADC.read_uv" not in boardcheck.sim_machine_extras("esp32s3")

@@ -70,8 +70,9 @@ result(m)
 
 
 def test_valve_fails_closed_in_loop_when_ticks_stop(mpy):
-    """The tick stops refreshing mid-freeze (exception, hang): the valve's own
-    service closes it within max_open_ms and the tissue warms back."""
+    """The tick stops refreshing mid pull-down (exception, hang) with the valve
+    wide open: the valve's own service closes it within max_open_ms, it
+    stays closed, and the tissue warms back."""
     r = run(
         mpy,
         """
@@ -84,24 +85,28 @@ v, pin = make_valve(c, max_open_ms=3000)
 pid = PID(0.19, 0.05, 0.0)
 k = 0
 open_after = -1
-while k < 40000:   # 400 s at 10 ms
+at_stop = None
+while k < 16000:   # 160 s at 10 ms
     now = c.ticks_ms()
-    if k < 30000 and k % 20 == 0:     # ticks stop at 300 s
+    if k < 10000 and k % 20 == 0:     # ticks stop at 100 s
         v.request(pid.update(-25.0, plant.probe_c, 0.2))
         v.refresh(now)
     v.service(now)
-    if k >= 30000 and pin.level:
+    if k == 10000:
+        at_stop = [pin.level, plant.surface_c]
+    if k >= 10000 and pin.level:
         open_after = k
     plant.step(0.01, 1.0 if pin.level else 0.0, True)
     c.advance(10)
     k += 1
-result([(open_after - 30000) * 10 if open_after >= 0 else 0, v.expired, plant.surface_c])
+result([at_stop, (open_after - 10000) * 10 if open_after >= 0 else 0, v.expired, plant.surface_c])
 """,
     )
-    open_ms_after_stop, expired, surface = r
-    assert open_ms_after_stop < 3000
+    at_stop, open_ms_after_stop, expired, surface = r
+    assert at_stop[0] == 1  # wide open when the ticks stopped
+    assert 0 < open_ms_after_stop < 3000  # dead-man: closed within max_open_ms
     assert expired == 1
-    assert surface > -25.0 + 5.0  # warmed up once the valve closed
+    assert surface > at_stop[1] + 3.0  # warmed up once the valve closed
 
 
 def test_autotune_never_bypasses_the_permit(mpy):

@@ -12,6 +12,7 @@ treatment log in a temporary directory (cryo.storage.log.TreatmentLog).
 import os
 
 import vboard
+
 from cryo.clock import ManualClock
 
 
@@ -74,7 +75,11 @@ class Rig:
         self.clock = ManualClock(start_ms)
         defn = board if board is not None else vboard.load_board()
         self.world = vboard.World(
-            board=defn, plant_params=plant_mod.load(plant), seed=seed, clock=self.clock, realtime=False
+            board=defn,
+            plant_params=plant_mod.load(plant),
+            seed=seed,
+            clock=self.clock,
+            realtime=False,
         )
         vboard.install(self.world)
         from cryo.board import Board
@@ -140,4 +145,8 @@ class Rig:
 
     def valves_closed(self):
         b = self.board
-        return b.valve_pin.value() == 0 and b.master_pin.value() == 0 and not self.world.valve_is_open()
+        return (
+            b.valve_pin.value() == 0
+            and b.master_pin.value() == 0
+            and not self.world.valve_is_open()
+        )

@@ -15,9 +15,10 @@ after the trip), ``history`` (the controller's fault record), ``alarm``
 (priority name signalled), ``phase_at_trip``.
 """
 
+from core_rig import Rig
+
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
-from core_rig import Rig
 
 CORE = __file__[: __file__.rfind("/")]
 FAST_PLANT = CORE + "/fast_plant.json"
@@ -59,6 +60,9 @@ EXTRA_CONFIG = {
     # A stuck-open valve is observed below the target; keep the floor out of
     # the way so the stuck-open check (not the floor) is what trips.
     "stuck_open": {"floor_c": -80.0, "stuck_grace_s": 0.5, "stuck_window_s": 1.0},
+    # Shorter limits so the time-integrated conditions trip within seconds.
+    "dose": {"dose_max_cs": 400.0, "floor_c": -80.0},
+    "freeze_time": {"freeze_max_s": 15.0},
 }
 
 
@@ -80,8 +84,11 @@ def inject(rig, cond):
     w = rig.world
     ctl = rig.ctl
     if cond == "overcool":
-        _stick(rig, "tissue", -75.0)
-        _stick(rig, "tissue2", -75.0)
+        # The tissue keeps getting colder at 20 °C/s on both probes (fast but
+        # plausible for a spray: sensor supervision accepts it) until it
+        # crosses the hard floor.
+        w.channels["tissue"].drift_c_per_s = -20.0
+        w.channels["tissue2"].drift_c_per_s = -20.0
     elif cond == "freeze_time":
         # The sequencer fails to end FREEZE (its copy of freeze_s corrupted):
         # the interlock's own hold limit must stop the freeze.
@@ -89,8 +96,11 @@ def inject(rig, cond):
         p["freeze_s"] = 100000.0
         ctl.protocol.p = p
     elif cond == "dose":
-        _stick(rig, "tissue", -45.0)
-        _stick(rig, "tissue2", -45.0)
+        # Both tissue probes read ever colder than the plant, 1 °C/s (a
+        # plausible rate, so sensor supervision stays quiet): the cold dose
+        # grows until its limit, before the (lowered) floor is reached.
+        w.channels["tissue"].drift_c_per_s = -1.0
+        w.channels["tissue2"].drift_c_per_s = -1.0
     elif cond == "sensor":
         w.channels["tissue"].chip.open_circuit = True
     elif cond == "disagree":

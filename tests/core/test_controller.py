@@ -182,9 +182,7 @@ def test_invalid_config_latches_config_and_names_the_field():
 
 def test_params_hard_limits_and_cross_rules():
     assert P.validate(P.defaults()) == []
-    assert P.validate({"freeze_s": 45}) == [
-        "freeze_s = 45 is outside the hard limits 5.0..30.0 s"
-    ]
+    assert P.validate({"freeze_s": 45}) == ["freeze_s = 45 is outside the hard limits 5.0..30.0 s"]
     assert "integer" in P.validate({"cycles": 2.5})[0]
     assert P.validate({"target_c": -45.0, "floor_c": -50.0}) == [
         "target_c must be at least floor_margin_c above floor_c"
@@ -304,7 +302,114 @@ def test_status_fields_for_the_link():
     rig = Rig(seed=24, config=SC.FAST, plant=SC.FAST_PLANT)
     SC.goto(rig, "FREEZE")
     st = rig.ctl.status()
-    for k in ("t_ms", "phase", "setpoint_c", "temps", "demand", "valve", "faults", "alarms", "overruns"):
+    for k in (
+        "t_ms",
+        "phase",
+        "setpoint_c",
+        "temps",
+        "demand",
+        "valve",
+        "faults",
+        "alarms",
+        "overruns",
+    ):
         assert k in st
     assert st["phase"] == "FREEZE" and st["setpoint_c"] == SC.FAST["target_c"]
     assert set(st["temps"]) == {"tissue", "tissue2", "aux"}
+
+
+def test_save_config_round_trip_through_storage(tmp_path):
+    from cryo.storage import config as CFG
+
+    rig = Rig(seed=25, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(5)
+    rig.ctl.set_param("target_c", -30.0, "operator")
+    with pytest.raises(Denied):
+        rig.ctl.save_config("operator", str(tmp_path / "config.json"))
+    rig.ctl.save_config("engineer", str(tmp_path / "config.json"))
+    cfg, fault = CFG.load(str(tmp_path / "config.json"))
+    assert fault is None and cfg["protocol.target_c"] == -30.0
+    rig2 = Rig(seed=26, config=cfg, plant=SC.FAST_PLANT)
+    assert rig2.ctl.config_errors == []
+    assert rig2.ctl.params["target_c"] == -30.0
+    assert rig2.ctl.params["freeze_s"] == SC.FAST["freeze_s"]
+
+
+def _tune_rig(seed):
+    rig = Rig(seed=seed, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(5)
+    return rig
+
+
+def test_autotune_runs_in_tune_phase_and_returns_gains():
+    rig = _tune_rig(27)
+    with pytest.raises(NotNow, match="hold-to-run"):
+        rig.ctl.start_autotune({"setpoint_c": -30.0})
+    rig.hold(True)
+    st = rig.ctl.start_autotune({"setpoint_c": -30.0})
+    assert st["running"] and rig.phase() == S.TUNE
+    assert rig.ctl.status()["mode"] == "autotune"
+    opened = False
+    for _ in range(5000):
+        rig.step(1)
+        if rig.world.valve_is_open():
+            opened = True
+            assert rig.phase() == S.TUNE and rig.ctl.il.permit
+        if rig.phase() != S.TUNE:
+            break
+    assert opened and rig.phase() == S.IDLE and rig.valves_closed()
+    res = rig.ctl.autotune_status()["result"]
+    assert res["ok"] is True and res["kp"] > 0 and res["rule"] == "simc"
+
+
+def test_interlock_stays_armed_during_autotune():
+    rig = _tune_rig(28)
+    rig.hold(True)
+    rig.ctl.start_autotune({"setpoint_c": -30.0})
+    rig.step(20)
+    rig.world.set_input("estop", 0)
+    rig.step(1)
+    assert rig.phase() == S.FAULT and rig.valves_closed()
+    res = rig.ctl.autotune_status()
+    assert not res["running"] and res["result"]["ok"] is False
+
+
+def test_tune_phase_has_a_hard_time_limit_and_release_stops_it():
+    rig = Rig(seed=29, config=dict(SC.FAST, tune_max_s=60.0), plant=SC.FAST_PLANT)
+    rig.step(5)
+    rig.hold(True)
+    rig.ctl.start_step_test({"demand": 0.05, "duration_s": 50.0})
+    assert rig.ctl.status()["mode"] == "step"
+    rig.ctl._step["ms"] = 10**7  # the step sequencer fails to end the test
+    n = 0
+    while rig.phase() == S.TUNE and n < 1000:
+        rig.step(1)
+        n += 1
+    # The interlock's own TUNE limit (60 s) cut it, latched.
+    assert rig.phase() == S.FAULT and rig.valves_closed()
+    assert 595 <= n <= 610
+    assert rig.ctl.il.latched & (1 << C.FREEZE_TIME)
+    rig2 = _tune_rig(30)
+    rig2.hold(True)
+    rig2.ctl.start_step_test({"demand": 0.3, "duration_s": 30.0})
+    rig2.step(5)
+    rig2.world.set_input("footswitch", 0)
+    rig2.step(1)
+    assert rig2.phase() == S.ABORTED and rig2.valves_closed()
+    assert "released" in rig2.ctl.fault_history[-1][1]
+
+
+def test_step_test_records_response():
+    rig = _tune_rig(31)
+    rig.hold(True)
+    with pytest.raises(ValueError, match="demand"):
+        rig.ctl.start_step_test({"demand": 1.5, "duration_s": 10.0})
+    rig.ctl.start_step_test({"demand": 0.4, "duration_s": 10.0})
+    for _ in range(200):
+        rig.step(1)
+        if rig.phase() != S.TUNE:
+            break
+    st = rig.ctl.step_test_status()
+    assert rig.phase() == S.IDLE and not st["running"]
+    temps = [t for _, t in st["trace"]]
+    assert len(temps) >= 9 and temps[-1] < temps[0] - 5.0  # it cooled

@@ -88,12 +88,18 @@ def drivers():
     d.poll(now)
     ctl.sensors["tissue2"].poll(now)
 out["drivers"] = assert_no_alloc(drivers, 20)
+sup = ctl._sup
+def supervise():
+    sup[0].update(now)
+    sup[1].update(now)
+    sup[2].update(now)
+out["supervised"] = sup[0] is not None and assert_no_alloc(supervise, 20)
 result(out)
 """
         % SC.CORE
     )
     assert res["permit_before"] is True and res["permit_after"] is True
-    for k in ("steady", "record", "set_phase", "flags", "isr", "safe", "drivers"):
+    for k in ("steady", "record", "set_phase", "flags", "isr", "safe", "drivers", "supervised"):
         assert res[k] is True, k
     assert res["flags_tripped"] is True
     assert res["isr_closed"] is True

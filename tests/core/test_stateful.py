@@ -116,7 +116,9 @@ class TreatmentMachine(RuleBasedStateMachine):
         il = self.rig.ctl.il
         if il.latched:
             event("latched " + ",".join(C.names(il.latched)))
-            assert self.rig.valves_closed(), "latched %s with a valve energised" % C.names(il.latched)
+            assert self.rig.valves_closed(), "latched %s with a valve energised" % C.names(
+                il.latched
+            )
 
     @invariant()
     def open_valve_only_when_permitted(self):

@@ -13,6 +13,7 @@ import sys
 import pytest
 from mpremote.transport_serial import SerialTransport
 
+from cryo.storage import schema as S
 from host_tools import FIRMWARE_DIR, ROOT
 from host_tools.connect import TREATMENT_RUNNING, _stop_safely, resolve_port
 from host_tools.errors import DeviceError
@@ -85,8 +86,21 @@ def test_treatment_running_refuses_repl_work():
             return {"ok": True, "state": "SERVICE"}
 
     assert _stop_safely("/dev/null", Idle) == "service mode"
-    assert _stop_safely("/dev/null", type("NoChannel", (), {"request_service_mode": staticmethod(
-        lambda port, timeout: (_ for _ in ()).throw(link.LinkError("no reply")))})) == "no command channel"
+    assert (
+        _stop_safely(
+            "/dev/null",
+            type(
+                "NoChannel",
+                (),
+                {
+                    "request_service_mode": staticmethod(
+                        lambda port, timeout: (_ for _ in ()).throw(link.LinkError("no reply"))
+                    )
+                },
+            ),
+        )
+        == "no command channel"
+    )
 
 
 def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
@@ -97,22 +111,74 @@ def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
         r = cryo("flash", "--port", p, "--json", "--no-reset", "--firmware", str(fw))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["switched"] is True
-        assert cryo("config", "--port", p, "--role", "service", "--pin", "9876", "pin", "service", "9876").returncode == 0
-        one_line_error(
-            cryo("config", "--port", p, "--role", "service", "--pin", "0000", "--yes", "set", "pid.kp=0.06"),
-            4, "wrong PIN",
+        assert (
+            cryo(
+                "config",
+                "--port",
+                p,
+                "--role",
+                "service",
+                "--pin",
+                "9876",
+                "pin",
+                "service",
+                "9876",
+            ).returncode
+            == 0
         )
         one_line_error(
-            cryo("config", "--port", p, "--role", "operator", "--pin", "9876", "--yes", "set", "limits.floor_c=-70"),
-            4, "may not change limits.floor_c",
+            cryo(
+                "config",
+                "--port",
+                p,
+                "--role",
+                "service",
+                "--pin",
+                "0000",
+                "--yes",
+                "set",
+                "pid.kp=0.06",
+            ),
+            4,
+            "wrong PIN",
         )
         one_line_error(
-            cryo("config", "--port", p, "--role", "service", "--pin", "9876", "--yes", "set", "protocol.cycles=9"),
-            5, "protocol.cycles = 9 is out of range: allowed 1 .. 5",
+            cryo(
+                "config",
+                "--port",
+                p,
+                "--role",
+                "operator",
+                "--pin",
+                "9876",
+                "--yes",
+                "set",
+                "limits.floor_c=-70",
+            ),
+            4,
+            "may not change limits.floor_c",
+        )
+        one_line_error(
+            cryo(
+                "config",
+                "--port",
+                p,
+                "--role",
+                "service",
+                "--pin",
+                "9876",
+                "--yes",
+                "set",
+                "protocol.cycles=9",
+            ),
+            5,
+            S.check_value("protocol.cycles", 9),  # D's message, whatever the range is today
         )
         one_line_error(cryo("config", "--port", p, "get", "nonsense"), 5, "unknown field nonsense")
         # the unix board is not an ESP32-S3: refused before anything is written
-        one_line_error(cryo("flash", "--port", p, "--board", "esp32s3"), 6, "platform 'linux'", "--board")
+        one_line_error(
+            cryo("flash", "--port", p, "--board", "esp32s3"), 6, "platform 'linux'", "--board"
+        )
         r = cryo("flash", "--port", p, "--json", "--firmware", str(fw))
         assert r.returncode == 0 and json.loads(r.stdout)["up_to_date"] is True
 
@@ -120,8 +186,12 @@ def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
 @pytest.mark.parametrize(
     "board,image,expect",
     [
-        ("esp32s3", "fw.bin", "would run: esptool --chip esp32s3 --port /dev/ttyUSB0 --baud 460800 "
-                              "write-flash --erase-all 0x0 fw.bin"),
+        (
+            "esp32s3",
+            "fw.bin",
+            "would run: esptool --chip esp32s3 --port /dev/ttyUSB0 --baud 460800 "
+            "write-flash --erase-all 0x0 fw.bin",
+        ),
         ("rp2040", "fw.uf2", "would run: copy fw.uf2 to {bootsel}/fw.uf2"),
         ("rp2350", "fw.uf2", "would run: copy fw.uf2 to {bootsel}/fw.uf2"),
         ("stm32f4", "fw.dfu", "would run: dfu-util -a 0 -s 0x08000000:leave -D fw.dfu"),
@@ -129,8 +199,18 @@ def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
 )
 def test_runtime_flash_dry_run_prints_exact_steps(tmp_path, board, image, expect):
     bootsel = tmp_path / "RPI-RP2"
-    r = cryo("flash", "--board", board, "--runtime", image, "--dry-run", "--port", "/dev/ttyUSB0",
-             "--bootsel", str(bootsel))
+    r = cryo(
+        "flash",
+        "--board",
+        board,
+        "--runtime",
+        image,
+        "--dry-run",
+        "--port",
+        "/dev/ttyUSB0",
+        "--bootsel",
+        str(bootsel),
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[0] == expect.format(bootsel=bootsel)
@@ -146,7 +226,11 @@ def test_runtime_flash_uf2_copies_to_bootsel(tmp_path):
     r = cryo("flash", "--board", "rp2040", "--runtime", str(img), "--bootsel", str(bootsel))
     assert r.returncode == 0, r.stderr
     assert (bootsel / "firmware.uf2").read_bytes() == img.read_bytes()
-    one_line_error(cryo("flash", "--board", "rp2040", "--runtime", str(tmp_path / "missing.uf2")), 5, "does not exist")
+    one_line_error(
+        cryo("flash", "--board", "rp2040", "--runtime", str(tmp_path / "missing.uf2")),
+        5,
+        "does not exist",
+    )
 
 
 def test_app_dry_run_lists_the_plan(mpy, tmp_path):

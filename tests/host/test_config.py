@@ -36,16 +36,34 @@ def test_pins_config_round_trip_and_audit(mpy, board, capsys, tmp_path):
     s = board
     # factory state: no PINs; only the first service PIN may be set
     with pytest.raises(AccessDenied, match="set the service PIN first"):
-        config.run(s, args("pin", role="engineer", pin="1111", target_role="engineer", new_pin="1111"))
-    assert config.run(s, args("pin", role="service", pin="4321", target_role="service", new_pin="4321")) == 0
-    assert config.run(s, args("pin", role="service", pin="4321", target_role="engineer", new_pin="2468")) == 0
+        config.run(
+            s, args("pin", role="engineer", pin="1111", target_role="engineer", new_pin="1111")
+        )
+    assert (
+        config.run(
+            s, args("pin", role="service", pin="4321", target_role="service", new_pin="4321")
+        )
+        == 0
+    )
+    assert (
+        config.run(
+            s, args("pin", role="service", pin="4321", target_role="engineer", new_pin="2468")
+        )
+        == 0
+    )
     capsys.readouterr()
 
     config.run(s, args("show"))
     shown = json.loads(capsys.readouterr().out)
     assert shown["source"].startswith("factory defaults") and shown["config"]["pid.kp"] == 0.05
 
-    assert config.run(s, args("set", role="engineer", pin="2468", assignments=["pid.kp=0.07", "pid.ki", "0.02"])) == 0
+    assert (
+        config.run(
+            s,
+            args("set", role="engineer", pin="2468", assignments=["pid.kp=0.07", "pid.ki", "0.02"]),
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["changed"] == ["pid.ki", "pid.kp"]
     config.run(s, args("get", name="pid.kp"))
     assert json.loads(capsys.readouterr().out) == {"pid.kp": 0.07}
@@ -65,7 +83,9 @@ def test_pins_config_round_trip_and_audit(mpy, board, capsys, tmp_path):
     exported["protocol.cycles"] = 3
     out.write_text(json.dumps(exported))
     config.run(s, args("diff", file=out))
-    assert json.loads(capsys.readouterr().out) == [{"field": "protocol.cycles", "device": 2, "file": 3}]
+    assert json.loads(capsys.readouterr().out) == [
+        {"field": "protocol.cycles", "device": 2, "file": 3}
+    ]
     # protocol.cycles is an operator field; the engineer role may change it too
     assert config.run(s, args("apply", role="engineer", pin="2468", file=out)) == 0
     capsys.readouterr()
@@ -83,14 +103,26 @@ def test_pins_config_round_trip_and_audit(mpy, board, capsys, tmp_path):
 def test_rejections_leave_the_device_unchanged(mpy, board, capsys):
     s = board
     if not (s.flash_dir / "roles.txt").exists():
-        config.run(s, args("pin", role="service", pin="4321", target_role="service", new_pin="4321"))
-        config.run(s, args("pin", role="service", pin="4321", target_role="engineer", new_pin="2468"))
-    before = (s.flash_dir / "config.json").read_bytes() if (s.flash_dir / "config.json").exists() else None
-    with pytest.raises(InvalidInput, match=r"pid.kp = 99 1/degC is out of range: allowed 0 .. 10 1/degC"):
+        config.run(
+            s, args("pin", role="service", pin="4321", target_role="service", new_pin="4321")
+        )
+        config.run(
+            s, args("pin", role="service", pin="4321", target_role="engineer", new_pin="2468")
+        )
+    before = (
+        (s.flash_dir / "config.json").read_bytes()
+        if (s.flash_dir / "config.json").exists()
+        else None
+    )
+    with pytest.raises(
+        InvalidInput, match=r"pid.kp = 99 1/degC is out of range: allowed 0 .. 10 1/degC"
+    ):
         config.run(s, args("set", role="engineer", pin="2468", assignments=["pid.kp=99"]))
     with pytest.raises(InvalidInput, match="is not a number"):
         config.run(s, args("set", role="engineer", pin="2468", assignments=["pid.kp=fast"]))
-    with pytest.raises(AccessDenied, match="role engineer may not change limits.floor_c: requires service"):
+    with pytest.raises(
+        AccessDenied, match="role engineer may not change limits.floor_c: requires service"
+    ):
         config.run(s, args("set", role="engineer", pin="2468", assignments=["limits.floor_c=-70"]))
     with pytest.raises(AccessDenied, match="wrong PIN"):
         config.run(s, args("set", role="engineer", pin="0000", assignments=["pid.kp=0.06"]))
@@ -99,14 +131,23 @@ def test_rejections_leave_the_device_unchanged(mpy, board, capsys):
     # cross-field: protocol target below the hard floor in force
     with pytest.raises(InvalidInput, match="rejected"):
         config.run(s, args("set", role="service", pin="4321", assignments=["limits.floor_c=-30"]))
-    after = (s.flash_dir / "config.json").read_bytes() if (s.flash_dir / "config.json").exists() else None
+    after = (
+        (s.flash_dir / "config.json").read_bytes()
+        if (s.flash_dir / "config.json").exists()
+        else None
+    )
     assert after == before
 
 
 def test_confirmation_required_without_yes(mpy, board, monkeypatch):
     s = board
     if not (s.flash_dir / "roles.txt").exists():
-        config.run(s, args("pin", role="service", pin="4321", target_role="service", new_pin="4321"))
+        config.run(
+            s, args("pin", role="service", pin="4321", target_role="service", new_pin="4321")
+        )
     monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
     with pytest.raises(config.NotConfirmed, match="--yes"):
-        config.run(s, args("set", role="service", pin="4321", yes=False, assignments=["alarm.volume_pct=60"]))
+        config.run(
+            s,
+            args("set", role="service", pin="4321", yes=False, assignments=["alarm.volume_pct=60"]),
+        )

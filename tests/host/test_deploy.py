@@ -23,7 +23,7 @@ def fw(tmp_path):
     return d
 
 
-def bump(fw, rel="cryo/clock.py", text="\nDEPLOY_MARK = 1\n"):
+def bump(fw, rel="cryo/pid.py", text="\nDEPLOY_MARK = 1\n"):
     p = fw / rel
     p.write_text(p.read_text() + text)
 
@@ -51,10 +51,10 @@ def test_deploy_from_scratch_then_unchanged_then_one_file(mpy, tmp_path, fw):
 
         bump(fw)
         r3 = flash.deploy(s, "sim", firmware_dir=fw)
-        assert r3["transfer"] == ["cryo/clock.mpy"]  # only the changed file crossed
+        assert r3["transfer"] == ["cryo/pid.mpy"]  # only the changed file crossed
         assert r3["slot"] == "b" and len(r3["local_copy"]) == len(r1["transfer"]) - 1
         written = s.files_written[n_before:]
-        assert written == ["app/b/cryo/clock.mpy", "app/b/manifest.tmp"]
+        assert written == ["app/b/cryo/pid.mpy", "app/b/manifest.tmp"]
     boot = boot_check(image=img)
     assert (boot["slot"], boot["fault"]) == ("b", 0)
 

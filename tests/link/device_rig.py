@@ -27,6 +27,7 @@ for arg in sys.argv:
             ctl.tick(clock.ticks_ms())
             clock.advance(ctl.period_ms)
             n -= 1
+print("rig ready")  # DeviceRig waits for this line (noise to the link client)
 stream = StdioStream()
 ch = CommandChannel(ctl, stream, stream)
 step_real = int(ctl.period_ms / speed)

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import mpyrun
@@ -29,6 +30,7 @@ class DeviceRig:
             env=env,
             bufsize=0,
         )
+        self._wait_ready()
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -38,6 +40,22 @@ class DeviceRig:
         self._stop = False
         threading.Thread(target=self._accept, daemon=True).start()
         threading.Thread(target=self._down, daemon=True).start()
+
+    def _wait_ready(self, timeout=60):
+        """Block until the device printed "rig ready" (settled, serving)."""
+        import select
+
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        end = time.monotonic() + timeout
+        while b"rig ready\n" not in buf:
+            left = end - time.monotonic()
+            r, _, _ = select.select([fd], [], [], max(left, 0))
+            chunk = os.read(fd, 4096) if r else b""
+            if not chunk:
+                err = self.close() if self.proc.poll() is not None or left <= 0 else ""
+                raise RuntimeError("device rig did not start: " + err)
+            buf += chunk
 
     def _accept(self):
         while not self._stop:
@@ -76,6 +94,8 @@ class DeviceRig:
 
     def close(self):
         self._stop = True
+        if not hasattr(self, "srv"):
+            self.srv = socket.socket()
         try:
             self.srv.close()
         except OSError:

@@ -125,4 +125,4 @@ def one():
         d = random.getrandbits(8)
         return _frame(b"[" * d + b"]" * d)
     # oversize
-    return b"{" + b"9" * (513 + random.getrandbits(9)) + b"}\n"
+    return b"{" + b"9" * (513 + random.getrandbits(7)) + b"}\n"

@@ -54,8 +54,13 @@ class RealRig:
         self.world.set_input("handpiece", 1)
         self.world.set_input("footswitch", 1)
 
-    def loop(self, ms, channel=None, on_tick=None):
-        """Tick every period for ``ms``; after each tick poll once (E's loop)."""
+    def loop(self, ms, channel=None, on_tick=None, charge=True):
+        """Tick every period for ``ms``; after each tick poll once (E's loop).
+
+        ``charge``: advance virtual time by each poll's measured (wall) cost;
+        off for tests about state only, so a preempted test process cannot
+        shift a tick.
+        """
         c = self.clock
         end = c.add(c.ticks_ms(), ms)
         deadline = c.ticks_ms()
@@ -70,7 +75,8 @@ class RealRig:
             if channel is not None:
                 t0 = time.ticks_us()
                 channel.poll()
-                acc_us += time.ticks_diff(time.ticks_us(), t0)
+                if charge:
+                    acc_us += time.ticks_diff(time.ticks_us(), t0)
                 self.polls += 1
                 if acc_us >= 1000:
                     c.advance(acc_us // 1000)

@@ -17,6 +17,7 @@ from plant import Plant, load
 
 from cryo.actuation.valve import SolenoidValve
 from cryo.link.errors import Denied, NotNow
+from cryo.link.tuning import TuningRunner
 from cryo.pid import PID, LoopTimer
 
 SCHEMA = {
@@ -48,10 +49,9 @@ class RigController:
         self.ticks = 0
         self.max_late_ms = 0
         self.polls = 0
-        self.step_state = {"state": "idle"}
-        self._step_demand = 0.0
-        self._step_end = 0
-        self.tune = None
+        # autotune / step test: the link's runner (cryo.link.tuning), found by
+        # the channel as ``controller.tuning``
+        self.tuning = TuningRunner(clock, setpoint_c=self.config["freeze.setpoint_c"])
 
     # ---- the tick ----------------------------------------------------
     def tick(self, now_ms):
@@ -61,18 +61,12 @@ class RigController:
         measured = self.plant.probe_c
         if self.phase == "FREEZE":
             self.demand = self.pid.update(self.config["freeze.setpoint_c"], measured, dt)
-        elif self.phase == "AUTOTUNE":
-            self.demand = self.tune.step(now_ms, measured)
-            if self.tune.done:
-                self.phase = "IDLE"
-        elif self.phase == "STEP":
-            self.demand = self._step_demand
-            if self.clock.diff(now_ms, self._step_end) >= 0:
-                self.phase = "IDLE"
-                self.step_state = {"state": "done"}
+        elif self.tuning.active:
+            self.demand = self.tuning.demand(now_ms, measured)
         else:
             self.demand = 0.0
-        self.valve.permit = self.phase in ("FREEZE", "STEP", "AUTOTUNE")
+        self.mode = self.tuning.mode or "auto"
+        self.valve.permit = self.phase == "FREEZE" or self.tuning.active
         self.valve.request(self.demand)
         self.valve.refresh(now_ms)
         self.valve.service(now_ms)
@@ -161,57 +155,17 @@ class RigController:
     def ack_fault(self, role):
         return {"faults": []}
 
-    def request_service_mode(self, role):
-        if self.phase != "IDLE":
-            raise NotNow("service mode only when idle: a treatment is running (%s)" % self.phase)
-        self.service = True
-
     def start_autotune(self, params):
         if self.phase != "IDLE":
             raise NotNow("autotune only when idle (phase %s)" % self.phase)
-        from cryo.control.autotune import RelayAutotune
-
-        self.tune = RelayAutotune(
-            self.clock,
-            params.get("setpoint_c", self.config["freeze.setpoint_c"]),
-            hysteresis_c=params.get("hysteresis_c", 0.5),
-            bias=params.get("amplitude", 0.5),
-        )
-        self.phase = "AUTOTUNE"
-        self.mode = "autotune"
-
-    def stop_autotune(self, reason):
-        if self.tune is not None:
-            self.tune.abort(reason)
-        if self.phase == "AUTOTUNE":
-            self.phase = "IDLE"
-
-    def autotune_status(self):
-        t = self.tune
-        if t is None:
-            return {"state": "idle"}
-        if not t.done:
-            return {"state": "running", "cycles": t.cycles}
-        r = t.result or {}
-        return {"state": "done" if r.get("ok") else "aborted", "result": r}
+        self.tuning.start_autotune(params)
 
     def start_step_test(self, params):
         if self.phase != "IDLE":
             raise NotNow("step test only when idle (phase %s)" % self.phase)
-        d = params.get("demand", 0.3)
-        if not (0.0 < d <= 1.0):
-            raise ValueError("step demand must be within 0..1, got %r" % d)
-        self._step_demand = d
-        self._step_end = self.clock.add(
-            self.clock.ticks_ms(), int(params.get("duration_s", 30) * 1000)
-        )
-        self.phase = "STEP"
-        self.step_state = {"state": "running", "demand": d}
+        self.tuning.start_step_test(params)
 
-    def stop_step_test(self, reason):
-        if self.phase == "STEP":
-            self.phase = "IDLE"
-        self.step_state = {"state": "aborted", "reason": reason}
-
-    def step_test_status(self):
-        return self.step_state
+    def request_service_mode(self, role):
+        if self.phase != "IDLE":
+            raise NotNow("service mode only when idle: a treatment is running (%s)" % self.phase)
+        self.service = True

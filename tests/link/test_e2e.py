@@ -66,7 +66,9 @@ def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(capsy
 
 def test_monitor_live_view_runs_and_reports_rate(capsys):
     with DeviceRig(4, "treat") as rig:
-        rc = cli.main(["monitor", "--port", rig.url, "--rate", "10", "--duration", "1.5"])
+        rc = cli.main(
+            ["monitor", "--port", rig.url, "--timeout", "10", "--rate", "10", "--duration", "1.5"]
+        )
     out = capsys.readouterr().out
     assert rc == 0
     assert "cryo monitor:" in out and "10.00 Hz (device time)" in out
@@ -78,7 +80,7 @@ KP_NEW = 0.3
 
 def test_live_gain_change_is_bumpless_and_audited():
     # settle at the setpoint in virtual time, then run in real time
-    with DeviceRig(1, "treat", "settle=360") as rig, Link(rig.url) as link:
+    with DeviceRig(1, "treat", "settle=360") as rig, Link(rig.url, timeout=10) as link:
         link.set_telemetry(10)
         frames = []
         while True:  # wait for a regulated moment with a clear error
@@ -116,12 +118,13 @@ def test_live_gain_change_is_bumpless_and_audited():
 
 
 def test_autotune_through_the_cli_gives_gains_that_hold_the_setpoint(capsys, run_link):
-    with DeviceRig(100) as rig:
+    with DeviceRig(50) as rig:
         rc, lines = _cli_json(
-            capsys, ["tune", "auto", "--port", rig.url, "--apply", "chosen", "--json"]
+            capsys,
+            ["tune", "auto", "--port", rig.url, "--timeout", "10", "--apply", "chosen", "--json"],
         )
         assert rc == 0
-        with Link(rig.url) as link:
+        with Link(rig.url, timeout=10) as link:
             on_device = {n: link.get(n) for n in ("pid.kp", "pid.ki", "pid.kd")}
     res = lines[-1]
     at = res["autotune"]
@@ -216,7 +219,7 @@ def test_step_test_fit_and_apply_with_before_after_plot(capsys, tmp_path):
 
 def test_errors_map_to_clear_exceptions_and_service_mode_waits_for_idle():
     with DeviceRig(1, "treat") as rig:
-        with Link(rig.url) as link:
+        with Link(rig.url, timeout=10) as link:
             with pytest.raises(LinkDenied, match="needs role engineer"):
                 link.set("pid.kp", 0.2, role="operator")
             with pytest.raises(LinkInvalid, match=r"within 0.0..10.0"):
@@ -249,7 +252,7 @@ def test_cli_errors_are_one_line_with_exit_codes(capsys):
         )
         err = capsys.readouterr().err
         assert rc == 4 and err.startswith("cryo: error: device:") and err.count("\n") == 1
-        rc = cli.main(["monitor", "--port", rig.url, "--rate", "500"])
+        rc = cli.main(["monitor", "--port", rig.url, "--timeout", "10", "--rate", "500"])
         assert rc == 5 and "0.2..50" in capsys.readouterr().err
     rc = cli.main(["monitor", "--port", "socket://127.0.0.1:9", "--duration", "1"])
     assert rc == 3 and "cannot open" in capsys.readouterr().err

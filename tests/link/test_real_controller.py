@@ -4,7 +4,7 @@ The controller, interlock, valves, drivers, emulated chips and plant are the
 real firmware/sim code (tests/link/realctl.py builds them in virtual time);
 the channel is polled once after every tick, as ``Controller._loop`` does.
 
-* 30 000 fuzz inputs during a running treatment: the valve output tick by
+* 20 000 fuzz inputs during a running treatment: the valve output tick by
   tick is identical to the same treatment without any input, no fault, no
   parameter changed, every input answered and counted.
 * A flood of input: no overrun, no heartbeat fault, identical valve output.
@@ -63,7 +63,7 @@ def run(fuzz):
             sin.feed(data)
         while sin.pos < len(sin.data) or ch.rx_pending:
             ch.poll()
-    r.loop(300000, ch if fuzz else None, feed)
+    r.loop(200000, ch if fuzz else None, feed, False)
     return r, sink, ch, before, lines[0]
 
 a, sink, ch, before, lines = run(True)
@@ -76,14 +76,14 @@ result({"same_valve": a.valve_trace == b.valve_trace, "open_ticks": sum(a.valve_
         "lines": lines, "service": a.ctl.service_requested})
 """
     )
-    assert r["same_valve"] and r["open_ticks"] > 100 and r["ticks"] == 3003
+    assert r["same_valve"] and r["open_ticks"] > 100 and r["ticks"] == 2003
     assert r["phase"][0] == r["phase"][1]
     assert r["faults"] == [] and r["unchanged"] and r["service"] is False
     st = r["stats"]
     assert r["bad"] == 0 and st["internal"] == 0
-    assert r["errors"] == sum(st["errors"].values()) > 25_000
+    assert r["errors"] == sum(st["errors"].values()) > 17_000
     assert r["replies"] - r["errors"] == st["frames"]
-    assert st["errors"]["E_STATE"] >= 300  # the valid set/service requests, all refused
+    assert st["errors"]["E_STATE"] >= 200  # the valid set/service requests, all refused
 
 
 def test_flood_does_not_delay_the_real_control_tick(run_link):
@@ -112,7 +112,7 @@ def run(flood):
         ch = CommandChannel(r.ctl, Flood(), sink)
         ch._in.k = 0
     r.start_treatment()
-    r.loop(120000, ch if flood else None)
+    r.loop(60000, ch if flood else None)
     return r, ch, sink
 
 a, ch, sink = run(True)
@@ -124,8 +124,8 @@ result({"overruns": a.ctl.overruns, "faults": a.ctl.fault_history, "late": a.max
     )
     assert r["overruns"] == 0 and r["faults"] == []
     assert r["late"] < 100, r["late"]  # never a period late (figure: bench_link)
-    assert r["same_valve"] and r["ticks"] == 1203  # 3 start-up ticks + 120 s
-    assert r["stats"]["rx_bytes"] > 50_000 and r["stats"]["frames"] > 300
+    assert r["same_valve"] and r["ticks"] == 603  # 3 start-up ticks + 60 s
+    assert r["stats"]["rx_bytes"] > 25_000 and r["stats"]["frames"] > 150
     assert r["bad"] == 0
 
 

@@ -35,7 +35,9 @@ def test_copy_file_sha256_and_survives_soft_reset_and_restart(sim, tmp_path):
     assert r.returncode == 0, r.stderr
     assert hashlib.sha256(data).hexdigest() in r.stdout
     # plain mpremote soft-resets first (Ctrl-D in the raw REPL)
-    r = b.mpremote("soft-reset", "eval", "(open('blob.bin','rb').read()[-3:], 'MAIN_RAN' in globals())")
+    r = b.mpremote(
+        "soft-reset", "eval", "(open('blob.bin','rb').read()[-3:], 'MAIN_RAN' in globals())"
+    )
     assert r.returncode == 0, r.stderr
     # after a soft reset from the raw REPL boot.py ran, main.py did not
     assert r.stdout.strip() == "(b'end', False)"

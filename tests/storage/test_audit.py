@@ -97,3 +97,23 @@ result([a.count, a.head, a.verify()])
     host = AuditTrail(path)
     assert n == [2, host.head, []]
     assert host.verify() == []
+
+
+def test_generic_append_from_the_core(tmp_path):
+    a = AuditTrail(str(tmp_path / "audit.log"), rtc=lambda: 777)
+    a.append({"what": "set", "role": "operator", "name": "protocol.cycles", "old": 2, "new": 3})
+    a.append({"what": "ack", "role": "service", "cleared": ["OVERFREEZE"], "still": []})
+    a.append({"kind": "service_mode", "role": "service", "time_s": 5})
+    e = a.entries()
+    assert e[0][:7] == [1, 777, "set", "operator", "protocol.cycles", 2, 3]
+    assert e[1][:7] == [
+        2,
+        777,
+        "ack",
+        "service",
+        {"cleared": ["OVERFREEZE"], "still": []},
+        None,
+        None,
+    ]
+    assert e[2][:5] == [3, 5, "service_mode", "service", None]
+    assert a.verify() == []

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cryo.storage import config as C
 from cryo.storage import roles
@@ -358,3 +360,50 @@ result([roles.check_pin(%r, 'engineer', '2468'), roles.check_pin(%r, 'engineer',
     )
     assert ok == [True, False]
     assert roles.check_pin(p, "engineer", "2468") and not roles.check_pin(p, "service", "2468")
+
+
+def _random_configs(n, seed=7):
+    import random
+
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        cfg = S.defaults()
+        for name, ftype, _unit, lo, hi, _role, _d, _doc in rnd.sample(S.FIELDS, 3):
+            if ftype == "int":
+                cfg[name] = rnd.randint(lo - 5, hi + 5)
+            elif ftype == "float":
+                cfg[name] = round(rnd.uniform(lo - 10, hi + 10), 2)
+            elif ftype == "bool":
+                cfg[name] = rnd.choice([True, False, 0, "yes"])
+            else:
+                cfg[name] = rnd.choice(list(ftype) + ["X", 3])
+        out.append([cfg])
+    return out
+
+
+def test_validation_messages_identical_on_both_interpreters(mpy):
+    cpy, mp = mpy.differential("cryo.storage.schema", "validate", _random_configs(40))
+    assert sum(1 for m in cpy if m) > 20  # most random configs are invalid somewhere
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_every_out_of_range_value_is_named_with_its_range(data):
+    f = data.draw(st.sampled_from([f for f in S.FIELDS if f[1] in ("int", "float")]))
+    name, ftype, unit, lo, hi = f[:5]
+    if ftype == "int":
+        v = data.draw(st.one_of(st.integers(max_value=lo - 1), st.integers(min_value=hi + 1)))
+    else:
+        v = data.draw(
+            st.one_of(
+                st.floats(max_value=lo, exclude_max=True, allow_nan=False),
+                st.floats(min_value=hi, exclude_min=True, allow_nan=False),
+            )
+        )
+    cfg = S.defaults()
+    cfg[name] = v
+    msgs = S.validate(cfg)
+    assert len(msgs) == 1
+    assert msgs[0].startswith(name + " = ") and "out of range: allowed" in msgs[0]
+    assert S._allowed(f) in msgs[0]

@@ -128,6 +128,9 @@ result([log.recovered, sess[0]['summary'], sess[0]['samples'],
     recovered, summary, nsamp, codes, sessions = r
     assert recovered == 1
     assert summary["outcome"] == R.OUTCOME_INTERRUPTED and summary["duration_ms"] == 1900
+    # statistics recomputed from the committed records
+    assert summary["samples"] == 20 and summary["min_cc"] == -1900
+    assert summary["valve_open_ms"] == 2000 and summary["events"] == 1
     assert nsamp == 20 and codes == [R.EV_INTERRUPTED]
     assert sessions == [1, 2]
 
@@ -255,3 +258,135 @@ def test_bad_arguments_are_named(tmp_path):
     log = TreatmentLog(str(tmp_path))
     with pytest.raises(ValueError, match="no session is open"):
         log.end_session()
+
+
+def test_full_log_drops_samples_without_raising_or_deleting(mpy):
+    r = _run(
+        mpy,
+        """
+KW = dict(segment_bytes=1024, max_bytes=4096, commit_every=5)
+dev = fresh()
+log = TreatmentLog(ROOT, **KW)
+log.begin_session(HDR, 0)           # no expected_s: nothing reserved
+i = 0
+recorded = 0
+while i < 600:
+    if log.sample(i * 100, -i, 0, 0, 0, 0, 4):
+        recorded += 1
+    i += 1
+full, dropped = log.full, log.dropped
+try:
+    log.end_session(None, 60000)
+    ended = 'ended'
+except LogFull as e:
+    ended = str(e)
+log.mark_pulled(0)
+result([full, dropped, recorded, ended, log.full, [s['session'] for s in log.sessions()],
+        len([n for n in listdir(ROOT) if n.startswith('seg')])])
+""",
+    )
+    full, dropped, recorded, ended, full_after_pull, sessions, nfiles = r
+    assert full is True and dropped > 0 and recorded + dropped == 600
+    assert recorded > 150 and sessions == [1]
+    assert nfiles == 4  # 4 segments, nothing deleted
+    assert ended == "ended" or "treatment log full" in ended
+
+
+def test_power_cut_on_a_file_backed_image_recovers_in_the_next_process(mpy, tmp_path):
+    img = str(tmp_path / "flash.img")
+    first = _run(
+        mpy,
+        """
+import vfs
+d = FlashBlockDevice(%r, 4096, 64)
+vfs.VfsLfs2.mkfs(d)
+mount(d)
+log = TreatmentLog(ROOT, commit_every=10)
+log.begin_session(HDR, 0)
+d.cut_power_after(40, True)
+i = 0
+try:
+    while True:
+        log.sample(i * 100, -i, 0, -400, 50, 1, 4)
+        i += 1
+except PowerCut:
+    pass
+result([log.committed_seq, i])
+"""
+        % img,
+    )
+    committed, attempted = first
+    second = _run(
+        mpy,
+        """
+mount(FlashBlockDevice(%r, 4096, 64))
+log = TreatmentLog(ROOT)
+recs = log.read_records(session=1)
+samples = [r for r in recs if r['type'] == 'sample']
+result([log.recovered, samples[-1]['seq'], len(samples), recs[-1]['outcome'],
+        [r['tissue_c'] for r in samples[:3]]])
+"""
+        % img,
+    )
+    recovered, last_seq, n, outcome, first3 = second
+    assert recovered == 1 and outcome == R.OUTCOME_INTERRUPTED
+    assert last_seq >= committed and n >= committed - 2  # segment 1, header 2, samples from 3
+    assert n < attempted and first3 == [0.0, -0.01, -0.02]
+
+
+def test_has_room_for_respects_the_filesystem_not_only_the_budget(mpy):
+    r = _run(
+        mpy,
+        """
+dev = fresh(10)                         # 40 KiB flash, far below the 1 MiB budget
+log = TreatmentLog(ROOT, segment_bytes=4000, max_bytes=1 << 20)
+secs = 1
+while log.has_room_for(secs + 1):
+    secs += 1
+log.begin_session(HDR, 0, expected_s=secs)
+i = 0
+err = None
+try:
+    while i < secs * 10:
+        log.sample(i * 100, -i, 0, 0, 0, 0, 4)
+        i += 1
+    log.end_session(None, secs * 1000)
+except OSError as e:
+    err = repr(e)
+result([secs, err, log.dropped, log.has_room_for(secs)])
+""",
+    )
+    secs, err, dropped, room_again = r
+    assert 10 < secs < 200  # limited by 10 blocks, not by the 1 MiB budget
+    assert err is None and dropped == 0
+    assert room_again is False
+
+
+def test_session_time_unwraps_past_24_bits(tmp_path):
+    from cryo.storage.log import TreatmentLog
+
+    log = TreatmentLog(str(tmp_path), sample_hz=1)
+    log.begin_session(
+        dict(
+            rtc_s=0,
+            rtc_ms=0,
+            fw_version="x",
+            fw_hash=b"\x00" * 32,
+            config_hash=b"\x00" * 32,
+            board_id="b",
+            target_cc=0,
+            thaw_cc=0,
+            freeze_ds=0,
+            cycles=1,
+            floor_cc=0,
+            max_freeze_ds=0,
+            min_thaw_ds=0,
+        ),
+        0,
+    )
+    times = [(1 << 24) - 1000, (1 << 24) + 500, (1 << 25) + 7]
+    for t in times:
+        assert log.sample(t, 0, 0, 0, 0, 0, 4)
+    log.end_session(None, times[-1])
+    got = [r["t_ms"] for r in log.read_records() if r["type"] == "sample"]
+    assert got == times

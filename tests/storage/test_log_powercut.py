@@ -130,6 +130,7 @@ log = TreatmentLog(ROOT, **KW)
 session(log, 55)
 session(log, 55)
 log.mark_pulled(2)
+session(log, 55)
 log.close()
 BASE_LAST = log.committed_seq
 before = log.read_records()
@@ -139,7 +140,7 @@ base = snapshot(dev)
 def action(state):
     log = TreatmentLog(ROOT, **KW)
     state['log'] = log
-    session(log, 110, 0)
+    session(log, 40, 0)
     log.close()
 
 n, _ = count_ops(base, action)
@@ -161,3 +162,48 @@ result([n, tried, failures, segs_before, segs_after, after[0]['seq']])
     after = [s for s in segs_after if s.startswith("seg")]
     assert after[0] != before[0] and first_seq > 1
     assert len(after) == 4, (n, before, after)
+
+
+def test_power_cut_during_boot_recovery_of_an_interrupted_session(mpy):
+    r = _run(
+        mpy,
+        """
+KW = dict(segment_bytes=2048, max_bytes=16384, commit_every=5)
+dev = fresh()
+log = TreatmentLog(ROOT, **KW)
+session(log, 5)
+log.begin_session(HDR, 0)
+i = 0
+while i < 23:
+    log.sample(i * 100, -i, 0, -400, 5, 1, 4)
+    i += 1
+base = snapshot(dev)            # power lost mid-session (3 samples never committed)
+restore(base)
+from cryo.storage.log import read_records
+BEFORE = read_records(ROOT)
+unmount()
+
+def action(state):
+    TreatmentLog(ROOT, **KW)    # boot: closes the interrupted session
+
+def check(state, cut, tear, died):
+    log = TreatmentLog(ROOT, **KW)
+    got = log.read_records()
+    if got[:len(BEFORE)] != BEFORE:
+        return 'records before the cut changed'
+    extra = got[len(BEFORE):]
+    if [r['type'] for r in extra if r['type'] != 'event'] != ['summary']:
+        return 'not exactly one summary: %r' % [r['type'] for r in extra]
+    if extra[-1]['outcome'] != R.OUTCOME_INTERRUPTED or extra[-1]['samples'] != 20:
+        return 'bad summary %r' % extra[-1]
+    if [s['session'] for s in log.sessions()] != [1, 2]:
+        return 'sessions wrong'
+    return None
+
+n, _ = count_ops(base, action)
+tried, failures = cut_sweep(base, action, check, n)
+result([n, tried, failures])
+""",
+    )
+    n, tried, failures = r
+    assert failures == [] and n >= 2 and tried == 2 * (n + 1)

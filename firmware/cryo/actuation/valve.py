@@ -33,14 +33,19 @@ class SolenoidValve:
     """On/off solenoid driven by time-proportioning.
 
     The demand (0..1) becomes an on-time per ``window_ms`` (PID_v1's relay
-    example). The reference suggests 1-5 s windows (control.md §7 item 6),
-    but the skin surface under the spray answers a pulse within a fraction
-    of a second, so the window sets the temperature ripple: on the default
-    plant 2 s gives ~0.9 °C RMS, 200 ms (the default) ~0.43 °C at five
-    cycles per second while holding (docs/control.md has the table). The valve opens at the
-    start of the window for ``on_ms`` and then closes. The demand may change
-    at any ``service`` call: the valve closes as soon as the on-time is used
-    up and may reopen within the window if the demand grows.
+    example), with at most one pulse per window, so ``cycles`` never exceeds
+    one per window (a predictable valve-life budget). The reference
+    suggests 1-5 s windows (control.md §7 item 6), but the skin surface
+    under the spray answers a pulse within a fraction of a second, so the
+    window sets the temperature ripple: on the default plant 2 s gives
+    ~0.9 °C RMS, 200 ms (the default) ~0.43 °C at five cycles per second
+    while holding (docs/control.md has the table).
+
+    The valve opens at the start of the window for ``on_ms`` and then
+    closes. The demand may change at any ``service`` call: the valve closes
+    as soon as the on-time is used up, and opens later in the window if the
+    demand grows before the window's pulse was given; what one window could
+    not deliver is carried.
 
     Minimum times (a solenoid needs tens of ms to open; short pulses do not
     deliver cryogen and wear the valve): a pulse is never shorter than
@@ -89,6 +94,7 @@ class SolenoidValve:
         self._win_start = 0
         self._win_on = 0  # ms open so far in this window
         self._in_window = False
+        self._pulsed = False  # this window's pulse has been given
         self._last = clock.ticks_ms()
         # last open/close edge; the valve has been closed "long enough" at boot
         self._changed = clock.add(self._last, -min_off_ms)
@@ -162,6 +168,7 @@ class SolenoidValve:
             self._in_window = True
             self._win_start = now_ms
             self._win_on = 0
+            self._pulsed = False
         elif clock.diff(now_ms, self._win_start) >= win:
             # Window rollover: carry what the valve could not deliver.
             if req == 0:
@@ -176,6 +183,7 @@ class SolenoidValve:
                 self._carry = c
             self._win_start = now_ms
             self._win_on = 0
+            self._pulsed = False
         want = req + self._carry if req > 0 else 0
         if want < self.min_on_ms:
             want = 0 if want < (self.min_on_ms >> 1) or req == 0 else self.min_on_ms
@@ -189,7 +197,9 @@ class SolenoidValve:
             if not open_now and since < self.min_on_ms:
                 open_now = True  # honour the minimum on-time
         elif open_now:
-            if since < self.min_off_ms:
+            if self._pulsed:
+                open_now = False  # one pulse per window: a bounded cycle budget
+            elif since < self.min_off_ms:
                 open_now = False  # honour the minimum off-time
             elif want - self._win_on < self.min_on_ms and want < win:
                 open_now = False  # remaining slice too short to be a pulse
@@ -200,6 +210,8 @@ class SolenoidValve:
                 self.cycles += 1
             self._pin.value(1)
         else:
+            if self.is_open:
+                self._pulsed = True
             self._close(now_ms)
         return self.is_open
 

@@ -84,7 +84,11 @@ class Alarms:
         self._paused_until = self._clock.add(now, AUDIO_PAUSE_MS)
         self._pause_pr = self.priority
         self.pauses += 1
-        return {"event": "audio_pause", "priority": C.PRIORITY_NAMES[self.priority], "ms": AUDIO_PAUSE_MS}
+        return {
+            "event": "audio_pause",
+            "priority": C.PRIORITY_NAMES[self.priority],
+            "ms": AUDIO_PAUSE_MS,
+        }
 
     @property
     def audio_paused(self):

@@ -13,12 +13,15 @@ def select_app(root="", add_path=True):
     return _select(root, add_path)
 
 
-def run_main():
+def run_main(g=None):
     """Run main.py of the slot ``select_app`` put first on sys.path.
 
-    The flash root's main.py (written by ``cryo flash``) calls this. With no
-    verified slot selected it returns False and runs nothing: boot.py has
-    already driven the valves closed, so the board stays in the safe state.
+    The flash root's main.py (written by ``cryo flash``) calls
+    ``run_main(globals())``, so the slot's main.py shares boot.py's globals
+    (``BOOT``, ``APP`` with the selection result and any fault) as the root
+    main.py would. With no verified slot selected it returns False and runs
+    nothing: boot.py has already driven the valves closed, so the board
+    stays in the safe state.
     """
     import sys
 
@@ -28,5 +31,8 @@ def run_main():
         return False
     with open(p + "/main.py") as f:
         src = f.read()
-    exec(src, {"__name__": "__main__"})
+    if g is None:
+        g = {}
+    g["__name__"] = "__main__"
+    exec(src, g)
     return True

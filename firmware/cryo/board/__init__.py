@@ -26,7 +26,9 @@ def _pin_id(spec, where):
         raise BoardError("board definition: %s needs a 'pin' field" % where)
     pid = spec["pin"]
     if isinstance(pid, bool) or not isinstance(pid, (int, str)):
-        raise BoardError("board definition: %s.pin must be an int or a pin name, got %r" % (where, pid))
+        raise BoardError(
+            "board definition: %s.pin must be an int or a pin name, got %r" % (where, pid)
+        )
     return pid
 
 
@@ -48,15 +50,24 @@ def validate(defn):
         raise BoardError("board definition must be a JSON object")
     for k in _REQUIRED:
         if k not in defn:
-            raise BoardError("board definition: field %r is missing (required: %s)" % (k, ", ".join(_REQUIRED)))
+            raise BoardError(
+                "board definition: field %r is missing (required: %s)" % (k, ", ".join(_REQUIRED))
+            )
     tcs = defn["thermocouples"]
     if not isinstance(tcs, dict) or "tissue" not in tcs:
-        raise BoardError("board definition: 'thermocouples' must map channel names to chips and include 'tissue'")
+        raise BoardError(
+            "board definition: 'thermocouples' must map channel names to chips and include 'tissue'"
+        )
     for name, spec in tcs.items():
         if name not in CHANNELS:
-            raise BoardError("board definition: thermocouple channel %r unknown; allowed: %s" % (name, ", ".join(CHANNELS)))
+            raise BoardError(
+                "board definition: thermocouple channel %r unknown; allowed: %s"
+                % (name, ", ".join(CHANNELS))
+            )
         if spec.get("chip") not in ("max31855", "max31856"):
-            raise BoardError("board definition: thermocouples.%s.chip must be 'max31855' or 'max31856'" % name)
+            raise BoardError(
+                "board definition: thermocouples.%s.chip must be 'max31855' or 'max31856'" % name
+            )
         if spec.get("type", "K") not in ("K", "T"):
             raise BoardError("board definition: thermocouples.%s.type must be 'K' or 'T'" % name)
         if "cs" not in spec:
@@ -71,8 +82,9 @@ class Board:
 
     Attributes (contract 2): ``spi``, ``cs`` (channel -> Pin, idle high),
     ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``master_pin``,
-    ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``
-    (1 = pressed), ``handpiece`` (1 = out of holder / active), ``buzzer``
+    ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``,
+    ``handpiece`` (raw input Pins; the definition's ``invert`` says that 0
+    means pressed/active, see :meth:`active_level`), ``buzzer``
     (PWM or None), ``leds`` (name -> Pin), ``pressure_adc`` (ADC or None),
     ``pressure`` (transducer scaling dict), ``rtc``, ``wdt`` (None until
     :meth:`start_watchdog`), ``clock``, ``tick_ms``, ``definition``.
@@ -97,7 +109,7 @@ class Board:
             baudrate=s.get("baudrate", 1000000),
             polarity=s.get("polarity", 0),
             phase=s.get("phase", 0),
-            **kw
+            **kw,
         )
         self.cs = {}
         self.tc = {}
@@ -128,10 +140,13 @@ class Board:
         pid = _pin_id(spec, where)
         pull = spec.get("pull")
         p = machine.Pin.PULL_UP if pull == "up" else machine.Pin.PULL_DOWN if pull == "down" else -1
-        pin = machine.Pin(pid, machine.Pin.IN, p)
-        if spec.get("invert", False):
-            return machine.Signal(pin, invert=True)
-        return pin
+        # The raw pin: the safety path compares raw levels; ``invert`` in the
+        # definition says which level means active (see active_level()).
+        return machine.Pin(pid, machine.Pin.IN, p)
+
+    def active_level(self, role):
+        """Pin level meaning pressed/active for input ``role`` (e-stop: loop closed)."""
+        return 0 if self.definition["inputs"][role].get("invert", False) else 1
 
     def safe_outputs(self):
         """Drive both valves closed (allocation-free; any time, any state)."""

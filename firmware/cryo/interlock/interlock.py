@@ -65,8 +65,11 @@ L_Q = const(29)  # channel-0 codes are shifted right by this before integrating 
 L_APPROACH_MS = const(30)  # hard maximum of a whole FREEZE phase (approach + hold), ms
 L_ZONE_HI = const(31)  # latent-heat zone (raw code, channel 0): a plateau here is
 L_ZONE_LO = const(32)  # the phase change, not depletion
-L_DEPL_AUX = const(33)  # line (aux, raw code) warmer than this at full duty: gas, not liquid
-NL = const(34)
+L_DEPL_AUX = const(33)  # line (aux, raw code) warmer than this at full duty: no liquid
+L_HAND_HELD = const(34)  # pin level of a handpiece in use
+L_ESTOP_OK = const(35)  # pin level of a closed (not pressed, not broken) e-stop loop
+L_TUNE_MS = const(36)  # hard maximum of a TUNE phase (autotune / step test), ms
+NL = const(37)
 
 _DT_MAX = const(1000)  # bound for the integration step (ms)
 _SAT = const(1 << 28)  # integrals saturate here (small int on 32-bit boards)
@@ -219,10 +222,10 @@ class Interlock:
             i += 1
 
     # ------------------------------------------------------------ the check
-    def _pressed(self, pin):
+    def _level(self, pin, want):
         if pin is None:
             return True
-        return pin.value() == self.lim[L_FOOT_PRESSED]
+        return pin.value() == want
 
     def evaluate(self, now):
         """Evaluate every condition, grant/withdraw the permit, and on a trip
@@ -241,7 +244,7 @@ class Interlock:
             dt = _DT_MAX
         self._last = now
         cooling_phase = ph == S.PRECOOL or ph == S.FREEZE
-        treating = cooling_phase or ph == S.THAW
+        treating = cooling_phase or ph == S.THAW or ph == S.TUNE
 
         # Configuration and limit block integrity.
         if not self.config_ok or self._sum() != self._lim_sum:
@@ -279,6 +282,8 @@ class Interlock:
                 act |= 1 << C.DISAGREE
 
         # Treatment limits: freeze time and cumulative cold dose.
+        if ph == S.TUNE and clock.diff(now, self.phase_t0) > lim[L_TUNE_MS]:
+            act |= 1 << C.FREEZE_TIME
         if ph == S.FREEZE:
             if clock.diff(now, self.phase_t0) > lim[L_APPROACH_MS]:
                 act |= 1 << C.FREEZE_TIME
@@ -388,9 +393,12 @@ class Interlock:
 
         # Operator inputs: e-stop NC loop (0 = pressed or broken wire), and
         # the hold-to-run footswitch and handpiece during a treatment.
-        if self._estop is not None and self._estop.value() == 0:
+        if self._estop is not None and self._estop.value() != lim[L_ESTOP_OK]:
             act |= 1 << C.ESTOP
-        if treating and not (self._pressed(self._foot) and self._pressed(self._hand)):
+        if treating and not (
+            self._level(self._foot, lim[L_FOOT_PRESSED])
+            and self._level(self._hand, lim[L_HAND_HELD])
+        ):
             act |= 1 << C.RELEASED
 
         # Liveness and platform health.

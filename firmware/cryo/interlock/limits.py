@@ -82,9 +82,7 @@ def build(p, drv0, drv1, cj_c, setpoint_c, pressure_code=None, drv_aux=None):
     else:
         L[I.L_DIS_M] = 1
         L[I.L_DIS_MAX] = 1 << 28
-    L[I.L_STUCK_DROP] = max(
-        1, int(p["stuck_rate_c_s"] * p["stuck_window_s"] * slope + 0.5)
-    )
+    L[I.L_STUCK_DROP] = max(1, int(p["stuck_rate_c_s"] * p["stuck_window_s"] * slope + 0.5))
     L[I.L_STUCK_MS] = int(p["stuck_window_s"] * 1000)
     L[I.L_STUCK_GRACE_MS] = int(p["stuck_grace_s"] * 1000)
     L[I.L_DEPL_DROP] = max(1, int(p["depl_drop_c"] * slope + 0.5))
@@ -103,8 +101,11 @@ def build(p, drv0, drv1, cj_c, setpoint_c, pressure_code=None, drv_aux=None):
     L[I.L_OVERRUNS] = int(p["overruns"])
     L[I.L_DUTY_FULL] = int(p["duty_full"] * 1000 + 0.5)
     L[I.L_FOOT_PRESSED] = 1
+    L[I.L_HAND_HELD] = 1
+    L[I.L_ESTOP_OK] = 1
     L[I.L_Q] = q
     L[I.L_APPROACH_MS] = int(p["approach_max_s"] * 1000)
+    L[I.L_TUNE_MS] = int(p["tune_max_s"] * 1000)
     L[I.L_ZONE_HI] = _code(drv0, 1.0, cj_c)
     L[I.L_ZONE_LO] = _code(drv0, -10.0, cj_c)
     if drv_aux is not None:

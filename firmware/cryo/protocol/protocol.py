@@ -110,6 +110,21 @@ class Protocol:
         self._go(S.IDLE, now, "acknowledged")
         return True
 
+    def start_tune(self, now, what):
+        """IDLE/DONE/ABORTED → TUNE (autotune or step test)."""
+        if not ((1 << self.state) & S.STARTABLE):
+            return False
+        self.history = []
+        self.cycle = 0
+        self._go(S.TUNE, now, what)
+        return True
+
+    def end_tune(self, now, reason):
+        if self.state != S.TUNE:
+            return False
+        self._go(S.IDLE, now, reason)
+        return True
+
     def enter_service(self, now):
         if not ((1 << self.state) & S.STARTABLE):
             return False

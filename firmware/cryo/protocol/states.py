@@ -17,6 +17,7 @@ DONE = const(6)
 ABORTED = const(7)
 FAULT = const(8)
 SERVICE = const(9)
+TUNE = const(10)  # autotune or open-loop step test (engineer; hold-to-run)
 
 NAMES = (
     "IDLE",
@@ -29,12 +30,13 @@ NAMES = (
     "ABORTED",
     "FAULT",
     "SERVICE",
+    "TUNE",
 )
 
 # Phases of a running treatment (the master valve may be open).
-TREATING = (1 << PRECOOL) | (1 << FREEZE) | (1 << THAW)
+TREATING = (1 << PRECOOL) | (1 << FREEZE) | (1 << THAW) | (1 << TUNE)
 # Phases in which the cryogen valve may open at all.
-COOLING = (1 << PRECOOL) | (1 << FREEZE)
+COOLING = (1 << PRECOOL) | (1 << FREEZE) | (1 << TUNE)
 # States from which a new treatment may be started.
 STARTABLE = (1 << IDLE) | (1 << DONE) | (1 << ABORTED)
 

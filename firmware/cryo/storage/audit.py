@@ -8,7 +8,8 @@ One entry per line, a JSON array::
 (seconds since 2000-01-01 UTC); ``kind`` is ``"config"`` (subject = field),
 ``"deploy"`` (subject = firmware version, old/new = image hashes),
 ``"ack"`` (subject = fault or alarm), ``"pin"`` (subject = role whose PIN
-changed; no secret is logged) or ``"note"``; ``prev`` is the SHA-256 (hex)
+changed; no secret is logged), ``"note"``, or any kind the core passes to
+``append(dict)``; ``prev`` is the SHA-256 (hex)
 of the previous line's bytes (64 zeros for the first entry). A line is
 committed when ``append`` returns (written and flushed; littlefs keeps it
 across power loss).
@@ -54,8 +55,9 @@ def _encode(entry):
 class AuditTrail:
     """Hash-chained append-only trail in the file ``path``."""
 
-    def __init__(self, path):
+    def __init__(self, path, rtc=None):
         self.path = path
+        self._rtc = rtc  # callable -> seconds since 2000-01-01 (for append())
         self.count = 0
         self.head = GENESIS
         self.damaged = None  # message if the tail was found damaged at open
@@ -102,6 +104,30 @@ class AuditTrail:
         except OSError:
             pass  # the head file is a convenience anchor; the trail is committed
         return self.count
+
+    def append(self, entry):
+        """Generic append from a dict (the core's form); returns the entry number.
+
+        Keys: ``kind`` (or ``what``), ``role``, optional ``time_s`` (else the
+        constructor's ``rtc()``, else 0), ``field``/``name``/``subject``,
+        ``old``, ``new``; any other keys go into the subject as a dict.
+        """
+        e = dict(entry)
+        kind = e.pop("kind", None) or e.pop("what", None) or "note"
+        e.pop("what", None)
+        role = e.pop("role", None)
+        t = e.pop("time_s", None)
+        if t is None:
+            t = self._rtc() if self._rtc is not None else 0
+        subject = e.pop("field", None) or e.pop("name", None) or e.pop("subject", None)
+        old = e.pop("old", None)
+        new = e.pop("new", None)
+        if e:
+            extra = {}
+            for k in sorted(e):
+                extra[k] = e[k]
+            subject = extra if subject is None else [subject, extra]
+        return self._append(kind, t, role, subject, old, new)
 
     def config_change(self, time_s, role, field, old, new):
         return self._append("config", time_s, role, field, old, new)

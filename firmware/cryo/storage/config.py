@@ -184,14 +184,17 @@ def load(path, notes=None):
     lkg_path = path + ".lkg"
     if cfg is not None:
         data = encode(cfg)
-        if len(notes) > n0:  # migrated: store the upgraded file
-            write_atomic(path, data)
         try:
-            same = _read(lkg_path) == data
-        except OSError:
-            same = False
-        if not same:
-            write_atomic(lkg_path, data)
+            if len(notes) > n0:  # migrated: store the upgraded file
+                write_atomic(path, data)
+            try:
+                same = _read(lkg_path) == data
+            except OSError:
+                same = False
+            if not same:
+                write_atomic(lkg_path, data)
+        except OSError as e:  # flash full or failing: run, but say so
+            notes.append("%s: could not write back (%s)" % (path, e))
         return cfg, None
     lkg, msg2 = _load_one(lkg_path, notes)
     if lkg is not None:

@@ -158,6 +158,12 @@ class TreatmentLog:
     # -- opening / recovery --
 
     def _segments(self):
+        # Kept in memory (scanned at open, updated on create/delete) so the
+        # periodic has_room_for check costs no directory listing. The host
+        # must not delete segment files under a running log.
+        return self._segs
+
+    def _scan_segments(self):
         nums = []
         for name in os.listdir(self.root):
             n = seg_number(name)
@@ -178,7 +184,9 @@ class TreatmentLog:
         self._cur_size = 0
         self._need_new_segment = True
         self._reset_stats()
-        segs = self._segments()
+        self._segs = self._scan_segments()
+        self._seg_sess = {}  # segment number -> session named by its segment record
+        segs = self._segs
         # The newest segment holding a valid record gives seq/session state.
         i = len(segs) - 1
         while i >= 0:
@@ -216,13 +224,11 @@ class TreatmentLog:
                 segs.pop(i)
                 i -= 1
                 continue
-            if found:
-                self._cur = segs[i]
-                self._cur_size = len(data)
-                # Append to the newest segment only if it is intact.
-                self._need_new_segment = damaged or i != len(segs) - 1
-                break
-            i -= 1
+            self._cur = segs[i]
+            self._cur_size = len(data)
+            # Append to the newest segment only if it is intact.
+            self._need_new_segment = damaged or i != len(segs) - 1
+            break
         self.committed_seq = self.next_seq - 1
         if self.active:
             try:
@@ -231,26 +237,29 @@ class TreatmentLog:
                 self.full = True
 
     def _close_interrupted(self, last_t):
-        # Power was lost during a session: record it, then close the session.
+        # Power was lost during a session: record it, then close the session
+        # with statistics recomputed from its committed records.
         self.recovered = self.session
-        self.active = True
-        self._t0 = 0
-        self._t_last = last_t
-        self.event(R.EV_INTERRUPTED, 0, 0, last_t)
-        self._write_frame(
-            R.TYPE_SUMMARY,
-            {
+        values = session_stats(self.root, self.session)
+        if values is None:  # header rotated away: statistics unknown
+            values = {
                 "session": self.session,
                 "duration_ms": last_t,
-                "min_cc": -32768,  # unknown: the host recomputes from samples
+                "min_cc": R.NO_READING16,
                 "below_target_ms": 0xFFFFFFFF,
                 "valve_open_ms": 0xFFFFFFFF,
                 "cycles_done": 255,
-                "outcome": R.OUTCOME_INTERRUPTED,
                 "samples": 0xFFFFFFFF,
                 "events": 0xFFFFFFFF,
-            },
-        )
+            }
+        values["outcome"] = R.OUTCOME_INTERRUPTED
+        self.active = True
+        self._t0 = 0
+        self._t_last = values["duration_ms"]
+        self.event(R.EV_INTERRUPTED, 0, 0)  # at the last committed time
+        if values["events"] != 0xFFFFFFFF:
+            values["events"] += 1
+        self._write_frame(R.TYPE_SUMMARY, values)
         self.active = False
 
     def _reset_stats(self):
@@ -280,11 +289,16 @@ class TreatmentLog:
         while len(segs) >= self.max_segments:
             if not self._can_delete(segs):
                 return False
-            os.remove(self._seg_path(segs[0]))
-            segs.pop(0)
+            try:
+                os.remove(self._seg_path(segs[0]))
+            except OSError:
+                pass  # already gone
+            self._seg_sess.pop(segs.pop(0), None)
         self._cur = nxt
         self._cur_size = 0
         self._f = open(self._seg_path(nxt), "ab")
+        segs.append(nxt)
+        self._seg_sess[nxt] = self.session
         self._need_new_segment = False
         self._emit_frame(
             R.TYPE_SEGMENT,
@@ -313,6 +327,15 @@ class TreatmentLog:
     def _segment_session(self, n):
         # The segment record of segment n names the newest session started
         # before it, i.e. the newest session with records in segment n-1.
+        s = self._seg_sess.get(n)
+        if s is not None:
+            return s
+        s = self._read_segment_session(n)
+        if s != 0x7FFFFFFF:
+            self._seg_sess[n] = s
+        return s
+
+    def _read_segment_session(self, n):
         try:
             with open(self._seg_path(n), "rb") as f:
                 head = f.read(R.frame_size(R.TYPE_SEGMENT))
@@ -422,8 +445,8 @@ class TreatmentLog:
         (see ``_seg_usable``), against unused segments of the budget
         (``max_bytes``) plus segments rotation may delete (pulled sessions,
         or any with ``overwrite_unpulled``); then checks the filesystem's
-        free blocks (statvfs; each segment file also costs about one
-        littlefs block of metadata; 2 blocks kept for copy-on-write).
+        free blocks (statvfs: whole blocks per segment file including
+        littlefs CTZ pointers; 2 blocks kept for copy-on-write).
         """
         body = self.bytes_for(seconds)
         usable = self._seg_usable()
@@ -529,9 +552,13 @@ class TreatmentLog:
                 self._next_due = now_ms + self.period_ms
         t = self._t(now_ms)
         qn = self._qn
-        if qn == 0 and not self._ensure_room_samples():
-            self.dropped += 1
-            return False
+        if qn == 0:
+            if self.full:  # do not retry rotation every sample; mark_pulled clears it
+                self.dropped += 1
+                return False
+            if not self._ensure_room_samples():
+                self.dropped += 1
+                return False
         R.encode_sample(
             self._qbuf,
             qn * 16,
@@ -651,6 +678,7 @@ class TreatmentLog:
                 "pulled marker cannot go back: %d < %d" % (session, self.pulled_upto())
             )
         _write_atomic(_join(self.root, _PULLED), R.encode_pulled(session))
+        self.full = False  # rotation may now delete the pulled sessions
 
     # -- reading --
 
@@ -750,6 +778,55 @@ def list_sessions(root, pulled_upto=0):
         elif t == "summary":
             cur["summary"] = rec
     return out
+
+
+def session_stats(root, session):
+    """Summary fields recomputed from a session's committed records.
+
+    Same rules as the live statistics (sample resolution). None if the
+    session header is no longer in the log.
+    """
+    st = None
+    period = 100
+    target = 0
+    for rec, s in iter_records(root):
+        if s != session:
+            continue
+        t = rec["type"]
+        if t == "session":
+            period = 1000 // rec["sample_hz"]
+            target = rec["target_cc"]
+            st = {
+                "session": session,
+                "duration_ms": 0,
+                "min_cc": _NO_MIN,
+                "below_target_ms": 0,
+                "valve_open_ms": 0,
+                "cycles_done": 0,
+                "samples": 0,
+                "events": 0,
+            }
+        elif st is None:
+            continue
+        elif t == "sample":
+            st["samples"] += 1
+            st["duration_ms"] = rec["t_ms"]
+            if rec["tissue_c"] is not None:
+                cc = int(round(rec["tissue_c"] * R.TISSUE_SCALE))
+                if cc < st["min_cc"]:
+                    st["min_cc"] = cc
+                if cc <= target:
+                    st["below_target_ms"] += period
+            if rec["valve"]:
+                st["valve_open_ms"] += period
+        elif t == "event":
+            st["events"] += 1
+            st["duration_ms"] = rec["t_ms"]
+            if rec["code"] == R.EV_PHASE and rec["arg"] == _PHASE_FREEZE:
+                st["cycles_done"] += 1
+    if st is not None and st["min_cc"] == _NO_MIN:
+        st["min_cc"] = R.NO_READING16
+    return st
 
 
 def from_config(cfg, root="/logs", clock=None, rtc=None):

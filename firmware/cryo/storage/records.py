@@ -381,7 +381,11 @@ def _decode_payload(rtype, payload):
     out = {"type": TYPE_NAMES[rtype]}
     for name, v in zip(fields, vals):
         if name in _STR_FIELDS:
-            v = bytes(v).rstrip(b"\x00").decode()
+            raw = bytes(v).rstrip(b"\x00")
+            try:
+                v = raw.decode()
+            except UnicodeError:  # a multi-byte character cut at the field size
+                v = repr(raw)
         elif name in ("fw_hash", "config_hash"):
             v = bytes(v).hex() if hasattr(bytes, "hex") else v
         elif name == "magic":

@@ -76,9 +76,9 @@ FIELDS = (
         "float",
         "degC*s",
         100.0,
-        20000.0,
+        30000.0,
         "service",
-        4500.0,
+        6000.0,
         "hard max cold dose: integral of -T over time below 0 degC per session",
     ),
     # Alarms

@@ -1,0 +1,136 @@
+"""`cryo sim run`: the firmware's control tick in fast virtual time."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from host_tools import sim
+from host_tools.errors import InvalidInput
+
+pytestmark = pytest.mark.sim
+
+_VOLATILE = ("wall_s", "speed_x", "console")
+
+
+def stable(summary):
+    return {k: v for k, v in summary.items() if k not in _VOLATILE}
+
+
+def test_same_seed_same_run_other_seed_differs(tmp_path):
+    a = sim.run_fast(scenario="treatment", seed=5, duration_s=20)
+    b = sim.run_fast(scenario="treatment", seed=5, duration_s=20)
+    c = sim.run_fast(scenario="treatment", seed=6, duration_s=20)
+    assert stable(a) == stable(b)
+    assert a["min_probe_c"] != c["min_probe_c"]
+
+
+def test_treatment_freezes_and_writes_the_log_to_flash(tmp_path, mpy):
+    img = tmp_path / "flash.img"
+    trace = tmp_path / "trace.csv"
+    s = sim.run_fast(scenario="treatment", duration_s=40, flash=img, trace=trace, flash_kib=512)
+    assert s["errors"] == [] and s["resets"] == []
+    assert s["status"]["phase"] in ("PRECOOL", "FREEZE", "THAW", "DONE")
+    assert s["valve_open_s"] > 5.0 and s["min_surface_c"] < 10.0
+    rows = trace.read_text().splitlines()
+    assert len(rows) == 400 and rows[-1].startswith("40.000,")
+    # the image is a littlefs2 filesystem holding the controller's log
+    files = mpy.run(
+        """
+import vfs, flash, os
+dev = flash.FlashBlockDevice(%r, 4096, 128)
+vfs.mount(vfs.VfsLfs2(dev), "/f")
+result(sorted(os.listdir("/f/logs")))
+"""
+        % str(img)
+    )
+    assert files, "no log files on the flash image"
+
+
+def test_estop_scenario_closes_the_valve(tmp_path):
+    trace = tmp_path / "t.csv"
+    s = sim.run_fast(scenario="estop", duration_s=25, trace=trace, trace_ms=100)
+    assert "estop" in s["status"]["latched"]
+    rows = [r.split(",") for r in trace.read_text().splitlines()]
+    after = [int(r[5]) for r in rows if 20.2 <= float(r[0]) <= 25.0]
+    assert after and not any(after)  # valve commanded closed after the e-stop
+
+
+def test_watchdog_starvation_resets_the_board():
+    s = sim.run_fast(scenario="wdt_starve", duration_s=20)
+    assert [c for _, c in s["resets"]] == ["wdt"]
+    assert 10000 < s["resets"][0][0] <= 14000
+
+
+def test_power_cut_scenario_reboots_and_flash_survives(tmp_path):
+    img = tmp_path / "flash.img"
+    s = sim.run_fast(scenario="power_cut", duration_s=30, flash=img, flash_kib=512)
+    causes = [c for _, c in s["resets"]]
+    assert causes[0] == "power" and s["resets"][0][0] == 12000
+    assert s["errors"] == []
+
+
+def test_runs_across_the_tick_wrap():
+    s = sim.run_fast(scenario="treatment", duration_s=20, start_ms=(1 << 30) - 5000)
+    assert s["errors"] == [] and s["valve_open_s"] > 5.0
+
+
+def test_bad_names_are_clear_errors():
+    with pytest.raises(InvalidInput, match="plant file not found.*shipped plants: default"):
+        sim.run_fast(plant="nope")
+    with pytest.raises(InvalidInput, match="scenario file not found.*shipped scenarios"):
+        sim.run_fast(scenario="nope")
+
+
+def test_every_shipped_scenario_validates():
+    plant, scenario = sim._sim_modules()
+    names = sorted(p.stem for p in (sim.SIM_DIR / "scenarios").glob("*.json"))
+    assert len(names) >= 9
+    for n in names:
+        scenario.load(n)
+    with pytest.raises(scenario.ScenarioError, match=r"events\[0\]: unknown event 'explode'"):
+        scenario.validate({"events": [{"t": 1, "event": "explode"}]})
+    with pytest.raises(scenario.ScenarioError, match="field 'channel' is missing"):
+        scenario.validate({"events": [{"t": 1, "event": "tc_open"}]})
+
+
+def test_cli_run_prints_a_summary(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "sim", "run", "--duration", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "real time" in r.stdout and "final phase" in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "sim", "run", "--plant", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 5 and "plant file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_package_json_lists_existing_firmware_modules():
+    """firmware/package.json (mip) names real files, relative to firmware/,
+    including what boot.py and main.py import. Regenerate it after adding
+    modules: `python -m host_tools.sim --write-package`."""
+    import json
+
+    have = json.loads((ROOT / "firmware" / "package.json").read_text())
+    listed = [src for dest, src in have["urls"]]
+    assert all(d == s for d, s in have["urls"])
+    missing = [f for f in listed if not (ROOT / "firmware" / f).is_file()]
+    assert missing == []
+    for core in (
+        "cryo/__init__.py",
+        "cryo/board/__init__.py",
+        "cryo/clock.py",
+        "cryo/controller.py",
+    ):
+        assert core in listed
+    assert set(listed) <= {u[0] for u in sim.package_json()["urls"]}
