@@ -25,11 +25,11 @@ LINK = Path(__file__).resolve().parents[1] / "tests" / "link"
 _SNIPPET = """
 import gc, random
 gc.threshold(200000)
-from realctl import RealRig
+from link_realrig import RealRig
 from cryo.link.channel import CommandChannel
 from cryo.link.framing import encode
-from fakes import SinkStream
-import fuzzgen
+from link_fakes import SinkStream
+import link_fuzz as fuzzgen
 
 class Endless:
     def __init__(self, make):
@@ -92,7 +92,7 @@ def _device_time():
 
 def _end_to_end(seconds=3.0, rate=10):
     sys.path.insert(0, str(LINK))
-    from devrig import DeviceRig
+    from link_devrig import DeviceRig
 
     from host_tools.link import Link
 

@@ -293,6 +293,7 @@ def register(subparsers):
     p.add_argument("--role", choices=("operator", "engineer", "service"), help="role for changes")
     p.add_argument("--pin", help=f"the role's PIN (default ${ENV_PIN}, else asked)")
     p.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    p.add_argument("--reset", action="store_true", help="reset the board after a change")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
     sub.add_parser("show", help="every field with value, unit, range and role")
@@ -373,10 +374,16 @@ def run(s, args) -> int:
     _confirm(args, len(diffs))
     write_config(s, new)
     rec = audit(s, [("config", args.role, k, old, v) for k, old, v in diffs])
+    reset = None
+    if getattr(args, "reset", False):
+        from host_tools.flash import reset_board
+
+        reset = reset_board(s)
     if args.json:
-        print(json.dumps({"changed": [k for k, _, _ in diffs], "audit": rec}))
+        print(json.dumps({"changed": [k for k, _, _ in diffs], "audit": rec, "reset": reset}))
     else:
-        print(f"written ({len(diffs)} change(s)); audit: {rec}; takes effect at the next start")
+        when = "now (board reset)" if reset == "reset" else "at the next start"
+        print(f"written ({len(diffs)} change(s)); audit: {rec}; takes effect {when}")
     return 0
 
 

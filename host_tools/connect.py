@@ -40,6 +40,31 @@ WRITE_CHUNK = 4096
 # what every port has (os, binascii, hashlib) and bounded RAM.
 DEVICE_HELPERS = """
 import os, binascii, hashlib
+_cry_wdt = None
+def _cry_feed():
+    # Keep a running firmware watchdog fed while the service tools hold the
+    # REPL (the control loop that fed it is stopped). Only after boot.py ran
+    # (BOOT) and only with the board's own watchdog timeout.
+    global _cry_wdt
+    if _cry_wdt is None:
+        _cry_wdt = False
+        if 'BOOT' in globals():
+            try:
+                import machine
+                try:
+                    import json
+                    with open('board.json') as f:
+                        d = json.load(f)
+                except OSError:
+                    d = machine.board_definition()
+                ms = d.get('watchdog', {}).get('timeout_ms')
+                if ms:
+                    _cry_wdt = machine.WDT(0, ms)
+            except Exception:
+                _cry_wdt = False
+    if _cry_wdt:
+        _cry_wdt.feed()
+_cry_feed()
 def _cry_mk(p):
     q = ''
     for s in p.split('/'):
@@ -74,12 +99,17 @@ def _cry_sha(p):
     f.close()
     return binascii.hexlify(h.digest()).decode()
 def _cry_shas(ps):
-    return {p: _cry_sha(p) for p in ps}
+    out = {}
+    for p in ps:
+        _cry_feed()
+        out[p] = _cry_sha(p)
+    return out
 def _cry_cp(a, b):
     with open(a, 'rb') as fa:
         with open(b, 'wb') as fb:
             buf = bytearray(1024)
             while True:
+                _cry_feed()
                 n = fa.readinto(buf)
                 if not n:
                     break
@@ -123,6 +153,7 @@ def _cry_stream(p, off, chunk):
     with open(p, 'rb') as f:
         f.seek(off)
         while True:
+            _cry_feed()
             n = f.readinto(b)
             if not n:
                 break
@@ -220,6 +251,7 @@ class Session:
         self.bytes_written = 0
         self.files_written: list[str] = []
         self._have_prompt = False
+        self._helpers = False
         self.stream_timeout = 10.0  # s of silence before a transfer counts as lost
 
     # -- lifecycle -------------------------------------------------------
@@ -241,10 +273,11 @@ class Session:
             self.transport.close()
             self.transport = None
             raise DeviceError(
-                f"no MicroPython raw REPL on {self.port} ({e}): is the device busy "
-                "or is the REPL locked in this build?"
+                f"no MicroPython raw REPL on {self.port} ({e}): the device is busy (a "
+                "running treatment locks the console) or the REPL is locked in this build"
             ) from None
         self.exec(DEVICE_HELPERS)
+        self._helpers = True
         return self
 
     def close(self):
@@ -285,8 +318,11 @@ class Session:
         """Send ``code`` for execution (raw-paste), without waiting for output.
 
         mpremote's ``exec_raw_no_follow`` first waits for the ``>`` prompt;
-        after a :meth:`stream` that prompt may already have been read.
+        after a :meth:`stream` that prompt may already have been read. Every
+        command first feeds the firmware watchdog (``_cry_feed``).
         """
+        if self._helpers:
+            code = "_cry_feed()\n" + code
         t = self.transport
         if not self._have_prompt:
             t.exec_raw_no_follow(code)

@@ -27,6 +27,7 @@ STM32 through DFU (dfu-util). ``--dry-run`` prints exactly those steps.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,11 +47,21 @@ from host_tools import (
 from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import AccessDenied, CryoError, DeviceError, InvalidInput, Mismatch
 
+
 # Build/flash facts per board (micropython.md §2.3). board.json may
 # override any of them with a "build" object: {"march", "platform",
 # "min_micropython", "runtime", "chip", "offset"}.
+def _host_march():
+    """The virtual board is the unix port on this host: its native arch."""
+    import platform
+
+    return {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}.get(
+        platform.machine().lower()
+    )
+
+
 PROFILES = {
-    "sim": {"march": None, "platform": "linux", "runtime": None},
+    "sim": {"march": _host_march(), "platform": "linux", "runtime": None},
     "esp32s3": {
         "march": "xtensawin",
         "platform": "esp32",
@@ -150,6 +161,7 @@ def board_profile(name: str) -> dict:
     return prof
 
 
+@functools.cache
 def mpy_cross_version() -> tuple[int, int]:
     """The .mpy version mpy-cross emits, e.g. (6, 3)."""
     out = subprocess.run(
@@ -183,7 +195,7 @@ def compile_mpy(src: Path, name: str, march: str | None) -> bytes:
     return cached.read_bytes()
 
 
-def build(board: str, firmware_dir: Path = FIRMWARE_DIR) -> dict:
+def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict:
     """Compile the app for ``board``.
 
     Returns ``{"slot": {path: bytes}, "root": {path: bytes}, "meta": {...}}``:
@@ -202,6 +214,8 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR) -> dict:
             if rel == "main.py":
                 slot["main.py"] = src.read_bytes()
             continue
+        if keepalive:
+            keepalive()
         mpy = compile_mpy(src, rel, march)
         slot[rel[:-3] + ".mpy"] = mpy
         if rel in BOOT_LAYER:
@@ -264,7 +278,7 @@ def check_abi(info: dict, meta: dict, prof: dict):
     """Refuse a board whose MicroPython cannot load what we compiled."""
     ver = tuple(info["version"])
     mpy = info.get("mpy") or 0
-    dev_major, _dev_sub, dev_arch = mpy & 0xFF, (mpy >> 8) & 3, (mpy >> 10) & 15
+    dev_major, dev_sub, dev_arch = mpy & 0xFF, (mpy >> 8) & 3, (mpy >> 10) & 15
     comp_major = int(meta["mpy"])
     vtxt = ".".join(str(v) for v in ver)
     if prof.get("platform") and info.get("platform") != prof["platform"]:
@@ -288,6 +302,11 @@ def check_abi(info: dict, meta: dict, prof: dict):
             f"the mpy-cross matching it"
         )
     march = meta.get("arch")
+    if march and dev_sub != mpy_cross_version()[1]:
+        raise Mismatch(
+            f"the board loads native .mpy v{dev_major}.{dev_sub} but mpy-cross emits "
+            f"v{comp_major}.{mpy_cross_version()[1]}: use the mpy-cross of the board's release"
+        )
     if march:
         want = ARCHS.index(march)
         if (
@@ -361,7 +380,15 @@ def deploy(
     """Deploy the app over an open :class:`host_tools.connect.Session`."""
     from cryo.app import manifest
 
-    b = build_result or build(board, firmware_dir)
+    last = [time.monotonic()]
+
+    def keepalive():
+        # compiling takes seconds on a cold cache: keep the board's watchdog fed
+        if time.monotonic() - last[0] > 0.5:
+            session.exec("pass")
+            last[0] = time.monotonic()
+
+    b = build_result or build(board, firmware_dir, keepalive)
     info = probe(session)
     check_abi(info, b["meta"], b["profile"])
     plan = Plan()

@@ -233,7 +233,9 @@ class Link:
         obj.update(fields)
         frame = framing.encode(obj)
         if len(frame) - 1 > msg.MAX_LINE:
-            raise InvalidInput(f"{cmd}: request too long ({len(frame) - 1} > {msg.MAX_LINE} B)")
+            raise LinkInvalid(
+                f"{cmd}: request too long ({len(frame) - 1} > {msg.MAX_LINE} B)", msg.E_TOO_LONG
+            )
         slot = [None, threading.Event()]
         with self._lock:
             self._pending[rid] = slot

@@ -69,11 +69,11 @@ def _names():
 
 
 # -- pulling -------------------------------------------------------------
-def device_identity(session) -> str:
+def device_identity(session, fallback="unknown-device") -> str:
     from host_tools.flash import device_serial, probe
 
     serial = device_serial(probe(session))
-    return serial or "unknown-device"
+    return serial or fallback
 
 
 def _pull_folder(session, remote: str, local: Path, progress=None, stats=None) -> dict:
@@ -147,15 +147,18 @@ def pull(
     audit_path="audit.log",
     progress=None,
     mark=True,
+    serial=None,
+    fallback_serial="unknown-device",
 ) -> dict:
     """Pull new log and audit bytes from the device into the archive.
 
     Returns a summary dict (device serial, archive folder, files and bytes
-    copied, throughput, verification result).
+    copied, throughput, verification result). ``serial`` overrides the
+    archive folder name for a device that has no id of its own.
     """
     archive = Path(archive or default_archive())
     session.exec(_SHA_PREFIX)
-    serial = device_identity(session)
+    serial = serial or device_identity(session, fallback_serial)
     dest = archive / serial
     t0 = time.perf_counter()
     stats = {"bytes": 0}
@@ -167,7 +170,12 @@ def pull(
         cb = None
     copied = _pull_folder(session, log_root, dest / "logs", cb, stats)
     copied_audit = _pull_names(
-        session, "", [audit_path, audit_path + ".head"], dest / "audit", cb, stats,
+        session,
+        "",
+        [audit_path, audit_path + ".head"],
+        dest / "audit",
+        cb,
+        stats,
         appendable=(audit_path,),
     )
     dt = time.perf_counter() - t0
@@ -390,7 +398,9 @@ def find_device_archive(archive: Path, serial: str | None) -> Path:
 
 
 # -- demo / script entry -------------------------------------------------
-def pull_and_report(flash_image_or_port, out_dir, session=None, *, log_root="logs") -> dict:
+def pull_and_report(
+    flash_image_or_port, out_dir, session=None, *, log_root="logs", serial=None
+) -> dict:
     """Pull the treatment log and write the report (what `make demo` ends with).
 
     ``flash_image_or_port``: a littlefs flash image written by ``cryo sim
@@ -409,10 +419,13 @@ def pull_and_report(flash_image_or_port, out_dir, session=None, *, log_root="log
 
         board = VirtualPort(image=p) if p.is_file() else VirtualPort(flash_dir=p)
         with board as vp, Session(vp.port, stop_firmware=False) as s:
-            res = pull(s, out_dir, log_root=log_root)
+            # a flash image has no chip id: name its archive after the image
+            res = pull(
+                s, out_dir, log_root=log_root, serial=serial, fallback_serial="virtual-" + p.stem
+            )
     else:
         with Session(resolve_port(src)) as s:
-            res = pull(s, out_dir, log_root=log_root)
+            res = pull(s, out_dir, log_root=log_root, serial=serial)
     dest = Path(res["archive"])
     rows = session_rows(dest)
     if not rows:

@@ -232,6 +232,14 @@ def render(tel: dict | None, rec: Recorder, link, port: str):
     fa.append(", ".join(faults) if faults else "none", style="bold red" if faults else "green")
     fa.append("   alarms: ", style="bold")
     fa.append(", ".join(alarms) if alarms else "none", style="bold red" if alarms else "green")
+    latched = tel.get("latched") or []
+    if latched:
+        fa.append("   latched: ", style="bold")
+        fa.append(", ".join(latched), style="bold red")
+    if tel.get("alarm_priority") not in (None, "none"):
+        fa.append(f"   priority: {tel['alarm_priority']}", style="bold red")
+    if tel.get("reason"):
+        fa.append(f"   reason: {tel['reason']}")
     dr = rec.device_rate_hz()
     health = Text(
         f"frames {len(rec.rows)}  rate {_fmt(dr, ' Hz', 1)} (device time)  "

@@ -101,9 +101,12 @@ def write_report(dest, session: int, out_dir=None) -> tuple[Path, Path]:
     fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
     gs = fig.add_gridspec(3, 1, height_ratios=[3, 1.3, 2.2], hspace=0.35)
     ax = fig.add_subplot(gs[0])
+    span_total = max(t[-1] - t[0], 1e-9)
     for a, b, name in _spans(samples, states.NAMES):
         if name in PHASE_COLOURS:
             ax.axvspan(a, b, color=PHASE_COLOURS[name], alpha=0.6, lw=0)
+            if (b - a) / span_total < 0.06:
+                continue  # too narrow for a readable label
             ax.text(
                 (a + b) / 2,
                 1.01,

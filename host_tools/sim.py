@@ -29,6 +29,7 @@ How the serial line is made to behave like a board (micropython.md §5.4):
 
 from __future__ import annotations
 
+import argparse
 import errno
 import fcntl
 import json
@@ -79,13 +80,14 @@ def _sim_modules():
 
 
 def check_plant(name: str) -> str:
+    """Validate a plant name or file on the host; returns what the board loads."""
     plant, _ = _sim_modules()
     try:
         plant.load(name)
     except plant.PlantError as e:
         shipped = sorted(p.stem for p in (SIM_DIR / "plants").glob("*.json"))
         raise InvalidInput(f"{e} (shipped plants: {', '.join(shipped)})")
-    return name if "/" in name or name.endswith(".json") else name
+    return str(Path(name).resolve()) if ("/" in name or name.endswith(".json")) else name
 
 
 def check_scenario(name: str | None):
@@ -130,7 +132,7 @@ def run_fast(
 ):
     """Run ``cryo sim run`` and return its summary dict (used by tests/bench)."""
     opts = {
-        "plant": check_plant(plant) if "/" not in plant else _abs(plant),
+        "plant": check_plant(plant),
         "scenario": check_scenario(scenario),
         "seed": int(seed),
         "flash": _abs(flash),
@@ -194,7 +196,7 @@ def _cmd_run(args):
     )
     if args.json:
         print(json.dumps(s, indent=1))
-        return 0
+        return 1 if s["errors"] else 0
     st = s.get("status") or {}
     print(
         f"plant {s['plant']} seed {s['seed']}: {s['duration_s']:.1f} s virtual in "
@@ -212,7 +214,7 @@ def _cmd_run(args):
         print("error:", e)
     if args.flash:
         print(f"flash image: {args.flash}")
-    return 0
+    return 1 if s["errors"] else 0  # an exception escaped the firmware
 
 
 # ---------------------------------------------------------------- real time
@@ -266,7 +268,7 @@ class VirtualBoard:
         log=None,
     ):
         self.flash = _abs(flash)
-        self.plant = check_plant(plant) if "/" not in plant else _abs(plant)
+        self.plant = check_plant(plant)
         self.seed = seed
         self.scenario = check_scenario(scenario)
         self.link = link
@@ -289,6 +291,27 @@ class VirtualBoard:
         self._wdt_fed = 0.0
         self._ctrl_r = None
         self._ctrl_buf = b""
+        self._serial_events = self._load_serial_events()
+        self._t_boot = None
+
+    def _load_serial_events(self):
+        """Scenario ``serial`` events: the relay types them on the line."""
+        if not self.scenario:
+            return []
+        _, scenario = _sim_modules()
+        out = []
+        for ev in scenario.load(self.scenario)["events"]:
+            if ev["event"] != "serial":
+                continue
+            if "frame" in ev:
+                if str(FIRMWARE_DIR) not in sys.path:
+                    sys.path.insert(0, str(FIRMWARE_DIR))
+                from cryo.link.framing import encode
+
+                out.append((float(ev["t"]), encode(ev["frame"])))
+            else:
+                out.append((float(ev["t"]), ev["data"].encode()))
+        return out
 
     # -- lifecycle --
     def open(self):
@@ -309,6 +332,7 @@ class VirtualBoard:
             except OSError as e:
                 raise DeviceError(f"--link {self.link}: {e.strerror}")
         self._spawn("power", first=True)
+        self._t_boot = time.monotonic()
         return self.port
 
     def _spawn(self, mode, first=False):
@@ -361,6 +385,7 @@ class VirtualBoard:
         self._ctrl_buf = b""
         self._kill_reason = None
         self._exec_raw = False
+        self._tail = b""
         self._enter_raw = mode == "raw"
         if mode in ("power", "reset", "wdt"):
             self._wdt_ms = 0  # a hard reset stops the watchdog
@@ -426,13 +451,14 @@ class VirtualBoard:
                 self._exec_raw = False
             elif b == 0x04 and self._raw:
                 self._exec_raw = True
+                self._tail = b""  # only the output of this execution ends it
             if b == 0x03:
                 pid = self.proc.pid if self.proc else None
                 if pid is not None and not _sigint_caught(pid):
                     continue  # Ctrl-C disabled by the firmware: a board ignores it
                 isig = bool(termios.tcgetattr(self._a_slave)[3] & termios.ISIG)
                 if not isig and self._exec_raw:
-                    os.write(self._a_master, bytes(out) + b"\x03")
+                    self._write_a(bytes(out) + b"\x03")
                     out.clear()
                     try:
                         os.kill(pid, signal.SIGINT)
@@ -441,10 +467,15 @@ class VirtualBoard:
                     continue
             out.append(b)
         if out:
-            try:
-                os.write(self._a_master, bytes(out))
-            except OSError:
-                pass
+            self._write_a(bytes(out))
+
+    def _write_a(self, data):
+        # A full input queue (firmware not reading stdin) drops bytes, as a
+        # board's USB-CDC buffer would; the relay never blocks.
+        try:
+            os.write(self._a_master, data)
+        except OSError:
+            pass
 
     def _from_board(self, data):
         self._write_b(data)
@@ -454,7 +485,7 @@ class VirtualBoard:
         if self._enter_raw and b">>> " in t:
             self._enter_raw = False
             self._raw = True
-            os.write(self._a_master, b"\x01")
+            self._write_a(b"\x01")
         self._tail = t[-8:]
 
     def _ctrl(self, data):
@@ -506,6 +537,10 @@ class VirtualBoard:
                     d = b""
                 if d:
                     self._from_client(d)
+            while self._serial_events and (
+                time.monotonic() - self._t_boot >= self._serial_events[0][0]
+            ):
+                self._from_client(self._serial_events.pop(0)[1])
             if self._wdt_ms and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_ms:
                 self.log("watchdog expired")
                 self._kill("wdt")
@@ -526,7 +561,7 @@ class VirtualBoard:
 
 def _cmd_realtime(args):
     vb = VirtualBoard(
-        flash=args.flash,
+        flash=args.flash or DEFAULT_FLASH,
         plant=args.plant,
         seed=args.seed,
         scenario=args.scenario,
@@ -562,17 +597,28 @@ def _cmd_realtime(args):
 
 
 def _common(p, run=False):
-    p.add_argument("--plant", default="default", help="plant name (boards/sim/plants) or JSON file")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (deterministic per seed)")
-    p.add_argument("--scenario", help="scenario name (boards/sim/scenarios) or JSON file")
+    # `run` inherits what was given before it (cryo sim --plant X run ...):
+    # its own options only override when given (SUPPRESS keeps the parent's).
+    d = argparse.SUPPRESS if run else None
+    p.add_argument(
+        "--plant",
+        default=d or "default",
+        help="plant name (boards/sim/plants) or JSON file (default: default)",
+    )
+    p.add_argument("--seed", type=int, default=d or 0, help="noise seed (deterministic per seed)")
+    p.add_argument(
+        "--scenario", default=d, help="scenario name (boards/sim/scenarios) or JSON file"
+    )
     p.add_argument(
         "--flash",
-        default=None if run else DEFAULT_FLASH,
-        help="littlefs2 flash image file (created if missing)"
-        + ("; default: RAM only" if run else f"; default {DEFAULT_FLASH}"),
+        default=d,
+        help="littlefs2 flash image file (created if missing); default "
+        + ("RAM only" if run else DEFAULT_FLASH),
     )
-    p.add_argument("--flash-size", type=int, default=2048, help="flash size in KiB (default 2048)")
-    p.add_argument("--board", help="board.json (default boards/sim/board.json)")
+    p.add_argument(
+        "--flash-size", type=int, default=d or 2048, help="flash size in KiB (default 2048)"
+    )
+    p.add_argument("--board", default=d, help="board.json (default boards/sim/board.json)")
 
 
 def register(subparsers):

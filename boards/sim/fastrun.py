@@ -57,6 +57,15 @@ class SimStream:
         return len(b)
 
 
+def serial_bytes(ev):
+    """Bytes of a scenario ``serial`` event (``frame``: framed like the host)."""
+    if "frame" in ev:
+        from cryo.link.framing import encode
+
+        return encode(ev["frame"])
+    return ev["data"].encode()
+
+
 def _make_controller(board, opts, clock, world):
     """The firmware's Controller with the flash log, or None (reason)."""
     from cryo.controller import Controller
@@ -160,9 +169,11 @@ def main():
         started_at[0] = elapsed
     except BoardReset as r:
         reboot(r.cause)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - firmware cannot start: report, stop
         sys.print_exception(e)
-        errors.append("boot: %r" % (e,))
+        errors.append("boot failed: %r" % (e,))
+        world.outputs_off()
+        duration_ms = 0
 
     while elapsed < duration_ms:
         clock.advance(period)
@@ -183,7 +194,7 @@ def main():
             elif name == "reset":
                 reboot("reset")
             elif name == "serial":
-                world.serial_in.extend(ev["data"].encode())
+                world.serial_in.extend(serial_bytes(ev))
             elif name == "call" and ctrl is not None:
                 try:
                     getattr(ctrl, ev["method"])(*ev.get("args", []))
@@ -200,6 +211,11 @@ def main():
             except BoardReset as r:
                 reboot(r.cause)
                 continue
+            except Exception as e:  # noqa: BLE001 - firmware cannot start: report, stop
+                sys.print_exception(e)
+                errors.append("t=%d ms: boot failed: %r" % (elapsed, e))
+                world.outputs_off()
+                break
         if hang_until is not None and elapsed < hang_until:
             pass  # firmware hung: no tick, no feed
         else:

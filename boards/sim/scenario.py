@@ -34,7 +34,7 @@ EVENTS = {
     "pressure_loss": (("fraction",), ()),
     "power_cut": ((), ("after_ops", "tear", "off_s")),
     "wdt_starve": (("ms",), ()),
-    "serial": (("data",), ()),
+    "serial": ((), ("data", "frame")),
     "call": (("method",), ("args",)),
     "reset": ((), ()),
 }
@@ -87,6 +87,11 @@ def validate(doc):
         if name == "valve_stuck" and ev["state"] not in ("open", "closed", None):
             raise ScenarioError(
                 "events[%d] (valve_stuck): state must be 'open', 'closed' or null" % i
+            )
+        if name == "serial" and ("data" in ev) == ("frame" in ev):
+            raise ScenarioError(
+                "events[%d] (serial): give either 'data' (text) or 'frame' (a command "
+                "object, framed with cryo.link.framing)" % i
             )
         if name == "tc_bus" and ev["mode"] not in ("zeros", "ones", None):
             raise ScenarioError("events[%d] (tc_bus): mode must be 'zeros', 'ones' or null" % i)

@@ -9,17 +9,19 @@ Order inside a tick, and why:
 
 1. **read** — every thermocouple driver is polled without blocking
    (MAX31855: one 32-bit frame; MAX31856: collect a finished one-shot and
-   start the next). Raw integer codes and fault flags go straight into the
-   interlock (``Interlock.record``). Supply pressure: one ADC read.
-2. **supervise** — the interlock debounces fault flags and checks staleness
-   on raw codes; the °C conversion (NIST) happens only for channels with a
-   new sample, for the PID, the protocol and the log.
+   start the next). Supply pressure: one ADC read.
+2. **supervise** — engineer A's ``cryo.supervision.Channel`` classifies each
+   new sample on raw codes (chip/bus flags, range, rate, stuck frame,
+   cold-junction range); raw codes and the resulting flags go straight into
+   the interlock (``Interlock.record``), which debounces and checks
+   staleness.
 3. **interlock** — ``Interlock.evaluate(now)``: integer-only,
    allocation-free; on a trip it de-energises the valve and the master
    valve before it returns.
-4. **react** — the newly tripped conditions drive the protocol to FAULT
-   (latched) or ABORTED, then the alarm, then the log event: valve first,
-   alarm second, log third (issue 6).
+4. **react** — for newly tripped conditions: the alarm, then the log
+   (fault, alarm, master-valve events), then the protocol moves to FAULT
+   (latched) or ABORTED — valve first, alarm second, log third (issue 6).
+   Then the °C conversion (NIST) of fresh samples for the control path.
 5. **sequence + PID** — the protocol advances (its phase changes go through
    the interlock, which grants or withdraws the permit in the same call);
    PRECOOL asks for full cooling open-loop, FREEZE runs the PID, every other
@@ -60,8 +62,8 @@ _ROLES = ("operator", "engineer", "service")
 _STORAGE_CHECK_MS = const(1000)
 _GC_SLACK_MS = const(5)
 
-# Default regulator (tuned on boards/sim/plants/default.json; the autotune
-# replaces them): demand per °C above the setpoint, integral, derivative.
+# Conservative default regulator (demand per °C above the setpoint, per
+# °C·s, per °C/s); the autotune (TUNE phase) measures better ones.
 PID_DEFAULTS = {"pid.kp": 0.04, "pid.ki": 0.01, "pid.kd": 0.0, "pid.d_filter_s": 1.0}
 VALVE_DEFAULTS = {
     "valve.window_ms": 1000,
@@ -277,12 +279,11 @@ class Controller:
             il.config_ok = 0
             self.config_errors.append("require_redundant is set but the board has no tissue2")
 
-        # Watchdog: started once, fed only when healthy.
+        # Watchdog: armed by the first self-test (it cannot be stopped once
+        # started, and an idle board with closed valves must stay reachable
+        # for service mode), then fed only when healthy.
         self.wdt = getattr(board, "wdt", None)
-        start_wdt = getattr(board, "start_watchdog", None)
-        if self.wdt is None and start_wdt is not None and not self.config_errors:
-            self.wdt = start_wdt(int(p["wdt_ms"]))
-        il.wdt_ok = 1 if (self.wdt is not None or not p["require_wdt"]) else 0
+        il.wdt_ok = 1
 
         self.protocol = Protocol(p, clock, il, on_change=self._on_phase)
         self.alarms = Alarms(clock, getattr(board, "buzzer", None), getattr(board, "leds", None))
@@ -305,10 +306,14 @@ class Controller:
         self.step_result = None
         self.service_requested = False
         self.service_role = None
+        self.fw_hash = b"\x00" * 32  # main.py sets the verified image hash (cryo.app)
+        self._isr_ref = self.safety_isr  # pre-bound: an ISR must not allocate it
         self._foot_prev = 0
+        self._in_loop = False  # run() counts overruns as missed deadlines
         self._last_tick = now
         self._storage_t = now
         self._alarm_mask = 0
+        self._master_logged = False
         self._freeze_led = (getattr(board, "leds", None) or {}).get("freeze")
         self._freeze_lit = -1
         self._kbd = None
@@ -397,7 +402,12 @@ class Controller:
     def treatment_seconds(self):
         """Longest treatment the parameters allow (for log room checks)."""
         p = self.params
-        return int(p["precool_s"] + p["cycles"] * (p["freeze_max_s"] + p["min_thaw_s"] + 120) + 60)
+        thaw_allowance_s = 600  # a thaw through the latent-heat plateau takes minutes
+        return int(
+            p["precool_s"]
+            + p["cycles"] * (p["approach_max_s"] + p["min_thaw_s"] + thaw_allowance_s)
+            + 60
+        )
 
     # ------------------------------------------------------------------ the tick
     def tick(self, now):
@@ -480,9 +490,13 @@ class Controller:
         # 7. alarms, log, storage check, limits resync, watchdog.
         mask = il.active | il.latched
         if mask != self._alarm_mask:
+            self._alarm_changes(self._alarm_mask, mask, now)
             self._alarm_mask = mask
             self.alarms.update(mask, now)
         self.alarms.service(now)
+        if il.master_open != self._master_logged:
+            self._master_logged = il.master_open
+            self._log_event(now, "EV_MASTER_VALVE", 1 if il.master_open else 0, 0)
         fl = self._freeze_led
         if fl is not None:
             lit = 1 if il.master_open else 0
@@ -510,16 +524,20 @@ class Controller:
                 v.service(now)
         self.ticks += 1
         self._last_tick = now
-        # Tick cost (real clocks): an overrun is a tick longer than its period.
+        # Tick cost (real clocks). Under run() the loop counts overruns as
+        # missed deadlines (tick + link poll + idle work); a runner that calls
+        # tick() directly gets them counted here, as ticks longer than the
+        # period.
         dur = clock.diff(clock.ticks_us(), t_us)
         self.tick_us = dur
         if dur > self.max_tick_us:
             self.max_tick_us = dur
-        if dur > self.period_ms * 1000:
-            self.overruns += 1
-            il.overruns_consec += 1
-        else:
-            il.overruns_consec = 0
+        if not self._in_loop:
+            if dur > self.period_ms * 1000:
+                self.overruns += 1
+                il.overruns_consec += 1
+            else:
+                il.overruns_consec = 0
 
     def _regulate(self, now, tissue):
         st = self.protocol.state
@@ -554,18 +572,18 @@ class Controller:
 
     # ------------------------------------------------------------------ reactions
     def _on_trip(self, new, now):
-        """Newly tripped conditions: the valves are already closed."""
+        """Newly tripped conditions. The valves are already closed (in
+        ``Interlock.evaluate``); now the alarm, then the log (fault, alarm
+        and master-valve events, while the session is still open), then the
+        protocol moves to FAULT/ABORTED (which closes the log session)."""
         names = C.names(new)
         proto = self.protocol
         st = proto.state
-        latched = new & C.LATCHING
         reason = ",".join(names)
-        if latched:
-            proto.fault(now, reason)
-        elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
-            proto.abort(now, reason)
-        self.alarms.update(self.il.active | self.il.latched, now)
-        self._alarm_mask = self.il.active | self.il.latched
+        # Alarm.
+        mask = self.il.active | self.il.latched
+        self.alarms.update(mask, now)
+        # Log.
         if len(self.fault_history) < 64:
             self.fault_history.append((now, names, S.name(st)))
         self._event(now, "trip", "%s in %s" % (reason, S.name(st)))
@@ -574,6 +592,16 @@ class Controller:
             if new & (1 << i):
                 self._log_event(now, "EV_FAULT", i, C.PRIORITY[i])
             i += 1
+        self._alarm_changes(self._alarm_mask, mask, now)
+        self._alarm_mask = mask
+        if self.il.master_open != self._master_logged:
+            self._master_logged = self.il.master_open
+            self._log_event(now, "EV_MASTER_VALVE", 1 if self.il.master_open else 0, 0)
+        # Protocol.
+        if new & C.LATCHING:
+            proto.fault(now, reason)
+        elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
+            proto.abort(now, reason)
 
     # -- autotune and step test (TUNE phase) ------------------------------
     def _tune_demand(self, now, tissue):
@@ -712,6 +740,19 @@ class Controller:
         self.protocol.end_tune(now, "step test: " + reason)
         return self.step_test_status()
 
+    def _alarm_changes(self, old, new, now):
+        """Alarm log (IEC 60601-1-8 6.12): each condition's alarm on/off."""
+        if old == new:
+            return
+        i = 0
+        while i < C.COUNT:
+            b = 1 << i
+            if new & b and not old & b:
+                self._log_event(now, "EV_ALARM_ON", i, C.PRIORITY[i])
+            elif old & b and not new & b:
+                self._log_event(now, "EV_ALARM_OFF", i, 0)
+            i += 1
+
     def _on_phase(self, prev, state, now, reason):
         self._event(
             now,
@@ -793,8 +834,8 @@ class Controller:
             "rtc_s": 0,
             "rtc_ms": 0,
             "fw_version": _fw_version(),
-            "fw_hash": b"\x00" * 32,
-            "config_hash": b"\x00" * 32,
+            "fw_hash": self.fw_hash,
+            "config_hash": self._config_hash(),
             "board_id": str(_board_def(self.board).get("name", "board"))[:16],
             "target_cc": int(p["target_c"] * 100),
             "thaw_cc": int(p["thaw_c"] * 100),
@@ -811,6 +852,17 @@ class Controller:
             self.il.storage_ok = 0
             self._event(now, "storage", "cannot begin log session: %s" % e)
             return False
+
+    def _config_hash(self):
+        try:
+            from cryo.storage import config as CFG
+
+            cfg = dict(self.params)
+            for k in self._extra:
+                cfg[k] = self._extra[k]
+            return CFG.config_hash(cfg)
+        except Exception:  # noqa: BLE001 - no storage package / unencodable: zeros
+            return b"\x00" * 32
 
     def _end_session(self, now, state):
         log = self.log
@@ -877,6 +929,13 @@ class Controller:
                     return False, "%s output reads energised while commanded closed" % name
             except (AttributeError, TypeError):
                 pass
+        if self.wdt is None:
+            start_wdt = getattr(self.board, "start_watchdog", None)
+            if start_wdt is not None:
+                try:
+                    self.wdt = start_wdt(int(p["wdt_ms"]))
+                except Exception as e:  # noqa: BLE001 - reported as the self-test result
+                    self._event(now, "watchdog", "could not start: %s" % e)
         if p["require_wdt"] and self.wdt is None:
             il.wdt_ok = 0
             return False, "no hardware watchdog"
@@ -946,6 +1005,11 @@ class Controller:
         if not ((1 << st) & (S.STARTABLE | (1 << S.FAULT) | (1 << S.READY))):
             raise _not_now(
                 "service mode is not allowed in %s; stop the treatment first" % S.name(st)
+            )
+        if self.wdt is not None:
+            raise _not_now(
+                "service mode needs a watchdog that is not armed yet: it was armed by the "
+                "first treatment since power-up; reset the board, then request service mode"
             )
         now = self.clock.ticks_ms()
         self.valve.force_closed()
@@ -1070,10 +1134,27 @@ class Controller:
             import asyncio
         except ImportError:
             import uasyncio as asyncio  # noqa: F401 - older ports
+        arm = getattr(self.board, "start_safety_timer", None)
+        timer = None
         try:
+            if arm is not None:
+                timer = arm(self.period_ms, self._isr_ref)
             asyncio.run(self._loop(should_stop))
         finally:
+            self._in_loop = False
+            if timer is not None:
+                try:
+                    timer.deinit()
+                except Exception:  # noqa: BLE001 - closing the valves matters more
+                    pass
             self.safe()
+
+    def safety_isr(self, _timer=None):
+        """Hard-timer callback beside the loop (allocation-free): closes both
+        valves if the loop missed its heartbeat. ``run()`` arms it through
+        ``board.start_safety_timer(period_ms, callback)`` when the board
+        offers one; the bound method is created once (``_isr_ref``)."""
+        self.il.heartbeat_check(self.clock.ticks_ms())
 
     def safe(self):
         """De-energise everything (allocation-free paths of the drivers)."""
@@ -1092,6 +1173,7 @@ class Controller:
         now = clock.ticks_ms()
         self.il.resync(now)
         deadline = clock.add(now, period)
+        self._in_loop = True
         while not self.service_requested:
             if should_stop is not None and should_stop():
                 break
@@ -1103,12 +1185,14 @@ class Controller:
                 gc.collect()
             late = clock.diff(clock.ticks_ms(), deadline)
             if late > 0:
-                # Missed the deadline: count it, resynchronise (no burst of ticks).
+                # Missed the deadline: count it (consecutive ones trip
+                # OVERRUN at the next evaluation), resynchronise (no burst).
                 self.overruns += 1
                 self.il.overruns_consec += 1
                 deadline = clock.add(clock.ticks_ms(), period)
                 await asyncio.sleep_ms(0)
             else:
+                self.il.overruns_consec = 0
                 await asyncio.sleep_ms(-late)
                 deadline = clock.add(deadline, period)
 

@@ -52,8 +52,12 @@ _BIG = 1e30  # anything beyond is treated as non-finite (also catches inf/nan)
 _NBIG = -1e30
 
 
+def _is_num(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_gain(name, value):
-    if not (0.0 <= value < _BIG):
+    if not _is_num(value) or not (0.0 <= value < _BIG):
         raise ValueError(
             "%s must be a finite number >= 0 (reverse action is built in; "
             "never pass negative gains), got %r" % (name, value)
@@ -61,8 +65,14 @@ def _check_gain(name, value):
     return float(value)
 
 
+def _check_nonneg(name, value, unit):
+    if not _is_num(value) or not (0.0 <= value < _BIG):
+        raise ValueError("%s must be a finite number >= 0 %s, got %r" % (name, unit, value))
+    return float(value)
+
+
 def _check_finite(name, value, allowed):
-    if not (_NBIG < value < _BIG):
+    if not _is_num(value) or not (_NBIG < value < _BIG):
         raise ValueError("%s must be %s, got %r" % (name, allowed, value))
 
 
@@ -87,7 +97,7 @@ class PID:
         out_max=1.0,
         sp_ramp_c_per_s=0.0,
     ):
-        if not (out_min < out_max) or out_min < 0.0 or out_max > 1.0:
+        if not (_is_num(out_min) and _is_num(out_max)) or not (0.0 <= out_min < out_max <= 1.0):
             raise ValueError(
                 "demand limits must satisfy 0 <= out_min < out_max <= 1, got %r..%r"
                 % (out_min, out_max)
@@ -99,8 +109,8 @@ class PID:
         self.kd = 0.0
         self.beta = 1.0
         self._set(kp, ki, kd, beta)
-        self.d_filter_s = _check_gain("d_filter_s", d_filter_s)
-        self.sp_ramp_c_per_s = _check_gain("sp_ramp_c_per_s", sp_ramp_c_per_s)
+        self.d_filter_s = _check_nonneg("d_filter_s", d_filter_s, "s")
+        self.sp_ramp_c_per_s = _check_nonneg("sp_ramp_c_per_s", sp_ramp_c_per_s, "°C/s (0 = off)")
         self.manual = False
         self._manual_out = 0.0
         self.reset()
@@ -111,7 +121,7 @@ class PID:
         kp = _check_gain("kp", kp)
         ki = _check_gain("ki", ki)
         kd = _check_gain("kd", kd)
-        if not (0.0 <= beta <= 1.0):
+        if not _is_num(beta) or not (0.0 <= beta <= 1.0):
             raise ValueError("beta (P-on-error weight) must be within 0..1, got %r" % (beta,))
         self.kp = kp
         self.ki = ki

@@ -18,8 +18,10 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,10 +145,12 @@ def ensure_stubs(board: str) -> Path:
     """
     spec = STUB_SETS[board]
     target = STUB_ROOT / _pkg_dir_name(spec + "+" + STDLIB_STUBS)
-    done = target / ".complete"
-    if done.exists():
+    if (target / ".complete").exists():
         return target
-    site = target / "site"
+    # Build next to the target and rename: a concurrent run never sees half.
+    STUB_ROOT.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=STUB_ROOT))
+    site = tmp / "site"
     cmd = [
         sys.executable,
         "-m",
@@ -155,7 +159,6 @@ def ensure_stubs(board: str) -> Path:
         "--quiet",
         "--disable-pip-version-check",
         "--no-deps",
-        "--upgrade",
         "--target",
         str(site),
         spec,
@@ -163,23 +166,24 @@ def ensure_stubs(board: str) -> Path:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(
             "could not install the pinned stubs %s (needs PyPI or pip's cache):\n%s"
             % (spec, proc.stderr[-2000:])
         )
-    port = target / "port"
-    port.mkdir(parents=True, exist_ok=True)
+    port = tmp / "port"
+    port.mkdir()
     for pyi in site.glob("*.pyi"):
-        dest = port / pyi.name
-        if not dest.exists():
-            dest.write_bytes(pyi.read_bytes())
+        (port / pyi.name).write_bytes(pyi.read_bytes())
     # Port packages (folders with __init__.pyi, e.g. asyncio, requests).
     for pkg in site.iterdir():
         if pkg.is_dir() and (pkg / "__init__.pyi").exists():
-            dest = port / pkg.name
-            if not dest.exists():
-                dest.symlink_to(pkg.resolve(), target_is_directory=True)
-    done.write_text(spec + "\n" + STDLIB_STUBS + "\n")
+            (port / pkg.name).symlink_to(Path("..") / "site" / pkg.name, target_is_directory=True)
+    (tmp / ".complete").write_text(spec + "\n" + STDLIB_STUBS + "\n")
+    try:
+        tmp.rename(target)
+    except OSError:  # another run finished first
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -210,7 +214,8 @@ def is_inference_artefact(path: Path, line: int, msg: str) -> bool:
       and *project* modules imported in such a ``try`` (optional firmware
       parts the code already handles being absent);
     - list/dict/set element types mypy guessed from the first use of an
-      unannotated container (``args = []`` then mixed ``append``), and
+      unannotated container (``args = []`` then mixed ``append``; mixed
+      value types in a literal; ``[None] * 3`` filled in later), and
       %-formatting of a value typed as a union because it came out of one;
     - values mypy types as ``None`` because the attribute or list slot was
       initialised to None and set later (``self._f = None`` in __init__):
@@ -223,6 +228,10 @@ def is_inference_artefact(path: Path, line: int, msg: str) -> bool:
         return True
     if _CONTAINER_CALL.search(msg) and "[arg-type]" in msg:
         return True
+    if msg.endswith(("[dict-item]", "[list-item]")):
+        return True  # a dict/list literal whose value types differ from the first one's
+    if re.match(r'No overload variant of "__setitem__" of "(list|dict)"', msg):
+        return True  # [None] * 3 filled in later
     if "[str-format]" in msg and _UNION_FORMAT.search(msg):
         return True
     if _NONE_ARTEFACT.search(msg):
@@ -515,11 +524,21 @@ HEAP_MIN_MEASURED = 326_400
 HEAP_BUDGET = 416 * 1024
 
 
-def compile_firmware(dest: Path, march: str | None = None) -> Path:
-    """Bytecode .mpy tree of firmware/ in ``dest`` (what gets copied to a board)."""
+def compile_firmware(dest: Path, march: str | None = None, opt: int | None = None) -> Path:
+    """Bytecode .mpy tree of firmware/ in ``dest`` (what gets copied to a board).
+
+    ``opt`` as for freezing (``-O1`` strips asserts and ``__debug__``,
+    ``-O3`` also line numbers). boot.py/main.py stay .py (a board runs them
+    as scripts).
+    """
     for src in firmware_files():
+        if src.parent == FIRMWARE:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / src.name)
+            continue
         out = dest / src.relative_to(FIRMWARE).with_suffix(".mpy")
-        proc = mpy_cross(src, out, march or "x64")
+        extra = ["-O%d" % opt] if opt else []
+        proc = mpy_cross(src, out, march or "x64", extra)
         if proc.returncode != 0:
             raise RuntimeError("mpy-cross failed on %s:\n%s" % (rel(src), proc.stderr))
     return dest
@@ -538,7 +557,6 @@ def run_treatment(
     ``ok`` is True when the process exited cleanly and the treatment reached
     DONE. ``heapsize`` in bytes (None: the unix port's default 2 MB).
     """
-    import tempfile
 
     plant, overrides = TREATMENT_PLANT
     board_json = "-" if board in (None, "sim") else str(BOARDS / board / "board.json")
@@ -661,16 +679,22 @@ FASTRUN = BOARDS / "sim" / "fastrun.py"
 
 
 def run_fastrun(
-    heapsize: int | None, board: str | None = None, duration_s: int = 700, timeout: float = 300
+    heapsize: int | None,
+    board: str | None = None,
+    duration_s: int = 700,
+    timeout: float = 300,
+    rom=None,
+    phases=("DONE",),
 ):
     """The default treatment through B's fast-mode runner (``cryo sim run``):
     scenario ``treatment``, the 10x-spray plant, littlefs flash in a file
     image, start one minute before the 2**30 tick wrap.
 
+    ``rom``: the firmware tree to boot from (default firmware/; e.g. an
+    .mpy tree from :func:`compile_firmware`).
     Returns (ok, summary dict or error text); ``ok`` = no escaped exception,
-    no reset, and the protocol reached DONE.
+    no reset, and the protocol ends in one of ``phases``.
     """
-    import tempfile
 
     plant, overrides = TREATMENT_PLANT
     with tempfile.TemporaryDirectory(prefix="cryo_fastrun_") as d:
@@ -683,7 +707,7 @@ def run_fastrun(
             "seed": 1,
             "flash": str(Path(d) / "flash.img"),
             "duration_s": duration_s,
-            "rom": str(FIRMWARE),
+            "rom": str(rom or FIRMWARE),
             "sim": str(BOARDS / "sim"),
             "start_ms": (1 << 30) - 60000,
         }
@@ -701,5 +725,46 @@ def run_fastrun(
         return False, (proc.stderr or proc.stdout)[-3000:]
     summary = json.loads(lines[-1][len("@@SIM@@") :])
     status = summary.get("status") or {}
-    ok = not summary["errors"] and not summary["resets"] and status.get("phase") == "DONE"
+    ok = not summary["errors"] and not summary["resets"] and status.get("phase") in phases
     return ok, summary
+
+
+MACHINE_CLASSES = ("Pin", "Signal", "SPI", "SoftSPI", "PWM", "ADC", "RTC", "WDT", "I2C", "UART")
+
+
+def positional_only(board: str) -> dict[str, set[str]]:
+    """{method: parameters that no machine class of ``board``'s port accepts
+    by keyword, though some class takes them by position} (the stubs' ``/``).
+
+    Per method *name*, because the firmware's pins and buses are injected
+    and their class is unknown where they are called.
+    """
+    tree = ast.parse((ensure_stubs(board) / "port" / "machine.pyi").read_text())
+    posonly: dict[str, set[str]] = {}
+    by_kw: dict[str, set[str]] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.ClassDef) and node.name in MACHINE_CLASSES):
+            continue
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef) and not item.name.startswith("_"):
+                a = item.args
+                posonly.setdefault(item.name, set()).update(x.arg for x in a.posonlyargs)
+                by_kw.setdefault(item.name, set()).update(x.arg for x in a.args + a.kwonlyargs)
+    return {m: posonly[m] - by_kw.get(m, set()) - {"self"} for m in posonly}
+
+
+def keyword_calls(paths, methods: dict[str, set[str]]) -> list[str]:
+    """Calls ``x.m(..., k=...)`` where port method ``m`` takes ``k`` only by position."""
+    hits = []
+    for path in paths:
+        tree = ast.parse(Path(path).read_text())
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            bad = methods.get(node.func.attr, set())
+            for kw in node.keywords:
+                if kw.arg in bad:
+                    hits.append(
+                        "%s:%d: .%s(%s=...)" % (rel(path), node.lineno, node.func.attr, kw.arg)
+                    )
+    return hits

@@ -400,9 +400,9 @@ def validate(defn, name):
         elif (pull == "up") != (invert is True):
             err(
                 field + ".invert",
-                "%r with pull %r: a cut wire would read %s; it must read 0 "
-                "(e-stop pressed/broken, footswitch released, handpiece in holder)"
-                % (invert, pull, "1 (active)"),
+                "%r with pull %r: a cut wire reads %d, the active level; it must read "
+                "inactive (e-stop tripped, footswitch released, handpiece in holder)"
+                % (invert, pull, 1 if pull == "up" else 0),
             )
         ext = inp.get("external_pull_ohms")
         if ext is not None and (not isinstance(ext, int) or not 1000 <= ext <= 47000):
@@ -414,12 +414,6 @@ def validate(defn, name):
                 "low; fit an external pull-down <= 8.2 kOhm (external_pull_ohms) or wire to GND "
                 "with a pull-up",
             )
-    if (inputs.get("estop") or {}).get("invert", False) is not False:
-        err(
-            "inputs.estop.invert",
-            "must be false: the interlock trips on estop.value() == 0, so "
-            "the closed loop must read 1 (NC contact to 3V3, pull-down: a cut wire reads 0)",
-        )
 
     buz = defn.get("buzzer")
     if not isinstance(buz, dict) or "pin" not in buz:
@@ -473,6 +467,14 @@ def validate(defn, name):
         top = WATCHDOG_MS_MAX_CLINICAL
         if facts["wdt_max_ms"] is not None:
             top = min(top, facts["wdt_max_ms"])
+        tick = defn.get("tick_ms")
+        if not isinstance(tick, int) or not 20 <= tick <= 200:
+            err("tick_ms", "%r; the controller's period_ms range is 20 ... 200 ms" % (tick,))
+        elif wdt < 5 * tick:
+            err(
+                "watchdog.timeout_ms",
+                "%d < 5 ticks of %d ms: one slow tick would reset" % (wdt, tick),
+            )
         if not WATCHDOG_MS_MIN <= wdt <= top:
             err(
                 "watchdog.timeout_ms",

@@ -36,7 +36,8 @@ from cryo.clock import ManualClock
 
 
 def _arg(i, default):
-    argv = sys.argv
+    # ARGV: set by hosts without a command line (the webassembly port).
+    argv = globals().get("ARGV") or sys.argv
     if len(argv) > i and argv[i] != "-":
         return argv[i]
     return default

@@ -85,6 +85,8 @@ MISTAKES = [
     ("rp2040", "buzzer.pin", 30, "has GPIO 0-29 only"),
     ("rp2040", "watchdog.timeout_ms", 9000, "allowed 500 ... 2000 ms"),
     ("rp2040", "leds.red.pin", 15, "is already used by valve.pin"),
+    ("rp2040", "tick_ms", 10, "period_ms range is 20 ... 200 ms"),
+    ("esp32s3", None, {"watchdog.timeout_ms": 600, "tick_ms": 200}, "< 5 ticks of 200 ms"),
     ("rp2040", "leds.heartbeat.pin", 25, None),  # the on-board LED is a fine output
     ("rp2040", "inputs.footswitch.pin", 25, "GPIO25 is the Pico's on-board LED"),
     ("rp2040", "spi.phase", 1, "max31855 on aux needs SPI phase 0"),
@@ -94,9 +96,9 @@ MISTAKES = [
     ("rp2040", "mpy_cross_arch", "armv7m", "RP2040 needs -march=armv6m"),
     ("rp2040", "stubs", "micropython-rp2-rpi-pico2-stubs==1.29.0.post1", "official stubs are"),
     ("rp2040", "valve.active_high", False, "valve.active_high: must be true"),
-    ("rp2040", "inputs.estop.invert", True, "estop.invert: must be false"),
-    ("rp2040", "inputs.estop.pull", "up", "a cut wire would read 1"),
-    ("rp2040", "inputs.footswitch.invert", False, "a cut wire would read 1"),
+    ("rp2040", "inputs.estop.invert", True, "a cut wire reads 0, the active level"),
+    ("rp2040", "inputs.estop.pull", "up", "a cut wire reads 1, the active level"),
+    ("rp2040", "inputs.footswitch.invert", False, "a cut wire reads 1, the active level"),
     ("rp2040", "inputs.estop.pull", None, "real boards declare 'up' or 'down'"),
     ("rp2040", "inputs.estop.external_pull_ohms", 100_000, "a 1k ... 47k resistor"),
     ("rp2040", "buzzer.freq", 2700, "150-1000 Hz"),
@@ -129,7 +131,9 @@ MISTAKES = [
 @pytest.mark.parametrize("board, path, value, expected", MISTAKES)
 def test_planted_mistake_is_reported(board, path, value, expected):
     d = copy.deepcopy(_defn(board))
-    _set(path, value)(d)
+    changes = value if path is None else {path: value}
+    for p, v in changes.items():
+        _set(p, v)(d)
     errs = boardspec.validate(d, board)
     if expected is None:
         assert errs == []
@@ -199,7 +203,7 @@ result(r)
     )
     assert got["valves"] == [0, 0] and got["safe"] == [0, 0]
     assert got["cs"] == [1, 1, 1]
-    # The interlock trips on estop.value() == 0 (raw level: loop closed = 1).
+    # Raw level 1 = loop closed on these boards (NC loop from 3V3, pull-down).
     assert got["estop"] == 1 and got["estop_tripped"] == 0
     assert got["foot_rest"] is False and got["foot"] is True
     assert got["driver"] == _chip(name).upper()

@@ -98,6 +98,48 @@ result(out)
     assert abs(got["tissue"][2] - got["tissue2"][2]) < 5.0
 
 
+def test_sensor_reads_and_valve_off_allocate_nothing(target):
+    """The safety path on this board's real bus: a raw thermocouple read (or
+    one-shot poll) for every channel, the pressure ADC and the e-stop pin,
+    then valves off, 50 times with the heap locked. On hardware this proves
+    the port's machine.SPI/ADC/Pin calls allocate nothing either."""
+    got = target.run(
+        """
+import micropython
+from cryo.controller import make_sensor
+drv = [make_sensor(board, n) for n in ("tissue", "tissue2", "aux")]
+adc = board.pressure_adc
+estop = board.estop
+clock = board.clock
+def safety_pass():
+    now = clock.ticks_ms()
+    i = 0
+    while i < 3:
+        d = drv[i]
+        if hasattr(d, "poll"):
+            d.poll(now)
+        else:
+            d.read_raw()
+        i += 1
+    adc.read_u16()
+    estop.value()
+    board.safe_outputs()
+safety_pass()
+n = 0
+micropython.heap_lock()
+try:
+    while n < 50:
+        safety_pass()
+        n += 1
+except MemoryError:
+    pass
+micropython.heap_unlock()
+result(n)
+"""
+    )
+    assert got == 50, "allocated on pass %d" % got
+
+
 def test_supply_pressure_reading_in_range(target):
     kpa = target.run("result(board.pressure_kpa())")
     full = target.definition["pressure_adc"]["full_scale_kpa"]

@@ -130,6 +130,16 @@ class Log:
         return -10.0 <= t <= 45.0
 
 
+class Tuner:
+    def __init__(self):
+        self._at = {"state": "idle"}
+        self._sup = [None, None, None]
+
+    def start(self, sp):
+        self._at = {"state": "running", "setpoint_c": sp, "cycles": 0}
+        self._sup[0] = Log()
+
+
 def optional_part():
     try:
         from cryo import not_written_yet
@@ -201,3 +211,24 @@ def test_sim_extras_are_detected():
     assert "machine.Pin.high" in boardcheck.sim_machine_extras("esp32s3")
     assert "machine.ADC.read_uv" in boardcheck.sim_machine_extras("rp2040")
     assert "machine.ADC.read_uv" not in boardcheck.sim_machine_extras("esp32s3")
+
+
+def test_firmware_passes_no_keyword_a_port_takes_only_by_position(tmp_path):
+    """``spi.readinto(buf, write=0)`` works on the virtual board (Python
+    defaults) but raises TypeError on every port (C functions take these
+    positionally). Checked on injected objects, which mypy cannot type."""
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "def read(spi, buf, pwm):\n"
+        "    spi.readinto(buf, write=0xFF)\n"
+        "    spi.readinto(buf, 0xFF)\n"
+        "    pwm.duty_u16(value=0)\n"
+    )
+    for board in PORTS:
+        methods = boardcheck.positional_only(board)
+        assert [h.split(":", 1)[1] for h in boardcheck.keyword_calls([planted], methods)] == [
+            "2: .readinto(write=...)",
+            "4: .duty_u16(value=...)",
+        ]
+        hits = boardcheck.keyword_calls(boardcheck.firmware_files(), methods)
+        assert hits == [], "%s: %s" % (board, ", ".join(hits))

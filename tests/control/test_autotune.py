@@ -1,13 +1,15 @@
 """Relay autotune: identification against a known FOPDT, formulas, clean aborts."""
 
 import math
+from pathlib import Path
 
 import pytest
-from conftest import CTL_LIB
 from fopdt import Fopdt, relay_ku_tu
 
 from cryo.clock import ManualClock
 from cryo.control.autotune import RULES, RelayAutotune, fopdt_from, gains_from
+
+CTL_LIB = Path(__file__).resolve().parent / "ctl_lib"  # on sys.path via conftest.py
 
 
 def run(mpy, code):
@@ -149,6 +151,7 @@ def test_bad_parameters_are_rejected():
         ({"floor_c": -20.0}, "floor_c"),
         ({"timeout_ms": 0}, "timeout_ms"),
         ({"max_cycles": 2}, "max_cycles"),
+        ({"tolerance": 0.0}, "tolerance"),
     ):
         with pytest.raises(ValueError, match=word):
             RelayAutotune(clock, -25.0, **kw)

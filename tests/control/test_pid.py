@@ -7,14 +7,16 @@ differential test compares both interpreters on identical sequences.
 
 import json
 import math
+from pathlib import Path
 
 import pytest
-from conftest import CTL_LIB
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryo.clock import TICKS_PERIOD, ManualClock
 from cryo.pid import PID, LoopTimer
+
+CTL_LIB = Path(__file__).resolve().parent / "ctl_lib"  # on sys.path via conftest.py
 
 
 def run(mpy, code):
@@ -45,7 +47,7 @@ def test_negative_gains_are_rejected_with_a_clear_message(mpy):
         """
 from cryo.pid import PID
 msgs = []
-for args in ((-0.1, 0.0, 0.0), (0.1, -1.0, 0.0), (0.1, 0.0, float("nan"))):
+for args in ((-0.1, 0.0, 0.0), (0.1, -1.0, 0.0), (0.1, 0.0, float("nan")), ("0.1", 0.0, 0.0)):
     try:
         PID(*args)
         msgs.append("accepted")
@@ -58,12 +60,21 @@ for bad in ((-25.0, -20.0, 0.0), (-25.0, float("nan"), 0.1), (-25.0, -20.0, -0.1
         msgs.append("accepted")
     except ValueError as e:
         msgs.append(str(e))
+for out in (1.5, float("nan")):
+    try:
+        pid.set_manual(out)
+        msgs.append("accepted")
+    except ValueError as e:
+        msgs.append(str(e))
+msgs.append(pid.manual)
 result(msgs)
 """,
     )
     assert "kp" in r[0] and "reverse action" in r[0]
-    assert "ki" in r[1] and "kd" in r[2]
-    assert "dt_s" in r[3] and "finite temperatures" in r[4] and "dt_s" in r[5]
+    assert "ki" in r[1] and "kd" in r[2] and "kp" in r[3]
+    assert "dt_s" in r[4] and "finite temperatures" in r[5] and "dt_s" in r[6]
+    assert "manual output" in r[7] and "manual output" in r[8]
+    assert r[9] is False  # a rejected manual request leaves automatic mode alone
 
 
 def test_no_derivative_kick_on_setpoint_step(mpy):

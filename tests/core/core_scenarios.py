@@ -51,7 +51,7 @@ APPLIES = {
     "estop": PHASES,
     "released": ("PRECOOL", "FREEZE", "THAW"),
     "overrun": PHASES,
-    "watchdog": PHASES,
+    "watchdog": ("READY", "PRECOOL", "FREEZE", "THAW"),  # armed by the self-test
     "config": PHASES,
     "storage": PHASES,
 }
@@ -120,7 +120,10 @@ def inject(rig, cond):
     elif cond == "overrun":
         rig.skip(1000)  # the loop stalls for 1 s (heartbeat 500 ms)
     elif cond == "watchdog":
-        ctl.wdt.feed = _raise_oserror
+        if ctl.wdt is not None:
+            ctl.wdt.feed = _raise_oserror  # the armed watchdog cannot be fed
+        else:
+            rig.board.start_watchdog = _raise_oserror  # it cannot be armed
     elif cond == "config":
         ctl.il.lim[0] -= 1  # one corrupted limit word in RAM
     elif cond == "storage":
@@ -290,3 +293,85 @@ class _TripProver:
 
 
 FAULT_FREE = FAST
+
+
+class _Lcg:
+    def __init__(self, seed):
+        self.s = (seed * 2654435761 + 1) & 0x7FFFFFFF
+
+    def next(self, n):
+        self.s = (self.s * 1103515245 + 12345) & 0x7FFFFFFF
+        return (self.s >> 8) % n
+
+
+def random_walk(seed, steps=150, start_ms=0):
+    """Random readings, events and commands (a deterministic LCG, so the same
+    walk runs on MicroPython); checks after every tick that an open valve
+    means PRECOOL/FREEZE/TUNE with the permit and nothing active or latched,
+    and that a latched fault has both valves closed. Returns counters."""
+    rng = _Lcg(seed)
+    rig = Rig(seed=seed, config=FAST, plant=FAST_PLANT, start_ms=start_ms)
+    w = rig.world
+    ctl = rig.ctl
+    il = ctl.il
+    seen = {"open_ticks": 0, "latched_ticks": 0, "violations": 0, "refused": 0}
+    chans = ("tissue", "tissue2", "aux")
+
+    def check():
+        if rig.board.valve_pin.value() or w.valve_is_open():
+            seen["open_ticks"] += 1
+            st = rig.phase()
+            if not (
+                st in (S.PRECOOL, S.FREEZE, S.TUNE)
+                and il.permit
+                and il.latched == 0
+                and il.active == 0
+            ):
+                seen["violations"] += 1
+        if il.latched:
+            seen["latched_ticks"] += 1
+            if not rig.valves_closed():
+                seen["violations"] += 1
+
+    rig.step(3)
+    k = 0
+    while k < steps:
+        a = rng.next(20)
+        try:
+            if a <= 6:
+                n = 1 + rng.next(40)
+                while n > 0:
+                    rig.step(1)
+                    check()
+                    n -= 1
+            elif a <= 9:
+                rig.hold(False)
+                rig.step(1)
+                check()
+                ctl.start()
+                rig.hold(True)  # the footswitch press (edge) begins the treatment
+            elif a == 10:
+                rig.hold(rng.next(3) != 0)
+            elif a == 11:
+                w.set_input("estop", rng.next(6) != 0)
+            elif a == 12:
+                ctl.stop("walk")
+            elif a <= 14:
+                ctl.ack_fault(("operator", "engineer", "service", "service")[rng.next(4)])
+            elif a == 15:
+                ch = w.channels[chans[rng.next(3)]]
+                ch.chip.open_circuit = rng.next(5) == 0
+            elif a == 16:
+                w.channels[chans[rng.next(2)]].offset_c = float(rng.next(31) - 15)
+            elif a == 17:
+                w.valve_stuck = (None, None, None, "open", "closed")[rng.next(5)]
+            elif a == 18:
+                w.plant.pressure_loss = rng.next(5) * 0.2
+            else:
+                rig.skip(rng.next(700))
+        except Exception as e:  # noqa: BLE001 - refusals carry a reason
+            if not str(e):
+                seen["violations"] += 1
+            seen["refused"] += 1
+        k += 1
+    return seen

@@ -46,3 +46,39 @@ def test_main_leaves_valves_closed(mpy, action, expect):
     assert outcome == expect
     assert n >= 4
     assert valve == 0 and master == 0
+
+
+def test_run_loop_counts_overruns_and_trips(mpy):
+    """Controller.run on the real-time virtual board: ticks that take longer
+    than the period are counted; three in a row trip OVERRUN (latched), the
+    valves are closed, and the loop keeps running (and stops on request)."""
+    res = mpy.run(
+        """
+import sys
+sys.path.append(".frozen")
+import time
+import vboard
+w = vboard.get()
+from cryo import board as cboard
+from cryo.controller import Controller
+b = cboard.build()
+ctl = Controller(b, {"require_wdt": False})
+orig = ctl.tick
+state = {"n": 0}
+def slow_tick(now):
+    orig(now)
+    state["n"] += 1
+    if 3 <= state["n"] <= 6:
+        time.sleep_ms(250)  # a tick that overruns its 100 ms period
+ctl.tick = slow_tick
+ctl.run(should_stop=lambda: state["n"] >= 10)
+il = ctl.il
+result([state["n"], ctl.overruns, bool(il.latched & (1 << 11)), ctl.protocol.name,
+        w.levels[w.valve_id], w.levels[w.master_id]])
+""",
+        timeout=60,
+    )
+    n, overruns, latched, phase, valve, master = res
+    assert n >= 10 and overruns >= 3
+    assert latched and phase == "FAULT"
+    assert valve == 0 and master == 0

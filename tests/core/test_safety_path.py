@@ -77,6 +77,13 @@ def isr():
     il.active = 0
     il.heartbeat_check(late)
 out["isr"] = assert_no_alloc(isr, 50)
+rig.clock.advance(2000)  # the loop stalled: the timer callback fires
+cb = ctl._isr_ref
+def timer_cb():
+    il.latched = 0
+    il.active = 0
+    cb(None)
+out["timer_cb"] = assert_no_alloc(timer_cb, 50) and bool(il.latched & (1 << 11))
 out["isr_closed"] = rig.valves_closed()
 def safe():
     ctl.valve.force_closed()
@@ -99,7 +106,17 @@ result(out)
         % SC.CORE
     )
     assert res["permit_before"] is True and res["permit_after"] is True
-    for k in ("steady", "record", "set_phase", "flags", "isr", "safe", "drivers", "supervised"):
+    for k in (
+        "steady",
+        "record",
+        "set_phase",
+        "flags",
+        "isr",
+        "timer_cb",
+        "safe",
+        "drivers",
+        "supervised",
+    ):
         assert res[k] is True, k
     assert res["flags_tripped"] is True
     assert res["isr_closed"] is True

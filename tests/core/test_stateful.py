@@ -1,7 +1,8 @@
 """Hypothesis stateful test: random readings, events and commands on the
 virtual board; whatever happens, an open cryogen valve means the protocol is
-in PRECOOL or FREEZE, the interlock grants the permit, and no condition is
-active or latched; a latched fault always has both valves closed.
+in PRECOOL or FREEZE (or an engineer's TUNE run), the interlock grants the
+permit, and no condition is active or latched; a latched fault always has
+both valves closed.
 
 Runs under CPython (firmware through the ``micropython`` shim, the virtual
 board's emulated chips and plant), starting just before the 2**30 tick wrap
@@ -59,6 +60,18 @@ class TreatmentMachine(RuleBasedStateMachine):
         except Exception:  # noqa: BLE001
             pass
         self.rig.hold(True)
+        self.tick(n)
+
+    @rule(kind=st.sampled_from(("autotune", "step")), n=st.integers(5, 60))
+    def tune(self, kind, n):
+        """An engineer's autotune or step test (TUNE phase, hold-to-run)."""
+        try:
+            if kind == "autotune":
+                self.rig.ctl.start_autotune({"setpoint_c": -30.0})
+            else:
+                self.rig.ctl.start_step_test({"demand": 0.5, "duration_s": 5.0})
+        except Exception as e:  # noqa: BLE001 - refused with a reason is fine
+            assert str(e)
         self.tick(n)
 
     @rule(on=st.booleans())
@@ -129,7 +142,8 @@ class TreatmentMachine(RuleBasedStateMachine):
         if rig.board.valve_pin.value() or rig.world.valve_is_open():
             st_ = rig.phase()
             event("valve open in %s" % S.name(st_))
-            assert st_ in (S.PRECOOL, S.FREEZE), S.name(st_)
+            # PRECOOL/FREEZE of a treatment, or an engineer's TUNE run.
+            assert st_ in (S.PRECOOL, S.FREEZE, S.TUNE), S.name(st_)
             assert il.permit and rig.ctl.valve.permit
             assert il.latched == 0, C.names(il.latched)
             assert il.active == 0, C.names(il.active)
@@ -145,3 +159,43 @@ TreatmentMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_treatment_state_machine = TreatmentMachine.TestCase
+
+
+def test_random_walks_under_micropython(mpy):
+    """The same invariants on the real interpreter: deterministic random walks
+    (readings, faults, commands, stalls), one starting before the 2**30 wrap."""
+    import json
+
+    walks = [(2, 0), (3, 0), (5, TICKS_PERIOD - 5000)]
+    res = mpy.run(
+        """
+import sys
+sys.path.append(%r)
+import gc
+gc.threshold(200000)
+import core_scenarios as SC
+out = []
+for seed, start in %s:
+    out.append(SC.random_walk(seed, 150, start))
+result(out)
+"""
+        % (SC.CORE, json.dumps(walks))
+    )
+    for r in res:
+        assert r["violations"] == 0, r
+    assert sum(r["open_ticks"] for r in res) > 0  # the valve did open somewhere
+    assert sum(r["latched_ticks"] for r in res) > 0  # and faults did latch
+
+
+def test_random_walk_cpython_matches_micropython(mpy):
+    cpy = SC.random_walk(4, 80)
+    mp = mpy.run(
+        """
+import sys
+sys.path.append(%r)
+import core_scenarios as SC
+result(SC.random_walk(4, 80))
+"""
+        % SC.CORE
+    )
+    assert cpy == mp and cpy["violations"] == 0

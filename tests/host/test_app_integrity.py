@@ -237,3 +237,38 @@ def test_power_cut_at_every_switch_step_leaves_a_bootable_app(mpy):
         assert fault == 0, (cut, slot, version)
     assert rows[0][3] == "2" and rows[-1][3] == "3" and rows[-1][1] is True
     print(json.dumps(rows))
+
+
+def test_run_main_runs_the_selected_slot_with_boot_globals(mpy, flash_root):
+    make_slot(
+        flash_root,
+        "b",
+        {"main.py": b"RAN = (__name__, APP['slot'], V)\n", "m.py": b"V = 'b'\n"},
+        version="2",
+    )
+    got = mpy.run(
+        """
+from cryo.app import select_app
+APP = select_app(%r)
+import m
+V = m.V
+from cryo.app import run_main
+g = globals()
+ok = run_main(g)
+result([ok, list(g['RAN'])])
+"""
+        % str(flash_root)
+    )
+    assert got == [True, ["__main__", "b", "b"]]
+
+
+def test_run_main_without_a_slot_runs_nothing(mpy, tmp_path):
+    got = mpy.run(
+        """
+from cryo.app import select_app, run_main
+r = select_app(%r)
+result([r['slot'], run_main({})])
+"""
+        % str(tmp_path)
+    )
+    assert got == [None, False]

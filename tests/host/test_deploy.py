@@ -88,6 +88,13 @@ def test_tampered_slot_on_device_falls_back_with_fault(mpy, tmp_path, fw):
         flash.deploy(s, "sim", firmware_dir=fw)
         set_version(fw, "2.0.0")
         flash.deploy(s, "sim", firmware_dir=fw)
+    # both deploys are in the device's audit trail (D's hash-chained AuditTrail)
+    from cryo.storage.audit import AuditTrail
+
+    trail = AuditTrail(str(d / "audit.log"))
+    assert trail.verify() == []
+    deploys = [(e[2], e[3], e[4]) for e in trail.entries()]
+    assert deploys == [("deploy", "service", "1.0.0"), ("deploy", "service", "2.0.0")]
     (d / "app" / "b" / "cryo" / "pid.mpy").write_bytes(b"tampered")
     boot = boot_check(flash_dir=d)
     assert (boot["slot"], boot["cryo_version"], boot["fault"]) == ("a", "1.0.0", 1)
@@ -129,3 +136,37 @@ def test_dry_run_changes_nothing(mpy, tmp_path, fw):
         assert len(r["transfer"]) > 20
         assert s.files_written == []
     assert not (d / "app" / "active").exists() and not (d / "app" / "key").exists()
+
+
+def test_deploy_to_b_virtual_board_boots_the_verified_slot(mpy, tmp_path, fw):
+    """`--board sim` onto engineer B's real-time virtual board (boot.py, reset, main.py)."""
+    import threading
+    import time
+
+    from host_tools.sim import VirtualBoard
+
+    vb = VirtualBoard(flash=str(tmp_path / "sim.img"), log=lambda m: None)
+    port = vb.open()
+    t = threading.Thread(target=vb.serve, daemon=True)
+    t.start()
+    try:
+        time.sleep(1.0)  # power-up: boot.py + main.py from the ROM tree
+        with Session(port) as s:
+            r = flash.deploy(s, "sim", firmware_dir=fw)
+            assert r["switched"] and r["audit"] == "recorded" and r["reset"] == "reset"
+        deadline = time.monotonic() + 10
+        while not vb.resets and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert vb.resets  # machine.reset() restarted the board
+        time.sleep(1.0)
+        with Session(port) as s:
+            app = s.eval("APP")  # what boot.py's select_app returned at this boot
+            assert (app["slot"], app["fault"]) == ("a", 0)
+            assert s.eval("BOOT['valves_closed']") is True
+            assert s.eval("__import__('sys').path[0]") == "app/a"
+            r2 = flash.deploy(s, "sim", firmware_dir=fw)
+            assert r2["up_to_date"]
+    finally:
+        vb._stop = True
+        t.join(3)
+        vb.close()

@@ -1,6 +1,6 @@
 """The command channel against a controller, under real MicroPython.
 
-``FakeController`` (tests/link/fakes.py) stands in for the controller
+``FakeController`` (tests/link/link_fakes.py) stands in for the controller
 interface of docs/link.md; the channel, parser and framing are the real
 firmware code.
 """
@@ -11,7 +11,7 @@ PRELUDE = """
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
 from cryo.link.framing import encode, decode
-from fakes import FakeController, ScriptStream, SinkStream
+from link_fakes import FakeController, ScriptStream, SinkStream
 clock = ManualClock((1 << 30) - 500)   # crosses the tick wrap
 ctl = FakeController(clock)
 sin = ScriptStream()
@@ -215,3 +215,23 @@ result([assert_no_alloc(ch.poll, 200), ch.poll()])
 """
     )
     assert res == [True, False]
+
+
+def test_a_failing_stream_never_raises_into_the_loop(run_link):
+    res = run_link(
+        PRELUDE
+        + """
+class Broken:
+    def readinto(self, buf):
+        raise ValueError("driver bug")
+    def write(self, mv):
+        raise ValueError("driver bug")
+ch = CommandChannel(ctl, Broken(), Broken())
+out = [ch.poll() for _ in range(3)]
+ch2 = CommandChannel(ctl, sin, Broken())
+send(id=1, cmd="status")
+out2 = [ch2.poll() for _ in range(3)]
+result([out, ch.internal, ch2.internal])
+"""
+    )
+    assert res == [[False, False, False], 3, 3]  # the queued reply is retried each poll

@@ -1,11 +1,11 @@
 """End to end: host tools ↔ a MicroPython process running the real channel.
 
-The device is ``tests/link/device_rig.py`` under the real ``micropython``
+The device is ``tests/link/link_device.py`` under the real ``micropython``
 unix port: the channel on ``StdioStream`` (select.poll on stdin/stdout),
 polled once per 100 ms tick by a closed loop built from C's PID, valve and
-autotune and B's plant (``rigctl.py``), paced against real time (SPEED× faster
+autotune and B's plant (``link_rig.py``), paced against real time (SPEED× faster
 when asked). The host side is the real ``cryo`` CLI and ``host_tools.link``
-over pyserial's ``socket://`` URL (tests/link/devrig.py relays the pipes).
+over pyserial's ``socket://`` URL (tests/link/link_devrig.py relays the pipes).
 
 Gap: until E's controller runs on B's ``cryo sim`` pty, the controller here
 is the rig loop (same interface, docs/link.md).
@@ -14,7 +14,7 @@ is the rig loop (same interface, docs/link.md).
 import json
 
 import pytest
-from devrig import DeviceRig
+from link_devrig import DeviceRig
 
 from host_tools import cli, monitor, tune
 from host_tools.link import Link, LinkDenied, LinkError, LinkInvalid, request_service_mode
@@ -40,7 +40,7 @@ def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(capsy
                 "--rate",
                 "5",
                 "--duration",
-                "2.5",
+                "2",
                 "--json",
                 "--csv",
                 str(csv_path),
@@ -53,7 +53,7 @@ def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(capsy
     frames = lines[:-1]
     assert summary["device_rate_hz"] == pytest.approx(5.0)  # exactly 200 ms apart
     assert summary["gaps"] == 0 and summary["bad_frames"] == 0
-    assert 9 <= summary["frames"] == len(frames) <= 15
+    assert 7 <= summary["frames"] == len(frames) <= 13
     assert {f["phase"] for f in frames} == {"FREEZE"}
     assert all(
         {"temps", "setpoint_c", "demand", "valve", "p", "i", "d", "faults", "alarms"} <= f.keys()
@@ -75,7 +75,7 @@ def test_monitor_live_view_runs_and_reports_rate(capsys):
     assert "tissue" in out and "valve" in out
 
 
-KP_NEW = 0.3
+KP_NEW = 0.4
 
 
 def test_live_gain_change_is_bumpless_and_audited():
@@ -103,11 +103,12 @@ def test_live_gain_change_is_bumpless_and_audited():
     e0 = before["temps"]["tissue"] - before["setpoint_c"]
     e1 = after["temps"]["tissue"] - after["setpoint_c"]
     kick = (KP_NEW - kp_old) * e0  # what switching gains without bumpless transfer adds
-    assert abs(kick) > 0.09  # large enough to see
+    tol = 0.02 + 0.01 * abs(e1)
+    assert abs(kick) > 2.5 * tol  # large enough to tell bumpless from not
     # Bumpless: the demand moves only by the new P acting on the *change* of
     # the error (plus one tiny integral step), not by the gain change itself.
     residual = (after["demand"] - before["demand"]) - KP_NEW * (e1 - e0)
-    assert abs(residual) < 0.02 + 0.01 * abs(e1), (residual, kick)
+    assert abs(residual) < tol, (residual, kick)
     # ... because set_gains moved the P change into the integral term (frame
     # j is sent after the set in the same poll, so it already shows the new i)
     assert before["i"] == pytest.approx(frames[j - 1]["i"] - kick, abs=0.01)
@@ -118,7 +119,7 @@ def test_live_gain_change_is_bumpless_and_audited():
 
 
 def test_autotune_through_the_cli_gives_gains_that_hold_the_setpoint(capsys, run_link):
-    with DeviceRig(50) as rig:
+    with DeviceRig(100) as rig:
         rc, lines = _cli_json(
             capsys,
             ["tune", "auto", "--port", rig.url, "--timeout", "10", "--apply", "chosen", "--json"],
@@ -140,7 +141,7 @@ def test_autotune_through_the_cli_gives_gains_that_hold_the_setpoint(capsys, run
     hold = run_link(
         """
 from cryo.clock import ManualClock
-from rigctl import RigController
+from link_rig import RigController
 clock = ManualClock((1 << 30) - 100000)
 ctl = RigController(clock, seed=3)
 ctl.set_param("pid.kp", %r, "engineer")
@@ -274,3 +275,53 @@ def test_fopdt_fit_recovers_a_known_model():
     wu = 2 * np.pi / tu
     assert wu * theta + np.arctan(wu * tau) == pytest.approx(np.pi, abs=1e-6)
     assert gains["simc"]["kp"] == pytest.approx(tau / (k * 2 * theta))
+
+
+def test_live_view_shows_every_field():
+    from rich.console import Console
+
+    tel = {
+        "tel": 3,
+        "t_ms": 1200,
+        "phase": "FREEZE",
+        "mode": "auto",
+        "setpoint_c": -30.0,
+        "temps": {"tissue": -29.5, "tissue2": -29.25, "aux": -150.0},
+        "cj_c": 24.5,
+        "demand": 0.625,
+        "valve": True,
+        "p": 0.05,
+        "i": 0.575,
+        "d": 0.0,
+        "overruns": 0,
+        "faults": ["TC_OPEN"],
+        "alarms": ["SENSOR"],
+        "latched": ["TC_OPEN"],
+        "alarm_priority": "high",
+    }
+    rec = monitor.Recorder()
+    rec.add(dict(tel, _rx=0.0))
+
+    class L:
+        noise_lines = bad_frames = 0
+
+    con = Console(width=120, record=True)
+    con.print(monitor.render(tel, rec, L(), "sim"))
+    out = con.export_text()
+    for text in (
+        "FREEZE",
+        "tissue2",
+        "-29.50",
+        "-150.00",
+        "cold junction",
+        "24.50",
+        "-30.00",
+        "0.625",
+        "OPEN",
+        "0.5750",
+        "TC_OPEN",
+        "SENSOR",
+        "high",
+    ):
+        assert text in out, text
+    assert monitor.REFRESH_HZ >= 5

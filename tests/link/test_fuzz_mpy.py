@@ -1,7 +1,7 @@
 """Fuzz and flood: the channel under MicroPython with hostile input.
 
 * 100 000 random and malformed inputs (generated inside MicroPython with a
-  seeded PRNG, tests/link/fuzzgen.py): no crash, every line answered with a
+  seeded PRNG, tests/link/link_fuzz.py): no crash, every line answered with a
   valid frame, every error counted, the valve never energised, the
   configuration only changed by accepted and audited ``set`` requests, heap
   stable (gc.mem_free after 2 000 inputs vs at the end).
@@ -15,8 +15,8 @@ import gc, random
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
 from cryo.actuation.valve import SolenoidValve
-from fakes import FakeController, ScriptStream, CheckingSink, RecordingPin
-import fuzzgen
+from link_fakes import FakeController, ScriptStream, CheckingSink, RecordingPin
+import link_fuzz as fuzzgen
 random.seed(%d)
 clock = ManualClock((1 << 30) - 5000)
 ctl = FakeController(clock)
@@ -75,9 +75,9 @@ import random
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
 from cryo.link.framing import encode
-from fakes import CheckingSink
-from rigctl import RigController
-import fuzzgen
+from link_fakes import CheckingSink
+from link_rig import RigController
+import link_fuzz as fuzzgen
 
 class Flood:
     # Input that never runs dry: fuzz lines and valid status requests.

@@ -110,7 +110,9 @@ class SimProcess:
 
     def mpremote(self, *args, timeout=30):
         return subprocess.run(
-            [mpremote_exe(), "connect", str(self.link), *args],
+            # the /dev/pts path, not the link: mpremote only uses its fast
+            # blocking reads for paths that start with /dev/pts/
+            [mpremote_exe(), "connect", self.port, *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -119,7 +121,7 @@ class SimProcess:
     def transport(self):
         from mpremote.transport_serial import SerialTransport
 
-        t = SerialTransport(str(self.link), timeout=1)
+        t = SerialTransport(self.port, timeout=1)
         t.enter_raw_repl(soft_reset=False)
         return t
 

@@ -246,3 +246,29 @@ def test_board_works_under_cpython_too():
         assert not w.valve_is_open()
     finally:
         vboard.world = old
+
+
+def test_realtime_world_skips_plant_steps_while_the_heap_is_locked(mpy):
+    """Real time: reads integrate the plant lazily, but never allocate with
+    the heap locked (a locked read just sees the last step)."""
+    r = mpy.run(
+        """
+import time, micropython, vboard
+w = vboard.install(vboard.World(seed=1))  # real time, board clock
+import machine
+from cryo.board import Board
+b = Board(w.board)
+v0 = w.version
+time.sleep_ms(50)
+micropython.heap_lock()
+try:
+    level = b.estop.value()
+    code = b.pressure_adc.read_u16()
+finally:
+    micropython.heap_unlock()
+v1 = w.version
+b.estop.value()
+result([level, code > 0, v1 == v0, w.version > v1])
+"""
+    )
+    assert r == [1, True, True, True]

@@ -27,6 +27,9 @@ valve stays closed until the next explicit ``refresh``.
 from micropython import const
 
 _U16 = const(65535)
+# Counters saturate below 2**30: on 32-bit boards larger ints are heap
+# objects, and the safety path must never allocate (~12 days of open time).
+_SAT = const((1 << 30) - 1)
 
 
 class SolenoidValve:
@@ -147,7 +150,7 @@ class SolenoidValve:
         step = clock.diff(now_ms, self._last)
         self._last = now_ms
         if self.is_open and step > 0:
-            self.open_ms += step
+            self.open_ms = self.open_ms + step if self.open_ms < _SAT - step else _SAT
             self._win_on += step
         if not self.permit:
             self._close(now_ms)
@@ -156,7 +159,8 @@ class SolenoidValve:
             return False
         if not self._armed or clock.diff(now_ms, self._deadline) >= 0:
             if self._armed:
-                self.expired += 1
+                if self.expired < _SAT:
+                    self.expired += 1
                 self._armed = False
             self._close(now_ms)
             self._in_window = False
@@ -207,7 +211,8 @@ class SolenoidValve:
             if not self.is_open:
                 self.is_open = True
                 self._changed = now_ms
-                self.cycles += 1
+                if self.cycles < _SAT:
+                    self.cycles += 1
             self._pin.value(1)
         else:
             if self.is_open:
@@ -263,12 +268,13 @@ class ProportionalValve:
             duty = 0
         elif not self._armed or self._clock.diff(now_ms, self._deadline) >= 0:
             if self._armed:
-                self.expired += 1
+                if self.expired < _SAT:
+                    self.expired += 1
                 self._armed = False
             duty = 0
         self._pwm.duty_u16(duty)
         if duty > 0:
-            if not self.is_open:
+            if not self.is_open and self.cycles < _SAT:
                 self.cycles += 1
             self.is_open = True
         else:

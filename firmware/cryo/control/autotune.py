@@ -156,6 +156,10 @@ class RelayAutotune:
             raise ValueError(
                 "max_cycles must be an integer within %d..200, got %r" % (_SKIP + _WIN, max_cycles)
             )
+        if not (0.0 < tolerance < 1.0):
+            raise ValueError(
+                "tolerance must be within 0..1 (bias change per cycle), got %r" % (tolerance,)
+            )
         self._clock = clock
         self.setpoint_c = float(setpoint_c)
         self.hysteresis_c = float(hysteresis_c)
@@ -183,14 +187,12 @@ class RelayAutotune:
         self._last_min_t = -1
         self._ymax = 0.0
         self._ymin = 0.0
-        self._n = 0  # ring entries written
         self._i = 0
         self._amp = [0.0] * _RING
         self._per = [0.0] * _RING  # max-to-max and min-to-min, alternating
         self._np = 0
         self._ip = 0
         self._delay = [0.0] * _RING
-        self._nd = 0
         self._id = 0
         self._dbias = [0.0] * _RING
         self._d_used = [0.0] * _RING
@@ -274,7 +276,6 @@ class RelayAutotune:
     def _push_delay(self, ms):
         self._delay[self._id] = ms * 0.001
         self._id = (self._id + 1) % _RING
-        self._nd += 1
 
     def _push_period(self, ms):
         self._per[self._ip] = ms * 0.001
@@ -298,7 +299,6 @@ class RelayAutotune:
         self._dbias[i] = nb - self.bias
         self._d_used[i] = d_used
         self._i = (i + 1) % _RING
-        self._n += 1
         self.bias = nb
         self.d = min(nb, 1.0 - nb)
         if self.cycles >= _SKIP + _WIN and self._converged():
@@ -355,6 +355,7 @@ class RelayAutotune:
         chosen = gains[self.rule]
         self.result = {
             "ok": True,
+            "setpoint_c": self.setpoint_c,
             "Ku": ku,
             "Tu": tu,
             "amplitude": a,

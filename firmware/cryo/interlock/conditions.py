@@ -95,8 +95,12 @@ LATCHING = (
 SERVICE_ACK = (1 << STUCK_OPEN) | (1 << CONFIG) | (1 << WATCHDOG) | (1 << OVERRUN)
 
 # Health checks gating the hardware-watchdog feed (micropython.md §4.7:
-# feed only after verifying health).
-HEALTH = (1 << SENSOR) | (1 << OVERRUN) | (1 << CONFIG) | (1 << WATCHDOG)
+# feed only after verifying health): the controller's own liveness. (A
+# corrupted limit block also withholds the feed: Interlock.healthy.) Faults
+# of the outside world — a probe unplugged, a bad stored configuration —
+# are handled by the interlock with the valves closed; resetting the board
+# for them would only loop, and lock out the service engineer.
+HEALTH = (1 << OVERRUN) | (1 << WATCHDOG)
 
 ALL = (1 << COUNT) - 1
 

@@ -107,6 +107,7 @@ class Interlock:
         self.demand_pm = 0  # PID demand, per mille
         self.overruns_consec = 0
         self.config_ok = 0  # set by the controller once the config validated
+        self.corrupt = 0  # the limit block failed its checksum (RAM corruption)
         self.storage_ok = 0
         self.wdt_ok = 1
         # Outputs.
@@ -162,11 +163,13 @@ class Interlock:
             self.lim[i] = v
             i += 1
         self._lim_sum = self._sum()
+        self.corrupt = 0
 
     def set_limit(self, index, value):
         """Change one limit (e.g. the setpoint code) and re-seal the block."""
         self.lim[index] = value
         self._lim_sum = self._sum()
+        self.corrupt = 0
 
     # ------------------------------------------------------------ inputs
     def record(self, ch, code, faults, now):
@@ -190,8 +193,8 @@ class Interlock:
         self.phase = phase
         self.phase_t0 = now
         self.reached = 0
-        if phase == S.PRECOOL and prev != S.PRECOOL:
-            self._dose = 0
+        if (phase == S.PRECOOL or phase == S.TUNE) and prev != phase:
+            self._dose = 0  # a new treatment (or tuning run) starts its own dose
             self._nocool = 0
         if phase == S.PRECOOL or phase == S.FREEZE:
             self.watch_start(now)
@@ -247,7 +250,10 @@ class Interlock:
         treating = cooling_phase or ph == S.THAW or ph == S.TUNE
 
         # Configuration and limit block integrity.
-        if not self.config_ok or self._sum() != self._lim_sum:
+        if self._sum() != self._lim_sum:
+            self.corrupt = 1
+            act |= 1 << C.CONFIG
+        elif not self.config_ok:
             act |= 1 << C.CONFIG
 
         # Sensors: debounced fault flags and staleness of required channels.
@@ -465,7 +471,7 @@ class Interlock:
 
     def healthy(self):
         """True when every health check passes: only then is the WDT fed."""
-        return not ((self.active | self.latched) & C.HEALTH)
+        return not ((self.active | self.latched) & C.HEALTH) and not self.corrupt
 
     def dose_code_ms(self):
         return self._dose

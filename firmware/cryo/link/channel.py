@@ -90,8 +90,16 @@ class CommandChannel:
         Reads at most ``_RX_BUDGET`` bytes (one maximal frame) and stops at
         the first completed line, so one call per control tick already
         serves one request per tick. Returns True if it did anything (a
-        loop with slack may call again), False when idle.
+        loop with slack may call again), False when idle. Never raises: a
+        failing stream counts in ``internal`` (the loop must not stop).
         """
+        try:
+            return self._poll()
+        except Exception:  # noqa: BLE001 - never into the control loop
+            self.internal += 1
+            return False
+
+    def _poll(self):
         busy = False
         if self._tx_end != self._tx_start:
             self._flush()

@@ -81,7 +81,9 @@ class TuningRunner:
         if not (0.0 < d <= 1.0):
             raise ValueError("step demand must be within 0 < demand <= 1, got %r" % (d,))
         if not (1 <= dur <= self.max_step_s):
-            raise ValueError("step duration_s must be within 1..%d s, got %r" % (self.max_step_s, dur))
+            raise ValueError(
+                "step duration_s must be within 1..%d s, got %r" % (self.max_step_s, dur)
+            )
         self._step_demand = float(d)
         self._step_ms = int(dur * 1000)
         self._step_t0 = None

@@ -70,11 +70,14 @@ def _rand_bytes(n):
     b = bytearray(n)
     i = 0
     while i < n:
-        c = random.getrandbits(8)
-        if c == 10:
-            c = 11
-        b[i] = c
-        i += 1
+        r = random.getrandbits(32)
+        j = 0
+        while j < 4 and i < n:
+            c = r & 0xFF
+            b[i] = 11 if c == 10 else c  # no newline inside a random line
+            r >>= 8
+            i += 1
+            j += 1
     return bytes(b)
 
 

@@ -1,6 +1,6 @@
 """Host side of the e2e rig: a MicroPython device process behind a TCP relay.
 
-``DeviceRig(args)`` starts ``micropython device_rig.py *args`` with pipes on
+``DeviceRig(args)`` starts ``micropython link_device.py *args`` with pipes on
 stdin/stdout and relays them to a TCP port, so the host tools open it with
 the pyserial URL ``socket://127.0.0.1:PORT`` exactly like a serial port.
 Connections are served one after another (each ``cryo`` invocation opens its
@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 class DeviceRig:
-    def __init__(self, *args, script="device_rig.py"):
+    def __init__(self, *args, script="link_device.py"):
         env = dict(os.environ, MICROPYPATH=mpyrun.micropypath([HERE]))
         self.proc = subprocess.Popen(
             [mpyrun.micropython_exe(), str(HERE / script), *map(str, args)],
@@ -53,8 +53,11 @@ class DeviceRig:
             r, _, _ = select.select([fd], [], [], max(left, 0))
             chunk = os.read(fd, 4096) if r else b""
             if not chunk:
-                err = self.close() if self.proc.poll() is not None or left <= 0 else ""
-                raise RuntimeError("device rig did not start: " + err)
+                self.proc.kill()
+                err = self.close()
+                raise RuntimeError(
+                    "device rig did not start: stdout %r stderr %s" % (buf[-500:], err[-2000:])
+                )
             buf += chunk
 
     def _accept(self):

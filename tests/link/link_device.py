@@ -1,6 +1,6 @@
 """A MicroPython "device" for end-to-end link tests: rig loop + channel on stdio.
 
-Run as ``micropython device_rig.py SPEED [treat] [settle=S]``: the loop ticks every
+Run as ``micropython link_device.py SPEED [treat] [settle=S]``: the loop ticks every
 100 ms of virtual time and takes 100/SPEED ms of real time, polling the
 channel once after each tick (like the controller loop), on the real
 ``StdioStream`` over the process's stdin/stdout. Exits when stdin closes.
@@ -9,7 +9,7 @@ channel once after each tick (like the controller loop), on the real
 import sys
 import time
 
-from rigctl import RigController
+from link_rig import RigController
 
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
