@@ -215,9 +215,17 @@ def _current_gains(link):
 # ---------------------------------------------------------------- commands
 
 
+def _check_rule(rule):
+    if rule is not None and rule not in RULE_NAMES + ("chosen",):
+        raise InvalidInput(
+            f"--apply {rule}: unknown rule; allowed: {', '.join(RULE_NAMES)}, chosen"
+        )
+
+
 def run_auto(args) -> int:
     from host_tools.link import Link
 
+    _check_rule(args.apply)
     params = {}
     if args.setpoint is not None:
         params["setpoint_c"] = args.setpoint
@@ -277,6 +285,7 @@ def run_step(args) -> int:
         raise InvalidInput(f"--demand {args.demand} out of range: 0 < demand <= 1")
     if args.duration <= 0:
         raise InvalidInput("--duration must be > 0 s")
+    _check_rule(args.apply)
     port = resolve_port(args.port)
     rec = Recorder()
     tels = []
@@ -287,7 +296,13 @@ def run_step(args) -> int:
         try:
             link.step_test("start", role=args.role, demand=args.demand, duration_s=args.duration)
             next_check = time.monotonic() + 0.5
+            give_up = time.monotonic() + 2 * args.duration + 30
             while True:
+                if time.monotonic() > give_up:
+                    link.step_test("stop", role=args.role)
+                    raise DeviceError(
+                        f"step test still running after {2 * args.duration + 30:g} s; stopped"
+                    )
                 tel = link.next_telemetry(timeout=0.5)
                 if tel is not None:
                     tels.append(tel)

@@ -47,7 +47,8 @@ def micropython_exe() -> str:
 
 
 def micropypath(extra=()) -> str:
-    paths = [str(p) for p in extra] + [str(FIRMWARE), str(SIM), str(MPY_LIB)]
+    # ".frozen" first, as in the default sys.path: asyncio and friends live there.
+    paths = [".frozen"] + [str(p) for p in extra] + [str(FIRMWARE), str(SIM), str(MPY_LIB)]
     return ":".join(paths)
 
 

@@ -325,3 +325,9 @@ def test_live_view_shows_every_field():
     ):
         assert text in out, text
     assert monitor.REFRESH_HZ >= 5
+
+
+def test_tune_rejects_an_unknown_rule_before_touching_the_device(capsys):
+    rc = cli.main(["tune", "auto", "--port", "socket://127.0.0.1:9", "--apply", "magic"])
+    err = capsys.readouterr().err
+    assert rc == 5 and "allowed: zn, no_overshoot, tyreus_luyben, simc, chosen" in err
