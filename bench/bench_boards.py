@@ -56,6 +56,12 @@ def run():
     rows.append(
         ("treatment: peak heap in use within a tick (live + garbage)", _kb(res["tick_peak"]))
     )
+    rows.append(
+        (
+            "treatment: bytes allocated per tick (avg / max, plant step included)",
+            "%d B / %s" % (res["alloc_per_tick_avg"], _kb(res["alloc_per_tick_max"])),
+        )
+    )
     rows.append(("treatment: interpreter + virtual board (not firmware)", _kb(res["sim_base"])))
     rows.append(
         (
@@ -95,6 +101,7 @@ def run():
     files = boardcheck.firmware_files()
     src = sum(p.stat().st_size for p in files)
     rows.append(("firmware: modules / source size", "%d / %s" % (len(files), _kb(src))))
+    sizes = []
     with tempfile.TemporaryDirectory() as d:
         for march in boardcheck.REQUIRED_ARCHS + ("armv7m",):
             total = 0
@@ -105,6 +112,8 @@ def run():
                     total = -1
                     break
                 total += out.stat().st_size
+                if march == "armv6m":
+                    sizes.append((out.stat().st_size, boardcheck.rel(p)))
             rows.append(
                 (
                     "firmware: .mpy size for -march=%s" % march,
@@ -113,6 +122,13 @@ def run():
                     else "%s (%.2fx source)" % (_kb(total), total / src),
                 )
             )
+    sizes.sort(reverse=True)
+    rows.append(
+        (
+            "firmware: largest .mpy modules",
+            ", ".join("%s %s" % (name.split("firmware/")[-1], _kb(n)) for n, name in sizes[:4]),
+        )
+    )
     return rows
 
 

@@ -50,6 +50,30 @@ def _load_config():
     return (cfg or {}), fault
 
 
+def _rtc_seconds(board):
+    """Callable -> seconds since 2000-01-01 from the board's RTC (None if none).
+
+    ``machine.RTC().datetime()`` is (year, month, day, weekday, hours,
+    minutes, seconds, subseconds) on every port; the log and the audit trail
+    stamp their entries with it.
+    """
+    r = getattr(board, "rtc", None)
+    if r is None or not hasattr(r, "datetime"):
+        return None
+
+    def seconds():
+        y, mo, d, _wd, h, mi, s = r.datetime()[:7]
+        # Days since 2000-01-01 (civil-from-days inverse, valid 2000..2099).
+        a = (14 - mo) // 12
+        yy = y + 4800 - a
+        m = mo + 12 * a - 3
+        jdn = d + (153 * m + 2) // 5 + 365 * yy + yy // 4 - yy // 100 + yy // 400 - 32045
+        days = jdn - 2451545  # JDN of 2000-01-01
+        return days * 86400 + h * 3600 + mi * 60 + s
+
+    return seconds
+
+
 def build(board=None):
     """Board, controller and command channel (no loop yet)."""
     from cryo.controller import Controller
@@ -60,19 +84,26 @@ def build(board=None):
         board = cboard.build()
     cfg, fault = _load_config()
 
-    def make_log():
-        from cryo.storage.log import TreatmentLog
+    rtc = _rtc_seconds(board)  # audit trail: seconds since 2000-01-01
+    rtc_log = None if rtc is None else (lambda: (rtc(), 0))  # log: (s, ms)
 
-        return TreatmentLog(root=LOG_ROOT, clock=board.clock)
+    def make_log():
+        from cryo.storage import log as logmod
+
+        if "log.sample_hz" in cfg:
+            # The stored log.* settings (rate, commit policy, space, retention).
+            return logmod.from_config(cfg, LOG_ROOT, board.clock, rtc_log)
+        return logmod.TreatmentLog(root=LOG_ROOT, clock=board.clock, rtc=rtc_log)
 
     def make_audit():
         from cryo.storage.audit import AuditTrail
 
-        return AuditTrail(AUDIT_PATH)
+        return AuditTrail(AUDIT_PATH, rtc=rtc)
 
     log = _optional("treatment log", make_log)
     audit = _optional("audit trail", make_audit)
     ctl = Controller(board, cfg, log=log, audit=audit, config_fault=fault)
+    ctl.rtc = rtc_log  # session headers carry the start time
 
     def make_link():
         from cryo.link.channel import CommandChannel

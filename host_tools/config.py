@@ -364,8 +364,8 @@ def run(s, args) -> int:
         changes = parse_assignments(args.assignments)
     else:  # apply
         changes = load_file(args.file)
-    new, diffs = apply_changes(cfg, changes, args.role)  # validate before asking for the PIN
-    authenticate(s, args.role, args.pin)
+    authenticate(s, args.role, args.pin)  # deny by default: nothing is checked before the PIN
+    new, diffs = apply_changes(cfg, changes, args.role)
     if not diffs:
         print(json.dumps({"changed": []}) if args.json else "no changes")
         return 0

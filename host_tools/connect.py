@@ -203,7 +203,7 @@ TREATMENT_RUNNING = (
     "a treatment is running on the device: wait for it to finish (or stop it at the "
     "device) before this operation"
 )
-SERVICE_PROBE_TIMEOUT = 0.4  # a board at the REPL has no channel: do not wait long
+SERVICE_PROBE_TIMEOUT = 0.25  # a running controller answers within a few ticks
 
 
 def _stop_safely(port: str, link_module=None) -> str:

@@ -163,13 +163,25 @@ def board_profile(name: str) -> dict:
 
 @functools.cache
 def mpy_cross_version() -> tuple[int, int]:
-    """The .mpy version mpy-cross emits, e.g. (6, 3)."""
+    """The .mpy version mpy-cross emits, e.g. (6, 3) (cached per installed mpy-cross)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        stamp = _cache_dir() / f"mpy-cross-{version('mpy_cross')}.version"
+    except PackageNotFoundError:
+        stamp = None
+    if stamp is not None and stamp.exists():
+        major, minor = stamp.read_text().split(".")
+        return int(major), int(minor)
     out = subprocess.run(
         [sys.executable, "-m", "mpy_cross", "--version"], capture_output=True, text=True
     ).stdout
     m = re.search(r"mpy v(\d+)\.(\d+)", out)
     if not m:
         raise CryoError(f"cannot tell the mpy-cross version from {out!r}")
+    if stamp is not None:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(f"{m.group(1)}.{m.group(2)}")
     return int(m.group(1)), int(m.group(2))
 
 

@@ -293,6 +293,11 @@ class VirtualBoard:
         self._ctrl_buf = b""
         self._serial_events = self._load_serial_events()
         self._t_boot = None
+        self._t0_ms = None
+        import tempfile
+
+        self._state_dir = tempfile.mkdtemp(prefix="cryo-sim-")
+        self.state_path = os.path.join(self._state_dir, "plant-state.json")
 
     def _load_serial_events(self):
         """Scenario ``serial`` events: the relay types them on the line."""
@@ -353,6 +358,10 @@ class VirtualBoard:
             SIM_RESET_MODE=mode,
             SIM_RESET_CAUSE=mode,
         )
+        if first:
+            self._t0_ms = int(time.monotonic() * 1000)
+        env["SIM_T0_MS"] = str(self._t0_ms)
+        env["SIM_STATE"] = self.state_path
         env.pop("SIM_POWER_CUT_AFTER", None)
         if first and self.power_cut_after is not None:
             env["SIM_POWER_CUT_AFTER"] = str(self.power_cut_after)
@@ -418,6 +427,9 @@ class VirtualBoard:
         self._ctrl_r = None
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
+        import shutil
+
+        shutil.rmtree(self._state_dir, ignore_errors=True)
 
     # -- relay --
     def _restart(self):

@@ -192,6 +192,24 @@ def _pick(gains: dict, rule: str, chosen: str | None):
     return name, gains[name]
 
 
+def run_state(st: dict) -> str:
+    """'running' / 'done' / 'aborted' / 'idle' from a status reply.
+
+    Accepts the documented ``{"state": ...}`` and E's controller form
+    ``{"running": bool, "result": {...}}``.
+    """
+    if "state" in st:
+        return st["state"]
+    if st.get("running"):
+        return "running"
+    res = st.get("result")
+    if isinstance(res, dict):
+        return "done" if res.get("ok") else "aborted"
+    if st.get("trace") or st.get("demand"):
+        return "done"
+    return "idle"
+
+
 # ---------------------------------------------------------------- apply
 
 
@@ -238,10 +256,10 @@ def run_auto(args) -> int:
         link.hello()
         st = link.autotune("start", role=args.role, **params)
         if not args.json:
-            print(f"autotune started on {port}: {st.get('state')}", flush=True)
+            print(f"autotune started on {port}: {run_state(st)}", flush=True)
         end = time.monotonic() + args.max_time
         try:
-            while st.get("state") == "running":
+            while run_state(st) == "running":
                 if time.monotonic() > end:
                     link.autotune("stop", role=args.role)
                     raise DeviceError(
@@ -253,10 +271,8 @@ def run_auto(args) -> int:
             link.autotune("stop", role=args.role)
             raise
         res = st.get("result") or {}
-        if st.get("state") != "done" or not res.get("ok"):
-            raise DeviceError(
-                f"autotune {st.get('state')}: {res.get('reason') or st.get('reason')}"
-            )
+        if run_state(st) != "done" or not res.get("ok"):
+            raise DeviceError(f"autotune {run_state(st)}: {res.get('reason') or st.get('reason')}")
         out = {"autotune": res}
         text = [
             f"autotune done after {res.get('cycles')} cycles: Ku={res['Ku']:.4g}  Tu={res['Tu']:.4g} s  "
@@ -309,7 +325,7 @@ def run_step(args) -> int:
                     rec.add(tel)
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + 0.5
-                    if link.step_test("status").get("state") != "running":
+                    if run_state(link.step_test("status")) != "running":
                         tels.extend(link.drain_telemetry())
                         break
         except KeyboardInterrupt:

@@ -154,8 +154,9 @@ class VirtualPort:
         return self
 
     def _wait_banner(self):
-        # The REPL prints its banner and '>>> ' once it is ready for input.
-        deadline = time.monotonic() + 10
+        # The REPL prints its banner and '>>> ' once it is ready for input
+        # (generous: a loaded CI machine may take seconds to start a process).
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("virtual board exited at start-up")

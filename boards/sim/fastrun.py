@@ -31,6 +31,9 @@ from vboard import BoardReset
 from cryo.clock import ManualClock
 
 MARK = "@@SIM@@"
+TRACE_HEADER = (
+    "t_s,surface_c,probe_c,probe2_c,aux_c,valve,reservoir_fraction,supply_kpa,flow,phase\n"
+)
 
 
 class SimStream:
@@ -112,6 +115,8 @@ def main():
         doc = scen_mod.load(opts["scenario"])
         world.scenario = scen_mod.Scenario(doc, clock.ticks_ms(), clock)
     trace = open(opts["trace"], "w") if opts.get("trace") else None
+    if trace is not None:
+        trace.write(TRACE_HEADER)
     trace_ms = int(opts.get("trace_ms", 100))
     dev = vboard.make_flash(opts.get("flash"), 4096, int(opts.get("flash_blocks", 512)))
     world.flash = dev

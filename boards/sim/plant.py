@@ -492,6 +492,35 @@ class Plant:
         self.t_s += dt_s
         self._update_outputs(dt_s)
 
+    def state(self):
+        """Physical state as a JSON-able dict (the patient and the dewar
+        outlive a reset of the board: the real-time sim restores it)."""
+        return {
+            "t_s": self.t_s,
+            "depth_c": list(self.depth_c),
+            "line_c": self.line_c,
+            "reservoir_kg": self.reservoir_kg,
+            "pressure_loss": self.pressure_loss,
+            "probe": [self._probe, self._probe2, self._aux],
+        }
+
+    def restore(self, st):
+        """Inverse of :meth:`state` (the cryogen in the line has drained)."""
+        if len(st["depth_c"]) != self.n:
+            raise PlantError(
+                "saved plant state has %d nodes, plant has %d" % (len(st["depth_c"]), self.n)
+            )
+        self.t_s = float(st["t_s"])
+        i = 0
+        while i < self.n:
+            self.depth_c[i] = float(st["depth_c"][i])
+            i += 1
+        self.line_c = float(st["line_c"])
+        self.reservoir_kg = float(st["reservoir_kg"])
+        self.pressure_loss = float(st["pressure_loss"])
+        self._probe, self._probe2, self._aux = [float(x) for x in st["probe"]]
+        self._update_outputs(0.0)
+
     def empty_reservoir(self):
         """Scenario: cryogen runs out now."""
         self.reservoir_kg = 0.0

@@ -39,6 +39,7 @@ EVENTS = {
     "reset": ((), ()),
 }
 RUNNER_EVENTS = ("call", "serial", "wdt_starve", "reset")
+ONE_SHOT = ("call", "serial", "wdt_starve", "reset", "power_cut")
 
 
 class ScenarioError(ValueError):
@@ -115,13 +116,19 @@ def load(name_or_path):
 class Scenario:
     """Applies a scenario's events to a world as time passes."""
 
-    def __init__(self, doc, start_ms, clock):
+    def __init__(self, doc, start_ms, clock, resumed_at=None):
+        """``start_ms``: clock ticks at t = 0. ``resumed_at``: ticks at which a
+        board that was reset picks the scenario up again (real time): events
+        before it that set physical state are applied again at once (a pressed
+        e-stop stays pressed), one-shot events (serial, call, wdt_starve,
+        reset, power_cut) are not repeated."""
         validate(doc)
         self.name = doc.get("name", "scenario")
         self.events = doc["events"]
         self._i = 0
         self._start = start_ms
         self._clock = clock
+        self._resumed = resumed_at
 
     def done(self):
         return self._i >= len(self.events)
@@ -134,6 +141,12 @@ class Scenario:
             if clock.diff(now, due) < 0:
                 return
             self._i += 1
+            if (
+                self._resumed is not None
+                and ev["event"] in ONE_SHOT
+                and clock.diff(self._resumed, due) > 0
+            ):
+                continue
             apply(world, ev, now)
 
 

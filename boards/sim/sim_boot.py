@@ -9,7 +9,9 @@
 #    boards/sim at /sim (stand-ins for frozen modules);
 # 3. run boot.py, then main.py (skipped after a soft reset from the raw
 #    REPL, as on real boards), in one shared global namespace.
+import json as _json
 import os
+import sys
 
 import plant as _plant
 import scenario as _scenario
@@ -23,6 +25,14 @@ def _env(k, d=None):
     return d if v is None or v == "" else v
 
 
+def _exists(p):
+    try:
+        os.stat(p)
+        return True
+    except OSError:
+        return False
+
+
 def _rom_boot():
     clock = _BoardClock()
     board = _vboard.load_board(_env("SIM_BOARD"))
@@ -30,12 +40,32 @@ def _rom_boot():
     w = _vboard.install(
         _vboard.World(board, params, int(_env("SIM_SEED", "0")), clock, realtime=True)
     )
+    st = _env("SIM_STATE")
+    if st is not None:
+        # the patient and the dewar survive a reset of the board
+        try:
+            with open(st) as f:
+                text = f.read().strip()
+            if text:
+                soft = _env("SIM_RESET_MODE") in ("soft", "raw")
+                w.restore(_json.loads(text), keep_outputs=soft)
+        except (OSError, ValueError, KeyError) as e:
+            print("sim: previous plant state not restored:", repr(e))
+        w.state_file = open(st, "r+b" if _exists(st) else "w+b")
+        # Ctrl-D (soft reset) ends the process normally: save the pin levels
+        # and the plant for the restarted interpreter
+        sys.atexit(w.save_state)
     fd = _env("SIM_CTRL_FD")
     if fd is not None:
         w.ctrl = open("/dev/fd/" + fd, "wb")
     if _env("SIM_SCENARIO"):
+        # scenario time counts from the first power-up (SIM_T0_MS, the
+        # relay's CLOCK_MONOTONIC = the unix port's ticks_ms), not from
+        # this (re)start
+        now = clock.ticks_ms()
+        t0 = int(_env("SIM_T0_MS", str(now)))
         w.scenario = _scenario.Scenario(
-            _scenario.load(_env("SIM_SCENARIO")), clock.ticks_ms(), clock
+            _scenario.load(_env("SIM_SCENARIO")), t0, clock, None if t0 == now else now
         )
     import machine  # noqa: F401 - the sim machine module, imported before the switch
 

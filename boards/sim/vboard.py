@@ -29,6 +29,8 @@ import plant as _plant
 
 _PLANT_STEP_MS = 20  # plant integration granularity
 _MAX_CATCHUP_MS = 5000  # real time: longest gap integrated in one sync
+_STATE_BYTES = 4096  # real time: fixed-size state record
+_STATE_EVERY_S = 1.0  # real time: state saved at least this often (plant time)
 
 
 class BoardReset(BaseException):
@@ -155,6 +157,8 @@ class World:
         self.reset_cause = None
         self.ctrl = None  # real time: control pipe to the cryo sim relay
         self.flash = None  # the board's FlashBlockDevice (for power cuts)
+        self.state_file = None  # real time: host file the state survives resets in
+        self._next_save_s = 0.0
         self.scenario = None
         self.serial_in = bytearray()
         self.pending = []  # runner events (fast mode) from the scenario
@@ -295,6 +299,9 @@ class World:
         self._t_last = now
         self._channel_values(elapsed / 1000.0)
         self.version += 1
+        if self.state_file is not None and self.plant.t_s >= self._next_save_s:
+            self._next_save_s = self.plant.t_s + _STATE_EVERY_S
+            self.save_state()
 
     def _channel_values(self, dt=0.0):
         p = self.plant
@@ -324,6 +331,76 @@ class World:
             elif name == "power_cut":
                 self.power_cut()
             # serial: injected by the cryo sim relay; call: fast mode only
+
+    # ------------------------------------------------ state across resets
+    def state(self):
+        """What survives a reset of the board: the plant, the physical
+        inputs and injected faults (not the electronics)."""
+        ch = {}
+        for name, c in self.channels.items():
+            chip = c.chip
+            ch[name] = [
+                c.stuck,
+                c.hot_c,
+                c.extra_noise_c,
+                c.drift_c_per_s,
+                c.offset_c,
+                chip.open_circuit,
+                chip.short_gnd,
+                chip.short_vcc,
+                chip.bus,
+            ]
+        outs = []
+        for pid in self.levels:
+            if self.modes.get(pid) == 1:
+                outs.append([pid, self.levels[pid]])
+        return {
+            "plant": self.plant.state(),
+            "outputs": outs,
+            "inputs": dict(self.logical),
+            "valve_stuck": self.valve_stuck,
+            "adc_offline": self.adc_offline,
+            "channels": ch,
+        }
+
+    def restore(self, st, keep_outputs=False):
+        """Restore the world; ``keep_outputs``: a soft reset, where output
+        pins keep their levels (docs/reference/reset_boot.rst) until the
+        firmware drives them — the reason boot.py closes the valves first."""
+        self.plant.restore(st["plant"])
+        if keep_outputs:
+            for pid, level in st.get("outputs", ()):
+                self.modes[pid] = 1
+                self.levels[pid] = level
+            self._valve_edge()
+        for role, v in st["inputs"].items():
+            if role in self.inputs:
+                self.logical[role] = v
+                self._apply_input(role)
+        self.valve_stuck = st["valve_stuck"]
+        self.adc_offline = st["adc_offline"]
+        for name, v in st["channels"].items():
+            c = self.channels.get(name)
+            if c is None:
+                continue
+            c.stuck, c.hot_c, c.extra_noise_c, c.drift_c_per_s, c.offset_c = v[:5]
+            c.chip.open_circuit, c.chip.short_gnd, c.chip.short_vcc, c.chip.bus = v[5:]
+            c.version = -1
+        self._channel_values()
+
+    def save_state(self):
+        """Real time: write the state to the relay's state file (padded, so a
+        shorter record never leaves a tail of the previous one)."""
+        f = self.state_file
+        if f is None:
+            return
+        data = json.dumps(self.state()).encode()
+        if len(data) > _STATE_BYTES:
+            return
+        f.seek(0)
+        f.write(data)
+        f.write(b" " * (_STATE_BYTES - len(data)))
+        f.flush()
 
     # ---------------------------------------------------- watchdog/reset
     def wdt_start(self, timeout_ms):
@@ -355,6 +432,7 @@ class World:
         self.selected = None
         self._valve_edge()
         self.wdt_timeout_ms = 0
+        self.irqs.clear()
         for st in self.pwm.values():
             st[1] = 0
 
@@ -368,6 +446,10 @@ class World:
         """machine.reset(): real time asks the relay to restart the process."""
         self.reset_cause = cause
         if self.ctrl is not None:
+            try:
+                self.save_state()
+            except Exception:  # noqa: BLE001 - a reset must happen anyway
+                pass
             self.ctrl.write(b"R\n")
             while True:  # the relay kills and restarts this process
                 time.sleep_ms(100)
@@ -377,6 +459,10 @@ class World:
         """The flash lost power: the whole board goes down now."""
         self.reset_cause = "power"
         if self.ctrl is not None:
+            try:
+                self.save_state()
+            except Exception:  # noqa: BLE001 - the board goes down anyway
+                pass
             self.ctrl.write(b"P\n")
             while True:
                 time.sleep_ms(100)

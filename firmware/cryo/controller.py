@@ -62,15 +62,59 @@ _ROLES = ("operator", "engineer", "service")
 _STORAGE_CHECK_MS = const(1000)
 _GC_SLACK_MS = const(5)
 
-# Conservative default regulator (demand per °C above the setpoint, per
-# °C·s, per °C/s); the autotune (TUNE phase) measures better ones.
-PID_DEFAULTS = {"pid.kp": 0.04, "pid.ki": 0.01, "pid.kd": 0.0, "pid.d_filter_s": 1.0}
-VALVE_DEFAULTS = {
-    "valve.window_ms": 1000,
-    "valve.min_on_ms": 60,
-    "valve.min_off_ms": 60,
-    "valve.max_open_ms": 1500,
-}
+# Regulator and valve settings (not interlock limits): (name, default, low,
+# high, role). The same names, ranges and roles are fields of the stored
+# schema (cryo.storage.schema; tests/storage keeps them equal).
+# Gains: SIMC gains engineer C's relay autotune measured on the default
+# plant (docs/control.md: hold RMS 0.43 degC); the TUNE phase measures
+# better ones per device. Valve: a 200 ms time-proportioning window (the
+# skin surface answers a pulse within a fraction of a second, so the window
+# *is* the ripple), serviced every ``valve.service_ms`` between ticks.
+EXTRAS = (
+    ("pid.kp", 0.174, 0.0, 10.0, "engineer"),
+    ("pid.ki", 0.039, 0.0, 5.0, "engineer"),
+    ("pid.kd", 0.0, 0.0, 50.0, "engineer"),
+    ("pid.d_filter_s", 0.5, 0.0, 10.0, "engineer"),
+    ("pid.band_c", 5.0, 0.5, 20.0, "engineer"),
+    ("valve.window_ms", 200, 100, 5000, "engineer"),
+    ("valve.min_on_ms", 30, 0, 500, "engineer"),
+    ("valve.min_off_ms", 30, 0, 500, "engineer"),
+    ("valve.service_ms", 10, 5, 100, "engineer"),
+    ("valve.max_open_ms", 1500, 200, 3000, "service"),
+)
+_CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
+_BANDS_MAX = 8
+
+
+def _extra_spec(name):
+    for e in EXTRAS:
+        if e[0] == name:
+            return e
+    return None
+
+
+def check_extra(name, value):
+    """Message naming what is wrong with a regulator/valve value (None: fine)."""
+    e = _extra_spec(name)
+    if e is None:
+        return "unknown parameter %r" % (name,)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "%s must be a number, got %r" % (name, value)
+    if isinstance(e[1], int) and not isinstance(value, int):
+        return "%s must be a whole number of ms, got %r" % (name, value)
+    if value != value or not (e[2] <= value <= e[3]):
+        return "%s = %r is outside %r..%r" % (name, value, e[2], e[3])
+    return None
+
+
+def check_extras(x, period_ms):
+    """Cross rules of the regulator/valve values (list of messages)."""
+    msgs = []
+    if x["valve.min_on_ms"] + x["valve.min_off_ms"] > x["valve.window_ms"]:
+        msgs.append("valve.min_on_ms + valve.min_off_ms must fit in valve.window_ms")
+    if x["valve.max_open_ms"] < 2 * period_ms:
+        msgs.append("valve.max_open_ms must be at least 2 * period_ms (two ticks)")
+    return msgs
 
 
 def role_level(role):
@@ -161,6 +205,19 @@ def _active_level(board, role):
         return 1
 
 
+class _CalibratedCodes:
+    """A driver seen through its channel's calibration, for the limit block:
+    ``code_for(true_c)`` is the code of the reading that calibrates to
+    ``true_c`` (engineer A's ``Calibration.invert``). Control path only."""
+
+    def __init__(self, drv, cal):
+        self._drv = drv
+        self._cal = cal
+
+    def code_for(self, temp_c, cj_c=None):
+        return self._drv.code_for(self._cal.invert(temp_c), cj_c)
+
+
 class Controller:
     """The device's core loop. See the module docstring for the tick order.
 
@@ -200,12 +257,12 @@ class Controller:
         self.config = cfg
         self.config_errors = P.validate(cfg)
         self.params = P.merged(cfg) if not self.config_errors else P.defaults()
-        self._extra = {}
-        for src in (PID_DEFAULTS, VALVE_DEFAULTS):
-            for k in src:
-                self._extra[k] = cfg.get(k, src[k]) if isinstance(cfg, dict) else src[k]
         p = self.params
         self.period_ms = int(p["period_ms"])
+        self._extra = self._load_extras(cfg)
+        self._cal_cfg, self._cal = self._load_calibrations(cfg)
+        self._bands = self._load_bands(cfg)
+        self.service_ms = int(self._extra["valve.service_ms"])
         clock = self.clock
         now = clock.ticks_ms()
 
@@ -232,6 +289,12 @@ class Controller:
             raise ValueError("the board has no 'tissue' thermocouple channel (required)")
         self.sensors = sensors
         self._drv = [sensors.get(n) for n in _CHANNELS]
+        # Limits are true temperatures: with a calibration the interlock's
+        # raw codes are those of the *measured* value that calibrates to it.
+        self._lim_drv = [
+            _CalibratedCodes(d, c) if (d is not None and c is not None) else d
+            for d, c in zip(self._drv, self._cal)
+        ]
         self._sup = [None, None, None]
         if supervise:
             self._make_supervision(p)
@@ -307,6 +370,7 @@ class Controller:
         self.service_requested = False
         self.service_role = None
         self.fw_hash = b"\x00" * 32  # main.py sets the verified image hash (cryo.app)
+        self.rtc = None  # main.py: callable -> (s since 2000-01-01, ms) for session headers
         self._isr_ref = self.safety_isr  # pre-bound: an ISR must not allocate it
         self._foot_prev = 0
         self._in_loop = False  # run() counts overruns as missed deadlines
@@ -345,32 +409,114 @@ class Controller:
             d = self._drv[i]
             if d is not None:
                 self._sup[i] = Channel(
-                    _CHANNELS[i], d, self.clock, debounce=1, recover=1, stale_ms=60000
+                    _CHANNELS[i],
+                    d,
+                    self.clock,
+                    debounce=1,
+                    recover=1,
+                    t_min_c=p["tc_min_c"],
+                    t_max_c=p["tc_max_c"],
+                    cj_min_c=p["cj_min_c"],
+                    cj_max_c=p["cj_max_c"],
+                    max_rate_c_s=p["max_rate_c_s"],
+                    rate_noise_c=p["rate_noise_c"],
+                    stuck_ms=int(p["stuck_s"] * 1000),
+                    stale_ms=60000,
+                    calibration=self._cal[i],
                 )
             i += 1
 
+    def _load_extras(self, cfg):
+        """Regulator/valve values from ``cfg`` (defaults where absent);
+        an invalid value is a configuration error and the default is used."""
+        x = {}
+        bad = []
+        for e in EXTRAS:
+            name = e[0]
+            v = cfg.get(name, e[1]) if isinstance(cfg, dict) else e[1]
+            m = check_extra(name, v)
+            if m:
+                bad.append(m)
+                v = e[1]
+            x[name] = v
+        m = check_extras(x, self.period_ms)
+        if m:
+            bad.extend(m)
+            for e in EXTRAS:
+                if e[0].startswith("valve."):
+                    x[e[0]] = e[1]
+        self.config_errors.extend(bad)
+        return x
+
+    def _load_calibrations(self, cfg):
+        """Two-point calibration per channel (engineer A's
+        ``Calibration.from_config``); a bad one is a configuration error."""
+        raw = [None, None, None]
+        cals = [None, None, None]
+        if not isinstance(cfg, dict):
+            return raw, cals
+        try:
+            from cryo.supervision.channel import Calibration
+        except ImportError:
+            Calibration = None
+        i = 0
+        while i < 3:
+            c = cfg.get(_CAL_FIELDS[i])
+            if c is not None:
+                try:
+                    if not isinstance(c, dict) or Calibration is None:
+                        raise ValueError('must be {"m1", "r1", "m2", "r2"} (degC) or null')
+                    cals[i] = Calibration.from_config(c)
+                    raw[i] = c
+                except (KeyError, TypeError, ValueError) as e:
+                    self.config_errors.append("%s: %s" % (_CAL_FIELDS[i], e))
+            i += 1
+        return raw, cals
+
+    def _load_bands(self, cfg):
+        """``pid.bands`` rows ``[setpoint_c, kp, ki, kd]`` for the gain schedule."""
+        rows = cfg.get("pid.bands") if isinstance(cfg, dict) else None
+        if rows is None or rows == []:
+            return []
+        if not isinstance(rows, list) or len(rows) > _BANDS_MAX:
+            self.config_errors.append("pid.bands must be a list of at most %d rows" % _BANDS_MAX)
+            return []
+        return rows
+
     def _make_pid(self):
         try:
-            from cryo.pid import PID
+            from cryo.pid import PID, LoopTimer
         except ImportError:
             self.pid = None
+            self.schedule = None
             return
         x = self._extra
-        self.pid = PID(
-            float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"]), float(x["pid.d_filter_s"])
-        )
+        kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
+        self.pid = PID(kp, ki, kd, float(x["pid.d_filter_s"]))
+        # dt from the real elapsed time, bounded to [period/2, 2*period].
+        self.pid_timer = LoopTimer(self.clock, self.period_ms)
+        self.schedule = None
+        if self._bands:
+            try:
+                from cryo.control.schedule import GainSchedule
+
+                sch = GainSchedule((kp, ki, kd), band_c=float(x["pid.band_c"]), capacity=_BANDS_MAX)
+                sch.from_list(self._bands)
+                self.schedule = sch
+            except (ImportError, ValueError) as e:
+                self.config_errors.append("pid.bands: %s" % e)
+                self.il.config_ok = 0
+
+    def _reset_pid(self):
+        """Fresh regulator: empty integral, dt timer restarted (no stale gap)."""
+        if self.pid is not None:
+            self.pid.reset()
+            self.pid_timer.restart()
 
     def _install_limits(self, cj_c):
         """°C limits → raw codes at cold junction ``cj_c`` (control path)."""
-        block = LIM.build(
-            self.params,
-            self._drv[0],
-            self._drv[1],
-            cj_c,
-            self.setpoint_c,
-            self._p_code,
-            self._drv[2],
-        )
+        ld = self._lim_drv
+        block = LIM.build(self.params, ld[0], ld[1], cj_c, self.setpoint_c, self._p_code, ld[2])
         block[I.L_FOOT_PRESSED] = self._foot_level
         block[I.L_HAND_HELD] = self._hand_level
         block[I.L_ESTOP_OK] = self._estop_level
@@ -545,14 +691,17 @@ class Controller:
         if not self.il.permit or tissue is None:
             self.demand = 0.0
             if pid is not None:
-                pid.reset()
+                self._reset_pid()
             return
         if st == S.TUNE:
             self.demand = self._tune_demand(now, tissue)
         elif st == S.PRECOOL:
             self.demand = 1.0  # open-loop line chill-down
         elif st == S.FREEZE and pid is not None:
-            d = pid.update(self.setpoint_c, tissue, self.period_ms / 1000.0)
+            sch = self.schedule
+            if sch is not None:
+                sch.apply(pid, self.setpoint_c)  # bumpless, only when the band changes
+            d = pid.update(self.setpoint_c, tissue, self.pid_timer.dt_s(now))
             self.demand = 0.0 if d < 0.0 else (1.0 if d > 1.0 else d)
         else:
             self.demand = 0.0
@@ -770,9 +919,10 @@ class Controller:
                 self.step_result = self._step
                 self._step = None
         if state == S.FREEZE or state == S.PRECOOL:
+            # PRECOOL -> FREEZE: the PID starts empty (conditional
+            # integration: nothing wound up during the open-loop chill-down).
             self._set_setpoint(self.params["target_c"], now)
-            if self.pid is not None:
-                self.pid.reset()
+            self._reset_pid()
         # Nothing on the serial line may interrupt a running treatment.
         if self._kbd is not None:
             try:
@@ -830,9 +980,15 @@ class Controller:
         if log is None or R is None:
             return True
         p = self.params
+        rtc_s, rtc_ms = 0, 0
+        if self.rtc is not None:
+            try:
+                rtc_s, rtc_ms = self.rtc()
+            except Exception as e:  # noqa: BLE001 - a dead RTC must not block a treatment
+                self._event(now, "rtc", "unreadable: %s" % e)
         header = {
-            "rtc_s": 0,
-            "rtc_ms": 0,
+            "rtc_s": rtc_s,
+            "rtc_ms": rtc_ms,
             "fw_version": _fw_version(),
             "fw_hash": self.fw_hash,
             "config_hash": self._config_hash(),
@@ -1034,14 +1190,23 @@ class Controller:
         if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)):
             raise _not_now("parameters cannot change during %s" % S.name(st))
         if name in self._extra:
-            if lvl < 2:
-                raise _denied("%s needs role engineer or higher (got %s)" % (name, role))
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError("%s must be a number, got %r" % (name, value))
+            need = _extra_spec(name)[4]
+            if lvl < role_level(need):
+                raise _denied("%s needs role %s or higher (got %s)" % (name, need, role))
+            m = check_extra(name, value)
+            if m:
+                raise ValueError(m)
+            trial = dict(self._extra)
+            trial[name] = value
+            msgs = check_extras(trial, self.period_ms)
+            if msgs:
+                raise ValueError("; ".join(msgs))
             old = self._extra[name]
             self._extra[name] = value
             if name.startswith("pid."):
                 self._make_pid()
+            else:
+                self._apply_valve_settings()
             self._audit("set", role, name=name, old=old, new=value)
             return value
         spec = P.spec(name)
@@ -1058,6 +1223,17 @@ class Controller:
         self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
         self._audit("set", role, name=name, old=old, new=value)
         return value
+
+    def _apply_valve_settings(self):
+        """valve.* changed (outside a treatment): the driver takes the new timing."""
+        x = self._extra
+        v = self.valve
+        v.force_closed()
+        v.window_ms = int(x["valve.window_ms"])
+        v.min_on_ms = int(x["valve.min_on_ms"])
+        v.min_off_ms = int(x["valve.min_off_ms"])
+        v.max_open_ms = int(x["valve.max_open_ms"])
+        self.service_ms = int(x["valve.service_ms"])
 
     def save_config(self, role, path="/config.json"):
         """Store the parameters in force (cryo.storage.config, atomic + CRC).
@@ -1080,6 +1256,13 @@ class Controller:
         for k in self._extra:
             if k in cfg:
                 cfg[k] = self._extra[k]
+        i = 0
+        while i < 3:
+            if _CAL_FIELDS[i] in cfg:
+                cfg[_CAL_FIELDS[i]] = self._cal_cfg[i]
+            i += 1
+        if "pid.bands" in cfg:
+            cfg["pid.bands"] = self.schedule.to_list() if self.schedule is not None else []
         CFG.save(cfg, path)
         self._audit("save_config", role, path=path)
         return {"path": path, "fields": len(cfg)}
@@ -1121,6 +1304,7 @@ class Controller:
             if self._step is not None
             else "auto",
             "overruns": self.overruns,
+            "gain_band": self.schedule.active if self.schedule is not None else None,
             "reason": self.protocol.reason,
         }
 
@@ -1193,8 +1377,37 @@ class Controller:
                 await asyncio.sleep_ms(0)
             else:
                 self.il.overruns_consec = 0
-                await asyncio.sleep_ms(-late)
+                await self._service_until(deadline)
                 deadline = clock.add(deadline, period)
+
+    def service_valve(self, now):
+        """Valve sub-tick (integer-only, allocation-free): time-proportioning
+        between control ticks. ``run()`` calls it every ``service_ms`` while
+        it waits for the next tick; a runner that drives ``tick`` itself in
+        virtual time (boards/sim) should call it every ``service_ms`` too.
+        Permit and dead-man are checked inside the valve driver, so a
+        sub-tick can only close, or open as the last tick allowed."""
+        self.valve.service(now)
+
+    async def _service_until(self, deadline):
+        """Sleep until ``deadline`` in ``service_ms`` slices, servicing the valve.
+
+        Why: the time-proportioning resolution is the service period. A
+        200 ms window serviced only at the 100 ms tick has three levels
+        (0, 100, 200 ms); measured on the default plant at -35 degC
+        (docs/safety.md) the hold RMS is 0.54 degC at 100 ms service and
+        0.36 degC at 10 ms.
+        """
+        import asyncio
+
+        clock = self.clock
+        step = self.service_ms
+        while True:
+            left = clock.diff(deadline, clock.ticks_ms())
+            if left <= 0:
+                return
+            await asyncio.sleep_ms(step if left > step else left)
+            self.valve.service(clock.ticks_ms())
 
 
 def _fw_version():

@@ -278,6 +278,11 @@ class LoopTimer:
         self.overruns = 0
         self.underruns = 0
 
+    def restart(self):
+        """Forget the previous call: the next one returns the nominal period
+        (a regulator restarted after a pause must not integrate the pause)."""
+        self._started = False
+
     def elapsed(self, now_ms):
         """Bounded elapsed ms since the last call (integer, allocation-free)."""
         if not self._started:

@@ -19,7 +19,8 @@ before the 2**30 tick wrap, so the treatment crosses it.
 The last line printed is one JSON object: final state, phases seen, ticks,
 ``live_peak`` (largest heap in use right after the idle-point collect: what
 the firmware keeps), ``tick_peak`` (largest heap in use just before it: live
-data plus one tick's garbage) and ``heap_total`` (the heap size) and ``sim_base`` (heap held by the interpreter
+data plus one tick's garbage) and ``alloc_per_tick_avg``/``_max`` (bytes allocated per tick, virtual board's
+plant step included), ``heap_total`` (the heap size) and ``sim_base`` (heap held by the interpreter
 and the virtual board before any firmware object exists: ``live_peak -
 sim_base`` is the firmware's own share). A
 MemoryError anywhere ends the process with a traceback (exit code 1).
@@ -36,8 +37,7 @@ from cryo.clock import ManualClock
 
 
 def _arg(i, default):
-    # ARGV: set by hosts without a command line (the webassembly port).
-    argv = globals().get("ARGV") or sys.argv
+    argv = sys.argv
     if len(argv) > i and argv[i] != "-":
         return argv[i]
     return default
@@ -94,9 +94,13 @@ def main():
     live_peak = gc.mem_alloc()
     tick_peak = live_peak
     seen = 0
+    last = live_peak
+    garbage_sum = 0
+    garbage_max = 0
+    steps = 0
 
     def step(n):
-        nonlocal live_peak, tick_peak, seen  # noqa: F824
+        nonlocal live_peak, tick_peak, seen, last, garbage_sum, garbage_max, steps
         i = 0
         while i < n:
             clock.advance(period)
@@ -107,8 +111,14 @@ def main():
             used = gc.mem_alloc()
             if used > tick_peak:
                 tick_peak = used
+            g = used - last  # allocated by this tick (plant step included)
+            garbage_sum += g
+            if g > garbage_max:
+                garbage_max = g
+            steps += 1
             gc.collect()  # the loop's planned idle point
             used = gc.mem_alloc()
+            last = used
             if used > live_peak:
                 live_peak = used
             i += 1
@@ -138,6 +148,8 @@ def main():
                 "sim_base": sim_base,
                 "live_peak": live_peak,
                 "tick_peak": tick_peak,
+                "alloc_per_tick_avg": garbage_sum // steps,
+                "alloc_per_tick_max": garbage_max,
                 "heap_total": gc.mem_alloc() + gc.mem_free(),
                 "wrapped": clock.ticks_ms() < (1 << 29),
                 "log": log is not None,

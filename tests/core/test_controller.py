@@ -348,7 +348,13 @@ def test_save_config_round_trip_through_storage(tmp_path):
 
 
 def _tune_rig(seed):
-    rig = Rig(seed=seed, config=SC.FAST, plant=SC.FAST_PLANT)
+    # The fast plant sprays 10x harder than the calibrated one: serviced only
+    # at the 100 ms tick, the default 200 ms window's coarse pulses (0/100/200
+    # ms) drive its relay past the floor. These tests are about the TUNE phase
+    # plumbing, so they use a 1 s window (10 levels at the tick).
+    cfg = dict(SC.FAST)
+    cfg.update({"valve.window_ms": 1000, "valve.min_on_ms": 60, "valve.min_off_ms": 60})
+    rig = Rig(seed=seed, config=cfg, plant=SC.FAST_PLANT)
     rig.step(5)
     return rig
 

@@ -108,69 +108,23 @@ def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
     shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
     with VirtualPort(flash_dir=tmp_path / "flash") as vp:
         p = vp.port
+
+        def config(role, pin, *rest):
+            return cryo("config", "--port", p, "--role", role, "--pin", pin, "--yes", *rest)
+
         r = cryo("flash", "--port", p, "--json", "--no-reset", "--firmware", str(fw))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["switched"] is True
-        assert (
-            cryo(
-                "config",
-                "--port",
-                p,
-                "--role",
-                "service",
-                "--pin",
-                "9876",
-                "pin",
-                "service",
-                "9876",
-            ).returncode
-            == 0
-        )
+        assert config("service", "9876", "pin", "service", "9876").returncode == 0
+        assert config("service", "9876", "pin", "operator", "1357").returncode == 0
+        one_line_error(config("service", "0000", "set", "pid.kp=0.06"), 4, "wrong PIN")
         one_line_error(
-            cryo(
-                "config",
-                "--port",
-                p,
-                "--role",
-                "service",
-                "--pin",
-                "0000",
-                "--yes",
-                "set",
-                "pid.kp=0.06",
-            ),
+            config("operator", "1357", "set", "limits.floor_c=-70"),
             4,
-            "wrong PIN",
+            S.check_role("limits.floor_c", "operator"),  # D's message
         )
         one_line_error(
-            cryo(
-                "config",
-                "--port",
-                p,
-                "--role",
-                "operator",
-                "--pin",
-                "9876",
-                "--yes",
-                "set",
-                "limits.floor_c=-70",
-            ),
-            4,
-            "may not change limits.floor_c",
-        )
-        one_line_error(
-            cryo(
-                "config",
-                "--port",
-                p,
-                "--role",
-                "service",
-                "--pin",
-                "9876",
-                "--yes",
-                "set",
-                "protocol.cycles=9",
-            ),
+            config("service", "9876", "set", "protocol.cycles=9"),
             5,
             S.check_value("protocol.cycles", 9),  # D's message, whatever the range is today
         )

@@ -59,7 +59,7 @@ def test_deploy_from_scratch_then_unchanged_then_one_file(mpy, tmp_path, fw):
     assert (boot["slot"], boot["fault"]) == ("b", 0)
 
 
-@pytest.mark.parametrize("cut_at", [3, 25, 60])
+@pytest.mark.parametrize("cut_at", [3, 40])  # early (boot layer), mid-slot
 def test_power_cut_during_deploy_keeps_previous_firmware(mpy, tmp_path, fw, cut_at):
     img = tmp_path / "board" / "flash.img"
     set_version(fw, "1.0.0")

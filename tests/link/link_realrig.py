@@ -17,7 +17,7 @@ from cryo.clock import ManualClock
 
 
 class RealRig:
-    def __init__(self, seed=1, start_ms=0, plant="default"):
+    def __init__(self, seed=1, start_ms=0, plant="default", config=None):
         self.clock = ManualClock(start_ms)
         defn = vboard.load_board()
         self.world = vboard.World(
@@ -32,7 +32,11 @@ class RealRig:
         from cryo.controller import Controller
 
         self.board = Board(defn, self.clock)
-        self.ctl = Controller(self.board, {"require_wdt": True}, log=_RamLog())
+        cfg = {"require_wdt": True}
+        if config:
+            for k in config:
+                cfg[k] = config[k]
+        self.ctl = Controller(self.board, cfg, log=_RamLog())
         self.period = self.ctl.period_ms
         self.valve_trace = bytearray()
         self.max_late_ms = 0

@@ -235,3 +235,19 @@ result([out, ch.internal, ch2.internal])
 """
     )
     assert res == [[False, False, False], 3, 3]  # the queued reply is retried each poll
+
+
+def test_parameters_keep_float32_precision_telemetry_is_compact(run_link):
+    res = run_link(
+        PRELUDE
+        + """
+ctl.config["pid.ki"] = 0.000123456789
+ctl.demand = 0.123456789
+send(id=1, cmd="get", name="pid.ki")
+send(id=2, cmd="status")
+pump(100)
+r = replies()
+result([r[0]["value"], r[1]["status"]["demand"]])
+"""
+    )
+    assert res == [0.0001234568, 0.123]

@@ -4,7 +4,7 @@ The controller, interlock, valves, drivers, emulated chips and plant are the
 real firmware/sim code (tests/link/link_realrig.py builds them in virtual time);
 the channel is polled once after every tick, as ``Controller._loop`` does.
 
-* 10 000 fuzz inputs during a running treatment: the valve output tick by
+* 6 000 fuzz inputs during a running treatment: the valve output tick by
   tick is identical to the same treatment without any input, no fault, no
   parameter changed, every input answered and counted.
 * A flood of input: no overrun, no heartbeat fault, identical valve output.
@@ -14,6 +14,8 @@ the channel is polled once after every tick, as ``Controller._loop`` does.
 writes a configuration file (on the unix port "/config.json" is the host's
 root directory).
 """
+
+import pytest
 
 PRELUDE = """
 import gc, random
@@ -63,7 +65,7 @@ def run(fuzz):
             sin.feed(data)
         while sin.pos < len(sin.data) or ch.rx_pending:
             ch.poll()
-    r.loop(100000, ch if fuzz else None, feed, False)
+    r.loop(60000, ch if fuzz else None, feed, False)
     return r, sink, ch, before, lines[0]
 
 a, sink, ch, before, lines = run(True)
@@ -76,14 +78,14 @@ result({"same_valve": a.valve_trace == b.valve_trace, "open_ticks": sum(a.valve_
         "lines": lines, "service": a.ctl.service_requested})
 """
     )
-    assert r["same_valve"] and r["open_ticks"] > 100 and r["ticks"] == 1003
+    assert r["same_valve"] and r["open_ticks"] > 100 and r["ticks"] == 603
     assert r["phase"][0] == r["phase"][1]
     assert r["faults"] == [] and r["unchanged"] and r["service"] is False
     st = r["stats"]
     assert r["bad"] == 0 and st["internal"] == 0
-    assert r["errors"] == sum(st["errors"].values()) > 8_500
+    assert r["errors"] == sum(st["errors"].values()) > 5_000
     assert r["replies"] - r["errors"] == st["frames"]
-    assert st["errors"]["E_STATE"] >= 100  # the valid set/service requests, all refused
+    assert st["errors"]["E_STATE"] >= 60  # the valid set/service requests, all refused
 
 
 def test_flood_does_not_delay_the_real_control_tick(run_link):
@@ -112,7 +114,7 @@ def run(flood):
         ch = CommandChannel(r.ctl, Flood(), sink)
         ch._in.k = 0
     r.start_treatment()
-    r.loop(60000, ch if flood else None)
+    r.loop(30000, ch if flood else None)
     return r, ch, sink
 
 a, ch, sink = run(True)
@@ -124,8 +126,8 @@ result({"overruns": a.ctl.overruns, "faults": a.ctl.fault_history, "late": a.max
     )
     assert r["overruns"] == 0 and r["faults"] == []
     assert r["late"] < 100, r["late"]  # never a period late (figure: bench_link)
-    assert r["same_valve"] and r["ticks"] == 603  # 3 start-up ticks + 60 s
-    assert r["stats"]["rx_bytes"] > 25_000 and r["stats"]["frames"] > 150
+    assert r["same_valve"] and r["ticks"] == 303  # 3 start-up ticks + 30 s
+    assert r["stats"]["rx_bytes"] > 12_000 and r["stats"]["frames"] > 75
     assert r["bad"] == 0
 
 
@@ -162,3 +164,54 @@ result(out)
         "alarms",
         "overruns",
     } <= set(keys)
+
+
+def test_autotune_through_the_channel_on_the_real_controller(run_link):
+    # Hold-to-run (handpiece + footswitch), TUNE phase, C's RelayAutotune in
+    # E's tick; 300 ms valve window (with the default 1000 ms the relay did
+    # not converge on seed 2: reported to C/E).
+    r = run_link(
+        PRELUDE
+        + """
+from cryo.link.framing import decode
+r = RealRig(seed=1, config={"valve.window_ms": 300})
+sin = ScriptStream()
+out = []
+class Sink:
+    def write(self, mv):
+        out.append(bytes(mv))
+        return len(mv)
+ch = CommandChannel(r.ctl, sin, Sink())
+def ask(obj):
+    sin.feed(encode(obj))
+    r.loop(300, ch, None, False)
+    return decode(b"".join(out).split(b"\\n")[-2], None, 2048)
+r.loop(1000, ch)
+refused = ask({"id": 1, "cmd": "autotune", "action": "start", "role": "engineer"})
+r.world.set_input("handpiece", 1)
+r.world.set_input("footswitch", 1)
+r.loop(300, ch)
+started = ask({"id": 2, "cmd": "autotune", "action": "start", "role": "engineer", "setpoint_c": -30})
+polls = 0
+while True:
+    r.loop(10000, ch, None, False)
+    st = ask({"id": 3, "cmd": "autotune", "action": "status"})["state"]
+    polls += 1
+    if not st["running"] or polls > 60:
+        break
+res = st["result"]
+applied = [ask({"id": 4, "cmd": "set", "name": "pid." + k, "value": res[k], "role": "engineer"})
+           for k in ("kp", "ki", "kd")]
+result({"refused": refused, "started": started["state"], "final": st, "applied": applied,
+        "pid": [r.ctl.pid.kp, r.ctl.pid.ki, r.ctl.pid.kd], "faults": r.ctl.fault_history})
+"""
+    )
+    assert r["refused"]["err"] == "E_STATE" and "hold-to-run" in r["refused"]["msg"]
+    assert r["started"]["running"] is True and r["started"]["phase"] == "TUNE"
+    res = r["final"]["result"]
+    assert r["final"]["phase"] == "IDLE" and res["ok"], r["final"]
+    assert set(res["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}
+    assert 0 < res["kp"] < 1 and 0 < res["ki"] < 1 and res["fopdt"]["tau"] > 1
+    assert [a["value"] for a in r["applied"]] == [res["kp"], res["ki"], res["kd"]]
+    assert r["pid"] == pytest.approx([res["kp"], res["ki"], res["kd"]], abs=1e-3)
+    assert r["faults"] == []

@@ -392,15 +392,20 @@ ok2 = assert_no_alloc(tick, 100)
 f_open = drv.faults
 emu.open_circuit = False
 tick(); clk.advance(400); tick(); clk.advance(400); tick()
-result([ok, ok2, f_open, drv.faults, drv.tc_code, emu.conversions,
-        bytes_per_call(lambda: drv.temperature, 20)])
+tc = drv.tc_code
+def new():
+    drv.tc_code ^= 1  # a new code each call: the cached float misses
+    return drv.temperature
+result([ok, ok2, f_open, drv.faults, tc, emu.conversions,
+        bytes_per_call(lambda: drv.temperature, 20), bytes_per_call(new, 20)])
 """
     )
     assert res[0] and res[1]
     assert res[2] & FAULT_OC
     assert res[3] == 0 and res[4] == -196 * 128
     assert res[5] > 10
-    assert res[6] > 0
+    assert res[6] == 0  # unchanged reading: the same float object again
+    assert 0 < res[7] <= 32  # a new reading: one boxed float
 
 
 def test_fault_pin_follows_mask_and_drdy_follows_reads():

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from sim_harness import ROOT
 
 from host_tools import sim
 from host_tools.errors import InvalidInput
@@ -22,8 +22,9 @@ def test_same_seed_same_run_other_seed_differs(tmp_path):
     a = sim.run_fast(scenario="treatment", seed=5, duration_s=20)
     b = sim.run_fast(scenario="treatment", seed=5, duration_s=20)
     c = sim.run_fast(scenario="treatment", seed=6, duration_s=20)
-    assert stable(a) == stable(b)
-    assert a["min_probe_c"] != c["min_probe_c"]
+    diff = {k: (a[k], b[k]) for k in stable(a) if a[k] != b[k]}
+    assert diff == {}, "same seed, different run"
+    assert a["min_probe_c"] != c["min_probe_c"], (a["min_probe_c"], c["min_probe_c"])
 
 
 def test_treatment_freezes_and_writes_the_log_to_flash(tmp_path, mpy):
@@ -34,7 +35,8 @@ def test_treatment_freezes_and_writes_the_log_to_flash(tmp_path, mpy):
     assert s["status"]["phase"] in ("PRECOOL", "FREEZE", "THAW", "DONE")
     assert s["valve_open_s"] > 5.0 and s["min_surface_c"] < 10.0
     rows = trace.read_text().splitlines()
-    assert len(rows) == 400 and rows[-1].startswith("40.000,")
+    assert rows[0].startswith("t_s,surface_c,probe_c,")
+    assert len(rows) == 401 and rows[-1].startswith("40.000,")
     # the image is a littlefs2 filesystem holding the controller's log
     files = mpy.run(
         """
@@ -52,7 +54,7 @@ def test_estop_scenario_closes_the_valve(tmp_path):
     trace = tmp_path / "t.csv"
     s = sim.run_fast(scenario="estop", duration_s=25, trace=trace, trace_ms=100)
     assert "estop" in s["status"]["latched"]
-    rows = [r.split(",") for r in trace.read_text().splitlines()]
+    rows = [r.split(",") for r in trace.read_text().splitlines()[1:]]
     after = [int(r[5]) for r in rows if 20.2 <= float(r[0]) <= 25.0]
     assert after and not any(after)  # valve commanded closed after the e-stop
 

@@ -95,11 +95,11 @@ def test_cross_field_rules_name_both_fields(cfg):
 def test_missing_unknown_and_version_messages(cfg):
     del cfg["pid.ki"]
     cfg["pid.kx"] = 1
-    cfg["schema_version"] = 3
+    cfg["schema_version"] = 4
     msgs = S.validate(cfg)
     assert "pid.ki is missing: required, allowed 0 .. 5 1/(degC*s)" in msgs
-    assert "unknown field pid.kx (not in schema v2)" in msgs
-    assert any(m.startswith("schema_version = 3 is not supported here: expected 2") for m in msgs)
+    assert "unknown field pid.kx (not in schema v3)" in msgs
+    assert any(m.startswith("schema_version = 4 is not supported here: expected 3") for m in msgs)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +163,7 @@ def test_save_load_round_trip_writes_last_known_good(cfg, tmp_path):
     assert loaded == cfg and fault is None
     assert (tmp_path / "config.lkg").read_bytes() == (tmp_path / "config").read_bytes()
     head = (tmp_path / "config").read_bytes().split(b"\n")[0].decode()
-    assert head.startswith("CRYOCFG 2 ")
+    assert head.startswith("CRYOCFG 3 ")
 
 
 def test_save_refuses_invalid_config(cfg, tmp_path):
@@ -205,8 +205,8 @@ def _edit_value(data):
         (lambda d: d[:5], "truncated or not a config file (no header line)"),
         (lambda d: b"", "truncated or not a config file"),
         (
-            lambda d: d.replace(b"CRYOCFG 2", b"CRYOCFG 7", 1),
-            "header version 7 does not match schema_version 2",
+            lambda d: d.replace(b"CRYOCFG 3", b"CRYOCFG 7", 1),
+            "header version 7 does not match schema_version 3",
         ),
         (lambda d: b"hello\n{}", "not a config file (header must start with CRYOCFG)"),
         (
@@ -226,11 +226,11 @@ def test_bad_file_at_boot_falls_back_to_last_known_good_with_fault(cfg, tmp_path
 
 def test_newer_schema_version_is_rejected_with_message(cfg, tmp_path):
     p = tmp_path / "config"
-    newer = dict(cfg, schema_version=3)
+    newer = dict(cfg, schema_version=4)
     p.write_bytes(C.encode(newer))
     loaded, fault = C.load(str(p))
     assert loaded is None and fault.code == C.FAULT_UNUSABLE
-    assert "schema_version = 3 is newer than this firmware supports (2)" in fault.messages[0]
+    assert "schema_version = 4 is newer than this firmware supports (3)" in fault.messages[0]
 
 
 def test_no_usable_config_is_a_fault_not_a_default(tmp_path):
@@ -268,13 +268,16 @@ def test_v1_file_is_migrated_written_back_and_reported(tmp_path):
     notes = []
     loaded, fault = C.load(str(p), notes)
     assert fault is None
-    assert loaded["schema_version"] == 2
+    assert loaded["schema_version"] == 3
     assert loaded["pid.kp"] == 0.08 and loaded["protocol.target_c"] == -35.0
     assert loaded["sensor.tissue.type"] == "K" and loaded["protocol.cycles"] == 3
     assert loaded["log.sample_hz"] == 10  # new in v2: documented default, reported
     assert any("log.sample_hz added with default 10 (not in v1)" in n for n in notes)
     assert any("v1 field lcd_contrast dropped" in n for n in notes)
-    assert p.read_bytes().startswith(b"CRYOCFG 2 ")  # stored in the new version
+    assert p.read_bytes().startswith(b"CRYOCFG 3 ")  # stored in the new version
+    # v1 tc_offset -> v2 sensor.tissue.offset_c -> v3 two-point calibration
+    assert loaded["sensor.tissue.cal"] == {"m1": -200.0, "r1": -199.5, "m2": 0.0, "r2": 0.5}
+    assert "sensor.tissue.offset_c" not in loaded
     again, fault2 = C.load(str(p), [])
     assert again == loaded and fault2 is None
 
@@ -345,7 +348,33 @@ def test_schema_ranges_equal_the_firmware_hard_ranges():
     assert P.validate(S.defaults()) == []
     for name, pname in P.ALIASES.items():
         f, p = S.field(name), P.spec(pname)
-        assert (f[3], f[4], f[5]) == (p[2], p[3], p[5]), (name, pname)
+        assert f is not None, "%s (alias of %s) is not a schema field" % (name, pname)
+        if isinstance(p[1], bool):
+            assert f[1] == "bool" and f[5] == p[5], (name, pname)
+        else:
+            assert (f[3], f[4], f[5]) == (p[2], p[3], p[5]), (name, pname)
+            assert f[1] == ("int" if isinstance(p[1], int) else "float"), (name, pname)
+        assert f[6] == p[1], ("default differs", name, pname)
+    # Every firmware parameter can be stored (E's safety parameters included).
+    assert sorted(P.ALIASES.values()) == sorted(p[0] for p in P.PARAMS)
+
+
+def test_schema_regulator_fields_equal_the_controller_ranges():
+    # The controller's regulator/valve values (pid.*, valve.*) are checked on
+    # the device with the same ranges, defaults and roles.
+    from cryo import controller as CTL
+
+    for name, default, lo, hi, role in CTL.EXTRAS:
+        f = S.field(name)
+        assert f is not None, name
+        assert (f[3], f[4], f[5], f[6]) == (lo, hi, role, default), name
+        assert S.check_value(name, hi) is None and S.check_value(name, lo) is None
+        assert CTL.check_extra(name, hi) is None and CTL.check_extra(name, lo) is None
+        above = hi + (1 if isinstance(hi, int) else 0.5)
+        assert S.check_value(name, above) and CTL.check_extra(name, above), name
+    # Measured SIMC gains on the default plant are the factory defaults.
+    assert (S.field("pid.kp")[6], S.field("pid.ki")[6], S.field("pid.kd")[6]) == (0.174, 0.039, 0.0)
+    assert S.field("valve.window_ms")[6] == 200 and S.field("valve.min_on_ms")[6] == 30
 
 
 def test_pin_file_written_on_micropython_verifies_on_host(mpy, tmp_path):
@@ -407,3 +436,160 @@ def test_every_out_of_range_value_is_named_with_its_range(data):
     assert len(msgs) == 1
     assert msgs[0].startswith(name + " = ") and "out of range: allowed" in msgs[0]
     assert S._allowed(f) in msgs[0]
+
+
+V2 = {
+    "schema_version": 2,
+    "pid.kp": 0.05,
+    "pid.ki": 0.01,
+    "pid.kd": 0.0,
+    "pid.period_ms": 100,
+    "sensor.tissue.type": "K",
+    "sensor.tissue.chip": "MAX31855",
+    "sensor.tissue.offset_c": 0.5,
+    "sensor.tissue.gain": 1.02,
+    "sensor.aux.type": "K",
+    "sensor.aux.chip": "MAX31855",
+    "sensor.aux.offset_c": 0.0,
+    "sensor.aux.gain": 1.0,
+    "protocol.target_c": -30.0,
+    "protocol.freeze_s": 20.0,
+    "protocol.cycles": 2,
+    "protocol.thaw_threshold_c": 0.0,
+    "protocol.min_thaw_s": 30.0,
+    "limits.floor_c": -60.0,
+    "limits.floor_margin_c": 10.0,
+    "limits.sentinel_floor_c": -50.0,
+    "limits.max_freeze_s": 60.0,
+    "limits.max_cycles": 3,
+    "limits.cold_dose_cs": 6000.0,
+    "alarm.volume_pct": 80,
+    "alarm.audio_pause_s": 120,
+    "alarm.low_reservoir_pct": 15,
+    "log.sample_hz": 10,
+    "log.commit_every": 10,
+    "log.max_kib": 1024,
+    "log.overwrite_unpulled": False,
+}
+
+
+def test_v2_file_is_migrated_keeping_its_values_and_converting_calibration(tmp_path):
+    p = tmp_path / "config"
+    p.write_bytes(C.encode(V2))
+    notes = []
+    loaded, fault = C.load(str(p), notes)
+    assert fault is None and loaded["schema_version"] == 3
+    # Stored values stay: a stored gain is not replaced by the new default.
+    assert loaded["pid.kp"] == 0.05 and loaded["protocol.target_c"] == -30.0
+    # New fields get their documented default, each reported.
+    assert loaded["limits.stale_ms"] == 500 and loaded["valve.window_ms"] == 200
+    assert any("limits.stale_ms added with default 500 (not in v2)" in n for n in notes)
+    # Linear calibration (gain 1.02, offset 0.5) -> the same line, two-point form.
+    cal = loaded["sensor.tissue.cal"]
+    for m in (-200.0, -100.0, 0.0, 20.0):
+        true = cal["r1"] + (m - cal["m1"]) * (cal["r2"] - cal["r1"]) / (cal["m2"] - cal["m1"])
+        assert abs(true - (1.02 * m + 0.5)) < 1e-9
+    assert loaded["sensor.aux.cal"] is None  # identity
+    assert "sensor.tissue.gain" not in loaded and "sensor.aux.offset_c" not in loaded
+    assert any("sensor.tissue.cal two-point form" in n for n in notes)
+    assert p.read_bytes().startswith(b"CRYOCFG 3 ")
+    from cryo.protocol import params as P
+
+    assert P.validate(loaded) == []
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("sensor.tissue.cal", {"m1": -190.0, "r1": -195.8}, "sensor.tissue.cal has the wrong form"),
+        (
+            "sensor.tissue.cal",
+            {"m1": -190.0, "r1": -195.8, "m2": -185.0, "r2": 0.0},
+            "sensor.tissue.cal: points m1 = -190 and m2 = -185 degC too close: "
+            "allowed at least 10 degC apart",
+        ),
+        (
+            "sensor.aux.cal",
+            {"m1": -100.0, "r1": -195.8, "m2": 0.0, "r2": 0.0},
+            "sensor.aux.cal: gain 1.958 implausible: allowed 0.8 .. 1.2 (check the points)",
+        ),
+        (
+            "sensor.tissue2.cal",
+            {"m1": "LN2", "r1": -195.8, "m2": 0.0, "r2": 0.0},
+            'sensor.tissue2.cal.m1 = "LN2" is not a temperature',
+        ),
+        ("pid.bands", [[-25.0, 0.2, 0.04]], "pid.bands[0] has the wrong form"),
+        (
+            "pid.bands",
+            [[-25.0, 0.2, 0.04, 0.0], [-40.0, 11.0, 0.04, 0.0]],
+            "pid.bands[1] kp = 11 is out of range: allowed 0 .. 10",
+        ),
+        ("pid.bands", [[-25.0, 0.2, 0.04, 0.0]] * 9, "pid.bands has the wrong form"),
+    ],
+)
+def test_calibration_and_gain_band_fields_are_checked(cfg, name, value, message):
+    cfg[name] = value
+    msgs = S.validate(cfg)
+    assert len(msgs) == 1 and msgs[0].startswith(message), msgs
+
+
+def test_good_calibration_and_bands_validate_and_round_trip(cfg, tmp_path):
+    cfg["sensor.tissue.cal"] = {"m1": -190.0, "r1": -195.8, "m2": 0.5, "r2": 0.0}
+    cfg["pid.bands"] = [[-25.0, 0.174, 0.039, 0.0], [-40.0, 0.12, 0.02, 0.0]]
+    assert S.validate(cfg) == []
+    p = str(tmp_path / "config")
+    C.save(cfg, p)
+    loaded, fault = C.load(p)
+    assert fault is None and loaded == cfg
+    assert S.defaults()["pid.bands"] == []  # the default list is not shared
+    assert S.defaults()["pid.bands"] is not S.defaults()["pid.bands"]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"limits.approach_max_s": 50.0, "limits.max_freeze_s": 60.0},
+            "limits.approach_max_s = 50 must exceed limits.max_freeze_s = 60",
+        ),
+        (
+            {"limits.p_min_kpa": 300.0, "limits.p_max_kpa": 250.0, "limits.p_low_kpa": 300.0},
+            "limits.p_min_kpa = 300 must be below limits.p_max_kpa = 250",
+        ),
+        (
+            {"limits.heartbeat_ms": 300, "pid.period_ms": 200},
+            "limits.heartbeat_ms = 300 must be at least 2 * pid.period_ms = 200",
+        ),
+        (
+            {"valve.min_on_ms": 150, "valve.min_off_ms": 100, "valve.window_ms": 200},
+            "valve.min_on_ms + valve.min_off_ms = 250 ms must fit in valve.window_ms = 200 ms",
+        ),
+    ],
+)
+def test_device_cross_rules_are_in_the_schema(cfg, changes, message):
+    # Each rule is one the device enforces too (cryo.protocol.params or the
+    # controller/valve): a file the host accepts is one the device accepts.
+    from cryo import controller as CTL
+    from cryo.protocol import params as P
+
+    cfg.update(changes)
+    msgs = S.validate(cfg)
+    assert any(m.startswith(message) for m in msgs), msgs
+    extras = {e[0]: cfg.get(e[0], e[1]) for e in CTL.EXTRAS}
+    assert P.validate(cfg) or CTL.check_extras(extras, cfg["pid.period_ms"])
+
+
+def test_v3_checks_and_v2_migration_identical_on_micropython(mpy):
+    cases = [
+        ["sensor.tissue.cal", {"m1": -190.0, "r1": -195.8, "m2": 0.5, "r2": 0.0}],
+        ["sensor.tissue.cal", {"m1": -100.0, "r1": -195.8, "m2": 0.0, "r2": 0.0}],
+        ["sensor.aux.cal", None],
+        ["pid.bands", [[-25.0, 0.2, 0.04, 0.0], [-40.0, 11.0, 0.04, 0.0]]],
+        ["pid.bands", "fast"],
+    ]
+    cpy, mp = mpy.differential("cryo.storage.schema", "check_value", cases)
+    assert cpy == mp
+    assert cpy[0] is None and cpy[2] is None and all(cpy[i] for i in (1, 3, 4))
+    cpy, mp = mpy.differential("cryo.storage.schema", "migrate", [[V2]])
+    assert cpy == mp
+    assert cpy[0][0]["schema_version"] == 3 and len(cpy[0][1]) > 40

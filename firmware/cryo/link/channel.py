@@ -30,24 +30,32 @@ from cryo.link.framing import FrameError, encode
 from cryo.link.parser import parse
 
 _RX_CHUNK = const(64)
-_RX_BUDGET = const(576)  # bytes scanned per poll: one MAX_LINE frame + slack
+_RX_BUDGET = const(576)
+_INF = float("inf")  # bytes scanned per poll: one MAX_LINE frame + slack
 _NL = const(0x0A)
 
 
-def _clean(x):
-    """A JSON-safe copy of a status value: floats rounded, nan/inf -> None."""
+def _clean(x, nd=3):
+    """A JSON-safe copy of a value: nan/inf -> None, floats rounded.
+
+    ``nd`` decimals for status/telemetry (compact frames); ``nd=None``
+    keeps 7 significant digits (float32 precision) for parameters and
+    tuning results, where small gains must survive the round trip.
+    """
     t = type(x)
     if t is float:
-        if x != x or x in (float("inf"), float("-inf")):
+        if x != x or x in (_INF, -_INF):
             return None
-        return round(x, 3)
+        if nd is None:
+            return float("%.7g" % x)
+        return round(x, nd)
     if t is dict:
         out = {}
         for k in x:
-            out[k] = _clean(x[k])
+            out[k] = _clean(x[k], nd)
         return out
     if t is list or t is tuple:
-        return [_clean(v) for v in x]
+        return [_clean(v, nd) for v in x]
     return x
 
 
@@ -267,11 +275,11 @@ class CommandChannel:
         return {"rate_hz": round(1000 / p, 3) if p else 0, "period_ms": p}
 
     def _cmd_get(self, name):
-        return {"name": name, "value": _clean(self._call("get_param", name))}
+        return {"name": name, "value": _clean(self._call("get_param", name), None)}
 
     def _cmd_set(self, name, value, role):
         applied = self._call("set_param", name, value, role)
-        return {"name": name, "value": _clean(applied)}
+        return {"name": name, "value": _clean(applied, None)}
 
     def _cmd_run(self, cmd, args):
         action = args["action"]
@@ -282,20 +290,29 @@ class CommandChannel:
             )
         base = "autotune" if cmd == "autotune" else "step_test"
         if action == "status":
-            return {"state": _clean(self._call(base + "_status"))}
+            return {"state": self._run_status(base)}
         role = args.get("role")
         if role is None:
             raise FrameError(m.E_ARGS, "%s %s: missing field 'role'" % (cmd, action))
         self._need(role, m.ACTION_ROLE[cmd], "%s %s" % (cmd, action))
         if action == "stop":
             self._call("stop_" + base, "host request")
-            return {"state": _clean(self._call(base + "_status"))}
+            return {"state": self._run_status(base)}
         params = {}
         for k in args:
             if k not in ("action", "role"):
                 params[k] = args[k]
         self._call("start_" + base, params)
-        return {"state": _clean(self._call(base + "_status"))}
+        return {"state": self._run_status(base)}
+
+    def _run_status(self, base):
+        # A recorded trace (up to minutes of samples) would not fit a frame;
+        # the host records the response from telemetry instead.
+        st = _clean(self._call(base + "_status"), None)
+        if type(st) is dict and "trace" in st:
+            tr = st.pop("trace")
+            st["trace_len"] = len(tr) if type(tr) is list else 0
+        return st
 
     def stats(self):
         errs = {}
@@ -337,6 +354,17 @@ class CommandChannel:
             )
         n = len(frame)
         cap = len(self._tx)
+        if n > cap and "ok" in obj:  # a reply that can never fit: say so, don't go silent
+            self.internal += 1
+            frame = encode(
+                {
+                    "id": obj.get("id"),
+                    "ok": False,
+                    "err": m.E_INTERNAL,
+                    "msg": "reply of %d bytes exceeds the %d-byte frame limit" % (n, cap),
+                }
+            )
+            n = len(frame)
         if cap - self._tx_end < n and self._tx_start:
             # compact: move pending bytes to the front
             pending = self._tx_end - self._tx_start

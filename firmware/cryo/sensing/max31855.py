@@ -18,13 +18,18 @@ CJ from the *same* frame: back out V = (T_TC - T_CJ) S_nom, add E(T_CJ), invert
 with the NIST ITS-90 function (Newton below -200 °C, so it never raises there).
 
 ``read_raw()`` is the safety path: one SPI transfer into a preallocated buffer
-and integer decoding, allocation-free. ``temperature`` / ``cold_junction`` /
-``code_for`` use floats (the control path).
+and integer decoding, allocation-free. ``temperature_cc`` (integer centi-°C)
+applies the NIST correction in integer fixed point (:mod:`cryo.sensing.nist_fixed`,
+< 0.005 °C from the float NIST functions) and is allocation-free too, so the
+safety path and the log can use it; ``temperature`` is the same figure in
+m°C resolution as one float (one boxed float per reading instead of about a
+hundred). ``cold_junction`` / ``code_for`` use floats (the control path).
 """
 
 from micropython import const
 
 from cryo import thermocouple
+from cryo.sensing import nist_fixed
 from cryo.sensing.faults import (  # noqa: F401 - re-exported for callers
     FAULT_BUS,
     FAULT_D16,
@@ -42,6 +47,13 @@ OPEN_TC_CODE = 0x1FFF  # DS55: open input reads D31=0, D30..D18 all 1 (+2047.75 
 
 # Nominal sensitivities the chip assumes (DS55 Table 1), in mV/°C.
 S_NOM_MV = {"K": 0.041276, "T": 0.05218}
+# The same in nV per 1/64 °C (4 x nV per 1/16 °C, exact integers): the
+# integer path computes V_TC = (4 tc_code - cj_code) * S / 4 nV.
+S_NOM_NV4 = {"K": 10319, "T": 13045}
+# EMF range accepted by the integer path, nV: the NIST table ends (as in
+# correct()) and one TC LSB of voltage (0.25 °C x S_nom) beyond them.
+_EMF_LO_NV = {"K": -6458000, "T": -6258000}
+_EMF_HI_NV = {"K": 54886000, "T": 20872000}
 
 _B1_D16 = const(0x01)
 _B1_D17 = const(0x02)  # reserved, reads 0
@@ -81,6 +93,35 @@ def correct(tc_type, tc_c, cj_c):
     return thermocouple.temperature_c(tc_type, min(max(e, lo), hi))
 
 
+def correct_mc(tc_type, tc_code, cj_code):
+    """Integer twin of :func:`correct` on raw codes: NIST-corrected
+    temperature in m°C, or None outside the NIST range by more than one LSB.
+    Allocation-free given the looked-up constants (see the driver)."""
+    return _correct_mc(
+        nist_fixed.TABLES[tc_type],
+        S_NOM_NV4[tc_type],
+        _EMF_LO_NV[tc_type],
+        _EMF_HI_NV[tc_type],
+        tc_code,
+        cj_code,
+        nist_fixed.emf_nv(nist_fixed.TABLES[tc_type], cj_code),
+    )
+
+
+def _correct_mc(table, s4, lo, hi, tc_code, cj_code, e_cj):
+    # V_TC = (T_TC - T_CJ) S_nom with both in 1/16 °C: (4 tc - cj) * s4 / 4,
+    # |product| < 4.9e8 < 2**30; rounded to the nearest nV.
+    e = (((tc_code << 2) - cj_code) * s4 + 2 >> 2) + e_cj
+    lsb = s4  # 0.25 °C of the linear scale = 4 x (nV per 1/16 °C) / 4 * 4
+    if e < lo - lsb or e > hi + lsb:
+        return None
+    if e < lo:
+        e = lo
+    elif e > hi:
+        e = hi
+    return nist_fixed.temp_mc(table, e)
+
+
 def linear_reading(tc_type, hot_c, cj_c):
     """What the chip's linear model reports (°C, unquantised) for a true
     hot junction ``hot_c`` with its die at ``cj_c``: T_CJ + V_TC / S_nom."""
@@ -111,6 +152,21 @@ class MAX31855:
         self.cj_code = 0
         self.faults = FAULT_NO_DATA
         self._mode_switch = spi_mode_switch
+        # Integer correction constants, looked up once (no dict lookups or
+        # string hashing per reading), and the cold-junction EMF cache: the
+        # die temperature moves slowly, E(T_CJ) is recomputed only when
+        # cj_code changes.
+        self._table = nist_fixed.TABLES[tc_type]
+        self._s4 = S_NOM_NV4[tc_type]
+        self._emf_lo = _EMF_LO_NV[tc_type]
+        self._emf_hi = _EMF_HI_NV[tc_type]
+        self._cj_for_emf = 0
+        self._cj_emf = 0  # E(0 °C) = 0
+        # Last floats handed out, keyed by the integer they came from.
+        self._cj_for_c = 0
+        self._cj_c = 0.0
+        self._t_for_c = 0
+        self._t_c = 0.0
         cs.value(1)
 
     def read_raw(self):
@@ -178,15 +234,48 @@ class MAX31855:
         """Cold-junction (die) temperature in °C, or None after a bus fault."""
         if self.faults & (_FAULT_BUS | FAULT_NO_DATA):
             return None
-        return self.cj_code * CJ_LSB_C
+        cj = self.cj_code
+        if cj != self._cj_for_c:  # same code: hand back the same float object
+            self._cj_c = cj * CJ_LSB_C
+            self._cj_for_c = cj
+        return self._cj_c
+
+    def temperature_mc(self):
+        """NIST-corrected hot-junction temperature in m°C (int) from the last
+        frame, or None if that frame carried any fault or the implied EMF is
+        outside the NIST range. TC and CJ from the same frame; integer-only,
+        allocation-free."""
+        if self.faults:
+            return None
+        cj = self.cj_code
+        if cj != self._cj_for_emf:
+            self._cj_emf = nist_fixed.emf_nv(self._table, cj)
+            self._cj_for_emf = cj
+        return _correct_mc(
+            self._table, self._s4, self._emf_lo, self._emf_hi, self.tc_code, cj, self._cj_emf
+        )
+
+    @property
+    def temperature_cc(self):
+        """The corrected temperature in centi-°C (int, rounded), or None.
+        Allocation-free: for the safety path and the treatment log."""
+        t = self.temperature_mc()
+        if t is None:
+            return None
+        return (t + 5) // 10
 
     @property
     def temperature(self):
-        """NIST-corrected hot-junction temperature in °C from the last frame,
-        or None if that frame carried any fault."""
-        if self.faults:
+        """NIST-corrected hot-junction temperature in °C (0.001 °C
+        resolution) from the last frame, or None if that frame carried any
+        fault. One float: the integer correction divided once."""
+        t = self.temperature_mc()
+        if t is None:
             return None
-        return correct(self.tc_type, self.tc_code * TC_LSB_C, self.cj_code * CJ_LSB_C)
+        if t != self._t_for_c:  # unchanged reading: no new float
+            self._t_c = t / 1000
+            self._t_for_c = t
+        return self._t_c
 
     def code_for(self, temp_c, cj_c):
         """The tc_code this chip reports for a true hot junction ``temp_c``

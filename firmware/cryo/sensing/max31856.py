@@ -230,6 +230,12 @@ class MAX31856:
         self.sr = 0
         self.faults = FAULT_NO_DATA
         self.busy = False
+        # Last floats handed out, keyed by the code they came from (an
+        # unchanged reading allocates nothing on a port that boxes floats).
+        self._tc_for_c = 0
+        self._tc_c = 0.0
+        self._cj_for_c = 0
+        self._cj_c = 0.0
         self._t0 = 0
         self._n = 0
         cs.value(1)
@@ -387,7 +393,19 @@ class MAX31856:
         reading carried a fault."""
         if self.faults:
             return None
-        return self.tc_code * TC_LSB_C
+        tc = self.tc_code
+        if tc != self._tc_for_c:  # same code: hand back the same float object
+            self._tc_c = tc * TC_LSB_C
+            self._tc_for_c = tc
+        return self._tc_c
+
+    @property
+    def temperature_cc(self):
+        """Linearized temperature in centi-°C (int, rounded), or None on a
+        fault. Allocation-free: for the safety path and the treatment log."""
+        if self.faults:
+            return None
+        return (self.tc_code * 100 + 64) >> 7
 
     @property
     def cold_junction(self):
@@ -395,7 +413,11 @@ class MAX31856:
         after a bus fault."""
         if self.faults & (_F_BUS | FAULT_NO_DATA):
             return None
-        return self.cj_code * CJ_LSB_C
+        cj = self.cj_code
+        if cj != self._cj_for_c:
+            self._cj_c = cj * CJ_LSB_C
+            self._cj_for_c = cj
+        return self._cj_c
 
     def code_for(self, temp_c, cj_c=None):
         """tc_code the chip reports for a true temperature ``temp_c``. The chip

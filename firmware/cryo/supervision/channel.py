@@ -199,6 +199,10 @@ class Channel:
         self.noise_codes = 0
         self._rate_dt_cap = _RATE_DT_CAP
         self._t_lim = 25.0
+        # the rate window [t_lim - 10, t_lim + 10] °C, kept as two floats so
+        # the per-reading comparison allocates nothing
+        self._t_lim_lo = 15.0
+        self._t_lim_hi = 35.0
         self._refresh_limits(25.0, 25.0)
 
     # --- safety path (integers only) -------------------------------------
@@ -304,7 +308,7 @@ class Channel:
         rs = self._cj_resync
         if self._cj_lim - self.cj_code > rs or self.cj_code - self._cj_lim > rs:
             self._refresh_limits(cj, t)
-        elif abs(t - self._t_lim) > 10.0:
+        elif t > self._t_lim_hi or t < self._t_lim_lo:
             self._refresh_rate(cj, t)
         return (t, cj, self.status)
 
@@ -335,3 +339,5 @@ class Channel:
         self.noise_codes = int(self.rate_noise_c * slope) + 1
         self._rate_dt_cap = min(_RATE_DT_CAP, _SMALL // self.rate_codes_s)
         self._t_lim = t
+        self._t_lim_lo = t - 10.0
+        self._t_lim_hi = t + 10.0

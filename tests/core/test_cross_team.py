@@ -1,0 +1,246 @@
+"""Cross-team requests wired into the core (integration I1): the measured PID
+gains and valve timing as defaults, the PID's dt from ``LoopTimer``, the
+valve service sub-tick, the gain schedule in the tick, per-channel
+calibration and plausibility limits from the configuration, and main.py's
+configured treatment log and RTC time stamps."""
+
+import datetime
+
+import core_scenarios as SC
+import pytest
+from core_rig import Rig
+
+from cryo.interlock import conditions as C
+from cryo.interlock import interlock as I
+from cryo.link.errors import Denied
+from cryo.protocol import states as S
+from cryo.storage import schema
+
+
+def _to_freeze(rig, max_ticks=3000):
+    rig.step(3)
+    rig.ctl.start()
+    rig.hold(True)
+    assert rig.run_until(S.FREEZE, max_ticks), S.name(rig.phase())
+
+
+def test_factory_defaults_are_the_measured_gains_and_a_200_ms_valve_window():
+    for cfg in (None, schema.defaults()):
+        rig = Rig(seed=41, config=cfg)
+        ctl = rig.ctl
+        assert ctl.config_errors == []
+        assert (ctl.pid.kp, ctl.pid.ki, ctl.pid.kd) == (0.174, 0.039, 0.0)
+        v = ctl.valve
+        assert (v.window_ms, v.min_on_ms, v.min_off_ms) == (200, 30, 30)
+        assert ctl.service_ms == 10 and ctl.schedule is None
+
+
+def test_pid_dt_is_the_real_elapsed_time_bounded_and_restarts_each_freeze():
+    rig = Rig(seed=42, config=SC.FAST, plant=SC.FAST_PLANT)
+    _to_freeze(rig)
+    ctl = rig.ctl
+    assert ctl.pid_timer.elapsed_ms == 100  # first update of the phase: nominal
+    rig.step(2)
+    assert ctl.pid_timer.elapsed_ms == 100
+    rig.skip(60)  # a late tick: the PID integrates the time that really passed
+    rig.step(1)
+    assert rig.phase() == S.FREEZE and ctl.pid_timer.elapsed_ms == 160
+    rig.skip(250)  # 350 ms gap: bounded to two periods, counted
+    rig.step(1)
+    assert rig.phase() == S.FREEZE and ctl.pid_timer.elapsed_ms == 200
+    assert ctl.pid_timer.overruns == 1
+    # The next FREEZE (cycle 2) starts with an empty PID and a nominal dt,
+    # not with the time since the last FREEZE tick of cycle 1.
+    assert rig.run_until(S.THAW, 3000)
+    assert rig.run_until(S.FREEZE, 3000) and ctl.protocol.cycle == 2
+    assert ctl.pid_timer.elapsed_ms == 100 and ctl.pid_timer.overruns == 1
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        ({"valve.window_ms": 50}, "valve.window_ms = 50 is outside 100..5000"),
+        (
+            {"valve.min_on_ms": 150, "valve.min_off_ms": 100},
+            "valve.min_on_ms + valve.min_off_ms must fit in valve.window_ms",
+        ),
+        ({"pid.kp": "fast"}, "pid.kp must be a number"),
+        ({"valve.service_ms": 12.5}, "valve.service_ms must be a whole number of ms"),
+        ({"sensor.t_max_c": 150.0}, "tc_max_c = 150.0 is outside the hard limits"),
+        (
+            {"sensor.tissue.cal": {"m1": -100.0, "r1": -195.8, "m2": 0.0, "r2": 0.0}},
+            "sensor.tissue.cal: calibration gain 1.958 implausible",
+        ),
+        ({"pid.bands": [[-35.0, 0.3]]}, "pid.bands: each gain band must be"),
+    ],
+)
+def test_invalid_regulator_sensor_settings_latch_config(cfg, message):
+    rig = Rig(seed=43, config=cfg)
+    ctl = rig.ctl
+    assert any(m.startswith(message) for m in ctl.config_errors), ctl.config_errors
+    rig.step(2)
+    assert ctl.il.active & (1 << C.CONFIG) and rig.phase() == S.FAULT
+    # Nothing half-applied: the valve runs with valid timing.
+    v = ctl.valve
+    assert v.min_on_ms + v.min_off_ms <= v.window_ms and rig.valves_closed()
+
+
+def test_set_param_changes_valve_timing_within_limits_and_roles():
+    rig = Rig(seed=44, config=SC.FAST, plant=SC.FAST_PLANT)
+    ctl = rig.ctl
+    rig.step(3)
+    assert ctl.set_param("valve.window_ms", 400, "engineer") == 400
+    assert ctl.valve.window_ms == 400 and ctl.get_param("valve.window_ms") == 400
+    with pytest.raises(ValueError, match="outside 100..5000"):
+        ctl.set_param("valve.window_ms", 50, "engineer")
+    with pytest.raises(ValueError, match="must fit in valve.window_ms"):
+        ctl.set_param("valve.min_on_ms", 380, "engineer")
+    assert ctl.valve.min_on_ms == 30 and ctl.valve.window_ms == 400
+    with pytest.raises(Denied, match="service"):
+        ctl.set_param("valve.max_open_ms", 2000, "engineer")
+    assert ctl.set_param("valve.max_open_ms", 2000, "service") == 2000
+    assert ctl.valve.max_open_ms == 2000
+    assert ctl.set_param("valve.service_ms", 20, "engineer") == 20 and ctl.service_ms == 20
+    with pytest.raises(ValueError, match="pid.kp = 11 is outside"):
+        ctl.set_param("pid.kp", 11, "engineer")
+
+
+def test_gain_schedule_applied_in_the_tick_when_configured():
+    near = Rig(seed=45, config=dict(SC.FAST, **{"pid.bands": [[-35.0, 0.3, 0.05, 0.0]]}))
+    far = Rig(seed=45, config=dict(SC.FAST, **{"pid.bands": [[-20.0, 0.3, 0.05, 0.0]]}))
+    for rig in (near, far):
+        assert rig.ctl.config_errors == [] and rig.ctl.schedule is not None
+        assert rig.ctl.pid.kp == 0.174  # defaults until a FREEZE asks for its band
+        _to_freeze(rig)
+        rig.step(2)
+    assert (near.ctl.pid.kp, near.ctl.pid.ki) == (0.3, 0.05)
+    assert near.ctl.status()["gain_band"] == -35.0
+    # -20 degC is 15 degC from the -35 degC target (band 5 degC): defaults stay.
+    assert (far.ctl.pid.kp, far.ctl.pid.ki) == (0.174, 0.039)
+    assert far.ctl.status()["gain_band"] is None
+
+
+def test_calibration_corrects_reading_and_moves_the_raw_limits():
+    cal = {"m1": -200.0, "r1": -195.0, "m2": 0.0, "r2": 5.0}  # reads 5 degC low
+    plain = Rig(seed=46)
+    calib = Rig(seed=46, config={"sensor.tissue.cal": cal})
+    assert calib.ctl.config_errors == []
+    plain.step(5)
+    calib.step(5)
+    t0, t1 = plain.ctl.temp_c[0], calib.ctl.temp_c[0]
+    assert t0 is not None and abs((t1 - t0) - 5.0) < 1e-6
+    assert calib.ctl.temp_c[2] == plain.ctl.temp_c[2]  # other channels untouched
+    # The floor is a true temperature: the raw code of the *reading* that
+    # calibrates to -60 degC is the one for -65 degC (20 codes at 0.25 degC).
+    drv = calib.ctl._drv[0]
+    cj = calib.ctl._cj_limits
+    assert calib.ctl.il.lim[I.L_FLOOR0] == int(drv.code_for(-65.0, cj))
+    assert plain.ctl.il.lim[I.L_FLOOR0] - calib.ctl.il.lim[I.L_FLOOR0] in (19, 20, 21)
+
+
+def test_channel_plausibility_limits_from_config():
+    rig = Rig(seed=47, config={"sensor.t_max_c": 45.0, "sensor.stuck_s": 10.0})
+    sup = rig.ctl._sup[0]
+    assert rig.ctl.config_errors == []
+    assert sup.t_max_c == 45.0 and sup.stuck_ms == 10000
+    rig.step(3)
+    other = Rig(seed=47)
+    other.step(3)
+    # The raw high limit moved down with the configured range (MAX31855 codes).
+    assert sup.code_hi < other.ctl._sup[0].code_hi
+
+
+def _substep(rig, period_ms, sub_ms, ticks, on_sample):
+    """Advance like Controller.run(): valve sub-ticks every ``sub_ms`` between ticks."""
+    n = period_ms // sub_ms
+    for _ in range(ticks):
+        for k in range(n):
+            rig.clock.advance(sub_ms)
+            now = rig.clock.ticks_ms()
+            rig.world.advance_to(now)
+            if k == n - 1:
+                rig.ctl.tick(now)
+            else:
+                rig.ctl.service_valve(now)
+            on_sample(now)
+
+
+def test_valve_sub_ticks_resolve_pulses_finer_than_the_tick():
+    rig = Rig(seed=48, config=SC.FAST, plant=SC.FAST_PLANT)
+    _to_freeze(rig)
+    pulses = []
+    state = {"open_at": None}
+
+    def sample(now):
+        is_open = rig.board.valve_pin.value() == 1
+        if is_open and state["open_at"] is None:
+            state["open_at"] = now
+        elif not is_open and state["open_at"] is not None:
+            pulses.append(rig.clock.diff(now, state["open_at"]))
+            state["open_at"] = None
+
+    _substep(rig, rig.period, 10, 60, sample)  # 6 s of FREEZE regulation
+    assert rig.phase() == S.FREEZE and pulses
+    # Serviced only at the 100 ms tick every pulse would be a multiple of
+    # 100 ms; with the 10 ms sub-tick the on-time follows the demand.
+    assert any(p % 100 for p in pulses), pulses
+    assert min(pulses) >= rig.ctl.valve.min_on_ms
+
+
+def test_service_valve_is_allocation_free_on_micropython(mpy):
+    res = mpy.run(
+        """
+import sys
+sys.path.append(%r)
+import gc
+gc.threshold(200000)
+import core_scenarios as SC
+from core_rig import Rig
+from cryo.protocol import states as S
+rig = Rig(seed=49, config=SC.FAST, plant=SC.FAST_PLANT)
+now = rig.now
+assert_no_alloc(rig.ctl.service_valve, 50, now)
+rig.step(3)
+rig.ctl.start()
+rig.hold(True)
+rig.run_until(S.FREEZE, 3000)
+now = rig.now
+rig.clock.advance(30)
+assert_no_alloc(rig.ctl.service_valve, 50, rig.clock.ticks_ms())
+result([S.name(rig.phase()), rig.ctl.pid_timer.elapsed_ms])
+"""
+        % SC.CORE
+    )
+    assert res == ["FREEZE", 100]
+
+
+def test_main_builds_the_log_from_config_and_stamps_rtc_time(tmp_path, monkeypatch):
+    import main
+
+    from cryo.storage import config as CFG
+
+    cfg = schema.defaults()
+    cfg["log.sample_hz"] = 5
+    cfg["log.commit_every"] = 4
+    cfg["limits.require_wdt"] = False
+    CFG.save(cfg, str(tmp_path / "config.json"))
+    monkeypatch.setattr(main, "CONFIG_PATH", str(tmp_path / "config.json"))
+    monkeypatch.setattr(main, "LOG_ROOT", str(tmp_path / "logs"))
+    monkeypatch.setattr(main, "AUDIT_PATH", str(tmp_path / "audit.log"))
+    rig = Rig(seed=50, log=None)
+
+    class SetRTC:  # the sim RTC's setter needs MicroPython's 8-tuple mktime
+        def datetime(self):
+            return (2026, 11, 25, 2, 16, 30, 15, 0)
+
+    monkeypatch.setattr(rig.board, "rtc", SetRTC())
+    board, ctl = main.build(rig.board)
+    expect = int(
+        (datetime.datetime(2026, 11, 25, 16, 30, 15) - datetime.datetime(2000, 1, 1)).total_seconds()
+    )
+    assert ctl.config_errors == [] and ctl.params["require_wdt"] is False
+    assert ctl.log.sample_hz == 5 and ctl.log.commit_every == 4
+    assert abs(ctl.rtc()[0] - expect) <= 1
+    ctl.set_param("pid.kp", 0.2, "engineer")  # audited with the RTC time
+    line = (tmp_path / "audit.log").read_text().splitlines()[-1]
+    assert abs(int(line.split(",")[1]) - expect) <= 1
