@@ -58,7 +58,7 @@ def run():
     )
     rows.append(
         (
-            "treatment: bytes allocated per tick (avg / max, plant step included)",
+            "treatment: bytes the controller tick allocates (avg / max)",
             "%d B / %s" % (res["alloc_per_tick_avg"], _kb(res["alloc_per_tick_max"])),
         )
     )

@@ -9,6 +9,8 @@ FREEZE with the valve cycling):
   Target: median ≤ 250 µs (about a tenth of the sensor period on a 240 MHz
   board); printed as a ratio of the target.
 * safety-path cost (µs) and bytes (must be 0): ``Interlock.evaluate``.
+* valve sub-tick (``Controller.service_valve``, run every ``service_ms``
+  between ticks by ``run()``): cost and bytes (must be 0).
 * bytes allocated per tick (control path floats; collector paused).
 * instructions per tick from ``valgrind --tool=callgrind``: the unix-port
   executable is a CPython script wrapping a .so, so a run with N ticks
@@ -79,6 +81,10 @@ now = clock.ticks_ms()
 ev = time_us(lambda: il.evaluate(now), 2000)
 ev_bytes = bytes_per_call(lambda: il.evaluate(now), 200)
 proof = assert_no_alloc(lambda: il.evaluate(now), 200)
+def sub():
+    ctl.service_valve(now)
+sv = time_us(sub, 2000)
+sv_bytes = bytes_per_call(sub, 200)
 def loop(n):
     s = 0
     for k in range(n):
@@ -89,6 +95,7 @@ result({
     "median": us[N // 2], "p99": us[(N * 99) // 100], "max": us[-1],
     "bytes_tick": alloc / N, "ev_median": ev[len(ev) // 2], "ev_p99": ev[(len(ev) * 99) // 100],
     "ev_bytes": ev_bytes, "proof": proof, "state": state, "base": base[len(base) // 2],
+    "sv_median": sv[len(sv) // 2], "sv_bytes": sv_bytes, "subticks": ctl.period_ms // ctl.service_ms - 1,
 })
 """
 
@@ -160,6 +167,13 @@ def run():
             "%.0f B (%s)" % (r["ev_bytes"], "proved" if r["proof"] else "NOT proved"),
         ),
     ]
+    rows.append(
+        (
+            "valve sub-tick service_valve median / bytes (%d per tick at 10 ms)" % r["subticks"],
+            "%d µs / %.0f B = %.2f of the tick per period"
+            % (r["sv_median"], r["sv_bytes"], r["sv_median"] * r["subticks"] / max(r["median"], 1)),
+        )
+    )
     n = int(os.environ.get("BENCH_CORE_CALLGRIND_TICKS", "200"))
     ipt, why = _callgrind(n) if n > 0 else (None, "disabled")
     if ipt is None:

@@ -42,26 +42,21 @@ DEVICE_HELPERS = """
 import os, binascii, hashlib
 _cry_wdt = None
 def _cry_feed():
-    # Keep a running firmware watchdog fed while the service tools hold the
-    # REPL (the control loop that fed it is stopped). Only after boot.py ran
-    # (BOOT) and only with the board's own watchdog timeout.
+    # Keep an already armed watchdog fed while the service tools hold the
+    # REPL (the control loop that fed it is stopped). Never arms one: the
+    # controller grants service mode only while its WDT is not armed, so on
+    # a board this finds nothing; the virtual board says whether its runs.
     global _cry_wdt
     if _cry_wdt is None:
         _cry_wdt = False
-        if 'BOOT' in globals():
-            try:
+        try:
+            import vboard
+            ms = vboard.get().wdt_timeout_ms
+            if ms > 0:
                 import machine
-                try:
-                    import json
-                    with open('board.json') as f:
-                        d = json.load(f)
-                except OSError:
-                    d = machine.board_definition()
-                ms = d.get('watchdog', {}).get('timeout_ms')
-                if ms:
-                    _cry_wdt = machine.WDT(0, ms)
-            except Exception:
-                _cry_wdt = False
+                _cry_wdt = machine.WDT(0, ms)
+        except Exception:
+            _cry_wdt = False
     if _cry_wdt:
         _cry_wdt.feed()
 _cry_feed()
@@ -228,9 +223,13 @@ def _stop_safely(port: str, link_module=None) -> str:
     except AccessDenied:
         raise
     except CryoError as e:
-        if getattr(e, "treatment_running", False):
+        code = getattr(e, "code", None)
+        if code is None:
+            return "no command channel"  # no reply: nothing runs that needs stopping
+        text = str(e)
+        if any(w in text for w in ("PRECOOL", "FREEZE", "THAW", "treatment running")):
             raise DeviceError(TREATMENT_RUNNING) from None
-        return "no command channel"
+        raise DeviceError(f"the device refuses service mode: {text}") from None
     except Exception:  # noqa: BLE001 - a missing channel must not stop service work
         return "no command channel"
     return "service mode"

@@ -73,6 +73,11 @@ def register(subparsers):
     p.add_argument("--csv", metavar="FILE", help="record every telemetry frame to a CSV file")
     p.add_argument("--plot", metavar="PNG", help="plot the recording to a PNG when done")
     p.add_argument("--json", action="store_true", help="print frames as JSON lines, no live view")
+    p.add_argument(
+        "--from-csv",
+        metavar="FILE",
+        help="no device: plot an earlier --csv recording (with --plot)",
+    )
     p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
     p.set_defaults(func=main)
 
@@ -145,6 +150,8 @@ def read_csv(path) -> list[dict]:
             return list(csv.DictReader(f))
     except OSError as e:
         raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+    except (UnicodeDecodeError, csv.Error):
+        raise InvalidInput(f"{path}: not a CSV text file") from None
 
 
 def _num(x):
@@ -254,6 +261,18 @@ def render(tel: dict | None, rec: Recorder, link, port: str):
 def main(args) -> int:
     from host_tools.link import Link
 
+    if args.from_csv:
+        if not args.plot:
+            raise InvalidInput("--from-csv needs --plot PNG (what to draw the recording into)")
+        rows = read_csv(args.from_csv)
+        missing = [c for c in CSV_COLUMNS if rows and c not in rows[0]]
+        if missing:
+            raise InvalidInput(
+                f"{args.from_csv}: not a cryo monitor CSV (missing {', '.join(missing)})"
+            )
+        plot_rows(rows, args.plot, title=f"cryo monitor — {args.from_csv}")
+        print(f"cryo monitor: plotted {len(rows)} rows from {args.from_csv} into {args.plot}")
+        return 0
     if not (0.2 <= args.rate <= 50):
         raise InvalidInput(f"--rate {args.rate} out of range: 0.2..50 Hz")
     if args.duration is not None and args.duration <= 0:

@@ -481,6 +481,14 @@ class Controller:
         if not isinstance(rows, list) or len(rows) > _BANDS_MAX:
             self.config_errors.append("pid.bands must be a list of at most %d rows" % _BANDS_MAX)
             return []
+        # Each band's gains within the same limits as pid.kp/ki/kd.
+        for row in rows:
+            if isinstance(row, list) and len(row) == 4:
+                for name, v in zip(("pid.kp", "pid.ki", "pid.kd"), row[1:]):
+                    m = check_extra(name, v)
+                    if m:
+                        self.config_errors.append("pid.bands %r: %s" % (row[0], m))
+                        return []
         return rows
 
     def _make_pid(self):
@@ -1178,13 +1186,20 @@ class Controller:
 
     # -- parameters (link: get/set) --------------------------------------
     def get_param(self, name):
+        """Value in force; stored-schema names (``limits.floor_c``) accepted."""
         if name in self._extra:
             return self._extra[name]
+        name = P.ALIASES.get(name, name)
         P.spec(name)
         return self.params[name]
 
     def set_param(self, name, value, role):
-        """Change a parameter outside a treatment, within its hard limits."""
+        """Change a parameter outside a treatment, within its hard limits.
+
+        ``name``: a parameter (``floor_c``), its stored-schema name
+        (``limits.floor_c``) or a regulator/valve value (``pid.kp``)."""
+        if name not in self._extra:
+            name = P.ALIASES.get(name, name)
         lvl = role_level(role)
         st = self.protocol.state
         if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)):

@@ -1,5 +1,9 @@
-"""Fixtures for the board checks: ``target`` is the virtual board and, with
-``pytest --port /dev/ttyACM0``, also the real board on that port."""
+"""Fixtures for the board checks: ``target`` is where an end-to-end check
+runs — the virtual board wired from each real board's definition, the same
+virtual board behind a serial port (``cryo sim``, firmware's main.py
+running), and, with ``pytest --port /dev/ttyACM0``, the real board."""
+
+import threading
 
 import pytest
 
@@ -27,12 +31,63 @@ def device(request):
     dev.close()
 
 
-@pytest.fixture(params=["sim-esp32s3", "sim-rp2040", "sim-rp2350", "sim-stm32f4", "device"])
+@pytest.fixture(scope="session")
+def cryo_sim_device(tmp_path_factory):
+    """B's real-time virtual board (``cryo sim``) wired from the RP2040
+    definition, reached over its pty exactly as a board over USB.
+
+    Its ROM holds the firmware and boot.py but no main.py: the state the
+    hardware checks need (the loop not running, no watchdog armed), as on a
+    real board booted for service."""
+    import shutil
+
+    import boardcheck
+    import hil
+
+    from host_tools.sim import VirtualBoard
+
+    d = tmp_path_factory.mktemp("cryo_sim")
+    rom = d / "rom"
+    shutil.copytree(
+        boardcheck.FIRMWARE / "cryo", rom / "cryo", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(boardcheck.FIRMWARE / "boot.py", rom / "boot.py")
+    vb = VirtualBoard(
+        flash=str(d / "flash.img"),
+        board=str(boardcheck.BOARDS / "rp2040" / "board.json"),
+        rom=str(rom),
+        log=lambda msg: None,
+    )
+    port = vb.open()
+    stop = threading.Event()
+    thread = threading.Thread(target=vb.serve, kwargs={"until": stop.is_set}, daemon=True)
+    thread.start()
+    try:
+        dev = hil.DeviceTarget(port, timeout=5)
+    except Exception:
+        stop.set()
+        vb.close()
+        raise
+    yield dev
+    try:
+        dev.close()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        vb.close()
+
+
+@pytest.fixture(
+    params=["sim-esp32s3", "sim-rp2040", "sim-rp2350", "sim-stm32f4", "cryo-sim", "device"]
+)
 def target(request, mpy):
     """Where an end-to-end check runs: the virtual board wired from each real
-    board's definition, then (with --port) the real board itself."""
+    board's definition, ``cryo sim`` over its serial port, then (with
+    --port) the real board itself."""
     import hil
 
     if request.param.startswith("sim-"):
         return hil.SimTarget(request.param[4:])
+    if request.param == "cryo-sim":
+        return request.getfixturevalue("cryo_sim_device")
     return request.getfixturevalue("device")

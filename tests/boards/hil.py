@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 
 import boardcheck
 import mpyrun
@@ -74,6 +75,7 @@ class SimTarget:
     """The virtual board, wired from a real board's definition."""
 
     kind = "sim"
+    ticks_period = 1 << 30  # the ManualClock wraps like a 32-bit board
 
     def __init__(self, board: str = "sim"):
         self.board = board
@@ -106,10 +108,26 @@ class DeviceTarget:
         self.transport = SerialTransport(port, baudrate=115200, timeout=timeout)
         # No soft reset: the board keeps its pin levels (valves closed by
         # boot.py) and mpremote's Ctrl-C stops main.py's loop, whose
-        # ``finally`` drives the valves closed (Controller.run).
-        self.transport.enter_raw_repl(soft_reset=False)
+        # ``finally`` drives the valves closed (Controller.run). A board
+        # still printing its boot messages can garble the first exchange:
+        # retry a few times until a probe comes back clean.
+        from mpremote.transport import TransportError
+
+        for attempt in range(5):
+            try:
+                self.transport.enter_raw_repl(soft_reset=False)
+                if self.exec(_RESULT + "result(6 * 7)\n", timeout=5) == 42:
+                    break
+            except (TransportError, AssertionError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
         self.definition = self.eval_json("__import__('json').dumps(%s)" % self._load_expr())
         self.board = self.definition.get("name", "?")
+        # 32-bit boards wrap ticks at 2**30; the unix port behind `cryo sim`
+        # is 64-bit and wraps at 2**62 (micropython.md fact 9).
+        unix = self.identity()["platform"] in ("linux", "darwin")
+        self.ticks_period = 1 << (62 if unix else 30)
 
     def _load_expr(self):
         return "__import__('cryo.board', None, None, ['load_definition']).load_definition(%r)" % (

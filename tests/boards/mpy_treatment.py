@@ -19,8 +19,8 @@ before the 2**30 tick wrap, so the treatment crosses it.
 The last line printed is one JSON object: final state, phases seen, ticks,
 ``live_peak`` (largest heap in use right after the idle-point collect: what
 the firmware keeps), ``tick_peak`` (largest heap in use just before it: live
-data plus one tick's garbage) and ``alloc_per_tick_avg``/``_max`` (bytes allocated per tick, virtual board's
-plant step included), ``heap_total`` (the heap size) and ``sim_base`` (heap held by the interpreter
+data plus one tick's garbage) and ``alloc_per_tick_avg``/``_max`` (bytes the controller's tick allocates; the
+plant step before it is not counted), ``heap_total`` (the heap size) and ``sim_base`` (heap held by the interpreter
 and the virtual board before any firmware object exists: ``live_peak -
 sim_base`` is the firmware's own share). A
 MemoryError anywhere ends the process with a traceback (exit code 1).
@@ -94,31 +94,30 @@ def main():
     live_peak = gc.mem_alloc()
     tick_peak = live_peak
     seen = 0
-    last = live_peak
     garbage_sum = 0
     garbage_max = 0
     steps = 0
 
     def step(n):
-        nonlocal live_peak, tick_peak, seen, last, garbage_sum, garbage_max, steps
+        nonlocal live_peak, tick_peak, seen, garbage_sum, garbage_max, steps
         i = 0
         while i < n:
             clock.advance(period)
             now = clock.ticks_ms()
             world.advance_to(now)
+            before = gc.mem_alloc()  # the plant step's garbage is not the firmware's
             ctl.tick(now)
             seen |= 1 << ctl.protocol.state
             used = gc.mem_alloc()
             if used > tick_peak:
                 tick_peak = used
-            g = used - last  # allocated by this tick (plant step included)
+            g = used - before  # allocated by the controller's tick
             garbage_sum += g
             if g > garbage_max:
                 garbage_max = g
             steps += 1
             gc.collect()  # the loop's planned idle point
             used = gc.mem_alloc()
-            last = used
             if used > live_peak:
                 live_peak = used
             i += 1

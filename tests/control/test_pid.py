@@ -373,6 +373,21 @@ def test_loop_timer_bounded_for_any_ticks(start, steps):
             assert el == 200
 
 
+def test_loop_timer_restart_forgets_the_pause():
+    # A regulator restarted after a pause (the core: each FREEZE phase) must
+    # not see the pause as one long, overrunning step.
+    c = ManualClock((1 << 30) - 150)
+    lt = LoopTimer(c, 100)
+    assert lt.elapsed(c.ticks_ms()) == 100
+    c.advance(120)
+    assert lt.elapsed(c.ticks_ms()) == 120
+    c.advance(60_000)  # across the wrap
+    lt.restart()
+    assert lt.elapsed(c.ticks_ms()) == 100 and lt.overruns == 0
+    c.advance(90)
+    assert lt.elapsed(c.ticks_ms()) == 90
+
+
 def test_differential_cpython_vs_micropython(mpy):
     """Identical sequences give identical outputs on both interpreters."""
     import random

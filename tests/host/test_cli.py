@@ -67,40 +67,34 @@ def test_device_busy_and_missing_port(tmp_path):
 
 
 def test_treatment_running_refuses_repl_work():
+    """G's real LinkError classes, answers as E's controller gives them."""
     from host_tools import link
 
-    class FakeLink:
-        """G's client answering as a treating controller does (E_STATE)."""
-
-        @staticmethod
+    def answering(exc=None, reply=None):
         def request_service_mode(port, timeout):
-            raise link.LinkError("device: treatment running (E_STATE)", link.msg.E_STATE)
+            if exc is not None:
+                raise exc
+            return reply
 
-    with pytest.raises(DeviceError) as e:
-        _stop_safely("/dev/null", FakeLink)
-    assert str(e.value) == TREATMENT_RUNNING
-
-    class Idle:
-        @staticmethod
-        def request_service_mode(port, timeout):
-            return {"ok": True, "state": "SERVICE"}
-
-    assert _stop_safely("/dev/null", Idle) == "service mode"
-    assert (
-        _stop_safely(
-            "/dev/null",
-            type(
-                "NoChannel",
-                (),
-                {
-                    "request_service_mode": staticmethod(
-                        lambda port, timeout: (_ for _ in ()).throw(link.LinkError("no reply"))
-                    )
-                },
-            ),
+        return type(
+            "FakeLinkModule", (), {"request_service_mode": staticmethod(request_service_mode)}
         )
-        == "no command channel"
+
+    treating = link.LinkError(
+        "device: service mode is not allowed in FREEZE; stop the treatment first (E_STATE)",
+        link.msg.E_STATE,
     )
+    with pytest.raises(DeviceError) as e:
+        _stop_safely("/dev/null", answering(treating))
+    assert str(e.value) == TREATMENT_RUNNING
+    armed = link.LinkError(
+        "device: service mode needs a watchdog that is not armed yet", link.msg.E_STATE
+    )
+    with pytest.raises(DeviceError, match="the device refuses service mode: .*watchdog"):
+        _stop_safely("/dev/null", answering(armed))
+    assert _stop_safely("/dev/null", answering(reply={"service": True})) == "service mode"
+    silent = link.LinkError("no reply to 'service' within 0.25 s")
+    assert _stop_safely("/dev/null", answering(silent)) == "no command channel"
 
 
 def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):

@@ -28,7 +28,9 @@ def _cli_json(capsys, argv):
     return rc, [json.loads(ln) for ln in out if ln.startswith("{")]
 
 
-def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(capsys, tmp_path):
+def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(
+    capsys, tmp_path, mpy
+):  # mpy: the device is a MicroPython process
     csv_path, png = tmp_path / "run.csv", tmp_path / "run.png"
     with DeviceRig(1, "treat") as rig:
         rc, lines = _cli_json(
@@ -62,9 +64,16 @@ def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(capsy
     rows = monitor.read_csv(csv_path)
     assert len(rows) == summary["frames"] and rows[0]["phase"] == "FREEZE"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the recording can be plotted again later, without a device
+    png2 = tmp_path / "again.png"
+    assert cli.main(["monitor", "--from-csv", str(csv_path), "--plot", str(png2)]) == 0
+    assert png2.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["monitor", "--from-csv", str(png), "--plot", str(png2)]) == 5
 
 
-def test_monitor_live_view_runs_and_reports_rate(capsys):
+def test_monitor_live_view_runs_and_reports_rate(
+    capsys, mpy
+):  # mpy: the device is a MicroPython process
     with DeviceRig(4, "treat") as rig:
         rc = cli.main(
             ["monitor", "--port", rig.url, "--timeout", "10", "--rate", "10", "--duration", "1.5"]
@@ -78,7 +87,7 @@ def test_monitor_live_view_runs_and_reports_rate(capsys):
 KP_NEW = 0.4
 
 
-def test_live_gain_change_is_bumpless_and_audited():
+def test_live_gain_change_is_bumpless_and_audited(mpy):  # mpy: the device is a MicroPython process
     # settle at the setpoint in virtual time, then run in real time
     with DeviceRig(1, "treat", "settle=360") as rig, Link(rig.url, timeout=10) as link:
         link.set_telemetry(10)
@@ -118,7 +127,9 @@ def test_live_gain_change_is_bumpless_and_audited():
     assert st["audit_n"] == 1
 
 
-def test_autotune_through_the_cli_gives_gains_that_hold_the_setpoint(capsys, run_link):
+def test_autotune_through_the_cli_gives_gains_that_hold_the_setpoint(
+    capsys, run_link, mpy
+):  # mpy: the device is a MicroPython process
     with DeviceRig(100) as rig:
         rc, lines = _cli_json(
             capsys,
@@ -169,7 +180,9 @@ result([total / n, worst, ctl.timer.overruns])
     assert overruns == 0
 
 
-def test_step_test_fit_and_apply_with_before_after_plot(capsys, tmp_path):
+def test_step_test_fit_and_apply_with_before_after_plot(
+    capsys, tmp_path, mpy
+):  # mpy: the device is a MicroPython process
     step_png, cmp_png = tmp_path / "step.png", tmp_path / "cmp.png"
     with DeviceRig(50, "settle=1") as rig:
         rc, lines = _cli_json(
@@ -218,7 +231,9 @@ def test_step_test_fit_and_apply_with_before_after_plot(capsys, tmp_path):
     assert step_png.read_bytes()[:4] == cmp_png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_errors_map_to_clear_exceptions_and_service_mode_waits_for_idle():
+def test_errors_map_to_clear_exceptions_and_service_mode_waits_for_idle(
+    mpy,
+):  # mpy: the device is a MicroPython process
     with DeviceRig(1, "treat") as rig:
         with Link(rig.url, timeout=10) as link:
             with pytest.raises(LinkDenied, match="needs role engineer"):
@@ -235,7 +250,9 @@ def test_errors_map_to_clear_exceptions_and_service_mode_waits_for_idle():
         assert request_service_mode(rig.url)["service"] is True
 
 
-def test_cli_errors_are_one_line_with_exit_codes(capsys):
+def test_cli_errors_are_one_line_with_exit_codes(
+    capsys, mpy
+):  # mpy: the device is a MicroPython process
     with DeviceRig(1) as rig:
         rc = cli.main(
             [

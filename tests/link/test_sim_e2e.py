@@ -68,7 +68,7 @@ class Sim:
 
 
 @pytest.fixture
-def sim(tmp_path):
+def sim(tmp_path, mpy):  # mpy: the board is the real MicroPython unix port
     s = Sim(tmp_path)
     yield s
     s.stop()

@@ -246,3 +246,18 @@ result([ok, same, new, [drv.tc_code, drv.cj_code, drv.temperature_mc(), drv.temp
     assert mc == m55.correct_mc("K", tc_code, cj_code)  # same integers as CPython
     assert cc == (mc + 5) // 10 and cc == pytest.approx(-19600, abs=300)
     assert res[4] == round(res[5] * 100)
+
+
+def test_code_for_cache_gives_the_uncached_codes():
+    """code_for caches E(T_CJ) between calls; the codes are exactly those of
+    the uncached linear model, also when the cold junction changes."""
+    bus = SpiBus()
+    for ty in TYPES:
+        drv = m55.MAX31855(bus, bus.attach(Max31855Emu(ty)), ty)
+        for cj in (25.0, 25.0, 31.5, -3.25, 25.0):
+            for t in (-270.0, -210.0, -196.0, -150.0, 0.0, 37.5, 400.0):
+                lin = m55.linear_reading(ty, t, cj)
+                want = int(lin / m55.TC_LSB_C + (0.5 if lin >= 0 else -0.5))
+                assert drv.code_for(t, cj) == min(max(want, -8192), 8191)
+        with pytest.raises(ValueError, match="out of range"):
+            drv.code_for(-196.0, 2000.0)

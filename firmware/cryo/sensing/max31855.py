@@ -47,8 +47,8 @@ OPEN_TC_CODE = 0x1FFF  # DS55: open input reads D31=0, D30..D18 all 1 (+2047.75 
 
 # Nominal sensitivities the chip assumes (DS55 Table 1), in mV/°C.
 S_NOM_MV = {"K": 0.041276, "T": 0.05218}
-# The same in nV per 1/64 °C (4 x nV per 1/16 °C, exact integers): the
-# integer path computes V_TC = (4 tc_code - cj_code) * S / 4 nV.
+# The same in nV per 0.25 °C (one TC LSB; exact integers): the integer path
+# computes V_TC = (4 tc_code - cj_code) * S / 4 nV, both codes in 1/16 °C.
 S_NOM_NV4 = {"K": 10319, "T": 13045}
 # EMF range accepted by the integer path, nV: the NIST table ends (as in
 # correct()) and one TC LSB of voltage (0.25 °C x S_nom) beyond them.
@@ -111,8 +111,8 @@ def correct_mc(tc_type, tc_code, cj_code):
 def _correct_mc(table, s4, lo, hi, tc_code, cj_code, e_cj):
     # V_TC = (T_TC - T_CJ) S_nom with both in 1/16 °C: (4 tc - cj) * s4 / 4,
     # |product| < 4.9e8 < 2**30; rounded to the nearest nV.
-    e = (((tc_code << 2) - cj_code) * s4 + 2 >> 2) + e_cj
-    lsb = s4  # 0.25 °C of the linear scale = 4 x (nV per 1/16 °C) / 4 * 4
+    e = ((((tc_code << 2) - cj_code) * s4 + 2) >> 2) + e_cj
+    lsb = s4  # one TC LSB (0.25 °C of the linear scale) in nV
     if e < lo - lsb or e > hi + lsb:
         return None
     if e < lo:
@@ -167,6 +167,8 @@ class MAX31855:
         self._cj_c = 0.0
         self._t_for_c = 0
         self._t_c = 0.0
+        self._cf_cj = None  # code_for's cached E(T_CJ), keyed by cj_c
+        self._cf_e = 0.0
         cs.value(1)
 
     def read_raw(self):
@@ -281,6 +283,12 @@ class MAX31855:
         """The tc_code this chip reports for a true hot junction ``temp_c``
         with its die at ``cj_c`` (nearest LSB, clamped to 14 bits). Used to
         turn a °C limit into a raw code at the present cold junction."""
-        t = linear_reading(self.tc_type, temp_c, cj_c)
+        # linear_reading() with E(T_CJ) cached: a limit block places ~10
+        # limits at one cold junction (same float operations, same result).
+        if cj_c != self._cf_cj:
+            self._cf_e = thermocouple.emf_mv(self.tc_type, cj_c)
+            self._cf_cj = cj_c
+        v = thermocouple.emf_mv(self.tc_type, temp_c) - self._cf_e
+        t = cj_c + v / S_NOM_MV[self.tc_type]
         code = int(t / TC_LSB_C + (0.5 if t >= 0 else -0.5))
         return min(max(code, TC_CODE_MIN), TC_CODE_MAX)
