@@ -103,6 +103,7 @@ class VirtualPort:
         self.port = None
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._boot_out = b""
         self._fds = []
 
     def start(self):
@@ -159,11 +160,14 @@ class VirtualPort:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("virtual board exited at start-up")
+                raise RuntimeError(
+                    f"virtual board exited at start-up (code {self.proc.returncode}): "
+                    f"{self._boot_out[-500:]!r}"
+                )
             if self._ready.is_set():
                 return
             time.sleep(0.01)
-        raise RuntimeError("virtual board did not show a REPL prompt")
+        raise RuntimeError(f"virtual board did not show a REPL prompt: {self._boot_out[-500:]!r}")
 
     def _relay(self, a, b):
         seen = b""
@@ -183,6 +187,7 @@ class VirtualPort:
                     continue
                 other = b if fd == a else a
                 if fd == a and not self._ready.is_set():
+                    self._boot_out = (self._boot_out + data)[-2000:]
                     seen = (seen + data)[-16:]
                     if b">>> " in seen:
                         self._ready.set()

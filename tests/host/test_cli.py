@@ -189,3 +189,27 @@ def test_app_dry_run_lists_the_plan(mpy, tmp_path):
     assert "transfer" in out and "boot layer" in out and "would provision a new device key" in out
     assert "would verify slot a on the device, switch app/active none → a" in out
     assert not (tmp_path / "flash" / "app").exists()
+
+
+def test_esp32_runtime_flash_calls_esptool_as_a_library(tmp_path, monkeypatch):
+    """The exact argv the dry run prints is what esptool.main receives."""
+    import types
+
+    from host_tools import flash
+
+    calls = []
+    fake = types.ModuleType("esptool")
+    fake.main = lambda argv: calls.append(list(argv))
+    monkeypatch.setitem(sys.modules, "esptool", fake)
+    prof = flash.board_profile("esp32s3")
+    steps = flash.runtime_steps(prof, tmp_path / "fw.bin", "/dev/ttyUSB0")
+    flash.run_runtime_step(steps[0])
+    assert calls == [steps[0][1]]
+    assert steps[0][2] == "esptool " + " ".join(calls[0])
+
+    def failing(argv):
+        raise RuntimeError("Failed to connect to ESP32-S3: No serial data received.")
+
+    fake.main = failing
+    with pytest.raises(DeviceError, match="esptool: Failed to connect"):
+        flash.run_runtime_step(steps[0])

@@ -50,7 +50,8 @@ def board(tmp_path_factory):
     import os
 
     d = tmp_path_factory.mktemp("cfgboard")
-    os.environ.setdefault("CRYO_KEYSTORE", str(d / "keys"))
+    old_keystore = os.environ.get("CRYO_KEYSTORE")
+    os.environ["CRYO_KEYSTORE"] = str(d / "keys")  # never the user's keystore
     fw = d / "firmware"
     shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
     with VirtualPort(flash_dir=d / "flash") as vp, Session(vp.port, stop_firmware=False) as s:

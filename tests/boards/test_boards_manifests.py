@@ -1,0 +1,44 @@
+"""boards/<name>/manifest.py freezes the controller for that board.
+
+The manifests are run here with the manifest API of MicroPython's
+tools/manifestfile.py (include/package/module/require/freeze) recorded, and
+what they freeze is the firmware's ``cryo`` package (test_boards_mpy_cross.py
+compiles every module at the manifests' ``opt=1`` for every board's arch).
+"""
+
+from pathlib import Path
+
+import boardcheck
+import pytest
+
+REAL_BOARDS = ("esp32s3", "rp2040", "rp2350", "stm32f4")
+
+
+def run_manifest(path: Path):
+    calls = []
+
+    def record(name):
+        def f(*args, **kw):
+            calls.append((name, args, kw))
+
+        return f
+
+    api = {n: record(n) for n in ("include", "package", "module", "require", "freeze", "metadata")}
+    exec(compile(path.read_text(), str(path), "exec"), api)
+    return calls
+
+
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_manifest_freezes_the_controller_package(name):
+    path = boardcheck.BOARDS / name / "manifest.py"
+    calls = run_manifest(path)
+    assert ("include", ("$(PORT_DIR)/boards/manifest.py",), {}) in calls
+    packages = [(a, kw) for n, a, kw in calls if n == "package"]
+    assert len(packages) == 1
+    args, kw = packages[0]
+    assert args == ("cryo",)
+    base = (path.parent / kw["base_path"]).resolve()
+    assert base == boardcheck.FIRMWARE
+    # Neither boot.py nor main.py: they stay on the filesystem.
+    assert not [c for c in calls if c[0] in ("module", "freeze")]
+    assert kw["opt"] == 1  # what test_boards_mpy_cross.py compiles with
