@@ -78,6 +78,12 @@ PROFILES = {
         "dfu_addr": "0x08000000",
     },
 }
+PORT_PLATFORM = {
+    "esp32": "esp32",
+    "rp2": "rp2",
+    "stm32": "pyboard",
+    "unix": "linux",
+}  # sys.platform
 MIN_MICROPYTHON = (1, 23, 0)  # .mpy v6.3 (micropython.md §2.4)
 # arch index in sys.implementation._mpy bits 10-13 (py/persistentcode.h)
 ARCHS = [
@@ -156,6 +162,13 @@ def board_profile(name: str) -> dict:
             data = json.loads(bj.read_text())
         except json.JSONDecodeError as e:
             raise InvalidInput(f"{bj}: not valid JSON ({e})") from None
+        # the keys engineer H's board definitions carry (docs/boards.md)
+        if data.get("mpy_cross_arch"):
+            prof["march"] = data["mpy_cross_arch"]
+        if data.get("port"):
+            prof["platform"] = PORT_PLATFORM.get(data["port"], data["port"])
+        if data.get("micropython"):
+            prof["min_micropython"] = data["micropython"]
         prof.update(data.get("build", {}))
     prof["name"] = name
     return prof
@@ -236,6 +249,8 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict
     for src in sorted(bdir.rglob("*")):
         rel = src.relative_to(bdir).as_posix()
         if not src.is_file() or "__pycache__" in rel or rel.startswith("tests/"):
+            continue
+        if rel == "manifest.py":  # a freeze manifest for the firmware build, not app code
             continue
         if src.suffix == ".py":
             slot[rel[:-3] + ".mpy"] = compile_mpy(src, rel, march)
@@ -489,6 +504,8 @@ def deploy(
     if plan.up_to_date and not plan.root:
         return result
 
+    if progress is not None and hasattr(progress, "start"):
+        progress.start(result["bytes"])  # the bar's total, now that the plan is known
     if plan.provision:
         import base64
 
@@ -703,7 +720,7 @@ def _print_plan(res: dict, dry: bool):
         )
     else:
         c.print(
-            f"switched to slot {res['slot']}; audit: {res.get('audit')}; reset: {res.get('reset')}"
+            f"switched to slot {res['slot']}; audit: {res.get('audit')}; reset: {res.get('reset') or 'not requested'}"
         )
 
 
@@ -742,8 +759,15 @@ def cmd_flash(args) -> int:
             task = progress_ctx.add_task("deploy", total=None)
             progress_ctx.start()
 
-            def cb(n):
-                progress_ctx.update(task, advance=n)
+            class cb:  # noqa: N801 - a callable with a total, for deploy()
+                @staticmethod
+                def start(total):
+                    progress_ctx.update(task, total=total)
+
+                def __call__(self, n):
+                    progress_ctx.update(task, advance=n)
+
+            cb = cb()
 
         try:
             res = deploy(

@@ -266,6 +266,7 @@ class VirtualBoard:
         board=None,
         rom=None,
         log=None,
+        panel=None,
     ):
         self.flash = _abs(flash)
         self.plant = check_plant(plant)
@@ -298,6 +299,11 @@ class VirtualBoard:
 
         self._state_dir = tempfile.mkdtemp(prefix="cryo-sim-")
         self.state_path = os.path.join(self._state_dir, "plant-state.json")
+        # The front panel: the physical inputs (footswitch, handpiece,
+        # e-stop) as a JSON file the host writes (write_panel); the board
+        # reads it about every 100 ms. Created with nothing pressed.
+        self.panel = _abs(panel) if panel else os.path.join(self._state_dir, "panel.json")
+        write_panel(self.panel, reset=True)
 
     def _load_serial_events(self):
         """Scenario ``serial`` events: the relay types them on the line."""
@@ -362,6 +368,7 @@ class VirtualBoard:
             self._t0_ms = int(time.monotonic() * 1000)
         env["SIM_T0_MS"] = str(self._t0_ms)
         env["SIM_STATE"] = self.state_path
+        env["SIM_PANEL"] = self.panel
         env.pop("SIM_POWER_CUT_AFTER", None)
         if first and self.power_cut_after is not None:
             env["SIM_POWER_CUT_AFTER"] = str(self.power_cut_after)
@@ -430,6 +437,10 @@ class VirtualBoard:
         import shutil
 
         shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    def press(self, **inputs):
+        """Operate the front panel: ``press(handpiece=1, footswitch=1)``."""
+        return write_panel(self.panel, **inputs)
 
     # -- relay --
     def _restart(self):
@@ -571,6 +582,54 @@ class VirtualBoard:
                 self._restart()
 
 
+PANEL_INPUTS = ("estop", "footswitch", "handpiece")
+
+
+def write_panel(path, reset=False, **inputs):
+    """Set physical inputs of a running real-time virtual board.
+
+    ``path``: the front-panel file (``cryo sim --panel FILE``, printed at
+    start). ``inputs``: ``footswitch``/``handpiece`` 1 = pressed/held,
+    ``estop`` 1 = loop closed (0 = pressed). Merged into the file's current
+    content and written in place (the board keeps the file open, so no
+    rename). Returns the panel state written.
+    """
+    for k, v in inputs.items():
+        if k not in PANEL_INPUTS:
+            raise InvalidInput(
+                f"front panel: unknown input {k!r}; allowed: {', '.join(PANEL_INPUTS)}"
+            )
+        if v not in (0, 1, True, False):
+            raise InvalidInput(f"front panel: {k} must be 0 or 1, got {v!r}")
+    state = {}
+    if not reset:
+        try:
+            with open(path) as f:
+                state = json.loads(f.read() or "{}")
+        except (OSError, ValueError):
+            state = {}
+    state.update({k: int(bool(v)) for k, v in inputs.items()})
+    text = json.dumps(state, sort_keys=True)
+    with open(path, "r+" if os.path.exists(path) else "w") as f:
+        f.write(text.ljust(64))  # fixed size: a read never sees a shorter tail
+        f.truncate()
+    return state
+
+
+def _cmd_panel(args):
+    inputs = {}
+    for k in PANEL_INPUTS:
+        v = getattr(args, k)
+        if v is not None:
+            inputs[k] = v
+    if not inputs:
+        raise InvalidInput(
+            "cryo sim panel: give at least one of --footswitch, --handpiece, --estop"
+        )
+    print(json.dumps(write_panel(args.panel_file, **inputs)))
+    return 0
+
+
 def _cmd_realtime(args):
     vb = VirtualBoard(
         flash=args.flash or DEFAULT_FLASH,
@@ -583,6 +642,7 @@ def _cmd_realtime(args):
         flash_kib=args.flash_size,
         board=args.board,
         rom=args.rom,
+        panel=args.panel,
     )
 
     def stop(signum, frame):
@@ -597,6 +657,10 @@ def _cmd_realtime(args):
         print(
             f"  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
             f"try: mpremote connect {args.link or port} resume exec \"print('hi')\"",
+            flush=True,
+        )
+        print(
+            f"  front panel {vb.panel}: cryo sim panel {vb.panel} --handpiece 1 --footswitch 1",
             flush=True,
         )
         vb.serve()
@@ -649,8 +713,24 @@ def register(subparsers):
         "--tear", action="store_true", help="with --power-cut-after: tear the last write"
     )
     p.add_argument("--rom", help="firmware tree served read-only at /rom (default firmware/)")
+    p.add_argument(
+        "--panel",
+        help="front-panel file (physical inputs as JSON; default: in the relay's temp dir)",
+    )
     p.set_defaults(func=_cmd_realtime)
-    sub = p.add_subparsers(dest="sim_command", metavar="run")
+    sub = p.add_subparsers(dest="sim_command", metavar="run|panel")
+    q = sub.add_parser(
+        "panel",
+        help="press/release inputs of a running real-time board (the technician's hands)",
+    )
+    q.add_argument("panel_file", help="the front-panel file printed by `cryo sim`")
+    for k, what in (
+        ("footswitch", "1 = pressed"),
+        ("handpiece", "1 = out of its holder"),
+        ("estop", "1 = loop closed, 0 = pressed"),
+    ):
+        q.add_argument(f"--{k}", type=int, choices=(0, 1), help=what)
+    q.set_defaults(func=_cmd_panel)
     r = sub.add_parser("run", help="fast virtual time: run the control tick as fast as possible")
     _common(r, run=True)
     r.add_argument("--duration", type=float, default=60.0, help="virtual seconds (default 60)")

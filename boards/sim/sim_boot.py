@@ -55,6 +55,14 @@ def _rom_boot():
         # Ctrl-D (soft reset) ends the process normally: save the pin levels
         # and the plant for the restarted interpreter
         sys.atexit(w.save_state)
+    panel = _env("SIM_PANEL")
+    if panel is not None:
+        # the technician's hands: physical inputs the host writes (JSON)
+        try:
+            w.panel = open(panel, "rb")
+            w.poll_panel(clock.ticks_ms(), True)
+        except OSError as e:
+            print("sim: front panel not readable:", repr(e))
     fd = _env("SIM_CTRL_FD")
     if fd is not None:
         w.ctrl = open("/dev/fd/" + fd, "wb")

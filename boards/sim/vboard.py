@@ -31,6 +31,7 @@ _PLANT_STEP_MS = 20  # plant integration granularity
 _MAX_CATCHUP_MS = 5000  # real time: longest gap integrated in one sync
 _STATE_BYTES = 4096  # real time: fixed-size state record
 _STATE_EVERY_S = 1.0  # real time: state saved at least this often (plant time)
+_PANEL_MS = 100  # real time: front-panel file read at most this often
 
 
 class BoardReset(BaseException):
@@ -160,6 +161,12 @@ class World:
         self.state_file = None  # real time: host file the state survives resets in
         self._next_save_s = 0.0
         self.scenario = None
+        # Real time: the front panel (cryo sim --panel FILE): a host file
+        # holding the physical inputs as JSON, {"footswitch": 1, ...}; the
+        # technician's hands. Read at most every _PANEL_MS of board time.
+        self.panel = None
+        self._panel_text = None
+        self._panel_next = 0
         self.serial_in = bytearray()
         self.pending = []  # runner events (fast mode) from the scenario
         self.log = []  # scenario events applied: (t_ms, text)
@@ -283,6 +290,8 @@ class World:
             self.scenario.apply_due(self, now)
             if self.realtime and self.pending:
                 self._realtime_events()
+        if self.panel is not None:
+            self.poll_panel(now)
         # valve open time in this interval
         open_ms = self._open_ms
         if self._valve_on and self._master_on:
@@ -319,6 +328,37 @@ class World:
             if ch.extra_noise_c:
                 v += ch.extra_noise_c * self._noise.gauss()
             ch.hot_c = v
+
+    def poll_panel(self, now, force=False):
+        """Apply the front-panel file's inputs when its content changed.
+
+        The host writes the file in place (``host_tools.sim.write_panel``);
+        a half-written or empty read is ignored and read again next time.
+        Keys: the board's inputs (``estop``, ``footswitch``, ``handpiece``),
+        values 0/1 (logical: 1 = pressed / held / e-stop loop closed)."""
+        if not force and self.clock.diff(now, self._panel_next) < 0:
+            return
+        self._panel_next = self.clock.add(now, _PANEL_MS)
+        try:
+            self.panel.seek(0)
+            text = self.panel.read()
+        except OSError:
+            return
+        if isinstance(text, bytes):
+            text = text.decode()
+        if text == self._panel_text or not text.strip():
+            return
+        try:
+            d = json.loads(text)
+        except ValueError:
+            return  # caught mid-write: read again next time
+        self._panel_text = text
+        if not isinstance(d, dict):
+            return
+        for role in d:
+            if role in self.inputs and (1 if d[role] else 0) != self.logical[role]:
+                self.set_input(role, d[role])
+                self.log.append((now, "panel %s=%d" % (role, 1 if d[role] else 0)))
 
     def _realtime_events(self):
         while self.pending:

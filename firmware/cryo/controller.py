@@ -82,6 +82,11 @@ EXTRAS = (
     ("valve.service_ms", 10, 5, 100, "engineer"),
     ("valve.max_open_ms", 1500, 200, 3000, "service"),
 )
+# Regulator gains an engineer may change while a treatment (or TUNE) runs:
+# range-checked, applied bumpless (PID.set_gains) and audited with role, old
+# and new value. Everything else (protocol parameters, limits, valve timing)
+# is refused during PRECOOL/FREEZE/THAW/TUNE (docs/safety.md).
+_LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
 _CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
 _BANDS_MAX = 8
 
@@ -372,7 +377,9 @@ class Controller:
         self.fw_hash = b"\x00" * 32  # main.py sets the verified image hash (cryo.app)
         self.rtc = None  # main.py: callable -> (s since 2000-01-01, ms) for session headers
         self._isr_ref = self.safety_isr  # pre-bound: an ISR must not allocate it
-        self._foot_prev = 0
+        foot = getattr(board, "footswitch", None)
+        # Held at power-up is not a press (see _operator_inputs).
+        self._foot_prev = 1 if (foot is not None and foot.value() == self._foot_level) else 0
         self._in_loop = False  # run() counts overruns as missed deadlines
         self._last_tick = now
         self._storage_t = now
@@ -715,17 +722,36 @@ class Controller:
             self.demand = 0.0
 
     def _operator_inputs(self, now):
-        """Footswitch press in READY begins the treatment (edge-triggered)."""
+        """The technician's footswitch press (edge) starts a treatment.
+
+        In READY it begins the treatment. In IDLE/DONE/ABORTED, with the
+        handpiece out of its holder, it first runs the pre-treatment
+        self-test (``start``: sensors, valve read-back, watchdog armed, log
+        room) and begins at once if that passed — what the device does
+        without a host. A footswitch already pressed when the controller
+        came up is not a press (``_foot_prev`` starts from the pin): a
+        stuck or held pedal at power-up never starts a treatment; it must
+        be released and pressed again. Nothing starts in FAULT or service
+        mode."""
         foot = getattr(self.board, "footswitch", None)
         if foot is None:
             return
         pressed = 1 if foot.value() == self._foot_level else 0
-        if pressed and not self._foot_prev and self.protocol.state == S.READY:
+        if pressed and not self._foot_prev and not self.service_requested:
+            st = self.protocol.state
             try:
-                self.begin(now)
-            except Exception as e:  # noqa: BLE001 - refused (e.g. handpiece not held): stay READY
+                if (1 << st) & S.STARTABLE and self._handpiece_held():
+                    if self.start(now):
+                        self.begin(now)
+                elif st == S.READY:
+                    self.begin(now)
+            except Exception as e:  # noqa: BLE001 - refused (e.g. handpiece not held): stay put
                 self._event(now, "begin", "refused: %s" % e)
         self._foot_prev = pressed
+
+    def _handpiece_held(self):
+        hand = getattr(self.board, "handpiece", None)
+        return hand is None or hand.value() == self._hand_level
 
     # ------------------------------------------------------------------ reactions
     def _on_trip(self, new, now):
@@ -779,6 +805,7 @@ class Controller:
             if t % 1000 < self.period_ms and len(sp["trace"]) < 600:
                 sp["trace"].append((t, tissue))
             if t >= sp["ms"]:
+                sp["end"] = "done"
                 self.step_result = sp
                 self._step = None
                 self.protocol.end_tune(now, "step test: done")
@@ -829,12 +856,22 @@ class Controller:
         return self.autotune_status()
 
     def autotune_status(self):
+        """docs/link.md: ``{"state": "idle/running/done/aborted", "result",
+        "reason"}`` plus ``cycles``, ``demand`` and ``phase``."""
         tu = self._tuner
+        res = self.tune_result
+        if tu is not None:
+            state = "running"
+        elif res is None:
+            state = "idle"
+        else:
+            state = "done" if res.get("ok") else "aborted"
         return {
-            "running": tu is not None,
+            "state": state,
             "cycles": tu.cycles if tu is not None else None,
             "demand": self.demand if tu is not None else 0.0,
-            "result": self.tune_result,
+            "result": res,
+            "reason": None if (res is None or res.get("ok")) else res.get("reason"),
             "phase": self.protocol.name,
         }
 
@@ -879,17 +916,37 @@ class Controller:
         return self.step_test_status()
 
     def step_test_status(self):
+        """docs/link.md: ``{"state": "idle/running/done/aborted", "reason"}``
+        plus ``demand``, ``duration_s``, ``trace_len`` and ``phase``. The
+        trace (1 Hz, up to 600 samples) stays on the device
+        (``step_trace()``): it would not fit a 2 KB frame, and the host
+        records the response from telemetry."""
         sp = self._step if self._step is not None else self.step_result
+        if self._step is not None:
+            state = "running"
+        elif sp is None:
+            state = "idle"
+        else:
+            state = sp.get("end", "done")
         return {
-            "running": self._step is not None,
+            "state": state,
             "demand": sp["demand"] if sp else None,
-            "trace": list(sp["trace"]) if sp else [],
+            "duration_s": sp["ms"] / 1000.0 if sp else None,
+            "trace_len": len(sp["trace"]) if sp else 0,
+            "reason": sp.get("reason") if sp else None,
             "phase": self.protocol.name,
         }
+
+    def step_trace(self):
+        """The last step test's ``[(t_ms, tissue_c), ...]`` (1 Hz, on the device)."""
+        sp = self._step if self._step is not None else self.step_result
+        return list(sp["trace"]) if sp else []
 
     def stop_step_test(self, reason="stopped"):
         now = self.clock.ticks_ms()
         if self._step is not None:
+            self._step["end"] = "aborted"
+            self._step["reason"] = reason
             self.step_result = self._step
             self._step = None
         self.valve.force_closed()
@@ -924,6 +981,8 @@ class Controller:
                 self.tune_result = self._tuner.result
                 self._tuner = None
             if self._step is not None:
+                self._step["end"] = "aborted"
+                self._step["reason"] = "ended by %s" % S.name(state)
                 self.step_result = self._step
                 self._step = None
         if state == S.FREEZE or state == S.PRECOOL:
@@ -1194,16 +1253,23 @@ class Controller:
         return self.params[name]
 
     def set_param(self, name, value, role):
-        """Change a parameter outside a treatment, within its hard limits.
+        """Change a parameter within its hard limits; audited (role, old, new).
 
         ``name``: a parameter (``floor_c``), its stored-schema name
-        (``limits.floor_c``) or a regulator/valve value (``pid.kp``)."""
+        (``limits.floor_c``) or a regulator/valve value (``pid.kp``).
+        During a treatment (PRECOOL/FREEZE/THAW, TUNE, SELF_TEST) only the
+        PID gains ``pid.kp/ki/kd`` may change (role engineer, applied
+        bumpless with ``PID.set_gains``); anything else raises NotNow."""
         if name not in self._extra:
             name = P.ALIASES.get(name, name)
         lvl = role_level(role)
         st = self.protocol.state
-        if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)):
-            raise _not_now("parameters cannot change during %s" % S.name(st))
+        live = name in _LIVE_GAINS
+        if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)) and not live:
+            raise _not_now(
+                "parameters cannot change during %s (only %s, role engineer, may change live)"
+                % (S.name(st), ", ".join(_LIVE_GAINS))
+            )
         if name in self._extra:
             need = _extra_spec(name)[4]
             if lvl < role_level(need):
@@ -1219,10 +1285,12 @@ class Controller:
             old = self._extra[name]
             self._extra[name] = value
             if name.startswith("pid."):
-                self._make_pid()
+                self._apply_pid_settings(name)
             else:
                 self._apply_valve_settings()
-            self._audit("set", role, name=name, old=old, new=value)
+            self._audit("set", role, name=name, old=old, new=value, phase=S.name(st))
+            now = self.clock.ticks_ms()
+            self._event(now, "set", "%s %s: %r -> %r" % (role, name, old, value))
             return value
         spec = P.spec(name)
         if lvl < role_level(spec[5]):
@@ -1238,6 +1306,40 @@ class Controller:
         self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
         self._audit("set", role, name=name, old=old, new=value)
         return value
+
+    def _apply_pid_settings(self, name):
+        """pid.* changed: the running regulator takes it **bumpless**.
+
+        Gains go through ``PID.set_gains`` (engineer C: the change of the P
+        and D contributions moves into the integral, so the demand does not
+        jump); the integral, filter state and dt timer are kept — a rebuilt
+        PID would restart from an empty integral, a step in the demand in
+        the middle of a freeze. With a gain schedule the new gains become
+        the default and, if a band is in force, that band's gains (else the
+        schedule would put the old ones back at the next tick)."""
+        x = self._extra
+        pid = self.pid
+        if pid is None:
+            return
+        if name == "pid.d_filter_s":
+            pid.d_filter_s = float(x["pid.d_filter_s"])
+            return
+        kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
+        sch = self.schedule
+        if name == "pid.band_c":
+            if sch is not None:
+                sch.band_c = float(x["pid.band_c"])
+            return
+        if sch is not None:
+            sch.default = (kp, ki, kd)
+            band = sch.active
+            if band is not None:
+                # Only the named gain changes in the band in force.
+                g = [pid.kp, pid.ki, pid.kd]
+                g[("pid.kp", "pid.ki", "pid.kd").index(name)] = float(x[name])
+                kp, ki, kd = g
+                sch.store(band, kp, ki, kd)
+        pid.set_gains(kp, ki, kd)
 
     def _apply_valve_settings(self):
         """valve.* changed (outside a treatment): the driver takes the new timing."""

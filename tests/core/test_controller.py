@@ -365,7 +365,7 @@ def test_autotune_runs_in_tune_phase_and_returns_gains():
         rig.ctl.start_autotune({"setpoint_c": -30.0})
     rig.hold(True)
     st = rig.ctl.start_autotune({"setpoint_c": -30.0})
-    assert st["running"] and rig.phase() == S.TUNE
+    assert st["state"] == "running" and rig.phase() == S.TUNE
     assert rig.ctl.status()["mode"] == "autotune"
     opened = False
     for _ in range(5000):
@@ -376,7 +376,9 @@ def test_autotune_runs_in_tune_phase_and_returns_gains():
         if rig.phase() != S.TUNE:
             break
     assert opened and rig.phase() == S.IDLE and rig.valves_closed()
-    res = rig.ctl.autotune_status()["result"]
+    st = rig.ctl.autotune_status()
+    res = st["result"]
+    assert st["state"] == "done" and st["reason"] is None
     assert res["ok"] is True and res["kp"] > 0 and res["rule"] == "simc"
 
 
@@ -389,7 +391,7 @@ def test_interlock_stays_armed_during_autotune():
     rig.step(1)
     assert rig.phase() == S.FAULT and rig.valves_closed()
     res = rig.ctl.autotune_status()
-    assert not res["running"] and res["result"]["ok"] is False
+    assert res["state"] == "aborted" and res["result"]["ok"] is False and res["reason"]
 
 
 def test_tune_phase_has_a_hard_time_limit_and_release_stops_it():
@@ -428,8 +430,10 @@ def test_step_test_records_response():
         if rig.phase() != S.TUNE:
             break
     st = rig.ctl.step_test_status()
-    assert rig.phase() == S.IDLE and not st["running"]
-    temps = [t for _, t in st["trace"]]
+    assert rig.phase() == S.IDLE and st["state"] == "done" and st["trace_len"] >= 9
+    assert "trace" not in st  # the host records telemetry; a trace would not fit a frame
+    temps = [t for _, t in rig.ctl.step_trace()]
+    assert len(temps) == st["trace_len"]
     assert len(temps) >= 9 and temps[-1] < temps[0] - 5.0  # it cooled
 
 

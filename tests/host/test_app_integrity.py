@@ -17,7 +17,16 @@ KEY = bytes(range(32))
 
 
 def test_hmac_matches_cpython_on_micropython(mpy):
+    import random
+
+    rng = random.Random(8)
     cases = [(b"", b""), (b"k", b"msg"), (b"x" * 64, b"y" * 1000), (b"z" * 100, b"\x00\xff" * 77)]
+    # key lengths across the 64-byte block (hashed above it), message lengths
+    # across SHA-256's padding boundaries (55/56, 63/64/65)
+    for klen in (0, 1, 31, 32, 63, 64, 65, 127, 128, 129):
+        for mlen in (0, 55, 56, 63, 64, 65, 119, 120, 300):
+            if rng.random() < 0.5:
+                cases.append((rng.randbytes(klen), rng.randbytes(mlen)))
     got = mpy.run(
         """
 import binascii
@@ -98,6 +107,8 @@ def flash_root(tmp_path):
 def test_boot_selects_the_authentic_active_slot(mpy, flash_root):
     r = boot(mpy, flash_root)
     assert (r["slot"], r["version"], r["fault"], r["fault_file"]) == ("b", "2", 0, None)
+    want = hashlib.sha256((flash_root / "app" / "b" / "manifest").read_bytes()).hexdigest()
+    assert r["manifest_sha256"] == want
 
 
 def test_boot_refuses_tampered_file_and_falls_back_with_fault(mpy, flash_root):

@@ -71,6 +71,10 @@ def board(tmp_path_factory):
             == 0
         )
         yield s
+    if old_keystore is None:
+        os.environ.pop("CRYO_KEYSTORE", None)
+    else:
+        os.environ["CRYO_KEYSTORE"] = old_keystore
 
 
 PINS = {"service": "4321", "engineer": "2468", "operator": "1357"}

@@ -184,3 +184,52 @@ def test_pull_after_cryo_sim_run_treatment(mpy, tmp_path):
     assert states.FREEZE in phases  # the log shows the treatment the sim ran
     assert min(x["tissue_c"] for x in samples if x["tissue_c"] is not None) < 10.0
     assert Path(r["png"]).stat().st_size > 20000 and Path(r["pdf"]).stat().st_size > 5000
+
+
+def test_cli_pull_from_b_running_virtual_board(mpy, tmp_path):
+    """The flash image of a `cryo sim run` treatment, booted on B's real-time board:
+    the controller runs, `cryo logs list` asks it for service mode (G's channel),
+    pulls over the raw REPL and lists the session D's log closed at boot."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from host_tools import ROOT
+    from host_tools.sim import VirtualBoard, run_fast
+
+    img = tmp_path / "sim.img"
+    run_fast(flash=str(img), duration_s=40, scenario="treatment")
+    vb = VirtualBoard(flash=str(img), log=lambda m: None)
+    port = vb.open()
+    t = threading.Thread(target=vb.serve, daemon=True)
+    t.start()
+    try:
+        time.sleep(1.0)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "host_tools.cli",
+                "logs",
+                "--port",
+                port,
+                "--archive",
+                str(tmp_path / "archive"),
+                "--json",
+                "list",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    finally:
+        vb._stop = True
+        t.join(3)
+        vb.close()
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert len(rows) == 1 and rows[0]["session"] == 1
+    assert rows[0]["outcome"] == "interrupted"  # the fast run ended mid-treatment
+    assert rows[0]["samples"] > 300 and rows[0]["min_temp_c"] < 20

@@ -43,7 +43,7 @@ def test_fuzz_during_treatment_leaves_the_valve_untouched(run_link):
         + """
 REFUSED = (
     # (a leading newline ends any truncated fuzz line first)
-    b"\\n" + encode({"id": 1, "cmd": "set", "name": "pid.kp", "value": 0.5, "role": "engineer"}),
+    b"\\n" + encode({"id": 1, "cmd": "set", "name": "valve.window_ms", "value": 300, "role": "engineer"}),
     b"\\n" + encode({"id": 2, "cmd": "service", "role": "service"}),
     b"\\n" + encode({"id": 3, "cmd": "set", "name": "target_c", "value": -20, "role": "service"}),
 )
@@ -197,7 +197,7 @@ while True:
     r.loop(10000, ch, None, False)
     st = ask({"id": 3, "cmd": "autotune", "action": "status"})["state"]
     polls += 1
-    if not st["running"] or polls > 60:
+    if st["state"] != "running" or polls > 60:
         break
 res = st["result"]
 applied = [ask({"id": 4, "cmd": "set", "name": "pid." + k, "value": res[k], "role": "engineer"})
@@ -207,7 +207,8 @@ result({"refused": refused, "started": started["state"], "final": st, "applied":
 """
     )
     assert r["refused"]["err"] == "E_STATE" and "hold-to-run" in r["refused"]["msg"]
-    assert r["started"]["running"] is True and r["started"]["phase"] == "TUNE"
+    assert r["started"]["state"] == "running" and r["started"]["phase"] == "TUNE"
+    assert r["final"]["state"] == "done"
     res = r["final"]["result"]
     assert r["final"]["phase"] == "IDLE" and res["ok"], r["final"]
     assert set(res["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}

@@ -133,7 +133,9 @@ def slot_version(root, slot):
 def select_app(root="", add_path=True):
     """Choose the slot to boot; called by boot.py after the valves are closed.
 
-    Returns a dict ``{"slot", "path", "version", "fault", "reason"}``.
+    Returns a dict ``{"slot", "path", "version", "manifest_sha256", "fault",
+    "reason"}``; ``manifest_sha256`` identifies the running firmware (every
+    file's hash is in the manifest), e.g. for the session header's fw_hash.
     ``slot``/``path`` are None when no app is deployed (``fault`` 0: the
     firmware runs from wherever sys.path already points, e.g. the source
     tree on the virtual board) or when no slot is authentic (``fault``
@@ -142,7 +144,14 @@ def select_app(root="", add_path=True):
     ``cryo`` modules are dropped, so the next ``import cryo...`` loads the
     verified copy.
     """
-    res = {"slot": None, "path": None, "version": None, "fault": FAULT_NONE, "reason": ""}
+    res = {
+        "slot": None,
+        "path": None,
+        "version": None,
+        "manifest_sha256": None,
+        "fault": FAULT_NONE,
+        "reason": "",
+    }
     want = active_slot(root)
     if want is None and not _exists(join(root, "app", "a")) and not _exists(join(root, "app", "b")):
         return res
@@ -155,6 +164,8 @@ def select_app(root="", add_path=True):
             res["slot"] = slot
             res["path"] = join(root, "app", slot)
             res["version"] = slot_version(root, slot)
+            # the firmware identity for log headers (clinical-safety.md §3.7 item 9)
+            res["manifest_sha256"] = manifest.file_sha256(join(root, "app", slot, "manifest"))
             break
         reasons.append(problems[0])
     if res["slot"] is None:
