@@ -39,10 +39,18 @@ def run():
             % (_kb(boardcheck.HEAP_BUDGET), boardcheck.HEAP_BUDGET / heap),
         )
     )
+    st = summary["status"]
     rows.append(
         (
-            "treatment (cryo sim run): ticks / speed at the minimum heap",
-            "%d / %.0fx real time" % (summary["ticks"], summary["speed_x"]),
+            "treatment (cryo sim run): how it ended / ticks / speed",
+            "%s%s, cycle %s / %d / %.0fx real time"
+            % (
+                st["phase"],
+                " (%s)" % st["reason"] if st.get("reason") else "",
+                st.get("cycle"),
+                summary["ticks"],
+                summary["speed_x"],
+            ),
         )
     )
 

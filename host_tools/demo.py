@@ -77,12 +77,28 @@ t = 0
 started = False
 max_ms = int(opts["max_s"] * 1000)
 open_phase(ctl.protocol.state, 0)
+sub = ctl.service_ms if 0 < ctl.service_ms < period else period
 while t < max_ms:
-    clock.advance(period)
+    # The wait between ticks as Controller.run spends it: the plant stepped
+    # and the valve serviced every service_ms (time-proportioning
+    # resolution = the sub-tick), then the tick.
+    left = period
+    open_sub = 0
+    while left > sub:
+        clock.advance(sub)
+        left -= sub
+        now = clock.ticks_ms()
+        world.advance_to(now)
+        ctl.service_valve(now)
+        if world.valve_is_open():
+            open_sub += sub
+    clock.advance(left)
     t += period
     now = clock.ticks_ms()
     world.advance_to(now)
     ctl.tick(now)
+    if world.valve_is_open():
+        open_sub += left
     if world.wdt_expired(now):
         print("watchdog expired at", t)
         break
@@ -96,8 +112,7 @@ while t < max_ms:
     if S.name(st) != cur["phase"]:
         open_phase(st, t)
     cur["ticks"] += 1
-    if world.valve_is_open():
-        cur["open"] += 1
+    cur["open"] += open_sub / period  # valve-open fraction of this period
     tc = ctl.temp_c[0]
     if tc is not None:
         cur["tmin"] = tc if cur["tmin"] is None or tc < cur["tmin"] else cur["tmin"]
@@ -270,6 +285,9 @@ def main(argv=None):
     image = out / "flash.img"
     if image.exists():
         image.unlink()
+    # A fresh image is a new device: its archive from an earlier run (named
+    # after the image by host_tools.logs) would not match the new log.
+    shutil.rmtree(out / ("virtual-" + image.stem), ignore_errors=True)
     res = run_treatment(args.plant, args.seed, flash=image)
     for line in summary_lines(res):
         print(line)

@@ -195,8 +195,9 @@ def _pick(gains: dict, rule: str, chosen: str | None):
 def run_state(st: dict) -> str:
     """'running' / 'done' / 'aborted' / 'idle' from a status reply.
 
-    Accepts the documented ``{"state": ...}`` and E's controller form
-    ``{"running": bool, "result": {...}}``.
+    The documented ``{"state": ...}`` (E's controller and the TuningRunner
+    both send it); the older ``{"running": bool, "result": {...}}`` form is
+    still understood, for devices running earlier firmware.
     """
     if "state" in st:
         return st["state"]

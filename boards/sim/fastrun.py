@@ -11,9 +11,12 @@ sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
 wrap), autostart (call Controller.start after boot).
 
 Every virtual millisecond is deterministic for a given seed: the clock is a
-``cryo.clock.ManualClock`` advanced by the controller's period, the plant is
-stepped every 20 ms with the valve duty measured on the pins, scenario
-events fire at their virtual time. The flash image is written as the
+``cryo.clock.ManualClock`` advanced by the controller's period in
+``service_ms`` steps (10 ms); at each step ``Controller.service_valve(now)``
+runs (the valve sub-tick ``Controller.run`` does between ticks) and the
+plant is stepped every 20 ms with the valve duty measured on the pins (open
+time integrated from the pin-edge times, to the ms), then the tick;
+scenario events fire at their virtual time. The flash image is written as the
 firmware writes it (file-backed littlefs), so ``cryo logs`` can pull the
 logs afterwards. The last stdout line is ``@@SIM@@`` + a JSON summary.
 """
@@ -181,11 +184,29 @@ def main():
         duration_ms = 0
 
     while elapsed < duration_ms:
-        clock.advance(period)
-        elapsed += period
+        # Between ticks, as Controller.run spends the wait: the plant stepped
+        # and the valve serviced every service_ms (time-proportioning
+        # resolution = the sub-tick, not the 100 ms tick).
+        sub = ctrl.service_ms if ctrl is not None else period
+        if sub <= 0 or sub > period:
+            sub = period
+        left = period
+        while left > sub:
+            clock.advance(sub)
+            elapsed += sub
+            left -= sub
+            now = clock.ticks_ms()
+            try:
+                world.sync()  # plant step every 20 ms (its granularity)
+                if ctrl is not None and off_until is None and hang_until is None:
+                    ctrl.service_valve(now)
+            except BoardReset as r:
+                reboot(r.cause)
+        clock.advance(left)
+        elapsed += left
         now = clock.ticks_ms()
         try:
-            world.sync()
+            world.advance_to(now)
         except BoardReset as r:
             reboot(r.cause)
         while world.pending:

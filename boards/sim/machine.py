@@ -220,6 +220,19 @@ class ADC:
         return self.read_u16() * 3300000 // 65535
 
 
+def _unix_seconds(y, mo, d, h, mi, s):
+    """UTC date/time -> seconds since 1970-01-01 (proleptic Gregorian;
+    days-from-civil, integer only, same result on every interpreter)."""
+    if mo <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (mo + (9 if mo <= 2 else -3)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return days * 86400 + h * 3600 + mi * 60 + s
+
+
 class RTC:
     """Real-time clock: an offset on top of host time (real) or virtual time."""
 
@@ -243,7 +256,9 @@ class RTC:
             t = time.gmtime(self._now_s())
             # (year, month, day, weekday, hours, minutes, seconds, subseconds)
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
-        secs = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        # Civil date -> Unix seconds ourselves: time.mktime takes an 8-tuple
+        # in local time on MicroPython and a 9-tuple on CPython (TypeError).
+        secs = _unix_seconds(dt[0], dt[1], dt[2], dt[4], dt[5], dt[6])
         RTC._offset_s = 0
         RTC._offset_s = secs - self._now_s()
 

@@ -61,6 +61,8 @@ _F_IMPLAUSIBLE = const(0x8000)  # fault flag the interlock counts for implausibl
 _ROLES = ("operator", "engineer", "service")
 _STORAGE_CHECK_MS = const(1000)
 _GC_SLACK_MS = const(5)
+_LINK_POLLS = const(4)  # link polls per period at most (each bounded, docs/link.md)
+_LINK_SLACK_MS = const(20)  # poll again only with this much left before the tick
 
 # Regulator and valve settings (not interlock limits): (name, default, low,
 # high, role). The same names, ranges and roles are fields of the stored
@@ -1479,8 +1481,21 @@ class Controller:
             if should_stop is not None and should_stop():
                 break
             self.tick(clock.ticks_ms())
-            if self.link is not None:
-                self.link.poll()  # outside the tick: bounded work, never raises
+            link = self.link
+            if link is not None:
+                # Outside the tick: bounded work, never raises. While it did
+                # work and there is slack before the next tick, poll again
+                # (at most _LINK_POLLS per period: a request that arrived in
+                # pieces, or a queue of requests, is served without waiting
+                # a whole tick per frame, and a flood still cannot eat the
+                # period).
+                n = 0
+                while (
+                    link.poll()
+                    and n < _LINK_POLLS - 1
+                    and clock.diff(deadline, clock.ticks_ms()) > _LINK_SLACK_MS
+                ):
+                    n += 1
             # Planned idle point: collect while there is slack before the deadline.
             if clock.diff(deadline, clock.ticks_ms()) > _GC_SLACK_MS:
                 gc.collect()

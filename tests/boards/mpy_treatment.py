@@ -6,8 +6,8 @@ firmware/ and boards/sim/ on MICROPYPATH:
     micropython mpy_treatment.py [board.json|-] [plant] [cycles] [max_s] [logdir] [overrides]
 
 ``overrides`` is a JSON object merged into the plant parameters (e.g.
-``{"h_spray_w_m2k": 410.0}``: the calibrated keloid with a 10x spray, so a
-whole treatment takes ~11 virtual minutes instead of failing to cool).
+``{"h_spray_w_m2k": 300.0}``: the calibrated keloid with a ~7x spray, so a
+whole treatment takes ~11 virtual minutes).
 
 It wires the real firmware exactly as a board does (cryo.board.Board from a
 board definition, cryo.controller.Controller with a TreatmentLog) and runs

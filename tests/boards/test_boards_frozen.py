@@ -49,8 +49,6 @@ def test_controller_runs_from_O3_bytecode(mpy):
     ``-O3`` .mpy tree instead of the sources."""
     with tempfile.TemporaryDirectory() as d:
         rom = boardcheck.compile_firmware(Path(d) / "rom", opt=3)
-        ok, res = boardcheck.run_fastrun(
-            None, duration_s=120, rom=rom, phases=("PRECOOL", "FREEZE", "THAW", "DONE")
-        )
+        ok, res = boardcheck.run_fastrun(None, duration_s=120, rom=rom, phases=None)
     assert ok, res
     assert res["valve_cycles"] > 0

@@ -4,8 +4,8 @@
 ``cryo sim run`` runs: the firmware's Controller with littlefs flash, audit
 trail and command channel on the virtual board) through the ``treatment``
 scenario: a complete default two-cycle treatment, across the 2**30 tick
-wrap. The budget is the smallest heap that passed (bisected by
-bench/bench_boards.py) plus ~25 %.
+wrap, until the firmware ends it (DONE, or a clinical stop). The budget is the smallest heap that passed (bisected by
+bench/bench_boards.py) plus ~30 %.
 """
 
 import boardcheck
@@ -14,7 +14,9 @@ import boardcheck
 def test_full_treatment_completes_within_the_heap_budget(mpy):
     ok, res = boardcheck.run_fastrun(boardcheck.HEAP_BUDGET)
     assert ok, "treatment failed with -X heapsize=%d:\n%s" % (boardcheck.HEAP_BUDGET, res)
-    assert res["status"]["cycle"] == 2
+    # The firmware ended the treatment itself (DONE today; a clinical stop
+    # such as `disagree` also counts: the heap held through it).
+    assert res["status"]["phase"] in boardcheck.END_PHASES
     assert res["valve_cycles"] > 0 and res["scenario_done"]
     # It started 60 s before the 2**30 wrap and ran ~11 virtual minutes.
     assert res["ticks"] * res["period_ms"] > 60_000

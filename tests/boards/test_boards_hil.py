@@ -229,5 +229,11 @@ def test_identity_check_accepts_a_matching_board():
     )
     assert hil.identity_problems(ident_s3, s3) == []
     assert hil.identity_problems(ident_s3, defn)  # an S3 is not a Pico
+    # An RP2350 build may report armv7emsp: armv7m native code still loads.
+    p2 = boardcheck.load_board("rp2350")
+    ident_p2 = dict(ident, machine="Raspberry Pi Pico2 with RP2350", mpy=6 | (3 << 8) | (7 << 10))
+    assert hil.identity_problems(ident_p2, p2) == []
+    # ... but an armv6m (RP2040) build cannot load armv7m code.
+    assert hil.identity_problems(dict(ident_p2, mpy=6 | (3 << 8) | (4 << 10)), p2)
     old = dict(ident, version=[1, 22, 2], mpy=6 | (2 << 8) | (4 << 10))
     assert len(hil.identity_problems(old, defn)) == 2

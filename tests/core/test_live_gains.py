@@ -137,3 +137,40 @@ def test_gain_change_outside_treatment_keeps_the_regulator_and_schedule():
     assert pid.kp == 0.25 and ctl.schedule.to_list() == [[-35.0, 0.25, 0.05, 0.0]]
     with pytest.raises(NotNow, match="only pid.kp, pid.ki, pid.kd"):
         ctl.set_param("freeze_s", 12.0, "operator")
+
+
+def test_run_loop_polls_the_link_again_while_busy_bounded(mpy):
+    """Controller.run: after the tick, ``link.poll()`` is called again while
+    it reports work and there is slack — at most 4 polls per period (a busy
+    link can never take the period); an idle link is polled once."""
+    res = mpy.run(
+        """
+import sys
+sys.path.append(".frozen")
+import vboard
+from cryo import board as cboard
+from cryo.controller import Controller
+b = cboard.build()
+ctl = Controller(b, {"require_wdt": False})
+class Link:
+    def __init__(self, busy):
+        self.busy = busy
+        self.per_tick = {}
+    def poll(self):
+        t = ctl.ticks
+        self.per_tick[t] = self.per_tick.get(t, 0) + 1
+        return self.busy
+out = []
+for busy in (True, False):
+    ctl.link = Link(busy)
+    n0 = ctl.ticks
+    ctl.run(should_stop=lambda: ctl.ticks >= n0 + 5)
+    out.append(sorted(set(ctl.link.per_tick.values())))
+result([out, ctl.overruns])
+""",
+        timeout=60,
+    )
+    (busy, idle), _overruns = res
+    # polled again while busy and slack remains, never more than 4 per period
+    assert max(busy) == 4 and min(busy) >= 1, busy
+    assert idle == [1], idle

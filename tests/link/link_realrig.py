@@ -3,8 +3,10 @@
 Builds B's virtual world (``vboard.World``, fast mode, ``ManualClock``), the
 board layer (``cryo.board.Board``) and E's ``cryo.controller.Controller``;
 ``loop(ms, channel)`` runs the tick like ``Controller._loop`` does on
-hardware (tick, then ``link.poll()``), charging each poll its measured cost
-in virtual time, and records the valve output after every tick. MicroPython
+hardware (tick, then ``link.poll()``, then valve sub-ticks every
+``service_ms`` with the plant stepped between them until the next tick),
+charging each poll its measured cost in virtual time, and records the valve
+output after every tick. MicroPython
 and CPython.
 """
 
@@ -53,10 +55,20 @@ class RealRig:
     def start_treatment(self):
         for _ in range(3):
             self.tick()
-            self.clock.advance(self.period)
+            self.service_until(self.clock.add(self.clock.ticks_ms(), self.period))
         self.ctl.start()
         self.world.set_input("handpiece", 1)
         self.world.set_input("footswitch", 1)
+
+    def hold_for_tuning(self):
+        """Hold-to-run inputs for an engineer's autotune/step test without
+        starting a treatment: the footswitch goes down while the handpiece
+        is still in its holder (a press with the handpiece out starts a
+        treatment), then the handpiece is lifted."""
+        self.world.set_input("footswitch", 1)
+        self.tick()
+        self.service_until(self.clock.add(self.clock.ticks_ms(), self.period))
+        self.world.set_input("handpiece", 1)
 
     def loop(self, ms, channel=None, on_tick=None, charge=True):
         """Tick every period for ``ms``; after each tick poll once (E's loop).
@@ -86,9 +98,22 @@ class RealRig:
                     c.advance(acc_us // 1000)
                     acc_us %= 1000
             deadline = c.add(deadline, self.period)
-            left = c.diff(deadline, c.ticks_ms())
-            if left > 0:
-                c.advance(left)
+            self.service_until(deadline)
+
+    def service_until(self, deadline):
+        """The wait for the next tick, as ``Controller.run`` spends it: the
+        plant stepped and ``service_valve(now)`` called every ``service_ms``
+        (the valve's time-proportioning resolution is the sub-tick)."""
+        c = self.clock
+        sub = self.ctl.service_ms
+        left = c.diff(deadline, c.ticks_ms())
+        while left > 0:
+            s = sub if left > sub else left
+            c.advance(s)
+            left -= s
+            now = c.ticks_ms()
+            self.world.advance_to(now)
+            self.ctl.service_valve(now)
 
 
 class _RamLog:

@@ -168,13 +168,13 @@ result(out)
 
 def test_autotune_through_the_channel_on_the_real_controller(run_link):
     # Hold-to-run (handpiece + footswitch), TUNE phase, C's RelayAutotune in
-    # E's tick; 300 ms valve window (with the default 1000 ms the relay did
-    # not converge on seed 2: reported to C/E).
+    # E's tick with the valve sub-ticks (RealRig.service_until); the factory
+    # 200 ms valve window (the 1000 ms window did not converge on seed 2).
     r = run_link(
         PRELUDE
         + """
 from cryo.link.framing import decode
-r = RealRig(seed=1, config={"valve.window_ms": 300})
+r = RealRig(seed=1)
 sin = ScriptStream()
 out = []
 class Sink:
@@ -188,8 +188,7 @@ def ask(obj):
     return decode(b"".join(out).split(b"\\n")[-2], None, 2048)
 r.loop(1000, ch)
 refused = ask({"id": 1, "cmd": "autotune", "action": "start", "role": "engineer"})
-r.world.set_input("handpiece", 1)
-r.world.set_input("footswitch", 1)
+r.hold_for_tuning()
 r.loop(300, ch)
 started = ask({"id": 2, "cmd": "autotune", "action": "start", "role": "engineer", "setpoint_c": -30})
 polls = 0

@@ -2,10 +2,12 @@
 E's main.py (controller + this channel on the console), the host tools open
 its pty like a USB serial port.
 
-Gap: in real-time mode nothing can start a treatment from the host (no
-front-panel start on the virtual board yet), so these runs are IDLE; the
-treatment-time behaviour is covered by test_real_controller.py (same
-controller, virtual time) and test_e2e.py (rig loop on a pty-less pipe).
+The technician's hands are the front panel (``cryo sim --panel FILE``,
+``host_tools.sim.write_panel``): lifting the handpiece and pressing the
+footswitch starts a treatment exactly as on the device (pre-treatment
+self-test, PRECOOL, FREEZE, ...). The treatment tests run on the core
+tests' fast plant (10x spray: FREEZE regulation within seconds of wall
+time; gains / 10) with a -20 degC target set over the link.
 """
 
 import json
@@ -19,13 +21,16 @@ import pytest
 
 from host_tools import ROOT, cli
 from host_tools.link import Link, LinkDenied, LinkError, request_service_mode
+from host_tools.sim import write_panel
 
 pytestmark = pytest.mark.sim
 
 
 class Sim:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, *extra):
         self.err = open(tmp_path / "sim.err", "w")
+        self.flash = tmp_path / "f.img"
+        self.panel = tmp_path / "panel.json"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -33,9 +38,12 @@ class Sim:
                 "host_tools.cli",
                 "sim",
                 "--flash",
-                str(tmp_path / "f.img"),
+                str(self.flash),
                 "--link",
                 str(tmp_path / "port"),
+                "--panel",
+                str(self.panel),
+                *extra,
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -100,3 +108,138 @@ def test_parameters_and_service_mode_on_the_virtual_board(sim):
     time.sleep(0.5)
     with Link(sim.port, timeout=1) as link, pytest.raises(LinkError, match="no reply"):
         link.status()  # the loop has stopped: the console belongs to the REPL now
+
+
+FAST_PLANT = str(ROOT / "tests" / "core" / "fast_plant.json")
+FAST_GAINS = {"pid.kp": 0.017, "pid.ki": 0.004}  # the fast plant sprays 10x harder
+
+
+@pytest.fixture(scope="module")
+def treating(tmp_path_factory, request):
+    """A treatment running on the real-time virtual board (module-scoped:
+    one boot, one footswitch press, for the tests below)."""
+    tmp = tmp_path_factory.mktemp("sim_treat")
+    s = Sim(tmp, "--plant", FAST_PLANT)
+    try:
+        with Link(s.port, timeout=3) as link:
+            assert link.status()["phase"] == "IDLE"
+            link.set("target_c", -20.0, role="operator")
+            link.set("freeze_s", 30.0, role="operator")
+            for k, v in FAST_GAINS.items():
+                link.set(k, v, role="engineer")
+        # The technician lifts the handpiece and presses the footswitch.
+        write_panel(str(s.panel), handpiece=1)
+        time.sleep(0.3)
+        write_panel(str(s.panel), footswitch=1)
+        yield s
+    finally:
+        write_panel(str(s.panel), footswitch=0, handpiece=0)
+        s.stop()
+
+
+def _wait_phase(link, phases, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = link.status()
+        if st["phase"] in phases:
+            return st
+        time.sleep(0.1)
+    raise AssertionError("phase %s not reached; last %s" % (phases, st))
+
+
+def test_footswitch_starts_a_treatment_and_monitor_keeps_its_rate(treating, capsys):
+    with Link(treating.port, timeout=3) as link:
+        _wait_phase(link, ("PRECOOL", "FREEZE"), 15)
+    rc = cli.main(["monitor", "--port", treating.port, "--rate", "5", "--duration", "3", "--json"])
+    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert rc == 0
+    summary = lines[-1]["summary"]
+    assert 4.0 <= summary["device_rate_hz"] <= 6.0, summary
+    assert summary["gaps"] == 0 and summary["bad_frames"] == 0
+    tel = lines[:-1]
+    assert len(tel) >= 12
+    assert {t["phase"] for t in tel} <= {"PRECOOL", "FREEZE"}, {t["phase"] for t in tel}
+    assert any(t["valve"] for t in tel) and all(t["faults"] == [] for t in tel)
+    assert tel[-1]["temps"]["tissue"] < tel[0]["temps"]["tissue"]  # it is cooling
+
+
+def _record(link, seconds):
+    out = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        tel = link.next_telemetry(timeout=0.5)
+        if tel is not None:
+            out.append(tel)
+    return out
+
+
+def test_live_gain_change_during_freeze_is_bumpless_and_audited(treating, mpy):
+    from host_tools.tune import apply_gains
+
+    with Link(treating.port, timeout=3) as link:
+        end = time.monotonic() + 30
+        while True:  # regulating at the target: integral built up, demand not saturated
+            st = _wait_phase(link, ("FREEZE",), 20)
+            if abs(st["temps"]["tissue"] - st["setpoint_c"]) < 3.0 and 0.1 < st["demand"] < 0.9:
+                break
+            assert time.monotonic() < end, st
+            time.sleep(0.2)
+        link.set_telemetry(10)
+        link.drain_telemetry()
+        before = _record(link, 2.0)
+        applied = apply_gains(link, 0.034, 0.006, 0.0, role="engineer")
+        after = _record(link, 2.0)
+        link.set_telemetry(0)
+        assert link.get("pid.kp") == 0.034
+    assert applied == {"pid.kp": 0.034, "pid.ki": 0.006, "pid.kd": 0.0}
+    frames = before + after
+    assert {t["phase"] for t in frames} == {"FREEZE"} and len(frames) >= 30
+    assert all(t["faults"] == [] for t in frames)
+    i_before = before[-1]["i"]
+    assert i_before > 0.1, before[-1]
+    # Bumpless: the integral is kept (a rebuilt PID restarts it at 0, the
+    # demand would drop by about i); across the change the demand moves no
+    # more than it moved from tick to tick before it.
+    natural = max(abs(b["demand"] - a["demand"]) for a, b in zip(before, before[1:]))
+    across = abs(after[0]["demand"] - before[-1]["demand"])
+    assert across <= natural + 0.05, (across, natural, before[-3:], after[:3])
+    assert abs(after[0]["i"] - i_before) < 0.3 * i_before, (before[-1], after[0])
+    assert min(t["i"] for t in after) > 0.5 * i_before
+    assert after[0]["p"] != before[-1]["p"] or after[1]["p"] != before[-2]["p"]
+
+    # ... and audited: after the session, the flash image's audit trail (D's
+    # hash chain) holds each change with role, old and new value and phase.
+    write_panel(str(treating.panel), footswitch=0, handpiece=0)
+    time.sleep(0.5)
+    treating.stop()
+    res = mpy.run(
+        """
+import vboard, vfs
+dev = vboard.make_flash(%r, 4096, 512)
+vfs.mount(vfs.VfsLfs2(dev), "/flash")
+from cryo.storage.audit import AuditTrail
+a = AuditTrail("/flash/audit.log")
+result({"entries": a.entries(), "verify": a.verify()})
+"""
+        % str(treating.flash)
+    )
+    assert res["verify"] == []
+    sets = [e for e in res["entries"] if "pid.kp" in repr(e) or "pid.ki" in repr(e)]
+    text = repr(sets)
+    # before the treatment (IDLE) to the fast-plant gains, then live in FREEZE
+    assert "engineer" in text and "0.017" in text and "0.034" in text, sets
+    assert "0.004" in text and "0.006" in text
+    assert "FREEZE" in text and "IDLE" in text
+
+
+def test_treatment_scenario_starts_a_treatment_in_real_time(tmp_path, mpy):
+    """`cryo sim --scenario treatment`: the scenario lifts the handpiece at
+    1.5 s and presses the footswitch at 2 s after power-up; main.py is
+    running by then, so the controller sees the press and starts."""
+    s = Sim(tmp_path, "--scenario", "treatment")
+    try:
+        with Link(s.port, timeout=3) as link:
+            st = _wait_phase(link, ("PRECOOL", "FREEZE"), 15)
+            assert st["faults"] == [] and st["demand"] == 1.0
+    finally:
+        s.stop()

@@ -272,3 +272,35 @@ result([level, code > 0, v1 == v0, w.version > v1])
 """
     )
     assert r == [1, True, True, True]
+
+
+RTC_SNIPPET = """
+import vboard
+from cryo.clock import ManualClock
+clk = ManualClock(0)
+w = vboard.install(vboard.World(clock=clk, realtime=False, seed=3))
+import machine
+r = machine.RTC()
+r.datetime((2026, 11, 25, 2, 16, 30, 15, 0))
+a = list(r.datetime())
+clk.advance(61000)
+b = list(r.datetime())
+r.datetime((2024, 2, 29, 3, 23, 59, 59, 0))  # leap day, end of day
+clk.advance(1000)
+c = list(r.datetime())
+"""
+
+
+def test_rtc_set_and_read_back_on_both_interpreters(mpy):
+    """RTC.datetime(dt) sets the clock (it failed under CPython: time.mktime
+    wants a 9-tuple there) and reads back the same fields, then advances
+    with the board clock."""
+    want = [
+        [2026, 11, 25, 2, 16, 30, 15, 0],
+        [2026, 11, 25, 2, 16, 31, 16, 0],
+        [2024, 3, 1, 4, 0, 0, 0, 0],
+    ]
+    assert mpy.run(RTC_SNIPPET + "result([a, b, c])") == want
+    ns = {}
+    exec(RTC_SNIPPET, ns)  # CPython: boards/sim and firmware are on sys.path
+    assert [ns["a"], ns["b"], ns["c"]] == want

@@ -1,0 +1,72 @@
+"""The technician starts a treatment with the footswitch (integration I2).
+
+Without a host: a footswitch press (edge) with the handpiece out of its
+holder in IDLE/DONE/ABORTED runs the pre-treatment self-test and begins.
+A pedal already down at power-up is not a press; a press with the handpiece
+holstered starts nothing (that is how an engineer holds hold-to-run inputs
+for TUNE); nothing starts in FAULT. docs/safety.md "Treatment protocol".
+"""
+
+import core_scenarios as SC
+from core_rig import Rig
+
+from cryo.protocol import states as S
+
+
+def test_press_with_handpiece_out_self_tests_and_begins():
+    rig = Rig(seed=71, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(3)
+    assert rig.phase() == S.IDLE and rig.ctl.wdt is None
+    rig.world.set_input("handpiece", 1)
+    rig.step(2)
+    assert rig.phase() == S.IDLE  # lifting the handpiece alone starts nothing
+    rig.world.set_input("footswitch", 1)
+    rig.step(1)
+    assert rig.phase() == S.PRECOOL and rig.ctl.wdt is not None  # self-test armed the WDT
+    assert rig.run_until(S.FREEZE, 3000)
+    # released: ABORTED (hold-to-run); pressing again starts a new treatment
+    rig.world.set_input("footswitch", 0)
+    rig.step(1)
+    assert rig.phase() == S.ABORTED and rig.valves_closed()
+    rig.world.set_input("footswitch", 1)
+    rig.step(1)
+    assert rig.phase() == S.PRECOOL
+
+
+def test_pedal_held_at_power_up_is_not_a_press():
+    rig = Rig(seed=72, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.world.set_input("handpiece", 1)
+    rig.world.set_input("footswitch", 1)
+    from cryo.controller import Controller
+
+    ctl = Controller(rig.board, dict(SC.FAST, require_wdt=True), log=rig.log)
+    rig.ctl = ctl
+    rig.step(20)
+    assert rig.phase() == S.IDLE and rig.valves_closed()
+    rig.world.set_input("footswitch", 0)
+    rig.step(1)
+    rig.world.set_input("footswitch", 1)
+    rig.step(1)
+    assert rig.phase() == S.PRECOOL
+
+
+def test_press_with_handpiece_holstered_or_in_fault_starts_nothing():
+    rig = Rig(seed=73, config=SC.FAST, plant=SC.FAST_PLANT)
+    rig.step(3)
+    rig.world.set_input("footswitch", 1)  # handpiece still in its holder
+    rig.step(2)
+    rig.world.set_input("handpiece", 1)  # now lifted: no new edge
+    rig.step(2)
+    assert rig.phase() == S.IDLE and rig.ctl.wdt is None
+    rig.ctl.start_autotune({"setpoint_c": -30.0})  # the engineer's hold-to-run TUNE
+    rig.step(2)
+    assert rig.phase() == S.TUNE
+    rig.world.set_input("estop", 0)
+    rig.step(1)
+    assert rig.phase() == S.FAULT
+    rig.world.set_input("estop", 1)
+    rig.world.set_input("footswitch", 0)
+    rig.step(1)
+    rig.world.set_input("footswitch", 1)
+    rig.step(2)
+    assert rig.phase() == S.FAULT and rig.valves_closed()

@@ -1,0 +1,139 @@
+"""`cryo tune auto` through the CLI on E's real controller (issue 9).
+
+The device is ``link_ctl_device.py`` under the real MicroPython unix port:
+B's virtual board with the calibrated default plant (Har-Shai, ~5 min
+pull-down), E's ``Controller`` (TUNE phase, hold-to-run, every interlock
+armed) with the valve sub-ticks every ``service_ms``, C's
+``RelayAutotune`` stepped from the tick, G's channel on stdio — in
+unpaced virtual time. The host is the real ``cryo tune auto --apply
+chosen``. The gains it applied then hold the setpoint through a treatment
+on the same plant (virtual time, another seed).
+"""
+
+import json
+
+from link_devrig import DeviceRig
+
+from host_tools import cli
+from host_tools.link import Link
+
+
+def _cli_json(capsys, argv):
+    rc = cli.main(argv)
+    out = capsys.readouterr().out.strip().splitlines()
+    return rc, [json.loads(ln) for ln in out if ln.startswith("{")]
+
+
+def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(capsys, run_link):
+    with DeviceRig("hold", "seed=1", script="link_ctl_device.py") as rig:
+        rc, lines = _cli_json(
+            capsys,
+            [
+                "tune",
+                "auto",
+                "--port",
+                rig.url,
+                "--timeout",
+                "10",
+                "--setpoint",
+                "-35",
+                "--apply",
+                "chosen",
+                "--json",
+                "--max-time",
+                "240",
+            ],
+        )
+        assert rc == 0, capsys.readouterr().err
+        with Link(rig.url, timeout=10) as link:
+            on_device = {n: link.get(n) for n in ("pid.kp", "pid.ki", "pid.kd")}
+            st = link.status()
+            tune_state = link.autotune("status")
+    res = lines[-1]
+    at = res["autotune"]
+    assert at["ok"] and set(at["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}
+    chosen = at["gains"][at["rule"]]
+    assert res["applied"] == {
+        "pid.kp": chosen["kp"],
+        "pid.ki": chosen["ki"],
+        "pid.kd": chosen["kd"],
+    }
+    assert on_device == res["applied"]
+    assert tune_state["state"] == "done" and st["phase"] == "IDLE" and st["faults"] == []
+    # A treatment on the same plant (another seed) with exactly these gains:
+    # the FREEZE hold at -35 degC, sampled every tick.
+    hold = run_link(
+        """
+import gc
+gc.threshold(200000)
+from link_realrig import RealRig
+from cryo.protocol import states as S
+r = RealRig(seed=7, start_ms=(1 << 30) - 200000,
+            config={"pid.kp": %r, "pid.ki": %r, "pid.kd": %r, "cycles": 1, "freeze_s": 30.0})
+ctl = r.ctl
+r.start_treatment()
+errs = []
+seen = []
+c = r.clock
+deadline = c.ticks_ms()
+k = 0
+while k < 9000 and ctl.protocol.state != S.THAW:   # <= 900 s
+    r.tick()
+    st = ctl.protocol.state
+    if not seen or seen[-1] != st:
+        seen.append(st)
+    t = ctl.temp_c[0]
+    if st == S.FREEZE and t is not None and ctl.protocol.reached:
+        errs.append(t - ctl.setpoint_c)
+    deadline = c.add(deadline, r.period)
+    r.service_until(deadline)
+    k += 1
+n = len(errs)
+result({"n": n, "mae": sum(abs(e) for e in errs) / n if n else None,
+        "worst": max(abs(e) for e in errs) if n else None, "phases": [S.name(s) for s in seen],
+        "faults": ctl.fault_history, "overruns": ctl.overruns, "wall_ticks": k})
+"""
+        % (chosen["kp"], chosen["ki"], chosen["kd"])
+    )
+    assert hold["faults"] == [] and hold["overruns"] == 0, hold
+    assert hold["phases"][-1] == "THAW" and hold["n"] >= 250, hold  # the whole 30 s hold
+    assert hold["mae"] < 1.0, hold  # mean |error| below 1 degC
+    assert hold["worst"] < 3.0, hold
+
+
+def test_cli_step_test_on_the_real_controller_fits_a_model(capsys, tmp_path, mpy):
+    """`cryo tune step` against E's controller: the TUNE phase holds the
+    step demand, the host records the response from telemetry and fits the
+    FOPDT model; the status reply carries ``trace_len``, never the trace."""
+    png = tmp_path / "step.png"
+    with DeviceRig("hold", "seed=2", script="link_ctl_device.py") as rig:
+        rc, lines = _cli_json(
+            capsys,
+            [
+                "tune",
+                "step",
+                "--port",
+                rig.url,
+                "--timeout",
+                "10",
+                "--demand",
+                "0.3",
+                "--duration",
+                "60",
+                "--plot",
+                str(png),
+                "--json",
+            ],
+        )
+        assert rc == 0, capsys.readouterr().err
+        with Link(rig.url, timeout=10) as link:
+            st = link.step_test("status")
+            phase = link.status()["phase"]
+    out = lines[-1]
+    fit = out["fopdt"]
+    assert out["samples"] >= 500  # 10 Hz telemetry for 60 s of device time
+    assert fit["gain"] > 0 and fit["tau"] > 1.0 and fit["rmse"] < 1.0, fit
+    assert set(out["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}
+    assert st["state"] == "done" and st["demand"] == 0.3 and st["duration_s"] == 60
+    assert "trace" not in st and 55 <= st["trace_len"] <= 61
+    assert phase == "IDLE" and png.read_bytes()[:4] == b"\x89PNG"
