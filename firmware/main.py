@@ -74,9 +74,29 @@ def _rtc_seconds(board):
     return seconds
 
 
-def build(board=None):
-    """Board, controller and command channel (no loop yet)."""
+def _boot_app():
+    """boot.py's app selection (``APP``), if boot.py ran in this namespace.
+
+    On a board boot.py and main.py share one global namespace, so ``APP``
+    is a global here; imported as a module (tests, the virtual board) there
+    is none and the firmware runs unverified from the source tree
+    (``fault`` 0, no manifest hash).
+    """
+    return globals().get("APP")
+
+
+def build(board=None, app=None):
+    """Board, controller and command channel (no loop yet).
+
+    ``app``: boot's app selection result (default: boot.py's ``APP``). Its
+    ``fault`` raises the FIRMWARE interlock condition (treatment blocked
+    until a service acknowledgement, or for good when no app is authentic);
+    its ``manifest_sha256`` is the session headers' ``fw_hash``.
+    """
     from cryo.controller import Controller
+
+    if app is None:
+        app = _boot_app()
 
     if board is None:
         from cryo import board as cboard
@@ -102,7 +122,7 @@ def build(board=None):
 
     log = _optional("treatment log", make_log)
     audit = _optional("audit trail", make_audit)
-    ctl = Controller(board, cfg, log=log, audit=audit, config_fault=fault)
+    ctl = Controller(board, cfg, log=log, audit=audit, config_fault=fault, app=app)
     ctl.rtc = rtc_log  # session headers carry the start time
 
     def make_link():
@@ -116,10 +136,10 @@ def build(board=None):
     return board, ctl
 
 
-def main(board=None):
+def main(board=None, app=None):
     ctl = None
     try:
-        board, ctl = build(board)
+        board, ctl = build(board, app)
         ctl.run()
         if ctl.service_requested:
             print("main: service mode (%s): control loop stopped, valves closed" % ctl.service_role)

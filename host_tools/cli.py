@@ -7,6 +7,7 @@ the exit code the class defines — never a traceback.
 """
 
 import argparse
+import copy
 import importlib
 import importlib.util
 import sys
@@ -23,6 +24,27 @@ _COMMANDS = (
 )
 
 
+def _hoist_options(parser):
+    """Let options go after the action too: `cryo config set X=1 --role engineer`.
+
+    argparse only accepts a group's options before its sub-action; a copy of
+    each, defaulting to "not given", is added to every sub-action (recursively).
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in set(action.choices.values()):
+            for opt in parser._actions:
+                if not opt.option_strings or isinstance(opt, argparse._HelpAction):
+                    continue
+                if any(s in child._option_string_actions for s in opt.option_strings):
+                    continue
+                clone = copy.copy(opt)
+                clone.default = argparse.SUPPRESS
+                child._add_action(clone)
+            _hoist_options(child)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="cryo", description="Cryotherapy controller host tools")
     p.add_argument("--version", action="store_true", help="print the tool version and exit")
@@ -30,6 +52,8 @@ def build_parser():
     for name in _COMMANDS:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub)
+    for command in sub.choices.values():
+        _hoist_options(command)
     return p
 
 

@@ -242,10 +242,14 @@ class Session:
     bulk. Every transport failure becomes a one-line DeviceError.
     """
 
-    def __init__(self, port: str, *, timeout: float = 1.0, stop_firmware=True):
+    def __init__(self, port: str, *, timeout: float = 1.0, stop_firmware=True, restart=True):
         self.port = port
         self.timeout = timeout
         self.stop_firmware = stop_firmware
+        # A controller we put into service mode is restarted when we leave:
+        # a device must never be left idle at the REPL after a service job.
+        self.restart = restart
+        self.stopped = None
         self.transport = None
         self.bytes_written = 0
         self.files_written: list[str] = []
@@ -259,7 +263,7 @@ class Session:
         from mpremote.transport_serial import SerialTransport
 
         if self.stop_firmware:
-            _stop_safely(self.port)
+            self.stopped = _stop_safely(self.port)
         try:
             self.transport = SerialTransport(self.port, baudrate=115200, timeout=self.timeout)
         except (TransportError, OSError, ValueError) as e:
@@ -283,6 +287,11 @@ class Session:
         if self.transport is not None:
             try:
                 self.transport.exit_raw_repl()
+                if self.restart and self.stopped == "service mode":
+                    # Ctrl-D at the friendly REPL: soft reboot, boot.py then
+                    # main.py run again (they do not after a raw-REPL reset).
+                    self.transport.serial.write(b"\x04")
+                    self.transport.serial.flush()
             except Exception:
                 pass
             try:

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from host_tools import FIRMWARE_DIR, ROOT
+from host_tools.interpreter import micropython_exe
 
 SIM_DIR = ROOT / "boards" / "sim"
 MARK = "@@DEMO@@"
@@ -138,19 +139,6 @@ print("@@DEMO@@" + json.dumps({
     "min_thaw_s": ctl.params["min_thaw_s"], "floor_c": ctl.params["floor_c"]},
 }))
 """
-
-
-def micropython_exe():
-    exe = os.environ.get("MICROPYTHON")
-    if exe and Path(exe).exists():
-        return exe
-    venv = Path(sys.executable).parent / "micropython"
-    if venv.exists():
-        return str(venv)
-    found = shutil.which("micropython")
-    if found:
-        return found
-    raise SystemExit("demo: no micropython executable (run `make venv` or set MICROPYTHON)")
 
 
 def run_treatment(plant="default", seed=1, flash=None, config=None, max_s=3600.0, start_ms=0):

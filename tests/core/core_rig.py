@@ -69,7 +69,9 @@ def make_log(clock, tag="log"):
 
 
 class Rig:
-    def __init__(self, seed=1, start_ms=0, config=None, plant="default", log=True, board=None):
+    def __init__(
+        self, seed=1, start_ms=0, config=None, plant="default", log=True, board=None, app=None
+    ):
         import plant as plant_mod
 
         self.clock = ManualClock(start_ms)
@@ -92,7 +94,7 @@ class Rig:
         if config:
             for k in config:
                 cfg[k] = config[k]
-        self.ctl = Controller(self.board, cfg, log=self.log)
+        self.ctl = Controller(self.board, cfg, log=self.log, app=app)
         self.period = self.ctl.period_ms
         self.resets = 0
 

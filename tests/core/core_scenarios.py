@@ -54,6 +54,7 @@ APPLIES = {
     "watchdog": ("READY", "PRECOOL", "FREEZE", "THAW"),  # armed by the self-test
     "config": PHASES,
     "storage": PHASES,
+    "firmware": PHASES,
 }
 
 EXTRA_CONFIG = {
@@ -126,6 +127,8 @@ def inject(rig, cond):
             rig.board.start_watchdog = _raise_oserror  # it cannot be armed
     elif cond == "config":
         ctl.il.lim[0] -= 1  # one corrupted limit word in RAM
+    elif cond == "firmware":
+        ctl.il.fw_ok = 0  # no authentic app (boot's cryo.app FAULT_NO_APP)
     elif cond == "storage":
         log = ctl.log
         log.has_room_for = _no_room

@@ -1,7 +1,7 @@
 """The interlock conditions: one code, priority and latching rule each.
 
 A condition's code is its bit number: the interlock keeps every condition
-in one small-int bitmask (15 bits, far below the 2**30 small-int limit of a
+in one small-int bitmask (16 bits, far below the 2**30 small-int limit of a
 32-bit board), so the safety path tests, sets and clears them with integer
 operations and never allocates.
 
@@ -32,7 +32,8 @@ OVERRUN = const(11)  # loop overruns or a missed heartbeat
 WATCHDOG = const(12)  # hardware watchdog missing or not passing its self-test
 CONFIG = const(13)  # invalid configuration, or limit block corrupted in RAM
 STORAGE = const(14)  # log storage unavailable or without room for a treatment
-COUNT = const(15)
+FIRMWARE = const(15)  # boot's app selection: fell back to the old slot, or no authentic app
+COUNT = const(16)
 
 NAMES = (
     "overcool",
@@ -50,6 +51,7 @@ NAMES = (
     "watchdog",
     "config",
     "storage",
+    "firmware",
 )
 
 HIGH = const(3)
@@ -73,6 +75,7 @@ PRIORITY = (
     HIGH,  # watchdog
     HIGH,  # config
     MEDIUM,  # storage
+    HIGH,  # firmware
 )
 
 # Latching conditions stay set after the cause clears, until acknowledged.
@@ -88,11 +91,12 @@ LATCHING = (
     | (1 << OVERRUN)
     | (1 << WATCHDOG)
     | (1 << CONFIG)
+    | (1 << FIRMWARE)
 )
 
 # Conditions whose acknowledgement needs the service role: the hardware or
 # the configuration must be inspected before the device treats again.
-SERVICE_ACK = (1 << STUCK_OPEN) | (1 << CONFIG) | (1 << WATCHDOG) | (1 << OVERRUN)
+SERVICE_ACK = (1 << STUCK_OPEN) | (1 << CONFIG) | (1 << WATCHDOG) | (1 << OVERRUN) | (1 << FIRMWARE)
 
 # Health checks gating the hardware-watchdog feed (micropython.md §4.7:
 # feed only after verifying health): the controller's own liveness. (A

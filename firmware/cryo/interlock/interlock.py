@@ -110,6 +110,7 @@ class Interlock:
         self.corrupt = 0  # the limit block failed its checksum (RAM corruption)
         self.storage_ok = 0
         self.wdt_ok = 1
+        self.fw_ok = 1  # 0: boot found no authentic app (cryo.app FAULT_NO_APP)
         # Outputs.
         self.active = 0  # conditions true now
         self.latched = 0  # latching conditions not yet acknowledged
@@ -255,6 +256,8 @@ class Interlock:
             act |= 1 << C.CONFIG
         elif not self.config_ok:
             act |= 1 << C.CONFIG
+        if not self.fw_ok:
+            act |= 1 << C.FIRMWARE
 
         # Sensors: debounced fault flags and staleness of required channels.
         req = self.required
