@@ -243,3 +243,18 @@ def test_treatment_scenario_starts_a_treatment_in_real_time(tmp_path, mpy):
             assert st["faults"] == [] and st["demand"] == 1.0
     finally:
         s.stop()
+
+
+def test_a_service_job_restarts_the_controller_afterwards(sim, capsys):
+    # `cryo config show` needs the REPL: it stops the controller safely
+    # (service mode) and must hand the device back running, not idle at a prompt.
+    assert cli.main(["config", "show", "--port", sim.port, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["pid.kp"] > 0
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with Link(sim.port, timeout=1) as link:
+                assert link.status()["phase"] == "IDLE"
+                return
+        except LinkError:
+            assert time.monotonic() < deadline, "controller not running after the service job"
