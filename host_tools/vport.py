@@ -133,7 +133,10 @@ class VirtualPort:
             close_fds=True,
         )
         self.port = os.ttyname(b_slave)
-        threading.Thread(target=self._relay, args=(a_master, b_master), daemon=True).start()
+        self._relay_thread = threading.Thread(
+            target=self._relay, args=(a_master, b_master), daemon=True
+        )
+        self._relay_thread.start()
         self._wait_banner()
         return self
 
@@ -193,6 +196,12 @@ class VirtualPort:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # Join the relay before closing its descriptors: once closed, their
+        # numbers are reused (e.g. by the next subprocess's pipes) and a relay
+        # still in select() would steal that data.
+        relay = getattr(self, "_relay_thread", None)
+        if relay is not None:
+            relay.join(timeout=5)
         for fd in self._fds:
             try:
                 os.close(fd)

@@ -161,6 +161,7 @@ def test_runtime_flash_dry_run_prints_exact_steps(tmp_path, board, image, expect
     )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
+    assert lines, (r.stdout, r.stderr)
     assert lines[0] == expect.format(bootsel=bootsel)
     assert lines[1] == f"then: cryo flash --board {board} (deploy the app)"
 
