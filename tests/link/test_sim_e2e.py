@@ -163,6 +163,26 @@ def test_footswitch_starts_a_treatment_and_monitor_keeps_its_rate(treating, caps
     assert tel[-1]["temps"]["tissue"] < tel[0]["temps"]["tissue"]  # it is cooling
 
 
+def test_repl_work_is_refused_while_a_treatment_runs(treating):
+    # A service job that needs the REPL (here `cryo config show`) must not
+    # break into a running treatment: one clear line, exit 3, and the
+    # treatment goes on untouched.
+    with Link(treating.port, timeout=3) as link:
+        _wait_phase(link, ("PRECOOL", "FREEZE"), 15)
+    p = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "config", "show", "--port", treating.port],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert p.returncode == 3, (p.stdout, p.stderr)
+    assert "a treatment is running" in p.stderr and "Traceback" not in p.stderr
+    with Link(treating.port, timeout=3) as link:
+        st = link.status()
+    assert st["phase"] in ("PRECOOL", "FREEZE") and st["faults"] == [], st
+
+
 def _record(link, seconds):
     out = []
     end = time.monotonic() + seconds
