@@ -1,7 +1,7 @@
 """Real boards: heap needed by a full simulated treatment, and firmware size.
 
-- Smallest ``-X heapsize`` with which ``cryo sim run``'s runner (B's
-  boards/sim/fastrun.py) completes the default two-cycle treatment
+- Smallest ``-X heapsize`` with which ``cryo sim run``'s runner
+  (boards/sim/fastrun.py) completes the default two-cycle treatment
   (bisected to 4 KB); the budget the test enforces as a ratio to it.
 - Peak heap in use and the firmware's own share (peak minus interpreter +
   virtual board), from tests/boards/mpy_treatment.py, which collects at the

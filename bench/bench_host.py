@@ -137,12 +137,12 @@ def run():
                 t_cli.append(time.perf_counter() - t0)
                 if p.returncode != 0:
                     raise RuntimeError("cryo flash failed: " + p.stderr[-500:])
-        # the same on B's real-time virtual board with the controller running:
-        # service mode over G's channel, REPL, compare, done
+        # the same on the real-time virtual board with the controller running:
+        # service mode over the command channel, REPL, compare, done
         try:
             rows.extend(_running_board_redeploy(tmp, fw))
         except Exception as e:  # noqa: BLE001 - report, do not hide the other figures
-            rows.append(("unchanged redeploy on B's running virtual board", f"failed: {e}"))
+            rows.append(("unchanged redeploy on the running virtual board", f"failed: {e}"))
         rows.append(("deploy from scratch (deploy())", f"{first * 1000:.0f} ms"))
         rows.append(
             ("unchanged redeploy, deploy() on open session", f"{_median(t_api) * 1000:.0f} ms")
@@ -184,7 +184,7 @@ def _running_board_redeploy(tmp, fw):
         vb._stop = True
         t.join(3)
         vb.close()
-    return [("unchanged redeploy on B's running virtual board (CLI)", f"{dt * 1000:.0f} ms")]
+    return [("unchanged redeploy on the running virtual board (CLI)", f"{dt * 1000:.0f} ms")]
 
 
 if __name__ == "__main__":

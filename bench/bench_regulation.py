@@ -1,4 +1,4 @@
-"""Regulation benchmark: our PID vs simple-pid vs bang-bang on B's plants.
+"""Regulation benchmark: our PID vs simple-pid vs bang-bang on the plant models.
 
 For every plant variant, in one run:
 

@@ -2,7 +2,7 @@
 # soft reset). Order matters:
 #   1. valves closed before anything else (soft reset keeps pin levels);
 #   2. flash mounted as the root filesystem;
-#   3. app selection (A/B slot verification, engineer F's cryo.app).
+#   3. app selection (A/B slot verification, cryo.app.select_app).
 # boot.py and main.py share one global namespace on MicroPython boards, so
 # main.py finds BOOT (dict) and APP (the select_app result or None) here.
 
@@ -26,7 +26,7 @@ try:
 except Exception as _e:  # noqa: BLE001
     print("boot: flash not mounted:", repr(_e))
 
-# 3. ---- APP SELECTION HOOK (engineer F: firmware/cryo/app) ----
+# 3. ---- APP SELECTION HOOK (cryo.app: firmware/cryo/app/) ----
 APP = None
 try:
     import cryo.app as _app

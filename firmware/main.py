@@ -1,6 +1,6 @@
 """Board entry point: build the board, load the configuration, run the loop.
 
-boot.py (engineer B) has already driven both valves closed and mounted the
+boot.py has already driven both valves closed and mounted the
 flash. Whatever happens here — an exception at start-up, an uncaught
 exception in the loop, a KeyboardInterrupt from the console — the
 ``finally`` below de-energises both valves before the interpreter returns to

@@ -1,17 +1,17 @@
 """`cryo config`: show, get, set, diff, apply and export the device configuration.
 
-Validation uses engineer D's schema (``cryo.storage.schema`` /
+Validation uses the config schema (``cryo.storage.schema`` /
 ``cryo.storage.config``) imported from firmware/, so the host rejects a
 value with exactly the message the device would give. Every change:
 
 1. needs ``--role`` and that role's PIN (``--pin``, ``$CRYO_PIN`` or a
    prompt), checked against the salted hashes in the device's roles file
-   (D's ``cryo.storage.roles``; deny by default: a role with no PIN there
+   (``cryo.storage.roles``; deny by default: a role with no PIN there
    cannot log in);
 2. is checked field by field (known field, role allowed, type, range) and
    as a whole (protocol within the hard limits in force);
 3. is shown as a diff and written only after confirmation (or ``--yes``),
-   atomically (``config.json.tmp`` + rename, D's CRC'd format);
+   atomically (``config.json.tmp`` + rename, the CRC'd format of ``cryo.storage.config``);
 4. is appended to the device's audit trail (role, time, field, old, new).
 
 The firmware reads its configuration at start-up: changes take effect at
@@ -102,7 +102,8 @@ def authenticate(session, role: str, pin: str | None) -> str:
 
 
 def audit(session, entries: list[tuple]):
-    """Append ``(kind, role, subject, old, new)`` entries via D's AuditTrail on the device."""
+    """Append ``(kind, role, subject, old, new)`` entries to the device's audit
+    trail (cryo.storage.audit.AuditTrail)."""
     if not entries:
         return "nothing to record"
     now = int(time.time()) - 946684800
@@ -168,7 +169,7 @@ def apply_changes(cfg: dict, changes: dict, role: str) -> tuple[dict, list[tuple
     """New config with ``changes`` applied as ``role`` and the list of diffs.
 
     Raises AccessDenied for a field the role may not change and InvalidInput
-    naming every invalid value (D's messages).
+    naming every invalid value (the schema's messages).
     """
     from cryo.storage import config as C
     from cryo.storage import schema as S
@@ -212,7 +213,7 @@ def diff(a: dict, b: dict) -> list[tuple]:
 
 
 def load_file(path: Path) -> dict:
-    """A config file: JSON object of fields, or D's CRYOCFG file."""
+    """A config file: JSON object of fields, or a CRYOCFG file (cryo.storage.config)."""
     from cryo.storage import config as C
     from cryo.storage import schema as S
 

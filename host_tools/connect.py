@@ -9,7 +9,7 @@ pyproject.toml) with two rules from micropython.md §1.1/§5.4:
   port (the virtual board) and would skip main.py on a real board anyway.
 
 Before entering the raw REPL the firmware is asked, over its own command
-channel (engineer G's ``host_tools.link``), whether a treatment is running:
+channel (the command channel client, ``host_tools.link``), whether a treatment is running:
 if so we refuse; otherwise we ask it to stop safely (service mode, valves
 closed) instead of breaking in with a bare Ctrl-C.
 
@@ -204,7 +204,7 @@ SERVICE_PROBE_TIMEOUT = 0.25  # a running controller answers within a few ticks
 def _stop_safely(port: str, link_module=None) -> str:
     """Ask the running firmware to stop safely; refuse if a treatment runs.
 
-    Uses G's ``host_tools.link.request_service_mode``: the controller closes
+    Uses ``host_tools.link.request_service_mode``: the controller closes
     the valves and enters SERVICE, or answers E_STATE while treating. A board
     with no controller running (blank, at the REPL, just deployed) does not
     answer within ``SERVICE_PROBE_TIMEOUT``; then there is nothing to stop.
@@ -212,7 +212,7 @@ def _stop_safely(port: str, link_module=None) -> str:
     """
     try:
         if link_module is None:
-            from host_tools import link as link_module  # engineer G
+            from host_tools import link as link_module  # command channel client
     except ImportError:
         return "no link client"
     request = getattr(link_module, "request_service_mode", None)

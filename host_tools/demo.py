@@ -6,7 +6,7 @@ valves, treatment log on a littlefs flash image) under the MicroPython unix
 port, in fast virtual time on the calibrated default plant, then a
 phase-by-phase summary. The treatment log is written to a flash image
 (``build/demo/flash.img``), so the last step can pull it and write the
-report with engineer F's host tools (``finish``).
+report with ``host_tools.logs.pull_and_report`` (``finish``).
 
 Run: ``python -m host_tools.demo [--plant P] [--seed N] [--out DIR] [--no-report]``.
 """
@@ -238,8 +238,7 @@ def summary_lines(res):
 def finish(res, flash_image, out_dir):
     """Pull the treatment log from the flash image and write the report.
 
-    Uses engineer F's host tools when present (``host_tools.logs.
-    pull_and_report``); returns a list of lines to print.
+    Uses ``host_tools.logs.pull_and_report`` when present; returns a list of lines to print.
     """
     try:
         from host_tools import logs

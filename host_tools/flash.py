@@ -162,7 +162,7 @@ def board_profile(name: str) -> dict:
             data = json.loads(bj.read_text())
         except json.JSONDecodeError as e:
             raise InvalidInput(f"{bj}: not valid JSON ({e})") from None
-        # the keys engineer H's board definitions carry (docs/boards.md)
+        # the keys the real boards' definitions carry (docs/boards.md)
         if data.get("mpy_cross_arch"):
             prof["march"] = data["mpy_cross_arch"]
         if data.get("port"):
@@ -563,7 +563,7 @@ RTC_EPOCH_OFFSET = 946684800  # 2000-01-01 in Unix seconds (the board RTC epoch)
 
 
 def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | None = None) -> str:
-    """Append the deploy to the device's audit trail (engineer D's AuditTrail).
+    """Append the deploy to the device's audit trail (cryo.storage.audit.AuditTrail).
 
     Entry: kind "deploy", role service, subject = firmware version, old/new
     = SHA-256 of the previous and the new manifest.

@@ -325,7 +325,7 @@ class Link:
 
 
 def request_service_mode(port: str, role: str = "service", timeout: float = DEFAULT_TIMEOUT):
-    """Ask the running firmware to enter service mode (used by F's tools).
+    """Ask the running firmware to enter service mode (used by host_tools.connect before file work).
 
     Returns the reply dict. Raises LinkError with ``treatment_running`` true
     when the controller is not idle.

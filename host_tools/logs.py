@@ -1,6 +1,6 @@
 """`cryo logs`: list, pull, export and report treatment logs.
 
-Pull model. The firmware's treatment log (engineer D, ``cryo.storage.log``)
+Pull model. The firmware's treatment log (``cryo.storage.log``)
 is a folder of append-only segment files; the audit trail is append-only
 too. A pull therefore copies, per file, only the bytes beyond what the local
 archive already holds (``<archive>/<device serial>/logs/…``), after checking
@@ -17,7 +17,7 @@ deflate compressor, so the speed-up comes from framing, not compression.)
 Verification: the archived segments are decoded with the firmware's own
 reader (``cryo.storage.log.iter_records``: every record's CRC-32, sequence
 numbers across segments); damaged ranges and sequence gaps are reported,
-the audit trail's hash chain is checked with D's ``AuditTrail.verify``.
+the audit trail's hash chain is checked with ``cryo.storage.audit.AuditTrail.verify``.
 Only then is the device told which sessions the host holds (``pulled``
 marker), so it may recycle their segments.
 """
@@ -260,7 +260,7 @@ def verify_archive(dest: Path) -> dict:
 
 
 def verify_audit(folder: Path, anchor=None) -> dict:
-    """D's hash-chain check of the archived audit trail (+ the host's anchor).
+    """Hash-chain check (``AuditTrail.verify``) of the archived audit trail (+ the host's anchor).
 
     ``anchor``: ``(n, hash)`` of the last entry seen at the previous pull;
     a trail that no longer contains it was truncated or rewritten.

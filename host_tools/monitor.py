@@ -45,7 +45,7 @@ def _port_arg(p):
         from host_tools.connect import add_port_argument
 
         add_port_argument(p)
-    except ImportError:  # F's module absent: plain option
+    except ImportError:  # host_tools.connect absent: plain option
         p.add_argument("--port", "-p", help="serial device or pyserial URL")
 
 

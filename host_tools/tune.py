@@ -1,14 +1,15 @@
 """`cryo tune`: tune the regulator on the running device.
 
-* ``cryo tune auto``: runs the on-device relay autotune (engineer C's
-  ``RelayAutotune``, stepped from the control tick so every interlock stays
+* ``cryo tune auto``: runs the on-device relay autotune
+  (``cryo.control.autotune.RelayAutotune``, stepped from the control tick so every interlock stays
   in force), waits for it, shows Ku, Tu, the FOPDT estimate and the gains
   each rule proposes; ``--apply RULE`` sets them live.
 * ``cryo tune step``: an open-loop demand step on the device while the host
   records telemetry, then fits a first-order-plus-dead-time model
   ``y(t) = y0 − K·u·(1 − exp(−(t−θ)/τ))`` on the host (numpy least squares
   over a θ/τ grid, linear in y0 and K) and derives the same rules (the rule
-  formulas are C's ``gains_from``, imported from the firmware package).
+  formulas are ``cryo.control.autotune.gains_from``, imported from the
+  firmware package).
 * ``cryo tune apply --kp --ki --kd``: sets the gains live. The controller
   applies them with ``PID.set_gains`` (bumpless: the P/D change moves into
   the integral) and audits each change with the role. ``--save`` persists
@@ -195,9 +196,10 @@ def _pick(gains: dict, rule: str, chosen: str | None):
 def run_state(st: dict) -> str:
     """'running' / 'done' / 'aborted' / 'idle' from a status reply.
 
-    The documented ``{"state": ...}`` (E's controller and the TuningRunner
-    both send it); the older ``{"running": bool, "result": {...}}`` form is
-    still understood, for devices running earlier firmware.
+    The documented ``{"state": ...}`` (cryo.controller.Controller and
+    cryo.link.tuning.TuningRunner both send it); the older
+    ``{"running": bool, "result": {...}}`` form is still understood, for
+    devices running earlier firmware.
     """
     if "state" in st:
         return st["state"]

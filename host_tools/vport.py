@@ -5,11 +5,13 @@ terminal); a relay thread copies A's master to pty B's master, and mpremote
 opens B's slave path (micropython.md §5.4: mpremote needs a path, and the
 unix port already sends ``\\r\\n``). The board's flash is either a plain
 directory (VfsPosix, the process's cwd) or a littlefs image through
-engineer D's ``FlashBlockDevice`` mounted at ``/flash``, so a test can cut
-the power mid-deploy (``cut_power_after``) and boot the image again.
+the flash block device (``boards/sim/flash.py``, ``FlashBlockDevice``)
+mounted at ``/flash``, so a test can cut the power mid-deploy
+(``cut_power_after``) and boot the image again.
 
-Engineer B's ``cryo sim`` pty mode runs the whole firmware; this harness is
-the minimal board at the REPL that the deploy/pull tests need, and also
+The virtual board's ``cryo sim`` pty mode (host_tools/sim.py) runs the
+whole firmware; this harness is the minimal board at the REPL that the
+deploy/pull tests need, and also
 what :func:`host_tools.logs.pull_and_report` uses to read a flash image.
 """
 
@@ -297,7 +299,7 @@ print('@@OK@@')
 def write_demo_treatment(
     flash_dir=None, image=None, seconds=60, sessions=1, root="logs", block_count=512
 ):
-    """Log synthetic treatments with D's real TreatmentLog on the board's flash.
+    """Log synthetic treatments with the real cryo.storage.log.TreatmentLog on the board's flash.
 
     For tests and benches that need a treatment log before (or without)
     ``cryo sim run``: two freeze-thaw cycles, phases, a fault and its

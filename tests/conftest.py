@@ -9,7 +9,11 @@ sys.path.insert(0, str(_TESTS))
 # Tests import with --import-mode=importlib (test files in different areas
 # may share a basename); each area's helper modules stay importable by name.
 for _area in sorted(_TESTS.iterdir()):
-    if _area.is_dir() and not _area.name.startswith((".", "_")) and _area.name not in ("mpy_lib", "cpython_shim"):
+    if (
+        _area.is_dir()
+        and not _area.name.startswith((".", "_"))
+        and _area.name not in ("mpy_lib", "cpython_shim")
+    ):
         sys.path.append(str(_area))
 import mpyrun  # noqa: E402
 

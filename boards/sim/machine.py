@@ -138,6 +138,9 @@ class SPI:
     def __init__(self, id=1, baudrate=1000000, polarity=0, phase=0, **kw):
         self._w = _world()
         self.id = id
+        # Pin keywords as given (tests check that none are passed where a
+        # port such as stm32 rejects them).
+        self.pins = {}
         self.init(baudrate, polarity, phase, **kw)
         self.transfers = 0
 
@@ -145,6 +148,9 @@ class SPI:
         self.baudrate = baudrate
         self.polarity = polarity
         self.phase = phase
+        for k in ("sck", "mosi", "miso"):
+            if k in kw:
+                self.pins[k] = kw[k]
 
     def deinit(self):
         return None
@@ -206,9 +212,17 @@ class PWM:
 class ADC:
     """ADC: the supply-pressure transducer on the board's pressure pin."""
 
-    def __init__(self, pin, **kw):
+    # esp32's attenuation levels (the other ports have none); the emulated
+    # transducer reading does not depend on them.
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+
+    def __init__(self, pin, atten=None, **kw):
         self._w = _world()
         self._id = pin._id if isinstance(pin, Pin) else pin
+        self.atten = atten
 
     def read_u16(self):
         w = self._w

@@ -527,7 +527,7 @@ def install(w):
 
 
 def make_flash(path=None, block_size=4096, block_count=512):
-    """The board's flash chip: D's FlashBlockDevice whose power cut takes the
+    """The board's flash chip: a FlashBlockDevice (flash.py) whose power cut takes the
     whole board down (real time: the relay restarts the process; fast time:
     BoardReset('power') unwinds to the runner, past any ``except OSError``)."""
     from flash import FlashBlockDevice, PowerCut

@@ -10,7 +10,7 @@ Order inside a tick, and why:
 1. **read** — every thermocouple driver is polled without blocking
    (MAX31855: one 32-bit frame; MAX31856: collect a finished one-shot and
    start the next). Supply pressure: one ADC read.
-2. **supervise** — engineer A's ``cryo.supervision.Channel`` classifies each
+2. **supervise** — ``cryo.supervision.Channel`` classifies each
    new sample on raw codes (chip/bus flags, range, rate, stuck frame,
    cold-junction range); raw codes and the resulting flags go straight into
    the interlock (``Interlock.record``), which debounces and checks
@@ -75,12 +75,32 @@ __all__ = ("Controller", "EXTRAS", "check_extra", "check_extras", "role_level", 
 _ST_SUSPECT = const(2)  # cryo.supervision.channel: statuses above this are faults
 _F_IMPLAUSIBLE = const(0x8000)  # fault flag the interlock counts for implausible samples
 _STORAGE_CHECK_MS = const(1000)
+# A hung firmware must leave the valve closed within this time (the watchdog
+# resets the MCU, the reset releases the valve pins, gate pull-downs close it).
+WDT_CLINICAL_MAX_MS = 2000
+
+
+def watchdog_timeout_ms(config_ms, board_ms):
+    """The watchdog timeout to start: the board's, which the config may only shorten.
+
+    ``board_ms`` is the board definition's ``watchdog.timeout_ms`` (0/None:
+    not defined), ``config_ms`` the config's ``wdt_ms`` if it sets one, else
+    None. The ceiling is the board's value, and never more than the clinical
+    maximum (``WDT_CLINICAL_MAX_MS``). The schema already rejects a config value
+    above the clinical maximum; one above a shorter board ceiling is held to it.
+    """
+    top = WDT_CLINICAL_MAX_MS
+    if board_ms and board_ms < top:
+        top = int(board_ms)
+    if config_ms is None or config_ms > top:
+        return top
+    return int(config_ms)
 
 
 class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMixin):
     """The device's core loop. See the module docstring for the tick order.
 
-    ``board`` follows contract 2 (``spi``, ``cs``, ``valve_pin``,
+    ``board`` is a ``cryo.board.Board`` (``spi``, ``cs``, ``valve_pin``,
     ``master_pin``, ``estop``, ``footswitch``, ``handpiece``, ``buzzer``,
     ``leds``, ``pressure_adc``, ``wdt``, ``clock``, ``safe_outputs()``).
     ``config``: dict of parameters (cryo.protocol.params names plus
@@ -120,10 +140,23 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.link = link
         cfg = config if config is not None else {}
         self.config = cfg
-        self.config_errors = P.validate(cfg)
-        self.params = P.merged(cfg) if not self.config_errors else P.defaults()
+        # The board's tick_ms is the default control period; a config that
+        # sets period_ms (or pid.period_ms) overrides it.
+        own = P.normalize(cfg)
+        eff = cfg
+        tick = getattr(board, "tick_ms", None)
+        if tick and isinstance(cfg, dict) and "period_ms" not in own:
+            eff = dict(cfg)
+            eff["period_ms"] = tick
+        self.config_errors = P.validate(eff)
+        self.params = P.merged(eff) if not self.config_errors else P.defaults()
         p = self.params
         self.period_ms = int(p["period_ms"])
+        # The board's watchdog.timeout_ms, shortened (never lengthened) by the config.
+        self.wdt_ms = watchdog_timeout_ms(
+            own.get("wdt_ms") if not self.config_errors else None,
+            getattr(board, "watchdog_ms", 0),
+        )
         self._extra = self._load_extras(cfg)
         self._cal_cfg, self._cal = self._load_calibrations(cfg)
         self._bands = self._load_bands(cfg)
@@ -339,7 +372,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         t_us = clock.ticks_us()
         il = self.il
         # 1. read: raw codes → interlock (allocation-free drivers).
-        #    With supervision (engineer A's cryo.supervision.Channel) each new
+        #    With supervision (cryo.supervision.Channel) each new
         #    sample is also classified for plausibility on raw codes (range,
         #    rate of change, stuck frame, cold-junction range); an implausible
         #    sample counts as a bad sample in the interlock's debounce.

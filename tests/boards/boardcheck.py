@@ -566,7 +566,7 @@ END_PHASES = ("DONE", "FAULT", "ABORTED")
 # bench`), and the budget the test holds the firmware to: that minimum plus
 # ~30 % margin (the firmware grew ~12 % an hour on the day it was set). The unix port is 64-bit (8-byte pointers), so these are
 # upper bounds for a 32-bit board running the same .py sources.
-HEAP_MIN_MEASURED = 359_680
+HEAP_MIN_MEASURED = 364_800
 HEAP_BUDGET = 464 * 1024
 
 

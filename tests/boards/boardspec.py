@@ -120,6 +120,11 @@ _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _PIN_STM = re.compile(r"^[A-H](?:[0-9]|1[0-5])$")
 
 
+VIRTUAL = "virtual"
+# The virtual board has no port watchdog maximum: the clinical limit applies.
+MCUS_VIRTUAL = {"port": "sim", "arch": None, "wdt_max_ms": None, "min_mp": (1, 23)}
+
+
 class PinRules:
     """Which pins a given MCU/module allows for which job."""
 
@@ -225,26 +230,76 @@ def _version(text):
     return tuple(int(g) for g in m.groups()) if m else None
 
 
+class VirtualPinRules:
+    """The virtual board (boards/sim): any pin id exists and can do any job."""
+
+    mcu = VIRTUAL
+
+    def canonical(self, pin):
+        if isinstance(pin, bool) or not isinstance(pin, (int, str)):
+            raise ValueError("pins are ints or pin names")
+        return pin
+
+    def problem(self, pin, job):
+        return None
+
+    def spi_problem(self, bus, role, pin):
+        return None
+
+
 def validate(defn, name):
     """All problems with one real board definition (empty list = valid)."""
+    if not isinstance(defn, dict):
+        return ["%s: board.json must be a JSON object" % name]
+    return _validate(defn, name, None)
+
+
+def validate_virtual(defn, name="sim"):
+    """The rules that hold for the virtual board too: one SPI mode per bus,
+    fail-safe input and valve levels, buzzer band, LED names, pressure
+    scaling, tick and watchdog (clinical limit). Skipped: the MCU's pins and
+    the toolchain facts, which a virtual board does not have."""
+    if not isinstance(defn, dict):
+        return ["%s: board.json must be a JSON object" % name]
+    return _validate(defn, name, VirtualPinRules())
+
+
+def _validate(defn, name, virtual_rules):
     errs = []
 
     def err(field, msg):
         errs.append("%s: %s: %s" % (name, field, msg))
 
-    if not isinstance(defn, dict):
-        return ["%s: board.json must be a JSON object" % name]
+    if virtual_rules is not None:
+        if "spi" not in defn:
+            err("spi", "missing")
+            return errs
+        mcu = VIRTUAL
+        facts = MCUS_VIRTUAL
+        rules = virtual_rules
+    else:
+        mcu, facts = _check_toolchain(defn, name, err)
+        if mcu is None:
+            return errs
+        rules = PinRules(mcu)
+    return _check_wiring(defn, mcu, facts, rules, err, errs)
+
+
+def _check_toolchain(defn, name, err):
+    """Toolchain facts of a real board; (mcu, facts) or (None, None) to stop."""
+    missing = False
     for key in ("name", "mcu", "port", "micropython", "mpy_cross_arch", "stubs", "spi"):
         if key not in defn:
             err(key, "missing (required for a real board)")
-    if errs:
-        return errs
+            missing = True
+    if missing:
+        return None, None
     if defn["name"] != name:
         err("name", "%r must equal the folder name %r" % (defn["name"], name))
     mcu = defn["mcu"]
     if mcu not in MCUS:
         err("mcu", "%r unknown; allowed: %s" % (mcu, ", ".join(sorted(MCUS))))
-        return errs
+        return None, None
     facts = MCUS[mcu]
     if defn["port"] != facts["port"]:
         err("port", "%r does not run %s; the %s port does" % (defn["port"], mcu, facts["port"]))
@@ -285,7 +340,10 @@ def validate(defn, name):
                 "pin %r to the validated MicroPython %s" % (defn["stubs"], defn["micropython"]),
             )
 
-    rules = PinRules(mcu)
+    return mcu, facts
+
+
+def _check_wiring(defn, mcu, facts, rules, err, errs):
     used = {}
 
     def pin(field, value, job):
@@ -446,6 +504,19 @@ def validate(defn, name):
         )
     else:
         pin("pressure_adc.pin", adc["pin"], "adc")
+        atten = adc.get("atten")
+        if facts["port"] == "esp32" and atten != "ATTN_11DB":
+            err(
+                "pressure_adc.atten",
+                "%r; esp32 needs 'ATTN_11DB' (the default 0 dB reads only ~0-0.95 V, "
+                "the transducer's divided output goes to ~3.1 V)" % (atten,),
+            )
+        elif facts["port"] != "esp32" and atten is not None:
+            err(
+                "pressure_adc.atten",
+                "must be omitted on %s: its machine.ADC has no attenuator (no atten "
+                "keyword)" % facts["port"],
+            )
         zero, span = adc.get("zero_fraction"), adc.get("span_fraction")
         if not (
             isinstance(zero, float)

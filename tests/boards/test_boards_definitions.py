@@ -142,6 +142,10 @@ MISTAKES = [
     ("stm32f4", "leds.red.pin", "Z3", "no pin 'Z3' on the pyboard"),
     ("stm32f4", "micropython", "1.27.0", "STM32F405 needs MicroPython >= 1.28"),
     ("stm32f4", "pressure_adc.span_fraction", 0.95, "must be > 0 and fit in the ADC range"),
+    ("esp32s3", "pressure_adc.atten", _DELETE, "esp32 needs 'ATTN_11DB'"),
+    ("esp32s3", "pressure_adc.atten", "ATTN_6DB", "esp32 needs 'ATTN_11DB'"),
+    ("rp2040", "pressure_adc.atten", "ATTN_11DB", "must be omitted on rp2"),
+    ("stm32f4", "pressure_adc.atten", "ATTN_11DB", "must be omitted on stm32"),
 ]
 
 
@@ -212,6 +216,9 @@ r["t"] = s.temperature
 r["true"] = w.channels["tissue"].hot_c
 r["kpa"] = b.pressure_kpa()
 r["true_kpa"] = w.plant.supply_pressure_kpa
+r["spi_pins"] = sorted(b.spi.pins)
+r["spi_mode"] = [b.spi.polarity, b.spi.phase]
+r["atten"] = b.pressure_adc.atten
 b.safe_outputs()
 r["safe"] = [b.valve_pin.value(), b.master_pin.value()]
 result(r)
@@ -226,6 +233,13 @@ result(r)
     assert got["driver"] == _chip(name).upper()
     assert got["t"] is not None and abs(got["t"] - got["true"]) < 2.5, got
     assert abs(got["kpa"] - got["true_kpa"]) < 2.0, got
+    # Pins only where the definition gives them (stm32's machine.SPI rejects any).
+    want_pins = [] if name == "stm32f4" else ["miso", "mosi", "sck"]
+    assert got["spi_pins"] == want_pins
+    d = _defn(name)
+    assert got["spi_mode"] == [d["spi"]["polarity"], d["spi"]["phase"]]
+    # esp32's ADC is created with 11 dB attenuation (machine.ADC.ATTN_11DB == 3).
+    assert got["atten"] == (3 if name == "esp32s3" else None)
 
 
 def test_every_board_json_passes_the_board_layers_own_validation():
@@ -237,3 +251,31 @@ def test_every_board_json_passes_the_board_layers_own_validation():
     assert "sim" in names and set(REAL_BOARDS) <= set(names)
     for name in names:
         validate(_defn(name))  # raises BoardError naming the field
+
+
+def test_virtual_board_satisfies_the_rules_that_apply_to_it():
+    """boards/sim/board.json is a plausible board too: the MCU-independent
+    rules (one SPI mode per bus, fail-safe inputs/valves, buzzer band, LED
+    names cryo.alarms drives, tick and watchdog) hold for it."""
+    assert boardspec.validate_virtual(_defn("sim")) == []
+
+
+SIM_MISTAKES = [
+    # what the virtual board had before (each was reported in docs/boards.md)
+    ("thermocouples.tissue2.chip", "max31856", "max31856 on tissue2 needs SPI phase 1"),
+    ("inputs.estop.pull", "up", "a cut wire reads 1, the active level"),
+    ("leds", {"power": {"pin": 8}, "freeze": {"pin": 9}, "alarm": {"pin": 16}}, "needs 'red'"),
+    ("buzzer.freq", 2700, "150-1000 Hz"),
+    ("tick_ms", 10, "period_ms range is 20 ... 200 ms"),
+    ("watchdog.timeout_ms", 5000, "clinical limit 2000 ms"),
+    ("pressure_adc.atten", "ATTN_11DB", "must be omitted on sim"),
+    ("valve.active_high", False, "must be true"),
+]
+
+
+@pytest.mark.parametrize("path, value, expected", SIM_MISTAKES)
+def test_planted_mistake_in_the_virtual_board_is_reported(path, value, expected):
+    d = copy.deepcopy(_defn("sim"))
+    _set(path, value)(d)
+    errs = boardspec.validate_virtual(d)
+    assert any(expected in e for e in errs), "no error containing %r in %s" % (expected, errs)

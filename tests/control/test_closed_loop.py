@@ -1,4 +1,5 @@
-"""Closed loop under MicroPython: B's plant + our valve + autotune + PID.
+"""Closed loop under MicroPython: the plant model (boards/sim/plant.py),
+the valve, autotune and PID.
 
 Behaviour, not benchmarks: the autotune converges on every plant variant,
 leaves the valve closed, and the gains it proposes hold −25 °C within a

@@ -3,7 +3,7 @@
 The unix port computes in double. Here a float subclass rounds every
 arithmetic result to IEEE single precision, the sensor values enter as such
 floats, so (almost) every operation in ``PID.update`` runs in float32 like
-on an ESP32 or RP2040 build. The closed loop on B's plant must behave the
+on an ESP32 or RP2040 build. The closed loop on the plant model must behave the
 same as in double (CPython only: the rounding needs ``struct``).
 """
 

@@ -343,8 +343,9 @@ def test_at_most_one_pulse_per_window(demands):
 
 
 def test_valves_on_the_virtual_boards_pins_allocate_nothing(mpy):
-    """B's machine.Pin (boards/sim): the real valve and master pins of the
-    virtual board, driving the plant's valve bookkeeping, heap locked."""
+    """The virtual board's machine.Pin (boards/sim/machine.py): the real
+    valve and master pins of the virtual board, driving the plant's valve
+    bookkeeping, heap locked."""
     r = run(
         mpy,
         """

@@ -1,4 +1,4 @@
-"""Firmware integrity from boot's app selection (engineer F's cryo.app):
+"""Firmware integrity from boot's app selection (cryo.app.select_app):
 a fallback to the previous slot latches FIRMWARE until the service role
 acknowledges it; no authentic app keeps it active for good. Either way no
 treatment can start and both valves stay closed. The booted manifest's

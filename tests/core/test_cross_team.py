@@ -1,4 +1,4 @@
-"""Cross-team requests wired into the core (integration I1): the measured PID
+"""Other modules' parts wired into the core: the measured PID
 gains and valve timing as defaults, the PID's dt from ``LoopTimer``, the
 valve service sub-tick, the gain schedule in the tick, per-channel
 calibration and plausibility limits from the configuration, and main.py's

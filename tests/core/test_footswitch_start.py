@@ -1,4 +1,4 @@
-"""The technician starts a treatment with the footswitch (integration I2).
+"""The technician starts a treatment with the footswitch.
 
 Without a host: a footswitch press (edge) with the handpiece out of its
 holder in IDLE/DONE/ABORTED runs the pre-treatment self-test and begins.

@@ -1,5 +1,5 @@
 """The controller's public interface after its split into cryo/core/ parts:
-what other engineers' code imports from ``cryo.controller`` is still there,
+what other modules import from ``cryo.controller`` is still there,
 on CPython and on the real MicroPython unix port (multiple inheritance of
 the mixins included)."""
 

@@ -1,7 +1,7 @@
 """On-device app integrity: HMAC-SHA256, the manifest, A/B slot selection.
 
 Runs the firmware's cryo.app under the real MicroPython unix port with a
-local directory (or D's littlefs flash image) as the flash root.
+local directory (or a littlefs flash image, boards/sim/flash.py) as the flash root.
 """
 
 import hashlib

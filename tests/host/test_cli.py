@@ -67,7 +67,7 @@ def test_device_busy_and_missing_port(tmp_path):
 
 
 def test_treatment_running_refuses_repl_work():
-    """G's real LinkError classes, answers as E's controller gives them."""
+    """host_tools.link's real LinkError classes, answers as the controller gives them."""
     from host_tools import link
 
     def answering(exc=None, reply=None):
@@ -115,12 +115,12 @@ def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
         one_line_error(
             config("operator", "1357", "set", "limits.floor_c=-70"),
             4,
-            S.check_role("limits.floor_c", "operator"),  # D's message
+            S.check_role("limits.floor_c", "operator"),  # the schema's message
         )
         one_line_error(
             config("service", "9876", "set", "protocol.cycles=9"),
             5,
-            S.check_value("protocol.cycles", 9),  # D's message, whatever the range is today
+            S.check_value("protocol.cycles", 9),  # the schema's message, whatever the range is
         )
         one_line_error(cryo("config", "--port", p, "get", "nonsense"), 5, "unknown field nonsense")
         # the unix board is not an ESP32-S3: refused before anything is written

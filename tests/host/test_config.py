@@ -1,7 +1,7 @@
 """`cryo config` end to end on a virtual board: round trip, rejection, roles, audit.
 
-Values and messages come from D's schema (it is the one definition), so the
-tests follow the schema as it evolves.
+Values and messages come from the config schema (cryo/storage/schema.py; it
+is the one definition), so the tests follow the schema as it evolves.
 """
 
 import argparse
@@ -114,7 +114,7 @@ def test_config_round_trip_and_audit(mpy, board, capsys, tmp_path):
     config.run(s, args("get", name="pid.kp"))
     assert json.loads(capsys.readouterr().out) == {"pid.kp": kp}
 
-    # on the device: D's CRC'd file format, valid under D's own loader
+    # on the device: the CRC'd file format, valid under cryo.storage.config's own loader
     raw = (s.flash_dir / "config.json").read_bytes()
     cfg, version = C.decode(raw)
     assert cfg["pid.kp"] == kp and cfg["pid.ki"] == ki and version == S.SCHEMA_VERSION
@@ -139,7 +139,7 @@ def test_config_round_trip_and_audit(mpy, board, capsys, tmp_path):
     capsys.readouterr()
     assert C.decode((s.flash_dir / "config.json").read_bytes())[0]["protocol.cycles"] == cyc
 
-    # the audit trail on the device: every change, hash chain intact (D's verifier)
+    # the audit trail on the device: every change, hash chain intact (AuditTrail.verify)
     trail = A.AuditTrail(str(s.flash_dir / "audit.log"))
     assert trail.verify() == []
     kinds = [(e[2], e[3], e[4], e[5], e[6]) for e in trail.entries()]

@@ -1,7 +1,7 @@
 """`cryo flash` end to end on a virtual board, through real mpremote.
 
 The board is the MicroPython unix port on a pty (host_tools.vport) whose
-flash is D's littlefs image, so a test can cut the power mid-deploy and boot
+flash is a littlefs image (boards/sim/flash.py), so a test can cut the power mid-deploy and boot
 the same image again.
 """
 
@@ -68,7 +68,7 @@ def test_power_cut_during_deploy_keeps_previous_firmware(mpy, tmp_path, fw, cut_
     set_version(fw, "2.0.0")
     bump(fw)
     with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
-        # D's block device: the power fails after `cut_at` program/erase ops
+        # the flash block device: the power fails after `cut_at` program/erase ops
         s.exec(f"_cry_bd.cut_power_after({cut_at}, tear=True)")
         with pytest.raises(DeviceError):
             flash.deploy(s, "sim", firmware_dir=fw)
@@ -88,7 +88,7 @@ def test_tampered_slot_on_device_falls_back_with_fault(mpy, tmp_path, fw):
         flash.deploy(s, "sim", firmware_dir=fw)
         set_version(fw, "2.0.0")
         flash.deploy(s, "sim", firmware_dir=fw)
-    # both deploys are in the device's audit trail (D's hash-chained AuditTrail)
+    # both deploys are in the device's audit trail (the hash-chained AuditTrail)
     from cryo.storage.audit import AuditTrail
 
     trail = AuditTrail(str(d / "audit.log"))
@@ -139,7 +139,7 @@ def test_dry_run_changes_nothing(mpy, tmp_path, fw):
 
 
 def test_deploy_to_b_virtual_board_boots_the_verified_slot(mpy, tmp_path, fw):
-    """`--board sim` onto engineer B's real-time virtual board (boot.py, reset, main.py)."""
+    """`--board sim` onto the real-time virtual board (boot.py, reset, main.py)."""
     import threading
     import time
 

@@ -1,6 +1,6 @@
 """`cryo logs` end to end: pull after a treatment, incremental, resumed, verified, reported.
 
-The treatment log is written by the firmware's own TreatmentLog (D) under
+The treatment log is written by the firmware's own TreatmentLog (cryo.storage.log) under
 MicroPython into the virtual board's flash; the pull goes through real
 mpremote over a pty.
 """
@@ -37,7 +37,7 @@ def test_pull_after_treatment_then_only_new_records(mpy, tmp_path, board_img):
         assert r1["bytes"] > 20000 and r1["marked_pulled_upto"] == 2
         r2 = logs.pull(s, arch)
         assert r2["bytes"] == 0 and r2["files"] == {}  # nothing new: nothing copied
-    # the device knows the host holds sessions 1..2 (D's marker, read by D's code)
+    # the device knows the host holds sessions 1..2 (the `pulled` marker, read by cryo.storage.log)
     write_demo_treatment(image=board_img, seconds=30, sessions=1)
     with VirtualPort(image=board_img) as vp, Session(vp.port, stop_firmware=False) as s:
         assert (
@@ -158,14 +158,14 @@ def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
         (d / "audit.log").write_bytes(text)
         with pytest.raises(InvalidInput, match="differs from the device"):
             logs.pull(s, arch)
-        # a fresh archive sees the broken hash chain (D's verifier): not marked pulled
+        # a fresh archive sees the broken hash chain (AuditTrail.verify): not marked pulled
         r = logs.pull(s, tmp_path / "fresh")
         assert not r["verify"]["ok"] and "marked_pulled_upto" not in r
         assert any("does not chain" in p for p in r["verify"]["audit"]["problems"])
 
 
 def test_pull_after_cryo_sim_run_treatment(mpy, tmp_path):
-    """B's fast-mode `cryo sim run` treats on the virtual board and leaves a flash image."""
+    """The fast-mode `cryo sim run` treats on the virtual board and leaves a flash image."""
     from host_tools.sim import run_fast
 
     img = tmp_path / "sim-flash.img"
@@ -187,9 +187,9 @@ def test_pull_after_cryo_sim_run_treatment(mpy, tmp_path):
 
 
 def test_cli_pull_from_b_running_virtual_board(mpy, tmp_path):
-    """The flash image of a `cryo sim run` treatment, booted on B's real-time board:
-    the controller runs, `cryo logs list` asks it for service mode (G's channel),
-    pulls over the raw REPL and lists the session D's log closed at boot."""
+    """The flash image of a `cryo sim run` treatment, booted on the real-time virtual board:
+    the controller runs, `cryo logs list` asks it for service mode (command channel),
+    pulls over the raw REPL and lists the session the treatment log closed at boot."""
     import subprocess
     import sys
     import threading

@@ -1,6 +1,6 @@
-"""A MicroPython "device" running E's real Controller for end-to-end tests.
+"""A MicroPython "device" running the real cryo.controller.Controller for end-to-end tests.
 
-``micropython link_ctl_device.py [hold] [seed=N]``: B's virtual board and
+``micropython link_ctl_device.py [hold] [seed=N]``: the virtual board and
 plant in virtual time (``link_realrig.RealRig``: tick, ``link.poll()``, valve
 sub-ticks every ``service_ms`` with the plant stepped between them), the
 channel on the real ``StdioStream`` (stdin/stdout), **unpaced**: virtual

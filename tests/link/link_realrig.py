@@ -1,7 +1,7 @@
 """The real controller on the virtual board, in virtual time, with the channel.
 
-Builds B's virtual world (``vboard.World``, fast mode, ``ManualClock``), the
-board layer (``cryo.board.Board``) and E's ``cryo.controller.Controller``;
+Builds the virtual world (``vboard.World``, fast mode, ``ManualClock``), the
+board layer (``cryo.board.Board``) and ``cryo.controller.Controller``;
 ``loop(ms, channel)`` runs the tick like ``Controller._loop`` does on
 hardware (tick, then ``link.poll()``, then valve sub-ticks every
 ``service_ms`` with the plant stepped between them until the next tick),
@@ -71,7 +71,7 @@ class RealRig:
         self.world.set_input("handpiece", 1)
 
     def loop(self, ms, channel=None, on_tick=None, charge=True):
-        """Tick every period for ``ms``; after each tick poll once (E's loop).
+        """Tick every period for ``ms``; after each tick poll once (as ``Controller._loop``).
 
         ``charge``: advance virtual time by each poll's measured (wall) cost;
         off for tests about state only, so a preempted test process cannot

@@ -1,8 +1,8 @@
 """Test-only closed loop exposing the controller interface of docs/link.md.
 
-Until engineer E's ``cryo.controller.Controller`` is available, the link
-tests run the channel against this loop built from the real parts that
-exist: C's ``PID``, ``LoopTimer`` and ``SolenoidValve`` and B's plant, in
+Besides ``cryo.controller.Controller`` (link_realrig.py), the link
+tests run the channel against this loop built from real parts:
+``PID``, ``LoopTimer``, ``SolenoidValve`` and the plant model, in
 virtual time (``ManualClock``). MicroPython and CPython.
 
 ``tick(now_ms)`` is the control tick; ``run_for(ms, channel, poll_budget)``

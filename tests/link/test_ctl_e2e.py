@@ -1,10 +1,10 @@
-"""`cryo tune auto` through the CLI on E's real controller (issue 9).
+"""`cryo tune auto` through the CLI on the real controller (issue 9).
 
 The device is ``link_ctl_device.py`` under the real MicroPython unix port:
-B's virtual board with the calibrated default plant (Har-Shai, ~5 min
-pull-down), E's ``Controller`` (TUNE phase, hold-to-run, every interlock
-armed) with the valve sub-ticks every ``service_ms``, C's
-``RelayAutotune`` stepped from the tick, G's channel on stdio — in
+the virtual board with the calibrated default plant (Har-Shai, ~5 min
+pull-down), ``cryo.controller.Controller`` (TUNE phase, hold-to-run, every interlock
+armed) with the valve sub-ticks every ``service_ms``,
+``RelayAutotune`` stepped from the tick, the command channel on stdio — in
 unpaced virtual time. The host is the real ``cryo tune auto --apply
 chosen``. The gains it applied then hold the setpoint through a treatment
 on the same plant (virtual time, another seed).
@@ -102,7 +102,7 @@ result({"n": n, "mae": sum(abs(e) for e in errs) / n if n else None,
 
 
 def test_cli_step_test_on_the_real_controller_fits_a_model(capsys, tmp_path, mpy):
-    """`cryo tune step` against E's controller: the TUNE phase holds the
+    """`cryo tune step` against the real controller: the TUNE phase holds the
     step demand, the host records the response from telemetry and fits the
     FOPDT model; the status reply carries ``trace_len``, never the trace."""
     png = tmp_path / "step.png"

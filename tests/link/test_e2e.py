@@ -2,14 +2,15 @@
 
 The device is ``tests/link/link_device.py`` under the real ``micropython``
 unix port: the channel on ``StdioStream`` (select.poll on stdin/stdout),
-polled once per 100 ms tick by a closed loop built from C's PID, valve and
-autotune and B's plant (``link_rig.py``), paced against real time (SPEED× faster
+polled once per 100 ms tick by a closed loop built from the real PID, valve and
+autotune and the plant model (``link_rig.py``), paced against real time (SPEED× faster
 when asked). The host side is the real ``cryo`` CLI and ``host_tools.link``
 over pyserial's ``socket://`` URL (tests/link/link_devrig.py relays the pipes).
 
-The same checks against E's real controller: on B's real-time ``cryo sim``
-(test_sim_e2e.py: monitor during a treatment, bumpless audited gain change)
-and in virtual time (test_ctl_e2e.py: ``cryo tune auto`` through the CLI).
+The same checks against the real ``cryo.controller.Controller``: on the
+real-time virtual board, ``cryo sim`` (test_sim_e2e.py: monitor during a
+treatment, bumpless audited gain change) and in virtual time
+(test_ctl_e2e.py: ``cryo tune auto`` through the CLI).
 """
 
 import json

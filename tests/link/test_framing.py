@@ -43,6 +43,9 @@ def test_malformed_frames_name_the_problem(line, code):
         decode(line)
     assert e.value.code == code
     assert e.value.msg
+    # Declared on every FrameError (no request id known from a bad frame),
+    # so readers need no getattr fallback and mypy sees the attribute.
+    assert e.value.rid is None
 
 
 def _req(**obj):

@@ -1,4 +1,4 @@
-"""The channel against E's real controller on B's virtual board (MicroPython).
+"""The channel against the real controller on the virtual board (MicroPython).
 
 The controller, interlock, valves, drivers, emulated chips and plant are the
 real firmware/sim code (tests/link/link_realrig.py builds them in virtual time);
@@ -167,8 +167,8 @@ result(out)
 
 
 def test_autotune_through_the_channel_on_the_real_controller(run_link):
-    # Hold-to-run (handpiece + footswitch), TUNE phase, C's RelayAutotune in
-    # E's tick with the valve sub-ticks (RealRig.service_until); the factory
+    # Hold-to-run (handpiece + footswitch), TUNE phase, RelayAutotune in
+    # the controller's tick with the valve sub-ticks (RealRig.service_until); the factory
     # 200 ms valve window (the 1000 ms window did not converge on seed 2).
     r = run_link(
         PRELUDE

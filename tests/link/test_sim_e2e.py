@@ -1,5 +1,5 @@
-"""End to end on B's real-time virtual board: `cryo sim` runs boot.py and
-E's main.py (controller + this channel on the console), the host tools open
+"""End to end on the real-time virtual board: `cryo sim` runs boot.py and
+main.py (controller + this channel on the console), the host tools open
 its pty like a USB serial port.
 
 The technician's hands are the front panel (``cryo sim --panel FILE``,
@@ -227,7 +227,7 @@ def test_live_gain_change_during_freeze_is_bumpless_and_audited(treating, mpy):
     assert min(t["i"] for t in after) > 0.5 * i_before
     assert after[0]["p"] != before[-1]["p"] or after[1]["p"] != before[-2]["p"]
 
-    # ... and audited: after the session, the flash image's audit trail (D's
+    # ... and audited: after the session, the flash image's audit trail (its
     # hash chain) holds each change with role, old and new value and phase.
     write_panel(str(treating.panel), footswitch=0, handpiece=0)
     time.sleep(0.5)

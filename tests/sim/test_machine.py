@@ -42,7 +42,8 @@ result([b.valve_pin.value(), b.master_pin.value(), w.valve_is_open(), b.estop.va
 """
     )
     # footswitch/handpiece are inverted in board.json: idle pin level 1
-    assert r == [0, 0, False, 1, 1, 1, ["aux", "tissue", "tissue2"], "max31856", 150, True]
+    # every channel a MAX31855 (one bus in SPI mode 0, as on the RP2040 board)
+    assert r == [0, 0, False, 1, 1, 1, ["aux", "tissue", "tissue2"], "max31855", 150, True]
 
 
 def test_scenario_inputs_reach_the_pins(mpy):
@@ -206,7 +207,8 @@ dt = b.rtc.datetime()
 result([w.pwm[7], round(p), dt[:3], dt[4:7]])
 """
     )
-    assert r == [[2700, 32768], 75, [2026, 11, 25], [10, 31, 1]]
+    # 880 Hz: inside IEC 60601-1-8's 150-1000 Hz alarm fundamental
+    assert r == [[880, 32768], 75, [2026, 11, 25], [10, 31, 1]]
 
 
 def test_board_definition_errors_are_named():
@@ -225,7 +227,47 @@ def test_board_definition_errors_are_named():
     bad["thermocouples"]["probe3"] = {"cs": 1, "chip": "max31855"}
     with pytest.raises(BoardError, match="'probe3' unknown"):
         validate(bad)
+    bad = json.loads(json.dumps(d))
+    del bad["spi"]["mosi"]  # a bus gets all three pins or none (stm32: none)
+    with pytest.raises(BoardError, match="sck, mosi and miso together"):
+        validate(bad)
+    bad = json.loads(json.dumps(d))
+    bad["inputs"]["estop"]["pull"] = -1
+    with pytest.raises(BoardError, match="inputs.estop.pull must be 'up', 'down' or null"):
+        validate(bad)
     validate(d)
+
+
+def test_board_layer_spi_pins_pulls_and_adc_attenuation(mpy):
+    """SPI pins only when given; "no pull" is None; ADC atten only by name
+    and only where the port's machine.ADC has that constant."""
+    r = mpy.run(
+        """
+import json, vboard, machine
+from cryo.clock import ManualClock
+from cryo.board import Board, BoardError, load_definition
+clk = ManualClock(0)
+d = load_definition("/no/such/board.json")
+d = json.loads(json.dumps(d))
+for k in ("sck", "mosi", "miso"):
+    del d["spi"][k]
+d["inputs"]["handpiece"]["pull"] = None
+d["pressure_adc"]["atten"] = "ATTN_11DB"
+w = vboard.install(vboard.World(board=d, clock=clk, realtime=False, seed=3))
+b = Board(d, clock=clk)
+out = [sorted(b.spi.pins), b.handpiece._pull, b.estop._pull == machine.Pin.PULL_DOWN,
+       b.pressure_adc.atten]
+d["pressure_adc"]["atten"] = "ATTN_99DB"
+try:
+    Board(d, clock=clk)
+    out.append("accepted")
+except BoardError as e:
+    out.append(str(e))
+result(out)
+"""
+    )
+    assert r[:4] == [[], None, True, 3]
+    assert "pressure_adc.atten 'ATTN_99DB'" in r[4] and "omit the field" in r[4]
 
 
 def test_board_works_under_cpython_too():

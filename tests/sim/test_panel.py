@@ -1,4 +1,4 @@
-"""The real-time board's front panel (`cryo sim --panel`, integration I2):
+"""The real-time board's front panel (`cryo sim --panel`):
 the host writes the physical inputs, the world applies changes."""
 
 import json

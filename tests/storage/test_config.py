@@ -340,7 +340,7 @@ result([msgs, role, binascii.hexlify(C.config_hash(cfg)).decode(), C.encode(cfg)
 
 
 def test_schema_ranges_equal_the_firmware_hard_ranges():
-    # The device (cryo.protocol.params, engineer E) enforces compiled-in
+    # The device (cryo.protocol.params) enforces compiled-in
     # ranges; the host validates with this schema. They must agree, or the
     # host would accept files the device rejects.
     from cryo.protocol import params as P
@@ -355,7 +355,7 @@ def test_schema_ranges_equal_the_firmware_hard_ranges():
             assert (f[3], f[4], f[5]) == (p[2], p[3], p[5]), (name, pname)
             assert f[1] == ("int" if isinstance(p[1], int) else "float"), (name, pname)
         assert f[6] == p[1], ("default differs", name, pname)
-    # Every firmware parameter can be stored (E's safety parameters included).
+    # Every firmware parameter can be stored (the interlock's safety parameters included).
     assert sorted(P.ALIASES.values()) == sorted(p[0] for p in P.PARAMS)
 
 

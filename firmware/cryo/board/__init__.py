@@ -44,6 +44,52 @@ def _output(spec, where):
     return sig
 
 
+def _spi(s):
+    """The thermocouple bus, with explicit keywords so each port's stub checks the call.
+
+    Pins are passed only when the definition gives them: stm32's
+    ``machine.SPI`` raises "explicit choice of sck/mosi/miso is not
+    implemented" for any pin argument (even None), so its definitions omit
+    them and the bus id fixes the pins. ``validate`` allows all three or none.
+    """
+    sid = s.get("id", 1)
+    baud = s.get("baudrate", 1000000)
+    pol = s.get("polarity", 0)
+    pha = s.get("phase", 0)
+    if "sck" not in s:
+        return machine.SPI(sid, baudrate=baud, polarity=pol, phase=pha)
+    return machine.SPI(
+        sid,
+        baudrate=baud,
+        polarity=pol,
+        phase=pha,
+        sck=machine.Pin(s["sck"]),
+        mosi=machine.Pin(s["mosi"]),
+        miso=machine.Pin(s["miso"]),
+    )
+
+
+def _adc(spec):
+    """The pressure ADC; ``atten`` (e.g. "ATTN_11DB") only where the port has it.
+
+    esp32's ADC reads only ~0-0.95 V at its default 0 dB attenuation, so the
+    ESP32-S3 definition asks for ATTN_11DB; rp2 and stm32 have no attenuator
+    (their machine.ADC takes no ``atten`` keyword), so their definitions omit it.
+    """
+    pin = machine.Pin(_pin_id(spec, "pressure_adc"))
+    name = spec.get("atten")
+    if name is None:
+        return machine.ADC(pin)
+    level = getattr(machine.ADC, str(name), None) if str(name).startswith("ATTN_") else None
+    if level is None:
+        raise BoardError(
+            "board definition: pressure_adc.atten %r: this port's machine.ADC has no such "
+            "attenuation (esp32: ATTN_0DB, ATTN_2_5DB, ATTN_6DB, ATTN_11DB; other ports: "
+            "omit the field)" % (name,)
+        )
+    return machine.ADC(pin, atten=level)
+
+
 def validate(defn):
     """Raise BoardError naming the first missing or wrong field."""
     if not isinstance(defn, dict):
@@ -72,15 +118,27 @@ def validate(defn):
             raise BoardError("board definition: thermocouples.%s.type must be 'K' or 'T'" % name)
         if "cs" not in spec:
             raise BoardError("board definition: thermocouples.%s needs a 'cs' pin" % name)
+    spi = defn["spi"]
+    pins = [k for k in ("sck", "mosi", "miso") if k in spi] if isinstance(spi, dict) else ()
+    if not isinstance(spi, dict) or len(pins) not in (0, 3):
+        raise BoardError(
+            "board definition: spi must be an object giving sck, mosi and miso together, or "
+            "none of them (the bus id fixes the pins, as on stm32); got %s"
+            % (", ".join(pins) if pins else repr(spi))
+        )
     for role in ("estop", "footswitch", "handpiece"):
         if role not in defn["inputs"]:
             raise BoardError("board definition: inputs.%s is missing" % role)
+        if defn["inputs"][role].get("pull") not in ("up", "down", None):
+            raise BoardError(
+                "board definition: inputs.%s.pull must be 'up', 'down' or null (no pull)" % role
+            )
 
 
 class Board:
     """Hardware of one board, built from its definition dict.
 
-    Attributes (contract 2): ``spi``, ``cs`` (channel -> Pin, idle high),
+    Attributes: ``spi``, ``cs`` (channel -> Pin, idle high),
     ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``master_pin``,
     ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``,
     ``handpiece`` (raw input Pins; the definition's ``invert`` says that 0
@@ -99,18 +157,7 @@ class Board:
         self.valve_pin = _output(d["valve"], "valve")
         self.master_pin = _output(d["master_valve"], "master_valve")
         self.clock = clock if clock is not None else BoardClock()
-        s = d["spi"]
-        kw = {}
-        for k in ("sck", "mosi", "miso"):
-            if k in s:
-                kw[k] = machine.Pin(s[k])
-        self.spi = machine.SPI(
-            s.get("id", 1),
-            baudrate=s.get("baudrate", 1000000),
-            polarity=s.get("polarity", 0),
-            phase=s.get("phase", 0),
-            **kw,
-        )
+        self.spi = _spi(d["spi"])
         self.cs = {}
         self.tc = {}
         for name, spec in d["thermocouples"].items():
@@ -130,19 +177,26 @@ class Board:
         self.pressure_adc = None
         self.pressure = d.get("pressure_adc")
         if self.pressure is not None:
-            self.pressure_adc = machine.ADC(machine.Pin(_pin_id(self.pressure, "pressure_adc")))
+            self.pressure_adc = _adc(self.pressure)
         self.rtc = machine.RTC()
         self.wdt = None
         self.watchdog_ms = d.get("watchdog", {}).get("timeout_ms", 0)
-        self.tick_ms = d.get("tick_ms", 10)
+        # None when the definition has none: the controller then keeps its own default.
+        self.tick_ms = d.get("tick_ms")
 
     def _input(self, spec, where):
         pid = _pin_id(spec, where)
         pull = spec.get("pull")
-        p = machine.Pin.PULL_UP if pull == "up" else machine.Pin.PULL_DOWN if pull == "down" else -1
         # The raw pin: the safety path compares raw levels; ``invert`` in the
         # definition says which level means active (see active_level()).
-        return machine.Pin(pid, machine.Pin.IN, p)
+        if pull == "up":
+            return machine.Pin(pid, machine.Pin.IN, machine.Pin.PULL_UP)
+        if pull == "down":
+            return machine.Pin(pid, machine.Pin.IN, machine.Pin.PULL_DOWN)
+        # No pull: None, as the MicroPython docs define it (-1 would mean "leave
+        # the pull as it was", e.g. from before a soft reset). The port stubs
+        # 1.29.0.post1 type ``pull`` as int only, hence the narrow ignore.
+        return machine.Pin(pid, machine.Pin.IN, None)  # type: ignore[arg-type]
 
     def active_level(self, role):
         """Pin level meaning pressed/active for input ``role`` (e-stop: loop closed)."""

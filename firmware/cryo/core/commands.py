@@ -55,7 +55,7 @@ class CommandsMixin:
             start_wdt = getattr(self.board, "start_watchdog", None)
             if start_wdt is not None:
                 try:
-                    self.wdt = start_wdt(int(p["wdt_ms"]))
+                    self.wdt = start_wdt(self.wdt_ms)
                 except Exception as e:  # noqa: BLE001 - reported as the self-test result
                     self._event(now, "watchdog", "could not start: %s" % e)
         if p["require_wdt"] and self.wdt is None:
@@ -143,7 +143,7 @@ class CommandsMixin:
         return True
 
     def status(self):
-        """Snapshot for the host (G's telemetry fields)."""
+        """Snapshot for the host (the telemetry fields of cryo.link.messages)."""
         il = self.il
         t = self.temp_c
         temps = {}

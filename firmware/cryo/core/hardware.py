@@ -96,7 +96,7 @@ def fw_hash_of(app):
 class CalibratedCodes:
     """A driver seen through its channel's calibration, for the limit block:
     ``code_for(true_c)`` is the code of the reading that calibrates to
-    ``true_c`` (engineer A's ``Calibration.invert``). Control path only."""
+    ``true_c`` (``cryo.supervision.channel.Calibration.invert``). Control path only."""
 
     def __init__(self, drv, cal):
         self._drv = drv

@@ -14,7 +14,7 @@ from cryo.protocol import states as S
 # Regulator and valve settings (not interlock limits): (name, default, low,
 # high, role). The same names, ranges and roles are fields of the stored
 # schema (cryo.storage.schema; tests/storage keeps them equal).
-# Gains: SIMC gains engineer C's relay autotune measured on the default
+# Gains: SIMC gains the relay autotune (cryo.control.autotune) measured on the default
 # plant (docs/control.md: hold RMS 0.43 degC); the TUNE phase measures
 # better ones per device. Valve: a 200 ms time-proportioning window (the
 # skin surface answers a pulse within a fraction of a second, so the window
@@ -97,8 +97,9 @@ class SettingsMixin:
         return x
 
     def _load_calibrations(self, cfg):
-        """Two-point calibration per channel (engineer A's
-        ``Calibration.from_config``); a bad one is a configuration error."""
+        """Two-point calibration per channel
+        (``cryo.supervision.channel.Calibration.from_config``); a bad one is
+        a configuration error."""
         raw = [None, None, None]
         cals = [None, None, None]
         if not isinstance(cfg, dict):
@@ -235,7 +236,7 @@ class SettingsMixin:
     def _apply_pid_settings(self, name):
         """pid.* changed: the running regulator takes it **bumpless**.
 
-        Gains go through ``PID.set_gains`` (engineer C: the change of the P
+        Gains go through ``PID.set_gains`` (cryo.pid: the change of the P
         and D contributions moves into the integral, so the demand does not
         jump); the integral, filter state and dt timer are kept — a rebuilt
         PID would restart from an empty integral, a step in the demand in

@@ -2,7 +2,7 @@
 
 Started from the host (engineer role, hold-to-run like a treatment, every
 interlock condition armed, its own hard time limit); stepped from the tick
-through ``_tune_demand``. Engineer C's ``RelayAutotune`` measures the
+through ``_tune_demand``. ``cryo.control.autotune.RelayAutotune`` measures the
 gains; the step test records the tissue response once a second.
 """
 
@@ -52,7 +52,7 @@ class TuningMixin:
                 raise not_now("%s is hold-to-run: %s is not pressed/held" % (what, role))
 
     def start_autotune(self, params=None):
-        """Relay autotune (engineer C's RelayAutotune) in the TUNE phase.
+        """Relay autotune (cryo.control.autotune.RelayAutotune) in the TUNE phase.
 
         ``params``: ``setpoint_c`` (default: target), ``hysteresis_c``,
         ``amplitude`` (relay bias 0.05..0.95). Hold-to-run like a

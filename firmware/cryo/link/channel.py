@@ -191,7 +191,8 @@ class CommandChannel:
             rid, cmd, args = parse(self._line, n)
             reply = self._dispatch(cmd, args)
         except FrameError as e:
-            self._error(getattr(e, "rid", rid), e.code, e.msg)
+            # parse() sets e.rid; a FrameError raised while dispatching keeps None.
+            self._error(rid if e.rid is None else e.rid, e.code, e.msg)
             return
         except ValueError as e:
             self._error(rid, m.E_INVALID, str(e))

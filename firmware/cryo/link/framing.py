@@ -35,6 +35,8 @@ class FrameError(Exception):
         super().__init__(msg)
         self.code = code
         self.msg = msg
+        # The request id, once the parser knows it (None: frame unreadable).
+        self.rid = None
 
 
 def crc32(data):

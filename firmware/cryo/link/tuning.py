@@ -1,6 +1,6 @@
 """Autotune and step-test sessions a controller embeds for the link.
 
-``TuningRunner(clock)`` holds at most one experiment: C's ``RelayAutotune``
+``TuningRunner(clock)`` holds at most one experiment: ``cryo.control.autotune.RelayAutotune``
 or an open-loop step (constant demand for ``duration_s``). The controller's
 tick asks ``runner.demand(now_ms, measured_c)`` while ``runner.active`` and
 sends that demand to the valve in place of the PID's, so the interlock,

@@ -122,10 +122,18 @@ PARAMS = (
     ("period_ms", 100, 20, 200, "ms", "service", "control tick period (10 Hz)"),
     ("heartbeat_ms", 500, 100, 2000, "ms", "service", "gap between ticks counted as missed"),
     ("overruns", 3, 1, 20, "ticks", "service", "consecutive overruns that trip"),
-    ("wdt_ms", 2000, 500, 8000, "ms", "service", "hardware watchdog timeout (~1-2 s)"),
+    (
+        "wdt_ms",
+        2000,
+        500,
+        2000,
+        "ms",
+        "service",
+        "hardware watchdog timeout (clinical maximum 2 s)",
+    ),
     ("require_wdt", True, False, True, "", "service", "refuse to treat without a hardware WDT"),
     ("require_redundant", False, False, True, "", "service", "refuse to treat without tissue2"),
-    # Per-channel plausibility (engineer A's cryo.supervision.Channel), on raw
+    # Per-channel plausibility (cryo.supervision.Channel), on raw
     # codes: outside these a sample counts as bad in the interlock's debounce.
     ("tc_min_c", -210.0, -270.0, -150.0, "degC", "service", "plausible probe range, low end"),
     ("tc_max_c", 60.0, 40.0, 100.0, "degC", "service", "plausible probe range, high end"),

@@ -17,7 +17,7 @@ DONE = const(6)
 ABORTED = const(7)
 FAULT = const(8)
 SERVICE = const(9)
-TUNE = const(10)  # autotune or open-loop step test (engineer; hold-to-run)
+TUNE = const(10)  # autotune or open-loop step test (engineer role; hold-to-run)
 
 NAMES = (
     "IDLE",

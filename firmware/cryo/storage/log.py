@@ -1,4 +1,4 @@
-"""Treatment log: append-only segment files on littlefs (contract 4).
+"""Treatment log: append-only segment files on littlefs.
 
 Layout under ``root`` (default ``/logs``)::
 

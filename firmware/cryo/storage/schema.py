@@ -138,7 +138,16 @@ FIELDS = (
     ("limits.debounce", "int", "samples", 1, 10, "service", 3, "bad samples to trip"),
     ("limits.heartbeat_ms", "int", "ms", 100, 2000, "service", 500, "missed heartbeat"),
     ("limits.overruns", "int", "ticks", 1, 20, "service", 3, "overruns that trip"),
-    ("limits.wdt_ms", "int", "ms", 500, 8000, "service", 2000, "hardware watchdog timeout"),
+    (
+        "limits.wdt_ms",
+        "int",
+        "ms",
+        500,
+        2000,
+        "service",
+        2000,
+        "hardware watchdog timeout (clinical maximum 2 s)",
+    ),
     ("limits.require_wdt", "bool", "", None, None, "service", True, "treat only with a WDT"),
     ("limits.require_redundant", "bool", "", None, None, "service", False, "require tissue2"),
     # Alarms

@@ -1,4 +1,5 @@
-"""Closed-loop harness: B's plant + our valve driver + a controller, virtual time.
+"""Closed-loop harness, virtual time: the plant model (boards/sim/plant.py)
++ the valve driver + a controller.
 
 Runs unchanged on MicroPython (tests, benchmark figures) and CPython (the
 simple-pid comparison, hypothesis). The real firmware pieces run: the
@@ -54,7 +55,7 @@ def make_valve(clock, window_ms=200, min_on_ms=30, min_off_ms=30, max_open_ms=30
         min_off_ms=min_off_ms,
         max_open_ms=max_open_ms,
     )
-    v.permit = True  # the interlock is E's layer; the harness grants it
+    v.permit = True  # on the device cryo.interlock grants it; the harness does
     return v, pin
 
 
