@@ -561,10 +561,10 @@ TREATMENT = Path(__file__).resolve().parent / "mpy_treatment.py"
 # end the firmware itself reaches; bench_boards.py prints which it was.
 TREATMENT_PLANT = ("default", {"h_spray_w_m2k": 300.0})
 END_PHASES = ("DONE", "FAULT", "ABORTED")
-# Smallest -X heapsize with which B's fast-mode runner completed the default
+# Smallest -X heapsize with which the fast-mode runner completed the default
 # two-cycle treatment (bench_boards.py bisects it again on every `make
 # bench`), and the budget the test holds the firmware to: that minimum plus
-# ~30 % margin (the firmware grew ~12 % an hour on the day it was set). The unix port is 64-bit (8-byte pointers), so these are
+# ~30 % margin (the firmware grew ~12 % an hour while it was being written). The unix port is 64-bit (8-byte pointers), so these are
 # upper bounds for a 32-bit board running the same .py sources.
 HEAP_MIN_MEASURED = 364_800
 HEAP_BUDGET = 464 * 1024
@@ -631,7 +631,7 @@ def run_treatment(
 def smallest_heap(lo: int, hi: int, step: int = 2048, runner=None, **kw) -> tuple[int, dict]:
     """Bisect the smallest heap (to ``step`` bytes) that completes the treatment.
 
-    ``runner`` is :func:`run_fastrun` (B's runner, default) or
+    ``runner`` is :func:`run_fastrun` (boards/sim/fastrun.py, default) or
     :func:`run_treatment`. ``hi`` must pass and ``lo`` is assumed to fail.
     Returns (heapsize, result of the smallest passing run).
     """
@@ -732,7 +732,7 @@ def run_fastrun(
     rom=None,
     phases=END_PHASES,
 ):
-    """The default treatment through B's fast-mode runner (``cryo sim run``):
+    """The default treatment through the fast-mode runner (``cryo sim run``):
     scenario ``treatment``, the 10x-spray plant, littlefs flash in a file
     image, start one minute before the 2**30 tick wrap.
 

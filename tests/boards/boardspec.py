@@ -1,6 +1,6 @@
 """What a real board definition (``boards/<name>/board.json``) must satisfy.
 
-The schema's *shape* is engineer B's (contract 2, ``docs/virtual-board.md``,
+The schema's *shape* is the virtual board's (``docs/virtual-board.md``,
 ``boards/sim/board.json``); this module adds what only a real board needs:
 every pin exists on that MCU/module and can do its job (ADC-capable, not a
 strapping, flash or USB pin, on the right SPI bus), no pin is used twice,

@@ -33,7 +33,7 @@ def device(request):
 
 @pytest.fixture(scope="session")
 def cryo_sim_device(tmp_path_factory):
-    """B's real-time virtual board (``cryo sim``) wired from the RP2040
+    """The real-time virtual board (``cryo sim``) wired from the RP2040
     definition, reached over its pty exactly as a board over USB.
 
     Its ROM holds the firmware and boot.py but no main.py: the state the

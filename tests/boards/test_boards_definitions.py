@@ -1,7 +1,7 @@
 """Real board definitions: valid for their MCU, consistent, and usable by the
 firmware's board layer.
 
-Schema shape: engineer B's (docs/virtual-board.md, boards/sim/board.json).
+Schema shape: the virtual board's (docs/virtual-board.md, boards/sim/board.json).
 The per-port rules live in boardspec.py; each rule is exercised by a planted
 mistake below so a broken rule cannot pass silently.
 """
@@ -56,7 +56,7 @@ SCHEMA_KEYS = (
 
 
 def test_real_boards_fill_every_section_of_the_schema():
-    """B's schema (boards/sim/board.json) has these sections; a real board
+    """The virtual board's schema (boards/sim/board.json) has these sections; a real board
     fills all of them (the board layer treats several as optional)."""
     sim = _defn("sim")
     assert set(SCHEMA_KEYS) <= set(sim), "the virtual board's schema changed: %s" % sorted(sim)
@@ -177,7 +177,7 @@ def test_name_must_match_folder():
 
 @pytest.mark.parametrize("name", REAL_BOARDS)
 def test_board_layer_builds_the_real_definition_on_the_virtual_board(name, mpy):
-    """cryo.board.Board (B) consumes each real definition unchanged: valves
+    """cryo.board.Board consumes each real definition unchanged: valves
     closed, CS idle high, inputs with the wiring's fail-safe polarity, the
     board's own chip type reads the tissue probe, pressure in range."""
     got = mpy.run(
@@ -243,7 +243,7 @@ result(r)
 
 
 def test_every_board_json_passes_the_board_layers_own_validation():
-    """One schema: B's cryo.board.validate accepts every definition,
+    """One schema: cryo.board.validate accepts every definition,
     the virtual board's included."""
     from cryo.board import validate
 

@@ -45,7 +45,7 @@ def test_optimised_bytecode_really_strips_asserts(tmp_path, mpy):
 
 def test_controller_runs_from_O3_bytecode(mpy):
     """Two virtual minutes of the treatment scenario (boot, self-test,
-    pre-cool, freeze) on B's fast-mode runner, booting the firmware from an
+    pre-cool, freeze) on the fast-mode runner (boards/sim/fastrun.py), booting the firmware from an
     ``-O3`` .mpy tree instead of the sources."""
     with tempfile.TemporaryDirectory() as d:
         rom = boardcheck.compile_firmware(Path(d) / "rom", opt=3)

@@ -1,6 +1,6 @@
 """A full simulated treatment fits a constrained heap.
 
-``micropython -X heapsize=HEAP_BUDGET`` runs B's fast-mode runner (what
+``micropython -X heapsize=HEAP_BUDGET`` runs the fast-mode runner, boards/sim/fastrun.py (what
 ``cryo sim run`` runs: the firmware's Controller with littlefs flash, audit
 trail and command channel on the virtual board) through the ``treatment``
 scenario: a complete default two-cycle treatment, across the 2**30 tick

@@ -191,8 +191,8 @@ def _virtual_serial_board(tmp_path, board="rp2040"):
 
 
 def test_device_target_over_a_serial_port(tmp_path):
-    """The --port code path itself, against the unix port on a pty (F's
-    VirtualPort) with the firmware and the virtual board in its flash: the
+    """The --port code path itself, against the unix port on a pty
+    (host_tools.vport.VirtualPort) with the firmware and the virtual board in its flash: the
     same raw-REPL exchange a real board gets."""
     from host_tools.vport import VirtualPort
 

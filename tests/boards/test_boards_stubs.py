@@ -22,8 +22,8 @@ KNOWN = Path(__file__).with_name("mypy_known.txt")
 
 
 def known_errors() -> set[str]:
-    """Errors reported to their owners, waiting for a fix in files engineer H
-    does not own ('path: message', line numbers dropped; '  # ...' = note)."""
+    """Known errors waiting for a fix in firmware files outside the board
+    definitions ('path: message', line numbers dropped; '  # ...' = note)."""
     out = set()
     for line in KNOWN.read_text().splitlines():
         line = line.split("  # ", 1)[0].strip()
