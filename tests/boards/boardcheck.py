@@ -35,6 +35,8 @@ if str(TESTS) not in sys.path:
 
 import mpyrun  # noqa: E402
 
+from host_tools.flash import ARCHS  # noqa: E402
+
 # The MicroPython stdlib stubs that replace CPython's typeshed for every port.
 STDLIB_STUBS = "micropython-stdlib-stubs==1.29.0.post2"
 
@@ -53,23 +55,9 @@ STUB_SETS = {
 # signature), import-not-found (a module the port lacks), name-defined, ...
 MYPY_IGNORED_CODES = ("var-annotated", "annotation-unchecked", "assignment", "has-type")
 
-# .mpy architecture index in the header's third byte (bits 2..5), as in
-# py/persistentcode.h; bytecode-only files carry index 0.
-MPY_ARCHS = (
-    None,
-    "x86",
-    "x64",
-    "armv6",
-    "armv6m",
-    "armv7m",
-    "armv7em",
-    "armv7emsp",
-    "armv7emdp",
-    "xtensa",
-    "xtensawin",
-    "rv32imc",
-    "rv64imc",
-)
+# .mpy architecture index in the header's third byte (bits 2..5): the same
+# table the deploy tool checks a board's ABI with (py/persistentcode.h).
+MPY_ARCHS = tuple(ARCHS)
 REQUIRED_ARCHS = ("xtensawin", "armv6m", "armv7emsp")
 
 
