@@ -7,17 +7,19 @@
 # main.py finds BOOT (dict) and APP (the select_app result or None) here.
 
 # 1. Safe state first: minimal code, nothing else imported before it.
+_closed = False
 try:
     import cryo.board as _board
 
     _board.safe_valves()
+    _closed = True
 except Exception as _e:  # noqa: BLE001 - never let boot die with valves open
     import sys
 
     print("boot: could not drive valves closed:", repr(_e))
     sys.print_exception(_e)
 
-BOOT = {"valves_closed": "_board" in globals(), "flash": None, "app": None}
+BOOT = {"valves_closed": _closed, "flash": None, "app": None}
 
 # 2. Flash as the root filesystem (the virtual board's ROM and real ports'
 # _boot.py usually mounted it already; this only mounts if nothing is there).
