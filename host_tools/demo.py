@@ -197,7 +197,7 @@ def summary_lines(res):
             "surf min",
             "valve%",
             "frozen",
-            "at tgt s",
+            "<=tgt s",
         ),
     ]
     for ph in res["phases"]:
