@@ -10,27 +10,39 @@ Control path only.
 from cryo.core.roles import denied, not_now, role_level
 from cryo.protocol import params as P
 from cryo.protocol import states as S
+from cryo.storage import schema as _schema
 
 # Regulator and valve settings (not interlock limits): (name, default, low,
-# high, role). The same names, ranges and roles are fields of the stored
-# schema (cryo.storage.schema; tests/storage keeps them equal).
+# high, role), read from the configuration schema (cryo.storage.schema) so
+# the device checks exactly the ranges the host validates with.
 # Gains: SIMC gains the relay autotune (cryo.control.autotune) measured on the default
 # plant (docs/control.md: hold RMS 0.43 degC); the TUNE phase measures
 # better ones per device. Valve: a 200 ms time-proportioning window (the
 # skin surface answers a pulse within a fraction of a second, so the window
 # *is* the ripple), serviced every ``valve.service_ms`` between ticks.
-EXTRAS = (
-    ("pid.kp", 0.174, 0.0, 10.0, "engineer"),
-    ("pid.ki", 0.039, 0.0, 5.0, "engineer"),
-    ("pid.kd", 0.0, 0.0, 50.0, "engineer"),
-    ("pid.d_filter_s", 0.5, 0.0, 10.0, "engineer"),
-    ("pid.band_c", 5.0, 0.5, 20.0, "engineer"),
-    ("valve.window_ms", 200, 100, 5000, "engineer"),
-    ("valve.min_on_ms", 30, 0, 500, "engineer"),
-    ("valve.min_off_ms", 30, 0, 500, "engineer"),
-    ("valve.service_ms", 10, 5, 100, "engineer"),
-    ("valve.max_open_ms", 1500, 200, 3000, "service"),
+_EXTRA_NAMES = (
+    "pid.kp",
+    "pid.ki",
+    "pid.kd",
+    "pid.d_filter_s",
+    "pid.band_c",
+    "valve.window_ms",
+    "valve.min_on_ms",
+    "valve.min_off_ms",
+    "valve.service_ms",
+    "valve.max_open_ms",
 )
+
+
+def _extras():
+    out = []
+    for name in _EXTRA_NAMES:
+        f = _schema.field(name)
+        out.append((name, f[6], f[3], f[4], f[5]))  # (name, default, low, high, role)
+    return tuple(out)
+
+
+EXTRAS = _extras()
 # Regulator gains an engineer may change while a treatment (or TUNE) runs:
 # range-checked, applied bumpless (PID.set_gains) and audited with role, old
 # and new value. Everything else (protocol parameters, limits, valve timing)

@@ -1,8 +1,9 @@
 """Treatment and safety parameters: defaults and hard clinical limits.
 
-Each entry: (name, default, low, high, unit, role, why). ``low``/``high``
-are hard limits compiled into the firmware: configuration can choose a value
-inside them, never outside (clinical-safety.md §3.7 item 5: "hard-coded,
+Each entry: (name, default, low, high, unit, role, why), taken from the
+configuration schema (``cryo.storage.schema``) through ``ALIASES``.
+``low``/``high`` are hard limits compiled into the firmware: configuration
+can choose a value inside them, never outside (clinical-safety.md §3.7 item 5: "hard-coded,
 non-configurable ceilings; clinician-editable protocol values within them").
 Defaults come from the clinical reference (§1.3: contact/spray keloid
 cryotherapy, 1-3 freeze-thaw cycles of 10-30 s; thaw about 30 s before
@@ -12,140 +13,11 @@ re-freezing) and from the controller reference (control.md §7).
 protocol a clinician picks per patient, "service" for the safety limits.
 """
 
-PARAMS = (
-    # Protocol (per treatment).
-    ("target_c", -35.0, -50.0, -20.0, "degC", "operator", "tissue target; lethal -20..-50 (§1.2)"),
-    ("freeze_s", 20.0, 5.0, 30.0, "s", "operator", "hold at target per cycle (10-30 s, §1.3)"),
-    ("cycles", 2, 1, 3, "", "operator", "freeze-thaw cycles (1-3, §1.3)"),
-    ("thaw_c", 0.0, -5.0, 20.0, "degC", "operator", "tissue must rise above this to end THAW"),
-    ("min_thaw_s", 30.0, 10.0, 300.0, "s", "operator", "minimum thaw before re-freezing (~30 s)"),
-    ("precool_s", 20.0, 3.0, 60.0, "s", "engineer", "pre-cool (line chill-down) timeout"),
-    (
-        "precool_aux_c",
-        -100.0,
-        -190.0,
-        -20.0,
-        "degC",
-        "engineer",
-        "line chilled below this ends PRECOOL",
-    ),
-    ("precool_drop_c", 3.0, 0.5, 20.0, "degC", "engineer", "tissue drop that also ends PRECOOL"),
-    # Safety limits (interlock).
-    (
-        "floor_c",
-        -60.0,
-        -80.0,
-        -30.0,
-        "degC",
-        "service",
-        "hard floor (§3.7 item 2: below -60 surface)",
-    ),
-    (
-        "floor_margin_c",
-        10.0,
-        5.0,
-        40.0,
-        "degC",
-        "service",
-        "target must stay this far above the floor",
-    ),
-    ("freeze_max_s", 60.0, 10.0, 120.0, "s", "service", "hard maximum of the hold at target"),
-    ("approach_max_s", 600.0, 30.0, 900.0, "s", "service", "hard maximum of a whole FREEZE phase"),
-    ("tune_max_s", 1800.0, 60.0, 3600.0, "s", "service", "hard maximum of an autotune/step test"),
-    ("dose_threshold_c", -10.0, -30.0, 0.0, "degC", "service", "cold dose counts below this"),
-    (
-        "dose_max_cs",
-        6000.0,
-        100.0,
-        30000.0,
-        "degC*s",
-        "service",
-        "cumulative cold dose per treatment",
-    ),
-    ("disagree_c", 10.0, 2.0, 30.0, "degC", "service", "redundant tissue sensors max difference"),
-    ("nocool_hyst_c", 5.0, 1.0, 20.0, "degC", "service", "failure-to-cool band above setpoint"),
-    (
-        "nocool_max_cs",
-        60.0,
-        5.0,
-        600.0,
-        "degC*s",
-        "service",
-        "failure-to-cool integral (Klipper max_error)",
-    ),
-    ("watch_drop_c", 2.0, 0.5, 10.0, "degC", "service", "watch: tissue must fall this much ..."),
-    (
-        "watch_s",
-        60.0,
-        2.0,
-        120.0,
-        "s",
-        "service",
-        "... within this time (Marlin WATCH_COOLER 60 s)",
-    ),
-    (
-        "stuck_rate_c_s",
-        2.0,
-        0.5,
-        20.0,
-        "degC/s",
-        "service",
-        "falling faster with valve closed: stuck",
-    ),
-    ("stuck_window_s", 2.0, 0.5, 10.0, "s", "service", "stuck-open observation window"),
-    ("stuck_grace_s", 1.0, 0.2, 10.0, "s", "service", "after closing: dead time + probe lag"),
-    ("depl_window_s", 60.0, 2.0, 120.0, "s", "service", "depletion: full duty window"),
-    (
-        "depl_drop_c",
-        0.5,
-        0.1,
-        10.0,
-        "degC",
-        "service",
-        "depletion: min drop per window at full duty",
-    ),
-    (
-        "depl_aux_c",
-        -60.0,
-        -180.0,
-        0.0,
-        "degC",
-        "service",
-        "line warmer than this at full duty: no liquid",
-    ),
-    ("duty_full", 0.95, 0.5, 1.0, "", "service", "demand counted as full duty"),
-    ("p_min_kpa", 60.0, 0.0, 500.0, "kPa", "service", "supply pressure window, low end"),
-    ("p_max_kpa", 250.0, 50.0, 1000.0, "kPa", "service", "supply pressure window, high end"),
-    ("p_low_kpa", 100.0, 0.0, 500.0, "kPa", "service", "below this while cooling: depleted"),
-    ("stale_ms", 500, 150, 3000, "ms", "service", "no good sample this long: stale (3-7 s max)"),
-    ("debounce", 3, 1, 10, "samples", "service", "consecutive bad samples to trip (3-4)"),
-    ("period_ms", 100, 20, 200, "ms", "service", "control tick period (10 Hz)"),
-    ("heartbeat_ms", 500, 100, 2000, "ms", "service", "gap between ticks counted as missed"),
-    ("overruns", 3, 1, 20, "ticks", "service", "consecutive overruns that trip"),
-    (
-        "wdt_ms",
-        2000,
-        500,
-        2000,
-        "ms",
-        "service",
-        "hardware watchdog timeout (clinical maximum 2 s)",
-    ),
-    ("require_wdt", True, False, True, "", "service", "refuse to treat without a hardware WDT"),
-    ("require_redundant", False, False, True, "", "service", "refuse to treat without tissue2"),
-    # Per-channel plausibility (cryo.supervision.Channel), on raw
-    # codes: outside these a sample counts as bad in the interlock's debounce.
-    ("tc_min_c", -210.0, -270.0, -150.0, "degC", "service", "plausible probe range, low end"),
-    ("tc_max_c", 60.0, 40.0, 100.0, "degC", "service", "plausible probe range, high end"),
-    ("cj_min_c", -20.0, -40.0, 10.0, "degC", "service", "plausible cold junction, low end"),
-    ("cj_max_c", 70.0, 40.0, 125.0, "degC", "service", "plausible cold junction, high end"),
-    ("max_rate_c_s", 50.0, 5.0, 200.0, "degC/s", "service", "faster change is implausible"),
-    ("rate_noise_c", 2.0, 0.5, 10.0, "degC", "service", "noise allowance of the rate check"),
-    ("stuck_s", 30.0, 5.0, 300.0, "s", "service", "identical raw frame this long: stuck"),
-)
+from cryo.storage import schema as _schema
 
-# Names used by the stored configuration schema (cryo.storage.schema) for
-# the same quantities; ``normalize`` maps them onto the names above.
+# The controller's short names for the schema fields (cryo.storage.schema)
+# that are protocol parameters and interlock limits; ``normalize`` maps a
+# stored configuration onto them.
 ALIASES = {
     "protocol.target_c": "target_c",
     "protocol.freeze_s": "freeze_s",
@@ -193,6 +65,21 @@ ALIASES = {
     "sensor.stuck_s": "stuck_s",
     "pid.period_ms": "period_ms",
 }
+
+
+def _from_schema():
+    # One source of truth: default, range, unit, role and description of
+    # every parameter come from the configuration schema, so the device and
+    # the host (which validates files with the same schema) cannot disagree.
+    out = []
+    for full in ALIASES:
+        f = _schema.field(full)
+        # (name, default, low, high, unit, role, why)
+        out.append((ALIASES[full], f[6], f[3], f[4], f[2], f[5], f[7]))
+    return tuple(out)
+
+
+PARAMS = _from_schema()
 
 _INDEX = {}
 for _i, _p in enumerate(PARAMS):

@@ -81,7 +81,11 @@ FIELDS = (
     ("sensor.max_rate_c_s", "float", "degC/s", 5.0, 200.0, "service", 50.0, "max rate"),
     ("sensor.rate_noise_c", "float", "degC", 0.5, 10.0, "service", 2.0, "rate noise allowance"),
     ("sensor.stuck_s", "float", "s", 5.0, 300.0, "service", 30.0, "identical frame: stuck"),
-    # Protocol defaults (operator, within the limits below)
+    # Protocol defaults (operator, within the limits below). Clinical basis
+    # (clinical-safety.md): lethal tissue temperatures -20..-50 degC (§1.2);
+    # keloid cryotherapy uses 1-3 freeze-thaw cycles of 10-30 s (§1.3).
+    # These ranges are also the firmware's hard ranges (cryo.protocol.params
+    # reads them from here).
     (
         "protocol.target_c",
         "float",
@@ -99,7 +103,8 @@ FIELDS = (
     ("protocol.precool_s", "float", "s", 3.0, 60.0, "engineer", 20.0, "pre-cool timeout"),
     ("protocol.precool_aux_c", "float", "degC", -190.0, -20.0, "engineer", -100.0, "line chilled"),
     ("protocol.precool_drop_c", "float", "degC", 0.5, 20.0, "engineer", 3.0, "tissue drop"),
-    # Hard clinical limits (service only)
+    # Hard clinical limits (service only); floor: surface below -60 degC risks
+    # necrosis beyond the lesion (clinical-safety.md §3.7 item 2).
     ("limits.floor_c", "float", "degC", -80.0, -30.0, "service", -60.0, "hard tissue floor"),
     ("limits.floor_margin_c", "float", "degC", 5.0, 40.0, "service", 10.0, "target above floor by"),
     ("limits.sentinel_floor_c", "float", "degC", -60.0, 0.0, "service", -50.0, "aux floor"),
