@@ -62,27 +62,26 @@ def _sim_modules():
     return plant, scenario
 
 
-def check_plant(name: str) -> str:
-    """Validate a plant name or file on the host; returns what the board loads."""
-    plant, _ = _sim_modules()
+def _check_shipped(sub, load, error, name):
+    """Validate a shipped name or JSON file on the host; returns what the board loads."""
     try:
-        plant.load(name)
-    except plant.PlantError as e:
-        shipped = sorted(p.stem for p in (SIM_DIR / "plants").glob("*.json"))
-        raise InvalidInput(f"{e} (shipped plants: {', '.join(shipped)})")
+        load(name)
+    except error as e:
+        shipped = sorted(p.stem for p in (SIM_DIR / sub).glob("*.json"))
+        raise InvalidInput(f"{e} (shipped {sub}: {', '.join(shipped)})")
     return str(Path(name).resolve()) if ("/" in name or name.endswith(".json")) else name
+
+
+def check_plant(name: str) -> str:
+    plant, _ = _sim_modules()
+    return _check_shipped("plants", plant.load, plant.PlantError, name)
 
 
 def check_scenario(name: str | None):
     if not name:
         return None
     _, scenario = _sim_modules()
-    try:
-        scenario.load(name)
-    except scenario.ScenarioError as e:
-        shipped = sorted(p.stem for p in (SIM_DIR / "scenarios").glob("*.json"))
-        raise InvalidInput(f"{e} (shipped scenarios: {', '.join(shipped)})")
-    return str(Path(name).resolve()) if ("/" in name or name.endswith(".json")) else name
+    return _check_shipped("scenarios", scenario.load, scenario.ScenarioError, name)
 
 
 def _abs(path):

@@ -27,8 +27,9 @@ Pure Python for MicroPython and CPython (no numpy). One call of
 Deterministic for a given seed: the noise generator is an integer LCG.
 """
 
-import json
 import sys
+
+import shipped
 
 if sys.implementation.name == "micropython":
     import micropython  # @micropython.native: the hot loops run ~3x faster
@@ -139,24 +140,12 @@ def validate(params):
 
 def plants_dir():
     """Directory of the shipped plant files (boards/sim/plants)."""
-    f = __file__
-    i = f.rfind("/")
-    base = f[:i] if i >= 0 else "."
-    return base + "/plants"
+    return shipped.folder("plants")
 
 
 def load(name_or_path):
     """Plant dict from a shipped name ('default') or a JSON file path."""
-    path = name_or_path
-    if "/" not in path and not path.endswith(".json"):
-        path = plants_dir() + "/" + path + ".json"
-    try:
-        with open(path) as f:
-            params = json.load(f)
-    except OSError:
-        raise PlantError("plant file not found: %s" % path)
-    except ValueError as e:
-        raise PlantError("plant file %s is not valid JSON: %s" % (path, e))
+    params = shipped.load_json("plant", "plants", name_or_path, PlantError)
     validate(params)
     return params
 

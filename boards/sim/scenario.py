@@ -13,7 +13,7 @@ past their time (20 ms resolution). Runner-level events (``call``,
 ``world.pending`` for the runner (fast mode) or handled in place (real time).
 """
 
-import json
+import shipped
 
 # event name -> (required fields, optional fields)
 EVENTS = {
@@ -47,11 +47,7 @@ class ScenarioError(ValueError):
 
 
 def scenarios_dir():
-    import plant
-
-    f = plant.__file__
-    i = f.rfind("/")
-    return (f[:i] if i >= 0 else ".") + "/scenarios"
+    return shipped.folder("scenarios")
 
 
 def validate(doc):
@@ -99,16 +95,7 @@ def validate(doc):
 
 
 def load(name_or_path):
-    path = name_or_path
-    if "/" not in path and not path.endswith(".json"):
-        path = scenarios_dir() + "/" + path + ".json"
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError:
-        raise ScenarioError("scenario file not found: %s" % path)
-    except ValueError as e:
-        raise ScenarioError("scenario file %s is not valid JSON: %s" % (path, e))
+    doc = shipped.load_json("scenario", "scenarios", name_or_path, ScenarioError)
     validate(doc)
     return doc
 
