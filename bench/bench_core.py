@@ -43,13 +43,6 @@ SC.goto(rig, "FREEZE")
 rig.run_until(4, 400)
 w = rig.world
 
-def presync():
-    # Emulated chips latch the plant's new temperatures here, outside the
-    # measurement (on hardware the chip converts on its own).
-    for ch in w.channels.values():
-        if ch.version != w.version:
-            ch.version = w.version
-            ch.chip.set_state(ch.hot_c, w.plant.cold_junction_c)
 ctl = rig.ctl
 il = ctl.il
 clock = rig.clock
@@ -64,7 +57,7 @@ while i < N:
     clock.advance(ctl.period_ms)
     now = clock.ticks_ms()
     rig.world.advance_to(now)          # plant: outside the measurement
-    presync()
+    w.present_all()  # emulated chips latch the plant here, outside the measurement
     gc.collect()
     gc.disable()
     a = gc.mem_alloc()

@@ -208,15 +208,26 @@ class World:
             if v == 0:
                 if self.realtime:
                     self.sync()
-                if ch.version != self.version:
-                    ch.version = self.version
-                    ch.chip.set_state(ch.hot_c, self.plant.cold_junction_c)
+                self._present(ch)
                 self.selected = ch
                 ch.chip.select()
             else:
                 ch.chip.deselect()
                 if self.selected is ch:
                     self.selected = None
+
+    def _present(self, ch):
+        # The chip sees the plant's latest temperatures (its float NIST work
+        # runs once per plant step, when the chip is next selected).
+        if ch.version != self.version:
+            ch.version = self.version
+            ch.chip.set_state(ch.hot_c, self.plant.cold_junction_c)
+
+    def present_all(self):
+        """Bring every chip up to the plant now, so a measurement of the
+        firmware's tick (allocation, time) does not include the emulators."""
+        for ch in self.channels.values():
+            self._present(ch)
 
     def _valve_edge(self):
         # Integer bookkeeping of the open time since the last plant step.

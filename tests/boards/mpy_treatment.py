@@ -105,6 +105,7 @@ def main():
             clock.advance(period)
             now = clock.ticks_ms()
             world.advance_to(now)
+            world.present_all()  # the chips' float work is the simulator's, not the firmware's
             before = gc.mem_alloc()  # the plant step's garbage is not the firmware's
             ctl.tick(now)
             seen |= 1 << ctl.protocol.state
