@@ -8,7 +8,7 @@ the interpreter under test with its own PRNG so 100 000 inputs stay fast.
 
 import random
 
-from cryo.link.framing import crc32
+from cryo.link.framing import crc32, encode
 
 _CMDS = (
     "hello",
@@ -129,3 +129,27 @@ def one():
         return _frame(b"[" * d + b"]" * d)
     # oversize
     return b"{" + b"9" * (513 + random.getrandbits(7)) + b"}\n"
+
+
+class Flood:
+    """A stream that never runs dry: fuzz lines, and a valid ``status``
+    request as every ``every``-th line (``readinto`` like a serial port)."""
+
+    def __init__(self, every):
+        self.every = every
+        self.buf = b""
+        self.pos = 0
+        self.k = 0
+
+    def readinto(self, buf):
+        if self.pos >= len(self.buf):
+            self.k += 1
+            if self.k % self.every == 0:
+                self.buf = encode({"id": self.k, "cmd": "status"})
+            else:
+                self.buf = one()
+            self.pos = 0
+        n = min(len(buf), len(self.buf) - self.pos)
+        buf[0:n] = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return n

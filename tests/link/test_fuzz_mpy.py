@@ -74,26 +74,9 @@ FLOOD = """
 import random
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
-from cryo.link.framing import encode
 from link_fakes import CheckingSink
 from link_rig import RigController
 import link_fuzz as fuzzgen
-
-class Flood:
-    # Input that never runs dry: fuzz lines and valid status requests.
-    def __init__(self):
-        self.buf = b""
-        self.pos = 0
-        self.k = 0
-    def readinto(self, buf):
-        if self.pos >= len(self.buf):
-            self.k += 1
-            self.buf = encode({"id": self.k, "cmd": "status"}) if self.k % 4 == 0 else fuzzgen.one()
-            self.pos = 0
-        n = min(len(buf), len(self.buf) - self.pos)
-        buf[0:n] = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return n
 
 def run(flood):
     random.seed(7)
@@ -101,7 +84,7 @@ def run(flood):
     ctl = RigController(clock)
     ctl.start_treatment()
     sink = CheckingSink()
-    ch = CommandChannel(ctl, Flood(), sink) if flood else None
+    ch = CommandChannel(ctl, fuzzgen.Flood(4), sink) if flood else None
     ctl.run_for(RUN_MS, ch, 5)
     return ctl, ch, sink
 

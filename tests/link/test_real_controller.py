@@ -92,26 +92,11 @@ def test_flood_does_not_delay_the_real_control_tick(run_link):
     r = run_link(
         PRELUDE
         + """
-class Flood:
-    def __init__(self):
-        self.buf = b""
-        self.pos = 0
-        self.k = 0
-    def readinto(self, buf):
-        if self.pos >= len(self.buf):
-            self.k += 1
-            self.buf = encode({"id": self.k, "cmd": "status"}) if self.k % 3 == 0 else fuzzgen.one()
-            self.pos = 0
-        n = min(len(buf), len(self.buf) - self.pos)
-        buf[0:n] = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return n
-
 def run(flood):
     random.seed(5)
     r, sin, sink, ch, saves = make(6)
     if flood:
-        ch = CommandChannel(r.ctl, Flood(), sink)
+        ch = CommandChannel(r.ctl, fuzzgen.Flood(3), sink)
         ch._in.k = 0
     r.start_treatment()
     r.loop(30000, ch if flood else None)
