@@ -78,28 +78,13 @@ t = 0
 started = False
 max_ms = int(opts["max_s"] * 1000)
 open_phase(ctl.protocol.state, 0)
-sub = ctl.service_ms if 0 < ctl.service_ms < period else period
 while t < max_ms:
-    # The wait between ticks as Controller.run spends it: the plant stepped
-    # and the valve serviced every service_ms (time-proportioning
-    # resolution = the sub-tick), then the tick.
-    left = period
-    open_sub = 0
-    while left > sub:
-        clock.advance(sub)
-        left -= sub
-        now = clock.ticks_ms()
-        world.advance_to(now)
-        ctl.service_valve(now)
-        if world.valve_is_open():
-            open_sub += sub
-    clock.advance(left)
+    # The wait between ticks as Controller.run spends it (valve sub-ticks),
+    # then the tick.
+    now = clock.add(clock.ticks_ms(), period)
+    open_sub = world.wait_for_tick(ctl, now)
     t += period
-    now = clock.ticks_ms()
-    world.advance_to(now)
     ctl.tick(now)
-    if world.valve_is_open():
-        open_sub += left
     if world.wdt_expired(now):
         print("watchdog expired at", t)
         break

@@ -286,6 +286,32 @@ class World:
         del probe
         self.advance_to(now)
 
+    def wait_for_tick(self, ctl, deadline, on_sub=None):
+        """Spend the wait until the next tick at ``deadline`` as
+        ``Controller.run`` does on a board: the plant stepped and
+        ``ctl.service_valve(now)`` called every ``ctl.service_ms`` (so the
+        valve's time-proportioning resolution is the sub-tick), then the
+        clock and plant brought to ``deadline`` for the caller's
+        ``ctl.tick(deadline)``. ``on_sub(now)`` is called after each valve
+        sub-tick. Returns the ms the valve was open meanwhile."""
+        clock = self.clock
+        sub = ctl.service_ms
+        left = clock.diff(deadline, clock.ticks_ms())
+        open_ms = 0
+        while left > 0:
+            step = sub if 0 < sub < left else left
+            clock.advance(step)
+            left -= step
+            now = clock.ticks_ms()
+            self.advance_to(now)
+            if left > 0:
+                ctl.service_valve(now)
+                if on_sub is not None:
+                    on_sub(now)
+            if self.valve_is_open():
+                open_ms += step
+        return open_ms
+
     def advance_to(self, now):
         """Integrate plant, scenario and channels from the last step to ``now``."""
         clock = self.clock

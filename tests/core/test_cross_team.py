@@ -154,17 +154,13 @@ def test_channel_plausibility_limits_from_config():
 
 def _substep(rig, period_ms, sub_ms, ticks, on_sample):
     """Advance like Controller.run(): valve sub-ticks every ``sub_ms`` between ticks."""
-    n = period_ms // sub_ms
+    assert rig.ctl.service_ms == sub_ms
+    clock = rig.clock
     for _ in range(ticks):
-        for k in range(n):
-            rig.clock.advance(sub_ms)
-            now = rig.clock.ticks_ms()
-            rig.world.advance_to(now)
-            if k == n - 1:
-                rig.ctl.tick(now)
-            else:
-                rig.ctl.service_valve(now)
-            on_sample(now)
+        deadline = clock.add(clock.ticks_ms(), period_ms)
+        rig.world.wait_for_tick(rig.ctl, deadline, on_sample)
+        rig.ctl.tick(deadline)
+        on_sample(deadline)
 
 
 def test_valve_sub_ticks_resolve_pulses_finer_than_the_tick():

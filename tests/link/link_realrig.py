@@ -101,19 +101,9 @@ class RealRig:
             self.service_until(deadline)
 
     def service_until(self, deadline):
-        """The wait for the next tick, as ``Controller.run`` spends it: the
-        plant stepped and ``service_valve(now)`` called every ``service_ms``
-        (the valve's time-proportioning resolution is the sub-tick)."""
-        c = self.clock
-        sub = self.ctl.service_ms
-        left = c.diff(deadline, c.ticks_ms())
-        while left > 0:
-            s = sub if left > sub else left
-            c.advance(s)
-            left -= s
-            now = c.ticks_ms()
-            self.world.advance_to(now)
-            self.ctl.service_valve(now)
+        """The wait for the next tick, as ``Controller.run`` spends it
+        (``vboard.World.wait_for_tick``)."""
+        self.world.wait_for_tick(self.ctl, deadline)
 
 
 class _RamLog:
