@@ -179,8 +179,25 @@ def test_params_hard_limits_and_cross_rules():
     assert P.validate(P.defaults()) == []
     assert P.validate({"freeze_s": 45}) == ["freeze_s = 45 is outside the hard limits 5.0..30.0 s"]
     assert "integer" in P.validate({"cycles": 2.5})[0]
+    # The cross rules are the schema's (one definition for host and device),
+    # named by the schema fields.
     assert P.validate({"target_c": -45.0, "floor_c": -50.0}) == [
-        "target_c must be at least floor_margin_c above floor_c"
+        "protocol.target_c = -45 degC is too close to the hard limit: allowed from "
+        "limits.floor_c + limits.floor_margin_c = -40 degC upwards"
+    ]
+    assert P.validate({"freeze_s": 30.0, "freeze_max_s": 30.0}) == [
+        "protocol.freeze_s = 30 s reaches the hard limit: allowed below limits.max_freeze_s = 30 s"
+    ]
+    assert P.validate({"heartbeat_ms": 150, "period_ms": 100}) == [
+        "limits.heartbeat_ms = 150 must be at least 2 * pid.period_ms = 100: change one of them"
+    ]
+    # A rule on a field the controller does not hold (limits.max_cycles) is
+    # the host's file check only; the planned cold dose is checked here too.
+    assert P.validate(
+        {"cycles": 3, "freeze_s": 30.0, "target_c": -35.0, "dose_max_cs": 3000.0}
+    ) == [
+        "protocol cold dose 3150 degC*s (-target_c * freeze_s * cycles) exceeds the hard "
+        "limit: allowed up to limits.cold_dose_cs = 3000 degC*s"
     ]
     assert P.validate({"protocol.target_c": -60.0})  # schema alias, our hard limit
     assert P.merged({"protocol.cycles": 3, "pid.kp": 1.0})["cycles"] == 3

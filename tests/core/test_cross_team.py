@@ -62,7 +62,7 @@ def test_pid_dt_is_the_real_elapsed_time_bounded_and_restarts_each_freeze():
         ({"valve.window_ms": 50}, "valve.window_ms = 50 is outside 100..5000"),
         (
             {"valve.min_on_ms": 150, "valve.min_off_ms": 100},
-            "valve.min_on_ms + valve.min_off_ms must fit in valve.window_ms",
+            "valve.min_on_ms + valve.min_off_ms = 250 ms must fit in valve.window_ms = 200 ms",
         ),
         ({"pid.kp": "fast"}, "pid.kp must be a number"),
         ({"valve.service_ms": 12.5}, "valve.service_ms must be a whole number of ms"),

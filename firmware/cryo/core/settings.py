@@ -74,13 +74,10 @@ def check_extra(name, value):
 
 
 def check_extras(x, period_ms):
-    """Cross rules of the regulator/valve values (list of messages)."""
-    msgs = []
-    if x["valve.min_on_ms"] + x["valve.min_off_ms"] > x["valve.window_ms"]:
-        msgs.append("valve.min_on_ms + valve.min_off_ms must fit in valve.window_ms")
-    if x["valve.max_open_ms"] < 2 * period_ms:
-        msgs.append("valve.max_open_ms must be at least 2 * period_ms (two ticks)")
-    return msgs
+    """Cross rules of the regulator/valve values (list of messages): the
+    schema's rules (``cryo.storage.schema.cross_check``) on these values and
+    the control period in force."""
+    return _schema.cross_check(lambda k: period_ms if k == "pid.period_ms" else x.get(k))
 
 
 class SettingsMixin:

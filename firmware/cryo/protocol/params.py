@@ -85,24 +85,6 @@ _INDEX = {}
 for _i, _p in enumerate(PARAMS):
     _INDEX[_p[0]] = _i
 
-# Cross-field rules (name, check, message) evaluated after the ranges.
-_RULES = (
-    (
-        lambda c: c["target_c"] >= c["floor_c"] + c["floor_margin_c"],
-        "target_c must be at least floor_margin_c above floor_c",
-    ),
-    (lambda c: c["freeze_max_s"] > c["freeze_s"], "freeze_max_s must exceed freeze_s"),
-    (lambda c: c["approach_max_s"] > c["freeze_max_s"], "approach_max_s must exceed freeze_max_s"),
-    (lambda c: c["p_min_kpa"] < c["p_max_kpa"], "p_min_kpa must be below p_max_kpa"),
-    (
-        lambda c: c["p_min_kpa"] <= c["p_low_kpa"] < c["p_max_kpa"],
-        "p_low_kpa must lie within p_min_kpa..p_max_kpa",
-    ),
-    (lambda c: c["thaw_c"] > c["target_c"], "thaw_c must be above target_c"),
-    (lambda c: c["heartbeat_ms"] >= 2 * c["period_ms"], "heartbeat_ms must be >= 2 * period_ms"),
-    (lambda c: c["stale_ms"] >= c["period_ms"], "stale_ms must be >= period_ms"),
-)
-
 
 def spec(name):
     """The PARAMS entry for ``name``; ValueError names the allowed fields."""
@@ -164,11 +146,9 @@ def validate(cfg):
             msgs.append(m)
     if msgs:
         return msgs
+    # Cross-field rules: the schema's, on the schema names of our fields.
     full = merged(cfg)
-    for rule, msg in _RULES:
-        if not rule(full):
-            msgs.append(msg)
-    return msgs
+    return _schema.cross_check(lambda k: full.get(ALIASES.get(k)))
 
 
 def merged(cfg):

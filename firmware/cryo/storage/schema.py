@@ -15,7 +15,7 @@ floor of -60 degC for contact/spray (a service engineer may set -30..-80
 degC), a margin the target keeps above it, a maximum freeze time, a
 maximum number of freeze-thaw cycles and a cold-dose ceiling. The protocol
 is validated against the limits in force (cross-field rules in
-:func:`validate`). The ranges of the protocol and limit fields equal the
+:func:`cross_check`, the one definition the controller uses too). The ranges of the protocol and limit fields equal the
 ranges compiled into the firmware (``cryo.protocol.params``; its ALIASES
 map these names), so a file the host accepts is one the device accepts.
 
@@ -347,12 +347,28 @@ def check_value(name, value):
     return None
 
 
-def _cross(cfg, out):
-    # The protocol must stay within the hard limits in force.
+def cross_check(get):
+    """Messages for every broken cross-field rule (empty list = none).
+
+    The one definition of the rules between fields: the host's file check
+    (``validate``), the controller's parameters (``cryo.protocol.params``)
+    and its regulator/valve values (``cryo.core.settings``) all call it, so
+    a value the host accepts is one the device accepts. ``get(name)`` gives
+    the value of a schema field or None where the caller has no such field;
+    a rule needing a field that is absent is not checked here.
+    """
+
     def g(k):
-        v = cfg.get(k)
+        v = get(k)
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
+    out = []
+    _cross(g, out)
+    return out
+
+
+def _cross(g, out):
+    # The protocol must stay within the hard limits in force.
     target, floor = g("protocol.target_c"), g("limits.floor_c")
     margin = g("limits.floor_margin_c")
     if target is not None and floor is not None and margin is not None:
@@ -399,8 +415,7 @@ def _cross(cfg, out):
 
 
 def _cross_v3(g, out):
-    # The device's own cross rules (cryo.protocol.params and the valve driver),
-    # so a file the host accepts is one the device accepts.
+    # Rules the device's timing needs (supervision periods, the valve driver).
     def need(ok, a, b, rel):
         if not ok:
             out.append(
@@ -467,7 +482,7 @@ def validate(cfg):
         if k != "schema_version" and k not in _BY_NAME:
             out.append("unknown field %s (not in schema v%d)" % (k, SCHEMA_VERSION))
     if not out:
-        _cross(cfg, out)
+        out.extend(cross_check(cfg.get))
     return out
 
 
