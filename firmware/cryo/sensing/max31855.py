@@ -72,6 +72,10 @@ _FAULT_SCV = const(0x0004)
 _FAULT_BUS = const(0x0008)
 _FAULT_D16 = const(0x0010)
 _OPEN_CODE = const(0x1FFF)
+# code_for's E(T) cache: a limit block converts ~13 distinct temperatures
+# (limits, setpoint, slope probes), so 16 slots hold them all and a cold-
+# junction resync evaluates one NIST polynomial instead of ~20.
+_EMF_SLOTS = const(16)
 
 
 def correct(tc_type, tc_c, cj_c):
@@ -169,6 +173,9 @@ class MAX31855:
         self._t_c = 0.0
         self._cf_cj = None  # code_for's cached E(T_CJ), keyed by cj_c
         self._cf_e = 0.0
+        self._ef_t = [None] * _EMF_SLOTS  # code_for's E(T) cache, keyed by T
+        self._ef_e = [0.0] * _EMF_SLOTS
+        self._ef_next = 0  # next slot to replace (round robin)
         cs.value(1)
 
     def read_raw(self):
@@ -283,12 +290,29 @@ class MAX31855:
         """The tc_code this chip reports for a true hot junction ``temp_c``
         with its die at ``cj_c`` (nearest LSB, clamped to 14 bits). Used to
         turn a °C limit into a raw code at the present cold junction."""
-        # linear_reading() with E(T_CJ) cached: a limit block places ~10
-        # limits at one cold junction (same float operations, same result).
+        # linear_reading() with E(T_CJ) and E(T) cached: a limit block places
+        # ~20 limits at one cold junction, and rebuilding it after the cold
+        # junction moved needs only the new E(T_CJ) (same float operations,
+        # same result; the rebuild runs inside a control tick).
         if cj_c != self._cf_cj:
             self._cf_e = thermocouple.emf_mv(self.tc_type, cj_c)
             self._cf_cj = cj_c
-        v = thermocouple.emf_mv(self.tc_type, temp_c) - self._cf_e
+        v = self._emf(temp_c) - self._cf_e
         t = cj_c + v / S_NOM_MV[self.tc_type]
         code = int(t / TC_LSB_C + (0.5 if t >= 0 else -0.5))
         return min(max(code, TC_CODE_MIN), TC_CODE_MAX)
+
+    def _emf(self, temp_c):
+        # E(temp_c) in mV from the bounded cache (no growth: 16 fixed slots).
+        keys = self._ef_t
+        i = 0
+        while i < _EMF_SLOTS:
+            if keys[i] == temp_c:
+                return self._ef_e[i]
+            i += 1
+        e = thermocouple.emf_mv(self.tc_type, temp_c)
+        i = self._ef_next
+        keys[i] = temp_c
+        self._ef_e[i] = e
+        self._ef_next = (i + 1) % _EMF_SLOTS
+        return e
