@@ -15,9 +15,10 @@ floor of -60 degC for contact/spray (a service engineer may set -30..-80
 degC), a margin the target keeps above it, a maximum freeze time, a
 maximum number of freeze-thaw cycles and a cold-dose ceiling. The protocol
 is validated against the limits in force (cross-field rules in
-:func:`cross_check`, the one definition the controller uses too). The ranges of the protocol and limit fields equal the
-ranges compiled into the firmware (``cryo.protocol.params``; its ALIASES
-map these names), so a file the host accepts is one the device accepts.
+:func:`cross_check`, the one definition the controller uses too). The
+ranges of the protocol and limit fields are the ones the firmware enforces
+(``cryo.protocol.params`` reads them from here through its ALIASES), so a
+file the host accepts is one the device accepts.
 
 Schema history: v1 (flat keys, firmware 0.0.x) -> v2 (dotted keys, cold
 dose, alarm and log settings) -> v3 (every interlock parameter of
