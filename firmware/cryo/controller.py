@@ -158,6 +158,8 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             getattr(board, "watchdog_ms", 0),
         )
         self._extra = self._load_extras(cfg)
+        self._cfg_hash = None
+        self._rehash_config()
         self._cal_cfg, self._cal = self._load_calibrations(cfg)
         self._bands = self._load_bands(cfg)
         self.service_ms = int(self._extra["valve.service_ms"])

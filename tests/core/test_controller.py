@@ -473,3 +473,24 @@ def test_trip_is_logged_before_the_session_closes():
     i_phase = codes.index((R.EV_PHASE, S.FAULT))
     assert i_fault < i_alarm < i_phase and i_master < i_phase
     assert recs[-1]["type"] == "summary" and recs[-1]["outcome"] == R.OUTCOME_FAULT
+
+
+def test_session_header_carries_the_hash_of_the_configuration_in_force():
+    # The hash is kept from the last change (hashing the whole configuration
+    # allocates ~32 kB, too much for the tick that opens the session), so a
+    # change through set_param must renew it before the next session.
+    from cryo.storage import config as CFG
+
+    rig = Rig(seed=34, config=SC.FAST, plant=SC.FAST_PLANT)
+    ctl = rig.ctl
+    rig.step(3)
+    h0 = ctl._config_hash()
+    ctl.set_param("freeze_s", 11.0, "operator")
+    ctl.set_param("pid.kd", 0.01, "engineer")
+    h1 = ctl._config_hash()
+    cfg = dict(ctl.params)
+    cfg.update(ctl._extra)
+    assert h1 != h0 and h1 == CFG.config_hash(cfg)
+    assert SC.goto(rig, "FREEZE")
+    head = [r for r in rig.log.read_records() if r["type"] == "session"][-1]
+    assert head["config_hash"] == h1.hex() and head["freeze_ds"] == 110

@@ -88,6 +88,22 @@ class SessionMixin:
             return False
 
     def _config_hash(self):
+        """SHA-256 of the configuration in force, for the session header.
+
+        Kept from the last configuration change (``_rehash_config``: at
+        construction and in ``set_param``, both between ticks), because
+        encoding and hashing the whole configuration allocates ~32 kB — it
+        would be most of what the tick that opens a session allocates."""
+        h = self._cfg_hash
+        if h is None:
+            h = self._rehash_config()
+        return h
+
+    def _rehash_config(self):
+        self._cfg_hash = self._hash_config()
+        return self._cfg_hash
+
+    def _hash_config(self):
         try:
             from cryo.storage import config as CFG
 

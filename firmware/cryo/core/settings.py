@@ -223,6 +223,7 @@ class SettingsMixin:
                 self._apply_pid_settings(name)
             else:
                 self._apply_valve_settings()
+            self._rehash_config()
             self._audit("set", role, name=name, old=old, new=value, phase=S.name(st))
             now = self.clock.ticks_ms()
             self._event(now, "set", "%s %s: %r -> %r" % (role, name, old, value))
@@ -239,6 +240,7 @@ class SettingsMixin:
         self.params[name] = value
         self.setpoint_c = self.params["target_c"]
         self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
+        self._rehash_config()
         self._audit("set", role, name=name, old=old, new=value)
         return value
 
