@@ -20,13 +20,14 @@ from host_tools.link import Link
 
 def _cli_json(capsys, argv):
     rc = cli.main(argv)
-    out = capsys.readouterr().out.strip().splitlines()
-    return rc, [json.loads(ln) for ln in out if ln.startswith("{")]
+    cap = capsys.readouterr()
+    out = cap.out.strip().splitlines()
+    return rc, [json.loads(ln) for ln in out if ln.startswith("{")], cap.err
 
 
 def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(capsys, run_link):
     with DeviceRig("hold", "seed=1", script="link_ctl_device.py") as rig:
-        rc, lines = _cli_json(
+        rc, lines, err = _cli_json(
             capsys,
             [
                 "tune",
@@ -44,7 +45,7 @@ def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(capsys, run_l
                 "240",
             ],
         )
-        assert rc == 0, capsys.readouterr().err
+        assert rc == 0, err
         with Link(rig.url, timeout=10) as link:
             on_device = {n: link.get(n) for n in ("pid.kp", "pid.ki", "pid.kd")}
             st = link.status()
@@ -107,7 +108,7 @@ def test_cli_step_test_on_the_real_controller_fits_a_model(capsys, tmp_path, mpy
     FOPDT model; the status reply carries ``trace_len``, never the trace."""
     png = tmp_path / "step.png"
     with DeviceRig("hold", "seed=2", script="link_ctl_device.py") as rig:
-        rc, lines = _cli_json(
+        rc, lines, err = _cli_json(
             capsys,
             [
                 "tune",
@@ -125,7 +126,7 @@ def test_cli_step_test_on_the_real_controller_fits_a_model(capsys, tmp_path, mpy
                 "--json",
             ],
         )
-        assert rc == 0, capsys.readouterr().err
+        assert rc == 0, err
         with Link(rig.url, timeout=10) as link:
             st = link.step_test("status")
             phase = link.status()["phase"]
