@@ -67,7 +67,8 @@ def run():
     rows.append(
         (
             "treatment: bytes the controller tick allocates (avg / max)",
-            "%d B / %s" % (res["alloc_per_tick_avg"], _kb(res["alloc_per_tick_max"])),
+            "%d B / %s (the %s tick)"
+            % (res["alloc_per_tick_avg"], _kb(res["alloc_per_tick_max"]), res["alloc_max_at"]),
         )
     )
     rows.append(("treatment: interpreter + virtual board (not firmware)", _kb(res["sim_base"])))

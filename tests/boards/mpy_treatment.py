@@ -96,16 +96,19 @@ def main():
     seen = 0
     garbage_sum = 0
     garbage_max = 0
+    max_at = ""  # phase before -> after the largest tick
     steps = 0
 
     def step(n):
-        nonlocal live_peak, tick_peak, seen, garbage_sum, garbage_max, steps
+        nonlocal live_peak, tick_peak, seen, garbage_sum, garbage_max, max_at, steps
         i = 0
         while i < n:
             clock.advance(period)
             now = clock.ticks_ms()
             world.advance_to(now)
             world.present_all()  # the chips' float work is the simulator's, not the firmware's
+            was = ctl.protocol.state
+            cj_was = ctl._cj_limits  # the limit block's cold junction
             before = gc.mem_alloc()  # the plant step's garbage is not the firmware's
             ctl.tick(now)
             seen |= 1 << ctl.protocol.state
@@ -116,6 +119,9 @@ def main():
             garbage_sum += g
             if g > garbage_max:
                 garbage_max = g
+                max_at = S.NAMES[was] + "->" + S.NAMES[ctl.protocol.state]
+                if ctl._cj_limits != cj_was:
+                    max_at += ", limits re-placed for the cold junction"
             steps += 1
             gc.collect()  # the loop's planned idle point
             used = gc.mem_alloc()
@@ -150,6 +156,7 @@ def main():
                 "tick_peak": tick_peak,
                 "alloc_per_tick_avg": garbage_sum // steps,
                 "alloc_per_tick_max": garbage_max,
+                "alloc_max_at": max_at,
                 "heap_total": gc.mem_alloc() + gc.mem_free(),
                 "wrapped": clock.ticks_ms() < (1 << 29),
                 "log": log is not None,

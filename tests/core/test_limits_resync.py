@@ -39,25 +39,34 @@ def test_limits_follow_the_cold_junction_in_resync_steps():
 
 
 def test_code_for_cache_stays_bounded_and_exact():
-    # More distinct temperatures than cache slots (setpoint changes over a
-    # long service life): the cache replaces slots, never grows, and every
-    # code equals a fresh driver's.
+    # More distinct kept temperatures than cache slots (setpoint changes
+    # over a long service life): the cache replaces slots, never grows, and
+    # every code equals a fresh driver's (which computes everything).
     from core_rig import Rig
 
     rig = Rig(seed=63)
     drv = rig.ctl._lim_drv[0]
+    slots = len(drv._ef_t)
     for i in range(200):
         t = -80.0 + 0.37 * i
         fresh = type(drv)(drv._spi, drv._cs, drv.tc_type)
-        assert drv.code_for(t, 24.5) == fresh.code_for(t, 24.5), t
-        assert drv.code_for(t, 26.0) == fresh.code_for(t, 26.0), t
-    assert len(drv._ef_t) == len(drv._ef_e) == 16
+        assert drv.code_for(t, 24.5, True) == fresh.code_for(t, 24.5), t
+        assert drv.code_for(t, 26.0, True) == fresh.code_for(t, 26.0), t
+        assert drv.code_for(t + 0.1, 26.0) == fresh.code_for(t + 0.1, 26.0), t
+    assert len(drv._ef_t) == len(drv._ef_e) == slots == 24
+    # Only kept temperatures enter it: one-off probes (the channel's rate
+    # slope around the present reading) leave the limits in place.
+    kept = list(drv._ef_t)
+    for i in range(100):
+        drv.code_for(-150.0 + i * 0.731, 25.0)
+    assert drv._ef_t == kept
 
 
 def test_resync_costs_one_polynomial_per_driver(mpy):
-    # The drivers cache E(T) of the limit temperatures: rebuilding after the
+    # The drivers keep E(T) of the limit temperatures: rebuilding after the
     # cold junction moved computes only the new E(T_CJ), so it allocates a
-    # fraction of the first build (which evaluates every limit's polynomial).
+    # fraction of the first build (which evaluates every limit's polynomial),
+    # also after many one-off conversions in between.
     res = mpy.run(
         """
 import gc, sys
@@ -81,6 +90,8 @@ def build(at):
 empty_caches()
 first, blk_first = build(cj + 1.0)
 again, blk_again = build(cj + 1.0)
+for i in range(60):  # one-off conversions between rebuilds (channel rate slopes)
+    ld[0].code_for(-180.0 + 3.1 * i, cj + 1.0)
 moved, blk_moved = build(cj + 2.0)
 empty_caches()
 result([first, again, moved, blk_first == blk_again,

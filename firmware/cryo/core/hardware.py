@@ -102,8 +102,8 @@ class CalibratedCodes:
         self._drv = drv
         self._cal = cal
 
-    def code_for(self, temp_c, cj_c=None):
-        return self._drv.code_for(self._cal.invert(temp_c), cj_c)
+    def code_for(self, temp_c, cj_c=None, keep=False):
+        return self._drv.code_for(self._cal.invert(temp_c), cj_c, keep)
 
 
 def fw_version():

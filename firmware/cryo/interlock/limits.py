@@ -15,7 +15,9 @@ _SAT = (1 << 28) - 1
 
 
 def _code(drv, temp_c, cj_c):
-    return int(drv.code_for(temp_c, cj_c))
+    # keep=True: every temperature here is converted again at each cold-
+    # junction move, so the driver keeps its EMF (one polynomial per resync).
+    return int(drv.code_for(temp_c, cj_c, True))
 
 
 def codes_per_c(drv, at_c, cj_c):

@@ -72,10 +72,12 @@ _FAULT_SCV = const(0x0004)
 _FAULT_BUS = const(0x0008)
 _FAULT_D16 = const(0x0010)
 _OPEN_CODE = const(0x1FFF)
-# code_for's E(T) cache: a limit block converts ~13 distinct temperatures
-# (limits, setpoint, slope probes), so 16 slots hold them all and a cold-
-# junction resync evaluates one NIST polynomial instead of ~20.
-_EMF_SLOTS = const(16)
+# code_for's E(T) cache for the temperatures callers ask to keep (the limit
+# block's ~11 per driver: limits, setpoint, slope probes; the channel's
+# plausibility range): a cold-junction resync then evaluates one NIST
+# polynomial per driver instead of ~20. 24 slots leave room for a few
+# setpoint changes (4 temperatures each) before round robin replaces one.
+_EMF_SLOTS = const(24)
 
 
 def correct(tc_type, tc_c, cj_c):
@@ -286,24 +288,31 @@ class MAX31855:
             self._t_for_c = t
         return self._t_c
 
-    def code_for(self, temp_c, cj_c):
+    def code_for(self, temp_c, cj_c, keep=False):
         """The tc_code this chip reports for a true hot junction ``temp_c``
         with its die at ``cj_c`` (nearest LSB, clamped to 14 bits). Used to
-        turn a °C limit into a raw code at the present cold junction."""
-        # linear_reading() with E(T_CJ) and E(T) cached: a limit block places
-        # ~20 limits at one cold junction, and rebuilding it after the cold
-        # junction moved needs only the new E(T_CJ) (same float operations,
-        # same result; the rebuild runs inside a control tick).
+        turn a °C limit into a raw code at the present cold junction.
+        ``keep``: ``temp_c`` is a standing limit, converted again at every
+        cold-junction move: keep its EMF (a one-off probe temperature would
+        only push a limit out of the cache)."""
+        # linear_reading() with E(T_CJ) and the kept E(T) cached: a limit
+        # block places ~20 limits at one cold junction, and rebuilding it
+        # after the cold junction moved needs only the new E(T_CJ) (same
+        # float operations, same result; the rebuild runs inside a tick).
         if cj_c != self._cf_cj:
             self._cf_e = thermocouple.emf_mv(self.tc_type, cj_c)
             self._cf_cj = cj_c
-        v = self._emf(temp_c) - self._cf_e
+        if keep:
+            e = self._emf(temp_c)
+        else:
+            e = thermocouple.emf_mv(self.tc_type, temp_c)
+        v = e - self._cf_e
         t = cj_c + v / S_NOM_MV[self.tc_type]
         code = int(t / TC_LSB_C + (0.5 if t >= 0 else -0.5))
         return min(max(code, TC_CODE_MIN), TC_CODE_MAX)
 
     def _emf(self, temp_c):
-        # E(temp_c) in mV from the bounded cache (no growth: 16 fixed slots).
+        # E(temp_c) in mV from the bounded cache (no growth: fixed slots).
         keys = self._ef_t
         i = 0
         while i < _EMF_SLOTS:

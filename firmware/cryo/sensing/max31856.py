@@ -419,10 +419,11 @@ class MAX31856:
             self._cj_for_c = cj
         return self._cj_c
 
-    def code_for(self, temp_c, cj_c=None):
+    def code_for(self, temp_c, cj_c=None, keep=False):
         """tc_code the chip reports for a true temperature ``temp_c``. The chip
-        linearizes, so the cold junction does not enter (argument kept for
-        the same signature as the MAX31855). Clamped to the LUT range."""
+        linearizes, so the cold junction does not enter and there is nothing
+        to keep (arguments kept for the same signature as the MAX31855).
+        Clamped to the LUT range."""
         lo, hi = TC_RANGE_C[self.tc_type]
         t = min(max(temp_c, lo), hi)
         return int(t * TC_CODES_PER_C + (0.5 if t >= 0 else -0.5))

@@ -324,8 +324,8 @@ class Channel:
         s = self.sensor
         self._cj_lim = int(cj / s.cj_lsb_c)
         top = 1372.0 if s.tc_type == "K" else 400.0
-        self.code_lo = s.code_for(min(max(self._meas(self.t_min_c), -270.0), top), cj)
-        self.code_hi = s.code_for(min(max(self._meas(self.t_max_c), -270.0), top), cj)
+        self.code_lo = s.code_for(min(max(self._meas(self.t_min_c), -270.0), top), cj, True)
+        self.code_hi = s.code_for(min(max(self._meas(self.t_max_c), -270.0), top), cj, True)
         self._refresh_rate(cj, t)
 
     def _refresh_rate(self, cj, t):
