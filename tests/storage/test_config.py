@@ -1,5 +1,6 @@
 """Configuration schema, files and roles: clear messages, no silent defaults."""
 
+import hashlib
 import json
 
 import pytest
@@ -337,6 +338,9 @@ result([msgs, role, binascii.hexlify(C.config_hash(cfg)).decode(), C.encode(cfg)
     assert role == "role operator may not change limits.floor_c: requires service"
     assert h == C.config_hash(cfg).hex()
     assert enc == C.encode(cfg).decode()
+    # Hashed field by field, it is the digest of the file's canonical body.
+    body = enc.split("\n", 1)[1].encode()
+    assert h == hashlib.sha256(body).hexdigest()
 
 
 def test_schema_ranges_equal_the_firmware_hard_ranges():
