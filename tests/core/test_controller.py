@@ -477,7 +477,7 @@ def test_trip_is_logged_before_the_session_closes():
 
 def test_session_header_carries_the_hash_of_the_configuration_in_force():
     # The hash is kept from the last change (hashing the whole configuration
-    # allocates ~32 kB, too much for the tick that opens the session), so a
+    # allocates ~17 kB, too much for the tick that opens the session), so a
     # change through set_param must renew it before the next session.
     from cryo.storage import config as CFG
 
