@@ -1,5 +1,6 @@
 """Link tests: put this folder (fakes, fuzz generator, rig loop) on both paths."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,5 +17,21 @@ def run_link(mpy):
 
     def run(code, **kw):
         return mpy.run(code, extra_path=[LINK_TESTS], **kw)
+
+    return run
+
+
+@pytest.fixture
+def cli_json(capsys):
+    """``cli_json(argv)``: run the `cryo` command in-process (as a user's
+    shell would, ``--json``); returns (exit code, the JSON lines it printed,
+    what it wrote to stderr)."""
+    from host_tools import cli
+
+    def run(argv):
+        rc = cli.main(argv)
+        cap = capsys.readouterr()
+        lines = [json.loads(ln) for ln in cap.out.splitlines() if ln.startswith("{")]
+        return rc, lines, cap.err
 
     return run

@@ -10,25 +10,14 @@ chosen``. The gains it applied then hold the setpoint through a treatment
 on the same plant (virtual time, another seed).
 """
 
-import json
-
 from link_devrig import DeviceRig
 
-from host_tools import cli
 from host_tools.link import Link
 
 
-def _cli_json(capsys, argv):
-    rc = cli.main(argv)
-    cap = capsys.readouterr()
-    out = cap.out.strip().splitlines()
-    return rc, [json.loads(ln) for ln in out if ln.startswith("{")], cap.err
-
-
-def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(capsys, run_link):
+def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(cli_json, run_link):
     with DeviceRig("hold", "seed=1", script="link_ctl_device.py") as rig:
-        rc, lines, err = _cli_json(
-            capsys,
+        rc, lines, err = cli_json(
             [
                 "tune",
                 "auto",
@@ -102,14 +91,13 @@ result({"n": n, "mae": sum(abs(e) for e in errs) / n if n else None,
     assert hold["worst"] < 3.0, hold
 
 
-def test_cli_step_test_on_the_real_controller_fits_a_model(capsys, tmp_path, mpy):
+def test_cli_step_test_on_the_real_controller_fits_a_model(cli_json, tmp_path, mpy):
     """`cryo tune step` against the real controller: the TUNE phase holds the
     step demand, the host records the response from telemetry and fits the
     FOPDT model; the status reply carries ``trace_len``, never the trace."""
     png = tmp_path / "step.png"
     with DeviceRig("hold", "seed=2", script="link_ctl_device.py") as rig:
-        rc, lines, err = _cli_json(
-            capsys,
+        rc, lines, err = cli_json(
             [
                 "tune",
                 "step",

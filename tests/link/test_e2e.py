@@ -13,8 +13,6 @@ treatment, bumpless audited gain change) and in virtual time
 (test_ctl_e2e.py: ``cryo tune auto`` through the CLI).
 """
 
-import json
-
 import pytest
 from link_devrig import DeviceRig
 
@@ -24,19 +22,12 @@ from host_tools.link import Link, LinkDenied, LinkError, LinkInvalid, request_se
 pytestmark = pytest.mark.sim
 
 
-def _cli_json(capsys, argv):
-    rc = cli.main(argv)
-    out = capsys.readouterr().out.strip().splitlines()
-    return rc, [json.loads(ln) for ln in out if ln.startswith("{")]
-
-
 def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(
-    capsys, tmp_path, mpy
+    cli_json, tmp_path, mpy
 ):  # mpy: the device is a MicroPython process
     csv_path, png = tmp_path / "run.csv", tmp_path / "run.png"
     with DeviceRig(1, "treat") as rig:
-        rc, lines = _cli_json(
-            capsys,
+        rc, lines, _ = cli_json(
             [
                 "monitor",
                 "--port",
@@ -130,12 +121,11 @@ def test_live_gain_change_is_bumpless_and_audited(mpy):  # mpy: the device is a 
 
 
 def test_step_test_fit_and_apply_with_before_after_plot(
-    capsys, tmp_path, mpy
+    cli_json, tmp_path, mpy
 ):  # mpy: the device is a MicroPython process
     step_png, cmp_png = tmp_path / "step.png", tmp_path / "cmp.png"
     with DeviceRig(50, "settle=1") as rig:
-        rc, lines = _cli_json(
-            capsys,
+        rc, lines, _ = cli_json(
             [
                 "tune",
                 "step",
@@ -154,8 +144,7 @@ def test_step_test_fit_and_apply_with_before_after_plot(
         fit = lines[-1]["fopdt"]
         assert fit["gain"] > 0 and fit["tau"] > 1.0 and fit["rmse"] < 1.0
         assert set(lines[-1]["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}
-        rc, lines = _cli_json(
-            capsys,
+        rc, lines, _ = cli_json(
             [
                 "tune",
                 "apply",

@@ -11,13 +11,12 @@ time; gains / 10) with a -20 degC target set over the link.
 """
 
 import json
-import re
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from sim_harness import SimProcess
 
 from host_tools import ROOT, cli
 from host_tools.link import Link, LinkDenied, LinkError, request_service_mode
@@ -26,33 +25,15 @@ from host_tools.sim import write_panel
 pytestmark = pytest.mark.sim
 
 
-class Sim:
+class Sim(SimProcess):
+    """`cryo sim` running boot.py and main.py (controller + command channel
+    on the console), its front panel read from ``panel`` (``--panel``)."""
+
     def __init__(self, tmp_path, *extra):
-        self.err = open(tmp_path / "sim.err", "w")
-        self.flash = tmp_path / "f.img"
         self.panel = tmp_path / "panel.json"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "host_tools.cli",
-                "sim",
-                "--flash",
-                str(self.flash),
-                "--link",
-                str(tmp_path / "port"),
-                "--panel",
-                str(self.panel),
-                *extra,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self.err,
-            text=True,
-        )
-        m = re.search(r"(/dev/pts/\d+)", self.proc.stdout.readline())
-        assert m, "cryo sim did not print its port"
-        self.port = m.group(1)
+        super().__init__(tmp_path, "--panel", str(self.panel), *extra)
+
+    def wait_ready(self):
         deadline = time.monotonic() + 30
         while True:  # boot.py + main.py: wait until the channel answers
             try:
@@ -61,18 +42,7 @@ class Sim:
                     return
             except LinkError:
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.err.close()
 
 
 @pytest.fixture
@@ -82,15 +52,22 @@ def sim(tmp_path, mpy):  # mpy: the board is the real MicroPython unix port
     s.stop()
 
 
-def test_monitor_on_the_virtual_board(sim, capsys):
-    rc = cli.main(["monitor", "--port", sim.port, "--rate", "5", "--duration", "3", "--json"])
-    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
-    assert rc == 0
+def _monitor_5hz(cli_json, port):
+    """`cryo monitor` at 5 Hz for 3 s; its frames, after checking the
+    summary: 5 Hz of device time, no gap, no bad frame."""
+    rc, lines, err = cli_json(
+        ["monitor", "--port", port, "--rate", "5", "--duration", "3", "--json"]
+    )
+    assert rc == 0, err
     summary = lines[-1]["summary"]
     # real-time ticks: each frame goes out at the first tick after it is due
     assert 4.0 <= summary["device_rate_hz"] <= 6.0, summary
     assert summary["gaps"] == 0 and summary["bad_frames"] == 0
-    tel = lines[:-1]
+    return lines[:-1]
+
+
+def test_monitor_on_the_virtual_board(sim, cli_json):
+    tel = _monitor_5hz(cli_json, sim.port)
     assert {t["phase"] for t in tel} == {"IDLE"}
     assert set(tel[-1]["temps"]) == {"tissue", "tissue2", "aux"}
     assert all(20 < t["temps"]["tissue"] < 40 for t in tel)  # skin at rest
@@ -147,16 +124,10 @@ def _wait_phase(link, phases, timeout):
     raise AssertionError("phase %s not reached; last %s" % (phases, st))
 
 
-def test_footswitch_starts_a_treatment_and_monitor_keeps_its_rate(treating, capsys):
+def test_footswitch_starts_a_treatment_and_monitor_keeps_its_rate(treating, cli_json):
     with Link(treating.port, timeout=3) as link:
         _wait_phase(link, ("PRECOOL", "FREEZE"), 15)
-    rc = cli.main(["monitor", "--port", treating.port, "--rate", "5", "--duration", "3", "--json"])
-    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
-    assert rc == 0
-    summary = lines[-1]["summary"]
-    assert 4.0 <= summary["device_rate_hz"] <= 6.0, summary
-    assert summary["gaps"] == 0 and summary["bad_frames"] == 0
-    tel = lines[:-1]
+    tel = _monitor_5hz(cli_json, treating.port)
     assert len(tel) >= 12
     assert {t["phase"] for t in tel} <= {"PRECOOL", "FREEZE"}, {t["phase"] for t in tel}
     assert any(t["valve"] for t in tel) and all(t["faults"] == [] for t in tel)

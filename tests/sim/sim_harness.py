@@ -40,6 +40,12 @@ def alive(pid):
 
 
 class SimProcess:
+    """`cryo sim` as a subprocess on a fresh flash image in ``tmp_path``.
+
+    ``wait_ready()`` decides when the board is usable: by default the boot
+    ends at the REPL prompt (no main.py app); subclasses whose board runs
+    the controller wait for its command channel instead."""
+
     def __init__(self, tmp_path, *extra, rom=None):
         self.flash = tmp_path / "flash.img"
         self.link = tmp_path / "port"
@@ -56,6 +62,7 @@ class SimProcess:
         ]
         if rom is not None:
             cmd += ["--rom", str(rom)]
+        self.children = []
         self.stderr_path = tmp_path / "sim.err"
         self._err = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
@@ -67,12 +74,18 @@ class SimProcess:
             self.stop()
             raise AssertionError("cryo sim did not print its port: %r %s" % (line, self.stderr()))
         self.port = m.group(1)
-        self.wait_prompt()
-        self.children = []
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         deadline = time.monotonic() + 5
         while not self.children and time.monotonic() < deadline:
             self.children = _children(self.proc.pid)
             time.sleep(0.02)
+
+    def wait_ready(self):
+        self.wait_prompt()
 
     def wait_prompt(self, timeout=15):
         """Wait until the board's boot ends at the friendly REPL prompt (a
