@@ -21,6 +21,7 @@ from pathlib import Path
 import mpyrun
 
 LINK = Path(__file__).resolve().parents[1] / "tests" / "link"
+CORE = LINK.parent / "core"  # link_realrig builds on core_rig's virtual device
 
 _SNIPPET = """
 import gc, random
@@ -87,7 +88,7 @@ result(out)
 
 
 def _device_time():
-    return mpyrun.run(_SNIPPET, extra_path=[LINK], timeout=300)
+    return mpyrun.run(_SNIPPET, extra_path=[LINK, CORE], timeout=300)
 
 
 def _end_to_end(seconds=3.0, rate=10):

@@ -7,16 +7,19 @@ from pathlib import Path
 import pytest
 
 LINK_TESTS = Path(__file__).resolve().parent
-if str(LINK_TESTS) not in sys.path:
-    sys.path.insert(0, str(LINK_TESTS))
+# link_realrig builds on the core tests' virtual device (tests/core/core_rig.py)
+MPY_PATH = [LINK_TESTS, LINK_TESTS.parent / "core"]
+for _p in MPY_PATH:
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 
 @pytest.fixture
 def run_link(mpy):
-    """``run_link(snippet)``: mpy.run with tests/link on MICROPYPATH."""
+    """``run_link(snippet)``: mpy.run with tests/link (and tests/core) on MICROPYPATH."""
 
     def run(code, **kw):
-        return mpy.run(code, extra_path=[LINK_TESTS], **kw)
+        return mpy.run(code, extra_path=MPY_PATH, **kw)
 
     return run
 

@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 
 class DeviceRig:
     def __init__(self, *args, script="link_device.py"):
-        env = dict(os.environ, MICROPYPATH=mpyrun.micropypath([HERE]))
+        # tests/core too: link_realrig builds on core_rig's virtual device
+        env = dict(os.environ, MICROPYPATH=mpyrun.micropypath([HERE, HERE.parent / "core"]))
         self.proc = subprocess.Popen(
             [mpyrun.micropython_exe(), str(HERE / script), *map(str, args)],
             stdin=subprocess.PIPE,

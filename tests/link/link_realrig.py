@@ -1,8 +1,8 @@
 """The real controller on the virtual board, in virtual time, with the channel.
 
-Builds the virtual world (``vboard.World``, fast mode, ``ManualClock``), the
-board layer (``cryo.board.Board``) and ``cryo.controller.Controller``;
-``loop(ms, channel)`` runs the tick like ``Controller._loop`` does on
+The virtual device is the core tests' (tests/core/core_rig.py: ``vboard.World``
+in fast mode, ``ManualClock``, ``cryo.board.Board``,
+``cryo.controller.Controller``); ``loop(ms, channel)`` runs the tick like ``Controller._loop`` does on
 hardware (tick, then ``link.poll()``, then valve sub-ticks every
 ``service_ms`` with the plant stepped between them until the next tick),
 charging each poll its measured cost in virtual time, and records the valve
@@ -12,34 +12,20 @@ and CPython.
 
 import time
 
-import plant as plant_mod
-import vboard
-
-from cryo.clock import ManualClock
+from core_rig import MemLog, Rig
 
 
 class RealRig:
     def __init__(self, seed=1, start_ms=0, plant="default", config=None):
-        self.clock = ManualClock(start_ms)
-        defn = vboard.load_board()
-        self.world = vboard.World(
-            board=defn,
-            plant_params=plant_mod.load(plant),
-            seed=seed,
-            clock=self.clock,
-            realtime=False,
-        )
-        vboard.install(self.world)
-        from cryo.board import Board
-        from cryo.controller import Controller
-
-        self.board = Board(defn, self.clock)
-        cfg = {"require_wdt": True}
-        if config:
-            for k in config:
-                cfg[k] = config[k]
-        self.ctl = Controller(self.board, cfg, log=_RamLog())
-        self.period = self.ctl.period_ms
+        # The core tests' virtual device (world, board layer, controller with
+        # require_wdt), with the treatment log in RAM: storage is not under
+        # test here, and the fuzzer must not fill a directory.
+        rig = Rig(seed=seed, start_ms=start_ms, config=config, plant=plant, log=MemLog())
+        self.clock = rig.clock
+        self.world = rig.world
+        self.board = rig.board
+        self.ctl = rig.ctl
+        self.period = rig.period
         self.valve_trace = bytearray()
         self.max_late_ms = 0
         self.polls = 0
@@ -104,27 +90,3 @@ class RealRig:
         """The wait for the next tick, as ``Controller.run`` spends it
         (``vboard.World.wait_for_tick``)."""
         self.world.wait_for_tick(self.ctl, deadline)
-
-
-class _RamLog:
-    """Treatment log stand-in kept in RAM (storage is not under test here)."""
-
-    active = False
-    full = False
-
-    def has_room_for(self, seconds):
-        return True
-
-    def begin_session(self, header, now_ms=0, expected_s=None):
-        self.active = True
-        return 1
-
-    def sample(self, *a, **k):
-        return True
-
-    def event(self, *a, **k):
-        return None
-
-    def end_session(self, summary=None, now_ms=None):
-        self.active = False
-        return summary
