@@ -8,14 +8,26 @@ thing) can be tested before/independently of the real controller.
 
 from cryo.link.errors import Denied, NotNow
 
-_SCHEMA = {
-    # name: (lo, hi, role)
+# The parameters the test controllers (FakeController here, link_rig's
+# RigController) offer: name -> (lo, hi, role).
+SCHEMA = {
     "pid.kp": (0.0, 10.0, "engineer"),
     "pid.ki": (0.0, 1.0, "engineer"),
     "pid.kd": (0.0, 50.0, "engineer"),
     "freeze.setpoint_c": (-60.0, 0.0, "operator"),
 }
 _ROLES = ("operator", "engineer", "service")
+
+
+def check_param(name, value, role):
+    """The test controllers' set_param checks: known name, role, range."""
+    if name not in SCHEMA:
+        raise ValueError("unknown parameter %r; known: %s" % (name, ", ".join(SCHEMA)))
+    lo, hi, need = SCHEMA[name]
+    if _ROLES.index(role) < _ROLES.index(need):
+        raise Denied("%s needs role %s or higher (got %s)" % (name, need, role))
+    if type(value) not in (int, float) or not (lo <= value <= hi):
+        raise ValueError("%s must be a number within %s..%s, got %r" % (name, lo, hi, value))
 
 
 class FakeController:
@@ -56,13 +68,7 @@ class FakeController:
         return self.config[name]
 
     def set_param(self, name, value, role):
-        if name not in _SCHEMA:
-            raise ValueError("unknown parameter %r" % name)
-        lo, hi, need = _SCHEMA[name]
-        if _ROLES.index(role) < _ROLES.index(need):
-            raise Denied("%s needs role %s" % (name, need))
-        if type(value) not in (int, float) or not (lo <= value <= hi):
-            raise ValueError("%s must be a number in %s..%s" % (name, lo, hi))
+        check_param(name, value, role)
         old = self.config[name]
         self.config[name] = value
         self.audit.append((name, old, value, role))

@@ -12,22 +12,13 @@ channel in the slack.
 
 import time
 
-from link_fakes import RecordingPin
+from link_fakes import SCHEMA, RecordingPin, check_param
 from plant import Plant, load
 
 from cryo.actuation.valve import SolenoidValve
-from cryo.link.errors import Denied, NotNow
+from cryo.link.errors import NotNow
 from cryo.link.tuning import TuningRunner
 from cryo.pid import PID, LoopTimer
-
-SCHEMA = {
-    # name: (lo, hi, role)
-    "pid.kp": (0.0, 10.0, "engineer"),
-    "pid.ki": (0.0, 1.0, "engineer"),
-    "pid.kd": (0.0, 50.0, "engineer"),
-    "freeze.setpoint_c": (-60.0, 0.0, "operator"),
-}
-_ROLES = ("operator", "engineer", "service")
 
 
 class RigController:
@@ -135,13 +126,7 @@ class RigController:
         return self.config[name]
 
     def set_param(self, name, value, role):
-        if name not in SCHEMA:
-            raise ValueError("unknown parameter %r; known: %s" % (name, ", ".join(SCHEMA)))
-        lo, hi, need = SCHEMA[name]
-        if _ROLES.index(role) < _ROLES.index(need):
-            raise Denied("%s needs role %s or higher (got %s)" % (name, need, role))
-        if type(value) not in (int, float) or not (lo <= value <= hi):
-            raise ValueError("%s must be a number within %s..%s, got %r" % (name, lo, hi, value))
+        check_param(name, value, role)
         old = self.config[name]
         self.config[name] = value
         if name.startswith("pid."):
