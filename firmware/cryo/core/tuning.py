@@ -102,16 +102,20 @@ class TuningMixin:
             "phase": self.protocol.name,
         }
 
+    def _stop_tune(self, label):
+        # A stop from outside the tick (command, fault): the valve closes
+        # now, not at the next tick's demand 0, then the phase ends.
+        self.valve.force_closed()
+        self.demand = 0.0
+        self.protocol.end_tune(self.clock.ticks_ms(), label)
+
     def stop_autotune(self, reason="stopped"):
-        now = self.clock.ticks_ms()
         tu = self._tuner
         if tu is not None:
             tu.abort(reason)
             self.tune_result = tu.result
             self._tuner = None
-        self.valve.force_closed()
-        self.demand = 0.0
-        self.protocol.end_tune(now, "autotune: " + reason)
+        self._stop_tune("autotune: " + reason)
         return self.autotune_status()
 
     def start_step_test(self, params=None):
@@ -170,13 +174,10 @@ class TuningMixin:
         return list(sp["trace"]) if sp else []
 
     def stop_step_test(self, reason="stopped"):
-        now = self.clock.ticks_ms()
         if self._step is not None:
             self._step["end"] = "aborted"
             self._step["reason"] = reason
             self.step_result = self._step
             self._step = None
-        self.valve.force_closed()
-        self.demand = 0.0
-        self.protocol.end_tune(now, "step test: " + reason)
+        self._stop_tune("step test: " + reason)
         return self.step_test_status()
