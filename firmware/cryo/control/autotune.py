@@ -65,16 +65,16 @@ _WARM = const(0)
 RULES = ("zn", "no_overshoot", "tyreus_luyben", "simc")
 
 
-def _mean_cv(vals):
-    """Mean and coefficient of variation (std / mean; 1e9 if mean <= 0)."""
+def _cv(vals):
+    """Coefficient of variation, std / mean (1e9 if the mean is <= 0)."""
     n = len(vals)
     m = sum(vals) / n
     if m <= 0.0:
-        return m, 1e9
+        return 1e9
     v = 0.0
     for x in vals:
         v += (x - m) * (x - m)
-    return m, math.sqrt(v / n) / m
+    return math.sqrt(v / n) / m
 
 
 def _median(buf, n):
@@ -344,11 +344,9 @@ class RelayAutotune:
         dbs = self._last(self._dbias, self._i, _WIN)
         if abs(sum(dbs) / _WIN) > self.tolerance:
             return False  # the bias is still drifting
-        m, cv = _mean_cv(self._last(self._amp, self._i, _WIN))
-        if cv > 0.25:
+        if _cv(self._last(self._amp, self._i, _WIN)) > 0.25:
             return False
-        m, cv = _mean_cv(self._last(self._per, self._ip, 2 * _WIN))
-        return cv <= 0.25
+        return _cv(self._last(self._per, self._ip, 2 * _WIN)) <= 0.25
 
     def _finish(self):
         amps = self._last(self._amp, self._i, _WIN)
