@@ -675,7 +675,8 @@ class Run:
         if hasattr(rig, "reboot"):
             rig.reboot(cause)
         else:
-            self.api.append("core_rig.Rig has no reboot()")
+            if "core_rig.Rig has no reboot()" not in self.api:
+                self.api.append("core_rig.Rig has no reboot()")
             rig.world.outputs_off()
             from cryo.board import Board
             from cryo.controller import Controller
@@ -772,6 +773,14 @@ class Run:
         }
 
 
+def _remove(path):
+    try:
+        import shutil
+    except ImportError:  # MicroPython: the OS cleans its temporary directory
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def run_case(mode, phase, plant="fast", cache=True):
     inject, conds, _d, _q, window_s = MODES[mode]
     exp = expectation(mode, phase)
@@ -833,6 +842,7 @@ def run_case(mode, phase, plant="fast", cache=True):
             import machine
 
             machine.RTC._offset_s = run.rtc_saved
+        _remove(rig.persist_dir)
     for g in run.api:
         run.fails.append("firmware contract missing: " + g)
     return run.result(exp)
