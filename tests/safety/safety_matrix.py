@@ -69,7 +69,11 @@ QUIET_IDLE = ("IDLE", "READY", "LAST_THAW", "DONE")
 
 MAX_UNCOMMANDED_MS = 10000
 FLOOR_SLACK_C = 2.0
-AFTER_DETECT_MS = 2000
+AFTER_DETECT_MS = 3000
+# Modes where cryogen may keep flowing after the trip (a stuck or leaking
+# valve): watched long enough after detection for the 10 s flow bound.
+FLOW_MODES = ("solenoid_stuck_open", "solenoid_leak", "tc12_drift_warm")
+AFTER_DETECT_FLOW_MS = 12000
 
 
 def _mask(names):
@@ -810,7 +814,8 @@ def run_case(mode, phase, plant="fast", cache=True):
         end = rig.clock.add(run.t_inj, window_s * 1000)
         while rig.clock.diff(end, rig.now) > 0:
             if exp == "detect" and run.detect_ms is not None:
-                if rig.clock.diff(rig.now, run.t_inj) >= run.detect_ms + AFTER_DETECT_MS:
+                after = AFTER_DETECT_FLOW_MS if mode in FLOW_MODES else AFTER_DETECT_MS
+                if rig.clock.diff(rig.now, run.t_inj) >= run.detect_ms + after:
                     break
             run.tick()
             if exp == "quiet" and not cooling_phase and mode not in REBOOTS:
