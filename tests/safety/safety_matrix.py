@@ -9,8 +9,9 @@ every valve sub-tick (``World.wait_for_tick``):
 
 * no valve output energised while a condition is active or latched (so both
   valves are closed in the tick a condition rises);
-* uncommanded cryogen flow (flow while the solenoid output is de-energised,
-  or any flow after the first trip) at most ``MAX_UNCOMMANDED_MS``;
+* uncommanded cryogen flow (the path through both valves open while the
+  solenoid output is de-energised, or at all after the first trip; a seat
+  leak counts whenever the master is open) at most ``MAX_UNCOMMANDED_MS``;
 * the TRUE surface temperature (the plant's surface node, not a sensor)
   never more than ``FLOOR_SLACK_C`` below the floor;
 * the mode's expectation in this phase: ``detect`` (one of its conditions
@@ -132,6 +133,7 @@ def _leak(run):
         return orig(dt_s, duty, master)
 
     w.plant.step = leaky
+    run.leak = True
 
 
 def _cj_fault(run):
@@ -557,6 +559,7 @@ class Run:
         self.min_surface = 1000.0
         self.last_t = rig.now
         self.blip = None
+        self.leak = False  # the solenoid seat leaks (flow whenever the master is open)
         self.rtc_saved = None
         self.no_valve_after = None  # a time after which no valve may be energised
         self.refuse_from = None  # restart attempt on cold tissue: no cooling from here
@@ -604,8 +607,15 @@ class Run:
                 )
             if new and (v or m):
                 self.fail("valves not closed in the tick %s rose" % _names(new), "same_tick")
-        flow = w.plant.flow > 0.0
-        if flow and (not v or self.tripped_at is not None):
+        # Cryogen passing the valves (the nozzle lags by the line's dead
+        # time): the solenoid open (energised, or stuck) AND the master open.
+        vs = getattr(w, "valve_stuck", None)
+        ms = getattr(w, "master_stuck", None)
+        sol = vs == "open" or (v and vs != "closed")
+        mst = ms == "open" or (m and ms != "closed")
+        path = sol and mst
+        leak = self.leak and mst and not sol
+        if (path and (not v or self.tripped_at is not None)) or leak:
             self.uncmd_ms += dt
             if self.uncmd_ms > MAX_UNCOMMANDED_MS:
                 self.fail(
