@@ -501,15 +501,53 @@ def _rebase(obj, old, new, seen):
                 _rebase(v, old, new, seen)
 
 
+def _is_file(v):
+    return hasattr(v, "fileno") and hasattr(v, "seek") and hasattr(v, "name")
+
+
+def _files(obj, seen, out):
+    """Open files held in ``obj``'s graph: [(holder, key, file)]."""
+    if id(obj) in seen or isinstance(obj, (int, float, str, bytes, bytearray, type(None))):
+        return
+    seen.add(id(obj))
+    items = obj if isinstance(obj, dict) else getattr(obj, "__dict__", None)
+    if items is not None:
+        for k in list(items):
+            v = items[k]
+            if _is_file(v):
+                out.append((obj, k, v))
+            else:
+                _files(v, seen, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _files(v, seen, out)
+
+
 def _clone(rig):
+    """Copy of a rig: the object graph (files held open are reopened on the
+    copy's own persist directory at the same position)."""
     import copy
     import shutil
 
-    new = copy.deepcopy(rig)
+    held = []
+    _files(rig, set(), held)
+    memo = {}
+    for _h, _k, f in held:
+        memo[id(f)] = None
+    new = copy.deepcopy(rig, memo)
     old = rig.persist_dir
     dst = core_rig._tmpdir("safety")
     os.rmdir(dst)
     shutil.copytree(old, dst)
+    for holder, key, f in held:
+        twin = memo[id(holder)]
+        name = f.name if not f.name.startswith(old) else dst + f.name[len(old) :]
+        g = open(name, f.mode.replace("w", "r+").replace("++", "+"))
+        g.seek(f.tell())
+        if isinstance(twin, dict):
+            twin[key] = g
+        else:
+            setattr(twin, key, g)
     _rebase(new, old, dst, set())
     vboard.install(new.world)
     return new
