@@ -184,9 +184,8 @@ def pull(
         stats,
         appendable=(audit_path,),
     )
-    copied_device = _pull_names(
-        session, "", _device_names(events_path, state_path), dest / DEVICE_DIR, cb, stats, ()
-    )
+    device_names = _device_names(events_path, state_path)
+    copied_device = _pull_names(session, "", device_names, dest / DEVICE_DIR, cb, stats, ())
     dt = time.perf_counter() - t0
     check = verify_archive(dest)
     result = {
@@ -195,7 +194,8 @@ def pull(
         "files": copied,
         "audit_files": copied_audit,
         "device_files": copied_device,
-        "events": merge_events(dest),
+        "events": merge_events(dest, device_names[0]),
+        "safety_state": safety_state(dest, device_names[1]),
         "bytes": stats["bytes"],
         "seconds": round(dt, 3),
         "verify": check,
@@ -390,6 +390,36 @@ def merge_events(dest: Path, events_name: str | None = None) -> dict:
         )
     out.update(records=len(history) + len(new), new=len(new), last_seq=expect - 1)
     out["ok"] = not out["problems"]
+    return out
+
+
+def safety_state(dest: Path, state_name: str | None = None) -> dict | None:
+    """The pulled safety state, read by the firmware's own SafetyState.
+
+    None when the device has none; otherwise its fields plus ``latched_names``,
+    ``flag_names``, ``last_reset_name``, and ``lost``/``problem`` when no
+    slot was valid (or ``problem`` when one slot was damaged).
+    """
+    from cryo.interlock.conditions import NAMES as CONDITIONS
+    from cryo.storage import records as R
+    from cryo.storage.safety_state import SafetyState
+
+    path = Path(dest) / DEVICE_DIR / (state_name or _device_names()[1])
+    st = SafetyState(str(path))
+    out = st.load()
+    if out is None:
+        return None
+    latched = out["latched"]
+    out["latched_names"] = [
+        CONDITIONS[b] if b < len(CONDITIONS) else f"condition {b}"
+        for b in range(32)
+        if latched >> b & 1
+    ]
+    out["flag_names"] = [n for bit, n in sorted(R.FLAG_NAMES.items()) if out["flags"] & bit]
+    r = out["last_reset"]
+    out["last_reset_name"] = R.RESET_NAMES[r] if r < len(R.RESET_NAMES) else f"cause {r}"
+    if st.problem:
+        out["problem"] = st.problem
     return out
 
 
@@ -787,4 +817,12 @@ def _cmd_events(args, archive: Path) -> int:
     console.print(t)
     for msg in (merged or {}).get("problems", []):
         console.print(f"[bold red]warning:[/] {msg}")
+    st = safety_state(dest)
+    if st is not None:
+        console.print(
+            f"safety state (as last pulled): latched {', '.join(st['latched_names']) or 'none'}; "
+            f"site dose {st['site_dose']}; flags {', '.join(st['flag_names']) or 'none'}; "
+            f"boots {st['boots']}; last reset {st['last_reset_name']}"
+            + (" — LOST: " + st["problem"] if st.get("lost") else "")
+        )
     return 0

@@ -287,6 +287,17 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
             "missing": [],
             "problems": [],
         }
+        assert r1["safety_state"] == {
+            "latched": 1 << C.OVERCOOL,
+            "site_dose": 4321,
+            "flags": 2,
+            "boots": 5,
+            "last_reset": R.RESET_WDT,
+            "seq": 1,
+            "latched_names": ["overcool"],
+            "flag_names": ["site_frozen"],
+            "last_reset_name": "wdt",
+        }
         r2 = logs.pull(s, arch)  # nothing changed on the device: nothing fetched
         assert r2["device_files"] == {} and r2["events"]["new"] == 0
     # 8 more events wrap the 8-slot ring: the history still holds all 13
@@ -367,6 +378,10 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
     assert main(["logs", "--archive", str(arch), "events", "--offline"]) == 0
     table = capsys.readouterr().out
     assert "dose" in table and "internal error, exception id 0xdeadbeef" in table
+    assert (
+        "safety state (as last pulled): latched overcool; site dose 4321; flags site_frozen"
+        in table
+    )
     # a damaged history: one line naming the file and what is allowed, no traceback
     hist = next(arch.iterdir()) / "device" / "events-history.bin"
     hist.write_bytes(hist.read_bytes()[:30])
@@ -393,9 +408,13 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
     )
     # a short file on the device: the pull reports it and merges nothing
     (d / "events.bin").write_bytes(b"\x00" * 10)
+    (d / "safety.bin").write_bytes(b"\x00" * 10)
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
         r = logs.pull(s, tmp_path / "fresh")
     assert not r["events"]["ok"] and r["events"]["new"] == 0
+    st = r["safety_state"]
+    assert st["lost"] is True and st["latched"] == 0
+    assert st["problem"].endswith("safety.bin (10 bytes): no valid slot (A: short, B: short)")
     assert (
         "10 bytes is not a whole, non-zero number of 24-byte records" in r["events"]["problems"][0]
     )
