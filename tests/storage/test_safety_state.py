@@ -320,12 +320,15 @@ mount(dev)
 retry = s.save(4, 4, 0)
 got = plain(SafetyState(P).load())
 img = raw()
+os.remove(P)                                # removed behind its back: a new file
+gone = [s.save(5, 5, 0), plain(SafetyState(P).load())]
 nodir = SafetyState('/flash/no/such/dir/safety.bin')
 result([failed, retry, got, R.decode_safety_state(img, 24)['seq'], nodir.save(1, 0, 0),
-        nodir.problem is not None, nodir.load()])
+        nodir.problem is not None, nodir.load(), gone])
 """,
     )
-    failed, retry, got, b_seq, nodir_save, nodir_problem, nodir_load = r
+    failed, retry, got, b_seq, nodir_save, nodir_problem, nodir_load, gone = r
+    assert gone[0] is True and dict(gone[1])["latched"] == 5 and dict(gone[1])["seq"] == 4
     assert failed is False and retry is True
     assert dict(got)["latched"] == 4 and dict(got)["seq"] == 3
     assert b_seq == 2  # the last good record was not touched by the failed save or its retry

@@ -222,7 +222,13 @@ class SafetyState:
         return True
 
     def _write_slot(self):
-        f = self._open(self.path, "r+b")
+        try:
+            f = self._open(self.path, "r+b")
+        except OSError as e:
+            if e.args and e.args[0] == _ENOENT:  # removed since: start a new file
+                self._create()
+                return
+            raise
         try:
             f.seek(self._slot * _SIZE)
             if f.write(self._rec) != _SIZE:
