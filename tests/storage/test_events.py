@@ -21,8 +21,7 @@ from cryo.storage import records as R
 P = '/flash/events.bin'
 
 def raw():
-    with open(P, 'rb') as f:
-        return f.read()
+    return read_file(P)
 
 def fill(log, n, kind=R.DEV_FAULT):
     i = 0
@@ -109,8 +108,7 @@ log.close()
 img = bytearray(raw())
 img[(7 % 8) * 24 + 9] ^= 0x10                  # seq 7 damaged in the middle
 img[(11 % 8) * 24 + 21] ^= 0x01                # and the newest (a torn last append)
-with open(P, 'wb') as f:
-    f.write(img)
+write_file(P, img)
 log = DeviceEventLog(P, capacity=8)
 res = [log.damaged, log.last_seq, [x[0] for x in log.records()]]
 res.append(log.append(R.DEV_BOOT, 1, 3))       # reuses seq 11 and its slot
@@ -190,36 +188,11 @@ def test_open_and_append_cost_do_not_grow_with_history(mpy):
     r = _run(
         mpy,
         """
-class Counted:
-    def __init__(self, f, c):
-        self.f = f
-        self.c = c
-    def seek(self, n, w=0):
-        return self.f.seek(n, w)
-    def readinto(self, b):
-        n = self.f.readinto(b)
-        self.c['reads'] += 1
-        self.c['bytes'] += n or 0
-        return n
-    def write(self, b):
-        self.c['writes'] += 1
-        self.c['wbytes'] += len(b)
-        return self.f.write(b)
-    def flush(self):
-        self.c['flushes'] += 1
-        return self.f.flush()
-    def close(self):
-        return self.f.close()
-    def __enter__(self):
-        return self
-    def __exit__(self, *a):
-        self.f.close()
-
 class CountedLog(DeviceEventLog):
     def _open(self, path, mode):
-        if not hasattr(self, 'c'):
-            self.c = {'reads': 0, 'bytes': 0, 'writes': 0, 'wbytes': 0, 'flushes': 0}
-        return Counted(open(path, mode), self.c)
+        if not hasattr(self, 'calls'):
+            self.calls = []
+        return CountedFile.open(path, mode, self.calls)
 
 CAP = 32
 out = []
@@ -231,12 +204,11 @@ for mult in (1, 10, 100):
     remount()
     dev = storage_rig._current[0]
     log = CountedLog(P, capacity=CAP)
-    opened = dict(log.c)
-    for k in log.c:
-        log.c[k] = 0
+    opened = io_counts(log.calls)
+    log.calls[:] = []
     ops = dev.ops
     fill(log, CAP)
-    out.append([mult, log.last_seq, opened, dict(log.c), dev.ops - ops])
+    out.append([mult, log.last_seq, opened, io_counts(log.calls), dev.ops - ops])
 result(out)
 """,
     )
@@ -293,8 +265,7 @@ res = [small.resized, [x[0] for x in small.records()], len(raw())]
 small.close()
 big = DeviceEventLog(P, capacity=16)
 res += [big.resized, [x[0] for x in big.records()], len(raw()), big.append(R.DEV_BOOT)]
-with open(P, 'wb') as f:                       # a creation cut on a non-atomic filesystem
-    f.write(raw()[:30])
+write_file(P, raw()[:30])                      # a creation cut on a non-atomic filesystem
 torn = DeviceEventLog(P, capacity=16)
 res += [torn.resized, [x[0] for x in torn.records()]]
 result(res)

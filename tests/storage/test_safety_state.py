@@ -17,12 +17,10 @@ from cryo.storage import records as R
 P = '/flash/safety.bin'
 
 def raw():
-    with open(P, 'rb') as f:
-        return f.read()
+    return read_file(P)
 
 def put(data):
-    with open(P, 'wb') as f:
-        f.write(data)
+    write_file(P, data)
 
 def plain(d):
     # the dict as a sorted list: comparable, JSON-friendly
@@ -76,31 +74,12 @@ def test_save_writes_one_slot_once_and_skips_unchanged_values(mpy):
     r = _run(
         mpy,
         """
-class Counted:
-    def __init__(self, f, log):
-        self.f = f
-        self.log = log
-    def seek(self, n, w=0):
-        self.log.append(['seek', n])
-        return self.f.seek(n, w)
-    def write(self, b):
-        self.log.append(['write', len(b)])
-        return self.f.write(b)
-    def readinto(self, b):
-        return self.f.readinto(b)
-    def flush(self):
-        return self.f.flush()
-    def close(self):
-        self.log.append(['close'])
-        return self.f.close()
-
 class CountedState(SafetyState):
     def __init__(self, path):
         SafetyState.__init__(self, path)
         self.log = []
     def _open(self, path, mode):
-        self.log.append(['open', mode])
-        return Counted(open(path, mode), self.log)
+        return CountedFile.open(path, mode, self.log)
 
 dev = fresh()
 s = CountedState(P)
@@ -123,7 +102,7 @@ result([ok1, one, ops1, ok2, ok3, s.log, dev.ops - ops, before[:24] == after[:24
     )
     ok1, one, ops1, ok2, ok3, log2, ops2, a_same, b_changed = r
     assert ok1 and ok2 and ok3
-    assert one == [["open", "r+b"], ["seek", 24], ["write", 24], ["close"]]
+    assert one == [["open", "r+b"], ["seek", 24], ["write", 24], ["close"]]  # nothing else
     assert ops1 > 0 and a_same and b_changed
     assert log2 == [] and ops2 == 0  # unchanged values: no file access, no flash operation
 
