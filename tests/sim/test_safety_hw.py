@@ -3,6 +3,8 @@ the master valve in series with the solenoid, machine.Timer in virtual and
 real time, hard callbacks with the heap locked, and the board layer's
 safety timer, e-stop interrupt, reset cause and valve-supply read-back."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -319,3 +321,203 @@ result([n, c.n - n])
     # 400 ms / 20 ms = 20 boundaries; a loaded machine may run the thread late.
     assert 10 <= r[0] <= 21, r
     assert r[1] <= 1, "the timer fired after deinit()"
+
+
+# ------------------------------------------------------------- board layer
+
+
+def test_board_safety_timer_closes_the_valves_of_a_hung_loop(mpy):
+    """The point of the timer: the controller's safety callback, armed
+    through Board.start_safety_timer as Controller.run arms it, closes both
+    valves when the loop stops ticking (virtual time passes, no tick), with
+    the heap locked (a hard timer on the sim board)."""
+    r = mpy.run(
+        """
+from core_rig import Rig
+import core_scenarios as SC
+rig = Rig(seed=3, config=SC.FAST, plant=SC.FAST_PLANT)
+w = rig.world
+ok = SC.goto(rig, "PRECOOL")    # pre-cool: both valves open
+t = rig.board.start_safety_timer(rig.period, rig.ctl.safety_isr)
+open_before = [rig.board.valve_pin.value(), rig.board.master_pin.value()]
+f0 = w.flow_ms
+rig.skip(2000)                  # the loop hangs for 2 s
+result([ok, open_before, rig.valves_closed(), w.flow_ms - f0,
+        w.cryogen_path_open(), rig.ctl.il.heartbeat_check(rig.now), repr(t)])
+""",
+        extra_path=[CORE],
+    )
+    assert r[0] is True and r[1] == [1, 1], r
+    assert r[2] is True and r[4] is False, "the safety timer did not close the valves"
+    # heartbeat 500 ms + one timer period of 100 ms at most
+    assert r[3] <= 600, "cryogen flowed %d ms into the hang" % r[3]
+    assert r[5] is True
+    assert r[6] == "Timer(-1, mode=PERIODIC, period=100)"
+
+
+def test_board_start_safety_timer(mpy):
+    r = mpy.run(
+        world()
+        + """
+c = Count()
+t = b.start_safety_timer(50, c.timer)
+run(500)
+n = c.n
+t2 = b.start_safety_timer(100, c.timer)      # replaces the first
+armed = sum(1 for x in w.timers if x is not None)
+run(500)
+n2 = c.n - n
+t2.deinit()
+run(500)
+errs = []
+for args in ((0, c.timer), (True, c.timer), (50, 7)):
+    try:
+        b.start_safety_timer(*args)
+    except (ValueError, TypeError) as e:
+        errs.append(str(e))
+d = dict(defn)
+del d["safety_timer"]
+try:
+    Board(d, clock=clk).start_safety_timer(50, c.timer)
+except BoardError as e:
+    errs.append(str(e))
+result([n, armed, n2, c.n - n - n2, b.safety_timer is t2, t2._hard, errs])
+"""
+    )
+    assert r[:6] == [10, 1, 5, 0, True, True]
+    errs = r[6]
+    assert "period_ms must be an int number of ms >= 1, got 0" in errs[0]
+    assert "got True" in errs[1]
+    assert "callback must be callable, got 7" in errs[2]
+    assert "has no 'safety_timer'" in errs[3] and '"id": -1' in errs[3]
+
+
+def test_watch_estop_catches_a_40_ms_opening_between_ticks(mpy):
+    """Ticks every 100 ms read the e-stop; the loop opens at 130 ms and
+    closes at 170 ms. Polling at 100 and 200 ms sees it closed both times;
+    the interrupt (hard, the handler allocation-free) recorded it, once,
+    on the opening edge — not on the closing one."""
+    r = mpy.run(
+        world()
+        + """
+import scenario
+c = Count()
+b.watch_estop(c.pin)
+w.scenario = scenario.Scenario({"events": [
+    {"t": 0.13, "event": "estop", "pressed": True},
+    {"t": 0.17, "event": "estop", "pressed": False}]}, 0, clk)
+polled = []
+i = 0
+while i < 3:
+    clk.advance(100)
+    w.advance_to(clk.ticks_ms())
+    polled.append(b.estop.value())
+    i += 1
+w.set_input("estop", 0)         # a second opening: a second call
+opened = c.n
+w.set_input("estop", 1)         # closing: none
+b.watch_estop(None)
+w.set_input("estop", 0)         # disarmed
+result([polled, c.level, opened, c.n, w.irqs.get(b.estop._id)])
+"""
+    )
+    assert r[0] == [1, 1, 1], "the ticks alone would have missed the opening"
+    assert r[1] == 0, "the handler ran on the opening edge (pin reads 0 = loop open)"
+    assert r[2:4] == [2, 2]
+    assert r[4] is None
+
+
+def test_watch_estop_follows_an_inverted_loop(mpy):
+    """A loop wired with a pull-up (closed = 0): the opening edge is rising."""
+    d = json.loads((ROOT / "boards" / "sim" / "board.json").read_text())
+    d["inputs"]["estop"].update(pull="up", invert=True, irq_hard=False)
+    r = mpy.run(
+        """
+import json, vboard, machine
+from cryo.clock import ManualClock
+from cryo.board import Board
+d = json.loads(%r)
+clk = ManualClock(0)
+w = vboard.install(vboard.World(board=d, clock=clk, realtime=False))
+b = Board(d, clock=clk)
+seen = []
+b.watch_estop(lambda p: seen.append(p.value()))   # soft: may allocate
+w.set_input("estop", 0)
+w.set_input("estop", 1)
+result([b.active_level("estop"), seen, w.irqs[b.estop._id][1] == machine.Pin.IRQ_RISING,
+        w.irqs[b.estop._id][3]])
+"""
+        % json.dumps(d)
+    )
+    assert r == [0, [1], True, False]
+
+
+def test_reset_cause_names(mpy):
+    r = mpy.run(
+        world()
+        + """
+out = []
+for cause in (None, "power", "wdt", "reset", "soft", "raw", "deepsleep"):
+    w.reset_cause = cause
+    out.append(b.reset_cause())
+w.reset_cause = "reset"
+del machine.HARD_RESET          # a port without the constant (rp2 has none)
+out.append(b.reset_cause())
+result(out)
+"""
+    )
+    assert r == ["power", "power", "wdt", "hard", "soft", "soft", "deepsleep", "unknown"]
+
+
+def test_valve_supply_read_back_follows_the_estop_loop(mpy):
+    r = mpy.run(
+        world()
+        + """
+act = b.active_level("valve_supply")
+out = [act, b.valve_supply.value()]
+w.set_input("estop", 0)
+out.append(b.valve_supply.value())
+w.set_input("estop", 1)
+out.append(b.valve_supply.value())
+d = dict(defn)
+d["inputs"] = dict(defn["inputs"])
+del d["inputs"]["valve_supply"]
+b2 = Board(d, clock=clk)
+out.append(b2.valve_supply)
+try:
+    b2.active_level("valve_supply")
+except BoardError as e:
+    out.append(str(e))
+result(out)
+"""
+    )
+    assert r[:5] == [1, 1, 0, 1, None]
+    assert "no input 'valve_supply'; inputs: estop" in r[5]
+
+
+BAD_DEFINITIONS = [
+    ("safety_timer", {"id": True}, "safety_timer.id must be a machine.Timer id"),
+    ("safety_timer", {"id": -2}, "got -2"),
+    ("safety_timer", {"id": -1, "hard": "yes"}, "safety_timer.hard must be true"),
+    ("safety_timer", {"id": -1, "period": 5}, "safety_timer.period unknown; allowed: id, hard"),
+    ("safety_timer", [-1], "safety_timer must be an object"),
+    ("inputs.estop.irq_hard", 1, "inputs.estop.irq_hard must be true"),
+    ("inputs.valve_supply.pull", "sideways", "inputs.valve_supply.pull must be 'up', 'down'"),
+    ("inputs.valve_supply", {"pull": "down"}, "inputs.valve_supply needs a 'pin' field"),
+    ("inputs.valve_supply.invert", "no", "inputs.valve_supply.invert must be true or false"),
+    ("inputs.door", {"pin": 30}, "input 'door' unknown; allowed: estop, footswitch, handpiece"),
+]
+
+
+@pytest.mark.parametrize("path, value, expected", BAD_DEFINITIONS)
+def test_board_definition_safety_fields_are_validated(path, value, expected):
+    from cryo.board import BoardError, validate
+
+    d = json.loads((ROOT / "boards" / "sim" / "board.json").read_text())
+    node = d
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+    with pytest.raises(BoardError, match=re.escape(expected)):
+        validate(d)
