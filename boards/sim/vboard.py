@@ -145,7 +145,7 @@ class World:
         self.levels = {}  # pin id -> level (outputs: driven level; inputs: physical)
         self.modes = {}
         self.pwm = {}  # pin id -> [freq, duty_u16]
-        self.irqs = {}  # pin id -> (handler, trigger)
+        self.irqs = {}  # pin id -> (handler, trigger, pin, hard)
         # Roles from the board definition.
         self.valve_id = board["valve"]["pin"]
         self.valve_active = 1 if board["valve"].get("active_high", True) else 0
@@ -674,6 +674,10 @@ class World:
             if role in self.inputs:
                 self.logical[role] = v
                 self._apply_input(role)
+        if "valve_supply" in self.inputs and "valve_supply" not in st["inputs"]:
+            # a state saved before the read-back existed: it follows the loop
+            self.logical["valve_supply"] = self.logical["estop"]
+            self._apply_input("valve_supply")
         self.valve_stuck = st["valve_stuck"]
         self.master_stuck = st.get("master_stuck")  # absent in older state files
         self.adc_offline = st["adc_offline"]

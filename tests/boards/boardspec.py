@@ -351,9 +351,9 @@ def _check_toolchain(defn, name, err):
 # shared/runtime/softtimer.c, run from the PendSV interrupt (hard=True: in
 # that interrupt; its hardware timers are pyb.Timer); esp32's are the four
 # hardware timers of the ESP32-S3's two timer groups, whose interrupt only
-# schedules the callback (ports/esp32/machine_timer.c, which rejects
-# hard=True), and esp32's Pin.irq takes handler, trigger and wake, no hard
-# (ports/esp32/machine_pin.c).
+# schedules the callback (ports/esp32/machine_timer.c, which as read for
+# this rule also raises ValueError for hard=True), and esp32's Pin.irq takes
+# handler, trigger and wake, no hard (ports/esp32/machine_pin.c).
 SAFETY_TIMER = {
     # port: (allowed ids, hard required (True) / forbidden (False) / free (None))
     "rp2": ((-1,), True),

@@ -479,6 +479,11 @@ w.set_input("estop", 0)
 out.append(b.valve_supply.value())
 w.set_input("estop", 1)
 out.append(b.valve_supply.value())
+st = w.state()
+st["inputs"] = {"estop": 0}     # saved before the read-back existed
+w.restore(st)
+out.append(b.valve_supply.value())
+w.set_input("estop", 1)
 d = dict(defn)
 d["inputs"] = dict(defn["inputs"])
 del d["inputs"]["valve_supply"]
@@ -491,8 +496,8 @@ except BoardError as e:
 result(out)
 """
     )
-    assert r[:5] == [1, 1, 0, 1, None]
-    assert "no input 'valve_supply'; inputs: estop" in r[5]
+    assert r[:6] == [1, 1, 0, 1, 0, None]
+    assert "no input 'valve_supply'; inputs: estop" in r[6]
 
 
 BAD_DEFINITIONS = [
