@@ -10,6 +10,10 @@ for the Controller), board (board.json path or null), rom (firmware dir),
 sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
 wrap), autostart (call Controller.start after boot).
 
+The board's safety timer is armed with the controller's ``safety_isr`` as
+``Controller.run`` arms it, and fires in virtual time (also while a
+``wdt_starve`` event hangs the firmware).
+
 Every virtual millisecond is deterministic for a given seed: the clock is a
 ``cryo.clock.ManualClock`` advanced by the controller's period in
 ``service_ms`` steps (10 ms); at each step ``Controller.service_valve(now)``
@@ -144,7 +148,13 @@ def main():
 
     def boot():
         b = cboard.Board(board_def, clock)
-        return _make_controller(b, opts, clock, world)
+        ctrl, link = _make_controller(b, opts, clock, world)
+        # As Controller.run does on a board: the safety timer beside the
+        # loop (it fires in virtual time, so a wdt_starve hang meets it).
+        isr = getattr(ctrl, "safety_isr", None)
+        if isr is not None and "safety_timer" in board_def:
+            b.start_safety_timer(ctrl.period_ms, isr)
+        return ctrl, link
 
     autostart_ms = int(float(opts.get("autostart_s", 1.0)) * 1000)
     started_at = [None]
@@ -336,6 +346,8 @@ def main():
         "valve_open_s": open_ms / 1000.0,
         "valve_cycles": world.valve_cycles,
         "cryogen_flow_s": flow_ms / 1000.0,
+        "valve_flow_s": world.flow_ms / 1000.0,
+        "uncommanded_flow_s": world.uncommanded_ms / 1000.0,
         "reservoir_fraction": p.reservoir_fraction,
         "frozen_depth_mm": p.frozen_depth_mm(),
         "events": [[t, str(n)] for t, n in world.log],
