@@ -94,8 +94,19 @@ def _make_controller(board, opts, clock, world):
         audit = AuditTrail("/audit.log")
     except Exception:  # noqa: BLE001 - optional
         audit = None
+    from cryo.storage import records as R
+    from cryo.storage.events import DeviceEventLog
+    from cryo.storage.safety_state import SafetyState
+
     link = None
-    ctrl = Controller(board, opts.get("config"), log=log, audit=audit)
+    ctrl = Controller(
+        board,
+        opts.get("config"),
+        log=log,
+        audit=audit,
+        state=SafetyState(R.SAFETY_STATE_PATH),
+        events=DeviceEventLog(R.DEVICE_EVENTS_PATH),
+    )
     try:
         from cryo.link.channel import CommandChannel
 
@@ -148,13 +159,9 @@ def main():
 
     def boot():
         b = cboard.Board(board_def, clock)
-        ctrl, link = _make_controller(b, opts, clock, world)
-        # As Controller.run does on a board: the safety timer beside the
-        # loop (it fires in virtual time, so a wdt_starve hang meets it).
-        isr = getattr(ctrl, "safety_isr", None)
-        if isr is not None and "safety_timer" in board_def:
-            b.start_safety_timer(ctrl.period_ms, isr)
-        return ctrl, link
+        # The controller arms the safety timer beside the loop at
+        # construction (it fires in virtual time, so a wdt_starve hang meets it).
+        return _make_controller(b, opts, clock, world)
 
     autostart_ms = int(float(opts.get("autostart_s", 1.0)) * 1000)
     started_at = [None]

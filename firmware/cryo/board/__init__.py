@@ -17,8 +17,8 @@ an optional read-back of the valve driver's supply (``Board.valve_supply``).
 import machine
 
 from cryo.clock import BoardClock
+from cryo.sensing import CHANNELS
 
-CHANNELS = ("tissue", "tissue2", "aux")
 _REQUIRED = ("spi", "thermocouples", "valve", "master_valve", "inputs")
 _INPUTS = ("estop", "footswitch", "handpiece")
 _OPTIONAL_INPUTS = ("valve_supply",)
