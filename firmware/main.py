@@ -94,6 +94,8 @@ def build(board=None, app=None):
     its ``manifest_sha256`` is the session headers' ``fw_hash``.
     """
     from cryo.controller import Controller
+    from cryo.storage import records as R
+    from cryo.storage.safety_state import SafetyState
 
     if app is None:
         app = _boot_app()
@@ -120,9 +122,24 @@ def build(board=None, app=None):
 
         return AuditTrail(AUDIT_PATH, rtc=rtc)
 
+    def make_events():
+        from cryo.storage.events import DeviceEventLog
+
+        return DeviceEventLog(R.DEVICE_EVENTS_PATH, rtc=rtc)
+
     log = _optional("treatment log", make_log)
     audit = _optional("audit trail", make_audit)
-    ctl = Controller(board, cfg, log=log, audit=audit, config_fault=fault, app=app)
+    events = _optional("device event log", make_events)
+    ctl = Controller(
+        board,
+        cfg,
+        log=log,
+        audit=audit,
+        config_fault=fault,
+        app=app,
+        state=SafetyState(R.SAFETY_STATE_PATH),
+        events=events,
+    )
     ctl.rtc = rtc_log  # session headers carry the start time
 
     def make_link():

@@ -145,6 +145,8 @@ def pull(
     *,
     log_root="logs",
     audit_path="audit.log",
+    events_path=None,
+    state_path=None,
     progress=None,
     mark=True,
     serial=None,
@@ -154,7 +156,11 @@ def pull(
 
     Returns a summary dict (device serial, archive folder, files and bytes
     copied, throughput, verification result). ``serial`` overrides the
-    archive folder name for a device that has no id of its own.
+    archive folder name for a device that has no id of its own. The device
+    event log and the safety state (``events_path``/``state_path``, default
+    ``records.DEVICE_EVENTS_PATH``/``SAFETY_STATE_PATH``) are copied whole
+    when they changed, and new events join the archive's event history
+    (:func:`merge_events`, result ``events``).
     """
     archive = Path(archive or default_archive())
     session.exec(_SHA_PREFIX)
@@ -178,6 +184,8 @@ def pull(
         stats,
         appendable=(audit_path,),
     )
+    device_names = _device_names(events_path, state_path)
+    copied_device = _pull_names(session, "", device_names, dest / DEVICE_DIR, cb, stats, ())
     dt = time.perf_counter() - t0
     check = verify_archive(dest)
     result = {
@@ -185,6 +193,9 @@ def pull(
         "archive": str(dest),
         "files": copied,
         "audit_files": copied_audit,
+        "device_files": copied_device,
+        "events": merge_events(dest, device_names[0]),
+        "safety_state": safety_state(dest, device_names[1]),
         "bytes": stats["bytes"],
         "seconds": round(dt, 3),
         "verify": check,
@@ -275,6 +286,213 @@ def verify_audit(folder: Path, anchor=None) -> dict:
     lines = [ln for ln in trail.read_bytes().split(b"\n") if ln]
     head = [len(lines), line_hash(lines[-1])] if lines else None
     return {"ok": not problems, "entries": len(lines), "problems": problems, "anchor": head}
+
+
+# -- device event log and safety state ------------------------------------
+# Pulled copies of the device files under <archive>/<serial>/device/, plus
+# EVENTS_HISTORY: every event ever pulled, in seq order, in the device's
+# own 24-byte record layout (records.DEV_EVENT_FMT, CRC-32 each). The
+# device's file is a ring that overwrites its oldest record, so the history
+# is what keeps events beyond the ring's capacity.
+DEVICE_DIR = "device"
+EVENTS_HISTORY = "events-history.bin"
+
+
+def _device_names(events_path=None, state_path=None) -> list[str]:
+    """The device event log and safety state, relative to the flash root."""
+    from cryo.storage import records as R
+
+    return [
+        (events_path or R.DEVICE_EVENTS_PATH).lstrip("/"),
+        (state_path or R.SAFETY_STATE_PATH).lstrip("/"),
+    ]
+
+
+def _read_event_file(path: Path) -> tuple[list[dict], list[dict]]:
+    from cryo.storage import records as R
+
+    try:
+        return R.scan_events(path.read_bytes())
+    except ValueError as e:
+        raise InvalidInput(f"{path}: {e}") from None
+
+
+def merge_events(dest: Path, events_name: str | None = None) -> dict:
+    """Add the pulled device events newer than the archive's history to it.
+
+    Returns ``ok``, ``records`` (in the history), ``new``, ``last_seq``,
+    ``damaged_slots`` (torn or corrupt slots in the pulled copy),
+    ``missing`` (seq ranges never archived: overwritten on the device before
+    a pull, or damaged) and ``problems`` (messages). A pulled copy that is
+    not an event file, or a device log that restarted below the archived
+    history, is a problem and nothing is merged.
+    """
+    from cryo.storage import records as R
+
+    folder = Path(dest) / DEVICE_DIR
+    pulled = folder / (events_name or _device_names()[0])
+    hist_path = folder / EVENTS_HISTORY
+    history = _read_event_file(hist_path)[0] if hist_path.exists() else []
+    last = history[-1]["seq"] if history else 0
+    out = {
+        "ok": True,
+        "records": len(history),
+        "new": 0,
+        "last_seq": last,
+        "damaged_slots": [],
+        "missing": [],
+        "problems": [],
+    }
+    if not pulled.exists():
+        out["note"] = "no device event log on the device"
+        return out
+    try:
+        recs, damaged = _read_event_file(pulled)
+    except InvalidInput as e:
+        out.update(ok=False, problems=[str(e)])
+        return out
+    out["damaged_slots"] = damaged
+    archived = {r["seq"]: r for r in history}
+    changed = [r["seq"] for r in recs if r["seq"] in archived and archived[r["seq"]] != r]
+    if (recs and recs[-1]["seq"] < last) or changed:
+        out["ok"] = False
+        out["problems"].append(
+            f"the device event log (newest seq {recs[-1]['seq'] if recs else 0}) does not "
+            f"continue the archived history (up to seq {last}): the device log was reset or "
+            f"rewritten; nothing merged (move {hist_path} aside to start a new history)"
+        )
+        return out
+    new = [r for r in recs if r["seq"] > last]
+    expect = last + 1
+    for r in new:
+        if r["seq"] != expect:
+            out["missing"].append({"from_seq": expect, "to_seq": r["seq"] - 1})
+        expect = r["seq"] + 1
+    if new:
+        data = bytearray(hist_path.read_bytes() if hist_path.exists() else b"")
+        buf = bytearray(R.DEV_EVENT_SIZE)
+        for r in new:
+            R.encode_dev_event(
+                buf, 0, r["seq"], r["rtc_s"], r["t_ms"], r["kind"], r["code"], r["arg"]
+            )
+            data += buf
+        tmp = hist_path.with_suffix(".tmp")
+        tmp.write_bytes(bytes(data))
+        os.replace(tmp, hist_path)  # an interrupted pull leaves the old history whole
+    for m in out["missing"]:
+        out["problems"].append(
+            f"device events {m['from_seq']}..{m['to_seq']} are not in the archive "
+            "(overwritten on the device before they were pulled, or damaged there)"
+        )
+    for d in damaged:
+        out["problems"].append(
+            f"pulled event log: slot {d['slot']} (offset {d['offset']}) is {d['reason']}"
+        )
+    out.update(records=len(history) + len(new), new=len(new), last_seq=expect - 1)
+    out["ok"] = not out["problems"]
+    return out
+
+
+def safety_state(dest: Path, state_name: str | None = None) -> dict | None:
+    """The pulled safety state, read by the firmware's own SafetyState.
+
+    None when the device has none; otherwise its fields plus ``latched_names``,
+    ``flag_names``, ``last_reset_name``, and ``lost``/``problem`` when no
+    slot was valid (or ``problem`` when one slot was damaged).
+    """
+    from cryo.interlock.conditions import NAMES as CONDITIONS
+    from cryo.storage import records as R
+    from cryo.storage.safety_state import SafetyState
+
+    path = Path(dest) / DEVICE_DIR / (state_name or _device_names()[1])
+    st = SafetyState(str(path))
+    out = st.load()
+    if out is None:
+        return None
+    latched = out["latched"]
+    out["latched_names"] = [
+        CONDITIONS[b] if b < len(CONDITIONS) else f"condition {b}"
+        for b in range(32)
+        if latched >> b & 1
+    ]
+    out["flag_names"] = [n for bit, n in sorted(R.FLAG_NAMES.items()) if out["flags"] & bit]
+    r = out["last_reset"]
+    out["last_reset_name"] = R.RESET_NAMES[r] if r < len(R.RESET_NAMES) else f"cause {r}"
+    if st.problem:
+        out["problem"] = st.problem
+    return out
+
+
+def _event_detail(rec) -> tuple[str | None, str]:
+    """(condition name or None, what the code/arg mean) for one event."""
+    from cryo.interlock.conditions import NAMES as CONDITIONS
+    from cryo.protocol import states
+    from cryo.storage import records as R
+    from cryo.storage.schema import ROLE_NAMES
+
+    kind, code, arg = rec["kind"], rec["code"], rec["arg"]
+
+    def cond(c):
+        return CONDITIONS[c] if 0 <= c < len(CONDITIONS) else f"condition {c}"
+
+    if kind == R.DEV_BOOT:
+        cause = R.RESET_NAMES[code] if code < len(R.RESET_NAMES) else f"cause {code}"
+        return None, f"reset cause {cause}, boot {arg}"
+    if kind == R.DEV_FAULT:
+        return cond(code), f"phase {states.name(arg)}"
+    if kind == R.DEV_ACK:
+        return cond(code), f"role {ROLE_NAMES.get(arg, arg)}"
+    if kind == R.DEV_RESTORED:
+        mask = arg & 0xFFFFFFFF
+        names = [cond(b) for b in range(32) if mask >> b & 1]
+        return None, f"latched at boot: {', '.join(names) or 'none'} (mask 0x{mask:x})"
+    if kind == R.DEV_INTERNAL:
+        return None, f"internal error, exception id 0x{arg & 0xFFFFFFFF:08x}"
+    if kind == R.DEV_STATE_LOST:
+        return None, "safety state unreadable at boot"
+    if kind == R.DEV_WDT_IN_TREATMENT:
+        return None, f"watchdog reset during treatment (saved flags 0x{arg & 0xFFFF:x})"
+    if kind == R.DEV_SITE:
+        return None, "new site, dose cleared" if arg == R.SITE_NEW else f"site arg {arg}"
+    if kind == R.DEV_REFUSED:
+        why = R.REFUSED_NAMES.get(code, f"reason {code}")
+        return None, f"start refused: {why}, tissue {arg / R.TISSUE_SCALE:.2f} °C"
+    return None, f"unknown kind {kind}: code {code}, arg {arg}"
+
+
+def event_rows(dest: Path, since_seq: int = 0) -> list[dict]:
+    """The archived device events after ``since_seq``: one dict per event.
+
+    Keys: seq, rtc_s, date (UTC, None when the device had no RTC time),
+    t_ms, kind, kind_name, code, condition (name, for faults and acks),
+    arg, detail.
+    """
+    hist = Path(dest) / DEVICE_DIR / EVENTS_HISTORY
+    if not hist.exists():
+        raise InvalidInput(
+            f"no device events in {dest}: run `cryo logs pull` (firmware with the device "
+            "event log) first"
+        )
+    rows = []
+    for r in _read_event_file(hist)[0]:
+        if r["seq"] <= since_seq:
+            continue
+        condition, detail = _event_detail(r)
+        rows.append(
+            {
+                "seq": r["seq"],
+                "rtc_s": r["rtc_s"],
+                "date": _date(r["rtc_s"]) if r["rtc_s"] else None,
+                "t_ms": r["t_ms"],
+                "kind": r["kind"],
+                "kind_name": r["kind_name"],
+                "code": r["code"],
+                "condition": condition,
+                "arg": r["arg"],
+                "detail": detail,
+            }
+        )
+    return rows
 
 
 def list_sessions(dest: Path) -> list[dict]:
@@ -463,6 +681,12 @@ def register(subparsers):
     rp = sub.add_parser("report", help="write a session report (PNG and PDF)")
     rp.add_argument("session", type=int)
     rp.add_argument("-o", "--output", type=Path, help="folder for the report files")
+    ev = sub.add_parser(
+        "events",
+        help="device events: faults, acks, boots, resets (pulls first unless --offline)",
+    )
+    ev.add_argument("--offline", action="store_true", help="show the archive only")
+    ev.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
     p.set_defaults(func=cmd_logs)
 
 
@@ -508,8 +732,11 @@ def cmd_logs(args) -> int:
                 f"pulled {res['bytes']} new bytes from device {res['serial']} into "
                 f"{res['archive']} ({rate:.0f} KiB/s); {v['records']} records, "
                 f"CRC errors {len(v['crc_errors'])}, sequence gaps {len(v['sequence_gaps'])}, "
-                f"audit {'ok' if v['audit'].get('ok') else 'BROKEN'}"
+                f"audit {'ok' if v['audit'].get('ok') else 'BROKEN'}; "
+                f"device events {res['events']['new']} new ({res['events']['records']} archived)"
             )
+            for msg in res["events"]["problems"]:
+                print(f"warning: {msg}", file=sys.stderr)
         if not res["verify"]["ok"]:
             raise InvalidInput("the pulled log failed verification (see above); archive kept")
         return 0
@@ -540,6 +767,8 @@ def cmd_logs(args) -> int:
             )
         Console().print(t)
         return 0
+    if args.logs_cmd == "events":
+        return _cmd_events(args, archive)
     dest = find_device_archive(archive, args.serial)
     if args.logs_cmd == "export":
         out = export_session(dest, args.session, args.format, args.output)
@@ -555,3 +784,45 @@ def cmd_logs(args) -> int:
             print(f"wrote {png}\nwrote {pdf}")
         return 0
     raise CryoError(f"unknown logs action {args.logs_cmd}")
+
+
+def _cmd_events(args, archive: Path) -> int:
+    if args.offline:
+        dest = find_device_archive(archive, args.serial)
+        merged = None
+    else:
+        res = _do_pull(args)
+        dest = Path(res["archive"])
+        merged = res["events"]
+    rows = event_rows(dest, args.since)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"device events — device {dest.name}")
+    for col in ("seq", "date (UTC)", "ticks s", "kind", "condition", "detail"):
+        t.add_column(col, justify="right" if col in ("seq", "ticks s") else "left")
+    for r in rows:
+        t.add_row(
+            str(r["seq"]),
+            r["date"] or "no RTC",
+            f"{r['t_ms'] / 1000:.1f}",
+            r["kind_name"],
+            r["condition"] or "",
+            r["detail"],
+        )
+    console.print(t)
+    for msg in (merged or {}).get("problems", []):
+        console.print(f"[bold red]warning:[/] {msg}")
+    st = safety_state(dest)
+    if st is not None:
+        console.print(
+            f"safety state (as last pulled): latched {', '.join(st['latched_names']) or 'none'}; "
+            f"site dose {st['site_dose']}; flags {', '.join(st['flag_names']) or 'none'}; "
+            f"boots {st['boots']}; last reset {st['last_reset_name']}"
+            + (" — LOST: " + st["problem"] if st.get("lost") else "")
+        )
+    return 0

@@ -10,6 +10,10 @@ for the Controller), board (board.json path or null), rom (firmware dir),
 sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
 wrap), autostart (call Controller.start after boot).
 
+The board's safety timer is armed with the controller's ``safety_isr`` as
+``Controller.run`` arms it, and fires in virtual time (also while a
+``wdt_starve`` event hangs the firmware).
+
 Every virtual millisecond is deterministic for a given seed: the clock is a
 ``cryo.clock.ManualClock`` advanced by the controller's period in
 ``service_ms`` steps (10 ms); at each step ``Controller.service_valve(now)``
@@ -90,8 +94,19 @@ def _make_controller(board, opts, clock, world):
         audit = AuditTrail("/audit.log")
     except Exception:  # noqa: BLE001 - optional
         audit = None
+    from cryo.storage import records as R
+    from cryo.storage.events import DeviceEventLog
+    from cryo.storage.safety_state import SafetyState
+
     link = None
-    ctrl = Controller(board, opts.get("config"), log=log, audit=audit)
+    ctrl = Controller(
+        board,
+        opts.get("config"),
+        log=log,
+        audit=audit,
+        state=SafetyState(R.SAFETY_STATE_PATH),
+        events=DeviceEventLog(R.DEVICE_EVENTS_PATH),
+    )
     try:
         from cryo.link.channel import CommandChannel
 
@@ -144,6 +159,8 @@ def main():
 
     def boot():
         b = cboard.Board(board_def, clock)
+        # The controller arms the safety timer beside the loop at
+        # construction (it fires in virtual time, so a wdt_starve hang meets it).
         return _make_controller(b, opts, clock, world)
 
     autostart_ms = int(float(opts.get("autostart_s", 1.0)) * 1000)
@@ -336,6 +353,8 @@ def main():
         "valve_open_s": open_ms / 1000.0,
         "valve_cycles": world.valve_cycles,
         "cryogen_flow_s": flow_ms / 1000.0,
+        "valve_flow_s": world.flow_ms / 1000.0,
+        "uncommanded_flow_s": world.uncommanded_ms / 1000.0,
         "reservoir_fraction": p.reservoir_fraction,
         "frozen_depth_mm": p.frozen_depth_mm(),
         "events": [[t, str(n)] for t, n in world.log],

@@ -1,4 +1,4 @@
-"""``machine`` for the virtual board (Pin, Signal, SPI, PWM, ADC, RTC, WDT).
+"""``machine`` for the virtual board (Pin, Signal, SPI, PWM, ADC, RTC, WDT, Timer).
 
 How firmware gets this module: the unix port's built-in ``machine`` is an
 *extensible* module, so a ``machine.py`` found on ``sys.path`` /
@@ -92,11 +92,13 @@ class Pin:
         self.init(m)
 
     def irq(self, handler=None, trigger=3, hard=False):
-        """Scenario input changes call ``handler(pin)`` (soft IRQ)."""
+        """Scenario input changes call ``handler(pin)`` at once, on the
+        edges in ``trigger``; ``hard=True`` runs it with the heap locked
+        (vboard.dispatch), as a hard pin interrupt runs on rp2 and stm32."""
         if handler is None:
             self._w.irqs.pop(self._id, None)
         else:
-            self._w.irqs[self._id] = (handler, trigger, self)
+            self._w.irqs[self._id] = (handler, trigger, self, bool(hard))
         return None
 
     def __repr__(self):
@@ -299,6 +301,78 @@ class WDT:
         self._w.wdt_feed()
 
 
+class Timer:
+    """``machine.Timer``: periodic or one-shot callbacks on virtual time.
+
+    The world (vboard) keeps the armed timers in a fixed table and fires
+    them as time advances: in fast time whenever the runner or a test moves
+    the clock (``World.advance_to``, ``sync``, valve sub-ticks), at each
+    period boundary crossed, with the clock at that boundary — also while
+    no control tick runs; in real time from an interpreter thread. Accepts
+    what the ports accept (MicroPython docs, library/machine.Timer.rst):
+    ``Timer(id, /, *, mode, period | freq, tick_hz, callback, hard)``; the id
+    -1 (virtual timer: rp2, stm32) or 0-3 (the ESP32-S3's hardware timers);
+    ``id=`` as a keyword too. ``hard=True``: the callback runs with the heap
+    locked (an allocation raises MemoryError, as in a hard ISR).
+    """
+
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id=-1, mode=PERIODIC, period=-1, callback=None, hard=False, **kw):
+        if isinstance(id, bool) or not isinstance(id, int) or not -1 <= id <= 3:
+            raise ValueError(
+                "Timer(%r): no such timer; the virtual board has -1 (virtual) and 0-3 "
+                "(hardware, as on the ESP32-S3)" % (id,)
+            )
+        self._w = _world()
+        self._id = id
+        self._gen = 0
+        self._due = 0
+        self._period = 0
+        self._periodic = True
+        self._cb = None
+        self._hard = False
+        if callback is not None or period != -1 or kw:
+            self.init(mode=mode, period=period, callback=callback, hard=hard, **kw)
+
+    def init(self, mode=PERIODIC, period=-1, callback=None, hard=False, freq=None, tick_hz=1000):
+        if mode not in (Timer.ONE_SHOT, Timer.PERIODIC):
+            raise ValueError(
+                "Timer.init: mode %r; allowed: Timer.PERIODIC (%d), Timer.ONE_SHOT (%d)"
+                % (mode, Timer.PERIODIC, Timer.ONE_SHOT)
+            )
+        if freq is not None:
+            if freq <= 0:
+                raise ValueError("Timer.init: freq must be > 0 Hz, got %r" % (freq,))
+            ms = int(1000 / freq)
+        elif isinstance(period, int) and not isinstance(period, bool) and period > 0:
+            ms = period * 1000 // tick_hz
+        else:
+            raise ValueError(
+                "Timer.init: give period (int ms > 0) or freq (Hz), got period=%r" % (period,)
+            )
+        if callback is not None and not callable(callback):
+            raise TypeError("Timer.init: callback must be callable, got %r" % (callback,))
+        self._w.timer_disarm(self)
+        self._period = ms if ms >= 1 else 1  # the ports round up to 1 ms too
+        self._periodic = mode == Timer.PERIODIC
+        self._hard = bool(hard)
+        self._cb = callback
+        if callback is not None:  # no callback: nothing to run (extmod/machine_timer.c)
+            self._w.timer_arm(self)
+
+    def deinit(self):
+        self._w.timer_disarm(self)
+
+    def __repr__(self):
+        return "Timer(%d, mode=%s, period=%d)" % (
+            self._id,
+            "PERIODIC" if self._periodic else "ONE_SHOT",
+            self._period,
+        )
+
+
 PWRON_RESET = 1
 HARD_RESET = 2
 WDT_RESET = 3
@@ -314,12 +388,17 @@ def soft_reset():
     raise SystemExit
 
 
+# The codes reset_cause() returns, by the world's cause name; literal, so a
+# test can delete a constant to play a port that lacks it (rp2 has no
+# HARD_RESET) and still get the code.
+_CAUSE_CODES = {"wdt": 3, "reset": 2, "soft": 5, "raw": 5, "deepsleep": 4}
+
+
 def reset_cause():
     import os
 
     c = os.getenv("SIM_RESET_CAUSE") if _world().realtime else _world().reset_cause
-    causes = {"wdt": WDT_RESET, "reset": HARD_RESET, "soft": SOFT_RESET, "raw": SOFT_RESET}
-    return causes.get(c, PWRON_RESET)
+    return _CAUSE_CODES.get(c, PWRON_RESET)
 
 
 def unique_id():

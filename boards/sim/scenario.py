@@ -30,6 +30,7 @@ EVENTS = {
     "tc_drift": (("channel", "c_per_s"), ()),
     "tc_clear": (("channel",), ()),
     "valve_stuck": (("state",), ()),
+    "master_stuck": (("state",), ()),
     "cryogen_empty": ((), ()),
     "pressure_loss": (("fraction",), ()),
     "power_cut": ((), ("after_ops", "tear", "off_s")),
@@ -81,9 +82,10 @@ def validate(doc):
                     "events[%d] (%s): unknown field %r; allowed: %s"
                     % (i, name, f, ", ".join(req + opt) or "none")
                 )
-        if name == "valve_stuck" and ev["state"] not in ("open", "closed", None):
+        if name in ("valve_stuck", "master_stuck") and ev["state"] not in ("open", "closed", None):
             raise ScenarioError(
-                "events[%d] (valve_stuck): state must be 'open', 'closed' or null" % i
+                "events[%d] (%s): state must be 'open', 'closed' or null, got %r"
+                % (i, name, ev["state"])
             )
         if name == "serial" and ("data" in ev) == ("frame" in ev):
             raise ScenarioError(
@@ -184,6 +186,8 @@ def apply(world, ev, now):
         ch.version = -1
     elif name == "valve_stuck":
         world.valve_stuck = ev["state"]
+    elif name == "master_stuck":
+        world.master_stuck = ev["state"]
     elif name == "cryogen_empty":
         world.plant.empty_reservoir()
     elif name == "pressure_loss":

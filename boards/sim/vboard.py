@@ -16,6 +16,24 @@ no plant step is due (the firmware's safety path may run with the heap
 locked). A plant step allocates (floats); in real time it is skipped while
 the heap is locked and done at the next access.
 
+Valves in series: cryogen reaches the nozzle only while the solenoid AND
+the master valve are open, each open when its pin is energised unless a
+scenario fault sticks it (``valve_stuck`` / ``master_stuck``: None, "open",
+"closed"). ``flow_ms`` counts the ms the path was open with pressure in the
+dewar; ``uncommanded_ms`` the part of it with the solenoid pin de-energised
+(a single fault the master valve must contain).
+
+Timers: ``machine.Timer`` objects are armed in a fixed table here. In fast
+virtual time they fire in :meth:`advance_to` (and :meth:`sync`) for every
+period boundary crossed, in order, with the clock set back to the boundary
+while the callback runs — so they fire even when a test advances time
+without running the control loop (a hung loop). In real time each armed
+timer has an interpreter thread (``_thread``) that fires it on the wall
+clock, whatever the main thread is doing. ``hard=True`` callbacks (timers
+and pin IRQs) run with the heap locked, as MicroPython runs hard ISRs
+(MicroPython docs, reference/isr_rules.rst): an allocating hard handler raises
+MemoryError here as it does on a board.
+
 Resets: :meth:`hard_reset` is what ``machine.reset()`` and an expired
 watchdog do. In real time the process tells the ``cryo sim`` relay over the
 control pipe (``SIM_CTRL_FD``) and waits to be killed and restarted; in fast
@@ -23,15 +41,37 @@ time it raises :class:`BoardReset`, which the runner catches to reboot.
 """
 
 import json
+import sys
 import time
 
 import plant as _plant
+
+try:
+    from micropython import heap_lock, heap_unlock
+except ImportError:  # CPython without the test shim: nothing to lock
+
+    def heap_lock():
+        return 0
+
+    def heap_unlock():
+        return 0
+
+
+try:
+    import _thread
+except ImportError:  # a unix port built without threads: see docs/virtual-board.md
+    _thread = None
+
+# Hard callbacks run with the heap locked only under MicroPython: CPython
+# has no heap lock, and its stand-in must not pretend to test allocation.
+_LOCK_HEAP = sys.implementation.name == "micropython"
 
 _PLANT_STEP_MS = 20  # plant integration granularity
 _MAX_CATCHUP_MS = 5000  # real time: longest gap integrated in one sync
 _STATE_BYTES = 4096  # real time: fixed-size state record
 _STATE_EVERY_S = 1.0  # real time: state saved at least this often (plant time)
 _PANEL_MS = 100  # real time: front-panel file read at most this often
+_MAX_TIMERS = 4  # armed machine.Timer objects at once (a fixed table, like a port's alarm pool)
 
 
 class BoardReset(BaseException):
@@ -105,7 +145,7 @@ class World:
         self.levels = {}  # pin id -> level (outputs: driven level; inputs: physical)
         self.modes = {}
         self.pwm = {}  # pin id -> [freq, duty_u16]
-        self.irqs = {}  # pin id -> (handler, trigger)
+        self.irqs = {}  # pin id -> (handler, trigger, pin, hard)
         # Roles from the board definition.
         self.valve_id = board["valve"]["pin"]
         self.valve_active = 1 if board["valve"].get("active_high", True) else 0
@@ -117,8 +157,9 @@ class World:
             self.inputs[role] = spec["pin"]
             self.invert[spec["pin"]] = 1 if spec.get("invert", False) else 0
         # Logical input states (scenario): e-stop loop closed, not pressed,
-        # handpiece in its holder.
-        self.logical = {"estop": 1, "footswitch": 0, "handpiece": 0}
+        # handpiece in its holder; the valve driver's supply (read back
+        # after the hardwired e-stop contact) present while the loop is closed.
+        self.logical = {"estop": 1, "footswitch": 0, "handpiece": 0, "valve_supply": 1}
         for role in self.inputs:
             self._apply_input(role)
         # Safe power-up levels: every output low (valves de-energised).
@@ -141,14 +182,24 @@ class World:
         self._adc_zero = float(adc.get("zero_fraction", 0.1))
         self._adc_span = float(adc.get("span_fraction", 0.8))
         self.adc_offline = False
-        # Valve bookkeeping (integer ms, allocation-free on pin writes).
+        # Valve bookkeeping (integer ms, allocation-free on pin writes):
+        # since the last plant step, the ms each pin was energised and the
+        # ms both were; the stuck faults are applied at the plant step.
         self.valve_stuck = None  # None, 'open' or 'closed' (scenario)
+        self.master_stuck = None  # the same for the master valve
         self._t_last = clock.ticks_ms()
         self._t_edge = self._t_last
-        self._open_ms = 0
+        self._sol_ms = 0
+        self._mst_ms = 0
+        self._both_ms = 0
         self._valve_on = 0
         self._master_on = 0
         self.valve_cycles = 0
+        self.flow_ms = 0  # path open (both valves) with pressure in the dewar
+        self.uncommanded_ms = 0  # ... of which with the solenoid pin de-energised
+        # Armed machine.Timer objects (fixed table) and the timer being run.
+        self.timers = [None] * _MAX_TIMERS
+        self._in_timer = False
         self.version = 0
         # Watchdog and resets.
         self.wdt_timeout_ms = 0
@@ -178,19 +229,29 @@ class World:
         self.levels[pid] = self.logical[role] ^ self.invert[pid]
 
     def set_input(self, role, logical):
-        """Scenario: set a logical input (estop: 1 = loop closed/ok)."""
+        """Scenario: set a logical input (estop: 1 = loop closed/ok).
+
+        A level change calls the pin's IRQ handler at once, so a pulse (0
+        then 1 before the next tick) fires it like an edge on a board. The
+        e-stop also sets ``valve_supply`` (the hardwired contact in the
+        valve driver's supply), when the board has that input."""
         if role not in self.inputs:
             raise ValueError("board has no input %r; inputs: %s" % (role, ", ".join(self.inputs)))
-        self.logical[role] = 1 if logical else 0
+        self._set_level(role, 1 if logical else 0)
+        if role == "estop" and "valve_supply" in self.inputs:
+            self._set_level("valve_supply", self.logical["estop"])
+
+    def _set_level(self, role, logical):
+        self.logical[role] = logical
         pid = self.inputs[role]
         old = self.levels[pid]
         self._apply_input(role)
         new = self.levels[pid]
         irq = self.irqs.get(pid)
         if irq is not None and old != new:
-            handler, trigger, pin = irq
+            handler, trigger, pin, hard = irq
             if (new and trigger & 1) or (not new and trigger & 2):
-                handler(pin)
+                dispatch(handler, pin, hard)
 
     def read_pin(self, pid):
         if self.realtime:
@@ -230,19 +291,39 @@ class World:
             self._present(ch)
 
     def _valve_edge(self):
-        # Integer bookkeeping of the open time since the last plant step.
+        # Integer bookkeeping of the energised times since the last plant
+        # step. An edge written "before" the last one (a timer callback runs
+        # with the clock set back to its boundary) counts from the last one.
         now = self.clock.ticks_ms()
-        if self._valve_on and self._master_on:
-            self._open_ms += self.clock.diff(now, self._t_edge)
-        self._t_edge = now
+        d = self.clock.diff(now, self._t_edge)
+        if d > 0:
+            self._count_on(d)
+            self._t_edge = now
         on = 1 if self.levels[self.valve_id] == self.valve_active else 0
         if on and not self._valve_on:
             self.valve_cycles += 1
         self._valve_on = on
         self._master_on = 1 if self.levels[self.master_id] == self.master_active else 0
 
+    def _count_on(self, d):
+        if self._valve_on:
+            self._sol_ms += d
+            if self._master_on:
+                self._both_ms += d
+        if self._master_on:
+            self._mst_ms += d
+
     def valve_is_open(self):
+        """The solenoid's pin is energised (what the firmware commands)."""
         return bool(self._valve_on)
+
+    def cryogen_path_open(self):
+        """Solenoid and master valve both open now, each by its pin or stuck
+        open by a scenario fault: cryogen flows if the dewar has pressure."""
+        return bool(
+            _effective(self.valve_stuck, self._valve_on)
+            and _effective(self.master_stuck, self._master_on)
+        )
 
     # -------------------------------------------------------------- SPI
     def spi_transfer(self, wbuf, rbuf):
@@ -275,8 +356,11 @@ class World:
 
     # ------------------------------------------------------------- time
     def sync(self):
-        """Real time: integrate the plant up to now (lazy, on hardware access)."""
+        """Real time: integrate the plant up to now (lazy, on hardware access).
+        Fast time (the runner's sub-ticks): also fire the timers due by now."""
         now = self.clock.ticks_ms()
+        if self._timers_here():
+            self.run_timers(now)
         if self.clock.diff(now, self._t_last) < _PLANT_STEP_MS:
             return
         try:
@@ -313,7 +397,14 @@ class World:
         return open_ms
 
     def advance_to(self, now):
-        """Integrate plant, scenario and channels from the last step to ``now``."""
+        """Integrate plant, scenario and channels from the last step to
+        ``now``. Fast time: timers due by ``now`` fire first, each at its
+        boundary (the world is stepped to it, then the callback runs)."""
+        if self._timers_here():
+            self.run_timers(now)
+        self._advance(now)
+
+    def _advance(self, now):
         clock = self.clock
         elapsed = clock.diff(now, self._t_last)
         if elapsed <= 0:
@@ -321,7 +412,7 @@ class World:
         if elapsed > _MAX_CATCHUP_MS and self.realtime:
             self._t_last = clock.add(now, -_MAX_CATCHUP_MS)
             self._t_edge = self._t_last
-            self._open_ms = 0
+            self._sol_ms = self._mst_ms = self._both_ms = 0
             elapsed = _MAX_CATCHUP_MS
         if self.scenario is not None:
             self.scenario.apply_due(self, now)
@@ -329,25 +420,153 @@ class World:
                 self._realtime_events()
         if self.panel is not None:
             self.poll_panel(now)
-        # valve open time in this interval
-        open_ms = self._open_ms
-        if self._valve_on and self._master_on:
-            open_ms += clock.diff(now, self._t_edge)
-        self._t_edge = now
-        self._open_ms = 0
-        duty = open_ms / elapsed
-        master = True
-        if self.valve_stuck == "open":
-            duty = 1.0
-        elif self.valve_stuck == "closed":
-            duty = 0.0
-        self.plant.step(elapsed / 1000.0, duty, master)
+        path, unc = self._path_ms(now, elapsed)
+        if self.plant.supply_pressure_kpa > 0.0:
+            self.flow_ms += path
+            self.uncommanded_ms += unc
+        # The master valve is already in ``path`` (series valves).
+        self.plant.step(elapsed / 1000.0, path / elapsed, True)
         self._t_last = now
         self._channel_values(elapsed / 1000.0)
         self.version += 1
         if self.state_file is not None and self.plant.t_s >= self._next_save_s:
             self._next_save_s = self.plant.t_s + _STATE_EVERY_S
             self.save_state()
+
+    def _path_ms(self, now, elapsed):
+        """(ms the series path was open, ms of that with the solenoid pin
+        de-energised) since the last plant step; the stuck faults hold for
+        the whole step (scenario events apply at plant steps)."""
+        d = self.clock.diff(now, self._t_edge)
+        if d > 0:
+            self._count_on(d)
+            self._t_edge = now
+        sol, mst, both = self._sol_ms, self._mst_ms, self._both_ms
+        self._sol_ms = self._mst_ms = self._both_ms = 0
+        vs, ms = self.valve_stuck, self.master_stuck
+        unc = 0
+        if vs == "closed" or ms == "closed":
+            path = 0
+        elif vs == "open":
+            # Only a stuck solenoid lets cryogen past a de-energised pin.
+            path = elapsed if ms == "open" else mst
+            unc = elapsed - sol if ms == "open" else mst - both
+        elif ms == "open":
+            path = sol
+        else:
+            path = both
+        path = min(max(path, 0), elapsed)
+        return path, min(max(unc, 0), path)
+
+    # ------------------------------------------------------------ timers
+    def _timers_here(self):
+        # Fast time fires timers as time advances; real time has a thread
+        # per timer, unless the port has no _thread (then on each access).
+        return not self.realtime or _thread is None
+
+    def timer_arm(self, t):
+        """``machine.Timer.init``: (re)arm ``t``, first due one period from now."""
+        self.timer_disarm(t)
+        i = 0
+        free = -1
+        while i < _MAX_TIMERS:
+            o = self.timers[i]
+            if o is not None and t._id >= 0 and o._id == t._id:
+                self.timer_disarm(o)  # a hardware timer id is one peripheral
+                o = None
+            if o is None and free < 0:
+                free = i
+            i += 1
+        if free < 0:
+            raise OSError(
+                12, "virtual board: all %d timers are armed; deinit() one first" % _MAX_TIMERS
+            )
+        clock = self.clock
+        t._due = clock.add(clock.ticks_ms(), t._period)
+        t._gen += 1
+        self.timers[free] = t
+        if self.realtime and _thread is not None:
+            _thread.start_new_thread(self._timer_thread, (t, t._gen))
+
+    def timer_disarm(self, t):
+        """``machine.Timer.deinit``: ``t`` no longer fires (its thread ends)."""
+        t._gen += 1
+        i = 0
+        while i < _MAX_TIMERS:
+            if self.timers[i] is t:
+                self.timers[i] = None
+            i += 1
+
+    def _next_due(self, now):
+        clock = self.clock
+        best = None
+        i = 0
+        while i < _MAX_TIMERS:
+            t = self.timers[i]
+            if (
+                t is not None
+                and clock.diff(now, t._due) >= 0
+                and (best is None or clock.diff(t._due, best._due) < 0)
+            ):
+                best = t
+            i += 1
+        return best
+
+    def run_timers(self, now):
+        """Fire every armed timer due by ``now``, earliest boundary first,
+        once per boundary crossed. Fast time: the world is stepped to the
+        boundary and the clock set back to it while the callback runs, so
+        the callback sees the time it would have run at on a board.
+        Allocation-free while none is due."""
+        if self._in_timer:
+            return
+        clock = self.clock
+        rewind = not self.realtime and hasattr(clock, "advance")
+        while True:
+            t = self._next_due(now)
+            if t is None:
+                return
+            due = t._due
+            if t._periodic:
+                t._due = clock.add(due, t._period)
+            else:
+                self.timer_disarm(t)
+            back = 0
+            if rewind:
+                self._advance(due)
+                back = clock.diff(now, due)
+                clock.advance(-back)
+            self._in_timer = True
+            try:
+                dispatch(t._cb, t, t._hard)
+            except BaseException:
+                # As a port does with an uncaught exception in a timer
+                # callback: the timer stops (and the test sees the error).
+                self.timer_disarm(t)
+                raise
+            finally:
+                self._in_timer = False
+                if back:
+                    clock.advance(back)
+
+    def _timer_thread(self, t, gen):
+        """Real time: fire ``t`` on the wall clock until it is disarmed or
+        re-armed, whatever the firmware's main thread is doing."""
+        clock = self.clock
+        while t._gen == gen:
+            wait = clock.diff(t._due, clock.ticks_ms())
+            if wait > 0:
+                time.sleep_ms(wait if wait < _PLANT_STEP_MS else _PLANT_STEP_MS)
+                continue
+            if t._periodic:
+                t._due = clock.add(t._due, t._period)
+            else:
+                self.timer_disarm(t)
+            try:
+                dispatch(t._cb, t, t._hard)
+            except Exception as e:  # noqa: BLE001 - a port reports it and stops the timer
+                self.timer_disarm(t)
+                print("Uncaught exception in Timer callback:", repr(e))
 
     def _channel_values(self, dt=0.0):
         p = self.plant
@@ -436,6 +655,7 @@ class World:
             "outputs": outs,
             "inputs": dict(self.logical),
             "valve_stuck": self.valve_stuck,
+            "master_stuck": self.master_stuck,
             "adc_offline": self.adc_offline,
             "channels": ch,
         }
@@ -454,7 +674,12 @@ class World:
             if role in self.inputs:
                 self.logical[role] = v
                 self._apply_input(role)
+        if "valve_supply" in self.inputs and "valve_supply" not in st["inputs"]:
+            # a state saved before the read-back existed: it follows the loop
+            self.logical["valve_supply"] = self.logical["estop"]
+            self._apply_input("valve_supply")
         self.valve_stuck = st["valve_stuck"]
+        self.master_stuck = st.get("master_stuck")  # absent in older state files
         self.adc_offline = st["adc_offline"]
         for name, v in st["channels"].items():
             c = self.channels.get(name)
@@ -510,6 +735,11 @@ class World:
         self._valve_edge()
         self.wdt_timeout_ms = 0
         self.irqs.clear()
+        i = 0
+        while i < _MAX_TIMERS:  # a reset stops every timer
+            if self.timers[i] is not None:
+                self.timer_disarm(self.timers[i])
+            i += 1
         for st in self.pwm.values():
             st[1] = 0
 
@@ -544,6 +774,28 @@ class World:
             while True:
                 time.sleep_ms(100)
         raise BoardReset("power")
+
+
+def _effective(stuck, energised):
+    """A valve's state: its pin's, unless a scenario fault sticks it."""
+    if stuck is None:
+        return energised
+    return 1 if stuck == "open" else 0
+
+
+def dispatch(cb, arg, hard):
+    """Run an IRQ or timer callback; a hard one with the heap locked, as
+    MicroPython runs hard interrupt handlers (MicroPython docs,
+    reference/isr_rules.rst: a hard ISR cannot allocate), so an allocating
+    handler raises MemoryError here as it would on a board."""
+    if hard and _LOCK_HEAP:
+        heap_lock()
+        try:
+            cb(arg)
+        finally:
+            heap_unlock()
+    else:
+        cb(arg)
 
 
 world = None

@@ -60,14 +60,26 @@ class ManualClock:
         return self._us
 
     def advance(self, ms):
-        self._ms = (self._ms + ms) & _MASK
+        self._ms = self.add(self._ms, ms)
         self._us = (self._us + ms * 1000) & _MASK
 
-    def advance_us(self, us):
-        self._us = (self._us + us) & _MASK
-
+    # Wrap arithmetic that stays within 31-bit small ints on a 32-bit board:
+    # ``a - b + 2**29`` or ``t + delta`` could reach 2**30 and become a heap
+    # integer there (an allocation in the safety path), so the wrap is
+    # applied in steps that never leave -(2**30 - 1) .. 2**30 - 1.
     def diff(self, a, b):
-        return ((a - b + _HALF) & _MASK) - _HALF
+        d = a - b
+        if d >= _HALF:
+            d -= _MASK
+            d -= 1
+        elif d < -_HALF:
+            d += _MASK
+            d += 1
+        return d
 
     def add(self, t, delta):
-        return (t + delta) & _MASK
+        d = delta & _MASK
+        room = _MASK - t
+        if d > room:
+            return d - room - 1
+        return t + d

@@ -1,49 +1,50 @@
-"""The control tick: read → supervise → interlock → PID → valve → log → telemetry.
+"""The control tick: read → supervise → interlock → react → PID → valve → log.
 
-``Controller(board, config, log=None, audit=None)``; ``tick(now_ms)`` runs
-one fixed-period control tick, ``run()`` schedules it on hardware with
-``ticks_add`` deadlines (asyncio). The virtual board's runner (fast virtual
-time, ``ManualClock``) calls ``tick(now_ms)`` directly.
+``Controller(board, config=None, log=None, audit=None, state=None,
+events=None)``; ``tick(now_ms)`` runs one fixed-period control tick,
+``run()`` schedules it on hardware with ``ticks_add`` deadlines (asyncio).
+The virtual board's runner (fast virtual time, ``ManualClock``) calls
+``tick(now_ms)`` directly.
 
 Order inside a tick, and why:
 
 1. **read** — every thermocouple driver is polled without blocking
    (MAX31855: one 32-bit frame; MAX31856: collect a finished one-shot and
-   start the next). Supply pressure: one ADC read.
-2. **supervise** — ``cryo.supervision.Channel`` classifies each
-   new sample on raw codes (chip/bus flags, range, rate, stuck frame,
-   cold-junction range); raw codes and the resulting flags go straight into
-   the interlock (``Interlock.record``), which debounces and checks
-   staleness.
-3. **interlock** — ``Interlock.evaluate(now)``: integer-only,
+   start the next) through its supervision channel
+   (``cryo.supervision.Channel``), which classifies each new sample on raw
+   codes; raw codes and flags go into the interlock (``Interlock.record``),
+   which debounces and checks staleness. Supply pressure: one ADC read.
+2. **interlock** — ``Interlock.evaluate(now)``: integer-only,
    allocation-free; on a trip it de-energises the valve and the master
    valve before it returns.
-4. **react** — for newly tripped conditions: the alarm, then the log
-   (fault, alarm, master-valve events), then the protocol moves to FAULT
-   (latched) or ABORTED — valve first, alarm second, log third (issue 6).
-   Then the °C conversion (NIST) of fresh samples for the control path.
-5. **sequence + PID** — the protocol advances (its phase changes go through
-   the interlock, which grants or withdraws the permit in the same call);
-   PRECOOL asks for full cooling open-loop, FREEZE runs the PID, every other
-   phase asks for nothing.
-6. **valve** — ``request`` (float→int once), ``refresh`` the dead-man only
+3. **react** — for newly tripped conditions: the alarm, then the log
+   (treatment log and device event log), then the protocol moves to FAULT
+   (latched) or ABORTED — valve first, alarm second, log third.
+4. **sequence + PID** — °C for fresh samples, the protocol advances (its
+   phase changes go through the interlock, which grants or withdraws the
+   permit in the same call); PRECOOL asks for full cooling open-loop,
+   FREEZE runs the PID, every other phase asks for nothing.
+5. **valve** — ``request`` (float→int once), ``refresh`` the dead-man only
    while a permitted demand exists, ``service`` (integer, permit-gated).
-7. **log sample / telemetry snapshot / watchdog** — the WDT is fed only when
-   every health check passed in this tick.
+6. **alarms, log sample, safety memory, watchdog** — the WDT is fed only
+   when every health check passed in this tick.
 
-Anything that can fail on the control path (log, alarms, PID) is contained
-so the valve logic above it has already run; an exception escaping ``tick``
-leaves the valves closed (``run`` and main.py wrap everything in
-``try/finally: board.safe_outputs()``).
+Any exception escaping steps 1-6 is caught by ``tick`` itself: both valves
+are de-energised in that tick, the INTERNAL condition latches (service
+acknowledgement), the exception's type is logged and the treatment ends.
+Beside the loop, a hard timer (``Board.start_safety_timer``, armed here at
+construction) checks the loop's heartbeat and closes both valves on its
+own, and a pin interrupt latches any opening of the e-stop loop.
 
 This module is the tick and the safety path (``tick``, reactions to trips,
 ``safety_isr``, ``safe``, ``service_valve``); the other parts of the
 controller are mixins in ``cryo.core`` (settings, tuning, session log,
-commands/status, the asyncio loop) and helpers (roles, hardware). Names
-other code imports from here are re-exported: ``Controller``, ``EXTRAS``,
+commands/status, the asyncio loop) and collaborators (``SafetyMemory``,
+``Site``). Names other code imports from here: ``Controller``, ``EXTRAS``,
 ``check_extra``, ``check_extras``, ``role_level``, ``make_sensor``.
 """
 
+import micropython
 from micropython import const
 
 from cryo.actuation.valve import MasterValve, SolenoidValve
@@ -58,9 +59,11 @@ from cryo.core.hardware import (
     pressure_code_fn,
 )
 from cryo.core.loop import LoopMixin
+from cryo.core.memory import SafetyMemory
 from cryo.core.roles import role_level
 from cryo.core.session import SessionMixin
 from cryo.core.settings import EXTRAS, SettingsMixin, check_extra, check_extras
+from cryo.core.site import Site
 from cryo.core.tuning import TuningMixin
 from cryo.interlock import conditions as C
 from cryo.interlock import interlock as I
@@ -68,16 +71,31 @@ from cryo.interlock import limits as LIM
 from cryo.protocol import params as P
 from cryo.protocol import states as S
 from cryo.protocol.protocol import Protocol
+from cryo.sensing.faults import FAULT_IMPLAUSIBLE
+from cryo.storage import records as R
+from cryo.storage import safety_state as SS
+from cryo.storage import schema as _schema
+from cryo.supervision.channel import Channel
 
 # Re-exported: other code and tests import these from cryo.controller.
 __all__ = ("Controller", "EXTRAS", "check_extra", "check_extras", "role_level", "make_sensor")
 
 _ST_SUSPECT = const(2)  # cryo.supervision.channel: statuses above this are faults
-_F_IMPLAUSIBLE = const(0x8000)  # fault flag the interlock counts for implausible samples
 _STORAGE_CHECK_MS = const(1000)
 # A hung firmware must leave the valve closed within this time (the watchdog
-# resets the MCU, the reset releases the valve pins, gate pull-downs close it).
-WDT_CLINICAL_MAX_MS = 2000
+# resets the MCU, the reset releases the valve pins, gate pull-downs close
+# it): the schema's upper bound of limits.wdt_ms is that clinical maximum.
+WDT_CLINICAL_MAX_MS = _schema.field("limits.wdt_ms")[4]
+
+
+def _name_id(name):
+    """A 24-bit id of an exception type's name for the device event log
+    (a record has no room for text; the host maps the ids of the built-in
+    exception names back)."""
+    h = 0
+    for c in name:
+        h = (h * 31 + ord(c)) & 0xFFFFFF
+    return h
 
 
 def watchdog_timeout_ms(config_ms, board_ms):
@@ -102,12 +120,17 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
 
     ``board`` is a ``cryo.board.Board`` (``spi``, ``cs``, ``valve_pin``,
     ``master_pin``, ``estop``, ``footswitch``, ``handpiece``, ``buzzer``,
-    ``leds``, ``pressure_adc``, ``wdt``, ``clock``, ``safe_outputs()``).
+    ``leds``, ``pressure_adc``, ``clock``, ``safe_outputs()``,
+    ``start_watchdog()``, ``start_safety_timer()``, ``watch_estop()``,
+    ``reset_cause()``).
     ``config``: dict of parameters (cryo.protocol.params names plus
     ``pid.*``/``valve.*``); invalid values latch CONFIG and are reported in
     ``config_errors``. ``log``: a cryo.storage.log.TreatmentLog (None: no
     storage, STORAGE blocks treatment). ``audit``: cryo.storage.audit
-    AuditTrail for acknowledgements and parameter changes.
+    AuditTrail for acknowledgements and parameter changes. ``state``: a
+    cryo.storage.safety_state.SafetyState and ``events`` a
+    cryo.storage.events.DeviceEventLog — the latches, the site's dose and
+    the device's event history that survive a reset (None: not kept).
     ``sensors``/``valve``/``master`` may be injected (tests, other boards).
     ``config_fault``: the fault from ``cryo.storage.config.load`` (fallback
     to last-known-good latches CONFIG; unusable keeps it active).
@@ -130,8 +153,9 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         master=None,
         link=None,
         config_fault=None,
-        supervise=True,
         app=None,
+        state=None,
+        events=None,
     ):
         self.board = board
         self.clock = clock if clock is not None else board.clock
@@ -195,9 +219,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             CalibratedCodes(d, c) if (d is not None and c is not None) else d
             for d, c in zip(self._drv, self._cal)
         ]
-        self._sup = [None, None, None]
-        if supervise:
-            self._make_supervision(p)
+        self._sup = [self._channel(i, p) for i in range(3)]
         self.temp_c = [None, None, None]
         self.cj_c = None
 
@@ -216,10 +238,8 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             fitted |= 1 << I.TISSUE2
         if self._drv[2] is not None:
             fitted |= 1 << I.AUX
-        il.fitted = fitted
-        il.required = fitted & ((1 << I.TISSUE) | (1 << I.TISSUE2))
         self._adc = getattr(board, "pressure_adc", None)
-        il.has_pressure = 1 if self._adc is not None else 0
+        il.fit(fitted, self._adc is not None)
         self._p_code = pressure_code_fn(board)
         self._foot_level = active_level(board, "footswitch")
         self._hand_level = active_level(board, "handpiece")
@@ -227,26 +247,27 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self._cj_limits = None
         self.setpoint_c = p["target_c"]
         self._install_limits(24.0)
-        il.config_ok = 1 if not self.config_errors else 0
+        il.set_config_ok(not self.config_errors)
         if config_fault is not None:
             # cryo.storage.config.load: 1 = running on the last known good
             # file (latched until a service acknowledgement), 2 = unusable.
             code = getattr(config_fault, "code", 2)
             self.config_errors.append(str(config_fault))
             if code == 1:
-                il.latched |= 1 << C.CONFIG
-                il.new |= 1 << C.CONFIG
+                il.latch(C.CONFIG)
             else:
-                il.config_ok = 0
+                il.set_config_ok(False)
         if p["require_redundant"] and self._drv[1] is None:
-            il.config_ok = 0
+            il.set_config_ok(False)
             self.config_errors.append("require_redundant is set but the board has no tissue2")
 
-        # Watchdog: armed by the first self-test (it cannot be stopped once
-        # started, and an idle board with closed valves must stay reachable
-        # for service mode), then fed only when healthy.
+        # Watchdog: armed before any valve may open (the self-test, a tune
+        # start), then fed only when healthy; the interlock withholds the
+        # permit until it runs (``require_wdt``). Not at construction: it
+        # cannot be stopped once started, and an idle board with closed
+        # valves must stay reachable for service mode.
         self.wdt = getattr(board, "wdt", None)
-        il.wdt_ok = 1
+        il.set_wdt_armed(self.wdt is not None)
 
         self.protocol = Protocol(p, clock, il, on_change=self._on_phase)
         self.alarms = Alarms(clock, getattr(board, "buzzer", None), getattr(board, "leds", None))
@@ -257,6 +278,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.demand = 0.0
         self.ticks = 0
         self.overruns = 0
+        self._overruns_consec = 0
         self.tick_us = 0
         self.max_tick_us = 0
         self.wdt_feeds = 0
@@ -269,6 +291,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.step_result = None
         self.service_requested = False
         self.service_role = None
+        self.internal_error = None  # type name of the last exception caught in tick
         self.fw_hash = fw_hash_of(app)  # the verified manifest's SHA-256 (cryo.app)
         self.app_fault = 0
         self.rtc = None  # main.py: callable -> (s since 2000-01-01, ms) for session headers
@@ -283,18 +306,45 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self._master_logged = False
         self._freeze_led = (getattr(board, "leds", None) or {}).get("freeze")
         self._freeze_lit = -1
-        self._kbd = None
-        try:
-            import micropython
-
-            self._kbd = micropython.kbd_intr
-        except (ImportError, AttributeError):
-            pass
+        self._kbd = getattr(micropython, "kbd_intr", None)  # absent under CPython
         self._check_storage(now)
         il.resync(now)
+
+        # What survives a reset: latches, the site's dose and frozen flag,
+        # the boot history (cryo.core.memory). Restored before the first
+        # tick; restored latches put the protocol into FAULT then.
+        self.memory = SafetyMemory(state, events, clock)
+        self.devlog = events
+        self._restore(board.reset_cause(), now)
         if self.config_errors:
             self._event(now, "config", "; ".join(self.config_errors))
         self._app_fault(app, now)
+
+        # Hardware beside the loop, from construction on: the safety timer
+        # checks the heartbeat and closes both valves on its own; the
+        # e-stop interrupt latches an opening of the loop between ticks.
+        self._timer = board.start_safety_timer(self.period_ms, self._isr_ref)
+        board.watch_estop(il.estop_isr)
+
+    def _restore(self, reset_name, now):
+        """Latches and the site's dose from flash (cryo.core.memory)."""
+        got = self.memory.boot(reset_name, now)
+        il = self.il
+        has_holder = getattr(self.board, "handpiece", None) is not None
+        self.site = Site(bool(got["flags"] & SS.FLAG_SITE_FROZEN), has_holder)
+        il.restore(got["latched"], got["dose"])
+        if got["lost"]:
+            # A state that cannot be read must not look like a clean one.
+            il.latch(C.CONFIG)
+            self._event(now, "memory", "safety state unreadable: CONFIG latched")
+        if got["wdt_in_treatment"]:
+            il.latch(C.WATCHDOG)
+            self._event(now, "memory", "watchdog reset during a treatment")
+        if got["latched"]:
+            self._event(now, "memory", "restored: %s" % ",".join(C.names(got["latched"])))
+            self.protocol.fault(now, "restored: " + ",".join(C.names(got["latched"])))
+            self._alarm_mask = il.blocking()
+            self.alarms.update(self._alarm_mask, now)
 
     def _app_fault(self, app, now):
         """Firmware integrity from boot's app selection (cryo.app).
@@ -308,56 +358,47 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         if not code:
             return
         self.app_fault = code
-        il = self.il
         if code == 1:
-            il.latched |= 1 << C.FIRMWARE
-            il.new |= 1 << C.FIRMWARE
+            self.il.latch(C.FIRMWARE)
         else:
-            il.fw_ok = 0
-        # The valves are closed already; the first tick trips it like any
-        # other condition (alarm, log, protocol FAULT).
+            self.il.set_fw_ok(False)
         self._event(now, "firmware", "app fault %d: %s" % (code, app.get("reason") or "-"))
 
-    def _make_supervision(self, p):
-        """Wrap each driver in a supervision channel when the package exists.
+    def _channel(self, i, p):
+        """Supervision of channel ``i`` (None when not fitted).
 
         Debounce and staleness stay with the interlock (one place, one
         setting): the channel classifies every sample on its own
         (``debounce=1``, ``recover=1``) and its stale timer is left long.
         """
-        try:
-            from cryo.supervision.channel import Channel
-        except ImportError:
-            return
-        i = 0
-        while i < 3:
-            d = self._drv[i]
-            if d is not None:
-                self._sup[i] = Channel(
-                    CHANNELS[i],
-                    d,
-                    self.clock,
-                    debounce=1,
-                    recover=1,
-                    t_min_c=p["tc_min_c"],
-                    t_max_c=p["tc_max_c"],
-                    cj_min_c=p["cj_min_c"],
-                    cj_max_c=p["cj_max_c"],
-                    max_rate_c_s=p["max_rate_c_s"],
-                    rate_noise_c=p["rate_noise_c"],
-                    stuck_ms=int(p["stuck_s"] * 1000),
-                    stale_ms=60000,
-                    calibration=self._cal[i],
-                )
-            i += 1
+        d = self._drv[i]
+        if d is None:
+            return None
+        return Channel(
+            CHANNELS[i],
+            d,
+            self.clock,
+            debounce=1,
+            recover=1,
+            t_min_c=p["tc_min_c"],
+            t_max_c=p["tc_max_c"],
+            cj_min_c=p["cj_min_c"],
+            cj_max_c=p["cj_max_c"],
+            max_rate_c_s=p["max_rate_c_s"],
+            rate_noise_c=p["rate_noise_c"],
+            stuck_ms=int(p["stuck_s"] * 1000),
+            stale_ms=60000,
+            calibration=self._cal[i],
+            expect_change=False,  # until a cooling phase (_on_phase)
+        )
 
     def _install_limits(self, cj_c):
         """°C limits → raw codes at cold junction ``cj_c`` (control path)."""
         ld = self._lim_drv
-        block = LIM.build(self.params, ld[0], ld[1], cj_c, self.setpoint_c, self._p_code, ld[2])
-        block[I.L_FOOT_PRESSED] = self._foot_level
-        block[I.L_HAND_HELD] = self._hand_level
-        block[I.L_ESTOP_OK] = self._estop_level
+        levels = (self._foot_level, self._hand_level, self._estop_level)
+        block = LIM.build(
+            self.params, ld[0], ld[1], cj_c, self.setpoint_c, levels, self._p_code, ld[2]
+        )
         self.il.load_limits(block)
         self._cj_limits = cj_c
 
@@ -369,84 +410,81 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             self._install_limits(cj)
 
     def tick(self, now):
-        """One control tick at ``now`` (ms ticks of the injected clock)."""
+        """One control tick at ``now`` (ms ticks of the injected clock).
+
+        An exception from any part of the tick closes both valves here,
+        latches INTERNAL and ends the treatment (``_internal_fault``)."""
+        try:
+            self._tick(now)
+        except Exception as e:  # noqa: BLE001 - every escape is a fault, handled here
+            self._internal_fault(now, e)
+
+    def _tick(self, now):
         clock = self.clock
         t_us = clock.ticks_us()
         il = self.il
-        # 1. read: raw codes → interlock (allocation-free drivers).
-        #    With supervision (cryo.supervision.Channel) each new
-        #    sample is also classified for plausibility on raw codes (range,
-        #    rate of change, stuck frame, cold-junction range); an implausible
+        # 1. read: raw codes → interlock (allocation-free drivers), each new
+        #    sample classified by its supervision channel on raw codes
+        #    (range, rate, stuck frame, cold-junction range); an implausible
         #    sample counts as a bad sample in the interlock's debounce.
         drv = self._drv
         sup = self._sup
         ch = 0
         fresh = 0
         while ch < 3:
-            d = drv[ch]
-            if d is not None:
-                sv = sup[ch]
-                if sv is None:
-                    if d.poll(now):
-                        il.record(ch, d.tc_code, d.faults, now)
-                        fresh |= 1 << ch
-                else:
-                    n0 = sv.samples
-                    st = sv.update(now)
-                    if sv.samples != n0:
-                        f = d.faults
-                        if f == 0 and st > _ST_SUSPECT:
-                            f = _F_IMPLAUSIBLE
-                        il.record(ch, d.tc_code, f, now)
-                        fresh |= 1 << ch
+            sv = sup[ch]
+            if sv is not None:
+                n0 = sv.samples
+                st = sv.update(now)
+                if sv.samples != n0:
+                    d = drv[ch]
+                    f = d.faults
+                    if f == 0 and st > _ST_SUSPECT:
+                        f = FAULT_IMPLAUSIBLE
+                    il.record(ch, d.tc_code, f, now)
+                    fresh |= 1 << ch
             ch += 1
         if self._adc is not None:
-            il.pressure = self._adc.read_u16()
-        il.demand_pm = int(self.demand * 1000)
-        # 2-3. interlock (safety path): trips close the valves right here.
+            il.set_pressure(self._adc.read_u16())
+        il.set_demand(int(self.demand * 1000))
+        il.set_overruns(self._overruns_consec)
+        # 2. interlock (safety path): trips close the valves right here.
         il.evaluate(now)
-        health = (il.storage_ok, il.wdt_ok, il.config_ok)
-        # 4. react: protocol, alarm, log — in that order, after the valves.
+        health = il.health()
+        # 3. react: alarm, log, protocol — in that order, after the valves.
         new = il.take_new()
         if new:
             self._on_trip(new, now)
-        # °C for the control path (only channels with a fresh, good sample;
-        # the line/aux channel every tick only in PRECOOL, where it ends the
-        # chill-down, else once a second for the log and telemetry — the
-        # interlock watches its raw code every tick regardless).
+        # 4. °C for the control path (only channels with a fresh, good
+        # sample; the line/aux channel every tick only in PRECOOL, where it
+        # ends the chill-down, else once a second for the log and telemetry
+        # — the interlock watches its raw code every tick regardless).
         if self.protocol.state != S.PRECOOL and self.ticks % 10:
             fresh &= ~(1 << 2)
         ch = 0
         while ch < 3:
             if fresh & (1 << ch):
-                d = drv[ch]
-                sv = sup[ch]
-                if sv is not None:
-                    t, cj, _st = sv.convert()  # None unless the reading is plausible
-                    self.temp_c[ch] = t
-                    if ch == 0 and cj is not None:
-                        self.cj_c = cj
-                elif d.faults == 0:
-                    self.temp_c[ch] = d.temperature
-                    if ch == 0:
-                        self.cj_c = d.cold_junction
+                t, cj, _st = sup[ch].convert()  # None unless the reading is plausible
+                self.temp_c[ch] = t
+                if ch == 0 and cj is not None:
+                    self.cj_c = cj
             elif clock.diff(now, il.good_t[ch]) > il.lim[I.L_STALE_MS]:
                 self.temp_c[ch] = None
             ch += 1
-        # 5. sequencing and regulation.
         self._operator_inputs(now)
         proto = self.protocol
         tissue = self.temp_c[0]
         proto.step(now, tissue, self.temp_c[2])
+        self._track_site(now, tissue)
         self._regulate(now, tissue)
-        # 6. valve: permit-gated time-proportioning.
+        # 5. valve: permit-gated time-proportioning.
         v = self.valve
         v.request(self.demand)
         if il.permit and self.demand > 0.0:
             v.refresh(now)
         v.service(now)
-        # 7. alarms, log, storage check, limits resync, watchdog.
-        mask = il.active | il.latched
+        # 6. alarms, log, safety memory, storage check, limits, watchdog.
+        mask = il.blocking()
         if mask != self._alarm_mask:
             self._alarm_changes(self._alarm_mask, mask, now)
             self._alarm_mask = mask
@@ -454,7 +492,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.alarms.service(now)
         if il.master_open != self._master_logged:
             self._master_logged = il.master_open
-            self._log_event(now, "EV_MASTER_VALVE", 1 if il.master_open else 0, 0)
+            self._log_event(now, R.EV_MASTER_VALVE, 1 if il.master_open else 0, 0)
         fl = self._freeze_led
         if fl is not None:
             lit = 1 if il.master_open else 0
@@ -462,6 +500,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
                 self._freeze_lit = lit
                 fl.value(lit)
         self._log_sample(now)
+        self._remember(now)
         if clock.diff(now, self._storage_t) >= _STORAGE_CHECK_MS:
             self._check_storage(now)
         self._maybe_resync_limits()
@@ -470,11 +509,11 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
                 self.wdt.feed()
                 self.wdt_feeds += 1
             except Exception as e:  # noqa: BLE001 - a watchdog that cannot be fed is a fault
-                il.wdt_ok = 0
+                il.set_wdt_ok(False)
                 self._event(now, "watchdog", "feed failed: %s" % e)
         # A control-path failure in this tick (log, watchdog, limits) is a
         # condition now: evaluate again so the valves close in this tick.
-        if (il.storage_ok, il.wdt_ok, il.config_ok) != health:
+        if il.health() != health:
             il.evaluate(now)
             new = il.take_new()
             if new:
@@ -491,11 +530,61 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         if dur > self.max_tick_us:
             self.max_tick_us = dur
         if not self._in_loop:
-            if dur > self.period_ms * 1000:
-                self.overruns += 1
-                il.overruns_consec += 1
-            else:
-                il.overruns_consec = 0
+            self.count_overrun(dur > self.period_ms * 1000)
+
+    def count_overrun(self, late):
+        """One period's timing: ``late`` counts towards OVERRUN (consecutive)."""
+        if late:
+            self.overruns += 1
+            self._overruns_consec += 1
+        else:
+            self._overruns_consec = 0
+
+    def _internal_fault(self, now, exc):
+        """An exception escaped the tick: a firmware defect. Valves first
+        (allocation-free paths), then the latch, the alarm and the records;
+        each step contained so a second failure cannot skip the next one."""
+        self.safe()
+        self.demand = 0.0
+        name = type(exc).__name__
+        self.internal_error = name
+        try:
+            self.il.latch(C.INTERNAL)
+            self._on_trip(self.il.take_new(), now, "internal: " + name)
+        except Exception:  # noqa: BLE001 - the valves are closed; keep going
+            pass
+        try:
+            self.memory.record(R.DEV_INTERNAL, 0, _name_id(name), now)
+            self._remember(now, True)
+        except Exception:  # noqa: BLE001
+            pass
+        self.safe()
+
+    def _track_site(self, now, tissue):
+        """The site: frozen until thawed, new once the handpiece rested in
+        its holder (cryo.core.site)."""
+        st = self.protocol.state
+        self.site.update(
+            tissue,
+            (1 << st) & S.COOLING,
+            not self._handpiece_held(),
+            self.params["thaw_c"],
+            int(self.params["min_thaw_s"] * 1000),
+            self.period_ms,
+        )
+
+    def _flags(self):
+        f = 0
+        if (1 << self.protocol.state) & S.TREATING:
+            f |= SS.FLAG_TREATING
+        if self.site.frozen:
+            f |= SS.FLAG_SITE_FROZEN
+        return f
+
+    def _remember(self, now, force=False):
+        """Latches, flags and the site's dose to flash when they changed
+        (cryo.core.memory); after the valves and the alarm, never before."""
+        self.memory.update(self.il.latched, self.il.dose(), self._flags(), now, force)
 
     def _regulate(self, now, tissue):
         st = self.protocol.state
@@ -550,37 +639,42 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         hand = getattr(self.board, "handpiece", None)
         return hand is None or hand.value() == self._hand_level
 
-    def _on_trip(self, new, now):
+    def _on_trip(self, new, now, reason=None):
         """Newly tripped conditions. The valves are already closed (in
-        ``Interlock.evaluate``); now the alarm, then the log (fault, alarm
-        and master-valve events, while the session is still open), then the
-        protocol moves to FAULT/ABORTED (which closes the log session)."""
+        ``Interlock.evaluate``); now the alarm, then the records (treatment
+        log while the session is still open, the device event log in every
+        phase), then the protocol moves to FAULT/ABORTED (which closes the
+        log session)."""
         names = C.names(new)
         proto = self.protocol
         st = proto.state
-        reason = ",".join(names)
+        if reason is None:
+            reason = ",".join(names)
+        il = self.il
         # Alarm.
-        mask = self.il.active | self.il.latched
+        mask = il.blocking()
         self.alarms.update(mask, now)
-        # Log.
+        # Records.
         if len(self.fault_history) < 64:
             self.fault_history.append((now, names, S.name(st)))
         self._event(now, "trip", "%s in %s" % (reason, S.name(st)))
         i = 0
         while i < C.COUNT:
             if new & (1 << i):
-                self._log_event(now, "EV_FAULT", i, C.PRIORITY[i])
+                self._log_event(now, R.EV_FAULT, i, C.PRIORITY[i])
+                self.memory.record(R.DEV_FAULT, i, st, now)
             i += 1
         self._alarm_changes(self._alarm_mask, mask, now)
         self._alarm_mask = mask
-        if self.il.master_open != self._master_logged:
-            self._master_logged = self.il.master_open
-            self._log_event(now, "EV_MASTER_VALVE", 1 if self.il.master_open else 0, 0)
+        if il.master_open != self._master_logged:
+            self._master_logged = il.master_open
+            self._log_event(now, R.EV_MASTER_VALVE, 1 if il.master_open else 0, 0)
         # Protocol.
         if new & C.LATCHING:
             proto.fault(now, reason)
         elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
             proto.abort(now, reason)
+        self._remember(now)
 
     def _alarm_changes(self, old, new, now):
         """Alarm log (IEC 60601-1-8 6.12): each condition's alarm on/off."""
@@ -590,18 +684,19 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         while i < C.COUNT:
             b = 1 << i
             if new & b and not old & b:
-                self._log_event(now, "EV_ALARM_ON", i, C.PRIORITY[i])
+                self._log_event(now, R.EV_ALARM_ON, i, C.PRIORITY[i])
             elif old & b and not new & b:
-                self._log_event(now, "EV_ALARM_OFF", i, 0)
+                self._log_event(now, R.EV_ALARM_OFF, i, 0)
             i += 1
 
     def _on_phase(self, prev, state, now, reason):
+        self._remember(now, True)  # the TREATING flag follows the phase at once
         self._event(
             now,
             "phase",
             "%s -> %s%s" % (S.name(prev), S.name(state), (" (" + reason + ")") if reason else ""),
         )
-        self._log_event(now, "EV_PHASE", state, prev)
+        self._log_event(now, R.EV_PHASE, state, prev)
         if prev == S.TUNE and state != S.TUNE:
             # A trip or stop ends the experiment; the interlock already closed the valve.
             if self._tuner is not None:
@@ -613,6 +708,13 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
                 self._step["reason"] = "ended by %s" % S.name(state)
                 self.step_result = self._step
                 self._step = None
+        # A frame that does not change is a stuck converter only while the
+        # tissue is being cooled: a probe resting at room temperature may
+        # read the same code for minutes (0.25 degC steps on a MAX31855).
+        cooling = (1 << state) & S.COOLING != 0
+        for sv in self._sup:
+            if sv is not None:
+                sv.expect_change(cooling)
         if state == S.FREEZE or state == S.PRECOOL:
             # PRECOOL -> FREEZE: the PID starts empty (conditional
             # integration: nothing wound up during the open-loop chill-down).
@@ -620,10 +722,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             self._reset_pid()
         # Nothing on the serial line may interrupt a running treatment.
         if self._kbd is not None:
-            try:
-                self._kbd(-1 if (1 << state) & S.TREATING else 3)
-            except Exception:  # noqa: BLE001 - ports without kbd_intr
-                pass
+            self._kbd(-1 if (1 << state) & S.TREATING else 3)
         if state in (S.DONE, S.ABORTED, S.FAULT) and prev not in (S.IDLE, S.SELF_TEST, S.READY):
             self._end_session(now, state)
 
@@ -631,13 +730,13 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         if sp_c != self.setpoint_c:
             self.setpoint_c = sp_c
             self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
-            self._log_event(now, "EV_SETPOINT", int(sp_c * 100), 0)
+            self._log_event(now, R.EV_SETPOINT, int(sp_c * 100), 0)
 
     def safety_isr(self, _timer=None):
         """Hard-timer callback beside the loop (allocation-free): closes both
-        valves if the loop missed its heartbeat. ``run()`` arms it through
-        ``board.start_safety_timer(period_ms, callback)`` when the board
-        offers one; the bound method is created once (``_isr_ref``)."""
+        valves if the loop missed its heartbeat. Armed at construction
+        through ``board.start_safety_timer(period_ms, callback)``; the bound
+        method is created once (``_isr_ref``)."""
         self.il.heartbeat_check(self.clock.ticks_ms())
 
     def safe(self):

@@ -18,6 +18,8 @@ import re
 
 THERMOCOUPLE_CHANNELS = ("tissue", "tissue2", "aux")
 INPUTS = ("estop", "footswitch", "handpiece")
+# Optional: the valve driver's supply read back after the hardwired e-stop contact.
+OPTIONAL_INPUTS = ("valve_supply",)
 CHIPS = {
     # chip: (SPI phase it needs, thermocouple types, max SPI clock Hz)
     # MAX31855: data change on SCK falling edge, sample on rising -> mode 0
@@ -343,6 +345,71 @@ def _check_toolchain(defn, name, err):
     return mcu, facts
 
 
+# What each port's machine.Timer / Pin.irq really offer (MicroPython 1.29
+# sources): rp2 has only virtual timers (ports/rp2/machine_timer.c: any id but
+# -1 is "Timer doesn't exist"); stm32's machine.Timer is the soft timer of
+# shared/runtime/softtimer.c, run from the PendSV interrupt (hard=True: in
+# that interrupt; its hardware timers are pyb.Timer); esp32's are the four
+# hardware timers of the ESP32-S3's two timer groups, whose interrupt only
+# schedules the callback (ports/esp32/machine_timer.c, which as read for
+# this rule also raises ValueError for hard=True), and esp32's Pin.irq takes
+# handler, trigger and wake, no hard (ports/esp32/machine_pin.c).
+SAFETY_TIMER = {
+    # port: (allowed ids, hard required (True) / forbidden (False) / free (None))
+    "rp2": ((-1,), True),
+    "stm32": ((-1,), True),
+    "esp32": ((0, 1, 2, 3), False),
+    "sim": ((-1, 0, 1, 2, 3), None),
+}
+ESTOP_IRQ_HARD = {"rp2": True, "stm32": True, "esp32": False, "sim": None}
+
+
+def _check_interrupts(defn, port, err):
+    """The safety timer and the e-stop interrupt use what the port offers,
+    hard wherever the port can run the callback in interrupt context."""
+    st = defn.get("safety_timer")
+    ids, hard = SAFETY_TIMER[port]
+    if not isinstance(st, dict):
+        err(
+            "safety_timer",
+            'missing: {"id": %d, "hard": %s} on %s (a timer that closes both valves when the '
+            "control loop stops)" % (ids[0], "false" if hard is False else "true", port),
+        )
+    else:
+        if st.get("id") not in ids or isinstance(st.get("id"), bool):
+            err(
+                "safety_timer.id",
+                "%r; %s's machine.Timer ids are %s"
+                % (st.get("id"), port, ", ".join(str(i) for i in ids)),
+            )
+        if hard is not None and st.get("hard", False) is not hard:
+            err(
+                "safety_timer.hard",
+                "must be %s on %s: %s"
+                % (
+                    "true" if hard else "false",
+                    port,
+                    "the callback must run in interrupt context to preempt a hung loop"
+                    if hard
+                    else "its machine.Timer only schedules callbacks and rejects hard=True",
+                ),
+            )
+    est = (defn.get("inputs") or {}).get("estop")
+    want = ESTOP_IRQ_HARD[port]
+    if isinstance(est, dict) and want is not None and est.get("irq_hard", False) is not want:
+        err(
+            "inputs.estop.irq_hard",
+            "must be %s on %s: %s"
+            % (
+                "true" if want else "false",
+                port,
+                "a hard pin interrupt records the loop opening even while the VM is busy"
+                if want
+                else "its Pin.irq has no 'hard' keyword (a TypeError at boot)",
+            ),
+        )
+
+
 def _check_wiring(defn, mcu, facts, rules, err, errs):
     used = {}
 
@@ -441,7 +508,7 @@ def _check_wiring(defn, mcu, facts, rules, err, errs):
     if not isinstance(inputs, dict):
         err("inputs", "must map estop, footswitch and handpiece to {pin, pull, invert}")
         inputs = {}
-    for role in INPUTS:
+    for role in INPUTS + tuple(r for r in OPTIONAL_INPUTS if r in inputs):
         field = "inputs." + role
         inp = inputs.get(role)
         if not isinstance(inp, dict) or "pin" not in inp:
@@ -459,8 +526,8 @@ def _check_wiring(defn, mcu, facts, rules, err, errs):
             err(
                 field + ".invert",
                 "%r with pull %r: a cut wire reads %d, the active level; it must read "
-                "inactive (e-stop tripped, footswitch released, handpiece in holder)"
-                % (invert, pull, 1 if pull == "up" else 0),
+                "inactive (e-stop tripped, footswitch released, handpiece in holder, "
+                "valve supply absent)" % (invert, pull, 1 if pull == "up" else 0),
             )
         ext = inp.get("external_pull_ohms")
         if ext is not None and (not isinstance(ext, int) or not 1000 <= ext <= 47000):
@@ -472,6 +539,8 @@ def _check_wiring(defn, mcu, facts, rules, err, errs):
                 "low; fit an external pull-down <= 8.2 kOhm (external_pull_ohms) or wire to GND "
                 "with a pull-up",
             )
+
+    _check_interrupts(defn, facts["port"], err)
 
     buz = defn.get("buzzer")
     if not isinstance(buz, dict) or "pin" not in buz:

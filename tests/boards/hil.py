@@ -36,6 +36,20 @@ def result(obj):
     % _MARK
 )
 
+# Callback state for the interrupt checks: ``c.tick`` (timer) and ``c.pin``
+# (pin IRQ) count in small ints only, allocation-free as a hard ISR must be.
+COUNTER = """
+class C:
+    def __init__(self):
+        self.n = 0
+        self.e = 0
+    def tick(self, t):
+        self.n += 1
+    def pin(self, p):
+        self.e += 1
+c = C()
+"""
+
 _SIM_PROLOGUE = """
 import json, vboard
 import plant as plant_mod

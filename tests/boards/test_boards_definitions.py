@@ -11,6 +11,7 @@ import json
 
 import boardcheck
 import boardspec
+import hil
 import pytest
 
 REAL_BOARDS = ("esp32s3", "rp2040", "rp2350", "stm32f4")
@@ -51,6 +52,7 @@ SCHEMA_KEYS = (
     "leds",
     "pressure_adc",
     "watchdog",
+    "safety_timer",
     "tick_ms",
 )
 
@@ -66,6 +68,7 @@ def test_real_boards_fill_every_section_of_the_schema():
         assert missing == [], "%s lacks %s" % (name, missing)
         for key in ("spi", "valve", "master_valve", "inputs", "buzzer", "pressure_adc", "watchdog"):
             assert isinstance(d[key], dict)
+        assert isinstance(d["safety_timer"], dict)
 
 
 def test_stub_pins_agree_with_the_definitions():
@@ -146,6 +149,22 @@ MISTAKES = [
     ("esp32s3", "pressure_adc.atten", "ATTN_6DB", "esp32 needs 'ATTN_11DB'"),
     ("rp2040", "pressure_adc.atten", "ATTN_11DB", "must be omitted on rp2"),
     ("stm32f4", "pressure_adc.atten", "ATTN_11DB", "must be omitted on stm32"),
+    # safety timer and e-stop interrupt: what each port's machine really offers
+    ("rp2040", "safety_timer", _DELETE, 'safety_timer: missing: {"id": -1, "hard": true}'),
+    ("rp2040", "safety_timer.id", 0, "rp2's machine.Timer ids are -1"),
+    ("rp2350", "safety_timer.hard", False, "must be true on rp2"),
+    ("stm32f4", "safety_timer.id", 1, "stm32's machine.Timer ids are -1"),
+    ("stm32f4", "safety_timer.hard", False, "must be true on stm32"),
+    ("esp32s3", "safety_timer.id", -1, "esp32's machine.Timer ids are 0, 1, 2, 3"),
+    ("esp32s3", "safety_timer.id", 4, "esp32's machine.Timer ids are 0, 1, 2, 3"),
+    ("esp32s3", "safety_timer.hard", True, "rejects hard=True"),
+    ("esp32s3", "inputs.estop.irq_hard", True, "its Pin.irq has no 'hard' keyword"),
+    ("rp2040", "inputs.estop.irq_hard", False, "must be true on rp2"),
+    ("stm32f4", "inputs.estop.irq_hard", _DELETE, "must be true on stm32"),
+    # the optional valve-supply read-back follows the input rules
+    ("rp2040", "inputs.valve_supply", {"pin": 22, "pull": "down"}, None),
+    ("rp2040", "inputs.valve_supply", {"pin": 15, "pull": "down"}, "already used by valve.pin"),
+    ("rp2040", "inputs.valve_supply", {"pin": 22, "pull": "up"}, "a cut wire reads 1"),
 ]
 
 
@@ -240,6 +259,39 @@ result(r)
     assert got["spi_mode"] == [d["spi"]["polarity"], d["spi"]["phase"]]
     # esp32's ADC is created with 11 dB attenuation (machine.ADC.ATTN_11DB == 3).
     assert got["atten"] == (3 if name == "esp32s3" else None)
+
+
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_safety_hardware_of_each_real_definition_on_the_virtual_board(name, mpy):
+    """Each real definition's safety timer (its id, hard or not) and e-stop
+    interrupt (edge from its loop polarity, hard or not) as the board layer
+    builds them, driven on the virtual board: the timer fires in virtual
+    time, the e-stop handler once when the loop opens."""
+    got = mpy.run(
+        """
+import json, vboard, machine
+from cryo.clock import ManualClock
+defn = json.loads(%r)
+clock = ManualClock(0)
+w = vboard.install(vboard.World(board=defn, clock=clock, realtime=False, seed=3))
+from cryo.board import Board
+b = Board(defn, clock)
+%s
+t = b.start_safety_timer(50, c.tick)
+clock.advance(1000)
+w.advance_to(clock.ticks_ms())
+b.watch_estop(c.pin)
+w.set_input("estop", 0)
+w.set_input("estop", 1)
+irq = w.irqs[b.estop._id]
+result([c.n, t._id, t._hard, c.e, irq[1] == machine.Pin.IRQ_FALLING, irq[3]])
+"""
+        % (json.dumps(_defn(name)), hil.COUNTER)
+    )
+    d = _defn(name)
+    assert got[:4] == [20, d["safety_timer"]["id"], d["safety_timer"]["hard"], 1]
+    # closed loop = 1 on every real board (pull-down): the loop opens on a falling edge
+    assert got[4] is True and got[5] is d["inputs"]["estop"]["irq_hard"]
 
 
 def test_every_board_json_passes_the_board_layers_own_validation():

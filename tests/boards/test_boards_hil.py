@@ -143,6 +143,32 @@ result(n)
     assert got == 50, "allocated on pass %d" % got
 
 
+def test_safety_timer_and_estop_interrupt_arm_on_the_port(target):
+    """The board's own safety timer (its id, hard where the definition says)
+    fires every period beside a loop that does nothing else and stops on
+    deinit(); the e-stop interrupt arms and disarms with the keywords this
+    port's Pin.irq accepts (on hardware: no TypeError, e.g. esp32's irq has
+    no 'hard'). The callbacks only count (allocation-free, as a hard ISR
+    must be)."""
+    got = target.run(
+        hil.COUNTER
+        + """
+t = board.start_safety_timer(20, c.tick)
+advance(400)
+n = c.n
+t.deinit()
+advance(200)
+board.watch_estop(c.pin)
+board.watch_estop(None)
+result([n, c.n - n, c.e, board.reset_cause()])
+"""
+    )
+    # 20 periods; a real-time target (cryo sim, a board) may be one off.
+    assert 10 <= got[0] <= 21 and got[1] <= 1, got
+    assert got[2] == 0, "the e-stop handler ran with the loop closed"
+    assert got[3] in ("power", "hard", "wdt", "soft", "deepsleep", "unknown")
+
+
 def test_supply_pressure_reading_in_range(target):
     kpa = target.run("result(board.pressure_kpa())")
     full = target.definition["pressure_adc"]["full_scale_kpa"]

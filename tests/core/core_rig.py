@@ -69,48 +69,98 @@ def make_log(clock, tag="log"):
 
 
 class Rig:
+    """The real firmware on the virtual board in virtual time.
+
+    ``persist``: a directory for the safety state and the device event log
+    (``safety.bin``, ``events.bin``), kept across ``reboot``; None: a fresh
+    one per rig (still real files: the controller always has its memory).
+    """
+
     def __init__(
-        self, seed=1, start_ms=0, config=None, plant="default", log=True, board=None, app=None
+        self,
+        seed=1,
+        start_ms=0,
+        config=None,
+        plant="default",
+        log=True,
+        board=None,
+        app=None,
+        persist=None,
     ):
         import plant as plant_mod
 
         self.clock = ManualClock(start_ms)
-        defn = board if board is not None else vboard.load_board()
+        self._defn = board if board is not None else vboard.load_board()
         self.world = vboard.World(
-            board=defn,
+            board=self._defn,
             plant_params=plant_mod.load(plant),
             seed=seed,
             clock=self.clock,
             realtime=False,
         )
         vboard.install(self.world)
-        from cryo.board import Board
-
-        self.board = Board(defn, self.clock)
         self.log = make_log(self.clock) if log is True else log
-        from cryo.controller import Controller
-
-        cfg = {"require_wdt": True}
+        self.persist = persist if persist is not None else _tmpdir("persist")
+        self.config = {"require_wdt": True}
         if config:
             for k in config:
-                cfg[k] = config[k]
-        self.ctl = Controller(self.board, cfg, log=self.log, app=app)
-        self.period = self.ctl.period_ms
+                self.config[k] = config[k]
+        self._app = app
         self.resets = 0
+        self._build()
+
+    def _build(self):
+        from cryo.board import Board
+        from cryo.controller import Controller
+        from cryo.storage.events import DeviceEventLog
+        from cryo.storage.safety_state import SafetyState
+
+        self.board = Board(self._defn, self.clock)
+        self.ctl = Controller(
+            self.board,
+            self.config,
+            log=self.log,
+            app=self._app,
+            state=SafetyState(self.persist + "/safety.bin"),
+            events=DeviceEventLog(self.persist + "/events.bin"),
+        )
+        self.period = self.ctl.period_ms
+
+    def reboot(self, cause="power"):
+        """A reset of the board (``power``: a power cut; ``reset``: the reset
+        line; ``wdt``: the watchdog): every output de-energised at once, then
+        the firmware starts again on the same flash; the patient, the plant
+        and the inputs stay as they are."""
+        self.world.outputs_off()
+        self.world.reset_cause = cause
+        if self.log is not None and hasattr(self.log, "root"):
+            from cryo.storage.log import TreatmentLog
+
+            self.log = TreatmentLog(root=self.log.root, clock=self.clock)
+        self.resets += 1
+        self._build()
 
     @property
     def now(self):
         return self.clock.ticks_ms()
 
-    def step(self, n=1):
+    def step(self, n=1, on_sub=None, sub=False):
+        """``n`` ticks. With ``sub`` (or an ``on_sub(now)`` callback) each
+        tick follows a period of valve sub-ticks as ``run()`` spends it
+        (``World.wait_for_tick``); without, the valve is serviced at the
+        tick only (the fast test plant's 10x spray is tuned for that: with
+        sub-tick pulses its surface swings faster than the rate check)."""
         ctl = self.ctl
         w = self.world
         c = self.clock
         i = 0
         while i < n:
-            c.advance(self.period)
-            now = c.ticks_ms()
-            w.advance_to(now)
+            now = c.add(c.ticks_ms(), self.period)
+            if sub or on_sub is not None:
+                w.wait_for_tick(ctl, now, on_sub)
+            else:
+                c.advance(self.period)
+                w.advance_to(now)
             ctl.tick(now)
             if w.wdt_expired(now):
                 self.resets += 1
@@ -137,6 +187,14 @@ class Rig:
 
     def phase(self):
         return self.ctl.protocol.state
+
+    def wait_thawed(self, max_ticks=3000):
+        """Tick until the site counts as thawed (no re-freezing before)."""
+        i = 0
+        while self.ctl.site.frozen and i < max_ticks:
+            self.step(1)
+            i += 1
+        return not self.ctl.site.frozen
 
     def run_until(self, phase, max_ticks=3000):
         i = 0

@@ -18,6 +18,7 @@ after the trip), ``history`` (the controller's fault record), ``alarm``
 from core_rig import Rig
 
 from cryo.interlock import conditions as C
+from cryo.interlock import interlock as I
 from cryo.protocol import states as S
 
 CORE = __file__[: __file__.rfind("/")]
@@ -55,15 +56,24 @@ APPLIES = {
     "config": PHASES,
     "storage": PHASES,
     "firmware": PHASES,
+    "internal": PHASES,
+    # Valve-open budget of a FREEZE before its target: from PRECOOL and THAW
+    # the treatment reaches that FREEZE after the injection (in THAW a
+    # reading frozen cold keeps the valves closed: the dose ends it).
+    "excess_flow": ("PRECOOL", "FREEZE"),
 }
 
 EXTRA_CONFIG = {
-    # A stuck-open valve is observed below the target; keep the floor out of
-    # the way so the stuck-open check (not the floor) is what trips.
-    "stuck_open": {"floor_c": -80.0, "stuck_grace_s": 0.5, "stuck_window_s": 1.0},
+    # A stuck-open valve shows once the regulator asks for nothing: a warm
+    # target leaves the floor (-60 degC) far enough away that the stuck-open
+    # check, not the floor, is what trips on the fast plant.
+    "stuck_open": {"target_c": -20.0},
     # Shorter limits so the time-integrated conditions trip within seconds.
-    "dose": {"dose_max_cs": 400.0, "floor_c": -80.0},
+    "dose": {"dose_max_cs": 400.0},
     "freeze_time": {"freeze_max_s": 15.0},
+    # The fast plant reaches the target after about 4 s of full flow and
+    # holds it for 5 s at a fraction of that.
+    "excess_flow": {"flow_max_s": 4.5},
 }
 
 
@@ -79,6 +89,10 @@ def _raise_oserror(*a, **k):
 
 def _no_room(*a, **k):
     return False
+
+
+def _raise_runtime(*a, **k):
+    raise RuntimeError("injected defect")
 
 
 def inject(rig, cond):
@@ -128,7 +142,16 @@ def inject(rig, cond):
     elif cond == "config":
         ctl.il.lim[0] -= 1  # one corrupted limit word in RAM
     elif cond == "firmware":
-        ctl.il.fw_ok = 0  # no authentic app (boot's cryo.app FAULT_NO_APP)
+        ctl.il.set_fw_ok(False)  # no authentic app (boot's cryo.app FAULT_NO_APP)
+    elif cond == "internal":
+        # A firmware defect: an exception out of a part of the tick.
+        ctl.protocol.step = _raise_runtime
+    elif cond == "excess_flow":
+        # Both tissue probes read warm together (common cause: one
+        # connector, one cold junction, or the probe lifted off the skin):
+        # the readings stay above the target while the tissue freezes.
+        for name in ("tissue", "tissue2"):
+            _stick(rig, name, w.channels[name].hot_c)
     elif cond == "storage":
         log = ctl.log
         log.has_room_for = _no_room
@@ -256,6 +279,8 @@ def alloc_proof(cond, assert_no_alloc):
     if cond == "no_cool":
         il._watch_t = clock.add(now, -100000)  # the watch ran out long ago
     prover = _TripProver(il, now, clock.add(now, -1000) if cond == "overrun" else now, bit)
+    if cond == "excess_flow":
+        prover.flow_ms = il.lim[I.L_FLOW_MAX_MS] + 1  # the budget is spent
     if cond == "stuck_open":
         # Re-arm the observation window each call: still falling since long ago.
         prover.stuck_t = clock.add(now, -10000)
@@ -278,20 +303,27 @@ class _TripProver:
         self.count = 0
         self.stuck_t = None
         self.stuck_ref = 0
+        self.flow_ms = None
 
     def trip(self):
         il = self.il
+        # Test set-up, not an interface: clear the masks so every call is a
+        # fresh trip of the same path.
         il.active = 0
         il.latched = 0
-        il.new = 0
+        il._new = 0
         il.phase = 4  # FREEZE
         il._last = self.last
         if self.stuck_t is not None:
-            il._stuck_ref_ok = 1
+            il.master_open = True  # the trip closed it: cryogen could flow again
+            il._demand_pm = 0  # the solenoid is commanded closed
+            il._stuck_st = 2  # watching a window
             il._stuck_ref = self.stuck_ref
             il._stuck_t = self.stuck_t
+        if self.flow_ms is not None:
+            il._flow_ms = self.flow_ms
         il.evaluate(self.now)
-        if il.new & self.bit:
+        if il._new & self.bit:
             self.count += 1
 
 

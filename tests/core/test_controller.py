@@ -140,12 +140,17 @@ def test_latched_fault_needs_ack_and_safe_conditions():
     assert any(e[1] == "ack" and "operator" in e[2] for e in ctl.events)
     rig.hold(False)
     rig.step(3)
+    # The freeze was cut short: the tissue is frozen, so no new treatment
+    # until it has thawed (min_thaw_s above thaw_c), then one may start.
+    assert ctl.start() is False and rig.phase() == S.ABORTED
+    assert "thaw" in ctl.protocol.reason
+    assert rig.wait_thawed()
     assert ctl.start() is True and rig.phase() == S.READY
 
 
 def test_stuck_open_ack_needs_service_role():
     rig = Rig(seed=15, config=dict(SC.FAST, **SC.EXTRA_CONFIG["stuck_open"]), plant=SC.FAST_PLANT)
-    SC.goto(rig, "THAW")
+    SC.goto(rig, "FREEZE")
     rig.world.valve_stuck = "open"
     for _ in range(100):
         rig.step(1)
@@ -177,7 +182,24 @@ def test_invalid_config_latches_config_and_names_the_field():
 
 def test_params_hard_limits_and_cross_rules():
     assert P.validate(P.defaults()) == []
-    assert P.validate({"freeze_s": 45}) == ["freeze_s = 45 is outside the hard limits 5.0..30.0 s"]
+    assert P.validate({"freeze_s": 45}) == [
+        "freeze_s = 45 is outside the hard limits 5.0..30.0 s (no role can widen it)"
+    ]
+    # Clinical limits have factory bounds that no role or file can widen.
+    assert P.validate({"floor_c": -70.0}) == [
+        "floor_c = -70.0 is outside the factory clinical bound -60.0..-30.0 degC"
+        " (no role can widen it)"
+    ]
+    for name, beyond in (
+        ("freeze_max_s", 61.0),
+        ("dose_max_cs", 6001.0),
+        ("disagree_c", 10.5),
+        ("stuck_rate_c_s", 2.5),
+        ("stuck_window_s", 3.5),
+        ("stuck_grace_s", 3.5),
+    ):
+        msgs = P.validate({name: beyond})
+        assert msgs and "factory clinical bound" in msgs[0], (name, msgs)
     assert "integer" in P.validate({"cycles": 2.5})[0]
     # The cross rules are the schema's (one definition for host and device),
     # named by the schema fields.
@@ -210,8 +232,12 @@ def test_set_param_roles_and_state():
     ctl = rig.ctl
     rig.step(5)
     with pytest.raises(Denied, match="service"):
-        ctl.set_param("floor_c", -70.0, "operator")
-    assert ctl.set_param("floor_c", -70.0, "service") == -70.0
+        ctl.set_param("floor_c", -55.0, "operator")
+    assert ctl.set_param("floor_c", -55.0, "service") == -55.0
+    # Tightening is the service role's; widening past the bound is nobody's.
+    with pytest.raises(ValueError, match="factory clinical bound -60.0..-30.0"):
+        ctl.set_param("floor_c", -61.0, "service")
+    assert ctl.get_param("floor_c") == -55.0
     with pytest.raises(ValueError, match="hard limits"):
         ctl.set_param("freeze_s", 99.0, "operator")
     assert ctl.set_param("freeze_s", 10.0, "operator") == 10.0

@@ -24,13 +24,48 @@ def test_press_with_handpiece_out_self_tests_and_begins():
     rig.step(1)
     assert rig.phase() == S.PRECOOL and rig.ctl.wdt is not None  # self-test armed the WDT
     assert rig.run_until(S.FREEZE, 3000)
-    # released: ABORTED (hold-to-run); pressing again starts a new treatment
+    while not rig.ctl.il.reached:  # into the hold: the tissue is frozen
+        rig.step(1)
+    rig.step(5)
+    # released: ABORTED (hold-to-run)
     rig.world.set_input("footswitch", 0)
     rig.step(1)
     assert rig.phase() == S.ABORTED and rig.valves_closed()
+    dose = rig.ctl.il.dose()
+    assert dose > 0
+    # Pressed again 2 s later on frozen tissue: refused, nothing opens.
+    rig.step(19)
+    rig.world.set_input("footswitch", 1)
+    rig.step(1)
+    assert rig.phase() == S.ABORTED and rig.valves_closed()
+    assert "thaw" in rig.ctl.protocol.reason
+    # Once the site has thawed long enough a press starts again, and the
+    # site's cold dose carries on from where the stop left it (the
+    # handpiece never went back to its holder: the same site).
+    rig.world.set_input("footswitch", 0)
+    assert rig.wait_thawed()
     rig.world.set_input("footswitch", 1)
     rig.step(1)
     assert rig.phase() == S.PRECOOL
+    assert rig.ctl.il.dose() >= dose
+
+
+def test_handpiece_holstered_starts_a_new_site():
+    """Holstering the handpiece between treatments ends the site: the next
+    treatment's cold dose starts from 0."""
+    rig = Rig(seed=74, config=SC.FAST, plant=SC.FAST_PLANT)
+    assert SC.goto(rig, "FREEZE")
+    while not rig.ctl.il.reached:
+        rig.step(1)
+    rig.step(5)
+    rig.hold(False)  # released and holstered
+    rig.step(1)
+    assert rig.phase() == S.ABORTED and rig.ctl.il.dose() > 0
+    assert rig.wait_thawed()
+    rig.world.set_input("handpiece", 1)
+    rig.world.set_input("footswitch", 1)
+    rig.step(1)
+    assert rig.phase() == S.PRECOOL and rig.ctl.il.dose() == 0
 
 
 def test_pedal_held_at_power_up_is_not_a_press():

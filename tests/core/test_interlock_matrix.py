@@ -55,7 +55,9 @@ def test_injections_open_valve_somewhere():
     """The matrix is meaningful: for each condition that can arise while
     cooling, at least one phase had the cryogen valve open in the tick
     before the trip (so the trip itself closed it)."""
-    for cond in ("disagree", "no_cool", "depleted", "estop", "released", "overrun"):
+    # (OVERRUN is caught during the stall itself, by the safety timer: the
+    # valves are closed before the next tick; test_single_fault shows it.)
+    for cond in ("disagree", "no_cool", "depleted", "estop", "released"):
         opened = [SC.run_case(cond, ph)["open_before"] for ph in ("PRECOOL", "FREEZE")]
         assert any(opened), cond
 

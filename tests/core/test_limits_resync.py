@@ -85,7 +85,7 @@ def empty_caches():
 def build(at):
     gc.collect()
     a = gc.mem_alloc()
-    blk = LIM.build(ctl.params, ld[0], ld[1], at, ctl.setpoint_c, ctl._p_code, ld[2])
+    blk = LIM.build(ctl.params, ld[0], ld[1], at, ctl.setpoint_c, (1, 1, 1), ctl._p_code, ld[2])
     return gc.mem_alloc() - a, blk
 empty_caches()
 first, blk_first = build(cj + 1.0)
@@ -95,7 +95,7 @@ for i in range(60):  # one-off conversions between rebuilds (channel rate slopes
 moved, blk_moved = build(cj + 2.0)
 empty_caches()
 result([first, again, moved, blk_first == blk_again,
-        blk_moved == LIM.build(ctl.params, ld[0], ld[1], cj + 2.0, ctl.setpoint_c, ctl._p_code, ld[2])])
+        blk_moved == LIM.build(ctl.params, ld[0], ld[1], cj + 2.0, ctl.setpoint_c, (1, 1, 1), ctl._p_code, ld[2])])
 """
         % SC.CORE
     )

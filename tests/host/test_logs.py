@@ -233,3 +233,188 @@ def test_cli_pull_from_b_running_virtual_board(mpy, tmp_path):
     assert len(rows) == 1 and rows[0]["session"] == 1
     assert rows[0]["outcome"] == "interrupted"  # the fast run ended mid-treatment
     assert rows[0]["samples"] > 300 and rows[0]["min_temp_c"] < 20
+
+
+# -- device event log and safety state ---------------------------------------
+
+DEVICE_EVENTS = """
+import os
+os.chdir(%r)
+from cryo.storage.events import DeviceEventLog
+from cryo.storage.safety_state import SafetyState
+from cryo.storage import records as R
+from cryo.interlock import conditions as C
+log = DeviceEventLog('events.bin', capacity=8, rtc=lambda: 815000000 + log.last_seq)
+for k, code, arg in %r:
+    log.append(k, code, arg, 100 * log.last_seq)
+SafetyState('safety.bin').save(1 << C.OVERCOOL, 4321, 2, log.last_seq, R.RESET_WDT)
+result(log.last_seq)
+"""
+
+
+def _device_events(mpy, flash_dir, events):
+    return mpy.run(DEVICE_EVENTS % (str(flash_dir), events))
+
+
+def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
+    from cryo.interlock import conditions as C
+    from cryo.protocol import states
+    from cryo.storage import records as R
+
+    d = tmp_path / "flash"
+    write_demo_treatment(flash_dir=d, seconds=20, sessions=1)
+    first = [
+        (R.DEV_BOOT, R.RESET_POWER, 1),
+        (R.DEV_FAULT, C.OVERCOOL, states.FREEZE),
+        (R.DEV_ACK, C.OVERCOOL, 2),
+        (R.DEV_RESTORED, 0, (1 << C.OVERCOOL) | (1 << C.SENSOR)),
+        (R.DEV_REFUSED, R.REFUSED_NOT_THAWED, -1250),
+    ]
+    assert _device_events(mpy, d, first) == 5
+    arch = tmp_path / "archive"
+    with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
+        r1 = logs.pull(s, arch)
+        dest = Path(r1["archive"])
+        assert r1["device_files"] == {"events.bin": 8 * 24, "safety.bin": 48}
+        assert (dest / "device" / "events.bin").read_bytes() == (d / "events.bin").read_bytes()
+        assert (dest / "device" / "safety.bin").read_bytes() == (d / "safety.bin").read_bytes()
+        assert r1["events"] == {
+            "ok": True,
+            "records": 5,
+            "new": 5,
+            "last_seq": 5,
+            "damaged_slots": [],
+            "missing": [],
+            "problems": [],
+        }
+        assert r1["safety_state"] == {
+            "latched": 1 << C.OVERCOOL,
+            "site_dose": 4321,
+            "flags": 2,
+            "boots": 5,
+            "last_reset": R.RESET_WDT,
+            "seq": 1,
+            "latched_names": ["overcool"],
+            "flag_names": ["site_frozen"],
+            "last_reset_name": "wdt",
+        }
+        r2 = logs.pull(s, arch)  # nothing changed on the device: nothing fetched
+        assert r2["device_files"] == {} and r2["events"]["new"] == 0
+    # 8 more events wrap the 8-slot ring: the history still holds all 13
+    more = [(R.DEV_FAULT, C.SENSOR, states.THAW)] * 7 + [(R.DEV_SITE, 0, R.SITE_NEW)]
+    assert _device_events(mpy, d, more) == 13
+    with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
+        r3 = logs.pull(s, arch)
+    assert r3["events"]["ok"] and r3["events"]["new"] == 8 and r3["events"]["records"] == 13
+    rows = logs.event_rows(dest)
+    assert [x["seq"] for x in rows] == list(range(1, 14))
+    assert rows[1]["condition"] == "overcool" and rows[1]["detail"] == "phase FREEZE"
+    assert rows[2]["detail"] == "role engineer"
+    assert rows[3]["detail"] == "latched at boot: overcool, sensor (mask 0x9)"
+    assert rows[4]["detail"] == "start refused: tissue not thawed, tissue -12.50 °C"
+    assert rows[0]["date"] == "2025-10-28 20:53:20" and rows[0]["detail"].startswith(
+        "reset cause power"
+    )
+    # 9 events while nobody pulls: the ring keeps 8, one is reported missing, never hidden
+    assert _device_events(mpy, d, [(R.DEV_INTERNAL, 0, 0x1234ABCD)] * 9) == 22
+    with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
+        r4 = logs.pull(s, arch)
+    ev = r4["events"]
+    assert not ev["ok"] and ev["missing"] == [{"from_seq": 14, "to_seq": 14}]
+    assert "device events 14..14 are not in the archive" in ev["problems"][0]
+    assert ev["records"] == 21 and r4["verify"]["ok"]  # the treatment log is unaffected
+
+
+def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    from cryo.interlock import conditions as C
+    from cryo.storage import records as R
+    from host_tools import ROOT
+    from host_tools.cli import main
+
+    d = tmp_path / "flash"
+    write_demo_treatment(flash_dir=d, seconds=20, sessions=1)
+    _device_events(mpy, d, [(R.DEV_FAULT, C.DOSE, 4), (R.DEV_INTERNAL, 0, 0xDEADBEEF)])
+    arch = tmp_path / "archive"
+    with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
+        logs.pull(s, arch)
+    capsys.readouterr()
+    assert main(["logs", "--archive", str(arch), "--json", "events", "--offline"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [
+        {
+            "seq": 1,
+            "rtc_s": 815000000,
+            "date": "2025-10-28 20:53:20",
+            "t_ms": 0,
+            "kind": R.DEV_FAULT,
+            "kind_name": "fault",
+            "code": C.DOSE,
+            "condition": "dose",
+            "arg": 4,
+            "detail": "phase FREEZE",
+        },
+        {
+            "seq": 2,
+            "rtc_s": 815000001,
+            "date": "2025-10-28 20:53:21",
+            "t_ms": 100,
+            "kind": R.DEV_INTERNAL,
+            "kind_name": "internal",
+            "code": 0,
+            "condition": None,
+            "arg": 0xDEADBEEF - 2**32,
+            "detail": "internal error, exception id 0xdeadbeef",
+        },
+    ]
+    assert (
+        main(["logs", "--archive", str(arch), "--json", "events", "--offline", "--since", "1"]) == 0
+    )
+    assert [x["seq"] for x in json.loads(capsys.readouterr().out)] == [2]
+    # the rich table, as an operator sees it (a wide terminal: no wrapped cells)
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["logs", "--archive", str(arch), "events", "--offline"]) == 0
+    table = capsys.readouterr().out
+    assert "dose" in table and "internal error, exception id 0xdeadbeef" in table
+    assert (
+        "safety state (as last pulled): latched overcool; site dose 4321; flags site_frozen"
+        in table
+    )
+    # a damaged history: one line naming the file and what is allowed, no traceback
+    hist = next(arch.iterdir()) / "device" / "events-history.bin"
+    hist.write_bytes(hist.read_bytes()[:30])
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host_tools.cli",
+            "logs",
+            "--archive",
+            str(arch),
+            "events",
+            "--offline",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert (
+        "events-history.bin: device event file: 30 bytes is not a whole, non-zero number of 24-byte records"
+        in p.stderr
+    )
+    # a short file on the device: the pull reports it and merges nothing
+    (d / "events.bin").write_bytes(b"\x00" * 10)
+    (d / "safety.bin").write_bytes(b"\x00" * 10)
+    with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
+        r = logs.pull(s, tmp_path / "fresh")
+    assert not r["events"]["ok"] and r["events"]["new"] == 0
+    st = r["safety_state"]
+    assert st["lost"] is True and st["latched"] == 0
+    assert st["problem"].endswith("safety.bin (10 bytes): no valid slot (A: short, B: short)")
+    assert (
+        "10 bytes is not a whole, non-zero number of 24-byte records" in r["events"]["problems"][0]
+    )

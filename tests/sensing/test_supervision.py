@@ -214,7 +214,7 @@ def test_stuck_reading_trips_only_while_change_is_expected():
     r.set(hot=19.0)  # the value moves again
     r.step(5)
     assert r.ch.status == ST_OK
-    r.ch.expect_change = False
+    r.ch.expect_change(False)
     r.step(100)
     assert r.ch.status == ST_OK
 
@@ -403,7 +403,7 @@ e55.bus = "zeros"
 out.append(assert_no_alloc(tick, 30))
 out.append(c55.status)
 e55.bus = None
-c55.expect_change = True
+c55.expect_change(True)
 out.append(assert_no_alloc(tick, 100))         # recovery, then stuck
 out.append(c55.status)
 result(out)

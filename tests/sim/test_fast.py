@@ -71,6 +71,20 @@ def test_watchdog_starvation_resets_the_board():
     assert 10000 < s["resets"][0][0] <= 14000
 
 
+def test_safety_timer_closes_the_valve_while_the_firmware_hangs(tmp_path):
+    """The runner arms the board's safety timer as Controller.run does: the
+    firmware hangs at 10 s with the valve open, the timer's heartbeat check
+    closes it 0.5 s later (heartbeat 500 ms), long before the watchdog
+    resets the board at 12 s; the nozzle dries after the line's dead time."""
+    trace = tmp_path / "t.csv"
+    s = sim.run_fast(scenario="wdt_starve", duration_s=12.5, trace=trace, trace_ms=100)
+    rows = {round(float(r.split(",")[0]), 1): r.split(",") for r in trace.read_text().split()[1:]}
+    assert rows[10.0][5] == "1" and float(rows[10.0][8]) > 0.5, "valve open when the hang begins"
+    assert [rows[t / 10][5] for t in range(106, 120)] == ["0"] * 14
+    assert [float(rows[t / 10][8]) for t in range(110, 120)] == [0.0] * 10
+    assert [c for _, c in s["resets"]] == ["wdt"] and s["uncommanded_flow_s"] == 0.0
+
+
 def test_power_cut_scenario_reboots_and_flash_survives(tmp_path, mpy):
     """Mains cut at 12 s; flash dies mid-write (torn) at 21 s: both reboot,
     and the image still mounts with the log of the first treatment."""

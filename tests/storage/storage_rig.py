@@ -102,3 +102,74 @@ def listdir(path):
         return sorted(os.listdir(path))
     except OSError:
         return []
+
+
+class CountedFile:
+    """A real open file that records each call in ``calls``.
+
+    Entries: ``['open', mode]``, ``['seek', pos]``, ``['readinto', n read]``,
+    ``['write', n]``, ``['flush']``, ``['close']``. Storage classes open their
+    files through one ``_open(path, mode)`` method; a test subclass returns
+    ``CountedFile.open(path, mode, calls)`` there to count real file I/O.
+    """
+
+    def __init__(self, f, calls):
+        self.f = f
+        self.calls = calls
+
+    @staticmethod
+    def open(path, mode, calls):
+        calls.append(["open", mode])
+        return CountedFile(open(path, mode), calls)
+
+    def seek(self, pos, whence=0):
+        self.calls.append(["seek", pos])
+        return self.f.seek(pos, whence)
+
+    def readinto(self, buf):
+        n = self.f.readinto(buf)
+        self.calls.append(["readinto", n or 0])
+        return n
+
+    def write(self, buf):
+        self.calls.append(["write", len(buf)])
+        return self.f.write(buf)
+
+    def flush(self):
+        self.calls.append(["flush"])
+        return self.f.flush()
+
+    def close(self):
+        self.calls.append(["close"])
+        return self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def io_counts(calls):
+    """Totals of a ``CountedFile`` call list (reads, bytes read, writes, ...)."""
+    out = {"reads": 0, "bytes": 0, "writes": 0, "wbytes": 0, "flushes": 0}
+    for c in calls:
+        if c[0] == "readinto":
+            out["reads"] += 1
+            out["bytes"] += c[1]
+        elif c[0] == "write":
+            out["writes"] += 1
+            out["wbytes"] += c[1]
+        elif c[0] == "flush":
+            out["flushes"] += 1
+    return out
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)

@@ -55,7 +55,7 @@ def test_every_field_has_type_unit_range_role_and_valid_default():
         (
             "limits.floor_c",
             float("nan"),
-            "limits.floor_c = nan degC is out of range: allowed -80 .. -30 degC",
+            "limits.floor_c = nan degC is outside the factory clinical bound -60 .. -30 degC (no role can widen it)",
         ),
     ],
 )
@@ -212,7 +212,7 @@ def _edit_value(data):
         (lambda d: b"hello\n{}", "not a config file (header must start with CRYOCFG)"),
         (
             _edit_value,
-            "invalid: limits.floor_c = -120 degC is out of range: allowed -80 .. -30 degC",
+            "invalid: limits.floor_c = -120 degC is outside the factory clinical bound -60 .. -30 degC",
         ),
     ],
 )
@@ -438,7 +438,11 @@ def test_every_out_of_range_value_is_named_with_its_range(data):
     cfg[name] = v
     msgs = S.validate(cfg)
     assert len(msgs) == 1
-    assert msgs[0].startswith(name + " = ") and "out of range: allowed" in msgs[0]
+    assert msgs[0].startswith(name + " = ")
+    if name in S.CLINICAL_BOUNDS:
+        assert "outside the factory clinical bound" in msgs[0] and "no role can widen" in msgs[0]
+    else:
+        assert "out of range: allowed" in msgs[0]
     assert S._allowed(f) in msgs[0]
 
 

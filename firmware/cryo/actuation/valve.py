@@ -9,8 +9,8 @@ Safety path (integer-only, allocation-free, ``assert_no_alloc`` proven):
 ``MasterValve`` methods. Only ``request(demand)`` uses floats (control path):
 it converts the demand into integer milliseconds per window once.
 
-Three independent conditions must hold for a valve to open
-(control.md §7 items 6, 16, 17):
+Three independent conditions must hold for a valve to open (permit,
+dead-man and demand, as Klipper's heater output with ``max_duration``):
 
 1. ``permit`` is true. Only the interlock sets it; it starts false.
 2. The dead-man is alive: ``refresh(now_ms)`` was called less than
@@ -37,8 +37,8 @@ class SolenoidValve:
 
     The demand (0..1) becomes an on-time per ``window_ms`` (PID_v1's relay
     example), with at most one pulse per window, so ``cycles`` never exceeds
-    one per window (a predictable valve-life budget). The reference
-    suggests 1-5 s windows (control.md §7 item 6), but the skin surface
+    one per window (a predictable valve-life budget). Process heaters use
+    1-5 s windows, but the skin surface
     under the spray answers a pulse within a fraction of a second, so the
     window sets the temperature ripple: on the default plant 2 s gives
     ~0.9 °C RMS, 200 ms (the default) ~0.43 °C at five cycles per second
@@ -113,10 +113,6 @@ class SolenoidValve:
             on = 1  # keep "some cooling" distinct from "none" for the carry
         self._req_ms = on
 
-    @property
-    def demand_ms(self):
-        return self._req_ms
-
     # -- safety path (integer-only, allocation-free) ---------------------
 
     def refresh(self, now_ms):
@@ -149,6 +145,14 @@ class SolenoidValve:
         clock = self._clock  # call its methods directly: no bound-method objects
         step = clock.diff(now_ms, self._last)
         self._last = now_ms
+        # Age the last edge on every call, permitted or not: after half the
+        # tick period (6.2 days of ms ticks on a 32-bit board) ``diff``
+        # would turn negative and the minimum off-time would refuse to open
+        # the valve. Once a minimum time is met only "met" matters, so the
+        # edge is kept within reach.
+        hold = self.min_on_ms if self.is_open else self.min_off_ms
+        if clock.diff(now_ms, self._changed) > hold:
+            self._changed = clock.add(now_ms, -hold)
         if self.is_open and step > 0:
             self.open_ms = self.open_ms + step if self.open_ms < _SAT - step else _SAT
             self._win_on += step

@@ -7,14 +7,31 @@ boards (boards/<name>/board.json; schema in docs/virtual-board.md).
 
 Valves are driven closed in the constructor *before* anything else is built:
 a board object that exists has safe outputs, whatever fails later.
+
+Single-fault hardware (docs/boards.md): a periodic safety timer
+(:meth:`Board.start_safety_timer`), a pin interrupt on the e-stop loop
+(:meth:`Board.watch_estop`), the reset cause (:meth:`Board.reset_cause`) and
+an optional read-back of the valve driver's supply (``Board.valve_supply``).
 """
 
 import machine
 
 from cryo.clock import BoardClock
+from cryo.sensing import CHANNELS
 
-CHANNELS = ("tissue", "tissue2", "aux")
 _REQUIRED = ("spi", "thermocouples", "valve", "master_valve", "inputs")
+_INPUTS = ("estop", "footswitch", "handpiece")
+_OPTIONAL_INPUTS = ("valve_supply",)
+# machine.reset_cause() values by constant name. Ports define only some of
+# them (rp2: PWRON_RESET and WDT_RESET; stm32's SOFT_RESET is 0), so each is
+# looked up with getattr: a name the port lacks never matches.
+_RESET_NAMES = (
+    ("PWRON_RESET", "power"),
+    ("HARD_RESET", "hard"),
+    ("WDT_RESET", "wdt"),
+    ("SOFT_RESET", "soft"),
+    ("DEEPSLEEP_RESET", "deepsleep"),
+)
 
 
 class BoardError(ValueError):
@@ -126,13 +143,58 @@ def validate(defn):
             "none of them (the bus id fixes the pins, as on stm32); got %s"
             % (", ".join(pins) if pins else repr(spi))
         )
-    for role in ("estop", "footswitch", "handpiece"):
-        if role not in defn["inputs"]:
+    inputs = defn["inputs"]
+    if not isinstance(inputs, dict):
+        raise BoardError("board definition: 'inputs' must map input roles to pins")
+    for role in inputs:
+        if role not in _INPUTS and role not in _OPTIONAL_INPUTS:
+            raise BoardError(
+                "board definition: input %r unknown; allowed: %s"
+                % (role, ", ".join(_INPUTS + _OPTIONAL_INPUTS))
+            )
+    for role in _INPUTS + _OPTIONAL_INPUTS:
+        if role not in inputs:
+            if role in _OPTIONAL_INPUTS:
+                continue
             raise BoardError("board definition: inputs.%s is missing" % role)
-        if defn["inputs"][role].get("pull") not in ("up", "down", None):
+        spec = inputs[role]
+        _pin_id(spec, "inputs." + role)
+        if spec.get("pull") not in ("up", "down", None):
             raise BoardError(
                 "board definition: inputs.%s.pull must be 'up', 'down' or null (no pull)" % role
             )
+        if not isinstance(spec.get("invert", False), bool):
+            raise BoardError("board definition: inputs.%s.invert must be true or false" % role)
+    if not isinstance(inputs["estop"].get("irq_hard", False), bool):
+        raise BoardError(
+            "board definition: inputs.estop.irq_hard must be true (hard pin interrupt: rp2, "
+            "stm32) or false (soft: esp32, whose Pin.irq has no 'hard'), got %r"
+            % (inputs["estop"]["irq_hard"],)
+        )
+    if "safety_timer" in defn:
+        _validate_safety_timer(defn["safety_timer"])
+
+
+def _validate_safety_timer(st):
+    """``{"id": int, "hard": bool}``: which ``machine.Timer`` watches the loop."""
+    if not isinstance(st, dict):
+        raise BoardError(
+            'board definition: safety_timer must be an object like {"id": -1, "hard": true}'
+        )
+    for k in st:
+        if k not in ("id", "hard"):
+            raise BoardError("board definition: safety_timer.%s unknown; allowed: id, hard" % k)
+    tid = st.get("id")
+    if isinstance(tid, bool) or not isinstance(tid, int) or tid < -1:
+        raise BoardError(
+            "board definition: safety_timer.id must be a machine.Timer id: -1 (virtual "
+            "timer: rp2, stm32) or a hardware timer >= 0 (esp32: 0-3), got %r" % (tid,)
+        )
+    if not isinstance(st.get("hard", False), bool):
+        raise BoardError(
+            "board definition: safety_timer.hard must be true (callback in hard interrupt "
+            "context) or false (scheduled), got %r" % (st["hard"],)
+        )
 
 
 class Board:
@@ -142,10 +204,13 @@ class Board:
     ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``master_pin``,
     ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``,
     ``handpiece`` (raw input Pins; the definition's ``invert`` says that 0
-    means pressed/active, see :meth:`active_level`), ``buzzer``
+    means pressed/active, see :meth:`active_level`), ``valve_supply``
+    (raw input Pin reading the valve driver's supply after the hardwired
+    e-stop contact, or None if the board has none), ``buzzer``
     (PWM or None), ``leds`` (name -> Pin), ``pressure_adc`` (ADC or None),
     ``pressure`` (transducer scaling dict), ``rtc``, ``wdt`` (None until
-    :meth:`start_watchdog`), ``clock``, ``tick_ms``, ``definition``.
+    :meth:`start_watchdog`), ``safety_timer`` (None until
+    :meth:`start_safety_timer`), ``clock``, ``tick_ms``, ``definition``.
     """
 
     def __init__(self, definition, clock=None):
@@ -167,6 +232,9 @@ class Board:
         self.estop = self._input(inputs["estop"], "inputs.estop")
         self.footswitch = self._input(inputs["footswitch"], "inputs.footswitch")
         self.handpiece = self._input(inputs["handpiece"], "inputs.handpiece")
+        self.valve_supply = None
+        if "valve_supply" in inputs:
+            self.valve_supply = self._input(inputs["valve_supply"], "inputs.valve_supply")
         self.buzzer = None
         if "buzzer" in d:
             pin = machine.Pin(_pin_id(d["buzzer"], "buzzer"), machine.Pin.OUT, value=0)
@@ -180,6 +248,7 @@ class Board:
             self.pressure_adc = _adc(self.pressure)
         self.rtc = machine.RTC()
         self.wdt = None
+        self.safety_timer = None
         self.watchdog_ms = d.get("watchdog", {}).get("timeout_ms", 0)
         # None when the definition has none: the controller then keeps its own default.
         self.tick_ms = d.get("tick_ms")
@@ -199,8 +268,85 @@ class Board:
         return machine.Pin(pid, machine.Pin.IN, None)  # type: ignore[arg-type]
 
     def active_level(self, role):
-        """Pin level meaning pressed/active for input ``role`` (e-stop: loop closed)."""
-        return 0 if self.definition["inputs"][role].get("invert", False) else 1
+        """Pin level meaning pressed/active for input ``role`` (e-stop: loop
+        closed; valve_supply: supply present)."""
+        spec = self.definition["inputs"].get(role)
+        if spec is None:
+            raise BoardError(
+                "board definition has no input %r; inputs: %s"
+                % (role, ", ".join(self.definition["inputs"]))
+            )
+        return 0 if spec.get("invert", False) else 1
+
+    def start_safety_timer(self, period_ms, callback):
+        """Start the periodic safety timer: ``callback(timer)`` every
+        ``period_ms``, beside the control loop. Returns the ``machine.Timer``
+        (``deinit()`` stops it); a second call replaces the first timer.
+
+        Which timer, and whether the callback runs in hard interrupt context,
+        is the board's (``safety_timer`` in the definition; docs/boards.md
+        per board). A hard callback must not allocate: integer-only work on
+        preallocated state (e.g. ``Interlock.heartbeat_check``)."""
+        if isinstance(period_ms, bool) or not isinstance(period_ms, int) or period_ms < 1:
+            raise ValueError(
+                "start_safety_timer: period_ms must be an int number of ms >= 1, got %r"
+                % (period_ms,)
+            )
+        if not callable(callback):
+            raise TypeError("start_safety_timer: callback must be callable, got %r" % (callback,))
+        spec = self.definition.get("safety_timer")
+        if spec is None:
+            raise BoardError(
+                "board definition %r has no 'safety_timer' (an object like "
+                '{"id": -1, "hard": true}; docs/boards.md)' % (self.name,)
+            )
+        if self.safety_timer is not None:
+            self.safety_timer.deinit()
+            self.safety_timer = None
+        tid = spec["id"]
+        period = machine.Timer.PERIODIC
+        # ``hard`` is passed only when the board asks for it: a port whose
+        # machine.Timer predates the keyword rejects it, and without it each
+        # port keeps its own default.
+        if spec.get("hard", False):
+            t = machine.Timer(tid, mode=period, period=period_ms, callback=callback, hard=True)
+        else:
+            t = machine.Timer(tid, mode=period, period=period_ms, callback=callback)
+        self.safety_timer = t
+        return t
+
+    def watch_estop(self, handler):
+        """Interrupt on the edge where the normally-closed e-stop loop opens:
+        ``handler(pin)`` runs then, hard (``inputs.estop.irq_hard``) where
+        the port supports it. ``handler`` must be allocation-free (e.g. a
+        bound method setting an integer flag); None disarms the interrupt.
+        A loop that opens and closes again between two control ticks is
+        still seen, through the flag, at the next tick."""
+        pin = self.estop
+        if handler is None:
+            pin.irq(handler=None)
+            return
+        # active_level("estop") is the level of a closed loop: the loop
+        # opens on the edge away from it.
+        if self.active_level("estop"):
+            trigger = machine.Pin.IRQ_FALLING
+        else:
+            trigger = machine.Pin.IRQ_RISING
+        if self.definition["inputs"]["estop"].get("irq_hard", False):
+            pin.irq(handler=handler, trigger=trigger, hard=True)
+        else:
+            pin.irq(handler=handler, trigger=trigger)
+
+    def reset_cause(self):
+        """Why the board last reset: "power", "hard", "wdt", "soft",
+        "deepsleep" or "unknown" (``machine.reset_cause()``; which causes a
+        port can tell apart is the port's own: rp2 reports only power-on and
+        watchdog)."""
+        cause = machine.reset_cause()
+        for attr, name in _RESET_NAMES:
+            if getattr(machine, attr, None) == cause:
+                return name
+        return "unknown"
 
     def safe_outputs(self):
         """Drive both valves closed (allocation-free; any time, any state)."""

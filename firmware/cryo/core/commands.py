@@ -9,6 +9,7 @@ from cryo.core.hardware import CHANNELS
 from cryo.core.roles import denied, not_now, role_level
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
+from cryo.storage import records as R
 
 
 class CommandsMixin:
@@ -27,9 +28,15 @@ class CommandsMixin:
         return ok
 
     def self_test(self, now):
-        """Power-on/pre-treatment self-test: sensors, valve outputs, WDT, storage."""
+        """Pre-treatment self-test: sensors, no re-freezing, valve outputs,
+        the watchdog armed, log room. Returns (ok, reason)."""
         il = self.il
         p = self.params
+        why = self.site.refusal(p["thaw_c"], p["min_thaw_s"])
+        if why:
+            t = self.temp_c[0]
+            self.memory.record(R.DEV_REFUSED, R.REFUSED_NOT_THAWED, int(t * 100), now)
+            return False, why
         ch = 0
         while ch < 2:
             if il.required & (1 << ch):
@@ -46,25 +53,29 @@ class CommandsMixin:
         self.valve.force_closed()
         self.master.close()
         for pin, name in ((self.board.valve_pin, "valve"), (self.board.master_pin, "master valve")):
-            try:
-                if pin.value() != 0:
-                    return False, "%s output reads energised while commanded closed" % name
-            except (AttributeError, TypeError):
-                pass
-        if self.wdt is None:
-            start_wdt = getattr(self.board, "start_watchdog", None)
-            if start_wdt is not None:
-                try:
-                    self.wdt = start_wdt(self.wdt_ms)
-                except Exception as e:  # noqa: BLE001 - reported as the self-test result
-                    self._event(now, "watchdog", "could not start: %s" % e)
-        if p["require_wdt"] and self.wdt is None:
-            il.wdt_ok = 0
+            if pin.value() != 0:
+                return False, "%s output reads energised while commanded closed" % name
+        if not self._arm_watchdog(now):
             return False, "no hardware watchdog"
         self._check_storage(now)
-        if not il.storage_ok:
+        if not il.storage_ok():
             return False, "log storage unavailable or full"
         return True, ""
+
+    def _arm_watchdog(self, now):
+        """Start the hardware watchdog before any valve may open (every
+        path into a cooling phase calls this). False when it is required
+        and cannot run (the WATCHDOG condition then blocks)."""
+        if self.wdt is None:
+            try:
+                self.wdt = self.board.start_watchdog(self.wdt_ms)
+            except Exception as e:  # noqa: BLE001 - reported as the self-test result
+                self._event(now, "watchdog", "could not start: %s" % e)
+        self.il.set_wdt_armed(self.wdt is not None)
+        if self.params["require_wdt"] and self.wdt is None:
+            self.il.set_wdt_ok(False)
+            return False
+        return True
 
     def begin(self, now=None):
         """READY → PRECOOL: open the log session, then let the interlock grant."""
@@ -80,14 +91,22 @@ class CommandsMixin:
         if not self._begin_session(now):
             self.protocol.abort(now, "log storage")
             return False
+        self._new_site_if_moved(now)
         return self.protocol.begin(now, self.temp_c[0])
+
+    def _new_site_if_moved(self, now):
+        """A treatment on a new site (cryo.core.site) starts its cold dose at 0."""
+        if self.site.is_new():
+            self.il.new_site()
+            self.memory.record(R.DEV_SITE, 0, R.SITE_NEW, now)
+            self._event(now, "site", "new treatment site: cold dose from 0")
 
     def stop(self, reason="operator stop", now=None):
         """Stop a treatment now: valves closed in this call, then ABORTED."""
         now = self.clock.ticks_ms() if now is None else now
         self.valve.force_closed()
         self.demand = 0.0
-        self._log_event(now, "EV_STOP", 0, 0)
+        self._log_event(now, R.EV_STOP, 0, 0)
         return self.protocol.abort(now, reason)
 
     def ack_fault(self, role, now=None):
@@ -102,8 +121,10 @@ class CommandsMixin:
         i = 0
         while i < C.COUNT:
             if cleared & (1 << i):
-                self._log_event(now, "EV_ACK", i, lvl)
+                self._log_event(now, R.EV_ACK, i, lvl)
+                self.memory.record(R.DEV_ACK, i, lvl, now)
             i += 1
+        self._remember(now)
         if not (il.active | il.latched) and self.protocol.state == S.FAULT:
             self.protocol.clear_fault(now)
         if still and before:
@@ -115,7 +136,7 @@ class CommandsMixin:
         now = self.clock.ticks_ms() if now is None else now
         ev = self.alarms.pause_audio(now)
         self._event(now, "audio_pause", "%s paused audio" % role)
-        self._log_event(now, "EV_AUDIO_PAUSE", ev["ms"] // 1000, role_level(role))
+        self._log_event(now, R.EV_AUDIO_PAUSE, ev["ms"] // 1000, role_level(role))
         return ev
 
     def request_service_mode(self, role):
@@ -178,6 +199,8 @@ class CommandsMixin:
             if self._step is not None
             else "auto",
             "overruns": self.overruns,
+            "site_frozen": self.site.frozen,
+            "internal_error": self.internal_error,
             "gain_band": self.schedule.active if self.schedule is not None else None,
             "reason": self.protocol.reason,
         }

@@ -8,7 +8,9 @@ the limit block is built through, and the firmware identity for session
 headers.
 """
 
-CHANNELS = ("tissue", "tissue2", "aux")  # index = interlock channel
+from cryo.sensing import CHANNELS  # noqa: F401 - the controller's channel order
+from cryo.sensing.max31855 import MAX31855
+from cryo.sensing.max31856 import MAX31856
 
 
 def board_def(board):
@@ -27,14 +29,7 @@ def make_sensor(board, name):
     tc_type = spec.get("type", "K")
     cs = board.cs[name]
     if chip == "max31856":
-        from cryo.sensing.max31856 import MAX31856
-
-        try:
-            return MAX31856(board.spi, cs, tc_type, clock=board.clock)
-        except TypeError:
-            return MAX31856(board.spi, cs, tc_type)
-    from cryo.sensing.max31855 import MAX31855
-
+        return MAX31856(board.spi, cs, tc_type, clock=board.clock)
     return MAX31855(board.spi, cs, tc_type)
 
 
@@ -107,9 +102,6 @@ class CalibratedCodes:
 
 
 def fw_version():
-    try:
-        import cryo
+    import cryo
 
-        return cryo.VERSION
-    except (ImportError, AttributeError):
-        return "?"
+    return cryo.VERSION

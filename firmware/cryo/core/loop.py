@@ -2,7 +2,8 @@
 deadlines (asyncio), polls the command channel between ticks (bounded),
 collects garbage only with slack before the deadline, and services the
 valve every ``service_ms`` while it waits. Overruns are counted as missed
-deadlines; the safety timer (``safety_isr``) is armed when the board has one.
+deadlines; the safety timer (``safety_isr``) runs beside it from the
+controller's construction on.
 """
 
 import gc
@@ -20,25 +21,15 @@ class LoopMixin:
     def run(self, should_stop=None):
         """Run the loop on hardware until service mode or ``should_stop()``.
 
-        Always leaves both valves closed (finally), whatever escapes.
+        Always leaves both valves closed (finally), whatever escapes. The
+        safety timer armed at construction keeps watching the heartbeat.
         """
+        import asyncio
+
         try:
-            import asyncio
-        except ImportError:
-            import uasyncio as asyncio  # noqa: F401 - older ports
-        arm = getattr(self.board, "start_safety_timer", None)
-        timer = None
-        try:
-            if arm is not None:
-                timer = arm(self.period_ms, self._isr_ref)
             asyncio.run(self._loop(should_stop))
         finally:
             self._in_loop = False
-            if timer is not None:
-                try:
-                    timer.deinit()
-                except Exception:  # noqa: BLE001 - closing the valves matters more
-                    pass
             self.safe()
 
     async def _loop(self, should_stop=None):
@@ -76,12 +67,11 @@ class LoopMixin:
             if late > 0:
                 # Missed the deadline: count it (consecutive ones trip
                 # OVERRUN at the next evaluation), resynchronise (no burst).
-                self.overruns += 1
-                self.il.overruns_consec += 1
+                self.count_overrun(True)
                 deadline = clock.add(clock.ticks_ms(), period)
                 await asyncio.sleep_ms(0)
             else:
-                self.il.overruns_consec = 0
+                self.count_overrun(False)
                 await self._service_until(deadline)
                 deadline = clock.add(deadline, period)
 

@@ -5,13 +5,10 @@ STORAGE condition, valves closed by the next evaluation in the same tick)
 and never raises into the tick.
 """
 
-try:
-    from cryo.storage import records as R
-except ImportError:  # storage not installed: the log is optional (STORAGE trips)
-    R = None
-
 from cryo.core.hardware import board_def, fw_version
 from cryo.protocol import states as S
+from cryo.storage import config as CFG
+from cryo.storage import records as R
 
 
 class SessionMixin:
@@ -23,19 +20,21 @@ class SessionMixin:
             ev.pop(0)
         ev.append((now, kind, text))
 
-    def _log_event(self, now, name, arg=0, arg2=0):
+    def _log_event(self, now, code, arg=0, arg2=0):
+        """One event (``code`` an ``EV_*`` of cryo.storage.records) into the
+        open treatment log session; a storage failure trips STORAGE."""
         log = self.log
-        if log is None or R is None or not getattr(log, "active", False):
+        if log is None or not log.active:
             return
         try:
-            log.event(getattr(R, name), arg, arg2, now)
-        except Exception as e:  # noqa: BLE001 - a storage failure trips STORAGE
-            self.il.storage_ok = 0
+            log.event(code, arg, arg2, now)
+        except OSError as e:
+            self.il.set_storage_ok(False)
             self._event(now, "storage", "log event failed: %s" % e)
 
     def _log_sample(self, now):
         log = self.log
-        if log is None or R is None or not getattr(log, "active", False):
+        if log is None or not getattr(log, "active", False):
             return
         t = self.temp_c[0]
         a = self.temp_c[2]
@@ -50,12 +49,12 @@ class SessionMixin:
                 self.protocol.state,
             )
         except Exception as e:  # noqa: BLE001
-            self.il.storage_ok = 0
+            self.il.set_storage_ok(False)
             self._event(now, "storage", "log sample failed: %s" % e)
 
     def _begin_session(self, now):
         log = self.log
-        if log is None or R is None:
+        if log is None:
             return True
         p = self.params
         rtc_s, rtc_ms = 0, 0
@@ -83,7 +82,7 @@ class SessionMixin:
             log.begin_session(header, now, self.treatment_seconds())
             return True
         except Exception as e:  # noqa: BLE001 - LogFull or I/O: no treatment
-            self.il.storage_ok = 0
+            self.il.set_storage_ok(False)
             self._event(now, "storage", "cannot begin log session: %s" % e)
             return False
 
@@ -105,18 +104,16 @@ class SessionMixin:
 
     def _hash_config(self):
         try:
-            from cryo.storage import config as CFG
-
             cfg = dict(self.params)
             for k in self._extra:
                 cfg[k] = self._extra[k]
             return CFG.config_hash(cfg)
-        except Exception:  # noqa: BLE001 - no storage package / unencodable: zeros
+        except (TypeError, ValueError):  # a value JSON cannot encode: zeros
             return b"\x00" * 32
 
     def _end_session(self, now, state):
         log = self.log
-        if log is None or R is None or not getattr(log, "active", False):
+        if log is None or not getattr(log, "active", False):
             return
         outcome = R.OUTCOME_COMPLETED
         if state == S.ABORTED:
@@ -126,7 +123,7 @@ class SessionMixin:
         try:
             log.end_session({"outcome": outcome}, now)
         except Exception as e:  # noqa: BLE001
-            self.il.storage_ok = 0
+            self.il.set_storage_ok(False)
             self._event(now, "storage", "log end failed: %s" % e)
 
     def _audit(self, what, role, **fields):
@@ -139,7 +136,7 @@ class SessionMixin:
         try:
             a.append(entry)
         except Exception:  # noqa: BLE001 - audit failure is reported by storage checks
-            self.il.storage_ok = 0
+            self.il.set_storage_ok(False)
 
     def _check_storage(self, now):
         ok = 0
@@ -153,7 +150,7 @@ class SessionMixin:
             except Exception as e:  # noqa: BLE001 - storage failure is a condition, not a crash
                 self._event(now, "storage", "log check failed: %s" % e)
                 ok = 0
-        self.il.storage_ok = ok
+        self.il.set_storage_ok(ok)
         self._storage_t = now
 
     def treatment_seconds(self):

@@ -7,10 +7,14 @@ change range-checked against its hard limits, role-checked and audited.
 Control path only.
 """
 
+from cryo.control.schedule import GainSchedule
 from cryo.core.roles import denied, not_now, role_level
+from cryo.pid import PID, LoopTimer
 from cryo.protocol import params as P
 from cryo.protocol import states as S
+from cryo.storage import config as CFG
 from cryo.storage import schema as _schema
+from cryo.supervision.channel import Calibration
 
 # Regulator and valve settings (not interlock limits): (name, default, low,
 # high, role), read from the configuration schema (cryo.storage.schema) so
@@ -49,7 +53,7 @@ EXTRAS = _extras()
 # is refused during PRECOOL/FREEZE/THAW/TUNE (docs/safety.md).
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
 CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
-BANDS_MAX = 8
+BANDS_MAX = _schema.BANDS_MAX
 
 
 def extra_spec(name):
@@ -113,16 +117,12 @@ class SettingsMixin:
         cals = [None, None, None]
         if not isinstance(cfg, dict):
             return raw, cals
-        try:
-            from cryo.supervision.channel import Calibration
-        except ImportError:
-            Calibration = None
         i = 0
         while i < 3:
             c = cfg.get(CAL_FIELDS[i])
             if c is not None:
                 try:
-                    if not isinstance(c, dict) or Calibration is None:
+                    if not isinstance(c, dict):
                         raise ValueError('must be {"m1", "r1", "m2", "r2"} (degC) or null')
                     cals[i] = Calibration.from_config(c)
                     raw[i] = c
@@ -150,12 +150,6 @@ class SettingsMixin:
         return rows
 
     def _make_pid(self):
-        try:
-            from cryo.pid import PID, LoopTimer
-        except ImportError:
-            self.pid = None
-            self.schedule = None
-            return
         x = self._extra
         kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
         self.pid = PID(kp, ki, kd, float(x["pid.d_filter_s"]))
@@ -164,14 +158,12 @@ class SettingsMixin:
         self.schedule = None
         if self._bands:
             try:
-                from cryo.control.schedule import GainSchedule
-
                 sch = GainSchedule((kp, ki, kd), band_c=float(x["pid.band_c"]), capacity=BANDS_MAX)
                 sch.from_list(self._bands)
                 self.schedule = sch
-            except (ImportError, ValueError) as e:
+            except ValueError as e:
                 self.config_errors.append("pid.bands: %s" % e)
-                self.il.config_ok = 0
+                self.il.set_config_ok(False)
 
     def _reset_pid(self):
         """Fresh regulator: empty integral, dt timer restarted (no stale gap)."""
@@ -298,12 +290,7 @@ class SettingsMixin:
         lvl = role_level(role)
         if lvl < 2:
             raise denied("saving the configuration needs role engineer or higher (got %s)" % role)
-        try:
-            from cryo.storage import config as CFG
-            from cryo.storage import schema
-        except ImportError:
-            raise not_now("no configuration storage on this build")
-        cfg = schema.defaults()
+        cfg = _schema.defaults()
         for alias in P.ALIASES:
             if alias in cfg:
                 cfg[alias] = self.params[P.ALIASES[alias]]

@@ -50,6 +50,11 @@ class TuningMixin:
             pin = getattr(self.board, role, None)
             if pin is not None and pin.value() != level:
                 raise not_now("%s is hold-to-run: %s is not pressed/held" % (what, role))
+        why = self.site.refusal(self.params["thaw_c"], self.params["min_thaw_s"])
+        if why:
+            raise not_now("cannot start %s: %s" % (what, why))
+        if not self._arm_watchdog(now):
+            raise not_now("cannot start %s: no hardware watchdog" % what)
 
     def start_autotune(self, params=None):
         """Relay autotune (cryo.control.autotune.RelayAutotune) in the TUNE phase.
@@ -79,6 +84,7 @@ class TuningMixin:
         self._tuner = tuner
         self.tune_result = None
         self._set_setpoint(sp, now)
+        self._new_site_if_moved(now)
         self.protocol.start_tune(now, "autotune")
         return self.autotune_status()
 
@@ -143,6 +149,7 @@ class TuningMixin:
             )
         self._step = {"t0": now, "ms": int(dur * 1000), "demand": float(demand), "trace": []}
         self.step_result = None
+        self._new_site_if_moved(now)
         self.protocol.start_tune(now, "step test")
         return self.step_test_status()
 

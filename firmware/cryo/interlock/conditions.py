@@ -5,13 +5,15 @@ in one small-int bitmask (16 bits, far below the 2**30 small-int limit of a
 32-bit board), so the safety path tests, sets and clears them with integer
 operations and never allocates.
 
-Priorities follow IEC 60601-1-8 Table 1 (clinical-safety.md §3.3): HIGH when
+Priorities follow IEC 60601-1-8 Table 1: HIGH when
 ignoring the alarm risks irreversible injury with immediate onset (over-
 freeze, lost sensor, valve fault, e-stop); MEDIUM when the harm is
 reversible or the onset prompt (cryogen supply, storage); LOW for operator
 actions (footswitch released). Over-freeze, sensor and valve faults latch
-(§3.3 "should latch"): they need an acknowledgement with a role and the
-condition gone before a new treatment.
+(IEC 60601-1-8 6.11.2: latching alarm signals): they need an acknowledgement
+with a role and the condition gone before a new treatment. The latched mask
+is kept on flash (``cryo.storage.safety_state``), so a reset or a power cut
+does not clear it.
 """
 
 from micropython import const
@@ -33,7 +35,9 @@ WATCHDOG = const(12)  # hardware watchdog missing or not passing its self-test
 CONFIG = const(13)  # invalid configuration, or limit block corrupted in RAM
 STORAGE = const(14)  # log storage unavailable or without room for a treatment
 FIRMWARE = const(15)  # boot's app selection: fell back to the old slot, or no authentic app
-COUNT = const(16)
+INTERNAL = const(16)  # an exception escaped the control tick (a firmware defect)
+EXCESS_FLOW = const(17)  # cryogen delivered beyond what reaching the target could need
+COUNT = const(18)
 
 NAMES = (
     "overcool",
@@ -52,6 +56,8 @@ NAMES = (
     "config",
     "storage",
     "firmware",
+    "internal",
+    "excess_flow",
 )
 
 HIGH = const(3)
@@ -76,6 +82,8 @@ PRIORITY = (
     HIGH,  # config
     MEDIUM,  # storage
     HIGH,  # firmware
+    HIGH,  # internal
+    HIGH,  # excess_flow
 )
 
 # Latching conditions stay set after the cause clears, until acknowledged.
@@ -92,14 +100,23 @@ LATCHING = (
     | (1 << WATCHDOG)
     | (1 << CONFIG)
     | (1 << FIRMWARE)
+    | (1 << INTERNAL)
+    | (1 << EXCESS_FLOW)
 )
 
 # Conditions whose acknowledgement needs the service role: the hardware or
 # the configuration must be inspected before the device treats again.
-SERVICE_ACK = (1 << STUCK_OPEN) | (1 << CONFIG) | (1 << WATCHDOG) | (1 << OVERRUN) | (1 << FIRMWARE)
+SERVICE_ACK = (
+    (1 << STUCK_OPEN)
+    | (1 << CONFIG)
+    | (1 << WATCHDOG)
+    | (1 << OVERRUN)
+    | (1 << FIRMWARE)
+    | (1 << INTERNAL)
+)
 
-# Health checks gating the hardware-watchdog feed (micropython.md §4.7:
-# feed only after verifying health): the controller's own liveness. (A
+# Health checks gating the hardware-watchdog feed (feed only after the
+# controller verified its own health, so a wedged loop is reset): the controller's own liveness. (A
 # corrupted limit block also withholds the feed: Interlock.healthy.) Faults
 # of the outside world — a probe unplugged, a bad stored configuration —
 # are handled by the interlock with the valves closed; resetting the board

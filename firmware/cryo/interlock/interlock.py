@@ -1,20 +1,30 @@
 """Safety interlock: the only grantor of the valve permit.
 
 Every tick the controller hands the interlock raw integer sensor codes
-(``record``), then calls ``evaluate(now_ms)``. ``evaluate`` compares raw
-codes, fault flags, counters and ticks against a block of integer limits,
-updates the condition bitmasks, grants or withdraws ``valve.permit`` and, on
-a trip, de-energises the cryogen valve and the master valve *before it
-returns* — the alarm and the log entry follow later in the same tick, in the
-control path. The whole of ``record``/``evaluate``/``heartbeat_check`` is
-integer-only and allocation-free (``assert_no_alloc`` under MicroPython), so
-it never waits for the garbage collector and may run from a hard timer ISR.
+(``record``) and its other inputs through methods (``set_pressure``,
+``set_demand``, ``set_storage_ok`` …), then calls ``evaluate(now_ms)``.
+``evaluate`` compares raw codes, fault flags, counters and ticks against a
+block of integer limits, updates the condition bitmasks, grants or withdraws
+``valve.permit`` and, on a trip, de-energises the cryogen valve and the
+master valve *before it returns* — the alarm and the log entry follow later
+in the same tick, in the control path. ``record``, ``evaluate``,
+``heartbeat_check`` and ``estop_isr`` are integer-only and allocation-free
+(proved under MicroPython with the heap locked), so they never wait for the
+garbage collector and may run from a hard interrupt.
+
+Two independent barriers stand between the dewar and the patient: the
+cryogen solenoid (time-proportioned, opened only with the permit) and the
+master valve in series, open only while cooling is allowed (PRECOOL, FREEZE,
+TUNE with nothing blocking) and closed in THAW, between cycles and the
+moment the solenoid is suspected stuck open. Either one closed stops the
+flow, so one stuck valve never delivers cryogen on its own (IEC 60601-1
+4.7, single-fault condition).
 
 Limits are converted from °C to the sensor's raw codes when they are set (and
 again when the cold junction moves), outside the safety path, by
 :mod:`cryo.interlock.limits` — the way Klipper and Marlin turn min/max
-temperatures into raw ADC limits (control.md §1.4, §2). The limit block is
-check-summed; a corrupted limit in RAM trips CONFIG.
+temperatures into raw ADC limits. The limit block is check-summed; a
+corrupted limit in RAM trips CONFIG.
 
 Channels: 0 = tissue (required), 1 = redundant tissue ("tissue2", required
 when fitted), 2 = aux (line/nozzle, used by the protocol, not required).
@@ -46,7 +56,7 @@ L_FREEZE_MAX_MS = const(10)  # hard maximum of the hold at target in one FREEZE,
 L_DIS_M = const(11)  # channel-1 code ≈ B + (M * code0 >> L_DIS_SHIFT)
 L_DIS_B = const(12)
 L_DIS_MAX = const(13)  # disagreement limit, codes of channel 1
-L_STUCK_DROP = const(14)  # stuck open: drop over the window, codes
+L_STUCK_DROP = const(14)  # stuck open: tissue drop over the window, codes
 L_STUCK_MS = const(15)  # stuck open: window, ms
 L_STUCK_GRACE_MS = const(16)  # stuck open: after closing, ignore this long (dead time + lag)
 L_DEPL_DROP = const(17)  # depletion: minimum drop at full duty over the window, codes
@@ -59,7 +69,7 @@ L_DEBOUNCE = const(23)  # consecutive bad samples / out-of-range readings to tri
 L_HEARTBEAT_MS = const(24)  # gap between evaluations that counts as a missed heartbeat
 L_OVERRUNS = const(25)  # consecutive overruns that trip
 L_DUTY_FULL = const(26)  # demand (per mille) counted as "full duty"
-L_FOOT_PRESSED = const(27)  # pin level of a pressed footswitch / held handpiece
+L_FOOT_PRESSED = const(27)  # pin level of a pressed footswitch
 L_DIS_SHIFT = const(28)  # fixed-point shift of L_DIS_M (chosen so the product stays a small int)
 L_Q = const(29)  # channel-0 codes are shifted right by this before integrating (~4 codes/°C)
 L_APPROACH_MS = const(30)  # hard maximum of a whole FREEZE phase (approach + hold), ms
@@ -69,11 +79,21 @@ L_DEPL_AUX = const(33)  # line (aux, raw code) warmer than this at full duty: no
 L_HAND_HELD = const(34)  # pin level of a handpiece in use
 L_ESTOP_OK = const(35)  # pin level of a closed (not pressed, not broken) e-stop loop
 L_TUNE_MS = const(36)  # hard maximum of a TUNE phase (autotune / step test), ms
-NL = const(37)
+L_AUX_DROP = const(37)  # stuck open: line (aux) fall over the window, aux codes
+L_AUX_RISE = const(38)  # stuck open: a cold line must warm this much per window, aux codes
+L_FLOW_MAX_MS = const(39)  # valve-open time allowed before the target is reached, ms
+L_NEED_WDT = const(40)  # 1: no permit until the hardware watchdog is armed
+NL = const(41)
 
 _DT_MAX = const(1000)  # bound for the integration step (ms)
 _SAT = const(1 << 28)  # integrals saturate here (small int on 32-bit boards)
 _MASK24 = const(0xFFFFFF)
+_CNT_MAX = const(1000)  # debounce counters saturate here
+_EDGE_MASK = const(0xFFFF)  # e-stop edge counter wraps here (a small int)
+# Stuck-open observation states.
+_ST_IDLE = const(0)  # solenoid commanded open, or master closed: nothing to watch
+_ST_GRACE = const(1)  # closed less than the grace time (dead time + sensor lag)
+_ST_WATCH = const(2)  # watching a window with references taken
 
 
 class Interlock:
@@ -81,8 +101,10 @@ class Interlock:
 
     ``valve`` follows cryo.actuation.valve.SolenoidValve (``permit``,
     ``force_closed()``, ``is_open``); ``master`` has ``open()``/``close()``.
-    ``estop`` (normally-closed loop: 0 = pressed or wire broken),
-    ``footswitch`` and ``handpiece`` are machine.Pin-like inputs (or None).
+    ``estop`` (normally-closed loop: the inactive level = pressed or wire
+    broken), ``footswitch`` and ``handpiece`` are machine.Pin-like inputs
+    (or None). Outputs other objects may read: ``active``, ``latched``,
+    ``permit``, ``master_open``, ``code``, ``good_t``, ``bad``, ``trips``.
     """
 
     def __init__(self, clock, valve, master, estop=None, footswitch=None, handpiece=None):
@@ -101,20 +123,23 @@ class Interlock:
         self.bad = [0] * NCH
         self.fitted = 1  # bitmask of fitted channels (channel 0 always)
         self.required = 1  # bitmask of channels the interlock requires
-        # Other inputs, written by the controller each tick.
-        self.pressure = 0  # raw ADC code of the supply pressure
-        self.has_pressure = 0
-        self.demand_pm = 0  # PID demand, per mille
-        self.overruns_consec = 0
-        self.config_ok = 0  # set by the controller once the config validated
+        # Other inputs (methods below).
+        self._pressure = 0  # raw ADC code of the supply pressure
+        self._has_pressure = 0
+        self._demand_pm = 0  # PID demand, per mille
+        self._overruns = 0  # consecutive overruns reported by the loop
+        self._config_ok = 0
+        self._storage_ok = 0
+        self._wdt_ok = 1
+        self._wdt_armed = 0
+        self._fw_ok = 1
+        self._estop_edges = 0  # written only by estop_isr
+        self._estop_seen = 0
         self.corrupt = 0  # the limit block failed its checksum (RAM corruption)
-        self.storage_ok = 0
-        self.wdt_ok = 1
-        self.fw_ok = 1  # 0: boot found no authentic app (cryo.app FAULT_NO_APP)
         # Outputs.
         self.active = 0  # conditions true now
         self.latched = 0  # latching conditions not yet acknowledged
-        self.new = 0  # conditions that tripped since the controller last took them
+        self._new = 0  # conditions that tripped since the controller last took them
         self.permit = False
         self.master_open = False
         self.trips = 0
@@ -124,16 +149,16 @@ class Interlock:
         self.reached = 0  # FREEZE: target reached (set by the protocol)
         self.reached_t = now
         self._last = now
-        self._dose = 0
+        self._dose = 0  # cold dose of the current treatment site
         self._nocool = 0
+        self._flow_ms = 0  # valve-open time in this FREEZE before the target
         self._watching = 0
         self._watch_goal = 0
         self._watch_t = now
-        self._closed_t0 = now
-        self._was_open = 0
-        self._stuck_ref_ok = 0
+        self._stuck_st = _ST_IDLE
+        self._stuck_t = now  # grace start, then window start
         self._stuck_ref = 0
-        self._stuck_t = now
+        self._stuck_aux = 0
         self._full_ok = 0
         self._full_ref = 0
         self._full_t = now
@@ -166,41 +191,115 @@ class Interlock:
         self._lim_sum = self._sum()
         self.corrupt = 0
 
-    def set_limit(self, index, value):
-        """Change one limit (e.g. the setpoint code) and re-seal the block."""
-        self.lim[index] = value
-        self._lim_sum = self._sum()
-        self.corrupt = 0
-
     # ------------------------------------------------------------ inputs
+    def fit(self, fitted, has_pressure):
+        """Which channels are fitted (bitmask; tissue2 becomes required) and
+        whether a supply pressure sensor is (construction)."""
+        self.fitted = fitted | 1
+        self.required = self.fitted & ((1 << TISSUE) | (1 << TISSUE2))
+        self._has_pressure = 1 if has_pressure else 0
+
     def record(self, ch, code, faults, now):
         """One sample of channel ``ch``: raw code and fault flags (0 = ok).
 
         A good sample refreshes the channel; bad ones are counted so a single
-        glitch does not trip (Klipper: 3-4 reads, control.md §1.4).
+        glitch does not trip (Klipper: 3-4 reads before a sensor shutdown).
         """
         if faults == 0:
             self.code[ch] = code
             self.good_t[ch] = now
             self.bad[ch] = 0
-        elif self.bad[ch] < 1000:
+        elif self.bad[ch] < _CNT_MAX:
             self.bad[ch] += 1
+
+    def set_pressure(self, code):
+        """Raw ADC code of the supply pressure (this tick)."""
+        self._pressure = code
+
+    def set_demand(self, per_mille):
+        """The regulator's demand for this tick, per mille (0..1000)."""
+        self._demand_pm = per_mille
+
+    def set_overruns(self, consecutive):
+        """Consecutive overrun count from the loop (0 after an on-time tick)."""
+        self._overruns = consecutive
+
+    def set_config_ok(self, ok):
+        self._config_ok = 1 if ok else 0
+
+    def set_storage_ok(self, ok):
+        self._storage_ok = 1 if ok else 0
+
+    def set_wdt_ok(self, ok):
+        self._wdt_ok = 1 if ok else 0
+
+    def set_wdt_armed(self, armed):
+        """The hardware watchdog runs: only then may a valve open (when required)."""
+        self._wdt_armed = 1 if armed else 0
+
+    def set_fw_ok(self, ok):
+        self._fw_ok = 1 if ok else 0
+
+    def health(self):
+        """(storage_ok, wdt_ok, config_ok) as ints: the control path compares
+        them before and after its own work in a tick."""
+        return self._storage_ok, self._wdt_ok, self._config_ok
+
+    def storage_ok(self):
+        return self._storage_ok
+
+    def wdt_armed(self):
+        return self._wdt_armed
+
+    def latch(self, code):
+        """Raise condition ``code`` from the control path (a latched fault
+        found outside ``evaluate``: configuration fallback, firmware
+        fallback, an exception in the tick). The valves close now."""
+        bit = 1 << code
+        if not ((self.active | self.latched) & bit):
+            self._new |= bit
+            self.trips += 1
+        self.latched |= bit
+        self._apply(self.active)
+
+    def restore(self, latched, dose):
+        """At boot: the latched conditions and the site's cold dose kept on
+        flash (cryo.storage.safety_state). Restored latches are not new
+        trips (they were alarmed and logged before the reset)."""
+        self.latched |= latched & C.LATCHING
+        self._dose = dose if 0 <= dose < _SAT else _SAT
+        self._apply(self.active)
+
+    def dose(self):
+        """Cold dose of the current site, (code >> L_Q) * ms."""
+        return self._dose
+
+    def new_site(self):
+        """The operator moved to a new treatment site: its dose starts at 0."""
+        self._dose = 0
+
+    def estop_isr(self, _pin=None):
+        """Pin interrupt on the e-stop loop opening (hard IRQ, allocation-free):
+        counts the edge; the next ``evaluate`` trips ESTOP however short the
+        opening was. A counter, not a flag, so an edge that arrives while
+        ``evaluate`` reads it is never lost."""
+        self._estop_edges = (self._estop_edges + 1) & _EDGE_MASK
 
     def set_phase(self, phase, now):
         """Protocol phase change (allocation-free). Starts the watch on
-        entering PRECOOL/FREEZE (a setpoint decrease) and resets the dose at
-        the start of a treatment."""
+        entering PRECOOL/FREEZE (a setpoint decrease) and the valve-open
+        budget of a FREEZE."""
         prev = self.phase
         self.phase = phase
         self.phase_t0 = now
         self.reached = 0
         if (phase == S.PRECOOL or phase == S.TUNE) and prev != phase:
-            self._dose = 0  # a new treatment (or tuning run) starts its own dose
             self._nocool = 0
         if phase == S.PRECOOL or phase == S.FREEZE:
             self.watch_start(now)
+            self._flow_ms = 0
         self._full_ok = 0
-        self._apply(self.active)  # leaving a cooling phase closes the valve now
+        self._apply(self.active)  # leaving a cooling phase closes both valves now
 
     def mark_reached(self, now):
         """The protocol saw the target reached: the hold timer starts."""
@@ -209,9 +308,9 @@ class Interlock:
             self.reached_t = now
 
     def watch_start(self, now):
-        """Watch after a setpoint decrease (Marlin WATCH_COOLER, control.md §2):
-        the tissue must fall by L_WATCH_DROP within L_WATCH_MS, repeatedly,
-        until it is inside the band above the setpoint."""
+        """Watch after a setpoint decrease (Marlin WATCH_COOLER): the tissue
+        must fall by L_WATCH_DROP within L_WATCH_MS, repeatedly, until it is
+        inside the band above the setpoint."""
         self._watching = 1
         self._watch_goal = self.code[TISSUE] - self.lim[L_WATCH_DROP]
         self._watch_t = now
@@ -220,77 +319,93 @@ class Interlock:
         """Restart the liveness timers (before the first tick of a loop)."""
         self._last = now
         self.phase_t0 = now
+        self._stuck_st = _ST_IDLE
         i = 0
         while i < NCH:
             self.good_t[i] = now
             i += 1
 
     # ------------------------------------------------------------ the check
-    def _level(self, pin, want):
-        if pin is None:
-            return True
-        return pin.value() == want
-
     def evaluate(self, now):
         """Evaluate every condition, grant/withdraw the permit, and on a trip
         de-energise both valves immediately. Returns the active mask."""
-        clock = self._clock
-        lim = self.lim
-        code = self.code
-        ph = self.phase
+        dt = self._clock.diff(now, self._last)
         act = 0
-        dt = clock.diff(now, self._last)
-        if dt > lim[L_HEARTBEAT_MS]:
-            act |= 1 << C.OVERRUN
+        if dt > self.lim[L_HEARTBEAT_MS]:
+            act = 1 << C.OVERRUN
         if dt < 0:
             dt = 0
         elif dt > _DT_MAX:
             dt = _DT_MAX
         self._last = now
-        cooling_phase = ph == S.PRECOOL or ph == S.FREEZE
-        treating = cooling_phase or ph == S.THAW or ph == S.TUNE
+        ph = self.phase
+        act |= self._integrity()
+        act |= self._sensors(now)
+        act |= self._treatment(now, ph, dt)
+        if ph == S.PRECOOL or ph == S.FREEZE:
+            act |= self._cooling(now, ph, dt)
+        act |= self._supply(ph)
+        act |= self._stuck_open(now)
+        act |= self._inputs(ph)
+        return self._apply(act)
 
-        # Configuration and limit block integrity.
+    def _integrity(self):
+        act = 0
         if self._sum() != self._lim_sum:
             self.corrupt = 1
             act |= 1 << C.CONFIG
-        elif not self.config_ok:
+        elif not self._config_ok:
             act |= 1 << C.CONFIG
-        if not self.fw_ok:
+        if not self._fw_ok:
             act |= 1 << C.FIRMWARE
+        if self._overruns >= self.lim[L_OVERRUNS]:
+            act |= 1 << C.OVERRUN
+        if not self._wdt_ok:
+            act |= 1 << C.WATCHDOG
+        if not self._storage_ok:
+            act |= 1 << C.STORAGE
+        return act
 
-        # Sensors: debounced fault flags and staleness of required channels.
+    def _sensors(self, now):
+        """Debounced fault flags and staleness of the required channels, the
+        hard floor on every tissue channel (no debounce: over-freeze is
+        immediate) and the redundant channels' agreement (debounced)."""
+        lim = self.lim
+        code = self.code
+        act = 0
         req = self.required
         ch = 0
         while ch < NCH:
             if req & (1 << ch):
                 if self.bad[ch] >= lim[L_DEBOUNCE]:
                     act |= 1 << C.SENSOR
-                elif clock.diff(now, self.good_t[ch]) > lim[L_STALE_MS]:
+                elif self._clock.diff(now, self.good_t[ch]) > lim[L_STALE_MS]:
                     act |= 1 << C.SENSOR
             ch += 1
         c0 = code[TISSUE]
         two = self.fitted & (1 << TISSUE2)
-
-        # Hard floor on every tissue channel (no debounce: over-freeze is immediate).
         if c0 < lim[L_FLOOR0] or (two and code[TISSUE2] < lim[L_FLOOR1]):
             act |= 1 << C.OVERCOOL
-
-        # Redundant tissue sensors disagreeing (debounced).
         if two:
             exp = lim[L_DIS_B] + ((lim[L_DIS_M] * c0) >> lim[L_DIS_SHIFT])
             d = code[TISSUE2] - exp
             if d < 0:
                 d = -d
             if d > lim[L_DIS_MAX]:
-                if self._dis_bad < 1000:
+                if self._dis_bad < _CNT_MAX:
                     self._dis_bad += 1
             else:
                 self._dis_bad = 0
             if self._dis_bad >= lim[L_DEBOUNCE]:
                 act |= 1 << C.DISAGREE
+        return act
 
-        # Treatment limits: freeze time and cumulative cold dose.
+    def _treatment(self, now, ph, dt):
+        """Hard treatment limits: freeze and tune time, the site's cold dose,
+        and the valve-open budget of a FREEZE before its target."""
+        clock = self._clock
+        lim = self.lim
+        act = 0
         if ph == S.TUNE and clock.diff(now, self.phase_t0) > lim[L_TUNE_MS]:
             act |= 1 << C.FREEZE_TIME
         if ph == S.FREEZE:
@@ -298,127 +413,168 @@ class Interlock:
                 act |= 1 << C.FREEZE_TIME
             elif self.reached and clock.diff(now, self.reached_t) > lim[L_FREEZE_MAX_MS]:
                 act |= 1 << C.FREEZE_TIME
-        q = lim[L_Q]
-        if treating:
+            # Cryogen keeps flowing and the tissue reading does not reach
+            # the target: beyond the valve-open time the plant needs to get
+            # there, the reading cannot be trusted (both probes drifting
+            # warm together, a probe off the skin) while the real tissue
+            # under the spray keeps freezing. The demand is what the valve
+            # delivered since the last tick (its sub-ticks time-proportion
+            # it), so demand x dt is the valve-open time (dt <= 1000,
+            # demand <= 1000: a small int).
+            if not self.reached:
+                if self.permit and self._flow_ms < _SAT:
+                    self._flow_ms += (dt * self._demand_pm) // 1000
+                if self._flow_ms > lim[L_FLOW_MAX_MS]:
+                    act |= 1 << C.EXCESS_FLOW
+        if ph == S.PRECOOL or ph == S.FREEZE or ph == S.THAW or ph == S.TUNE:
+            c0 = self.code[TISSUE]
             if c0 < lim[L_DOSE_THR] and self._dose < _SAT:
-                self._dose += ((lim[L_DOSE_THR] - c0) >> q) * dt
+                self._dose += ((lim[L_DOSE_THR] - c0) >> lim[L_Q]) * dt
             if self._dose > lim[L_DOSE_MAX]:
                 act |= 1 << C.DOSE
+        return act
 
+    def _cooling(self, now, ph, dt):
+        """Failure to cool and depletion (PRECOOL, FREEZE): the watch after a
+        setpoint decrease, the integrated error above SP+hyst while cooling
+        is demanded, the pre-cool timeout, the full-duty plateau and the
+        line temperature, low supply pressure."""
+        clock = self._clock
+        lim = self.lim
+        code = self.code
+        c0 = code[TISSUE]
+        q = lim[L_Q]
+        act = 0
         band = lim[L_SP] + lim[L_HYST]
-        if cooling_phase:
-            # Failure to cool: watch after a setpoint decrease, then the
-            # integrated error above SP+hyst while cooling is demanded.
-            if self._watching:
-                if c0 <= band:
-                    self._watching = 0
-                    self._nocool = 0
-                elif c0 <= self._watch_goal:
-                    self._watch_goal = c0 - lim[L_WATCH_DROP]
-                    self._watch_t = now
-                elif (
-                    lim[L_ZONE_LO] < c0 < lim[L_ZONE_HI]
-                    and self.fitted & (1 << AUX)
-                    and code[AUX] < lim[L_DEPL_AUX]
-                    and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]
-                ):
-                    # Latent-heat plateau while the line delivers liquid:
-                    # the tissue is freezing, not failing to cool. The
-                    # whole phase stays bounded by FREEZE_TIME (approach).
-                    self._watch_t = now
-                elif clock.diff(now, self._watch_t) > lim[L_WATCH_MS]:
-                    act |= 1 << C.NO_COOL
-            elif c0 > band:
-                if self.demand_pm > 0 and self._nocool < _SAT:
-                    self._nocool += ((c0 - band) >> q) * dt
-            else:
+        aux_live = self.fitted & (1 << AUX) and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]
+        if self._watching:
+            if c0 <= band:
+                self._watching = 0
                 self._nocool = 0
-            if self._nocool > lim[L_NOCOOL_MAX]:
+            elif c0 <= self._watch_goal:
+                self._watch_goal = c0 - lim[L_WATCH_DROP]
+                self._watch_t = now
+            elif lim[L_ZONE_LO] < c0 < lim[L_ZONE_HI] and aux_live and code[AUX] < lim[L_DEPL_AUX]:
+                # Latent-heat plateau while the line delivers liquid: the
+                # tissue is freezing, not failing to cool. The whole phase
+                # stays bounded by FREEZE_TIME and the valve-open budget.
+                self._watch_t = now
+            elif clock.diff(now, self._watch_t) > lim[L_WATCH_MS]:
                 act |= 1 << C.NO_COOL
-            if ph == S.PRECOOL and clock.diff(now, self.phase_t0) > lim[L_PRECOOL_MS]:
-                act |= 1 << C.NO_COOL
-            # Depletion (control.md §7 item 15): at full duty for a whole
-            # window the tissue did not fall while above the band and outside
-            # the latent-heat zone (a plateau at the freezing point is the
-            # phase change, not an empty dewar); or low supply pressure. A
-            # line (aux) still warm at full duty is failure to cool.
-            if self.demand_pm >= lim[L_DUTY_FULL]:
-                if not self._full_ok:
-                    self._full_ok = 1
-                    self._full_ref = c0
-                    self._full_t = now
-                elif clock.diff(now, self._full_t) >= lim[L_DEPL_MS]:
-                    if c0 > band and self._full_ref - c0 < lim[L_DEPL_DROP]:
-                        if c0 > lim[L_ZONE_HI] or c0 < lim[L_ZONE_LO]:
-                            act |= 1 << C.DEPLETED
-                    if self.fitted & (1 << AUX) and code[AUX] > lim[L_DEPL_AUX]:
-                        if clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]:
-                            # No liquid at the nozzle although cooling is
-                            # demanded: valve stuck closed or line blocked
-                            # (an empty dewar shows as low pressure below).
-                            act |= 1 << C.NO_COOL
-                    self._full_ref = c0
-                    self._full_t = now
-            else:
-                self._full_ok = 0
-            if self.has_pressure and self.pressure < lim[L_P_LOW]:
-                if self._p_low < 1000:
-                    self._p_low += 1
-            else:
-                self._p_low = 0
-            if self._p_low >= lim[L_DEBOUNCE]:
-                act |= 1 << C.DEPLETED
-
-        # Supply pressure window (any phase: also blocks a start).
-        if self.has_pressure:
-            p = self.pressure
-            if p < lim[L_P_MIN] or p > lim[L_P_MAX]:
-                if self._p_bad < 1000:
-                    self._p_bad += 1
-            else:
-                self._p_bad = 0
-            if self._p_bad >= lim[L_DEBOUNCE]:
-                act |= 1 << C.PRESSURE
-
-        # Valve stuck open: commanded closed, yet the tissue keeps falling fast.
-        if self._valve.is_open:
-            self._was_open = 1
-            self._stuck_ref_ok = 0
+        elif c0 > band:
+            if self._demand_pm > 0 and self._nocool < _SAT:
+                self._nocool += ((c0 - band) >> q) * dt
         else:
-            if self._was_open:
-                self._was_open = 0
-                self._closed_t0 = now
-                self._stuck_ref_ok = 0
-            if not self._stuck_ref_ok:
-                if clock.diff(now, self._closed_t0) >= lim[L_STUCK_GRACE_MS]:
-                    self._stuck_ref_ok = 1
-                    self._stuck_ref = c0
-                    self._stuck_t = now
-            elif clock.diff(now, self._stuck_t) >= lim[L_STUCK_MS]:
-                if self._stuck_ref - c0 >= lim[L_STUCK_DROP]:
-                    act |= 1 << C.STUCK_OPEN
-                self._stuck_ref = c0
-                self._stuck_t = now
+            self._nocool = 0
+        if self._nocool > lim[L_NOCOOL_MAX]:
+            act |= 1 << C.NO_COOL
+        if ph == S.PRECOOL and clock.diff(now, self.phase_t0) > lim[L_PRECOOL_MS]:
+            act |= 1 << C.NO_COOL
+        # Depletion: at full duty for a whole window the tissue did not fall
+        # while above the band and outside the latent-heat zone (a plateau
+        # at the freezing point is the phase change, not an empty dewar). A
+        # line (aux) still warm at full duty is failure to cool: valve stuck
+        # closed or line blocked (an empty dewar shows as low pressure).
+        if self._demand_pm >= lim[L_DUTY_FULL]:
+            if not self._full_ok:
+                self._full_ok = 1
+                self._full_ref = c0
+                self._full_t = now
+            elif clock.diff(now, self._full_t) >= lim[L_DEPL_MS]:
+                if c0 > band and self._full_ref - c0 < lim[L_DEPL_DROP]:
+                    if c0 > lim[L_ZONE_HI] or c0 < lim[L_ZONE_LO]:
+                        act |= 1 << C.DEPLETED
+                if aux_live and code[AUX] > lim[L_DEPL_AUX]:
+                    act |= 1 << C.NO_COOL
+                self._full_ref = c0
+                self._full_t = now
+        else:
+            self._full_ok = 0
+        if self._has_pressure and self._pressure < lim[L_P_LOW]:
+            if self._p_low < _CNT_MAX:
+                self._p_low += 1
+        else:
+            self._p_low = 0
+        if self._p_low >= lim[L_DEBOUNCE]:
+            act |= 1 << C.DEPLETED
+        return act
 
-        # Operator inputs: e-stop NC loop (0 = pressed or broken wire), and
-        # the hold-to-run footswitch and handpiece during a treatment.
+    def _supply(self, ph):
+        """Supply pressure window (any phase: also blocks a start)."""
+        if not self._has_pressure:
+            return 0
+        lim = self.lim
+        p = self._pressure
+        if p < lim[L_P_MIN] or p > lim[L_P_MAX]:
+            if self._p_bad < _CNT_MAX:
+                self._p_bad += 1
+        else:
+            self._p_bad = 0
+        return (1 << C.PRESSURE) if self._p_bad >= lim[L_DEBOUNCE] else 0
+
+    def _stuck_open(self, now):
+        """Solenoid stuck open: while it is commanded closed and the master
+        valve is open (cryogen could reach it), after a grace time for the
+        line's dead time and the probes' lag, over each window the line
+        (aux) must not fall and, while it is cold, must warm; the tissue
+        must not fall. Evidence that holds at any tissue temperature: a
+        cold tissue cannot fall fast, but it does not fall at all, and the
+        nozzle warms quickly, once the flow really stops."""
+        # Commanded closed = a zero demand (the valve's sub-ticks then never
+        # open it); a sample of ``is_open`` at the tick would miss pulses.
+        if self._demand_pm > 0 or self._valve.is_open or not self.master_open:
+            self._stuck_st = _ST_IDLE
+            return 0
+        clock = self._clock
+        lim = self.lim
+        st = self._stuck_st
+        if st == _ST_IDLE:
+            self._stuck_st = _ST_GRACE
+            self._stuck_t = now
+            return 0
+        if st == _ST_GRACE:
+            if clock.diff(now, self._stuck_t) >= lim[L_STUCK_GRACE_MS]:
+                self._stuck_st = _ST_WATCH
+                self._stuck_t = now
+                self._stuck_ref = self.code[TISSUE]
+                self._stuck_aux = self.code[AUX]
+            return 0
+        if clock.diff(now, self._stuck_t) < lim[L_STUCK_MS]:
+            return 0
+        act = 0
+        if self._stuck_ref - self.code[TISSUE] >= lim[L_STUCK_DROP]:
+            act = 1 << C.STUCK_OPEN
+        if self.fitted & (1 << AUX) and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]:
+            a = self.code[AUX]
+            if self._stuck_aux - a >= lim[L_AUX_DROP]:
+                act = 1 << C.STUCK_OPEN
+            elif a < lim[L_DEPL_AUX] and a - self._stuck_aux < lim[L_AUX_RISE]:
+                act = 1 << C.STUCK_OPEN
+            self._stuck_aux = a
+        self._stuck_ref = self.code[TISSUE]
+        self._stuck_t = now
+        return act
+
+    def _inputs(self, ph):
+        """Operator inputs: the e-stop's NC loop (open now, or opened since
+        the last evaluation however briefly: ``estop_isr``), and the
+        hold-to-run footswitch and handpiece during a treatment."""
+        lim = self.lim
+        act = 0
+        e = self._estop_edges
+        if e != self._estop_seen:
+            self._estop_seen = e
+            act |= 1 << C.ESTOP
         if self._estop is not None and self._estop.value() != lim[L_ESTOP_OK]:
             act |= 1 << C.ESTOP
-        if treating and not (
-            self._level(self._foot, lim[L_FOOT_PRESSED])
-            and self._level(self._hand, lim[L_HAND_HELD])
-        ):
-            act |= 1 << C.RELEASED
-
-        # Liveness and platform health.
-        if self.overruns_consec >= lim[L_OVERRUNS]:
-            act |= 1 << C.OVERRUN
-        if not self.wdt_ok:
-            act |= 1 << C.WATCHDOG
-        if not self.storage_ok:
-            act |= 1 << C.STORAGE
-
-        return self._apply(act)
+        if (1 << ph) & S.TREATING:
+            foot = self._foot
+            hand = self._hand
+            if (foot is not None and foot.value() != lim[L_FOOT_PRESSED]) or (
+                hand is not None and hand.value() != lim[L_HAND_HELD]
+            ):
+                act |= 1 << C.RELEASED
+        return act
 
     def _apply(self, act):
         """Grant or withdraw the permit for ``act``; trip reaction first."""
@@ -427,14 +583,17 @@ class Interlock:
         self.latched |= act & C.LATCHING
         blocking = act | self.latched
         bit = 1 << self.phase
-        if blocking or not (bit & S.COOLING):
+        cooling = not blocking and bit & S.COOLING
+        if cooling and self.lim[L_NEED_WDT] and not self._wdt_armed:
+            cooling = 0  # no valve before the hardware watchdog runs
+        if cooling:
+            self.permit = True
+            self._valve.permit = True
+        else:
             self.permit = False
             self._valve.permit = False
             self._valve.force_closed()
-        else:
-            self.permit = True
-            self._valve.permit = True
-        if blocking or not (bit & S.TREATING):
+        if not cooling:
             if self.master_open or newly:
                 self._master.close()
                 self.master_open = False
@@ -442,14 +601,14 @@ class Interlock:
             self._master.open()
             self.master_open = True
         if newly:
-            self.new |= newly
+            self._new |= newly
             self.trips += 1
         return act
 
     def heartbeat_check(self, now):
-        """For a hard timer ISR beside the loop: if the loop has not
-        evaluated within the heartbeat, close both valves and flag OVERRUN
-        (Klipper's missed-scheduling shutdown, control.md §1.4)."""
+        """For a hard timer interrupt beside the loop: if the loop has not
+        evaluated within the heartbeat, close both valves and latch OVERRUN
+        (Klipper's missed-scheduling shutdown). Allocation-free."""
         if self._clock.diff(now, self._last) > self.lim[L_HEARTBEAT_MS]:
             self._valve.permit = False
             self._valve.force_closed()
@@ -457,7 +616,7 @@ class Interlock:
             self.master_open = False
             self.permit = False
             if not (self.latched & (1 << C.OVERRUN)):
-                self.new |= 1 << C.OVERRUN
+                self._new |= 1 << C.OVERRUN
                 self.active |= 1 << C.OVERRUN
                 self.latched |= 1 << C.OVERRUN
             return True
@@ -465,8 +624,8 @@ class Interlock:
 
     def take_new(self):
         """Conditions tripped since the last call (control path: alarm, log)."""
-        n = self.new
-        self.new = 0
+        n = self._new
+        self._new = 0
         return n
 
     def blocking(self):
@@ -475,9 +634,6 @@ class Interlock:
     def healthy(self):
         """True when every health check passes: only then is the WDT fed."""
         return not ((self.active | self.latched) & C.HEALTH) and not self.corrupt
-
-    def dose_code_ms(self):
-        return self._dose
 
     def acknowledge(self, role_level):
         """Clear latched conditions whose cause is gone. ``role_level``:

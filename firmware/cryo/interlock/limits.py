@@ -43,13 +43,15 @@ def _clamp_int(x):
     return x
 
 
-def build(p, drv0, drv1, cj_c, setpoint_c, pressure_code=None, drv_aux=None):
+def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=None):
     """Full limit block (list of ints, length ``interlock.NL``) for params ``p``.
 
     ``drv0``/``drv1``: drivers of the tissue channels (``drv1`` None when no
     redundant sensor); ``cj_c``: present cold-junction temperature;
-    ``setpoint_c``: the active tissue setpoint; ``pressure_code(kpa)`` maps a
-    supply pressure to the raw ADC code (None: no pressure sensor).
+    ``setpoint_c``: the active tissue setpoint; ``levels``: the pin levels
+    of a pressed footswitch, a held handpiece and a closed e-stop loop;
+    ``pressure_code(kpa)`` maps a supply pressure to the raw ADC code (None:
+    no pressure sensor).
     """
     L = [0] * I.NL
     slope = codes_per_c(drv0, setpoint_c, cj_c)
@@ -102,22 +104,22 @@ def build(p, drv0, drv1, cj_c, setpoint_c, pressure_code=None, drv_aux=None):
     L[I.L_HEARTBEAT_MS] = int(p["heartbeat_ms"])
     L[I.L_OVERRUNS] = int(p["overruns"])
     L[I.L_DUTY_FULL] = int(p["duty_full"] * 1000 + 0.5)
-    L[I.L_FOOT_PRESSED] = 1
-    L[I.L_HAND_HELD] = 1
-    L[I.L_ESTOP_OK] = 1
     L[I.L_Q] = q
+    L[I.L_FOOT_PRESSED], L[I.L_HAND_HELD], L[I.L_ESTOP_OK] = levels
     L[I.L_APPROACH_MS] = int(p["approach_max_s"] * 1000)
     L[I.L_TUNE_MS] = int(p["tune_max_s"] * 1000)
     L[I.L_ZONE_HI] = _code(drv0, 1.0, cj_c)
     L[I.L_ZONE_LO] = _code(drv0, -10.0, cj_c)
     if drv_aux is not None:
         L[I.L_DEPL_AUX] = _code(drv_aux, p["depl_aux_c"], cj_c)
+        # The line's code scale where a stuck valve shows (cold line).
+        aux_slope = codes_per_c(drv_aux, p["depl_aux_c"], cj_c)
+        L[I.L_AUX_DROP] = max(1, int(p["stuck_line_c"] * aux_slope + 0.5))
+        L[I.L_AUX_RISE] = L[I.L_AUX_DROP]
     else:
         L[I.L_DEPL_AUX] = 1 << 28
+        L[I.L_AUX_DROP] = 1 << 28
+        L[I.L_AUX_RISE] = 0
+    L[I.L_FLOW_MAX_MS] = int(p["flow_max_s"] * 1000)
+    L[I.L_NEED_WDT] = 1 if p["require_wdt"] else 0
     return L
-
-
-def setpoint_codes(p, drv0, cj_c, setpoint_c):
-    """(L_SP, L_HYST) for a new setpoint, without rebuilding the block."""
-    sp = _code(drv0, setpoint_c, cj_c)
-    return sp, _code(drv0, setpoint_c + p["nocool_hyst_c"], cj_c) - sp

@@ -3,11 +3,11 @@
 Each entry: (name, default, low, high, unit, role, why), taken from the
 configuration schema (``cryo.storage.schema``) through ``ALIASES``.
 ``low``/``high`` are hard limits compiled into the firmware: configuration
-can choose a value inside them, never outside (clinical-safety.md §3.7 item 5: "hard-coded,
-non-configurable ceilings; clinician-editable protocol values within them").
-Defaults come from the clinical reference (§1.3: contact/spray keloid
-cryotherapy, 1-3 freeze-thaw cycles of 10-30 s; thaw about 30 s before
-re-freezing) and from the controller reference (control.md §7).
+can choose a value inside them, never outside (hard-coded, non-configurable
+ceilings; clinician-editable protocol values within them — IEC 60601-1
+single-fault safety, ISO 14971 risk control by design).
+Defaults: contact/spray keloid cryotherapy uses 1-3 freeze-thaw cycles of
+10-30 s with a complete thaw (about 30 s) before re-freezing.
 
 ``role`` is the lowest role allowed to change the value: "operator" for the
 protocol a clinician picks per patient, "service" for the safety limits.
@@ -42,6 +42,8 @@ ALIASES = {
     "limits.stuck_rate_c_s": "stuck_rate_c_s",
     "limits.stuck_window_s": "stuck_window_s",
     "limits.stuck_grace_s": "stuck_grace_s",
+    "limits.stuck_line_c": "stuck_line_c",
+    "limits.flow_max_s": "flow_max_s",
     "limits.depl_window_s": "depl_window_s",
     "limits.depl_drop_c": "depl_drop_c",
     "limits.depl_aux_c": "depl_aux_c",
@@ -80,6 +82,8 @@ def _from_schema():
 
 
 PARAMS = _from_schema()
+# Short names of the fields whose range is a factory clinical bound.
+_BOUNDED = tuple(ALIASES[k] for k in _schema.CLINICAL_BOUNDS if k in ALIASES)
 
 _INDEX = {}
 for _i, _p in enumerate(PARAMS):
@@ -114,7 +118,15 @@ def check_value(name, value):
     if isinstance(default, int) and not isinstance(value, int):
         return "%s must be an integer, got %r" % (name, value)
     if value != value or not (lo <= value <= hi):
-        return "%s = %r is outside the hard limits %r..%r %s" % (name, value, lo, hi, p[4])
+        what = "factory clinical bound" if name in _BOUNDED else "hard limits"
+        return "%s = %r is outside the %s %r..%r %s (no role can widen it)" % (
+            name,
+            value,
+            what,
+            lo,
+            hi,
+            p[4],
+        )
     return None
 
 

@@ -6,7 +6,8 @@ drives a valve. Each change is pushed to the interlock (``set_phase``),
 which withdraws or grants the permit in the same call, so leaving FREEZE
 closes the valve in the tick the decision is made.
 
-Timing rules (clinical-safety.md §1.2-1.3):
+Timing rules (contact/spray cryotherapy of keloids: freeze-thaw cycles of
+10-30 s at the target, a slow complete thaw before re-freezing):
 
 * PRECOOL is open-loop line chill-down: it ends when the line/nozzle (aux)
   thermocouple is below ``precool_aux_c`` or the tissue has dropped by
@@ -14,7 +15,7 @@ Timing rules (clinical-safety.md §1.2-1.3):
   condition enforces the ``precool_s`` timeout.
 * FREEZE holds the target for ``freeze_s`` counted from *reaching* the target
   (tissue within ``REACH_BAND_C`` of it): a visibly frozen surface is not a
-  lethal dose (§1.2), so time before the target does not count. The
+  lethal dose, so time before the target does not count. The
   interlock's FREEZE_TIME caps the whole phase at ``freeze_max_s``.
 * THAW keeps the valves closed until the tissue is above ``thaw_c`` *and*
   ``min_thaw_s`` has passed ("rapid freeze, slow thaw", complete thaw before
@@ -92,7 +93,7 @@ class Protocol:
         return True
 
     def abort(self, now, reason):
-        if self.state in (S.IDLE, S.DONE, S.ABORTED, S.FAULT, S.SERVICE):
+        if self.state in (S.IDLE, S.DONE, S.ABORTED, S.FAULT):
             return False
         self._go(S.ABORTED, now, reason)
         return True
@@ -124,16 +125,6 @@ class Protocol:
             return False
         self._go(S.IDLE, now, reason)
         return True
-
-    def enter_service(self, now):
-        if not ((1 << self.state) & S.STARTABLE):
-            return False
-        self._go(S.SERVICE, now, "service mode")
-        return True
-
-    def leave_service(self, now):
-        if self.state == S.SERVICE:
-            self._go(S.IDLE, now)
 
     # -- the sequencer, once per tick ------------------------------------
     def step(self, now, tissue_c, aux_c):

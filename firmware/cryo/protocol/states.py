@@ -2,7 +2,8 @@
 
 IDLE → SELF_TEST → READY → PRECOOL → FREEZE → THAW → (FREEZE … THAW) → DONE;
 ABORTED (stopped without a latched fault) or FAULT (a latched fault) from any
-state. SERVICE is entered only from an idle state on the host's request.
+state. TUNE is the engineer's autotune or step test. Number 9 is unused
+(earlier firmware reserved it; the logs keep the numbers stable).
 """
 
 from micropython import const
@@ -16,7 +17,6 @@ THAW = const(5)
 DONE = const(6)
 ABORTED = const(7)
 FAULT = const(8)
-SERVICE = const(9)
 TUNE = const(10)  # autotune or open-loop step test (engineer role; hold-to-run)
 
 NAMES = (
@@ -29,7 +29,7 @@ NAMES = (
     "DONE",
     "ABORTED",
     "FAULT",
-    "SERVICE",
+    "?9",
     "TUNE",
 )
 

@@ -20,6 +20,9 @@ FAULT_CJ_LOW = 0x0800  # MAX31856: cold junction below CJLF
 FAULT_TIMEOUT = 0x1000  # MAX31856: one-shot conversion never completed
 FAULT_CONFIG = 0x2000  # MAX31856: configuration read back differs (chip reset?)
 FAULT_NO_DATA = 0x4000  # nothing read yet
+# Set by supervision (cryo.supervision.channel), not by a chip: the chip's
+# reading is valid but implausible (range, rate, stuck frame, cold junction).
+FAULT_IMPLAUSIBLE = 0x8000
 
 # (bit, short name) in bit order, for logs and the host (not used on the safety path).
 NAMES = (
@@ -38,6 +41,7 @@ NAMES = (
     (FAULT_TIMEOUT, "timeout"),
     (FAULT_CONFIG, "config"),
     (FAULT_NO_DATA, "no-data"),
+    (FAULT_IMPLAUSIBLE, "implausible"),
 )
 
 

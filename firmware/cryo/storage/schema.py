@@ -10,10 +10,12 @@ fields of its own level and below:
 * engineer - PID gains, sensors and calibration, alarm and log settings;
 * service  - hard clinical limits and log retention (overwrite policy).
 
-Hard clinical limits (clinical-safety.md §1.2, §3.7 item 2 and 5): a
-floor of -60 degC for contact/spray (a service engineer may set -30..-80
-degC), a margin the target keeps above it, a maximum freeze time, a
-maximum number of freeze-thaw cycles and a cold-dose ceiling. The protocol
+Hard clinical limits: a floor of -60 degC for contact/spray (lethal
+tissue temperatures are -20 to -50 degC; colder risks necrosis beyond the
+lesion and pigment loss), a margin the target keeps above it, a maximum
+freeze time, a maximum number of freeze-thaw cycles and a cold-dose
+ceiling. Their ranges below are factory bounds (``CLINICAL_BOUNDS``): a
+service engineer may tighten a limit, no role or file can widen it. The protocol
 is validated against the limits in force (cross-field rules in
 :func:`cross_check`, the one definition the controller uses too). The
 ranges of the protocol and limit fields are the ones the firmware enforces
@@ -83,8 +85,9 @@ FIELDS = (
     ("sensor.rate_noise_c", "float", "degC", 0.5, 10.0, "service", 2.0, "rate noise allowance"),
     ("sensor.stuck_s", "float", "s", 5.0, 300.0, "service", 30.0, "identical frame: stuck"),
     # Protocol defaults (operator, within the limits below). Clinical basis
-    # (clinical-safety.md): lethal tissue temperatures -20..-50 degC (§1.2);
-    # keloid cryotherapy uses 1-3 freeze-thaw cycles of 10-30 s (§1.3).
+    # lethal tissue temperatures -20..-50 degC (Gage and Baust, Cryobiology
+    # 1998); keloid cryotherapy uses 1-3 freeze-thaw cycles of 10-30 s
+    # (Zouboulis et al., Arch Dermatol 1993; Har-Shai et al. 2003).
     # These ranges are also the firmware's hard ranges (cryo.protocol.params
     # reads them from here).
     (
@@ -104,19 +107,19 @@ FIELDS = (
     ("protocol.precool_s", "float", "s", 3.0, 60.0, "engineer", 20.0, "pre-cool timeout"),
     ("protocol.precool_aux_c", "float", "degC", -190.0, -20.0, "engineer", -100.0, "line chilled"),
     ("protocol.precool_drop_c", "float", "degC", 0.5, 20.0, "engineer", 3.0, "tissue drop"),
-    # Hard clinical limits (service only); floor: surface below -60 degC risks
-    # necrosis beyond the lesion (clinical-safety.md §3.7 item 2).
-    ("limits.floor_c", "float", "degC", -80.0, -30.0, "service", -60.0, "hard tissue floor"),
+    # Hard clinical limits (service only, within factory bounds); floor: a
+    # surface below -60 degC risks necrosis beyond the lesion.
+    ("limits.floor_c", "float", "degC", -60.0, -30.0, "service", -60.0, "hard tissue floor"),
     ("limits.floor_margin_c", "float", "degC", 5.0, 40.0, "service", 10.0, "target above floor by"),
     ("limits.sentinel_floor_c", "float", "degC", -60.0, 0.0, "service", -50.0, "aux floor"),
-    ("limits.max_freeze_s", "float", "s", 10.0, 120.0, "service", 60.0, "hard max freeze time"),
+    ("limits.max_freeze_s", "float", "s", 10.0, 60.0, "service", 60.0, "hard max freeze time"),
     ("limits.max_cycles", "int", "", 1, 3, "service", 3, "hard max cycles"),
     (
         "limits.cold_dose_cs",
         "float",
         "degC*s",
         100.0,
-        30000.0,
+        6000.0,
         "service",
         6000.0,
         "hard max cold dose: integral of -T over time below 0 degC per session",
@@ -125,14 +128,16 @@ FIELDS = (
     ("limits.approach_max_s", "float", "s", 30.0, 900.0, "service", 600.0, "whole FREEZE max"),
     ("limits.tune_max_s", "float", "s", 60.0, 3600.0, "service", 1800.0, "autotune/step max"),
     ("limits.dose_threshold_c", "float", "degC", -30.0, 0.0, "service", -10.0, "dose below"),
-    ("limits.disagree_c", "float", "degC", 2.0, 30.0, "service", 10.0, "tissue sensors differ"),
+    ("limits.disagree_c", "float", "degC", 2.0, 10.0, "service", 10.0, "tissue sensors differ"),
     ("limits.nocool_hyst_c", "float", "degC", 1.0, 20.0, "service", 5.0, "no-cool band"),
     ("limits.nocool_max_cs", "float", "degC*s", 5.0, 600.0, "service", 60.0, "no-cool integral"),
     ("limits.watch_drop_c", "float", "degC", 0.5, 10.0, "service", 2.0, "watch: must fall"),
     ("limits.watch_s", "float", "s", 2.0, 120.0, "service", 60.0, "watch: within"),
-    ("limits.stuck_rate_c_s", "float", "degC/s", 0.5, 20.0, "service", 2.0, "stuck-open rate"),
-    ("limits.stuck_window_s", "float", "s", 0.5, 10.0, "service", 2.0, "stuck-open window"),
-    ("limits.stuck_grace_s", "float", "s", 0.2, 10.0, "service", 1.0, "stuck-open grace"),
+    ("limits.stuck_rate_c_s", "float", "degC/s", 0.25, 2.0, "service", 0.5, "stuck-open fall"),
+    ("limits.stuck_window_s", "float", "s", 0.5, 3.0, "service", 2.0, "stuck-open window"),
+    ("limits.stuck_grace_s", "float", "s", 0.2, 3.0, "service", 1.0, "stuck-open grace"),
+    ("limits.stuck_line_c", "float", "degC", 0.5, 5.0, "service", 2.0, "stuck-open line change"),
+    ("limits.flow_max_s", "float", "s", 2.0, 900.0, "service", 480.0, "valve open to target"),
     ("limits.depl_window_s", "float", "s", 2.0, 120.0, "service", 60.0, "depletion window"),
     ("limits.depl_drop_c", "float", "degC", 0.1, 10.0, "service", 0.5, "depletion: min drop"),
     ("limits.depl_aux_c", "float", "degC", -180.0, 0.0, "service", -60.0, "depletion: line"),
@@ -174,6 +179,25 @@ FIELDS = (
         False,
         "may rotation delete sessions the host has not pulled",
     ),
+)
+
+# Fields whose range is a factory clinical bound compiled into the firmware
+# (IEC 60601-1 single-fault safety: the envelope the interlock enforces
+# cannot be moved by a configuration mistake or a role): the floor, the
+# freeze and dose ceilings, the sensor-disagreement limit and the stuck-open
+# detection limits.
+CLINICAL_BOUNDS = (
+    "limits.floor_c",
+    "limits.max_freeze_s",
+    "limits.cold_dose_cs",
+    "limits.disagree_c",
+    "limits.stuck_rate_c_s",
+    "limits.stuck_window_s",
+    "limits.stuck_grace_s",
+    "limits.stuck_line_c",
+    "limits.wdt_ms",
+    "limits.max_cycles",
+    "limits.approach_max_s",
 )
 
 _BY_NAME = {}
@@ -344,6 +368,13 @@ def check_value(name, value):
             _allowed(f),
         )
     if value != value or value < f[3] or value > f[4]:
+        if name in CLINICAL_BOUNDS:
+            return "%s = %s%s is outside the factory clinical bound %s (no role can widen it)" % (
+                name,
+                _shown(value),
+                unit,
+                _allowed(f),
+            )
         return "%s = %s%s is out of range: allowed %s" % (name, _shown(value), unit, _allowed(f))
     return None
 

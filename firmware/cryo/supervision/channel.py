@@ -120,7 +120,7 @@ class Channel:
     ``tc_lsb_c``/``cj_lsb_c``. ``clock``: a cryo.clock clock.
     Limits in °C (true temperature), times in ms; ``calibration`` a
     :class:`Calibration` or None. ``expect_change`` gates stuck detection
-    (the controller sets it while cooling is active).
+    (the controller turns it on for the cooling phases: ``expect_change()``).
     """
 
     def __init__(
@@ -165,7 +165,7 @@ class Channel:
         self.stuck_ms = stuck_ms
         self.stale_ms = stale_ms
         self.calibration = calibration
-        self.expect_change = expect_change
+        self._expect_change = expect_change
         lsb = sensor.cj_lsb_c
         self.cj_lo = int(cj_min_c / lsb)
         self.cj_hi = int(cj_max_c / lsb)
@@ -205,6 +205,13 @@ class Channel:
         self._t_lim_hi = 35.0
         self._refresh_limits(25.0, 25.0)
 
+    def expect_change(self, on):
+        """Whether the reading should move (cooling): only then is an
+        unchanging frame a stuck converter."""
+        self._expect_change = bool(on)
+        if on:
+            self._t_changed = self.clock.ticks_ms()
+
     # --- safety path (integers only) -------------------------------------
     def update(self, now_ms):
         """Poll the sensor and re-evaluate the status. Allocation-free.
@@ -233,7 +240,7 @@ class Channel:
             if tc != self._prev_tc or cj != self._prev_cj:
                 self._t_changed = now
             elif (
-                self.expect_change
+                self._expect_change
                 and self.stuck_ms
                 and self.clock.diff(now, self._t_changed) >= self.stuck_ms
             ):

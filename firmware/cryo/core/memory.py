@@ -1,0 +1,117 @@
+"""What the safety layer must remember across a reset or a power cut.
+
+``SafetyMemory`` owns the persistent safety state
+(``cryo.storage.safety_state.SafetyState``: latched conditions, the site's
+cold dose and frozen flag, whether a valve-capable phase was running, the
+boot count and the last reset cause) and the device event log
+(``cryo.storage.events.DeviceEventLog``: every fault, acknowledgement,
+boot, restored latch and internal error, in and outside treatment
+sessions).
+
+Timing: nothing here runs in the safety path. The controller calls it in
+the tick's control path, after ``Interlock.evaluate`` has closed the valves
+(a fault: valves, then alarm, then these records), or between ticks. A
+state write goes out when the latched mask or the flags change, and the
+growing dose at most every ``_DOSE_SAVE_MS`` — one small record into the
+other of two slots, so a power cut during the write keeps the previous one.
+
+Both stores are optional (a bench setup without flash): without them the
+device still works and the missing memory is reported at boot.
+"""
+
+from micropython import const
+
+from cryo.storage import records as R
+from cryo.storage import safety_state as SS
+
+_DOSE_SAVE_MS = const(5000)
+
+
+def reset_code(name):
+    """Reset-cause name (``cryo.board.Board.reset_cause``) → record code."""
+    i = 0
+    names = R.RESET_NAMES
+    while i < len(names):
+        if names[i] == name:
+            return i
+        i += 1
+    return 0
+
+
+class SafetyMemory:
+    def __init__(self, state, devlog, clock):
+        self._state = state
+        self._devlog = devlog
+        self._clock = clock
+        self._saved_latched = -1  # what was last written
+        self._saved_flags = -1
+        self._dose_saved = 0
+        self._dose_t = clock.ticks_ms()
+        self.boots = 0
+        self.reset_cause = "unknown"
+        self.write_failures = 0
+
+    def boot(self, reset_name, now):
+        """Load the state at construction. Returns a dict: ``latched``,
+        ``dose``, ``flags`` to restore, ``lost`` (a state file that cannot
+        be read: the caller latches conservatively) and ``wdt_in_treatment``
+        (the watchdog reset the board while a valve-capable phase ran)."""
+        self.reset_cause = reset_name
+        out = {"latched": 0, "dose": 0, "flags": 0, "lost": False, "wdt_in_treatment": False}
+        st = self._state.load() if self._state is not None else None
+        if st is not None:
+            out["latched"] = st["latched"]
+            out["dose"] = st["site_dose"]
+            out["flags"] = st["flags"]
+            out["lost"] = bool(st.get("lost"))
+            self.boots = st["boots"]
+        self.boots += 1
+        code = reset_code(reset_name)
+        self.record(R.DEV_BOOT, code, self.boots, now)
+        if out["lost"]:
+            self.record(R.DEV_STATE_LOST, 0, 0, now)
+        if out["flags"] & SS.FLAG_TREATING and reset_name == "wdt":
+            out["wdt_in_treatment"] = True
+            self.record(R.DEV_WDT_IN_TREATMENT, 0, 0, now)
+        if out["latched"]:
+            self.record(R.DEV_RESTORED, 0, out["latched"], now)
+        self._write(out["latched"], out["dose"], out["flags"], code)
+        return out
+
+    def record(self, kind, code, arg, now):
+        """One device event (never raises: a failing flash is counted and
+        shows as the STORAGE condition through the log's checks)."""
+        d = self._devlog
+        if d is None:
+            return
+        if d.append(kind, code, arg, now) < 0:
+            self.write_failures += 1
+
+    def update(self, latched, dose, flags, now, force=False):
+        """Keep the state current: at once when the latched mask or the
+        flags change (or ``force``), the dose at most every 5 s."""
+        if self._state is None:
+            return
+        if latched != self._saved_latched or flags != self._saved_flags or force:
+            self._write(latched, dose, flags, None)
+        elif dose != self._dose_saved and (
+            self._clock.diff(now, self._dose_t) >= _DOSE_SAVE_MS or dose < self._dose_saved
+        ):
+            self._write(latched, dose, flags, None)
+
+    def _write(self, latched, dose, flags, reset):
+        if self._state is None:
+            return
+        kw_reset = reset if reset is not None else reset_code(self.reset_cause)
+        if not self._state.save(latched, dose, flags, self.boots, kw_reset):
+            self.write_failures += 1
+        self._saved_latched = latched
+        self._saved_flags = flags
+        self._dose_saved = dose
+        self._dose_t = self._clock.ticks_ms()
+
+    def events(self, since_seq=0):
+        """The device event records (for status and tests)."""
+        if self._devlog is None:
+            return []
+        return self._devlog.records(since_seq)

@@ -1,0 +1,88 @@
+"""The safety path's integers stay small ints on a 32-bit board.
+
+MicroPython on a 32-bit port keeps integers up to 2**30 - 1 in the object
+word; a larger value is a heap object, so arithmetic that overflows it in
+``Interlock.evaluate`` would allocate (and could raise MemoryError with the
+heap locked). The 64-bit unix port cannot show this, so the bounds are
+checked here by arithmetic: every limit the block can hold, for every
+parameter at either end of its hard range, both converters and the
+cold-junction range, and every product and sum the evaluation forms.
+"""
+
+import itertools
+
+import core_scenarios as SC
+from core_rig import Rig
+
+from cryo.interlock import interlock as I
+from cryo.interlock import limits as LIM
+from cryo.protocol import params as P
+
+SMALL = 1 << 30  # first value that is not a small int on a 32-bit board
+_DT_MAX = 1000  # Interlock bounds the integration step to this (ms)
+_SAT = 1 << 28  # the integrals saturate here
+
+
+def _param_corners():
+    """Every numeric parameter at its low and its high hard limit (one at a
+    time, the others at their defaults), and all at low / all at high."""
+    base = P.defaults()
+    numeric = [p for p in P.PARAMS if not isinstance(p[1], bool)]
+    yield base
+    for p in numeric:
+        for v in (p[2], p[3]):
+            c = dict(base)
+            c[p[0]] = v
+            yield c
+    for end in (2, 3):
+        c = dict(base)
+        for p in numeric:
+            c[p[0]] = p[end]
+        yield c
+
+
+def _drivers():
+    rig = Rig(seed=1, config=SC.FAST, plant=SC.FAST_PLANT)
+    return rig.ctl._lim_drv
+
+
+def test_every_limit_and_every_product_stays_a_small_int():
+    d0, d1, da = _drivers()
+    checked = 0
+    for p, cj, sp in itertools.product(_param_corners(), (-20.0, 24.0, 70.0), (-50.0, -20.0)):
+        blk = LIM.build(p, d0, d1, cj, sp, (1, 1, 1), lambda kpa: int(kpa * 100), da)
+        assert len(blk) == I.NL
+        for i, v in enumerate(blk):
+            assert isinstance(v, int) and -SMALL < v < SMALL, (i, v, p)
+        # Codes the tissue channel can report across the whole thermocouple range.
+        c_lo = int(d0.code_for(-270.0, cj))
+        c_hi = int(d0.code_for(400.0, cj))
+        for c0 in (c_lo, c_hi):
+            # Disagreement map: M * code0 before the shift.
+            assert abs(blk[I.L_DIS_M] * c0) < SMALL, (blk[I.L_DIS_M], c0)
+            exp = blk[I.L_DIS_B] + ((blk[I.L_DIS_M] * c0) >> blk[I.L_DIS_SHIFT])
+            assert abs(exp) < SMALL
+            # Dose and no-cool increments at the largest step, added to a
+            # value just below saturation.
+            inc = abs((blk[I.L_DOSE_THR] - c0) >> blk[I.L_Q]) * _DT_MAX
+            assert _SAT + inc < SMALL, (inc, blk[I.L_Q])
+            band = blk[I.L_SP] + blk[I.L_HYST]
+            inc = abs((c0 - band) >> blk[I.L_Q]) * _DT_MAX
+            assert _SAT + inc < SMALL
+        # Valve-open budget: demand (per mille) times the step.
+        assert _SAT + 1000 * _DT_MAX < SMALL
+        # Limit sums a tick forms (watch goal, band).
+        assert abs(c_lo - blk[I.L_WATCH_DROP]) < SMALL
+        checked += 1
+    assert checked > 100
+
+
+def test_integrals_saturate_below_the_limit_they_compare_with():
+    """A saturated integral must still trip: every integral limit is below
+    the saturation value."""
+    d0, d1, da = _drivers()
+    for p in _param_corners():
+        blk = LIM.build(p, d0, d1, 24.0, -35.0, (1, 1, 1), None, da)
+        assert blk[I.L_DOSE_MAX] < _SAT
+        assert blk[I.L_NOCOOL_MAX] < _SAT
+        assert blk[I.L_FLOW_MAX_MS] < _SAT
