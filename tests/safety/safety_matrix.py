@@ -476,11 +476,33 @@ def goto(rig, phase, plant):
 # object graph (world, board, controller); its persist directory is copied
 # and re-pointed, so cases never share files.
 _CACHE = {}
+CLONE_ERRORS = []  # why a copy failed (the lead-in then runs again: slower, same result)
+
+
+_LEAVES = (int, float, str, bytes, bytearray, type(None))
+
+
+def _walkable(v):
+    """Instances, dicts, lists, tuples: not modules, classes or functions
+    (the walk must stay inside the rig's own objects)."""
+    t = type(v).__name__
+    return not isinstance(v, (type,) + _LEAVES) and t not in (
+        "module",
+        "function",
+        "builtin_function_or_method",
+        "method",
+        "cell",
+        "code",
+    )
+
+
+def _under(v, old):
+    return v == old or v.startswith(old + "/")
 
 
 def _rebase(obj, old, new, seen):
     i = id(obj)
-    if i in seen:
+    if i in seen or not _walkable(obj):
         return
     seen.add(i)
     d = getattr(obj, "__dict__", None)
@@ -492,20 +514,20 @@ def _rebase(obj, old, new, seen):
     if items is not None:
         for k in list(items):
             v = items[k]
-            if isinstance(v, str) and v.startswith(old):
+            if isinstance(v, str) and _under(v, old):
                 items[k] = new + v[len(old) :]
-            elif not isinstance(v, (int, float, bytes, bytearray, type(None))):
+            elif _walkable(v):
                 _rebase(v, old, new, seen)
     elif isinstance(obj, list):
         for j in range(len(obj)):
             v = obj[j]
-            if isinstance(v, str) and v.startswith(old):
+            if isinstance(v, str) and _under(v, old):
                 obj[j] = new + v[len(old) :]
-            elif not isinstance(v, (int, float, str, bytes, bytearray, type(None))):
+            elif _walkable(v):
                 _rebase(v, old, new, seen)
     elif isinstance(obj, tuple):
         for v in obj:
-            if not isinstance(v, (int, float, str, bytes, bytearray, type(None))):
+            if _walkable(v):
                 _rebase(v, old, new, seen)
 
 
@@ -513,9 +535,9 @@ def _is_file(v):
     return hasattr(v, "fileno") and hasattr(v, "seek") and hasattr(v, "name")
 
 
-def _files(obj, seen, out):
-    """Open files held in ``obj``'s graph: [(holder, key, file)]."""
-    if id(obj) in seen or isinstance(obj, (int, float, str, bytes, bytearray, type(None))):
+def _files(obj, old, seen, out):
+    """Files under ``old`` held open in ``obj``'s graph: [(holder, key, file)]."""
+    if id(obj) in seen or not _walkable(obj):
         return
     seen.add(id(obj))
     items = obj if isinstance(obj, dict) else getattr(obj, "__dict__", None)
@@ -523,12 +545,13 @@ def _files(obj, seen, out):
         for k in list(items):
             v = items[k]
             if _is_file(v):
-                out.append((obj, k, v))
+                if isinstance(v.name, str) and _under(v.name, old):
+                    out.append((obj, k, v))
             else:
-                _files(v, seen, out)
+                _files(v, old, seen, out)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _files(v, seen, out)
+            _files(v, old, seen, out)
 
 
 def _clone(rig):
@@ -537,19 +560,19 @@ def _clone(rig):
     import copy
     import shutil
 
+    old = rig.persist_dir
     held = []
-    _files(rig, set(), held)
+    _files(rig, old, set(), held)
     memo = {}
     for _h, _k, f in held:
         memo[id(f)] = None
     new = copy.deepcopy(rig, memo)
-    old = rig.persist_dir
     dst = core_rig._tmpdir("safety")
     os.rmdir(dst)
     shutil.copytree(old, dst)
     for holder, key, f in held:
         twin = memo[id(holder)]
-        name = f.name if not f.name.startswith(old) else dst + f.name[len(old) :]
+        name = dst + f.name[len(old) :]
         g = open(name, f.mode.replace("w", "r+").replace("++", "+"))
         g.seek(f.tell())
         if isinstance(twin, dict):
@@ -571,7 +594,8 @@ def at_phase(plant, phase, cache=True):
         if src is not None:
             try:
                 return _clone(src), list(gaps), ok
-            except Exception:  # noqa: BLE001 - not copyable: run the lead-in again
+            except Exception as e:  # noqa: BLE001 - not copyable: run the lead-in again
+                CLONE_ERRORS.append("%s: %s" % (type(e).__name__, e))
                 _CACHE[key] = (None, gaps, ok)
     rig, gaps = make_rig(plant)
     ok = goto(rig, phase, plant)
@@ -579,7 +603,8 @@ def at_phase(plant, phase, cache=True):
         try:
             _CACHE[key] = (_clone(rig), gaps, ok)
             vboard.install(rig.world)
-        except Exception:  # noqa: BLE001 - e.g. MicroPython: no copy module
+        except Exception as e:  # noqa: BLE001 - e.g. MicroPython: no copy module
+            CLONE_ERRORS.append("%s: %s" % (type(e).__name__, e))
             _CACHE[key] = (None, gaps, ok)
             vboard.install(rig.world)
     return rig, gaps, ok

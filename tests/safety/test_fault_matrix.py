@@ -56,8 +56,9 @@ def test_copied_lead_in_matches_a_fresh_run():
     for mode, phase in (("estop_open", "HOLD"), ("solenoid_stuck_open", "APPROACH")):
         a = M.run_case(mode, phase, "fast", cache=True)
         b = M.run_case(mode, phase, "fast", cache=False)
-        for k in ("detect_ms", "raised", "min_surface_c", "uncommanded_ms"):
+        for k in ("detect_ms", "raised", "min_surface_c", "uncommanded_ms", "fails"):
             assert a[k] == b[k], (mode, phase, k, a[k], b[k])
+    assert not M.CLONE_ERRORS, M.CLONE_ERRORS
 
 
 def test_strong_plant_passes_the_floor_at_full_duty():
