@@ -501,34 +501,23 @@ def _under(v, old):
 
 
 def _rebase(obj, old, new, seen):
-    i = id(obj)
-    if i in seen or not _walkable(obj):
+    """Re-point every path string under ``old`` to ``new`` in the graph."""
+    if id(obj) in seen or not _walkable(obj):
         return
-    seen.add(i)
-    d = getattr(obj, "__dict__", None)
-    items = None
-    if isinstance(obj, dict):
-        items = obj
-    elif d is not None:
-        items = d
-    if items is not None:
-        for k in list(items):
-            v = items[k]
-            if isinstance(v, str) and _under(v, old):
-                items[k] = new + v[len(old) :]
-            elif _walkable(v):
-                _rebase(v, old, new, seen)
-    elif isinstance(obj, list):
-        for j in range(len(obj)):
-            v = obj[j]
-            if isinstance(v, str) and _under(v, old):
-                obj[j] = new + v[len(old) :]
-            elif _walkable(v):
-                _rebase(v, old, new, seen)
-    elif isinstance(obj, tuple):
+    seen.add(id(obj))
+    if isinstance(obj, tuple):
         for v in obj:
-            if _walkable(v):
-                _rebase(v, old, new, seen)
+            _rebase(v, old, new, seen)
+        return
+    box = obj if isinstance(obj, (dict, list)) else getattr(obj, "__dict__", None)
+    if box is None:
+        return
+    for k in list(box) if isinstance(box, dict) else range(len(box)):
+        v = box[k]
+        if isinstance(v, str) and _under(v, old):
+            box[k] = new + v[len(old) :]
+        else:
+            _rebase(v, old, new, seen)
 
 
 def _is_file(v):
