@@ -872,7 +872,9 @@ def _remove(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_case(mode, phase, plant="fast", cache=True):
+def run_case(mode, phase, plant="fast", cache=True, sabotage=None):
+    """One matrix case (module docstring). ``sabotage(run)``, for the tests
+    of the checks themselves, breaks the firmware before the injection."""
     inject, conds, _d, _q, window_s = MODES[mode]
     exp = expectation(mode, phase)
     rig, gaps, ok = at_phase(plant, phase, cache)
@@ -893,6 +895,8 @@ def run_case(mode, phase, plant="fast", cache=True):
             "conditions before the injection: %s" % _names(rig.ctl.il.active | rig.ctl.il.latched)
         )
     try:
+        if sabotage is not None:
+            sabotage(run)
         inject(run)
         run.check(rig.now)
         if mode in REBOOTS:

@@ -97,3 +97,32 @@ result(M.run_modes(%r))
     bad = [_report(r) for r in res.values() if r["fails"]]
     assert set(res) == set(modes)
     assert not bad, "\n".join(bad)
+
+
+def _noop(*a, **k):
+    return None
+
+
+def _master_never_closes(run):
+    run.rig.ctl.master.close = _noop
+
+
+def _no_device_log(run):
+    run.rig.ctl.memory.record = _noop
+
+
+@pytest.mark.parametrize(
+    "sabotage,mode,phase,expect",
+    [
+        (_master_never_closes, "estop_open", "HOLD", "master energised while"),
+        (_no_device_log, "tc1_open", "IDLE", "without a DEV_FAULT record"),
+    ],
+)
+def test_the_checks_catch_a_broken_firmware(sabotage, mode, phase, expect):
+    """The checks can fail: with the firmware broken on purpose the case
+    reports the violation (and passes with the firmware as it is). The
+    detection, floor and flow checks show failures against the firmware
+    itself (docs/hazards.md, status)."""
+    assert not M.run_case(mode, phase, "fast")["fails"]
+    r = M.run_case(mode, phase, "fast", cache=False, sabotage=sabotage)
+    assert any(expect in f for f in r["fails"]), r["fails"]
