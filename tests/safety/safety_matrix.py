@@ -319,9 +319,9 @@ MODES = {
         (),
         90,
     ),
-    "aux_open": (_chan("aux", "open_circuit", True), (), (), (), 20),
-    "aux_short": (_chan("aux", "short_gnd", True), (), (), (), 20),
-    "aux_stuck": (_chan("aux", "stuck", True), (), (), (), 20),
+    "aux_open": (_chan("aux", "open_circuit", True), (), (), QUIET_IDLE, 20),
+    "aux_short": (_chan("aux", "short_gnd", True), (), (), QUIET_IDLE, 20),
+    "aux_stuck": (_chan("aux", "stuck", True), (), (), QUIET_IDLE, 20),
     "spi_stuck_zeros": (
         _chans(("tissue", "tissue2", "aux"), "bus", "zeros"),
         SENSOR,
