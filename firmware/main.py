@@ -24,20 +24,22 @@ AUDIT_PATH = "/audit.log"
 
 
 def _optional(what, fn):
+    """A store on the flash that could not be opened (OSError: a damaged or
+    full filesystem; ValueError: a bad setting) is reported and left out:
+    the controller then blocks treatment (STORAGE) instead of not starting,
+    so the valves stay closed and the service link stays up."""
     try:
         return fn()
-    except Exception as e:  # noqa: BLE001 - the controller reports what is missing
+    except (OSError, ValueError) as e:
         print("main: %s unavailable: %r" % (what, e))
         return None
 
 
 def _load_config():
     """(cfg, fault) from storage, or ({}, None) when no config file exists."""
-    try:
-        from cryo.storage import config as cfgstore
-    except ImportError:
-        return {}, None
     import os
+
+    from cryo.storage import config as cfgstore
 
     try:
         os.stat(CONFIG_PATH)

@@ -168,7 +168,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         # sets period_ms (or pid.period_ms) overrides it.
         own = P.normalize(cfg)
         eff = cfg
-        tick = getattr(board, "tick_ms", None)
+        tick = board.tick_ms
         if tick and isinstance(cfg, dict) and "period_ms" not in own:
             eff = dict(cfg)
             eff["period_ms"] = tick
@@ -179,7 +179,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         # The board's watchdog.timeout_ms, shortened (never lengthened) by the config.
         self.wdt_ms = watchdog_timeout_ms(
             own.get("wdt_ms") if not self.config_errors else None,
-            getattr(board, "watchdog_ms", 0),
+            board.watchdog_ms,
         )
         self._extra = self._load_extras(cfg)
         self._cfg_hash = None
@@ -207,7 +207,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         if sensors is None:
             sensors = {}
             for name in CHANNELS:
-                if name in getattr(board, "cs", {}):
+                if name in board.cs:
                     sensors[name] = make_sensor(board, name)
         if "tissue" not in sensors:
             raise ValueError("the board has no 'tissue' thermocouple channel (required)")
@@ -228,9 +228,9 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             clock,
             self.valve,
             self.master,
-            estop=getattr(board, "estop", None),
-            footswitch=getattr(board, "footswitch", None),
-            handpiece=getattr(board, "handpiece", None),
+            estop=board.estop,
+            footswitch=board.footswitch,
+            handpiece=board.handpiece,
         )
         self.il = il
         fitted = 1
@@ -238,7 +238,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             fitted |= 1 << I.TISSUE2
         if self._drv[2] is not None:
             fitted |= 1 << I.AUX
-        self._adc = getattr(board, "pressure_adc", None)
+        self._adc = board.pressure_adc
         il.fit(fitted, self._adc is not None)
         self._p_code = pressure_code_fn(board)
         self._foot_level = active_level(board, "footswitch")
@@ -266,11 +266,11 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         # permit until it runs (``require_wdt``). Not at construction: it
         # cannot be stopped once started, and an idle board with closed
         # valves must stay reachable for service mode.
-        self.wdt = getattr(board, "wdt", None)
+        self.wdt = board.wdt
         il.set_wdt_armed(self.wdt is not None)
 
         self.protocol = Protocol(p, clock, il, on_change=self._on_phase)
-        self.alarms = Alarms(clock, getattr(board, "buzzer", None), getattr(board, "leds", None))
+        self.alarms = Alarms(clock, board.buzzer, board.leds)
         self.pid = None
         self._make_pid()
 
@@ -296,7 +296,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.app_fault = 0
         self.rtc = None  # main.py: callable -> (s since 2000-01-01, ms) for session headers
         self._isr_ref = self.safety_isr  # pre-bound: an ISR must not allocate it
-        foot = getattr(board, "footswitch", None)
+        foot = board.footswitch
         # Held at power-up is not a press (see _operator_inputs).
         self._foot_prev = 1 if (foot is not None and foot.value() == self._foot_level) else 0
         self._in_loop = False  # run() counts overruns as missed deadlines
@@ -304,7 +304,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self._storage_t = now
         self._alarm_mask = 0
         self._master_logged = False
-        self._freeze_led = (getattr(board, "leds", None) or {}).get("freeze")
+        self._freeze_led = board.leds.get("freeze")
         self._freeze_lit = -1
         self._kbd = getattr(micropython, "kbd_intr", None)  # absent under CPython
         self._check_storage(now)
@@ -330,7 +330,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         """Latches and the site's dose from flash (cryo.core.memory)."""
         got = self.memory.boot(reset_name, now)
         il = self.il
-        has_holder = getattr(self.board, "handpiece", None) is not None
+        has_holder = self.board.handpiece is not None
         self.site = Site(bool(got["flags"] & SS.FLAG_SITE_FROZEN), has_holder)
         il.restore(got["latched"], got["dose"])
         if got["lost"]:
@@ -619,7 +619,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         stuck or held pedal at power-up never starts a treatment; it must
         be released and pressed again. Nothing starts in FAULT or service
         mode."""
-        foot = getattr(self.board, "footswitch", None)
+        foot = self.board.footswitch
         if foot is None:
             return
         pressed = 1 if foot.value() == self._foot_level else 0
@@ -636,7 +636,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self._foot_prev = pressed
 
     def _handpiece_held(self):
-        hand = getattr(self.board, "handpiece", None)
+        hand = self.board.handpiece
         return hand is None or hand.value() == self._hand_level
 
     def _on_trip(self, new, now, reason=None):
@@ -730,7 +730,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         if sp_c != self.setpoint_c:
             self.setpoint_c = sp_c
             self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
-            self._log_event(now, R.EV_SETPOINT, int(sp_c * 100), 0)
+            self._log_event(now, R.EV_SETPOINT, R.to_cc(sp_c), 0)
 
     def safety_isr(self, _timer=None):
         """Hard-timer callback beside the loop (allocation-free): closes both
@@ -744,9 +744,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.valve.permit = False
         self.valve.force_closed()
         self.master.close()
-        so = getattr(self.board, "safe_outputs", None)
-        if so is not None:
-            so()
+        self.board.safe_outputs()
 
     def service_valve(self, now):
         """Valve sub-tick (integer-only, allocation-free): time-proportioning

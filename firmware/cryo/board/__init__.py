@@ -17,7 +17,11 @@ an optional read-back of the valve driver's supply (``Board.valve_supply``).
 import machine
 
 from cryo.clock import BoardClock
-from cryo.sensing import CHANNELS
+
+# The thermocouple channels a board may fit, by name; the index is the
+# interlock's channel number (0 tissue, required; 1 redundant tissue; 2 the
+# line/nozzle). Defined here, in the boot layer, for everything above it.
+CHANNELS = ("tissue", "tissue2", "aux")
 
 _REQUIRED = ("spi", "thermocouples", "valve", "master_valve", "inputs")
 _INPUTS = ("estop", "footswitch", "handpiece")

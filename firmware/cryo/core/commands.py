@@ -85,7 +85,7 @@ class CommandsMixin:
         if self.il.blocking():
             raise not_now("cannot begin: %s" % ", ".join(C.names(self.il.blocking())))
         for role, level in (("footswitch", self._foot_level), ("handpiece", self._hand_level)):
-            pin = getattr(self.board, role, None)
+            pin = self.board.footswitch if role == "footswitch" else self.board.handpiece
             if pin is not None and pin.value() != level:
                 raise not_now("cannot begin: %s is not pressed/held" % role)
         if not self._begin_session(now):

@@ -8,7 +8,7 @@ the limit block is built through, and the firmware identity for session
 headers.
 """
 
-from cryo.sensing import CHANNELS  # noqa: F401 - the controller's channel order
+from cryo.board import CHANNELS  # noqa: F401 - the controller's channel order
 from cryo.sensing.max31855 import MAX31855
 from cryo.sensing.max31856 import MAX31856
 

@@ -33,22 +33,23 @@ class SessionMixin:
             self._event(now, "storage", "log event failed: %s" % e)
 
     def _log_sample(self, now):
+        """One sample into the open session. The conversion to the record's
+        integer fields happens once, in the log (``TreatmentLog.sample_c``
+        with ``cryo.storage.records.to_cc``/``to_dc``)."""
         log = self.log
-        if log is None or not getattr(log, "active", False):
+        if log is None or not log.active:
             return
-        t = self.temp_c[0]
-        a = self.temp_c[2]
         try:
-            log.sample(
+            log.sample_c(
                 now,
-                R.NO_READING16 if t is None else int(t * 100),
-                None if a is None else int(a * 10),
-                int(self.setpoint_c * 10),
-                int(self.demand * 100),
-                1 if self.valve.is_open else 0,
+                self.temp_c[0],
+                self.temp_c[2],
+                self.setpoint_c,
+                self.demand,
+                self.valve.is_open,
                 self.protocol.state,
             )
-        except Exception as e:  # noqa: BLE001
+        except OSError as e:
             self.il.set_storage_ok(False)
             self._event(now, "storage", "log sample failed: %s" % e)
 
@@ -113,7 +114,7 @@ class SessionMixin:
 
     def _end_session(self, now, state):
         log = self.log
-        if log is None or not getattr(log, "active", False):
+        if log is None or not log.active:
             return
         outcome = R.OUTCOME_COMPLETED
         if state == S.ABORTED:
@@ -143,8 +144,8 @@ class SessionMixin:
         log = self.log
         if log is not None:
             try:
-                if getattr(log, "active", False):
-                    ok = 0 if getattr(log, "full", False) else 1
+                if log.active:
+                    ok = 0 if log.full else 1
                 else:
                     ok = 1 if log.has_room_for(self.treatment_seconds()) else 0
             except Exception as e:  # noqa: BLE001 - storage failure is a condition, not a crash

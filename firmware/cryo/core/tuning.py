@@ -47,7 +47,7 @@ class TuningMixin:
         if self.il.blocking():
             raise not_now("cannot start %s: %s" % (what, ", ".join(C.names(self.il.blocking()))))
         for role, level in (("footswitch", self._foot_level), ("handpiece", self._hand_level)):
-            pin = getattr(self.board, role, None)
+            pin = self.board.footswitch if role == "footswitch" else self.board.handpiece
             if pin is not None and pin.value() != level:
                 raise not_now("%s is hold-to-run: %s is not pressed/held" % (what, role))
         why = self.site.refusal(self.params["thaw_c"], self.params["min_thaw_s"])

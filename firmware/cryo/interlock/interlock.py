@@ -374,13 +374,18 @@ class Interlock:
         code = self.code
         act = 0
         req = self.required
+        stale = lim[L_STALE_MS]
         ch = 0
         while ch < NCH:
-            if req & (1 << ch):
-                if self.bad[ch] >= lim[L_DEBOUNCE]:
+            if self._clock.diff(now, self.good_t[ch]) > stale:
+                # Age the last good sample: after half the tick period (6.2
+                # days on a 32-bit board) ``diff`` would wrap and a channel
+                # dead that long would look fresh again.
+                self.good_t[ch] = self._clock.add(now, -stale - 1)
+                if req & (1 << ch):
                     act |= 1 << C.SENSOR
-                elif self._clock.diff(now, self.good_t[ch]) > lim[L_STALE_MS]:
-                    act |= 1 << C.SENSOR
+            elif req & (1 << ch) and self.bad[ch] >= lim[L_DEBOUNCE]:
+                act |= 1 << C.SENSOR
             ch += 1
         c0 = code[TISSUE]
         two = self.fitted & (1 << TISSUE2)

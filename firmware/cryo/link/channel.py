@@ -24,6 +24,8 @@ What the channel needs from the controller is documented in docs/link.md
 ("Controller interface").
 """
 
+from micropython import const
+
 from cryo.link import messages as m
 from cryo.link.errors import Denied, NotNow
 from cryo.link.framing import FrameError, encode

@@ -16,6 +16,8 @@ the default ``kbd_intr(3)`` it raises KeyboardInterrupt in the loop, whose
 import select
 import sys
 
+from micropython import const
+
 _TX_BURST = const(256)
 
 

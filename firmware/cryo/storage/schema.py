@@ -231,10 +231,10 @@ def _num(v):
 
 
 _CAL_KEYS = ("m1", "r1", "m2", "r2")
-CAL_MIN_GAIN = 0.8  # = cryo.supervision.channel.Calibration
+CAL_MIN_GAIN = 0.8  # cryo.supervision.channel.Calibration uses these
 CAL_MAX_GAIN = 1.2
 CAL_MIN_SPAN_C = 10.0
-BANDS_MAX = 8  # = cryo.control.schedule.GainSchedule capacity used by the core
+BANDS_MAX = 8  # the gain schedule capacity the controller builds (cryo.core.settings)
 _BAND_RANGES = (
     ("setpoint_c", -200.0, 50.0),
     ("kp", 0.0, 10.0),

@@ -27,6 +27,8 @@ Status codes (public constants, stable: they go into logs):
 
 from micropython import const
 
+from cryo.storage import schema as _schema
+
 ST_OK = 0  # reading valid
 ST_NO_DATA = 1  # no sample yet
 ST_SUSPECT = 2  # bad sample(s), fewer than `debounce` in a row: value withheld
@@ -80,8 +82,8 @@ class Calibration:
     nitrogen -195.8 °C and the ice point 0 °C). ``apply`` maps measured to
     true linearly; ``invert`` maps back (used to place raw limits)."""
 
-    MIN_GAIN = 0.8
-    MAX_GAIN = 1.2
+    MIN_GAIN = _schema.CAL_MIN_GAIN
+    MAX_GAIN = _schema.CAL_MAX_GAIN
 
     def __init__(self, m1, r1, m2, r2):
         if abs(m2 - m1) < 10.0:
@@ -247,7 +249,10 @@ class Channel:
                 cause = ST_STUCK
             if cause == ST_OK and self._have_base:
                 dt = self.clock.diff(now, self._t_base)
-                if dt < self._rate_dt_cap:
+                # A base older than the cap (or so old that the tick
+                # difference wrapped negative, after days without a good
+                # sample) says nothing about the rate.
+                if 0 <= dt < self._rate_dt_cap:
                     d = tc - self._base
                     if d < 0:
                         d = -d
