@@ -188,10 +188,11 @@ def _wdt_fail(run):
 
 
 def _flash_fail(run):
+    """Every write of the treatment log fails (EIO); no room either."""
     log = run.rig.ctl.log
     log.has_room_for = _no_room
-    log.sample = _raise
-    log.event = _raise
+    for name in ("sample", "sample_c", "event", "begin_session"):
+        setattr(log, name, _raise)
 
 
 def _flash_full(run):
