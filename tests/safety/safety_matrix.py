@@ -776,10 +776,12 @@ class Run:
         self.check(rig.now)
 
     def restart_attempt(self):
-        """The operator tries a new treatment: release, self-test, press."""
+        """The operator tries a new treatment on the same spot: the handpiece
+        stays on the skin, the footswitch is released, the self-test asked
+        for, the footswitch pressed again."""
         rig = self.rig
         cold = rig.world.plant.surface_c < self.thaw - 1.0
-        rig.hold(False)
+        rig.world.set_input("footswitch", 0)
         self.tick()
         if cold:
             self.refuse_from = rig.now
