@@ -85,6 +85,7 @@ while t < max_ms:
     open_sub = world.wait_for_tick(ctl, now)
     t += period
     ctl.tick(now)
+    ctl.idle(now)
     if world.wdt_expired(now):
         print("watchdog expired at", t)
         break
