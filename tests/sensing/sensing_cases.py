@@ -36,7 +36,6 @@ from cryo.sensing.faults import (
     FAULT_TIMEOUT,
 )
 from cryo.supervision import channel as chm
-from cryo.supervision.redundancy import Redundancy
 
 WRAP = (1 << 30) - 700  # scenarios cross the 32-bit tick wrap
 
@@ -593,44 +592,11 @@ def case_supervision_stale_and_ln2_on_max31856():
     eq((c.status, c.temperature_c), (chm.ST_STALE, None), "stale")
 
 
-def case_supervision_calibration_and_redundancy():
+def case_supervision_calibration():
     cal = chm.Calibration(-193.0, -195.8, 1.0, 0.0)
     s = _Sup(calibration=cal)
     s.emu.set_state(-193.0, 25.0)
     near(s.step(60)[0], -195.8, 0.4, "calibrated LN2")
-    a = _Sup(max_rate_c_s=1000.0)
-    b = _Sup(max_rate_c_s=1000.0)
-    b.clk = a.clk
-    b.ch.clock = a.clk
-    red = Redundancy(a.ch, b.ch, a.clk, threshold_c=10.0, delay_ms=2000)
-
-    def step(n):
-        out = None
-        i = 0
-        while i < n:
-            a.clk.advance(100)
-            now = a.clk.ticks_ms()
-            a.ch.update(now)
-            a.ch.convert()
-            b.ch.update(now)
-            b.ch.convert()
-            out = red.update(now)
-            i += 1
-        return out
-
-    a.emu.set_state(-20.0, 25.0)
-    b.emu.set_state(-25.0, 25.0)
-    t, _, st = step(5)
-    eq(st, chm.ST_OK, "agree")
-    near(t, -25.0, 0.3, "colder of the two")
-    b.emu.set_state(5.0, 25.0)
-    eq(step(19)[2], chm.ST_OK, "transient tolerated")
-    eq(ts(step(2)), (None, chm.ST_DISAGREE), "disagree")
-    b.emu.set_state(-18.0, 25.0)
-    eq(step(19)[2], chm.ST_DISAGREE, "must agree for the delay")
-    eq(step(2)[2], chm.ST_OK, "agree again")
-    b.emu.open_circuit = True
-    eq(ts(step(4)), (None, chm.ST_DEGRADED), "one failed")
 
 
 def case_no_alloc_raw_paths():
