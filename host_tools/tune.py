@@ -196,8 +196,8 @@ def _pick(gains: dict, rule: str, chosen: str | None):
 def run_state(st: dict) -> str:
     """'running' / 'done' / 'aborted' / 'idle' from a status reply.
 
-    The documented ``{"state": ...}`` (cryo.controller.Controller and
-    cryo.link.tuning.TuningRunner both send it); the older
+    The documented ``{"state": ...}`` (cryo.controller.Controller sends
+    it); the older
     ``{"running": bool, "result": {...}}`` form is still understood, for
     devices running earlier firmware.
     """
