@@ -442,7 +442,3 @@ class Session:
             lines = err.decode(errors="replace").strip().splitlines()
             raise DeviceError(f"device error: {lines[-1]}")
         return bytes(out)
-
-
-def open_session(port: str | None = None, **kw) -> Session:
-    return Session(resolve_port(port), **kw).open()
