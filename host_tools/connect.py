@@ -210,16 +210,10 @@ def _stop_safely(port: str, link_module=None) -> str:
     answer within ``SERVICE_PROBE_TIMEOUT``; then there is nothing to stop.
     Returns what happened (for messages and tests).
     """
+    if link_module is None:
+        from host_tools import link as link_module  # command channel client
     try:
-        if link_module is None:
-            from host_tools import link as link_module  # command channel client
-    except ImportError:
-        return "no link client"
-    request = getattr(link_module, "request_service_mode", None)
-    if request is None:
-        return "link client has no service mode"
-    try:
-        request(port, timeout=SERVICE_PROBE_TIMEOUT)
+        link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
     except AccessDenied:
         raise
     except CryoError as e:

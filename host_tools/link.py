@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import collections
 import itertools
-import sys
 import threading
 import time
 
-from host_tools import FIRMWARE_DIR
+from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
 from host_tools.errors import AccessDenied, DeviceError, InvalidInput, Mismatch
 
-if str(FIRMWARE_DIR) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE_DIR))
-
-from cryo.link import framing  # noqa: E402
-from cryo.link import messages as msg  # noqa: E402
+# isort: split
+from cryo.link import framing
+from cryo.link import messages as msg
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_BAUD = 115200

@@ -23,8 +23,9 @@ import json
 import math
 import time
 
+from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import DeviceError, InvalidInput
-from host_tools.monitor import Recorder, _port_arg, resolve_port
+from host_tools.monitor import Recorder
 
 RULE_NAMES = ("zn", "no_overshoot", "tyreus_luyben", "simc")
 
@@ -76,7 +77,7 @@ def register(subparsers):
 
 
 def _common(p):
-    _port_arg(p)
+    add_port_argument(p)
     p.add_argument("--role", default="engineer", help="role asserted for changes (engineer)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
