@@ -20,20 +20,12 @@ and allowed range where one is at fault. Older schema versions are
 migrated in memory, written back atomically, and reported in ``notes``.
 """
 
+import hashlib
 import json
 import os
+from binascii import crc32 as _crc32
 
 from cryo.storage import schema
-
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # pragma: no cover
-    from zlib import crc32 as _crc32
-
-try:
-    import hashlib
-except ImportError:  # pragma: no cover
-    import uhashlib as hashlib
 
 MAGIC = "CRYOCFG"
 FAULT_FALLBACK = 1
