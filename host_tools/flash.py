@@ -107,7 +107,7 @@ ROOT_FILES = ("boot.py", "main.py")  # run by the board itself, from the flash r
 # in /lib at the flash root; everything else only in the verified slots.
 BOOT_LAYER = ("cryo/__init__.py", "cryo/clock.py", "cryo/board/__init__.py")
 BOOT_LAYER += ("cryo/app/__init__.py", "cryo/app/hmac256.py", "cryo/app/manifest.py")
-BOOT_LAYER += ("cryo/app/slots.py",)
+BOOT_LAYER += ("cryo/app/slots.py", "cryo/paths.py")
 MAIN_STUB = (
     "# Written by `cryo flash`: boot.py selected and verified an app slot;\n"
     "# run that slot's main.py (or stay in the safe state if there is none).\n"
