@@ -45,7 +45,11 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
 from host_tools.connect import add_port_argument, resolve_port
+from host_tools.device import device_serial, probe, record_audit, reset_board, rtc_now
 from host_tools.errors import AccessDenied, CryoError, DeviceError, InvalidInput, Mismatch
+
+# isort: split
+from cryo import paths
 
 
 # Build/flash facts per board (micropython.md §2.3). board.json may
@@ -120,31 +124,6 @@ BOOT_FALLBACK = (
     "from cryo.app import select_app\n"
     "select_app('')\n"
 )
-
-PROBE = """
-def _cry_probe():
-    import sys
-    d = {'version': list(sys.implementation.version[:3]), 'mpy': getattr(sys.implementation, '_mpy', 0),
-         'platform': sys.platform}
-    try:
-        import machine
-        d['uid'] = binascii.hexlify(machine.unique_id()).decode()
-    except Exception:
-        d['uid'] = None
-    def rd(p, m='r'):
-        try:
-            with open(p, m) as f:
-                return f.read()
-        except OSError:
-            return None
-    d['serial'] = rd('app/serial')
-    d['active'] = rd('app/active')
-    k = rd('app/key', 'rb')
-    d['key_fp'] = binascii.hexlify(hashlib.sha256(k).digest()).decode()[:16] if k else None
-    d['fault'] = rd('app/fault')
-    return d
-print(repr(_cry_probe()))
-"""
 
 
 # -- build ---------------------------------------------------------------
@@ -257,7 +236,7 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict
         elif src.suffix == ".json":
             slot[rel] = src.read_bytes()
     if (bdir / "board.json").exists():
-        root["board.json"] = (bdir / "board.json").read_bytes()  # cryo.board reads /board.json
+        root[paths.BOARD_PATH] = (bdir / "board.json").read_bytes()  # cryo.board reads it
     boot = firmware_dir / "boot.py"
     root["boot.py"] = boot.read_bytes() if boot.exists() else BOOT_FALLBACK.encode()
     root["main.py"] = MAIN_STUB.encode()
@@ -348,20 +327,6 @@ def check_abi(info: dict, meta: dict, prof: dict):
 
 
 # -- deploy --------------------------------------------------------------
-def probe(session) -> dict:
-    out = session.exec(PROBE)
-    import ast
-
-    return ast.literal_eval(out.decode().strip())
-
-
-def device_serial(info: dict) -> str | None:
-    if info.get("uid"):
-        return info["uid"]
-    s = (info.get("serial") or "").strip()
-    return s or None
-
-
 class Plan:
     """What a deploy will do (also what ``--dry-run`` prints)."""
 
@@ -389,7 +354,7 @@ class Plan:
 
 
 def _slot_path(slot, rel):
-    return f"app/{slot}/{rel}"
+    return f"{paths.slot_dir(slot)}/{rel}"
 
 
 def deploy(
@@ -425,7 +390,8 @@ def deploy(
         serial = "SIM-" + secrets.token_hex(4).upper()
         if not dry_run:
             session.exec(
-                f"_cry_mk('app')\nf=open('app/serial','w')\nf.write({serial!r})\nf.close()"
+                f"_cry_mk({paths.APP_DIR!r})\nf=open({paths.APP_SERIAL!r},'w')\n"
+                f"f.write({serial!r})\nf.close()"
             )
     host_key = load_key(serial)
     if info.get("key_fp") is None:
@@ -453,7 +419,7 @@ def deploy(
     old_text = None
     if active:
         try:
-            current = session.read_file(f"app/{active}/manifest")  # streamed: bounded RAM
+            current = session.read_file(_slot_path(active, "manifest"))  # streamed: bounded RAM
             old_text = current.decode(errors="replace")
         except DeviceError:
             current = None
@@ -482,7 +448,7 @@ def deploy(
                 plan.local.append(p)
             else:
                 plan.transfer.append(p)
-        existing = session.eval(f"_cry_walk('app/{target}')")
+        existing = session.eval(f"_cry_walk({paths.slot_dir(target)!r})")
         plan.remove = sorted(
             p for p in existing if p not in files and p != "manifest" and not p.endswith(".tmp")
         )
@@ -509,11 +475,12 @@ def deploy(
     if plan.provision:
         import base64
 
-        session.exec("_cry_mk('app')")
+        tmp = paths.APP_KEY + ".tmp"
+        session.exec(f"_cry_mk({paths.APP_DIR!r})")
         session.exec(
-            "import binascii\nf=open('app/key.tmp','wb')\n"
+            f"import binascii\nf=open({tmp!r},'wb')\n"
             f"f.write(binascii.a2b_base64({base64.b64encode(key).decode()!r}))\nf.close()\n"
-            "os.rename('app/key.tmp','app/key')"
+            f"os.rename({tmp!r},{paths.APP_KEY!r})"
         )
         save_key(serial, key)
     # Boot layer first (each file replaced by rename); it must verify the slot.
@@ -522,8 +489,9 @@ def deploy(
         session.exec(f"os.rename({p + '.tmp'!r}, {p!r})")
     if not plan.up_to_date:
         t = plan.slot
-        session.makedirs(f"app/{t}")
-        session.exec(f"_cry_rm('app/{t}/manifest')")  # slot is unauthentic until done
+        mf = _slot_path(t, "manifest")
+        session.makedirs(paths.slot_dir(t))
+        session.exec(f"_cry_rm({mf!r})")  # slot is unauthentic until done
         for p in plan.remove:
             session.exec(f"_cry_rm({_slot_path(t, p)!r})")
         for p in plan.local:
@@ -535,8 +503,8 @@ def deploy(
                 progress(0)
         for p in plan.transfer:
             session.write_file(_slot_path(t, p), b["slot"][p], progress=progress)
-        session.write_file(f"app/{t}/manifest.tmp", text.encode())
-        session.exec(f"os.rename('app/{t}/manifest.tmp', 'app/{t}/manifest')")
+        session.write_file(mf + ".tmp", text.encode())
+        session.exec(f"os.rename({mf + '.tmp'!r}, {mf!r})")
         problems = session.eval(
             f"__import__('cryo.app.slots').app.slots.verify_slot('', {t!r}, "
             "__import__('cryo.app.slots').app.slots.device_key(''))"
@@ -546,9 +514,10 @@ def deploy(
                 "the new app did not verify on the device (previous firmware kept): "
                 + "; ".join(problems[:3])
             )
+        tmp = paths.APP_ACTIVE + ".tmp"
         session.exec(
-            "f=open('app/active.tmp','w')\n"
-            f"f.write({t!r})\nf.close()\nos.rename('app/active.tmp','app/active')"
+            f"f=open({tmp!r},'w')\nf.write({t!r})\nf.close()\n"
+            f"os.rename({tmp!r},{paths.APP_ACTIVE!r})"
         )
         result["switched"] = True
     if audit:
@@ -556,10 +525,6 @@ def deploy(
     if reset:
         result["reset"] = reset_board(session)
     return result
-
-
-AUDIT_PATH = "audit.log"  # main.py's AUDIT_PATH, relative to the flash root
-RTC_EPOCH_OFFSET = 946684800  # 2000-01-01 in Unix seconds (the board RTC epoch)
 
 
 def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | None = None) -> str:
@@ -570,39 +535,15 @@ def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | Non
     """
     new_hash = hashlib.sha256(text.encode()).hexdigest()
     old_hash = hashlib.sha256(old_text.encode()).hexdigest() if old_text else None
-    now = int(time.time()) - RTC_EPOCH_OFFSET
-    code = f"""
-import sys
-sys.path.insert(0, 'app/{slot}')
-_cry_purge()  # import cryo from the app slot, not /lib's boot layer
-try:
-    from cryo.storage.audit import AuditTrail
-    AuditTrail({AUDIT_PATH!r}).firmware_deploy({now}, 'service', {meta["version"]!r}, {old_hash!r}, {new_hash!r})
-    print('recorded')
-except ImportError:
-    print('no-audit')
-finally:
-    sys.path.pop(0)
-    _cry_purge()
-"""
+    call = (
+        f"_t.firmware_deploy({rtc_now()}, 'service', {meta['version']!r}, "
+        f"{old_hash!r}, {new_hash!r})"
+    )
     try:
-        out = session.exec(code).decode().strip()
+        recorded = record_audit(session, [call], slot)
     except DeviceError as e:
         return f"failed: {e}"
-    return "recorded" if out.endswith("recorded") else "audit trail not available in this firmware"
-
-
-def reset_board(session) -> str:
-    """Hard-reset the board so boot.py selects the new slot (if it can)."""
-    has = session.eval("hasattr(__import__('machine'), 'reset')")
-    if not has:
-        return "not supported by this board (power-cycle it to boot the new app)"
-    try:
-        session.transport.exec_raw_no_follow("import machine\nmachine.reset()")
-    except Exception:
-        pass
-    session.transport = None if session.transport is None else session.transport
-    return "reset"
+    return "recorded" if recorded else "audit trail not available in this firmware"
 
 
 # -- runtime flashing ----------------------------------------------------
