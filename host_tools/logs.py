@@ -25,7 +25,6 @@ marker), so it may recycle their segments.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -35,6 +34,8 @@ import time
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.archive import list_sessions, session_records
+from host_tools.archive import rtc_date as _date
 from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import CryoError, DeviceError, InvalidInput
 
@@ -42,7 +43,6 @@ from host_tools.errors import CryoError, DeviceError, InvalidInput
 from cryo.paths import AUDIT_PATH, LOG_ROOT
 
 ENV_ARCHIVE = "CRYO_ARCHIVE"
-RTC_EPOCH = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
 CHUNK = 3072  # bytes per base64 line on the device (multiple of 3)
 
 _SHA_PREFIX = """
@@ -278,26 +278,6 @@ def verify_audit(folder: Path, anchor=None) -> dict:
     lines = [ln for ln in trail.read_bytes().split(b"\n") if ln]
     head = [len(lines), line_hash(lines[-1])] if lines else None
     return {"ok": not problems, "entries": len(lines), "problems": problems, "anchor": head}
-
-
-def list_sessions(dest: Path) -> list[dict]:
-    from cryo.storage import log as L
-
-    return L.list_sessions(str(Path(dest) / "logs"))
-
-
-def session_records(dest: Path, session: int) -> list[dict]:
-    from cryo.storage import log as L
-
-    recs = L.read_records(str(Path(dest) / "logs"), session=session)
-    if not recs:
-        have = [s["session"] for s in list_sessions(dest)]
-        raise InvalidInput(f"no session {session} in {dest} (sessions: {have or 'none'})")
-    return recs
-
-
-def _date(rtc_s) -> str:
-    return (RTC_EPOCH + _dt.timedelta(seconds=int(rtc_s))).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def session_rows(dest: Path) -> list[dict]:
