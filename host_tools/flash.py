@@ -52,8 +52,10 @@ from host_tools.errors import AccessDenied, CryoError, DeviceError, InvalidInput
 from cryo import paths
 
 
-# Build/flash facts per board (micropython.md §2.3). board.json may
-# override any of them with a "build" object: {"march", "platform",
+# How each board's MicroPython runtime is flashed (--runtime). What the app
+# is compiled for comes from boards/<name>/board.json ("mpy_cross_arch",
+# "port", "micropython": the definitions tests/boards checks against each
+# MCU); its "build" object may override any key here: {"march", "platform",
 # "min_micropython", "runtime", "chip", "offset"}.
 def _host_march():
     """The virtual board is the unix port on this host: its native arch."""
@@ -66,21 +68,10 @@ def _host_march():
 
 PROFILES = {
     "sim": {"march": _host_march(), "platform": "linux", "runtime": None},
-    "esp32s3": {
-        "march": "xtensawin",
-        "platform": "esp32",
-        "runtime": "esptool",
-        "chip": "esp32s3",
-        "offset": "0x0",
-    },
-    "rp2040": {"march": "armv6m", "platform": "rp2", "runtime": "uf2"},
-    "rp2350": {"march": "armv7m", "platform": "rp2", "runtime": "uf2"},
-    "stm32f4": {
-        "march": "armv7m",
-        "platform": "pyboard",
-        "runtime": "dfu",
-        "dfu_addr": "0x08000000",
-    },
+    "esp32s3": {"runtime": "esptool", "chip": "esp32s3", "offset": "0x0"},
+    "rp2040": {"runtime": "uf2"},
+    "rp2350": {"runtime": "uf2"},
+    "stm32f4": {"runtime": "dfu", "dfu_addr": "0x08000000"},
 }
 PORT_PLATFORM = {
     "esp32": "esp32",
@@ -88,7 +79,8 @@ PORT_PLATFORM = {
     "stm32": "pyboard",
     "unix": "linux",
 }  # sys.platform
-MIN_MICROPYTHON = (1, 23, 0)  # .mpy v6.3 (micropython.md §2.4)
+# the first release writing .mpy v6.3 (MicroPython docs, "MicroPython .mpy files")
+MIN_MICROPYTHON = (1, 23, 0)
 # arch index in sys.implementation._mpy bits 10-13 (py/persistentcode.h)
 ARCHS = [
     None,
@@ -129,8 +121,6 @@ BOOT_FALLBACK = (
 # -- build ---------------------------------------------------------------
 def board_profile(name: str) -> dict:
     d = BOARDS_DIR / name
-    if not d.is_dir() and name in PROFILES:
-        return dict(PROFILES[name], name=name)  # runtime flashing needs no board files
     if not d.is_dir():
         have = sorted(p.name for p in BOARDS_DIR.iterdir() if (p / "board.json").exists())
         raise InvalidInput(f"unknown board {name!r}: boards/ has {', '.join(have) or 'none'}")
