@@ -47,6 +47,16 @@ del FlashBlockDevice
 """
 
 
+def _startup(image, block_count) -> str:
+    """MicroPython code that mounts the littlefs ``image`` as the flash root."""
+    return _STARTUP.format(
+        sim=str(BOARDS_DIR / "sim"),
+        image=str(Path(image).resolve()),
+        bs=4096,
+        bc=block_count,
+    )
+
+
 def _write_all(fd, data) -> bool:
     """Write every byte: a pty master takes only what fits in its buffer."""
     view = memoryview(data)
@@ -106,14 +116,7 @@ class VirtualPort:
         if self.image is not None:
             self.image.parent.mkdir(parents=True, exist_ok=True)
             startup = self.image.with_suffix(".boot.py")
-            startup.write_text(
-                _STARTUP.format(
-                    sim=str(BOARDS_DIR / "sim"),
-                    image=str(self.image.resolve()),
-                    bs=4096,
-                    bc=self.block_count,
-                )
-            )
+            startup.write_text(_startup(self.image, self.block_count))
             cmd += ["-i", str(startup)]
             cwd = str(self.image.parent)
         else:
@@ -228,12 +231,7 @@ def boot_check(flash_dir=None, image=None, block_count=512) -> dict:
 
     code = "import sys, os\n"
     if image is not None:
-        code += _STARTUP.format(
-            sim=str(BOARDS_DIR / "sim"),
-            image=str(Path(image).resolve()),
-            bs=4096,
-            bc=block_count,
-        )
+        code += _startup(image, block_count)
     code += (
         "from cryo.app import select_app\n"
         "r = select_app('')\n"
@@ -308,12 +306,7 @@ def write_demo_treatment(
     """
     code = "import sys, os\n"
     if image is not None:
-        code += _STARTUP.format(
-            sim=str(BOARDS_DIR / "sim"),
-            image=str(Path(image).resolve()),
-            bs=4096,
-            bc=block_count,
-        )
+        code += _startup(image, block_count)
     code += "sys.path.insert(0, %r)\n" % str(BOARDS_DIR.parent / "firmware")
     code += TREATMENT.format(root=root, sessions=sessions, seconds=seconds)
     if image is not None:
