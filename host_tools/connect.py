@@ -1,7 +1,7 @@
 """Finding and talking to a board: port resolution and a raw-REPL session.
 
 mpremote's ``SerialTransport`` is used as a library (pinned version, see
-pyproject.toml) with two rules from micropython.md §1.1/§5.4:
+pyproject.toml) with two rules:
 
 * ``timeout=`` is always passed: on a pty ``read_until`` does a blocking
   ``read(1)`` and would hang forever without it;

@@ -6,7 +6,7 @@ a second pty that mpremote / pyserial open like a USB serial port (real
 time). ``cryo sim run --plant P --scenario S --seed N --flash FILE
 --duration S`` runs the firmware's control tick in fast virtual time.
 
-How the serial line is made to behave like a board (micropython.md §5.4):
+How the serial line is made to behave like a board's USB serial port:
 
 * pty A carries the interpreter (``setsid`` + ``TIOCSCTTY``, so it is the
   controlling terminal); its line discipline is reset before every start:

@@ -2,7 +2,7 @@
 
 The process sits on the slave of pty A (ONLCR cleared, its controlling
 terminal); a relay thread copies A's master to pty B's master, and mpremote
-opens B's slave path (micropython.md §5.4: mpremote needs a path, and the
+opens B's slave path (mpremote's serial transport needs a path, and the
 unix port already sends ``\\r\\n``). The board's flash is either a plain
 directory (VfsPosix, the process's cwd) or a littlefs image through
 the flash block device (``boards/sim/flash.py``, ``FlashBlockDevice``)

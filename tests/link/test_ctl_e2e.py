@@ -1,4 +1,4 @@
-"""`cryo tune auto` through the CLI on the real controller (issue 9).
+"""`cryo tune auto` and `cryo tune step` through the CLI on the real controller.
 
 The device is ``link_ctl_device.py`` under the real MicroPython unix port:
 the virtual board with the calibrated default plant (Har-Shai, ~5 min

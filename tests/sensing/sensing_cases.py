@@ -86,7 +86,9 @@ DS56_TC = (
     (-1.0, 0xFFF000),
     (-250.0, 0xF06000),
 )
-# thermocouples.md §1.4: true hot junction -> MAX31855K report at CJ 0/20/25/35 °C.
+# True hot junction -> what a MAX31855K reports (before quantisation) at CJ
+# 0/20/25/35 °C: the NIST type K EMF read through the datasheet's linear model
+# (T_CJ + V / 41.276 µV/°C).
 REPORTED_K = (
     (-200, (-142.73, -142.07, -141.97, -141.82)),
     (-196, (-141.22, -140.55, -140.45, -140.31)),
@@ -95,7 +97,8 @@ REPORTED_K = (
     (-50, (-45.77, -45.11, -45.01, -44.87)),
     (0, (0.00, 0.66, 0.77, 0.91)),
 )
-# Adafruit forum bench, CJ 23.75 °C: displayed -> corrected (reference, computed).
+# Adafruit forum bench readings, CJ 23.75 °C: displayed -> the true temperature
+# (NIST inverse polynomial).
 FORUM = (
     (-142.0, -199.99),
     (-85.5, -100.19),

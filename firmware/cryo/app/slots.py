@@ -169,7 +169,7 @@ def select_app(root="", add_path=True):
             res["slot"] = slot
             res["path"] = join(root, paths.slot_dir(slot))
             res["version"] = slot_version(root, slot)
-            # the firmware identity for log headers (clinical-safety.md §3.7 item 9)
+            # the firmware identity the log headers record
             res["manifest_sha256"] = manifest.file_sha256(
                 join(root, paths.slot_dir(slot), "manifest")
             )

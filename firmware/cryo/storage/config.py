@@ -6,9 +6,9 @@ File format (text, so service staff can read it)::
     <body: one JSON object, keys sorted>
 
 Writes are atomic: ``<path>.tmp`` is written and flushed, then renamed over
-``<path>`` (littlefs rename is atomic: after a power cut the file is the
-old or the new one, micropython.md §5.1; proved at every flash operation in
-tests/storage). ``<path>.lkg`` holds the *last known good* configuration:
+``<path>`` (littlefs renames atomically, littlefs DESIGN.md: after a power
+cut the file is the old or the new one; tests/storage proves it at every
+flash operation). ``<path>.lkg`` holds the *last known good* configuration:
 the last one that loaded and validated at boot.
 
 ``load(path)`` returns ``(cfg, fault)``. ``fault`` is None when the primary
