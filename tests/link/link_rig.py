@@ -9,7 +9,8 @@ against the real controller (test_ctl_e2e.py, test_real_controller.py).
 
 ``tick(now_ms)`` is the control tick; ``run_for(ms, channel, poll_budget)``
 is a scheduler like the controller loop: tick at each deadline, poll the
-channel in the slack.
+channel in the slack (test_fuzz_mpy.py); link_device.py paces the tick
+against real time instead.
 """
 
 import time
