@@ -45,10 +45,8 @@ def find_bootsel() -> Path | None:
 def run_runtime_step(step):
     kind, args, _ = step
     if kind == "esptool":
-        try:
-            import esptool
-        except ImportError:
-            raise CryoError("esptool is not installed: pip install esptool") from None
+        import esptool  # a pinned dependency (pyproject.toml); imported only when used
+
         try:
             esptool.main(args)
         except SystemExit as e:  # its click front end exits on bad usage
