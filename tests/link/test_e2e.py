@@ -16,7 +16,7 @@ treatment, bumpless audited gain change) and in virtual time
 import pytest
 from link_devrig import DeviceRig
 
-from host_tools import cli, monitor, tune
+from host_tools import cli, fopdt, monitor
 from host_tools.link import Link, LinkDenied, LinkError, LinkInvalid, request_service_mode
 
 pytestmark = pytest.mark.sim
@@ -204,11 +204,11 @@ def test_fopdt_fit_recovers_a_known_model():
     k, tau, theta, u = 20.0, 8.0, 1.5, 0.4
     y = 30 - k * u * (1 - np.exp(-np.clip(t - theta, 0, None) / tau))
     y = y + np.random.default_rng(1).normal(0, 0.05, len(t))
-    fit = tune.fit_fopdt(t, y, u)
+    fit = fopdt.fit_fopdt(t, y, u)
     assert fit["gain"] == pytest.approx(k, rel=0.05)
     assert fit["tau"] == pytest.approx(tau, rel=0.1)
     assert fit["dead_time"] == pytest.approx(theta, abs=0.2)
-    ku, tu, gains = tune.fopdt_rules(k, tau, theta)
+    ku, tu, gains = fopdt.fopdt_rules(k, tau, theta)
     # phase crossover of the model: ωu·θ + atan(ωu·τ) = π
     wu = 2 * np.pi / tu
     assert wu * theta + np.arctan(wu * tau) == pytest.approx(np.pi, abs=1e-6)
