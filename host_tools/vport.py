@@ -27,8 +27,14 @@ import time
 import tty
 from pathlib import Path
 
-from host_tools import BOARDS_DIR
+from host_tools import (
+    BOARDS_DIR,
+    fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
+)
 from host_tools.interpreter import micropython_exe
+
+# isort: split
+from cryo.paths import LOG_ROOT
 
 _STARTUP = """
 import sys, os
@@ -295,7 +301,7 @@ print('@@OK@@')
 
 
 def write_demo_treatment(
-    flash_dir=None, image=None, seconds=60, sessions=1, root="logs", block_count=512
+    flash_dir=None, image=None, seconds=60, sessions=1, root=LOG_ROOT, block_count=512
 ):
     """Log synthetic treatments with the real cryo.storage.log.TreatmentLog on the board's flash.
 
