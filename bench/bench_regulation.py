@@ -15,7 +15,7 @@ Printed per controller: time to reach the setpoint (surface within 0.5 °C),
 maximum undershoot below the setpoint, hold-phase RMS error (from 20 s
 after reaching), IAE over the whole run and after reaching, valve cycles
 per minute. Metrics are on the true skin surface (what over-freezes).
-Targets on the default plant (issue 5): hold RMS ≤ 0.5 °C, undershoot
+Targets on the default plant: hold RMS ≤ 0.5 °C, undershoot
 ≤ 2 °C, IAE better than simple-pid's — printed as ratios, never asserted.
 """
 
@@ -96,7 +96,7 @@ def _simple_pid_run(name, ov, dur, g):
     from closed_loop import make_plant, run_loop
     from simple_pid import PID as SimplePID
 
-    # simple-pid's documented reverse action: negative gains (control.md §4).
+    # simple-pid's documented reverse action: negative gains.
     sp = SimplePID(
         -g["kp"],
         -g["ki"],

@@ -6,7 +6,7 @@ Measured under the MicroPython unix port on the emulated NOR flash
 
 import mpyrun
 
-# A typical keloid contact treatment (clinical-safety.md §1.3): 3 freeze-thaw
+# A typical keloid contact treatment: 3 freeze-thaw
 # cycles of 30 s freeze + 60 s thaw, plus 30 s pre-cool and set-up = 300 s,
 # logged at the default 10 Hz with ~20 events (phases, alarms, acks).
 TREATMENT_S = 300

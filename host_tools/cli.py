@@ -1,27 +1,20 @@
 """The `cryo` command: one subcommand module per job.
 
-Each module in ``_COMMANDS`` exposes ``register(subparsers)``, which adds its
+Each module in ``COMMANDS`` exposes ``register(subparsers)``, which adds its
 subparser and sets ``func`` (called with the parsed args, returns the exit
-code). Expected errors are ``CryoError`` subclasses: printed as one line, with
-the exit code the class defines — never a traceback.
+code). Every module ships with the tool: a missing one is an import error.
+Expected errors are ``CryoError`` subclasses: printed as one line, with the
+exit code the class defines — never a traceback.
 """
 
 import argparse
 import copy
-import importlib
-import importlib.util
 import sys
 
+from host_tools import config, flash, logs, monitor, sim, tune
 from host_tools.errors import CryoError
 
-_COMMANDS = (
-    "host_tools.sim",
-    "host_tools.flash",
-    "host_tools.config",
-    "host_tools.logs",
-    "host_tools.monitor",
-    "host_tools.tune",
-)
+COMMANDS = (sim, flash, config, logs, monitor, tune)  # in `cryo --help` order
 
 
 def _hoist_options(parser):
@@ -49,9 +42,8 @@ def build_parser():
     p = argparse.ArgumentParser(prog="cryo", description="Cryotherapy controller host tools")
     p.add_argument("--version", action="store_true", help="print the tool version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMANDS:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(sub)
+    for module in COMMANDS:
+        module.register(sub)
     for command in sub.choices.values():
         _hoist_options(command)
     return p
@@ -62,9 +54,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.version:
-            from host_tools import FIRMWARE_DIR
+            from host_tools import fwimport
 
-            sys.path.insert(0, str(FIRMWARE_DIR))
+            fwimport.ensure()
             import cryo
 
             print("cryo", cryo.VERSION)

@@ -25,16 +25,16 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
 from host_tools.connect import add_port_argument, resolve_port
+from host_tools.device import record_audit, reset_board, rtc_now
 from host_tools.errors import AccessDenied, CryoError, InvalidInput
 
-CONFIG_PATH = "config.json"  # main.py's CONFIG_PATH, relative to the flash root
-ROLES_PATH = "roles.txt"  # role PIN hashes (cryo.storage.roles format)
-AUDIT_PATH = "audit.log"
+# isort: split
+from cryo.paths import CONFIG_PATH, ROLES_PATH
+
 ENV_PIN = "CRYO_PIN"
 
 
@@ -106,37 +106,14 @@ def audit(session, entries: list[tuple]):
     trail (cryo.storage.audit.AuditTrail)."""
     if not entries:
         return "nothing to record"
-    now = int(time.time()) - 946684800
+    now = rtc_now()
     calls = []
     for kind, role, subject, old, new in entries:
         if kind == "config":
             calls.append(f"_t.config_change({now}, {role!r}, {subject!r}, {old!r}, {new!r})")
         elif kind == "pin":
             calls.append(f"_t.pin_change({now}, {role!r}, {subject!r})")
-    body = "\n    ".join(calls)
-    code = f"""
-import sys
-_slot = None
-try:
-    _slot = 'app/' + open('app/active').read().strip()
-    sys.path.insert(0, _slot)
-except OSError:
-    pass
-_cry_purge()  # import cryo from the app slot, not /lib's boot layer
-try:
-    from cryo.storage.audit import AuditTrail
-    _t = AuditTrail({AUDIT_PATH!r})
-    {body}
-    print('recorded')
-except ImportError:
-    print('no-audit')
-finally:
-    if _slot:
-        sys.path.remove(_slot)
-    _cry_purge()
-"""
-    out = session.exec(code).decode().strip()
-    return "recorded" if out.endswith("recorded") else "no audit trail in this firmware"
+    return "recorded" if record_audit(session, calls) else "no audit trail in this firmware"
 
 
 # -- pure logic (tested without a device) --------------------------------
@@ -377,8 +354,6 @@ def run(s, args) -> int:
     rec = audit(s, [("config", args.role, k, old, v) for k, old, v in diffs])
     reset = None
     if getattr(args, "reset", False):
-        from host_tools.flash import reset_board
-
         reset = reset_board(s)
     if args.json:
         print(json.dumps({"changed": [k for k, _, _ in diffs], "audit": rec, "reset": reset}))

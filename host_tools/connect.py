@@ -1,7 +1,7 @@
 """Finding and talking to a board: port resolution and a raw-REPL session.
 
 mpremote's ``SerialTransport`` is used as a library (pinned version, see
-pyproject.toml) with two rules from micropython.md §1.1/§5.4:
+pyproject.toml) with two rules:
 
 * ``timeout=`` is always passed: on a pty ``read_until`` does a blocking
   ``read(1)`` and would hang forever without it;
@@ -210,16 +210,10 @@ def _stop_safely(port: str, link_module=None) -> str:
     answer within ``SERVICE_PROBE_TIMEOUT``; then there is nothing to stop.
     Returns what happened (for messages and tests).
     """
+    if link_module is None:
+        from host_tools import link as link_module  # command channel client
     try:
-        if link_module is None:
-            from host_tools import link as link_module  # command channel client
-    except ImportError:
-        return "no link client"
-    request = getattr(link_module, "request_service_mode", None)
-    if request is None:
-        return "link client has no service mode"
-    try:
-        request(port, timeout=SERVICE_PROBE_TIMEOUT)
+        link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
     except AccessDenied:
         raise
     except CryoError as e:
@@ -442,7 +436,3 @@ class Session:
             lines = err.decode(errors="replace").strip().splitlines()
             raise DeviceError(f"device error: {lines[-1]}")
         return bytes(out)
-
-
-def open_session(port: str | None = None, **kw) -> Session:
-    return Session(resolve_port(port), **kw).open()

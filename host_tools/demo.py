@@ -85,6 +85,7 @@ while t < max_ms:
     open_sub = world.wait_for_tick(ctl, now)
     t += period
     ctl.tick(now)
+    ctl.idle(now)
     if world.wdt_expired(now):
         print("watchdog expired at", t)
         break
@@ -223,17 +224,12 @@ def summary_lines(res):
 def finish(res, flash_image, out_dir):
     """Pull the treatment log from the flash image and write the report.
 
-    Uses ``host_tools.logs.pull_and_report`` when present; returns a list of lines to print.
+    Uses ``host_tools.logs.pull_and_report``; returns a list of lines to print.
     """
+    from host_tools import logs
+
     try:
-        from host_tools import logs
-    except ImportError:
-        return ["report: host_tools.logs not available yet"]
-    fn = getattr(logs, "pull_and_report", None)
-    if fn is None:
-        return ["report: host_tools.logs has no pull_and_report yet"]
-    try:
-        r = fn(flash_image, out_dir)
+        r = logs.pull_and_report(flash_image, out_dir)
     except Exception as e:  # noqa: BLE001 - the treatment ran; say why the report did not
         return ["report: not written: %s" % (e,)]
     lines = ["report:"]

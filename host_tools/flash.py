@@ -23,256 +23,40 @@ App deploy (the usual job), in order:
 Runtime flashing for blank boards (``--runtime FILE``): ESP32 family with
 esptool used as a library, RP2 by copying the UF2 to the BOOTSEL drive,
 STM32 through DFU (dfu-util). ``--dry-run`` prints exactly those steps.
+
+Compiling is ``host_tools.build``, runtime flashing ``host_tools.runtime``,
+the device itself ``host_tools.device``; this module is the deploy and the
+command.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
-import re
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from host_tools import (
-    BOARDS_DIR,
     FIRMWARE_DIR,
-    ROOT,
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
+from host_tools.build import (
+    ARCHS,  # noqa: F401  (tests/boards/boardcheck.py imports it from here)
+    board_profile,
+    build,
+    check_abi,
+    manifest_files,
+)
 from host_tools.connect import add_port_argument, resolve_port
-from host_tools.errors import AccessDenied, CryoError, DeviceError, InvalidInput, Mismatch
+from host_tools.device import device_serial, probe, record_audit, reset_board, rtc_now
+from host_tools.errors import AccessDenied, DeviceError, InvalidInput
+from host_tools.runtime import run_runtime_step, runtime_steps
 
-
-# Build/flash facts per board (micropython.md §2.3). board.json may
-# override any of them with a "build" object: {"march", "platform",
-# "min_micropython", "runtime", "chip", "offset"}.
-def _host_march():
-    """The virtual board is the unix port on this host: its native arch."""
-    import platform
-
-    return {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}.get(
-        platform.machine().lower()
-    )
-
-
-PROFILES = {
-    "sim": {"march": _host_march(), "platform": "linux", "runtime": None},
-    "esp32s3": {
-        "march": "xtensawin",
-        "platform": "esp32",
-        "runtime": "esptool",
-        "chip": "esp32s3",
-        "offset": "0x0",
-    },
-    "rp2040": {"march": "armv6m", "platform": "rp2", "runtime": "uf2"},
-    "rp2350": {"march": "armv7m", "platform": "rp2", "runtime": "uf2"},
-    "stm32f4": {
-        "march": "armv7m",
-        "platform": "pyboard",
-        "runtime": "dfu",
-        "dfu_addr": "0x08000000",
-    },
-}
-PORT_PLATFORM = {
-    "esp32": "esp32",
-    "rp2": "rp2",
-    "stm32": "pyboard",
-    "unix": "linux",
-}  # sys.platform
-MIN_MICROPYTHON = (1, 23, 0)  # .mpy v6.3 (micropython.md §2.4)
-# arch index in sys.implementation._mpy bits 10-13 (py/persistentcode.h)
-ARCHS = [
-    None,
-    "x86",
-    "x64",
-    "armv6",
-    "armv6m",
-    "armv7m",
-    "armv7em",
-    "armv7emsp",
-    "armv7emdp",
-    "xtensa",
-    "xtensawin",
-    "rv32imc",
-    "rv64imc",
-]
-ROOT_FILES = ("boot.py", "main.py")  # run by the board itself, from the flash root
-# Imported by boot.py before the app is selected: the valve safe state
-# (cryo.board, which needs cryo.clock) and the verifier (cryo.app). They live
-# in /lib at the flash root; everything else only in the verified slots.
-BOOT_LAYER = ("cryo/__init__.py", "cryo/clock.py", "cryo/board/__init__.py")
-BOOT_LAYER += ("cryo/app/__init__.py", "cryo/app/hmac256.py", "cryo/app/manifest.py")
-BOOT_LAYER += ("cryo/app/slots.py",)
-MAIN_STUB = (
-    "# Written by `cryo flash`: boot.py selected and verified an app slot;\n"
-    "# run that slot's main.py (or stay in the safe state if there is none).\n"
-    "from cryo.app import run_main\n"
-    "run_main(globals())\n"
-)
-BOOT_FALLBACK = (
-    "# Written by `cryo flash` (the firmware tree has no boot.py yet):\n"
-    "# verify the app and choose its slot before anything else imports cryo.\n"
-    "from cryo.app import select_app\n"
-    "select_app('')\n"
-)
-
-PROBE = """
-def _cry_probe():
-    import sys
-    d = {'version': list(sys.implementation.version[:3]), 'mpy': getattr(sys.implementation, '_mpy', 0),
-         'platform': sys.platform}
-    try:
-        import machine
-        d['uid'] = binascii.hexlify(machine.unique_id()).decode()
-    except Exception:
-        d['uid'] = None
-    def rd(p, m='r'):
-        try:
-            with open(p, m) as f:
-                return f.read()
-        except OSError:
-            return None
-    d['serial'] = rd('app/serial')
-    d['active'] = rd('app/active')
-    k = rd('app/key', 'rb')
-    d['key_fp'] = binascii.hexlify(hashlib.sha256(k).digest()).decode()[:16] if k else None
-    d['fault'] = rd('app/fault')
-    return d
-print(repr(_cry_probe()))
-"""
-
-
-# -- build ---------------------------------------------------------------
-def board_profile(name: str) -> dict:
-    d = BOARDS_DIR / name
-    if not d.is_dir() and name in PROFILES:
-        return dict(PROFILES[name], name=name)  # runtime flashing needs no board files
-    if not d.is_dir():
-        have = sorted(p.name for p in BOARDS_DIR.iterdir() if (p / "board.json").exists())
-        raise InvalidInput(f"unknown board {name!r}: boards/ has {', '.join(have) or 'none'}")
-    prof = dict(PROFILES.get(name, {"march": None, "platform": None, "runtime": None}))
-    bj = d / "board.json"
-    if bj.exists():
-        try:
-            data = json.loads(bj.read_text())
-        except json.JSONDecodeError as e:
-            raise InvalidInput(f"{bj}: not valid JSON ({e})") from None
-        # the keys the real boards' definitions carry (docs/boards.md)
-        if data.get("mpy_cross_arch"):
-            prof["march"] = data["mpy_cross_arch"]
-        if data.get("port"):
-            prof["platform"] = PORT_PLATFORM.get(data["port"], data["port"])
-        if data.get("micropython"):
-            prof["min_micropython"] = data["micropython"]
-        prof.update(data.get("build", {}))
-    prof["name"] = name
-    return prof
-
-
-@functools.cache
-def mpy_cross_version() -> tuple[int, int]:
-    """The .mpy version mpy-cross emits, e.g. (6, 3) (cached per installed mpy-cross)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        stamp = _cache_dir() / f"mpy-cross-{version('mpy_cross')}.version"
-    except PackageNotFoundError:
-        stamp = None
-    if stamp is not None and stamp.exists():
-        major, minor = stamp.read_text().split(".")
-        return int(major), int(minor)
-    out = subprocess.run(
-        [sys.executable, "-m", "mpy_cross", "--version"], capture_output=True, text=True
-    ).stdout
-    m = re.search(r"mpy v(\d+)\.(\d+)", out)
-    if not m:
-        raise CryoError(f"cannot tell the mpy-cross version from {out!r}")
-    if stamp is not None:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(f"{m.group(1)}.{m.group(2)}")
-    return int(m.group(1)), int(m.group(2))
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("CRYO_BUILD_DIR", ROOT / "build")) / "mpy"
-
-
-def compile_mpy(src: Path, name: str, march: str | None) -> bytes:
-    """Compile one source file to .mpy bytes (cached by content + options)."""
-    data = src.read_bytes()
-    key = hashlib.sha256(data + f"\0{name}\0{march}".encode()).hexdigest()
-    cached = _cache_dir() / (march or "bytecode") / (key + ".mpy")
-    if cached.exists():
-        return cached.read_bytes()
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "mpy_cross", "-s", name, "-o", str(cached) + ".tmp"]
-    if march:
-        args.append("-march=" + march)
-    proc = subprocess.run(args + [str(src)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise InvalidInput(f"mpy-cross failed on {name}: {proc.stderr.strip() or proc.stdout}")
-    os.replace(str(cached) + ".tmp", cached)
-    return cached.read_bytes()
-
-
-def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict:
-    """Compile the app for ``board``.
-
-    Returns ``{"slot": {path: bytes}, "root": {path: bytes}, "meta": {...}}``:
-    ``slot`` goes into an app slot (compiled firmware, board files,
-    main.py as source), ``root`` is the boot layer at the flash root.
-    """
-    prof = board_profile(board)
-    march = prof.get("march")
-    slot: dict[str, bytes] = {}
-    root: dict[str, bytes] = {}
-    for src in sorted(firmware_dir.rglob("*.py")):
-        rel = src.relative_to(firmware_dir).as_posix()
-        if "__pycache__" in rel:
-            continue
-        if rel in ROOT_FILES:
-            if rel == "main.py":
-                slot["main.py"] = src.read_bytes()
-            continue
-        if keepalive:
-            keepalive()
-        mpy = compile_mpy(src, rel, march)
-        slot[rel[:-3] + ".mpy"] = mpy
-        if rel in BOOT_LAYER:
-            root["lib/" + rel[:-3] + ".mpy"] = mpy
-    bdir = BOARDS_DIR / board
-    for src in sorted(bdir.rglob("*")):
-        rel = src.relative_to(bdir).as_posix()
-        if not src.is_file() or "__pycache__" in rel or rel.startswith("tests/"):
-            continue
-        if rel == "manifest.py":  # a freeze manifest for the firmware build, not app code
-            continue
-        if src.suffix == ".py":
-            slot[rel[:-3] + ".mpy"] = compile_mpy(src, rel, march)
-        elif src.suffix == ".json":
-            slot[rel] = src.read_bytes()
-    if (bdir / "board.json").exists():
-        root["board.json"] = (bdir / "board.json").read_bytes()  # cryo.board reads /board.json
-    boot = firmware_dir / "boot.py"
-    root["boot.py"] = boot.read_bytes() if boot.exists() else BOOT_FALLBACK.encode()
-    root["main.py"] = MAIN_STUB.encode()
-    version = "unknown"
-    init = firmware_dir / "cryo" / "__init__.py"
-    m = re.search(r'VERSION\s*=\s*"([^"]+)"', init.read_text()) if init.exists() else None
-    if m:
-        version = m.group(1)
-    mpy_major = mpy_cross_version()[0]
-    meta = {"version": version, "mpy": mpy_major, "arch": march, "board": board}
-    return {"slot": slot, "root": root, "meta": meta, "profile": prof}
-
-
-def manifest_files(slot: dict[str, bytes]) -> dict[str, tuple[str, int]]:
-    return {p: (hashlib.sha256(b).hexdigest(), len(b)) for p, b in slot.items()}
+# isort: split
+from cryo import paths
 
 
 # -- keys ----------------------------------------------------------------
@@ -300,68 +84,7 @@ def key_fingerprint(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 
 
-# -- checks --------------------------------------------------------------
-def check_abi(info: dict, meta: dict, prof: dict):
-    """Refuse a board whose MicroPython cannot load what we compiled."""
-    ver = tuple(info["version"])
-    mpy = info.get("mpy") or 0
-    dev_major, dev_sub, dev_arch = mpy & 0xFF, (mpy >> 8) & 3, (mpy >> 10) & 15
-    comp_major = int(meta["mpy"])
-    vtxt = ".".join(str(v) for v in ver)
-    if prof.get("platform") and info.get("platform") != prof["platform"]:
-        raise Mismatch(
-            f"the board reports platform {info.get('platform')!r} but --board {prof['name']} "
-            f"expects {prof['platform']!r}: choose the --board that matches the hardware"
-        )
-    minv = tuple(int(x) for x in str(prof.get("min_micropython", "")).split(".") if x) or (
-        MIN_MICROPYTHON
-    )
-    if ver < minv:
-        raise Mismatch(
-            f"the board runs MicroPython {vtxt}; this firmware needs ≥ "
-            f"{'.'.join(map(str, minv))}: flash a current runtime first "
-            f"(cryo flash --board {prof['name']} --runtime FIRMWARE_FILE)"
-        )
-    if dev_major != comp_major:
-        raise Mismatch(
-            f"the board loads .mpy v{dev_major} (MicroPython {vtxt}) but mpy-cross emits "
-            f"v{comp_major}: update the board's MicroPython (cryo flash --runtime) or install "
-            f"the mpy-cross matching it"
-        )
-    march = meta.get("arch")
-    if march and dev_sub != mpy_cross_version()[1]:
-        raise Mismatch(
-            f"the board loads native .mpy v{dev_major}.{dev_sub} but mpy-cross emits "
-            f"v{comp_major}.{mpy_cross_version()[1]}: use the mpy-cross of the board's release"
-        )
-    if march:
-        want = ARCHS.index(march)
-        if (
-            dev_arch
-            and want != dev_arch
-            and not (3 <= want <= 8 and 3 <= dev_arch <= 8 and want <= dev_arch)
-        ):
-            raise Mismatch(
-                f"the board's native architecture is {ARCHS[dev_arch]} but --board "
-                f"{prof['name']} compiles for {march}: choose the matching --board"
-            )
-
-
 # -- deploy --------------------------------------------------------------
-def probe(session) -> dict:
-    out = session.exec(PROBE)
-    import ast
-
-    return ast.literal_eval(out.decode().strip())
-
-
-def device_serial(info: dict) -> str | None:
-    if info.get("uid"):
-        return info["uid"]
-    s = (info.get("serial") or "").strip()
-    return s or None
-
-
 class Plan:
     """What a deploy will do (also what ``--dry-run`` prints)."""
 
@@ -389,7 +112,7 @@ class Plan:
 
 
 def _slot_path(slot, rel):
-    return f"app/{slot}/{rel}"
+    return f"{paths.slot_dir(slot)}/{rel}"
 
 
 def deploy(
@@ -425,7 +148,8 @@ def deploy(
         serial = "SIM-" + secrets.token_hex(4).upper()
         if not dry_run:
             session.exec(
-                f"_cry_mk('app')\nf=open('app/serial','w')\nf.write({serial!r})\nf.close()"
+                f"_cry_mk({paths.APP_DIR!r})\nf=open({paths.APP_SERIAL!r},'w')\n"
+                f"f.write({serial!r})\nf.close()"
             )
     host_key = load_key(serial)
     if info.get("key_fp") is None:
@@ -453,7 +177,7 @@ def deploy(
     old_text = None
     if active:
         try:
-            current = session.read_file(f"app/{active}/manifest")  # streamed: bounded RAM
+            current = session.read_file(_slot_path(active, "manifest"))  # streamed: bounded RAM
             old_text = current.decode(errors="replace")
         except DeviceError:
             current = None
@@ -482,7 +206,7 @@ def deploy(
                 plan.local.append(p)
             else:
                 plan.transfer.append(p)
-        existing = session.eval(f"_cry_walk('app/{target}')")
+        existing = session.eval(f"_cry_walk({paths.slot_dir(target)!r})")
         plan.remove = sorted(
             p for p in existing if p not in files and p != "manifest" and not p.endswith(".tmp")
         )
@@ -509,11 +233,12 @@ def deploy(
     if plan.provision:
         import base64
 
-        session.exec("_cry_mk('app')")
+        tmp = paths.APP_KEY + ".tmp"
+        session.exec(f"_cry_mk({paths.APP_DIR!r})")
         session.exec(
-            "import binascii\nf=open('app/key.tmp','wb')\n"
+            f"import binascii\nf=open({tmp!r},'wb')\n"
             f"f.write(binascii.a2b_base64({base64.b64encode(key).decode()!r}))\nf.close()\n"
-            "os.rename('app/key.tmp','app/key')"
+            f"os.rename({tmp!r},{paths.APP_KEY!r})"
         )
         save_key(serial, key)
     # Boot layer first (each file replaced by rename); it must verify the slot.
@@ -522,8 +247,9 @@ def deploy(
         session.exec(f"os.rename({p + '.tmp'!r}, {p!r})")
     if not plan.up_to_date:
         t = plan.slot
-        session.makedirs(f"app/{t}")
-        session.exec(f"_cry_rm('app/{t}/manifest')")  # slot is unauthentic until done
+        mf = _slot_path(t, "manifest")
+        session.makedirs(paths.slot_dir(t))
+        session.exec(f"_cry_rm({mf!r})")  # slot is unauthentic until done
         for p in plan.remove:
             session.exec(f"_cry_rm({_slot_path(t, p)!r})")
         for p in plan.local:
@@ -535,8 +261,8 @@ def deploy(
                 progress(0)
         for p in plan.transfer:
             session.write_file(_slot_path(t, p), b["slot"][p], progress=progress)
-        session.write_file(f"app/{t}/manifest.tmp", text.encode())
-        session.exec(f"os.rename('app/{t}/manifest.tmp', 'app/{t}/manifest')")
+        session.write_file(mf + ".tmp", text.encode())
+        session.exec(f"os.rename({mf + '.tmp'!r}, {mf!r})")
         problems = session.eval(
             f"__import__('cryo.app.slots').app.slots.verify_slot('', {t!r}, "
             "__import__('cryo.app.slots').app.slots.device_key(''))"
@@ -546,9 +272,10 @@ def deploy(
                 "the new app did not verify on the device (previous firmware kept): "
                 + "; ".join(problems[:3])
             )
+        tmp = paths.APP_ACTIVE + ".tmp"
         session.exec(
-            "f=open('app/active.tmp','w')\n"
-            f"f.write({t!r})\nf.close()\nos.rename('app/active.tmp','app/active')"
+            f"f=open({tmp!r},'w')\nf.write({t!r})\nf.close()\n"
+            f"os.rename({tmp!r},{paths.APP_ACTIVE!r})"
         )
         result["switched"] = True
     if audit:
@@ -556,10 +283,6 @@ def deploy(
     if reset:
         result["reset"] = reset_board(session)
     return result
-
-
-AUDIT_PATH = "audit.log"  # main.py's AUDIT_PATH, relative to the flash root
-RTC_EPOCH_OFFSET = 946684800  # 2000-01-01 in Unix seconds (the board RTC epoch)
 
 
 def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | None = None) -> str:
@@ -570,100 +293,15 @@ def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | Non
     """
     new_hash = hashlib.sha256(text.encode()).hexdigest()
     old_hash = hashlib.sha256(old_text.encode()).hexdigest() if old_text else None
-    now = int(time.time()) - RTC_EPOCH_OFFSET
-    code = f"""
-import sys
-sys.path.insert(0, 'app/{slot}')
-_cry_purge()  # import cryo from the app slot, not /lib's boot layer
-try:
-    from cryo.storage.audit import AuditTrail
-    AuditTrail({AUDIT_PATH!r}).firmware_deploy({now}, 'service', {meta["version"]!r}, {old_hash!r}, {new_hash!r})
-    print('recorded')
-except ImportError:
-    print('no-audit')
-finally:
-    sys.path.pop(0)
-    _cry_purge()
-"""
+    call = (
+        f"_t.firmware_deploy({rtc_now()}, 'service', {meta['version']!r}, "
+        f"{old_hash!r}, {new_hash!r})"
+    )
     try:
-        out = session.exec(code).decode().strip()
+        recorded = record_audit(session, [call], slot)
     except DeviceError as e:
         return f"failed: {e}"
-    return "recorded" if out.endswith("recorded") else "audit trail not available in this firmware"
-
-
-def reset_board(session) -> str:
-    """Hard-reset the board so boot.py selects the new slot (if it can)."""
-    has = session.eval("hasattr(__import__('machine'), 'reset')")
-    if not has:
-        return "not supported by this board (power-cycle it to boot the new app)"
-    try:
-        session.transport.exec_raw_no_follow("import machine\nmachine.reset()")
-    except Exception:
-        pass
-    session.transport = None if session.transport is None else session.transport
-    return "reset"
-
-
-# -- runtime flashing ----------------------------------------------------
-def runtime_steps(prof: dict, image: Path, port: str | None, *, bootsel: Path | None = None):
-    """The exact steps to flash MicroPython itself onto a blank board."""
-    kind = prof.get("runtime")
-    if kind == "esptool":
-        args = ["--chip", prof.get("chip", "auto"), "--port", port or "<auto>"]
-        args += ["--baud", str(prof.get("baud", 460800)), "write-flash", "--erase-all"]
-        args += [prof.get("offset", "0x0"), str(image)]
-        return [("esptool", args, f"esptool {' '.join(args)}")]
-    if kind == "uf2":
-        drive = bootsel or find_bootsel()
-        where = str(drive) if drive else "<BOOTSEL drive: hold BOOTSEL while plugging in>"
-        return [("uf2", [str(image), where], f"copy {image} to {where}/{image.name}")]
-    if kind == "dfu":
-        args = ["-a", "0", "-s", f"{prof.get('dfu_addr', '0x08000000')}:leave", "-D", str(image)]
-        return [("dfu", args, f"dfu-util {' '.join(args)}")]
-    raise InvalidInput(f"board {prof['name']} has no runtime to flash (runtime: {kind})")
-
-
-def find_bootsel() -> Path | None:
-    """Mounted RP2 BOOTSEL drive (it holds INFO_UF2.TXT)."""
-    roots = [Path("/media"), Path("/run/media"), Path("/Volumes"), Path("/mnt")]
-    for r in roots:
-        if not r.is_dir():
-            continue
-        for info in list(r.glob("*/INFO_UF2.TXT")) + list(r.glob("*/*/INFO_UF2.TXT")):
-            return info.parent
-    return None
-
-
-def run_runtime_step(step):
-    kind, args, _ = step
-    if kind == "esptool":
-        try:
-            import esptool
-        except ImportError:
-            raise CryoError("esptool is not installed: pip install esptool") from None
-        try:
-            esptool.main(args)
-        except SystemExit as e:  # its click front end exits on bad usage
-            if e.code not in (0, None):
-                raise DeviceError(f"esptool stopped with exit code {e.code}") from None
-        except Exception as e:  # esptool raises FatalError and friends
-            raise DeviceError(f"esptool: {e}") from None
-    elif kind == "uf2":
-        import shutil
-
-        src, drive = args
-        if not Path(drive).is_dir():
-            raise DeviceError("no RP2 BOOTSEL drive mounted: hold BOOTSEL while plugging in")
-        shutil.copyfile(src, Path(drive) / Path(src).name)
-    elif kind == "dfu":
-        import shutil
-
-        exe = shutil.which("dfu-util")
-        if exe is None:
-            raise CryoError("dfu-util is not installed (apt-get install dfu-util)")
-        if subprocess.run([exe, *args]).returncode != 0:
-            raise DeviceError("dfu-util failed: is the board in DFU mode (BOOT0 high)?")
+    return "recorded" if recorded else "audit trail not available in this firmware"
 
 
 # -- CLI -----------------------------------------------------------------

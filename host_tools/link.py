@@ -4,7 +4,7 @@
 device, a pty, ``socket://HOST:PORT``, ``rfc2217://…``) or an already open
 serial-like object (``read(n)``/``write(b)``). A reader thread splits the
 stream into lines: reply frames wake the request waiting for their ``id``,
-telemetry frames go to a bounded queue and to subscribers, anything else
+telemetry frames go to a bounded queue, anything else
 (REPL output, print() lines, echoed requests) is counted as noise.
 
 Message definitions and framing are imported from the firmware package
@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import collections
 import itertools
-import sys
 import threading
 import time
 
-from host_tools import FIRMWARE_DIR
+from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
 from host_tools.errors import AccessDenied, DeviceError, InvalidInput, Mismatch
 
-if str(FIRMWARE_DIR) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE_DIR))
-
-from cryo.link import framing  # noqa: E402
-from cryo.link import messages as msg  # noqa: E402
+# isort: split
+from cryo.link import framing
+from cryo.link import messages as msg
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_BAUD = 115200
@@ -137,7 +134,6 @@ class Link:
         self._pending: dict[int, list] = {}
         self._tel = collections.deque(maxlen=_TEL_QUEUE)
         self._tel_cv = threading.Condition()
-        self._subscribers = []
         self._on_noise = on_noise
         self.noise_lines = 0
         self.bad_frames = 0
@@ -211,8 +207,6 @@ class Link:
             with self._tel_cv:
                 self._tel.append(obj)
                 self._tel_cv.notify_all()
-            for fn in list(self._subscribers):
-                fn(obj)
             return
         if "ok" not in obj:
             self.noise_lines += 1  # an echoed request (tty echo on)
@@ -303,9 +297,6 @@ class Link:
         return self.request("stats")["stats"]
 
     # ---- telemetry ------------------------------------------------------
-
-    def subscribe(self, fn):
-        self._subscribers.append(fn)
 
     def drain_telemetry(self) -> list[dict]:
         with self._tel_cv:

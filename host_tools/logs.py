@@ -25,7 +25,6 @@ marker), so it may recycle their segments.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -35,11 +34,15 @@ import time
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.archive import list_sessions, session_records
+from host_tools.archive import rtc_date as _date
 from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import CryoError, DeviceError, InvalidInput
 
+# isort: split
+from cryo.paths import AUDIT_PATH, LOG_ROOT
+
 ENV_ARCHIVE = "CRYO_ARCHIVE"
-RTC_EPOCH = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
 CHUNK = 3072  # bytes per base64 line on the device (multiple of 3)
 
 _SHA_PREFIX = """
@@ -70,7 +73,7 @@ def _names():
 
 # -- pulling -------------------------------------------------------------
 def device_identity(session, fallback="unknown-device") -> str:
-    from host_tools.flash import device_serial, probe
+    from host_tools.device import device_serial, probe
 
     serial = device_serial(probe(session))
     return serial or fallback
@@ -143,8 +146,8 @@ def pull(
     session,
     archive: Path | None = None,
     *,
-    log_root="logs",
-    audit_path="audit.log",
+    log_root=LOG_ROOT,
+    audit_path=AUDIT_PATH,
     events_path=None,
     state_path=None,
     progress=None,
@@ -495,26 +498,6 @@ def event_rows(dest: Path, since_seq: int = 0) -> list[dict]:
     return rows
 
 
-def list_sessions(dest: Path) -> list[dict]:
-    from cryo.storage import log as L
-
-    return L.list_sessions(str(Path(dest) / "logs"))
-
-
-def session_records(dest: Path, session: int) -> list[dict]:
-    from cryo.storage import log as L
-
-    recs = L.read_records(str(Path(dest) / "logs"), session=session)
-    if not recs:
-        have = [s["session"] for s in list_sessions(dest)]
-        raise InvalidInput(f"no session {session} in {dest} (sessions: {have or 'none'})")
-    return recs
-
-
-def _date(rtc_s) -> str:
-    return (RTC_EPOCH + _dt.timedelta(seconds=int(rtc_s))).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def session_rows(dest: Path) -> list[dict]:
     """One row per session: date, duration, minimum temperature, cycles, faults."""
     from cryo.storage import records as R
@@ -617,7 +600,7 @@ def find_device_archive(archive: Path, serial: str | None) -> Path:
 
 # -- demo / script entry -------------------------------------------------
 def pull_and_report(
-    flash_image_or_port, out_dir, session=None, *, log_root="logs", serial=None
+    flash_image_or_port, out_dir, session=None, *, log_root=LOG_ROOT, serial=None
 ) -> dict:
     """Pull the treatment log and write the report (what `make demo` ends with).
 
@@ -668,7 +651,9 @@ def register(subparsers):
         "--archive", type=Path, help=f"archive folder (default ${ENV_ARCHIVE} or ./cryo-archive)"
     )
     p.add_argument("--serial", help="device serial in the archive (offline commands)")
-    p.add_argument("--log-root", default="logs", help="log folder on the device (default logs)")
+    p.add_argument(
+        "--log-root", default=LOG_ROOT, help=f"log folder on the device (default {LOG_ROOT})"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="logs_cmd", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="list sessions (pulls new records first unless --offline)")

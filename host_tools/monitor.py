@@ -16,6 +16,7 @@ import csv
 import json
 import time
 
+from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import InvalidInput
 
 CSV_COLUMNS = (
@@ -40,34 +41,13 @@ CSV_COLUMNS = (
 REFRESH_HZ = 8
 
 
-def _port_arg(p):
-    try:
-        from host_tools.connect import add_port_argument
-
-        add_port_argument(p)
-    except ImportError:  # host_tools.connect absent: plain option
-        p.add_argument("--port", "-p", help="serial device or pyserial URL")
-
-
-def resolve_port(port):
-    try:
-        from host_tools.connect import resolve_port as rp
-    except ImportError:
-        rp = None
-    if rp is not None:
-        return rp(port)
-    if not port:
-        raise InvalidInput("no port: pass --port")
-    return port
-
-
 def register(subparsers):
     p = subparsers.add_parser(
         "monitor",
         help="live view of temperatures, valve, PID terms, faults",
         description=__doc__.split("\n\n")[0],
     )
-    _port_arg(p)
+    add_port_argument(p)
     p.add_argument("--rate", type=float, default=10.0, help="telemetry rate, Hz (0.2..50; 10)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--csv", metavar="FILE", help="record every telemetry frame to a CSV file")

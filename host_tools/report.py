@@ -42,7 +42,7 @@ def _spans(samples, names):
 
 def summary_rows(header: dict, summary: dict | None, faults: list[dict], serial: str) -> list:
     from cryo.storage import records as R
-    from host_tools.logs import _date
+    from host_tools.archive import rtc_date
 
     def c(v):
         return "—" if v is None or v == R.NO_READING16 else f"{v / R.TISSUE_SCALE:.1f} °C"
@@ -50,7 +50,7 @@ def summary_rows(header: dict, summary: dict | None, faults: list[dict], serial:
     rows = [
         ("Device", serial),
         ("Session", str(header["session"])),
-        ("Start (UTC)", _date(header["rtc_s"])),
+        ("Start (UTC)", rtc_date(header["rtc_s"])),
         ("Firmware", str(header.get("fw_version", ""))),
         ("Target / thaw", f"{c(header.get('target_cc'))} / {c(header.get('thaw_cc'))}"),
         ("Planned cycles", str(header.get("cycles"))),
@@ -79,7 +79,7 @@ def write_report(dest, session: int, out_dir=None) -> tuple[Path, Path]:
 
     from cryo.protocol import states
     from cryo.storage import records as R
-    from host_tools.logs import session_records
+    from host_tools.archive import session_records
 
     dest = Path(dest)
     recs = session_records(dest, session)

@@ -6,7 +6,7 @@ a second pty that mpremote / pyserial open like a USB serial port (real
 time). ``cryo sim run --plant P --scenario S --seed N --flash FILE
 --duration S`` runs the firmware's control tick in fast virtual time.
 
-How the serial line is made to behave like a board (micropython.md §5.4):
+How the serial line is made to behave like a board's USB serial port:
 
 * pty A carries the interpreter (``setsid`` + ``TIOCSCTTY``, so it is the
   controlling terminal); its line discipline is reset before every start:
@@ -297,8 +297,9 @@ class VirtualBoard:
             if ev["event"] != "serial":
                 continue
             if "frame" in ev:
-                if str(FIRMWARE_DIR) not in sys.path:
-                    sys.path.insert(0, str(FIRMWARE_DIR))
+                from host_tools import fwimport
+
+                fwimport.ensure()
                 from cryo.link.framing import encode
 
                 out.append((float(ev["t"]), encode(ev["frame"])))
@@ -728,16 +729,14 @@ def register(subparsers):
 def package_json() -> dict:
     """The mip package of the firmware (firmware/package.json): every .py of
     the cryo package, installed as /lib/cryo/... by ``mpremote mip install``."""
-    from host_tools import FIRMWARE_DIR as fw
+    from host_tools import fwimport
 
+    fwimport.ensure()
+    import cryo
+
+    fw = FIRMWARE_DIR
     files = sorted(p.relative_to(fw).as_posix() for p in (fw / "cryo").rglob("*.py"))
-    try:
-        import cryo  # noqa: F401
-
-        version = getattr(sys.modules["cryo"], "VERSION", "0.0.0")
-    except ImportError:
-        version = "0.0.0"
-    return {"urls": [[f, f] for f in files], "version": str(version)}
+    return {"urls": [[f, f] for f in files], "version": cryo.VERSION}
 
 
 def write_package_json() -> Path:

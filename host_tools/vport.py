@@ -2,7 +2,7 @@
 
 The process sits on the slave of pty A (ONLCR cleared, its controlling
 terminal); a relay thread copies A's master to pty B's master, and mpremote
-opens B's slave path (micropython.md §5.4: mpremote needs a path, and the
+opens B's slave path (mpremote's serial transport needs a path, and the
 unix port already sends ``\\r\\n``). The board's flash is either a plain
 directory (VfsPosix, the process's cwd) or a littlefs image through
 the flash block device (``boards/sim/flash.py``, ``FlashBlockDevice``)
@@ -27,8 +27,14 @@ import time
 import tty
 from pathlib import Path
 
-from host_tools import BOARDS_DIR
+from host_tools import (
+    BOARDS_DIR,
+    fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
+)
 from host_tools.interpreter import micropython_exe
+
+# isort: split
+from cryo.paths import LOG_ROOT
 
 _STARTUP = """
 import sys, os
@@ -45,6 +51,16 @@ except OSError:
 os.chdir('/flash')
 del FlashBlockDevice
 """
+
+
+def _startup(image, block_count) -> str:
+    """MicroPython code that mounts the littlefs ``image`` as the flash root."""
+    return _STARTUP.format(
+        sim=str(BOARDS_DIR / "sim"),
+        image=str(Path(image).resolve()),
+        bs=4096,
+        bc=block_count,
+    )
 
 
 def _write_all(fd, data) -> bool:
@@ -106,14 +122,7 @@ class VirtualPort:
         if self.image is not None:
             self.image.parent.mkdir(parents=True, exist_ok=True)
             startup = self.image.with_suffix(".boot.py")
-            startup.write_text(
-                _STARTUP.format(
-                    sim=str(BOARDS_DIR / "sim"),
-                    image=str(self.image.resolve()),
-                    bs=4096,
-                    bc=self.block_count,
-                )
-            )
+            startup.write_text(_startup(self.image, self.block_count))
             cmd += ["-i", str(startup)]
             cwd = str(self.image.parent)
         else:
@@ -228,12 +237,7 @@ def boot_check(flash_dir=None, image=None, block_count=512) -> dict:
 
     code = "import sys, os\n"
     if image is not None:
-        code += _STARTUP.format(
-            sim=str(BOARDS_DIR / "sim"),
-            image=str(Path(image).resolve()),
-            bs=4096,
-            bc=block_count,
-        )
+        code += _startup(image, block_count)
     code += (
         "from cryo.app import select_app\n"
         "r = select_app('')\n"
@@ -297,7 +301,7 @@ print('@@OK@@')
 
 
 def write_demo_treatment(
-    flash_dir=None, image=None, seconds=60, sessions=1, root="logs", block_count=512
+    flash_dir=None, image=None, seconds=60, sessions=1, root=LOG_ROOT, block_count=512
 ):
     """Log synthetic treatments with the real cryo.storage.log.TreatmentLog on the board's flash.
 
@@ -308,12 +312,7 @@ def write_demo_treatment(
     """
     code = "import sys, os\n"
     if image is not None:
-        code += _STARTUP.format(
-            sim=str(BOARDS_DIR / "sim"),
-            image=str(Path(image).resolve()),
-            bs=4096,
-            bc=block_count,
-        )
+        code += _startup(image, block_count)
     code += "sys.path.insert(0, %r)\n" % str(BOARDS_DIR.parent / "firmware")
     code += TREATMENT.format(root=root, sessions=sessions, seconds=seconds)
     if image is not None:

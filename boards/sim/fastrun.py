@@ -265,6 +265,7 @@ def main():
             hang_until = None
             try:
                 ctrl.tick(now)
+                ctrl.idle(now)
                 if link is not None:
                     link.poll()
             except BoardReset as r:

@@ -26,8 +26,13 @@ Order inside a tick, and why:
    FREEZE runs the PID, every other phase asks for nothing.
 5. **valve** — ``request`` (float→int once), ``refresh`` the dead-man only
    while a permitted demand exists, ``service`` (integer, permit-gated).
-6. **alarms, log sample, safety memory, watchdog** — the WDT is fed only
-   when every health check passed in this tick.
+6. **alarms, log sample, watchdog** — the WDT is fed only when every
+   health check passed in this tick.
+
+Occasional work (the log's flash commit, the safety state's periodic write,
+the log's room check, re-placing the limits after the cold junction moved)
+runs at the idle point after the tick, ``idle(now)``, so the tick's cost
+stays flat.
 
 Any exception escaping steps 1-6 is caught by ``tick`` itself: both valves
 are de-energised in that tick, the INTERNAL condition latches (service
@@ -500,10 +505,6 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
                 self._freeze_lit = lit
                 fl.value(lit)
         self._log_sample(now)
-        self._remember(now)
-        if clock.diff(now, self._storage_t) >= _STORAGE_CHECK_MS:
-            self._check_storage(now)
-        self._maybe_resync_limits()
         if self.wdt is not None and il.healthy():
             try:
                 self.wdt.feed()
@@ -531,6 +532,25 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             self.max_tick_us = dur
         if not self._in_loop:
             self.count_overrun(dur > self.period_ms * 1000)
+
+    def idle(self, now):
+        """Occasional work at the planned idle point after a tick (``run()``,
+        the fast runner and the test rigs call it): commit the log's queued
+        samples before the next tick would, keep the safety state current,
+        check the log's room once a second, re-place the limits when the
+        cold junction moved. None of it may delay the tick itself; a failure
+        here is a condition the next tick's evaluation acts on."""
+        try:
+            log = self.log
+            if log is not None and log.active:
+                log.commit_soon()
+            self._remember(now)
+            if self.clock.diff(now, self._storage_t) >= _STORAGE_CHECK_MS:
+                self._check_storage(now)
+            self._maybe_resync_limits()
+        except OSError as e:
+            self.il.set_storage_ok(False)
+            self._event(now, "storage", "idle work failed: %s" % e)
 
     def count_overrun(self, late):
         """One period's timing: ``late`` counts towards OVERRUN (consecutive)."""

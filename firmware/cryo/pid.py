@@ -2,12 +2,12 @@
 
 Cooling is *reverse action*: the valve must open further when the tissue is
 warmer than the setpoint, so the error is ``measured - setpoint`` and all
-gains stay positive (no negative-gain tricks, control.md §7 item 1; the
-PID_AutoTune / QuickPID / simple-pid reverse-action bugs come from those).
+gains stay positive (no negative-gain tricks: the PID_AutoTune / QuickPID /
+simple-pid reverse-action bugs come from those).
 The output is the valve demand in ``[out_min, out_max]`` (default ``[0, 1]``,
 1 = full cooling).
 
-Loop hygiene (control.md §3, §7 items 2-5):
+Loop hygiene:
 
 - Derivative on the measurement (a setpoint step gives no derivative kick)
   through a first-order filter (time constant ``d_filter_s``), discretised
@@ -257,7 +257,7 @@ class LoopTimer:
     """Bounded loop ``dt`` from the injected clock, overruns counted.
 
     ``dt_s(now_ms)`` returns the real time since the previous call, bounded
-    to ``[period/2, 2·period]`` (control.md §7 item 4, RespiraWorks PR #221):
+    to ``[period/2, 2·period]`` (RespiraWorks PR #221):
     a stalled loop must not inject a huge integral step, and a doubled call
     must not divide the derivative by ~0. Calls later than 2·period count
     as ``overruns``, earlier than period/2 as ``underruns``. Only

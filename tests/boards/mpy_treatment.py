@@ -111,11 +111,12 @@ def main():
             cj_was = ctl._cj_limits  # the limit block's cold junction
             before = gc.mem_alloc()  # the plant step's garbage is not the firmware's
             ctl.tick(now)
+            ctl.idle(now)
             seen |= 1 << ctl.protocol.state
             used = gc.mem_alloc()
             if used > tick_peak:
                 tick_peak = used
-            g = used - before  # allocated by the controller's tick
+            g = used - before  # allocated by the controller (tick and idle point)
             garbage_sum += g
             if g > garbage_max:
                 garbage_max = g

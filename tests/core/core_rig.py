@@ -51,6 +51,9 @@ class MemLog:
         self.samples += 1
         return True
 
+    def commit_soon(self):
+        pass
+
     def event(self, code, arg=0, arg2=0, now_ms=None):
         if len(self.events) < 500:
             self.events.append((code, arg, arg2))
@@ -160,6 +163,7 @@ class Rig:
                 c.advance(self.period)
                 w.advance_to(now)
             ctl.tick(now)
+            ctl.idle(now)
             if w.wdt_expired(now):
                 self.resets += 1
                 w.wdt_fed_ms = now  # the test observes the bite; the board would reboot

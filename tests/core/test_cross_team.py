@@ -160,6 +160,7 @@ def _substep(rig, period_ms, sub_ms, ticks, on_sample):
         deadline = clock.add(clock.ticks_ms(), period_ms)
         rig.world.wait_for_tick(rig.ctl, deadline, on_sample)
         rig.ctl.tick(deadline)
+        rig.ctl.idle(deadline)
         on_sample(deadline)
 
 

@@ -196,15 +196,16 @@ def test_esp32_runtime_flash_calls_esptool_as_a_library(tmp_path, monkeypatch):
     """The exact argv the dry run prints is what esptool.main receives."""
     import types
 
-    from host_tools import flash
+    from host_tools import runtime
+    from host_tools.build import board_profile
 
     calls = []
     fake = types.ModuleType("esptool")
     fake.main = lambda argv: calls.append(list(argv))
     monkeypatch.setitem(sys.modules, "esptool", fake)
-    prof = flash.board_profile("esp32s3")
-    steps = flash.runtime_steps(prof, tmp_path / "fw.bin", "/dev/ttyUSB0")
-    flash.run_runtime_step(steps[0])
+    prof = board_profile("esp32s3")
+    steps = runtime.runtime_steps(prof, tmp_path / "fw.bin", "/dev/ttyUSB0")
+    runtime.run_runtime_step(steps[0])
     assert calls == [steps[0][1]]
     assert steps[0][2] == "esptool " + " ".join(calls[0])
 
@@ -213,4 +214,4 @@ def test_esp32_runtime_flash_calls_esptool_as_a_library(tmp_path, monkeypatch):
 
     fake.main = failing
     with pytest.raises(DeviceError, match="esptool: Failed to connect"):
-        flash.run_runtime_step(steps[0])
+        runtime.run_runtime_step(steps[0])

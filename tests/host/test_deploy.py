@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from host_tools import FIRMWARE_DIR, flash
+from host_tools import FIRMWARE_DIR, build, flash
 from host_tools.connect import Session
 from host_tools.errors import AccessDenied, DeviceError, Mismatch
 from host_tools.vport import VirtualPort, boot_check
@@ -111,21 +111,21 @@ def test_deploy_refuses_without_the_device_key(mpy, tmp_path, fw, monkeypatch):
 
 
 def test_abi_and_version_checks():
-    prof = flash.board_profile("sim")
+    prof = build.board_profile("sim")
     meta = {"mpy": 6, "arch": None}
     ok = {"version": [1, 29, 0], "mpy": 2822, "platform": "linux"}
-    flash.check_abi(ok, meta, prof)
+    build.check_abi(ok, meta, prof)
     with pytest.raises(Mismatch, match="MicroPython 1.19.1; this firmware needs"):
-        flash.check_abi(dict(ok, version=[1, 19, 1], mpy=5), meta, prof)
+        build.check_abi(dict(ok, version=[1, 19, 1], mpy=5), meta, prof)
     with pytest.raises(Mismatch, match="loads .mpy v5"):
-        flash.check_abi(dict(ok, mpy=5 | (2 << 10)), meta, dict(prof, min_micropython="1.0"))
+        build.check_abi(dict(ok, mpy=5 | (2 << 10)), meta, dict(prof, min_micropython="1.0"))
     with pytest.raises(Mismatch, match="platform 'esp32'"):
-        flash.check_abi(dict(ok, platform="esp32"), meta, prof)
-    esp = flash.board_profile("esp32s3")
+        build.check_abi(dict(ok, platform="esp32"), meta, prof)
+    esp = build.board_profile("esp32s3")
     esp_dev = {"version": [1, 29, 0], "mpy": 6 | (3 << 8) | (10 << 10), "platform": "esp32"}
-    flash.check_abi(esp_dev, {"mpy": 6, "arch": "xtensawin"}, esp)
+    build.check_abi(esp_dev, {"mpy": 6, "arch": "xtensawin"}, esp)
     with pytest.raises(Mismatch, match="native architecture is xtensawin"):
-        flash.check_abi(esp_dev, {"mpy": 6, "arch": "armv6m"}, dict(esp, platform="esp32"))
+        build.check_abi(esp_dev, {"mpy": 6, "arch": "armv6m"}, dict(esp, platform="esp32"))
 
 
 def test_dry_run_changes_nothing(mpy, tmp_path, fw):

@@ -7,6 +7,7 @@ thing) can be tested before/independently of the real controller.
 """
 
 from cryo.link.errors import Denied, NotNow
+from cryo.link.messages import role_allows
 
 # The parameters the test controllers (FakeController here, link_rig's
 # RigController) offer: name -> (lo, hi, role).
@@ -16,7 +17,6 @@ SCHEMA = {
     "pid.kd": (0.0, 50.0, "engineer"),
     "freeze.setpoint_c": (-60.0, 0.0, "operator"),
 }
-_ROLES = ("operator", "engineer", "service")
 
 
 def check_param(name, value, role):
@@ -24,7 +24,7 @@ def check_param(name, value, role):
     if name not in SCHEMA:
         raise ValueError("unknown parameter %r; known: %s" % (name, ", ".join(SCHEMA)))
     lo, hi, need = SCHEMA[name]
-    if _ROLES.index(role) < _ROLES.index(need):
+    if not role_allows(role, need):
         raise Denied("%s needs role %s or higher (got %s)" % (name, need, role))
     if type(value) not in (int, float) or not (lo <= value <= hi):
         raise ValueError("%s must be a number within %s..%s, got %r" % (name, lo, hi, value))

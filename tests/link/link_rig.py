@@ -3,11 +3,14 @@
 Besides ``cryo.controller.Controller`` (link_realrig.py), the link
 tests run the channel against this loop built from real parts:
 ``PID``, ``LoopTimer``, ``SolenoidValve`` and the plant model, in
-virtual time (``ManualClock``). MicroPython and CPython.
+virtual time (``ManualClock``). MicroPython and CPython. It offers no
+autotune or step test (the channel answers ``E_UNSUPPORTED``): those run
+against the real controller (test_ctl_e2e.py, test_real_controller.py).
 
 ``tick(now_ms)`` is the control tick; ``run_for(ms, channel, poll_budget)``
 is a scheduler like the controller loop: tick at each deadline, poll the
-channel in the slack.
+channel in the slack (test_fuzz_mpy.py); link_device.py paces the tick
+against real time instead.
 """
 
 import time
@@ -17,7 +20,6 @@ from plant import Plant, load
 
 from cryo.actuation.valve import SolenoidValve
 from cryo.link.errors import NotNow
-from cryo.link.tuning import TuningRunner
 from cryo.pid import PID, LoopTimer
 
 
@@ -27,7 +29,6 @@ class RigController:
         self.period_ms = period_ms
         self.plant = Plant(load(plant), seed)
         self.pin = RecordingPin()
-        # 300 ms window: the relay autotune converges on 8/8 seeds (1000 ms: 2/8)
         self.valve = SolenoidValve(self.pin, clock, window_ms=300, min_on_ms=50, min_off_ms=50)
         self.config = {"pid.kp": 0.1, "pid.ki": 0.01, "pid.kd": 0.0, "freeze.setpoint_c": -30.0}
         c = self.config
@@ -41,9 +42,6 @@ class RigController:
         self.ticks = 0
         self.max_late_ms = 0
         self.polls = 0
-        # autotune / step test: the link's runner (cryo.link.tuning), found by
-        # the channel as ``controller.tuning``
-        self.tuning = TuningRunner(clock, setpoint_c=self.config["freeze.setpoint_c"])
 
     # ---- the tick ----------------------------------------------------
     def tick(self, now_ms):
@@ -53,12 +51,9 @@ class RigController:
         measured = self.plant.probe_c
         if self.phase == "FREEZE":
             self.demand = self.pid.update(self.config["freeze.setpoint_c"], measured, dt)
-        elif self.tuning.active:
-            self.demand = self.tuning.demand(now_ms, measured)
         else:
             self.demand = 0.0
-        self.mode = self.tuning.mode or "auto"
-        self.valve.permit = self.phase == "FREEZE" or self.tuning.active
+        self.valve.permit = self.phase == "FREEZE"
         self.valve.request(self.demand)
         self.valve.refresh(now_ms)
         self.valve.service(now_ms)
@@ -140,16 +135,6 @@ class RigController:
 
     def ack_fault(self, role):
         return {"faults": []}
-
-    def start_autotune(self, params):
-        if self.phase != "IDLE":
-            raise NotNow("autotune only when idle (phase %s)" % self.phase)
-        self.tuning.start_autotune(params)
-
-    def start_step_test(self, params):
-        if self.phase != "IDLE":
-            raise NotNow("step test only when idle (phase %s)" % self.phase)
-        self.tuning.start_step_test(params)
 
     def request_service_mode(self, role):
         if self.phase != "IDLE":

@@ -1,6 +1,6 @@
-"""`cryo tune auto` through the CLI on the real controller (issue 9).
+"""`cryo tune auto` and `cryo tune step` through the CLI on the real controller.
 
-The device is ``link_ctl_device.py`` under the real MicroPython unix port:
+The device is ``link_device.py ctl`` under the real MicroPython unix port:
 the virtual board with the calibrated default plant (Har-Shai, ~5 min
 pull-down), ``cryo.controller.Controller`` (TUNE phase, hold-to-run, every interlock
 armed) with the valve sub-ticks every ``service_ms``,
@@ -16,7 +16,7 @@ from host_tools.link import Link
 
 
 def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(cli_json, run_link):
-    with DeviceRig("hold", "seed=1", script="link_ctl_device.py") as rig:
+    with DeviceRig("hold", "seed=1", controller="ctl") as rig:
         rc, lines, err = cli_json(
             [
                 "tune",
@@ -96,7 +96,7 @@ def test_cli_step_test_on_the_real_controller_fits_a_model(cli_json, tmp_path, m
     step demand, the host records the response from telemetry and fits the
     FOPDT model; the status reply carries ``trace_len``, never the trace."""
     png = tmp_path / "step.png"
-    with DeviceRig("hold", "seed=2", script="link_ctl_device.py") as rig:
+    with DeviceRig("hold", "seed=2", controller="ctl") as rig:
         rc, lines, err = cli_json(
             [
                 "tune",

@@ -1,7 +1,7 @@
-"""Verbatim NIST ITS-90 data for the tests (thermocouples.md §3).
+"""Verbatim NIST ITS-90 data for the tests (NIST Monograph 175, srdata ITS-90 tables).
 
 Forward coefficients c_i (E in mV, t in °C) exactly as published in the NIST
-srdata tables, and the reference points of §3.5 (NIST table values to 3
+srdata tables, and reference points (NIST table values to 3
 decimals, and the 4-decimal values computed from the coefficients).
 """
 

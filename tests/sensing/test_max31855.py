@@ -3,6 +3,7 @@
 import pytest
 from chips.bus import SpiBus
 from chips.max31855 import Max31855Emu
+from sensing_cases import FORUM, REPORTED_K
 from sensing_frames import FrameChip
 
 from cryo.sensing import max31855 as m55
@@ -146,17 +147,7 @@ def test_one_frame_per_reading():
     assert (bus.transfers, emu.reads) == (1, 1)  # conversion uses the same frame
 
 
-# --- the chip's linear model and the correction (thermocouples.md §1.4/1.5) ---
-
-# True hot junction -> what a MAX31855K reports (before quantisation) at CJ 0/20/25/35.
-REPORTED_K = [
-    (-200, (-142.73, -142.07, -141.97, -141.82)),
-    (-196, (-141.22, -140.55, -140.45, -140.31)),
-    (-150, (-119.02, -118.36, -118.25, -118.11)),
-    (-100, (-86.09, -85.43, -85.33, -85.19)),
-    (-50, (-45.77, -45.11, -45.01, -44.87)),
-    (0, (0.00, 0.66, 0.77, 0.91)),
-]
+# --- the chip's linear model and the correction (tables in sensing_cases.py) ---
 
 
 @pytest.mark.parametrize("hot,row", REPORTED_K)
@@ -171,25 +162,10 @@ def test_t_variant_reads_about_minus_100_in_ln2():
     assert m55.linear_reading("T", -50, 25) == pytest.approx(-28.9, abs=0.05)
 
 
-# Adafruit forum bench (CJ 23.75 °C): displayed -> corrected per the reference.
-FORUM = [
-    (-142.0, -199.99),
-    (-85.5, -100.19),
-    (-45.0, -49.96),
-    (-22.75, -25.06),
-    (-16.00, -17.75),
-    (0.5, -0.25),
-    (100.0, 99.99),
-    (552.5, 549.98),
-    (706.0, 699.53),
-    (1183.5, 1199.51),
-]
-
-
 @pytest.mark.parametrize("shown,want", FORUM)
 def test_correction_of_forum_bench_readings(shown, want):
-    # The reference computed these with NIST's inverse polynomial (error band
-    # up to 0.06 °C); ours adds a Newton step, hence the 0.06 tolerance.
+    # The expected values come from NIST's inverse polynomial (error band up
+    # to 0.06 °C); ours adds a Newton step, hence the 0.06 tolerance.
     assert m55.correct("K", shown, 23.75) == pytest.approx(want, abs=0.06)
 
 

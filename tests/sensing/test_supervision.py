@@ -1,4 +1,4 @@
-"""Channel supervision and redundancy: every rule trips and recovers."""
+"""Channel supervision: every rule trips and recovers."""
 
 import pytest
 from chips.bus import SpiBus
@@ -12,8 +12,6 @@ from cryo.supervision import channel as ch
 from cryo.supervision.channel import (
     ST_BUS,
     ST_CJ_RANGE,
-    ST_DEGRADED,
-    ST_DISAGREE,
     ST_NO_DATA,
     ST_OK,
     ST_RANGE,
@@ -25,7 +23,6 @@ from cryo.supervision.channel import (
     Calibration,
     Channel,
 )
-from cryo.supervision.redundancy import Redundancy
 
 WRAP = (1 << 30) - 700  # every scenario crosses the 32-bit tick wrap
 
@@ -298,72 +295,6 @@ def test_calibration_rejects_bad_points(args, msg):
 def test_bad_channel_configuration(kw, msg):
     with pytest.raises(ValueError, match=msg):
         Rig(**kw)
-
-
-# --- redundancy ---------------------------------------------------------------
-
-
-class Pair:
-    def __init__(self, **kw):
-        self.a = Rig(max_rate_c_s=1000.0)
-        self.b = Rig(max_rate_c_s=1000.0)
-        self.b.clk = self.a.clk
-        self.b.ch.clock = self.a.clk
-        self.clk = self.a.clk
-        self.red = Redundancy(self.a.ch, self.b.ch, self.clk, **kw)
-
-    def step(self, n=1):
-        for _ in range(n):
-            self.clk.advance(100)
-            now = self.clk.ticks_ms()
-            for r in (self.a, self.b):
-                r.ch.update(now)
-                r.ch.convert()
-            out = self.red.update(now)
-        return out
-
-
-def test_redundancy_uses_the_colder_sensor():
-    p = Pair(threshold_c=10.0, delay_ms=2000)
-    p.a.set(hot=-20.0)
-    p.b.set(hot=-25.0)
-    t, _, st = p.step(5)
-    assert st == ST_OK and t == pytest.approx(-25.0, abs=0.3)
-
-
-def test_redundancy_disagreement_after_delay_and_recovery():
-    p = Pair(threshold_c=10.0, delay_ms=2000)
-    p.step(3)
-    p.b.set(hot=-10.0)  # 30 °C apart
-    assert p.step(19)[2] == ST_OK  # transient tolerated for the delay
-    t, _, st = p.step(2)
-    assert (t, st) == (None, ST_DISAGREE)
-    p.b.set(hot=18.0)
-    assert p.step(19)[2] == ST_DISAGREE  # must agree for the delay too
-    assert p.step(2)[2] == ST_OK
-
-
-def test_redundancy_one_sensor_failed():
-    p = Pair(require_both=True)
-    p.step(3)
-    p.b.emu.open_circuit = True
-    t, _, st = p.step(4)
-    assert (t, st) == (None, ST_DEGRADED)
-    q = Pair(require_both=False)
-    q.step(3)
-    q.b.emu.open_circuit = True
-    t, _, st = q.step(4)
-    assert st == ST_OK and q.red.degraded and t == pytest.approx(20.0, abs=0.3)
-    q.a.emu.open_circuit = True
-    t, _, st = q.step(4)
-    assert (t, st) == (None, ST_SENSOR)
-
-
-def test_redundancy_configuration_errors():
-    with pytest.raises(ValueError, match="threshold_c"):
-        Pair(threshold_c=0)
-    with pytest.raises(ValueError, match="delay_ms"):
-        Pair(delay_ms=-1)
 
 
 # --- MicroPython ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Alarm signals in the style of IEC 60601-1-8 (clinical-safety.md §3.3).
+"""Alarm signals in the style of IEC 60601-1-8 (alarm systems in medical electrical equipment).
 
 Priorities map to auditory bursts and LED colour/flash rate:
 

@@ -21,6 +21,7 @@ is authentic it returns no slot and the caller keeps the valves closed.
 
 import os
 
+from cryo import paths
 from cryo.app import manifest
 
 SLOTS = ("a", "b")
@@ -59,7 +60,7 @@ def _exists(path):
 
 def active_slot(root=""):
     """The slot ``app/active`` names, or None (no app deployed / garbage)."""
-    s = _read(join(root, "app", "active"))
+    s = _read(join(root, paths.APP_ACTIVE))
     if s is None:
         return None
     s = s.strip()
@@ -82,12 +83,12 @@ def set_active(root, slot):
     """Make ``slot`` the one to boot (the atomic switch of a deploy)."""
     if slot not in SLOTS:
         raise ValueError("slot must be 'a' or 'b', not %r" % (slot,))
-    write_atomic(join(root, "app", "active"), slot)
+    write_atomic(join(root, paths.APP_ACTIVE), slot)
 
 
 def device_key(root=""):
     """The per-device manifest key, or None before the first flash."""
-    k = _read(join(root, "app", "key"), "rb")
+    k = _read(join(root, paths.APP_KEY), "rb")
     return k if k and len(k) >= 16 else None
 
 
@@ -96,7 +97,7 @@ def verify_slot(root, slot, key):
 
     Checks the manifest HMAC, then the SHA-256 and size of every file.
     """
-    d = join(root, "app", slot)
+    d = join(root, paths.slot_dir(slot))
     text = _read(join(d, "manifest"))
     if text is None:
         return ["slot %s has no manifest" % slot]
@@ -121,7 +122,7 @@ def verify_slot(root, slot, key):
 
 
 def slot_version(root, slot):
-    text = _read(join(root, "app", slot, "manifest"))
+    text = _read(join(root, paths.slot_dir(slot), "manifest"))
     if text is None:
         return None
     try:
@@ -153,7 +154,11 @@ def select_app(root="", add_path=True):
         "reason": "",
     }
     want = active_slot(root)
-    if want is None and not _exists(join(root, "app", "a")) and not _exists(join(root, "app", "b")):
+    if (
+        want is None
+        and not _exists(join(root, paths.slot_dir("a")))
+        and not _exists(join(root, paths.slot_dir("b")))
+    ):
         return res
     key = device_key(root)
     order = (want, other(want)) if want else SLOTS
@@ -162,10 +167,12 @@ def select_app(root="", add_path=True):
         problems = verify_slot(root, slot, key)
         if not problems:
             res["slot"] = slot
-            res["path"] = join(root, "app", slot)
+            res["path"] = join(root, paths.slot_dir(slot))
             res["version"] = slot_version(root, slot)
-            # the firmware identity for log headers (clinical-safety.md §3.7 item 9)
-            res["manifest_sha256"] = manifest.file_sha256(join(root, "app", slot, "manifest"))
+            # the firmware identity the log headers record
+            res["manifest_sha256"] = manifest.file_sha256(
+                join(root, paths.slot_dir(slot), "manifest")
+            )
             break
         reasons.append(problems[0])
     if res["slot"] is None:
@@ -174,7 +181,7 @@ def select_app(root="", add_path=True):
     elif res["slot"] != want:
         res["fault"] = FAULT_FALLBACK
         res["reason"] = "; ".join(reasons) + "; booted slot %s instead" % res["slot"]
-    fault_path = join(root, "app", "fault")
+    fault_path = join(root, paths.APP_FAULT)
     if res["fault"]:
         try:
             write_atomic(fault_path, "%d %s\n" % (res["fault"], res["reason"]))

@@ -5,7 +5,8 @@ the demand goes to the valve driver like the PID's would, so the interlock
 (``valve.permit``), the dead-man and the floor limits stay in force — the
 autotune never touches a valve itself.
 
-Method (control.md §1.3, §2, §5, §7 item 8, with the known bugs fixed):
+Method (Åström & Hägglund's relay feedback test, with the pitfalls of the
+open-source autotuners noted below avoided):
 
 - **Symmetric relay around a bias**, reverse acting: cool with
   ``bias + d`` while the measurement is above ``setpoint + ε``, back off to
@@ -31,7 +32,8 @@ Method (control.md §1.3, §2, §5, §7 item 8, with the known bugs fixed):
 - **Rules**: Ziegler–Nichols classic PID, "no overshoot" PID,
   Tyreus–Luyben PI and SIMC PI (τc = θ, from the FOPDT model). SIMC is the
   default for this dead-time-heavy plant (ZN is too aggressive when θ/τ is
-  large, control.md §7 item 7); the chosen rule is recorded in the result.
+  large: Skogestad 2003, "Simple analytic rules for model reduction and PID
+  controller tuning"); the chosen rule is recorded in the result.
 
 Converged when, after the skipped cycles, the last ``_WIN`` (6) cycles
 agree: the bias drifts by at most ``tolerance`` per cycle on average, and

@@ -1,4 +1,4 @@
-"""Gains per setpoint band (control.md §7 item 8).
+"""Gains per setpoint band (gain scheduling).
 
 The plant is strongly nonlinear (freezing plateau between −1 and −8 °C,
 frozen tissue conducts 4× better), so gains autotuned at −25 °C are not the

@@ -44,7 +44,9 @@ class LoopMixin:
         while not self.service_requested:
             if should_stop is not None and should_stop():
                 break
-            self.tick(clock.ticks_ms())
+            now = clock.ticks_ms()
+            self.tick(now)
+            self.idle(now)
             link = self.link
             if link is not None:
                 # Outside the tick: bounded work, never raises. While it did

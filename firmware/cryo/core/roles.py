@@ -1,37 +1,26 @@
 """Role levels and the refusals the link maps to its error codes.
 
 Roles are asserted by the host (docs/safety.md, "Where roles are
-enforced"); the controller compares levels and refuses with ``Denied``
-(role too low) or ``NotNow`` (not in this state) from ``cryo.link.errors``
-— plain PermissionError/RuntimeError on a build without the link.
+enforced"); the controller compares levels (``cryo.storage.schema.ROLES``)
+and refuses with ``Denied`` (role too low) or ``NotNow`` (not in this
+state) from ``cryo.link.errors``.
 """
 
-ROLES = ("operator", "engineer", "service")
+from cryo.link.errors import Denied, NotNow
+from cryo.link.messages import ROLES
+from cryo.storage.schema import ROLES as _LEVELS
 
 
 def role_level(role):
     """1 operator, 2 engineer, 3 service; ValueError for an unknown role."""
-    i = 0
-    while i < len(ROLES):
-        if ROLES[i] == role:
-            return i + 1
-        i += 1
+    if role in ROLES:
+        return _LEVELS[role]
     raise ValueError("unknown role %r; allowed: %s" % (role, ", ".join(ROLES)))
 
 
 def denied(msg):
-    try:
-        from cryo.link.errors import Denied
-
-        return Denied(msg)
-    except ImportError:
-        return PermissionError(msg)
+    return Denied(msg)
 
 
 def not_now(msg):
-    try:
-        from cryo.link.errors import NotNow
-
-        return NotNow(msg)
-    except ImportError:
-        return RuntimeError(msg)
+    return NotNow(msg)

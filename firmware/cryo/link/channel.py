@@ -253,10 +253,6 @@ class CommandChannel:
 
     def _call(self, name, *args):
         fn = getattr(self._ctl, name, None)
-        if fn is None:  # a controller may embed cryo.link.tuning.TuningRunner
-            runner = getattr(self._ctl, "tuning", None)
-            if runner is not None:
-                fn = getattr(runner, name, None)
         if fn is None:
             raise FrameError(m.E_UNSUPPORTED, "this controller does not offer %s" % name)
         return fn(*args)

@@ -14,13 +14,7 @@ talking to older firmware.
 import binascii
 import json
 
-try:
-    from micropython import const
-except ImportError:  # the host tools import this module under CPython
-
-    def const(x):
-        return x
-
+from micropython import const
 
 from cryo.link import messages as m
 

@@ -3,7 +3,7 @@
 Imported by the firmware (``cryo.link.channel``) and by the host client
 (``host_tools/link.py``), so both sides agree on names, fields and error
 codes by construction. Runs on MicroPython and CPython: plain dicts and
-tuples only.
+tuples only. Role names and levels come from the configuration schema.
 
 A frame is one line of ASCII JSON followed by ``*`` and the CRC-32 of the
 JSON bytes as 8 lower-case hex digits::
@@ -17,6 +17,9 @@ naming what was wrong and what is allowed). Telemetry frames carry ``tel``
 (a sequence number) instead of ``id``.
 """
 
+from cryo.storage.schema import ROLE_NAMES
+from cryo.storage.schema import ROLES as _LEVELS
+
 VERSION = 1  # protocol version, bumped on any incompatible change
 
 MAX_LINE = 512  # bytes per request frame including "*crc" (newline excluded)
@@ -24,9 +27,9 @@ MAX_REPLY = 2048  # bytes per reply/telemetry frame (the device's output ring)
 CRC_SEP = 0x2A  # "*"
 NEWLINE = 0x0A
 
-# Roles, lowest to highest privilege (the configuration schema names the
-# role each field needs; a higher role may do what a lower one may).
-ROLES = ("operator", "engineer", "service")
+# Role names, lowest to highest privilege: the configuration schema's levels
+# (it names the role each field needs; a higher role may do what a lower one may).
+ROLES = tuple(ROLE_NAMES[lvl] for lvl in sorted(ROLE_NAMES))
 
 # Telemetry rate bounds: the monitor needs >= 5 Hz; above 50 Hz the frames
 # (~350 B) would fill a 115200-baud UART (11.5 kB/s) on their own.
@@ -128,4 +131,4 @@ def role_allows(role, needed):
     """True if ``role`` is at least ``needed`` in ROLES order."""
     if role not in ROLES or needed not in ROLES:
         return False
-    return ROLES.index(role) >= ROLES.index(needed)
+    return _LEVELS[role] >= _LEVELS[needed]

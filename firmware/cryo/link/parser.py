@@ -6,13 +6,7 @@ fields, strings bounded. Nothing is executed here, so whatever a fuzzer
 sends, the worst outcome is a ``FrameError`` (turned into an error reply).
 """
 
-try:
-    from micropython import const
-except ImportError:  # the host tools import this module under CPython
-
-    def const(x):
-        return x
-
+from micropython import const
 
 from cryo.link import messages as m
 from cryo.link.framing import FrameError, decode

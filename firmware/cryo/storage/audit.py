@@ -23,13 +23,9 @@ partial edits, not against someone rewriting the whole file and head; the
 host's anchor is what makes truncation of pulled history visible.
 """
 
+import hashlib
 import json
 import os
-
-try:
-    import hashlib
-except ImportError:  # pragma: no cover
-    import uhashlib as hashlib
 from binascii import hexlify
 
 GENESIS = "0" * 64

@@ -6,9 +6,9 @@ File format (text, so service staff can read it)::
     <body: one JSON object, keys sorted>
 
 Writes are atomic: ``<path>.tmp`` is written and flushed, then renamed over
-``<path>`` (littlefs rename is atomic: after a power cut the file is the
-old or the new one, micropython.md §5.1; proved at every flash operation in
-tests/storage). ``<path>.lkg`` holds the *last known good* configuration:
+``<path>`` (littlefs renames atomically, littlefs DESIGN.md: after a power
+cut the file is the old or the new one; tests/storage proves it at every
+flash operation). ``<path>.lkg`` holds the *last known good* configuration:
 the last one that loaded and validated at boot.
 
 ``load(path)`` returns ``(cfg, fault)``. ``fault`` is None when the primary
@@ -20,20 +20,12 @@ and allowed range where one is at fault. Older schema versions are
 migrated in memory, written back atomically, and reported in ``notes``.
 """
 
+import hashlib
 import json
 import os
+from binascii import crc32 as _crc32
 
 from cryo.storage import schema
-
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # pragma: no cover
-    from zlib import crc32 as _crc32
-
-try:
-    import hashlib
-except ImportError:  # pragma: no cover
-    import uhashlib as hashlib
 
 MAGIC = "CRYOCFG"
 FAULT_FALLBACK = 1

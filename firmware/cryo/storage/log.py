@@ -652,6 +652,14 @@ class TreatmentLog:
         self.active = False
         return values
 
+    def commit_soon(self):
+        """Commit the queue if the next sample would fill it: called at the
+        controller's idle point, so the commit's flash write happens there
+        and not inside a control tick (same power-cut bound: at most
+        ``commit_every`` samples are ever queued)."""
+        if self._f is not None and self._qn >= self.commit_every - 1:
+            self._drain()
+
     def flush(self):
         """Commit queued samples now (e.g. before a planned shutdown)."""
         if self._f is not None:

@@ -11,13 +11,9 @@ stored or logged. Written atomically (tmp + rename). Deny by default: a
 role without an entry cannot log in.
 """
 
+import hashlib
 import os
 from binascii import hexlify, unhexlify
-
-try:
-    import hashlib
-except ImportError:  # pragma: no cover
-    import uhashlib as hashlib
 
 from cryo.storage.schema import ROLES
 

@@ -39,8 +39,6 @@ ST_CJ_RANGE = 6  # cold junction outside [cj_min_c, cj_max_c]
 ST_RATE = 7  # changed faster than max_rate_c_s since the last good sample
 ST_STUCK = 8  # raw frame identical for stuck_ms while change is expected
 ST_STALE = 9  # no new sample for stale_ms
-ST_DISAGREE = 10  # redundancy: the two tissue sensors disagree (redundancy.py)
-ST_DEGRADED = 11  # redundancy: one of two sensors failed and both are required
 
 REASONS = (
     "ok",
@@ -53,8 +51,6 @@ REASONS = (
     "rate of change too high",
     "reading stuck",
     "reading stale",
-    "redundant sensors disagree",
-    "redundant sensor failed",
 )
 
 # Fault bits that mean "the bus, not the sensor" (cryo.sensing.faults).

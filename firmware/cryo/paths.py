@@ -1,0 +1,32 @@
+"""Where the firmware keeps its files on the board's flash.
+
+One definition for the device (``main.py``, ``cryo.app.slots``) and the
+host tools, which reach the same files over the raw REPL. Every name is a
+path from the flash root: the board mounts its flash at ``/`` and the raw
+REPL starts there, so the host uses the names as they are and the device
+opens ``on_flash(name)``. Plain strings only (no ``micropython`` import):
+CPython imports this module as it is.
+"""
+
+CONFIG_PATH = "config.json"  # cryo.storage.config (with .lkg and .tmp beside it)
+LOG_ROOT = "logs"  # cryo.storage.log: one folder of treatment logs
+AUDIT_PATH = "audit.log"  # cryo.storage.audit (with .head beside it)
+ROLES_PATH = "roles.txt"  # cryo.storage.roles: role PIN hashes
+BOARD_PATH = "board.json"  # cryo.board: the board definition
+
+# A/B app slots (cryo.app.slots; host_tools.flash writes them)
+APP_DIR = "app"
+APP_ACTIVE = "app/active"  # "a" or "b": the slot to boot
+APP_KEY = "app/key"  # per-device manifest key
+APP_SERIAL = "app/serial"  # device serial (boards without a unique id)
+APP_FAULT = "app/fault"  # why the last boot did not use the active slot
+
+
+def slot_dir(slot):
+    """Folder of app slot ``slot`` ("a" or "b")."""
+    return APP_DIR + "/" + slot
+
+
+def on_flash(name):
+    """The absolute path of ``name`` on the device (flash mounted at /)."""
+    return "/" + name
