@@ -734,6 +734,7 @@ class Run:
         rig.world.wait_for_tick(ctl, deadline, self.check)
         ctl.tick(deadline)
         self.check(deadline)
+        ctl.idle(deadline)  # the planned idle point after the tick (log commit, state, room)
         h = self.doses
         h.append((deadline, _dose(rig.ctl.il)))
         if len(h) > 80:
