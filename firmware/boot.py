@@ -32,16 +32,13 @@ except Exception as _e:  # noqa: BLE001
 APP = None
 try:
     import cryo.app as _app
-except ImportError:
-    _app = None
-if _app is not None:
-    try:
-        APP = _app.select_app("")
-        BOOT["app"] = APP
-        if APP.get("fault"):
-            print("boot: app fault:", APP.get("reason"))
-    except Exception as _e:  # noqa: BLE001
-        print("boot: app selection failed:", repr(_e))
-        APP = {"slot": None, "path": None, "fault": 2, "reason": repr(_e)}
-        BOOT["app"] = APP
+
+    APP = _app.select_app("")
+    BOOT["app"] = APP
+    if APP.get("fault"):
+        print("boot: app fault:", APP.get("reason"))
+except Exception as _e:  # noqa: BLE001 - no app selection: no authentic app (FIRMWARE)
+    print("boot: app selection failed:", repr(_e))
+    APP = {"slot": None, "path": None, "fault": 2, "reason": repr(_e)}
+    BOOT["app"] = APP
 # ---- END APP SELECTION HOOK ----

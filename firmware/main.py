@@ -18,9 +18,11 @@ import micropython
 if hasattr(micropython, "alloc_emergency_exception_buf"):  # absent on the unix port
     micropython.alloc_emergency_exception_buf(100)
 
-CONFIG_PATH = "/config.json"
-LOG_ROOT = "/logs"
-AUDIT_PATH = "/audit.log"
+from cryo import paths
+
+CONFIG_PATH = paths.on_flash(paths.CONFIG_PATH)
+LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
+AUDIT_PATH = paths.on_flash(paths.AUDIT_PATH)
 
 
 def _optional(what, fn):

@@ -44,7 +44,6 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
 from host_tools.build import (
-    ARCHS,  # noqa: F401  (tests/boards/boardcheck.py imports it from here)
     board_profile,
     build,
     check_abi,

@@ -5,7 +5,7 @@ Pure Python for MicroPython and CPython (no numpy). One call of
 
 * Tissue: a 1-D stack of finite-volume nodes (epidermis, scar/dermis,
   subcutis) above a core held at the arterial temperature. Pennes bioheat with
-  phase change in the apparent-heat-capacity form (clinical-safety.md §4.1):
+  phase change in the apparent-heat-capacity form (Pennes 1948; Rubinsky 2000, Annu Rev Biomed Eng):
   latent heat spread between ``freeze_upper_c`` (−1 °C) and
   ``freeze_lower_c`` (−8 °C), conductivity and capacity blended by the liquid
   fraction, perfusion multiplied by the liquid fraction (stops when frozen).

@@ -13,6 +13,8 @@ LOG_ROOT = "logs"  # cryo.storage.log: one folder of treatment logs
 AUDIT_PATH = "audit.log"  # cryo.storage.audit (with .head beside it)
 ROLES_PATH = "roles.txt"  # cryo.storage.roles: role PIN hashes
 BOARD_PATH = "board.json"  # cryo.board: the board definition
+SAFETY_STATE_PATH = "safety.bin"  # cryo.storage.safety_state: latches, site dose
+DEVICE_EVENTS_PATH = "events.bin"  # cryo.storage.events: the device event log
 
 # A/B app slots (cryo.app.slots; host_tools.flash writes them)
 APP_DIR = "app"

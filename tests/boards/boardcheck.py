@@ -6,8 +6,7 @@ official MicroPython stub packages of each port, and the ``micropython`` unix
 port (under a constrained heap) for the simulated treatment.
 
 Stub packages install loose ``machine.pyi`` etc. at the top of
-site-packages, so two ports cannot share one environment (micropython.md
-§7). Each pinned stub set is therefore installed with pip into its own
+site-packages, so two ports cannot share one environment. Each pinned stub set is therefore installed with pip into its own
 folder under ``build/mpy-stubs/`` the first time a check needs it (pip's
 cache makes later installs offline-fast); the pins live in ``STUB_SETS``.
 """
@@ -35,7 +34,7 @@ if str(TESTS) not in sys.path:
 
 import mpyrun  # noqa: E402
 
-from host_tools.flash import ARCHS  # noqa: E402
+from host_tools.build import ARCHS  # noqa: E402
 
 # The MicroPython stdlib stubs that replace CPython's typeshed for every port.
 STDLIB_STUBS = "micropython-stdlib-stubs==1.29.0.post2"
@@ -127,7 +126,7 @@ def _pkg_dir_name(spec: str) -> str:
 def ensure_stubs(board: str) -> Path:
     """Install the pinned stub set for ``board`` (once) and return its folder.
 
-    Layout (what mypy needs, micropython.md §7): ``<dir>/site`` is the pip
+    Layout (what mypy needs): ``<dir>/site`` is the pip
     target holding ``stdlib/`` (used as ``--custom-typeshed-dir``) and
     ``<dir>/port`` holds only the port's top-level ``*.pyi`` (on MYPYPATH).
     """

@@ -31,7 +31,7 @@ CHIPS = {
 # cryo.alarms drives "red" (high priority), "yellow" (medium/low) and "green"
 # (no alarm) by these names (IEC 60601-1-8 colours); "heartbeat" is spare.
 LED_NAMES = ("green", "yellow", "red", "heartbeat")
-# IEC 60601-1-8: auditory alarm pulse fundamental 150-1000 Hz (clinical-safety.md §3.3).
+# IEC 60601-1-8: auditory alarm pulse fundamental 150-1000 Hz.
 BUZZER_HZ = (150, 1000)
 # A hung firmware must leave the valve closed within this time: the watchdog
 # resets the MCU, reset releases the valve pins, gate pull-downs close it.
@@ -40,7 +40,7 @@ WATCHDOG_MS_MAX_CLINICAL = 2000
 # pause must fit comfortably, or the watchdog bites during normal use.
 WATCHDOG_MS_MIN = 500
 
-# .mpy v6.3 = MicroPython 1.23 ... 1.29 (micropython.md §2.4).
+# .mpy v6.3 = MicroPython 1.23 ... 1.29.
 MPY_VERSION_FOR = ((1, 23), "6.3")
 
 

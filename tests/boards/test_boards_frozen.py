@@ -1,6 +1,6 @@
 """The firmware behaves the same when frozen.
 
-Frozen bytecode is built with an optimisation level (micropython.md §2.2:
+Frozen bytecode is built with an optimisation level (MicroPython docs, "MicroPython manifest files":
 ``opt >= 1`` strips ``assert`` and makes ``__debug__`` False, ``opt >= 3``
 drops line numbers), and the RP2040 and pyboard need the firmware frozen to
 fit their heap (docs/boards.md). So no behaviour may hang on ``assert`` or

@@ -3,7 +3,7 @@
 So every ``machine`` call the firmware makes exists, with that signature, on
 the ESP32-S3, RP2040, RP2350 and STM32 (pyboard) ports. mypy runs with the
 port's stubs on MYPYPATH and MicroPython's own stdlib stubs as the typeshed
-(micropython.md §7); ``--check-untyped-defs`` so unannotated firmware is
+; ``--check-untyped-defs`` so unannotated firmware is
 checked too. The planted-file tests prove a wrong call is reported on every
 port and that the inference-artefact filter does not hide it.
 """

@@ -1,4 +1,4 @@
-"""Live PID gain changes during a treatment (issue 9).
+"""Live PID gain changes during a treatment.
 
 An engineer may change ``pid.kp/ki/kd`` while a treatment runs: range- and
 role-checked, applied with ``PID.set_gains`` (bumpless: the same regulator

@@ -3,7 +3,7 @@
 import plant
 import pytest
 
-# Har-Shai 2007, contact cryotherapy (clinical-safety.md §1.3): mean ± SD
+# Har-Shai 2007, contact cryotherapy: mean ± SD
 HAR_SHAI_RATE = (13.47, 9.04)  # °C/min
 HAR_SHAI_MIN = (-46.77, 14.74)  # °C
 

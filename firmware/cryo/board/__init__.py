@@ -16,12 +16,14 @@ an optional read-back of the valve driver's supply (``Board.valve_supply``).
 
 import machine
 
+from cryo import paths
 from cryo.clock import BoardClock
 
 # The thermocouple channels a board may fit, by name; the index is the
 # interlock's channel number (0 tissue, required; 1 redundant tissue; 2 the
 # line/nozzle). Defined here, in the boot layer, for everything above it.
 CHANNELS = ("tissue", "tissue2", "aux")
+_BOARD_JSON = paths.on_flash(paths.BOARD_PATH)
 
 _REQUIRED = ("spi", "thermocouples", "valve", "master_valve", "inputs")
 _INPUTS = ("estop", "footswitch", "handpiece")
@@ -375,7 +377,7 @@ class Board:
         return (frac - zero) / span * p.get("full_scale_kpa", 400.0)
 
 
-def load_definition(path="/board.json"):
+def load_definition(path=_BOARD_JSON):
     """The board definition: ``path`` on the filesystem if present, else the
     definition a virtual board reports (``machine.board_definition()``)."""
     import json
@@ -403,7 +405,7 @@ def safe_valves(definition=None):
     _output(d["master_valve"], "master_valve")
 
 
-def build(path="/board.json", clock=None):
+def build(path=_BOARD_JSON, clock=None):
     return Board(load_definition(path), clock)
 
 

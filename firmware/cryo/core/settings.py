@@ -7,6 +7,7 @@ change range-checked against its hard limits, role-checked and audited.
 Control path only.
 """
 
+from cryo import paths
 from cryo.control.schedule import GainSchedule
 from cryo.core.roles import denied, not_now, role_level
 from cryo.pid import PID, LoopTimer
@@ -54,6 +55,7 @@ EXTRAS = _extras()
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
 CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
 BANDS_MAX = _schema.BANDS_MAX
+_CONFIG_JSON = paths.on_flash(paths.CONFIG_PATH)
 
 
 def extra_spec(name):
@@ -281,7 +283,7 @@ class SettingsMixin:
         v.max_open_ms = int(x["valve.max_open_ms"])
         self.service_ms = int(x["valve.service_ms"])
 
-    def save_config(self, role, path="/config.json"):
+    def save_config(self, role, path=_CONFIG_JSON):
         """Store the parameters in force (cryo.storage.config, atomic + CRC).
 
         Fields the stored schema knows are written under its names (the

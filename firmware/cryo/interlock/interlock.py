@@ -520,11 +520,13 @@ class Interlock:
     def _stuck_open(self, now):
         """Solenoid stuck open: while it is commanded closed and the master
         valve is open (cryogen could reach it), after a grace time for the
-        line's dead time and the probes' lag, over each window the line
-        (aux) must not fall and, while it is cold, must warm; the tissue
-        must not fall. Evidence that holds at any tissue temperature: a
-        cold tissue cannot fall fast, but it does not fall at all, and the
-        nozzle warms quickly, once the flow really stops."""
+        line's dead time and the probes' lag, the tissue must not fall by
+        ``L_STUCK_DROP`` and the line (aux) must not fall by ``L_AUX_DROP``
+        — checked at every evaluation, so a stuck valve is caught as soon as
+        the fall shows — and a cold line must warm by ``L_AUX_RISE`` over
+        each window. Evidence that holds at any tissue temperature: a cold
+        tissue cannot fall fast, but it does not fall at all once the flow
+        stops, and the nozzle warms."""
         # Commanded closed = a zero demand (the valve's sub-ticks then never
         # open it); a sample of ``is_open`` at the tick would miss pulses.
         if self._demand_pm > 0 or self._valve.is_open or not self.master_open:
@@ -544,18 +546,20 @@ class Interlock:
                 self._stuck_ref = self.code[TISSUE]
                 self._stuck_aux = self.code[AUX]
             return 0
-        if clock.diff(now, self._stuck_t) < lim[L_STUCK_MS]:
-            return 0
         act = 0
         if self._stuck_ref - self.code[TISSUE] >= lim[L_STUCK_DROP]:
             act = 1 << C.STUCK_OPEN
-        if self.fitted & (1 << AUX) and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]:
-            a = self.code[AUX]
-            if self._stuck_aux - a >= lim[L_AUX_DROP]:
-                act = 1 << C.STUCK_OPEN
-            elif a < lim[L_DEPL_AUX] and a - self._stuck_aux < lim[L_AUX_RISE]:
-                act = 1 << C.STUCK_OPEN
-            self._stuck_aux = a
+        aux = self.fitted & (1 << AUX) and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]
+        a = self.code[AUX]
+        if aux and self._stuck_aux - a >= lim[L_AUX_DROP]:
+            act = 1 << C.STUCK_OPEN
+        if clock.diff(now, self._stuck_t) < lim[L_STUCK_MS]:
+            return act
+        if aux and a < lim[L_DEPL_AUX] and a - self._stuck_aux < lim[L_AUX_RISE]:
+            act = 1 << C.STUCK_OPEN
+        # A new window: the references follow a tissue that warms (or
+        # holds), so a later fall is measured from where it was.
+        self._stuck_aux = a
         self._stuck_ref = self.code[TISSUE]
         self._stuck_t = now
         return act

@@ -15,7 +15,7 @@ or ``overwrite_unpulled`` is set - never the running session.
 
 Durability. littlefs makes file data durable at ``flush()`` (lfs2
 ``file_sync``) and falls back to the last synced state after a power loss
-(micropython.md §5.1). A record is *committed* once flushed:
+(littlefs DESIGN.md: copy-on-write, atomic commits). A record is *committed* once flushed:
 
 * session header, events and summary are flushed immediately (with any
   samples queued before them, preserving order);
@@ -35,7 +35,10 @@ with the default 16 KiB) - proved in tests/storage with ``heap_lock``.
 
 import os
 
+from cryo import paths
 from cryo.storage import records as R
+
+_LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 
 _SEG_PREFIX = "seg"
 _SEG_SUFFIX = ".bin"
@@ -114,7 +117,7 @@ class TreatmentLog:
 
     def __init__(
         self,
-        root="/logs",
+        root=_LOG_ROOT,
         clock=None,
         sample_hz=10,
         segment_bytes=16256,
@@ -837,7 +840,7 @@ def session_stats(root, session):
     return st
 
 
-def from_config(cfg, root="/logs", clock=None, rtc=None):
+def from_config(cfg, root=_LOG_ROOT, clock=None, rtc=None):
     """A TreatmentLog with the ``log.*`` settings of a validated config."""
     return TreatmentLog(
         root,

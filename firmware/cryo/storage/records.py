@@ -38,11 +38,9 @@ are not type codes and the CRC would not match.
 """
 
 import struct
+from binascii import crc32 as _crc32
 
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # pragma: no cover - CPython always has binascii.crc32
-    from zlib import crc32 as _crc32
+from cryo import paths as _paths
 
 FORMAT_VERSION = 1
 
@@ -523,8 +521,8 @@ def decode_pulled(data):
 # == Safety state and device event log ======================================
 # Device paths (flash root; the host strips the leading "/" because its
 # commands run with the flash root as the current directory).
-SAFETY_STATE_PATH = "/safety.bin"
-DEVICE_EVENTS_PATH = "/events.bin"
+SAFETY_STATE_PATH = _paths.on_flash(_paths.SAFETY_STATE_PATH)
+DEVICE_EVENTS_PATH = _paths.on_flash(_paths.DEVICE_EVENTS_PATH)
 
 # -- safety state (cryo.storage.safety_state) --------------------------------
 # One 24-byte record per slot, two slots (A at offset 0, B at 24) in one
