@@ -171,7 +171,7 @@ class Interlock:
         self._p_bad = 0
         self._p_low = 0
         self._dis_bad = 0
-        self._valve.permit = False
+        self._valve.set_permit(False)
 
     # ------------------------------------------------------------ limits
     def _sum(self):
@@ -626,10 +626,10 @@ class Interlock:
             cooling = 0  # no valve before the hardware watchdog runs
         if cooling:
             self.permit = True
-            self._valve.permit = True
+            self._valve.set_permit(True)
         else:
             self.permit = False
-            self._valve.permit = False
+            self._valve.set_permit(False)
             self._valve.force_closed()
         if not cooling:
             if self.master_open or newly:
@@ -648,7 +648,7 @@ class Interlock:
         evaluated within the heartbeat, close both valves and latch OVERRUN
         (Klipper's missed-scheduling shutdown). Allocation-free."""
         if self._clock.diff(now, self._last) > self.lim[L_HEARTBEAT_MS]:
-            self._valve.permit = False
+            self._valve.set_permit(False)
             self._valve.force_closed()
             self._master.close()
             self.master_open = False
