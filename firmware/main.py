@@ -143,8 +143,8 @@ def build(board=None, app=None):
         app=app,
         state=SafetyState(R.SAFETY_STATE_PATH),
         events=events,
+        rtc=rtc_log,
     )
-    ctl.rtc = rtc_log  # session headers carry the start time
 
     def make_link():
         from cryo.link.channel import CommandChannel
@@ -153,7 +153,7 @@ def build(board=None, app=None):
         s = StdioStream()
         return CommandChannel(ctl, s, s)
 
-    ctl.link = _optional("command channel", make_link)
+    ctl.attach_link(_optional("command channel", make_link))
     return board, ctl
 
 

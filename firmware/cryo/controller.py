@@ -139,6 +139,9 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
     ``sensors``/``valve``/``master`` may be injected (tests, other boards).
     ``config_fault``: the fault from ``cryo.storage.config.load`` (fallback
     to last-known-good latches CONFIG; unusable keeps it active).
+    ``rtc``: callable returning (seconds since 2000-01-01, ms) for the
+    session headers (None: zeros). ``link``: the command channel polled
+    between ticks (``attach_link`` when it needs the controller first).
     ``app``: boot's app selection (``cryo.app.select_app``, the ``APP`` dict
     boot.py leaves for main.py): ``fault`` 1 (fell back to the previous
     slot) latches FIRMWARE until a service acknowledgement, 2 (no authentic
@@ -161,6 +164,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         app=None,
         state=None,
         events=None,
+        rtc=None,
     ):
         self.board = board
         self.clock = clock if clock is not None else board.clock
@@ -299,7 +303,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.internal_error = None  # type name of the last exception caught in tick
         self.fw_hash = fw_hash_of(app)  # the verified manifest's SHA-256 (cryo.app)
         self.app_fault = 0
-        self.rtc = None  # main.py: callable -> (s since 2000-01-01, ms) for session headers
+        self.rtc = rtc  # callable -> (s since 2000-01-01, ms) for session headers
         self._isr_ref = self.safety_isr  # pre-bound: an ISR must not allocate it
         foot = board.footswitch
         # Held at power-up is not a press (see _operator_inputs).
@@ -552,6 +556,11 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             self.il.set_storage_ok(False)
             self._event(now, "storage", "idle work failed: %s" % e)
 
+    def attach_link(self, link):
+        """The command channel ``run()`` polls between ticks (it is built
+        with the controller, so it comes after the constructor)."""
+        self.link = link
+
     def count_overrun(self, late):
         """One period's timing: ``late`` counts towards OVERRUN (consecutive)."""
         if late:
@@ -761,7 +770,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
 
     def safe(self):
         """De-energise everything (allocation-free paths of the drivers)."""
-        self.valve.permit = False
+        self.valve.set_permit(False)
         self.valve.force_closed()
         self.master.close()
         self.board.safe_outputs()

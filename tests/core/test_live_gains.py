@@ -162,7 +162,7 @@ class Link:
         return self.busy
 out = []
 for busy in (True, False):
-    ctl.link = Link(busy)
+    ctl.attach_link(Link(busy))
     n0 = ctl.ticks
     ctl.run(should_stop=lambda: ctl.ticks >= n0 + 5)
     out.append(sorted(set(ctl.link.per_tick.values())))

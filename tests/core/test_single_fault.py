@@ -62,7 +62,7 @@ def test_watchdog_reset_during_treatment_latches_watchdog():
 
 def _check_frozen_site(r):
     assert r["dose_before"] > 0
-    # Written at least every 5 s while it grows: a power cut loses less.
+    # Written every 4 s while it grows: a power cut loses less.
     assert r["dose_after"] > 0.5 * r["dose_before"]
     assert r["frozen"] is True
     assert r["start"] is False and "thaw" in r["reason"]

@@ -69,6 +69,8 @@ def test_every_limit_and_every_product_stays_a_small_int():
             band = blk[I.L_SP] + blk[I.L_HYST]
             inc = abs((c0 - band) >> blk[I.L_Q]) * _DT_MAX
             assert _SAT + inc < SMALL
+        # Floor anticipation: the fall over the rate window times the lead.
+        assert abs(c_hi - c_lo) * blk[I.L_LEAD_MS] < SMALL
         # Valve-open budget: demand (per mille) times the step.
         assert _SAT + 1000 * _DT_MAX < SMALL
         # Limit sums a tick forms (watch goal, band).

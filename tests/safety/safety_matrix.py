@@ -764,7 +764,7 @@ class Run:
         rig.world.wait_for_tick(ctl, deadline, self.check)
         ctl.tick(deadline)
         self.check(deadline)
-        ctl.idle(deadline)  # the planned idle point after the tick (log commit, state, room)
+        ctl.idle(deadline)  # the loop's planned idle point after the tick
         h = self.doses
         h.append((deadline, _dose(rig.ctl.il)))
         if len(h) > 80:

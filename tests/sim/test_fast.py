@@ -166,7 +166,11 @@ def test_package_json_lists_existing_firmware_modules():
         "cryo/controller.py",
     ):
         assert core in listed
-    assert set(listed) <= {u[0] for u in sim.package_json()["urls"]}
+    # Every module the firmware ships is listed (a new module missing from
+    # the mip package would install a board that cannot import it).
+    assert set(listed) == {u[0] for u in sim.package_json()["urls"]}, (
+        "firmware/package.json is out of date: python -m host_tools.sim --write-package"
+    )
 
 
 def test_serial_and_call_events_reach_the_firmware():

@@ -115,6 +115,12 @@ class SolenoidValve:
 
     # -- safety path (integer-only, allocation-free) ---------------------
 
+    def set_permit(self, on):
+        """The interlock grants (``True``) or withdraws the permit; only it
+        calls this. Withdrawing does not close by itself: the caller's
+        ``force_closed`` or the next ``service`` does."""
+        self.permit = on
+
     def refresh(self, now_ms):
         """Keep the dead-man alive until ``now_ms + max_open_ms``."""
         self._deadline = self._clock.add(now_ms, self.max_open_ms)
@@ -256,6 +262,12 @@ class ProportionalValve:
             raise ValueError("valve demand must be within 0..1, got %r" % (demand,))
         d = int(demand * _U16 + 0.5)
         self._duty = d if d >= self._min_duty and d > 0 else 0
+
+    def set_permit(self, on):
+        """The interlock grants (``True``) or withdraws the permit; only it
+        calls this. Withdrawing does not close by itself: the caller's
+        ``force_closed`` or the next ``service`` does."""
+        self.permit = on
 
     def refresh(self, now_ms):
         self._deadline = self._clock.add(now_ms, self.max_open_ms)

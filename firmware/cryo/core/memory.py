@@ -12,7 +12,7 @@ Timing: nothing here runs in the safety path. The controller calls it in
 the tick's control path, after ``Interlock.evaluate`` has closed the valves
 (a fault: valves, then alarm, then these records), or between ticks. A
 state write goes out when the latched mask or the flags change, and the
-growing dose at most every ``_DOSE_SAVE_MS`` — one small record into the
+growing dose every ``_DOSE_SAVE_MS`` (4 s) — one small record into the
 other of two slots, so a power cut during the write keeps the previous one.
 
 Both stores are optional (a bench setup without flash): without them the
@@ -24,7 +24,7 @@ from micropython import const
 from cryo.storage import records as R
 from cryo.storage import safety_state as SS
 
-_DOSE_SAVE_MS = const(5000)
+_DOSE_SAVE_MS = const(4000)
 
 
 def reset_code(name):
@@ -89,7 +89,7 @@ class SafetyMemory:
 
     def update(self, latched, dose, flags, now, force=False):
         """Keep the state current: at once when the latched mask or the
-        flags change (or ``force``), the dose at most every 5 s."""
+        flags change (or ``force``), a growing dose every 4 s."""
         if self._state is None:
             return
         if latched != self._saved_latched or flags != self._saved_flags or force:

@@ -83,13 +83,15 @@ L_AUX_DROP = const(37)  # stuck open: line (aux) fall over the window, aux codes
 L_AUX_RISE = const(38)  # stuck open: a cold line must warm this much per window, aux codes
 L_FLOW_MAX_MS = const(39)  # valve-open time allowed before the target is reached, ms
 L_NEED_WDT = const(40)  # 1: no permit until the hardware watchdog is armed
-NL = const(41)
+L_LEAD_MS = const(41)  # floor anticipation: dead time of the line + probe lag, ms
+NL = const(42)
 
 _DT_MAX = const(1000)  # bound for the integration step (ms)
 _SAT = const(1 << 28)  # integrals saturate here (small int on 32-bit boards)
 _MASK24 = const(0xFFFFFF)
 _CNT_MAX = const(1000)  # debounce counters saturate here
 _EDGE_MASK = const(0xFFFF)  # e-stop edge counter wraps here (a small int)
+_RATE_N = const(4)  # the tissue's fall is measured over this many evaluations
 # Stuck-open observation states.
 _ST_IDLE = const(0)  # solenoid commanded open, or master closed: nothing to watch
 _ST_GRACE = const(1)  # closed less than the grace time (dead time + sensor lag)
@@ -159,13 +161,17 @@ class Interlock:
         self._stuck_t = now  # grace start, then window start
         self._stuck_ref = 0
         self._stuck_aux = 0
+        self._hist = [0] * _RATE_N  # last tissue codes and their times, a ring
+        self._hist_t = [now] * _RATE_N
+        self._hist_i = 0
+        self._hist_n = 0
         self._full_ok = 0
         self._full_ref = 0
         self._full_t = now
         self._p_bad = 0
         self._p_low = 0
         self._dis_bad = 0
-        self._valve.permit = False
+        self._valve.set_permit(False)
 
     # ------------------------------------------------------------ limits
     def _sum(self):
@@ -391,6 +397,11 @@ class Interlock:
         two = self.fitted & (1 << TISSUE2)
         if c0 < lim[L_FLOOR0] or (two and code[TISSUE2] < lim[L_FLOOR1]):
             act |= 1 << C.OVERCOOL
+        elif self.master_open and self._ahead(now, c0) < lim[L_FLOOR0]:
+            # Where the tissue will be once the cryogen already in the line
+            # and the probe's lag have caught up: a fast fall trips before
+            # the surface passes the floor, not after.
+            act |= 1 << C.OVERCOOL
         if two:
             exp = lim[L_DIS_B] + ((lim[L_DIS_M] * c0) >> lim[L_DIS_SHIFT])
             d = code[TISSUE2] - exp
@@ -404,6 +415,24 @@ class Interlock:
             if self._dis_bad >= lim[L_DEBOUNCE]:
                 act |= 1 << C.DISAGREE
         return act
+
+    def _ahead(self, now, c0):
+        """The tissue code ``L_LEAD_MS`` ahead at its present rate of fall
+        (measured over the last ``_RATE_N`` evaluations; a rise counts as
+        no fall). Integer-only."""
+        i = self._hist_i
+        old = self._hist[i]
+        span = self._clock.diff(now, self._hist_t[i])
+        self._hist[i] = c0
+        self._hist_t[i] = now
+        self._hist_i = i + 1 if i + 1 < _RATE_N else 0
+        if self._hist_n < _RATE_N:
+            self._hist_n += 1
+            return c0
+        fall = old - c0
+        if fall <= 0 or span <= 0 or span > 1000:
+            return c0
+        return c0 - (fall * self.lim[L_LEAD_MS]) // span
 
     def _treatment(self, now, ph, dt):
         """Hard treatment limits: freeze and tune time, the site's cold dose,
@@ -597,10 +626,10 @@ class Interlock:
             cooling = 0  # no valve before the hardware watchdog runs
         if cooling:
             self.permit = True
-            self._valve.permit = True
+            self._valve.set_permit(True)
         else:
             self.permit = False
-            self._valve.permit = False
+            self._valve.set_permit(False)
             self._valve.force_closed()
         if not cooling:
             if self.master_open or newly:
@@ -619,7 +648,7 @@ class Interlock:
         evaluated within the heartbeat, close both valves and latch OVERRUN
         (Klipper's missed-scheduling shutdown). Allocation-free."""
         if self._clock.diff(now, self._last) > self.lim[L_HEARTBEAT_MS]:
-            self._valve.permit = False
+            self._valve.set_permit(False)
             self._valve.force_closed()
             self._master.close()
             self.master_open = False

@@ -122,4 +122,5 @@ def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=N
         L[I.L_AUX_RISE] = 0
     L[I.L_FLOW_MAX_MS] = int(p["flow_max_s"] * 1000)
     L[I.L_NEED_WDT] = 1 if p["require_wdt"] else 0
+    L[I.L_LEAD_MS] = int(p["floor_lead_s"] * 1000)
     return L

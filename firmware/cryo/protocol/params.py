@@ -44,6 +44,7 @@ ALIASES = {
     "limits.stuck_grace_s": "stuck_grace_s",
     "limits.stuck_line_c": "stuck_line_c",
     "limits.flow_max_s": "flow_max_s",
+    "limits.floor_lead_s": "floor_lead_s",
     "limits.depl_window_s": "depl_window_s",
     "limits.depl_drop_c": "depl_drop_c",
     "limits.depl_aux_c": "depl_aux_c",

@@ -137,6 +137,7 @@ FIELDS = (
     ("limits.stuck_window_s", "float", "s", 0.5, 3.0, "service", 2.0, "stuck-open window"),
     ("limits.stuck_grace_s", "float", "s", 0.2, 3.0, "service", 1.0, "stuck-open grace"),
     ("limits.stuck_line_c", "float", "degC", 0.5, 5.0, "service", 2.0, "stuck-open line change"),
+    ("limits.floor_lead_s", "float", "s", 0.2, 2.0, "service", 0.6, "floor: line + probe lag"),
     ("limits.flow_max_s", "float", "s", 2.0, 900.0, "service", 480.0, "valve open to target"),
     ("limits.depl_window_s", "float", "s", 2.0, 120.0, "service", 60.0, "depletion window"),
     ("limits.depl_drop_c", "float", "degC", 0.1, 10.0, "service", 0.5, "depletion: min drop"),
