@@ -359,6 +359,10 @@ MODES = {
     "config_out_of_bounds": (_config_oob, (), (), PHASES, 3),
     "config_corrupt_ram": (_config_ram, ("config",), PHASES, (), 3),
 }
+# Modes whose detection must include this condition (the contract: a stuck
+# solenoid latches stuck_open, which only the service role clears; a floor
+# trip alone is an operator acknowledgement away from the next treatment).
+MUST_LATCH = {"solenoid_stuck_open": "stuck_open"}
 # Modes that reboot the board at injection: afterwards no treatment may
 # resume by itself (no valve energised until a new start).
 REBOOTS = ("power_cut", "brownout_reset", "footswitch_held_at_power_up")
@@ -960,6 +964,13 @@ def run_case(mode, phase, plant="fast", cache=True, sabotage=None):
                 "not detected within %d s (expected one of %s; raised %s)"
                 % (window_s, ", ".join(conds), _names(run.seen) or "nothing")
             )
+        if mode in MUST_LATCH and exp == "detect":
+            need = MUST_LATCH[mode]
+            if need in C.NAMES and not run.seen & (1 << C.code_of(need)):
+                run.fail(
+                    "%s never raised %r (service latch); raised %s"
+                    % (mode, need, _names(run.seen) or "nothing")
+                )
         if exp == "quiet" and run.seen:
             run.fail("tripped %s; nothing may trip" % _names(run.seen))
         run.no_valve_after = None
