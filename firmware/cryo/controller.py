@@ -346,6 +346,12 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             # A state that cannot be read must not look like a clean one.
             il.latch(C.CONFIG)
             self._event(now, "memory", "safety state unreadable: CONFIG latched")
+        if reset_name == "wdt":
+            # The watchdog bit only because the loop stopped (it is fed every
+            # healthy tick): the overrun the safety timer latched in RAM just
+            # before is lost with the reset, so it is raised again here and
+            # recorded by the first tick like any other trip.
+            il.latch(C.OVERRUN)
         if got["wdt_in_treatment"]:
             il.latch(C.WATCHDOG)
             self._event(now, "memory", "watchdog reset during a treatment")
