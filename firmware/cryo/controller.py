@@ -70,6 +70,7 @@ from cryo.core.session import SessionMixin
 from cryo.core.settings import EXTRAS, SettingsMixin, check_extra, check_extras
 from cryo.core.site import Site
 from cryo.core.tuning import TuningMixin
+from cryo.interlock import block as B
 from cryo.interlock import conditions as C
 from cryo.interlock import interlock as I
 from cryo.interlock import limits as LIM
@@ -244,9 +245,9 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         self.il = il
         fitted = 1
         if self._drv[1] is not None:
-            fitted |= 1 << I.TISSUE2
+            fitted |= 1 << B.TISSUE2
         if self._drv[2] is not None:
-            fitted |= 1 << I.AUX
+            fitted |= 1 << B.AUX
         self._adc = board.pressure_adc
         il.fit(fitted, self._adc is not None)
         self._p_code = pressure_code_fn(board)
@@ -483,7 +484,7 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
                 self.temp_c[ch] = t
                 if ch == 0 and cj is not None:
                     self.cj_c = cj
-            elif clock.diff(now, il.good_t[ch]) > il.lim[I.L_STALE_MS]:
+            elif clock.diff(now, il.good_t[ch]) > il.lim[B.L_STALE_MS]:
                 self.temp_c[ch] = None
             ch += 1
         self._operator_inputs(now)

@@ -17,8 +17,8 @@ after the trip), ``history`` (the controller's fault record), ``alarm``
 
 from core_rig import Rig
 
+from cryo.interlock import block as B
 from cryo.interlock import conditions as C
-from cryo.interlock import interlock as I
 from cryo.protocol import states as S
 
 CORE = __file__[: __file__.rfind("/")]
@@ -279,7 +279,7 @@ def alloc_proof(cond, assert_no_alloc):
     if cond == "overcool":
         # The anticipation tripped first: go on until the reading itself is
         # below the floor, the condition the proof re-evaluates.
-        while n < 3000 and il.code[0] >= il.lim[I.L_FLOOR0]:
+        while n < 3000 and il.code[0] >= il.lim[B.L_FLOOR0]:
             rig.step(1)
             n += 1
     now = rig.now
@@ -289,10 +289,10 @@ def alloc_proof(cond, assert_no_alloc):
     if cond == "freeze_time":
         il.mark_reached(clock.add(now, -100000))
     if cond == "no_cool":
-        il._watch_t = clock.add(now, -100000)  # the watch ran out long ago
+        il._cooling.expire_watch(now)  # the watch ran out long ago
     prover = _TripProver(il, now, clock.add(now, -1000) if cond == "overrun" else now, bit)
     if cond == "excess_flow":
-        prover.flow_ms = il.lim[I.L_FLOW_MAX_MS] + 1  # the budget is spent
+        prover.flow_ms = il.lim[B.L_FLOW_MAX_MS] + 1  # the budget is spent
     if cond == "stuck_open":
         # Re-arm the observation window each call: still falling since long ago.
         prover.stuck_t = clock.add(now, -10000)
@@ -328,10 +328,8 @@ class _TripProver:
         il._last = self.last
         if self.stuck_t is not None:
             il.master_open = True  # the trip closed it: cryogen could flow again
-            il._demand_pm = 0  # the solenoid is commanded closed
-            il._stuck_st = 2  # watching a window
-            il._stuck_ref = self.stuck_ref
-            il._stuck_t = self.stuck_t
+            il.set_demand(0)  # the solenoid is commanded closed
+            il._stuck.arm_for_proof(self.stuck_t, self.stuck_ref)
         if self.flow_ms is not None:
             il._flow_ms = self.flow_ms
         il.evaluate(self.now)

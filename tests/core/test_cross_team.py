@@ -10,8 +10,8 @@ import core_scenarios as SC
 import pytest
 from core_rig import Rig
 
+from cryo.interlock import block as B
 from cryo.interlock import conditions as C
-from cryo.interlock import interlock as I
 from cryo.link.errors import Denied
 from cryo.protocol import states as S
 from cryo.storage import schema
@@ -135,9 +135,9 @@ def test_calibration_corrects_reading_and_moves_the_raw_limits():
     # calibrates to -60 degC is the one for -65 degC.
     drv = calib.ctl._drv[0]
     cj = calib.ctl._cj_limits
-    assert calib.ctl.il.lim[I.L_FLOOR0] == int(drv.code_for(-65.0, cj))
+    assert calib.ctl.il.lim[B.L_FLOOR0] == int(drv.code_for(-65.0, cj))
     # (MAX31855: linear code, ~3.4 codes/degC of true temperature near -60 degC)
-    assert 14 <= plain.ctl.il.lim[I.L_FLOOR0] - calib.ctl.il.lim[I.L_FLOOR0] <= 20
+    assert 14 <= plain.ctl.il.lim[B.L_FLOOR0] - calib.ctl.il.lim[B.L_FLOOR0] <= 20
 
 
 def test_channel_plausibility_limits_from_config():
@@ -313,6 +313,6 @@ def test_params_by_their_stored_schema_names():
     with pytest.raises(Denied, match="service"):
         ctl.set_param("limits.stale_ms", 800, "engineer")
     assert ctl.set_param("limits.stale_ms", 800, "service") == 800
-    assert ctl.params["stale_ms"] == 800 and ctl.il.lim[I.L_STALE_MS] == 800
+    assert ctl.params["stale_ms"] == 800 and ctl.il.lim[B.L_STALE_MS] == 800
     with pytest.raises(ValueError, match="hard limits"):
         ctl.set_param("limits.floor_margin_c", 50.0, "service")

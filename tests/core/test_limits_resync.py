@@ -6,14 +6,14 @@ inside a tick, so what that rebuild allocates is measured here."""
 
 import core_scenarios as SC
 
-from cryo.interlock import interlock as I
+from cryo.interlock import block as B
 from cryo.interlock import limits as LIM
 
 
 def _floor_code_follows(rig):
     ctl = rig.ctl
     drv = ctl._lim_drv[0]
-    return ctl.il.lim[I.L_FLOOR0] == drv.code_for(ctl.params["floor_c"], ctl._cj_limits)
+    return ctl.il.lim[B.L_FLOOR0] == drv.code_for(ctl.params["floor_c"], ctl._cj_limits)
 
 
 def test_limits_follow_the_cold_junction_in_resync_steps():

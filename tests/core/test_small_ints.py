@@ -14,7 +14,7 @@ import itertools
 import core_scenarios as SC
 from core_rig import Rig
 
-from cryo.interlock import interlock as I
+from cryo.interlock import block as B
 from cryo.interlock import limits as LIM
 from cryo.protocol import params as P
 
@@ -51,7 +51,7 @@ def test_every_limit_and_every_product_stays_a_small_int():
     checked = 0
     for p, cj, sp in itertools.product(_param_corners(), (-20.0, 24.0, 70.0), (-50.0, -20.0)):
         blk = LIM.build(p, d0, d1, cj, sp, (1, 1, 1), lambda kpa: int(kpa * 100), da)
-        assert len(blk) == I.NL
+        assert len(blk) == B.NL
         for i, v in enumerate(blk):
             assert isinstance(v, int) and -SMALL < v < SMALL, (i, v, p)
         # Codes the tissue channel can report across the whole thermocouple range.
@@ -59,22 +59,22 @@ def test_every_limit_and_every_product_stays_a_small_int():
         c_hi = int(d0.code_for(400.0, cj))
         for c0 in (c_lo, c_hi):
             # Disagreement map: M * code0 before the shift.
-            assert abs(blk[I.L_DIS_M] * c0) < SMALL, (blk[I.L_DIS_M], c0)
-            exp = blk[I.L_DIS_B] + ((blk[I.L_DIS_M] * c0) >> blk[I.L_DIS_SHIFT])
+            assert abs(blk[B.L_DIS_M] * c0) < SMALL, (blk[B.L_DIS_M], c0)
+            exp = blk[B.L_DIS_B] + ((blk[B.L_DIS_M] * c0) >> blk[B.L_DIS_SHIFT])
             assert abs(exp) < SMALL
             # Dose and no-cool increments at the largest step, added to a
             # value just below saturation.
-            inc = abs((blk[I.L_DOSE_THR] - c0) >> blk[I.L_Q]) * _DT_MAX
-            assert _SAT + inc < SMALL, (inc, blk[I.L_Q])
-            band = blk[I.L_SP] + blk[I.L_HYST]
-            inc = abs((c0 - band) >> blk[I.L_Q]) * _DT_MAX
+            inc = abs((blk[B.L_DOSE_THR] - c0) >> blk[B.L_Q]) * _DT_MAX
+            assert _SAT + inc < SMALL, (inc, blk[B.L_Q])
+            band = blk[B.L_SP] + blk[B.L_HYST]
+            inc = abs((c0 - band) >> blk[B.L_Q]) * _DT_MAX
             assert _SAT + inc < SMALL
         # Floor anticipation: the fall over the rate window times the lead.
-        assert abs(c_hi - c_lo) * blk[I.L_LEAD_MS] < SMALL
+        assert abs(c_hi - c_lo) * blk[B.L_LEAD_MS] < SMALL
         # Valve-open budget: demand (per mille) times the step.
         assert _SAT + 1000 * _DT_MAX < SMALL
         # Limit sums a tick forms (watch goal, band).
-        assert abs(c_lo - blk[I.L_WATCH_DROP]) < SMALL
+        assert abs(c_lo - blk[B.L_WATCH_DROP]) < SMALL
         checked += 1
     assert checked > 100
 
@@ -85,6 +85,6 @@ def test_integrals_saturate_below_the_limit_they_compare_with():
     d0, d1, da = _drivers()
     for p in _param_corners():
         blk = LIM.build(p, d0, d1, 24.0, -35.0, (1, 1, 1), None, da)
-        assert blk[I.L_DOSE_MAX] < _SAT
-        assert blk[I.L_NOCOOL_MAX] < _SAT
-        assert blk[I.L_FLOW_MAX_MS] < _SAT
+        assert blk[B.L_DOSE_MAX] < _SAT
+        assert blk[B.L_NOCOOL_MAX] < _SAT
+        assert blk[B.L_FLOW_MAX_MS] < _SAT

@@ -33,58 +33,11 @@ A lower raw code is a colder temperature on every supported converter.
 
 from micropython import const
 
+from cryo.interlock import block as B
 from cryo.interlock import conditions as C
+from cryo.interlock.cooling import CoolingWatch
+from cryo.interlock.stuck import StuckOpenWatch
 from cryo.protocol import states as S
-
-TISSUE = const(0)
-TISSUE2 = const(1)
-AUX = const(2)
-NCH = const(3)
-
-# Limit block indices (all ints; see limits.py for units and conversion).
-L_FLOOR0 = const(0)  # hard floor, raw code, channel 0
-L_FLOOR1 = const(1)  # hard floor, raw code, channel 1
-L_DOSE_THR = const(2)  # dose threshold, raw code, channel 0
-L_DOSE_MAX = const(3)  # dose limit, (code >> L_Q) * ms
-L_SP = const(4)  # active setpoint, raw code, channel 0
-L_HYST = const(5)  # failure-to-cool band above setpoint, codes
-L_NOCOOL_MAX = const(6)  # failure-to-cool integral limit, (code >> L_Q) * ms
-L_WATCH_DROP = const(7)  # watch: drop required, codes
-L_WATCH_MS = const(8)  # watch: within this time, ms
-L_PRECOOL_MS = const(9)  # pre-cool timeout, ms
-L_FREEZE_MAX_MS = const(10)  # hard maximum of the hold at target in one FREEZE, ms
-L_DIS_M = const(11)  # channel-1 code ≈ B + (M * code0 >> L_DIS_SHIFT)
-L_DIS_B = const(12)
-L_DIS_MAX = const(13)  # disagreement limit, codes of channel 1
-L_STUCK_DROP = const(14)  # stuck open: tissue drop over the window, codes
-L_STUCK_MS = const(15)  # stuck open: window, ms
-L_STUCK_GRACE_MS = const(16)  # stuck open: after closing, ignore this long (dead time + lag)
-L_DEPL_DROP = const(17)  # depletion: minimum drop at full duty over the window, codes
-L_DEPL_MS = const(18)  # depletion window, ms
-L_P_MIN = const(19)  # supply pressure window, raw ADC
-L_P_MAX = const(20)
-L_P_LOW = const(21)  # below this while cooling: depleted, raw ADC
-L_STALE_MS = const(22)  # no good sample for this long: stale
-L_DEBOUNCE = const(23)  # consecutive bad samples / out-of-range readings to trip
-L_HEARTBEAT_MS = const(24)  # gap between evaluations that counts as a missed heartbeat
-L_OVERRUNS = const(25)  # consecutive overruns that trip
-L_DUTY_FULL = const(26)  # demand (per mille) counted as "full duty"
-L_FOOT_PRESSED = const(27)  # pin level of a pressed footswitch
-L_DIS_SHIFT = const(28)  # fixed-point shift of L_DIS_M (chosen so the product stays a small int)
-L_Q = const(29)  # channel-0 codes are shifted right by this before integrating (~4 codes/°C)
-L_APPROACH_MS = const(30)  # hard maximum of a whole FREEZE phase (approach + hold), ms
-L_ZONE_HI = const(31)  # latent-heat zone (raw code, channel 0): a plateau here is
-L_ZONE_LO = const(32)  # the phase change, not depletion
-L_DEPL_AUX = const(33)  # line (aux, raw code) warmer than this at full duty: no liquid
-L_HAND_HELD = const(34)  # pin level of a handpiece in use
-L_ESTOP_OK = const(35)  # pin level of a closed (not pressed, not broken) e-stop loop
-L_TUNE_MS = const(36)  # hard maximum of a TUNE phase (autotune / step test), ms
-L_AUX_DROP = const(37)  # stuck open: line (aux) fall over the window, aux codes
-L_AUX_RISE = const(38)  # stuck open: a cold line must warm this much per window, aux codes
-L_FLOW_MAX_MS = const(39)  # valve-open time allowed before the target is reached, ms
-L_NEED_WDT = const(40)  # 1: no permit until the hardware watchdog is armed
-L_LEAD_MS = const(41)  # floor anticipation: dead time of the line + probe lag, ms
-NL = const(42)
 
 _DT_MAX = const(1000)  # bound for the integration step (ms)
 _SAT = const(1 << 28)  # integrals saturate here (small int on 32-bit boards)
@@ -92,10 +45,6 @@ _MASK24 = const(0xFFFFFF)
 _CNT_MAX = const(1000)  # debounce counters saturate here
 _EDGE_MASK = const(0xFFFF)  # e-stop edge counter wraps here (a small int)
 _RATE_N = const(4)  # the tissue's fall is measured over this many evaluations
-# Stuck-open observation states.
-_ST_IDLE = const(0)  # solenoid commanded open, or master closed: nothing to watch
-_ST_GRACE = const(1)  # closed less than the grace time (dead time + sensor lag)
-_ST_WATCH = const(2)  # watching a window with references taken
 
 
 class Interlock:
@@ -117,12 +66,12 @@ class Interlock:
         self._foot = footswitch
         self._hand = handpiece
         now = clock.ticks_ms()
-        self.lim = [0] * NL
+        self.lim = [0] * B.NL
         self._lim_sum = 0
         # Per-channel inputs (written by record()).
-        self.code = [0] * NCH
-        self.good_t = [now] * NCH
-        self.bad = [0] * NCH
+        self.code = [0] * B.NCH
+        self.good_t = [now] * B.NCH
+        self.bad = [0] * B.NCH
         self.fitted = 1  # bitmask of fitted channels (channel 0 always)
         self.required = 1  # bitmask of channels the interlock requires
         # Other inputs (methods below).
@@ -152,24 +101,14 @@ class Interlock:
         self.reached_t = now
         self._last = now
         self._dose = 0  # cold dose of the current treatment site
-        self._nocool = 0
         self._flow_ms = 0  # valve-open time in this FREEZE before the target
-        self._watching = 0
-        self._watch_goal = 0
-        self._watch_t = now
-        self._stuck_st = _ST_IDLE
-        self._stuck_t = now  # grace start, then window start
-        self._stuck_ref = 0
-        self._stuck_aux = 0
+        self._cooling = CoolingWatch(clock)
+        self._stuck = StuckOpenWatch(clock)
         self._hist = [0] * _RATE_N  # last tissue codes and their times, a ring
         self._hist_t = [now] * _RATE_N
         self._hist_i = 0
         self._hist_n = 0
-        self._full_ok = 0
-        self._full_ref = 0
-        self._full_t = now
         self._p_bad = 0
-        self._p_low = 0
         self._dis_bad = 0
         self._valve.set_permit(False)
 
@@ -178,17 +117,17 @@ class Interlock:
         lim = self.lim
         s = 0
         i = 0
-        while i < NL:
+        while i < B.NL:
             s = ((s << 1) ^ (s >> 23) ^ (lim[i] & _MASK24)) & _MASK24
             i += 1
         return s
 
     def load_limits(self, values):
         """Install a full limit block (control path; ints only) and its checksum."""
-        if len(values) != NL:
-            raise ValueError("limit block needs %d ints, got %d" % (NL, len(values)))
+        if len(values) != B.NL:
+            raise ValueError("limit block needs %d ints, got %d" % (B.NL, len(values)))
         i = 0
-        while i < NL:
+        while i < B.NL:
             v = values[i]
             if not isinstance(v, int):
                 raise ValueError("limit %d must be an int raw value, got %r" % (i, v))
@@ -202,7 +141,7 @@ class Interlock:
         """Which channels are fitted (bitmask; tissue2 becomes required) and
         whether a supply pressure sensor is (construction)."""
         self.fitted = fitted | 1
-        self.required = self.fitted & ((1 << TISSUE) | (1 << TISSUE2))
+        self.required = self.fitted & ((1 << B.TISSUE) | (1 << B.TISSUE2))
         self._has_pressure = 1 if has_pressure else 0
 
     def record(self, ch, code, faults, now):
@@ -277,7 +216,7 @@ class Interlock:
         self._apply(self.active)
 
     def dose(self):
-        """Cold dose of the current site, (code >> L_Q) * ms."""
+        """Cold dose of the current site, (code >> B.L_Q) * ms."""
         return self._dose
 
     def new_site(self):
@@ -300,11 +239,10 @@ class Interlock:
         self.phase_t0 = now
         self.reached = 0
         if (phase == S.PRECOOL or phase == S.TUNE) and prev != phase:
-            self._nocool = 0
+            self._cooling.restart_integral()
         if phase == S.PRECOOL or phase == S.FREEZE:
             self.watch_start(now)
             self._flow_ms = 0
-        self._full_ok = 0
         self._apply(self.active)  # leaving a cooling phase closes both valves now
 
     def mark_reached(self, now):
@@ -314,20 +252,16 @@ class Interlock:
             self.reached_t = now
 
     def watch_start(self, now):
-        """Watch after a setpoint decrease (Marlin WATCH_COOLER): the tissue
-        must fall by L_WATCH_DROP within L_WATCH_MS, repeatedly, until it is
-        inside the band above the setpoint."""
-        self._watching = 1
-        self._watch_goal = self.code[TISSUE] - self.lim[L_WATCH_DROP]
-        self._watch_t = now
+        """Watch after a setpoint decrease (cryo.interlock.cooling)."""
+        self._cooling.start(self.code[B.TISSUE], self.lim, now)
 
     def resync(self, now):
         """Restart the liveness timers (before the first tick of a loop)."""
         self._last = now
         self.phase_t0 = now
-        self._stuck_st = _ST_IDLE
+        self._stuck.reset()
         i = 0
-        while i < NCH:
+        while i < B.NCH:
             self.good_t[i] = now
             i += 1
 
@@ -337,7 +271,7 @@ class Interlock:
         de-energise both valves immediately. Returns the active mask."""
         dt = self._clock.diff(now, self._last)
         act = 0
-        if dt > self.lim[L_HEARTBEAT_MS]:
+        if dt > self.lim[B.L_HEARTBEAT_MS]:
             act = 1 << C.OVERRUN
         if dt < 0:
             dt = 0
@@ -348,10 +282,25 @@ class Interlock:
         act |= self._integrity()
         act |= self._sensors(now)
         act |= self._treatment(now, ph, dt)
+        aux_live = self._aux_live(now)
         if ph == S.PRECOOL or ph == S.FREEZE:
-            act |= self._cooling(now, ph, dt)
+            act |= self._cooling.check(
+                now,
+                ph,
+                dt,
+                self.lim,
+                self.code,
+                aux_live,
+                self._demand_pm,
+                self.phase_t0,
+                self._pressure if self._has_pressure else -1,
+            )
         act |= self._supply(ph)
-        act |= self._stuck_open(now)
+        # Commanded closed = a zero demand (the valve's sub-ticks then never
+        # open it); a sample of ``is_open`` at the tick would miss pulses.
+        closed = self._demand_pm == 0 and not self._valve.is_open
+        if self._stuck.check(now, self.lim, self.code, aux_live, closed, self.master_open):
+            act |= 1 << C.STUCK_OPEN
         act |= self._inputs(ph)
         return self._apply(act)
 
@@ -364,7 +313,7 @@ class Interlock:
             act |= 1 << C.CONFIG
         if not self._fw_ok:
             act |= 1 << C.FIRMWARE
-        if self._overruns >= self.lim[L_OVERRUNS]:
+        if self._overruns >= self.lim[B.L_OVERRUNS]:
             act |= 1 << C.OVERRUN
         if not self._wdt_ok:
             act |= 1 << C.WATCHDOG
@@ -380,9 +329,9 @@ class Interlock:
         code = self.code
         act = 0
         req = self.required
-        stale = lim[L_STALE_MS]
+        stale = lim[B.L_STALE_MS]
         ch = 0
-        while ch < NCH:
+        while ch < B.NCH:
             if self._clock.diff(now, self.good_t[ch]) > stale:
                 # Age the last good sample: after half the tick period (6.2
                 # days on a 32-bit board) ``diff`` would wrap and a channel
@@ -390,34 +339,34 @@ class Interlock:
                 self.good_t[ch] = self._clock.add(now, -stale - 1)
                 if req & (1 << ch):
                     act |= 1 << C.SENSOR
-            elif req & (1 << ch) and self.bad[ch] >= lim[L_DEBOUNCE]:
+            elif req & (1 << ch) and self.bad[ch] >= lim[B.L_DEBOUNCE]:
                 act |= 1 << C.SENSOR
             ch += 1
-        c0 = code[TISSUE]
-        two = self.fitted & (1 << TISSUE2)
-        if c0 < lim[L_FLOOR0] or (two and code[TISSUE2] < lim[L_FLOOR1]):
+        c0 = code[B.TISSUE]
+        two = self.fitted & (1 << B.TISSUE2)
+        if c0 < lim[B.L_FLOOR0] or (two and code[B.TISSUE2] < lim[B.L_FLOOR1]):
             act |= 1 << C.OVERCOOL
-        elif self.master_open and self._ahead(now, c0) < lim[L_FLOOR0]:
+        elif self.master_open and self._ahead(now, c0) < lim[B.L_FLOOR0]:
             # Where the tissue will be once the cryogen already in the line
             # and the probe's lag have caught up: a fast fall trips before
             # the surface passes the floor, not after.
             act |= 1 << C.OVERCOOL
         if two:
-            exp = lim[L_DIS_B] + ((lim[L_DIS_M] * c0) >> lim[L_DIS_SHIFT])
-            d = code[TISSUE2] - exp
+            exp = lim[B.L_DIS_B] + ((lim[B.L_DIS_M] * c0) >> lim[B.L_DIS_SHIFT])
+            d = code[B.TISSUE2] - exp
             if d < 0:
                 d = -d
-            if d > lim[L_DIS_MAX]:
+            if d > lim[B.L_DIS_MAX]:
                 if self._dis_bad < _CNT_MAX:
                     self._dis_bad += 1
             else:
                 self._dis_bad = 0
-            if self._dis_bad >= lim[L_DEBOUNCE]:
+            if self._dis_bad >= lim[B.L_DEBOUNCE]:
                 act |= 1 << C.DISAGREE
         return act
 
     def _ahead(self, now, c0):
-        """The tissue code ``L_LEAD_MS`` ahead at its present rate of fall
+        """The tissue code ``B.L_LEAD_MS`` ahead at its present rate of fall
         (measured over the last ``_RATE_N`` evaluations; a rise counts as
         no fall). Integer-only."""
         i = self._hist_i
@@ -432,7 +381,7 @@ class Interlock:
         fall = old - c0
         if fall <= 0 or span <= 0 or span > 1000:
             return c0
-        return c0 - (fall * self.lim[L_LEAD_MS]) // span
+        return c0 - (fall * self.lim[B.L_LEAD_MS]) // span
 
     def _treatment(self, now, ph, dt):
         """Hard treatment limits: freeze and tune time, the site's cold dose,
@@ -440,12 +389,12 @@ class Interlock:
         clock = self._clock
         lim = self.lim
         act = 0
-        if ph == S.TUNE and clock.diff(now, self.phase_t0) > lim[L_TUNE_MS]:
+        if ph == S.TUNE and clock.diff(now, self.phase_t0) > lim[B.L_TUNE_MS]:
             act |= 1 << C.FREEZE_TIME
         if ph == S.FREEZE:
-            if clock.diff(now, self.phase_t0) > lim[L_APPROACH_MS]:
+            if clock.diff(now, self.phase_t0) > lim[B.L_APPROACH_MS]:
                 act |= 1 << C.FREEZE_TIME
-            elif self.reached and clock.diff(now, self.reached_t) > lim[L_FREEZE_MAX_MS]:
+            elif self.reached and clock.diff(now, self.reached_t) > lim[B.L_FREEZE_MAX_MS]:
                 act |= 1 << C.FREEZE_TIME
             # Cryogen keeps flowing and the tissue reading does not reach
             # the target: beyond the valve-open time the plant needs to get
@@ -458,79 +407,14 @@ class Interlock:
             if not self.reached:
                 if self.permit and self._flow_ms < _SAT:
                     self._flow_ms += (dt * self._demand_pm) // 1000
-                if self._flow_ms > lim[L_FLOW_MAX_MS]:
+                if self._flow_ms > lim[B.L_FLOW_MAX_MS]:
                     act |= 1 << C.EXCESS_FLOW
         if ph == S.PRECOOL or ph == S.FREEZE or ph == S.THAW or ph == S.TUNE:
-            c0 = self.code[TISSUE]
-            if c0 < lim[L_DOSE_THR] and self._dose < _SAT:
-                self._dose += ((lim[L_DOSE_THR] - c0) >> lim[L_Q]) * dt
-            if self._dose > lim[L_DOSE_MAX]:
+            c0 = self.code[B.TISSUE]
+            if c0 < lim[B.L_DOSE_THR] and self._dose < _SAT:
+                self._dose += ((lim[B.L_DOSE_THR] - c0) >> lim[B.L_Q]) * dt
+            if self._dose > lim[B.L_DOSE_MAX]:
                 act |= 1 << C.DOSE
-        return act
-
-    def _cooling(self, now, ph, dt):
-        """Failure to cool and depletion (PRECOOL, FREEZE): the watch after a
-        setpoint decrease, the integrated error above SP+hyst while cooling
-        is demanded, the pre-cool timeout, the full-duty plateau and the
-        line temperature, low supply pressure."""
-        clock = self._clock
-        lim = self.lim
-        code = self.code
-        c0 = code[TISSUE]
-        q = lim[L_Q]
-        act = 0
-        band = lim[L_SP] + lim[L_HYST]
-        aux_live = self.fitted & (1 << AUX) and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]
-        if self._watching:
-            if c0 <= band:
-                self._watching = 0
-                self._nocool = 0
-            elif c0 <= self._watch_goal:
-                self._watch_goal = c0 - lim[L_WATCH_DROP]
-                self._watch_t = now
-            elif lim[L_ZONE_LO] < c0 < lim[L_ZONE_HI] and aux_live and code[AUX] < lim[L_DEPL_AUX]:
-                # Latent-heat plateau while the line delivers liquid: the
-                # tissue is freezing, not failing to cool. The whole phase
-                # stays bounded by FREEZE_TIME and the valve-open budget.
-                self._watch_t = now
-            elif clock.diff(now, self._watch_t) > lim[L_WATCH_MS]:
-                act |= 1 << C.NO_COOL
-        elif c0 > band:
-            if self._demand_pm > 0 and self._nocool < _SAT:
-                self._nocool += ((c0 - band) >> q) * dt
-        else:
-            self._nocool = 0
-        if self._nocool > lim[L_NOCOOL_MAX]:
-            act |= 1 << C.NO_COOL
-        if ph == S.PRECOOL and clock.diff(now, self.phase_t0) > lim[L_PRECOOL_MS]:
-            act |= 1 << C.NO_COOL
-        # Depletion: at full duty for a whole window the tissue did not fall
-        # while above the band and outside the latent-heat zone (a plateau
-        # at the freezing point is the phase change, not an empty dewar). A
-        # line (aux) still warm at full duty is failure to cool: valve stuck
-        # closed or line blocked (an empty dewar shows as low pressure).
-        if self._demand_pm >= lim[L_DUTY_FULL]:
-            if not self._full_ok:
-                self._full_ok = 1
-                self._full_ref = c0
-                self._full_t = now
-            elif clock.diff(now, self._full_t) >= lim[L_DEPL_MS]:
-                if c0 > band and self._full_ref - c0 < lim[L_DEPL_DROP]:
-                    if c0 > lim[L_ZONE_HI] or c0 < lim[L_ZONE_LO]:
-                        act |= 1 << C.DEPLETED
-                if aux_live and code[AUX] > lim[L_DEPL_AUX]:
-                    act |= 1 << C.NO_COOL
-                self._full_ref = c0
-                self._full_t = now
-        else:
-            self._full_ok = 0
-        if self._has_pressure and self._pressure < lim[L_P_LOW]:
-            if self._p_low < _CNT_MAX:
-                self._p_low += 1
-        else:
-            self._p_low = 0
-        if self._p_low >= lim[L_DEBOUNCE]:
-            act |= 1 << C.DEPLETED
         return act
 
     def _supply(self, ph):
@@ -539,59 +423,18 @@ class Interlock:
             return 0
         lim = self.lim
         p = self._pressure
-        if p < lim[L_P_MIN] or p > lim[L_P_MAX]:
+        if p < lim[B.L_P_MIN] or p > lim[B.L_P_MAX]:
             if self._p_bad < _CNT_MAX:
                 self._p_bad += 1
         else:
             self._p_bad = 0
-        return (1 << C.PRESSURE) if self._p_bad >= lim[L_DEBOUNCE] else 0
+        return (1 << C.PRESSURE) if self._p_bad >= lim[B.L_DEBOUNCE] else 0
 
-    def _stuck_open(self, now):
-        """Solenoid stuck open: while it is commanded closed and the master
-        valve is open (cryogen could reach it), after a grace time for the
-        line's dead time and the probes' lag, the tissue must not fall by
-        ``L_STUCK_DROP`` and the line (aux) must not fall by ``L_AUX_DROP``
-        — checked at every evaluation, so a stuck valve is caught as soon as
-        the fall shows — and a cold line must warm by ``L_AUX_RISE`` over
-        each window. Evidence that holds at any tissue temperature: a cold
-        tissue cannot fall fast, but it does not fall at all once the flow
-        stops, and the nozzle warms."""
-        # Commanded closed = a zero demand (the valve's sub-ticks then never
-        # open it); a sample of ``is_open`` at the tick would miss pulses.
-        if self._demand_pm > 0 or self._valve.is_open or not self.master_open:
-            self._stuck_st = _ST_IDLE
-            return 0
-        clock = self._clock
-        lim = self.lim
-        st = self._stuck_st
-        if st == _ST_IDLE:
-            self._stuck_st = _ST_GRACE
-            self._stuck_t = now
-            return 0
-        if st == _ST_GRACE:
-            if clock.diff(now, self._stuck_t) >= lim[L_STUCK_GRACE_MS]:
-                self._stuck_st = _ST_WATCH
-                self._stuck_t = now
-                self._stuck_ref = self.code[TISSUE]
-                self._stuck_aux = self.code[AUX]
-            return 0
-        act = 0
-        if self._stuck_ref - self.code[TISSUE] >= lim[L_STUCK_DROP]:
-            act = 1 << C.STUCK_OPEN
-        aux = self.fitted & (1 << AUX) and clock.diff(now, self.good_t[AUX]) <= lim[L_STALE_MS]
-        a = self.code[AUX]
-        if aux and self._stuck_aux - a >= lim[L_AUX_DROP]:
-            act = 1 << C.STUCK_OPEN
-        if clock.diff(now, self._stuck_t) < lim[L_STUCK_MS]:
-            return act
-        if aux and a < lim[L_DEPL_AUX] and a - self._stuck_aux < lim[L_AUX_RISE]:
-            act = 1 << C.STUCK_OPEN
-        # A new window: the references follow a tissue that warms (or
-        # holds), so a later fall is measured from where it was.
-        self._stuck_aux = a
-        self._stuck_ref = self.code[TISSUE]
-        self._stuck_t = now
-        return act
+    def _aux_live(self, now):
+        return (
+            self.fitted & (1 << B.AUX)
+            and self._clock.diff(now, self.good_t[B.AUX]) <= self.lim[B.L_STALE_MS]
+        )
 
     def _inputs(self, ph):
         """Operator inputs: the e-stop's NC loop (open now, or opened since
@@ -603,13 +446,13 @@ class Interlock:
         if e != self._estop_seen:
             self._estop_seen = e
             act |= 1 << C.ESTOP
-        if self._estop is not None and self._estop.value() != lim[L_ESTOP_OK]:
+        if self._estop is not None and self._estop.value() != lim[B.L_ESTOP_OK]:
             act |= 1 << C.ESTOP
         if (1 << ph) & S.TREATING:
             foot = self._foot
             hand = self._hand
-            if (foot is not None and foot.value() != lim[L_FOOT_PRESSED]) or (
-                hand is not None and hand.value() != lim[L_HAND_HELD]
+            if (foot is not None and foot.value() != lim[B.L_FOOT_PRESSED]) or (
+                hand is not None and hand.value() != lim[B.L_HAND_HELD]
             ):
                 act |= 1 << C.RELEASED
         return act
@@ -622,7 +465,7 @@ class Interlock:
         blocking = act | self.latched
         bit = 1 << self.phase
         cooling = not blocking and bit & S.COOLING
-        if cooling and self.lim[L_NEED_WDT] and not self._wdt_armed:
+        if cooling and self.lim[B.L_NEED_WDT] and not self._wdt_armed:
             cooling = 0  # no valve before the hardware watchdog runs
         if cooling:
             self.permit = True
@@ -647,7 +490,7 @@ class Interlock:
         """For a hard timer interrupt beside the loop: if the loop has not
         evaluated within the heartbeat, close both valves and latch OVERRUN
         (Klipper's missed-scheduling shutdown). Allocation-free."""
-        if self._clock.diff(now, self._last) > self.lim[L_HEARTBEAT_MS]:
+        if self._clock.diff(now, self._last) > self.lim[B.L_HEARTBEAT_MS]:
             self._valve.set_permit(False)
             self._valve.force_closed()
             self._master.close()

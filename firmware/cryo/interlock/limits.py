@@ -8,7 +8,7 @@ moves with the cold junction; the MAX31856 linearises and its codes do not.
 Both drivers' ``code_for(temp_c, cj_c)`` give the code the chip would report.
 """
 
-from cryo.interlock import interlock as I
+from cryo.interlock import block as B
 
 CJ_RESYNC_C = 0.5  # re-convert the limits when the cold junction moved this much
 _SAT = (1 << 28) - 1
@@ -53,21 +53,21 @@ def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=N
     ``pressure_code(kpa)`` maps a supply pressure to the raw ADC code (None:
     no pressure sensor).
     """
-    L = [0] * I.NL
+    L = [0] * B.NL
     slope = codes_per_c(drv0, setpoint_c, cj_c)
     q = _q_shift(slope)
     qs = slope / (1 << q)  # shifted codes per °C used by the integrals
-    L[I.L_FLOOR0] = _code(drv0, p["floor_c"], cj_c)
-    L[I.L_FLOOR1] = _code(drv1, p["floor_c"], cj_c) if drv1 is not None else -(1 << 28)
-    L[I.L_DOSE_THR] = _code(drv0, p["dose_threshold_c"], cj_c)
-    L[I.L_DOSE_MAX] = _clamp_int(p["dose_max_cs"] * qs * 1000.0)
-    L[I.L_SP] = _code(drv0, setpoint_c, cj_c)
-    L[I.L_HYST] = _code(drv0, setpoint_c + p["nocool_hyst_c"], cj_c) - L[I.L_SP]
-    L[I.L_NOCOOL_MAX] = _clamp_int(p["nocool_max_cs"] * qs * 1000.0)
-    L[I.L_WATCH_DROP] = max(1, int(p["watch_drop_c"] * slope + 0.5))
-    L[I.L_WATCH_MS] = int(p["watch_s"] * 1000)
-    L[I.L_PRECOOL_MS] = int(p["precool_s"] * 1000)
-    L[I.L_FREEZE_MAX_MS] = int(p["freeze_max_s"] * 1000)
+    L[B.L_FLOOR0] = _code(drv0, p["floor_c"], cj_c)
+    L[B.L_FLOOR1] = _code(drv1, p["floor_c"], cj_c) if drv1 is not None else -(1 << 28)
+    L[B.L_DOSE_THR] = _code(drv0, p["dose_threshold_c"], cj_c)
+    L[B.L_DOSE_MAX] = _clamp_int(p["dose_max_cs"] * qs * 1000.0)
+    L[B.L_SP] = _code(drv0, setpoint_c, cj_c)
+    L[B.L_HYST] = _code(drv0, setpoint_c + p["nocool_hyst_c"], cj_c) - L[B.L_SP]
+    L[B.L_NOCOOL_MAX] = _clamp_int(p["nocool_max_cs"] * qs * 1000.0)
+    L[B.L_WATCH_DROP] = max(1, int(p["watch_drop_c"] * slope + 0.5))
+    L[B.L_WATCH_MS] = int(p["watch_s"] * 1000)
+    L[B.L_PRECOOL_MS] = int(p["precool_s"] * 1000)
+    L[B.L_FREEZE_MAX_MS] = int(p["freeze_max_s"] * 1000)
     if drv1 is not None:
         # code1 ≈ B + (M * code0 >> shift), fitted through two tissue temperatures.
         ta, tb = p["floor_c"], 35.0
@@ -79,48 +79,48 @@ def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=N
         while shift > 0 and abs(ratio) * (1 << shift) * span0 >= (1 << 29):
             shift -= 1
         m = int(ratio * (1 << shift) + (0.5 if ratio >= 0 else -0.5))
-        L[I.L_DIS_M] = m
-        L[I.L_DIS_SHIFT] = shift
-        L[I.L_DIS_B] = a1 - ((m * a0) >> shift)
-        L[I.L_DIS_MAX] = max(1, int(p["disagree_c"] * codes_per_c(drv1, setpoint_c, cj_c) + 0.5))
+        L[B.L_DIS_M] = m
+        L[B.L_DIS_SHIFT] = shift
+        L[B.L_DIS_B] = a1 - ((m * a0) >> shift)
+        L[B.L_DIS_MAX] = max(1, int(p["disagree_c"] * codes_per_c(drv1, setpoint_c, cj_c) + 0.5))
     else:
-        L[I.L_DIS_M] = 1
-        L[I.L_DIS_MAX] = 1 << 28
-    L[I.L_STUCK_DROP] = max(1, int(p["stuck_rate_c_s"] * p["stuck_window_s"] * slope + 0.5))
-    L[I.L_STUCK_MS] = int(p["stuck_window_s"] * 1000)
-    L[I.L_STUCK_GRACE_MS] = int(p["stuck_grace_s"] * 1000)
-    L[I.L_DEPL_DROP] = max(1, int(p["depl_drop_c"] * slope + 0.5))
-    L[I.L_DEPL_MS] = int(p["depl_window_s"] * 1000)
+        L[B.L_DIS_M] = 1
+        L[B.L_DIS_MAX] = 1 << 28
+    L[B.L_STUCK_DROP] = max(1, int(p["stuck_rate_c_s"] * p["stuck_window_s"] * slope + 0.5))
+    L[B.L_STUCK_MS] = int(p["stuck_window_s"] * 1000)
+    L[B.L_STUCK_GRACE_MS] = int(p["stuck_grace_s"] * 1000)
+    L[B.L_DEPL_DROP] = max(1, int(p["depl_drop_c"] * slope + 0.5))
+    L[B.L_DEPL_MS] = int(p["depl_window_s"] * 1000)
     if pressure_code is not None:
-        L[I.L_P_MIN] = int(pressure_code(p["p_min_kpa"]))
-        L[I.L_P_MAX] = int(pressure_code(p["p_max_kpa"]))
-        L[I.L_P_LOW] = int(pressure_code(p["p_low_kpa"]))
+        L[B.L_P_MIN] = int(pressure_code(p["p_min_kpa"]))
+        L[B.L_P_MAX] = int(pressure_code(p["p_max_kpa"]))
+        L[B.L_P_LOW] = int(pressure_code(p["p_low_kpa"]))
     else:
-        L[I.L_P_MIN] = -(1 << 28)
-        L[I.L_P_MAX] = 1 << 28
-        L[I.L_P_LOW] = -(1 << 28)
-    L[I.L_STALE_MS] = int(p["stale_ms"])
-    L[I.L_DEBOUNCE] = int(p["debounce"])
-    L[I.L_HEARTBEAT_MS] = int(p["heartbeat_ms"])
-    L[I.L_OVERRUNS] = int(p["overruns"])
-    L[I.L_DUTY_FULL] = int(p["duty_full"] * 1000 + 0.5)
-    L[I.L_Q] = q
-    L[I.L_FOOT_PRESSED], L[I.L_HAND_HELD], L[I.L_ESTOP_OK] = levels
-    L[I.L_APPROACH_MS] = int(p["approach_max_s"] * 1000)
-    L[I.L_TUNE_MS] = int(p["tune_max_s"] * 1000)
-    L[I.L_ZONE_HI] = _code(drv0, 1.0, cj_c)
-    L[I.L_ZONE_LO] = _code(drv0, -10.0, cj_c)
+        L[B.L_P_MIN] = -(1 << 28)
+        L[B.L_P_MAX] = 1 << 28
+        L[B.L_P_LOW] = -(1 << 28)
+    L[B.L_STALE_MS] = int(p["stale_ms"])
+    L[B.L_DEBOUNCE] = int(p["debounce"])
+    L[B.L_HEARTBEAT_MS] = int(p["heartbeat_ms"])
+    L[B.L_OVERRUNS] = int(p["overruns"])
+    L[B.L_DUTY_FULL] = int(p["duty_full"] * 1000 + 0.5)
+    L[B.L_Q] = q
+    L[B.L_FOOT_PRESSED], L[B.L_HAND_HELD], L[B.L_ESTOP_OK] = levels
+    L[B.L_APPROACH_MS] = int(p["approach_max_s"] * 1000)
+    L[B.L_TUNE_MS] = int(p["tune_max_s"] * 1000)
+    L[B.L_ZONE_HI] = _code(drv0, 1.0, cj_c)
+    L[B.L_ZONE_LO] = _code(drv0, -10.0, cj_c)
     if drv_aux is not None:
-        L[I.L_DEPL_AUX] = _code(drv_aux, p["depl_aux_c"], cj_c)
+        L[B.L_DEPL_AUX] = _code(drv_aux, p["depl_aux_c"], cj_c)
         # The line's code scale where a stuck valve shows (cold line).
         aux_slope = codes_per_c(drv_aux, p["depl_aux_c"], cj_c)
-        L[I.L_AUX_DROP] = max(1, int(p["stuck_line_c"] * aux_slope + 0.5))
-        L[I.L_AUX_RISE] = L[I.L_AUX_DROP]
+        L[B.L_AUX_DROP] = max(1, int(p["stuck_line_c"] * aux_slope + 0.5))
+        L[B.L_AUX_RISE] = L[B.L_AUX_DROP]
     else:
-        L[I.L_DEPL_AUX] = 1 << 28
-        L[I.L_AUX_DROP] = 1 << 28
-        L[I.L_AUX_RISE] = 0
-    L[I.L_FLOW_MAX_MS] = int(p["flow_max_s"] * 1000)
-    L[I.L_NEED_WDT] = 1 if p["require_wdt"] else 0
-    L[I.L_LEAD_MS] = int(p["floor_lead_s"] * 1000)
+        L[B.L_DEPL_AUX] = 1 << 28
+        L[B.L_AUX_DROP] = 1 << 28
+        L[B.L_AUX_RISE] = 0
+    L[B.L_FLOW_MAX_MS] = int(p["flow_max_s"] * 1000)
+    L[B.L_NEED_WDT] = 1 if p["require_wdt"] else 0
+    L[B.L_LEAD_MS] = int(p["floor_lead_s"] * 1000)
     return L
