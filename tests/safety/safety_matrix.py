@@ -400,12 +400,14 @@ def _tmpdir():
             n += 1
 
 
-def make_rig(plant, seed=1):
-    """A rig with a persistent safety state directory. Returns (rig, api
-    gaps): a missing ``persist`` parameter is reported, not fatal."""
+def make_rig(plant, seed=1, cfg=None):
+    """A rig with a persistent safety state directory of our own (``cfg``:
+    the configuration, default the matrix's for ``plant``). Returns (rig,
+    api gaps): a missing ``persist`` parameter is reported, not fatal."""
     persist = _tmpdir()
     gaps = []
-    cfg = _config(plant)
+    if cfg is None:
+        cfg = _config(plant)
     try:
         rig = core_rig.Rig(
             seed=seed, config=cfg, plant=PLANTS[plant], persist=persist, log=core_rig.MemLog()

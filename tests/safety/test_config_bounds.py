@@ -22,9 +22,14 @@ WIDENED = [
 def test_widened_limit_latches_config_and_refuses_treatment(name, value):
     cfg = dict(M.BASE)
     cfg[name] = value
-    import core_rig
+    rig, _gaps = M.make_rig("fast", cfg=cfg)
+    try:
+        _refused(rig, name, value)
+    finally:
+        M._remove(rig.persist_dir)
 
-    rig = core_rig.Rig(seed=1, config=cfg, plant=M.PLANTS["fast"], log=core_rig.MemLog())
+
+def _refused(rig, name, value):
     rig.step(3)
     il = rig.ctl.il
     assert (il.active | il.latched) & (1 << C.CONFIG), "%s=%r accepted: %s" % (
@@ -44,12 +49,9 @@ def test_widened_limit_latches_config_and_refuses_treatment(name, value):
 
 def test_matrix_configuration_is_inside_the_bounds():
     """The matrix itself runs inside the bounds (no test widens a limit)."""
-    import core_rig
-
     for plant in M.PLANTS:
-        rig = core_rig.Rig(
-            seed=1, config=M._config(plant), plant=M.PLANTS[plant], log=core_rig.MemLog()
-        )
+        rig, _gaps = M.make_rig(plant)
         rig.step(3)
+        M._remove(rig.persist_dir)
         assert not (rig.ctl.il.active | rig.ctl.il.latched), plant
         assert not rig.ctl.config_errors, rig.ctl.config_errors
