@@ -9,8 +9,6 @@ headers.
 """
 
 from cryo.board import CHANNELS  # noqa: F401 - the controller's channel order
-from cryo.sensing.max31855 import MAX31855
-from cryo.sensing.max31856 import MAX31856
 
 
 def board_def(board):
@@ -28,8 +26,14 @@ def make_sensor(board, name):
     chip = spec.get("chip", "max31855")
     tc_type = spec.get("type", "K")
     cs = board.cs[name]
+    # Imported for the chip the board has: each driver module (and the
+    # MAX31855's NIST tables) costs heap a board without that chip keeps.
     if chip == "max31856":
+        from cryo.sensing.max31856 import MAX31856
+
         return MAX31856(board.spi, cs, tc_type, clock=board.clock)
+    from cryo.sensing.max31855 import MAX31855
+
     return MAX31855(board.spi, cs, tc_type)
 
 

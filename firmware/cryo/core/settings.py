@@ -8,7 +8,6 @@ Control path only.
 """
 
 from cryo import paths
-from cryo.control.schedule import GainSchedule
 from cryo.core.roles import denied, not_now, role_level
 from cryo.pid import PID, LoopTimer
 from cryo.protocol import params as P
@@ -159,6 +158,9 @@ class SettingsMixin:
         self.pid_timer = LoopTimer(self.clock, self.period_ms)
         self.schedule = None
         if self._bands:
+            # Only a configured schedule costs the module's heap.
+            from cryo.control.schedule import GainSchedule
+
             try:
                 sch = GainSchedule((kp, ki, kd), band_c=float(x["pid.band_c"]), capacity=BANDS_MAX)
                 sch.from_list(self._bands)

@@ -346,10 +346,18 @@ class Interlock:
         two = self.fitted & (1 << B.TISSUE2)
         if c0 < lim[B.L_FLOOR0] or (two and code[B.TISSUE2] < lim[B.L_FLOOR1]):
             act |= 1 << C.OVERCOOL
-        elif self.master_open and self._ahead(now, c0) < lim[B.L_FLOOR0]:
+        elif (
+            self.master_open
+            and self._demand_pm < lim[B.L_DUTY_FULL]
+            and self._ahead(now, c0) < lim[B.L_FLOOR0]
+        ):
             # Where the tissue will be once the cryogen already in the line
-            # and the probe's lag have caught up: a fast fall trips before
-            # the surface passes the floor, not after.
+            # and the probe's lag have caught up: a fast fall the regulator
+            # is not asking for (a valve that does not close) trips before
+            # the surface passes the floor, not after. At full demand the
+            # fall is the one commanded and the regulator turns it round
+            # long before the floor (the target is at least floor_margin_c
+            # above it).
             act |= 1 << C.OVERCOOL
         if two:
             exp = lim[B.L_DIS_B] + ((lim[B.L_DIS_M] * c0) >> lim[B.L_DIS_SHIFT])
