@@ -11,7 +11,44 @@ MicroPython unix port.
 import pytest
 import safety_matrix as M
 
-CASES = [(m, ph, pl) for pl in M.PLANTS for m in M.MODES for ph in M.PHASES]
+# Requirements the firmware does not meet yet (docs/hazards.md, "Residual
+# risk and known gaps"). Each case runs and must still fail (strict xfail),
+# so a fix shows here at once and the gap cannot be forgotten.
+_LEAK = (
+    "seat leak while a demand is present: no evidence (the stuck-open watch "
+    "needs a zero demand); uncommanded flow above 10 s"
+)
+_DRIFT = (
+    "both tissue probes drifting warm: only the valve-open budget of the "
+    "approach (flow_max_s, set per device) sees it; not caught in the hold"
+)
+_ABSORBED = (
+    "stuck solenoid the regulator absorbs (demand never zero, target held): "
+    "latent, not detected; the master valve bounds the flow to cooling phases"
+)
+_OPEN_LOOP = (
+    "stuck solenoid in an open-loop step test: only the floor ends it; uncommanded flow above 10 s"
+)
+KNOWN_GAPS = {}
+for _ph in ("PRECOOL", "APPROACH", "TUNE"):
+    KNOWN_GAPS[("solenoid_leak", _ph, "fast")] = _LEAK
+KNOWN_GAPS[("solenoid_leak", "TUNE", "strong")] = _LEAK
+for _ph in ("PRECOOL", "APPROACH", "HOLD", "THAW"):
+    KNOWN_GAPS[("tc12_drift_warm", _ph, "fast")] = _DRIFT
+    KNOWN_GAPS[("tc12_drift_warm", _ph, "strong")] = _DRIFT
+    KNOWN_GAPS[("solenoid_stuck_open", _ph, "strong")] = _ABSORBED
+KNOWN_GAPS[("tc12_drift_warm", "LAST_THAW", "strong")] = _DRIFT
+KNOWN_GAPS[("solenoid_stuck_open", "TUNE", "strong")] = _OPEN_LOOP
+
+
+def _case(m, ph, pl):
+    gap = KNOWN_GAPS.get((m, ph, pl))
+    if gap is None:
+        return (m, ph, pl)
+    return pytest.param(m, ph, pl, marks=pytest.mark.xfail(strict=True, reason=gap))
+
+
+CASES = [_case(m, ph, pl) for pl in M.PLANTS for m in M.MODES for ph in M.PHASES]
 
 
 def _report(r):
@@ -94,9 +131,17 @@ result(M.run_modes(%r))
         % (M.HERE[: M.HERE.rfind("/")] + "/core", M.HERE, modes),
         timeout=600,
     )
-    bad = [_report(r) for r in res.values() if r["fails"]]
     assert set(res) == set(modes)
+    bad = [_report(r) for r in res.values() if r["fails"] and not _gap(r)]
     assert not bad, "\n".join(bad)
+    # A known gap in the slice still fails on the real interpreter too.
+    for r in res.values():
+        if _gap(r):
+            assert r["fails"], "known gap now met: %s in %s" % (r["mode"], r["phase"])
+
+
+def _gap(r):
+    return (r["mode"], r["phase"], r["plant"]) in KNOWN_GAPS
 
 
 def _noop(*a, **k):

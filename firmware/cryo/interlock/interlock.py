@@ -301,6 +301,17 @@ class Interlock:
         closed = self._demand_pm == 0 and not self._valve.is_open
         if self._stuck.check(now, self.lim, self.code, aux_live, closed, self.master_open):
             act |= 1 << C.STUCK_OPEN
+        if (
+            act & (1 << C.OVERCOOL)
+            and self.master_open
+            and self._demand_pm < self.lim[B.L_DUTY_FULL]
+        ):
+            # Past (or about to pass) the floor while the regulator asked for
+            # less than full cooling: cryogen arrived that nobody commanded
+            # (or both probes read cold). The floor trip closes the master
+            # before the stuck-open watch could see it; the valve must be
+            # inspected before the next treatment, not just acknowledged.
+            act |= 1 << C.STUCK_OPEN
         act |= self._inputs(ph)
         return self._apply(act)
 
