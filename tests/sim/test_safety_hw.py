@@ -526,3 +526,28 @@ def test_board_definition_safety_fields_are_validated(path, value, expected):
     node[keys[-1]] = value
     with pytest.raises(BoardError, match=re.escape(expected)):
         validate(d)
+
+
+def test_reset_cause_names_map_port_constants_by_name():
+    """One mapping from a port's reset-cause constants to the names the
+    safety state records (records.RESET_NAMES)."""
+    import types
+
+    from cryo.board import reset_cause_name
+    from cryo.storage import records as R
+
+    # Two ports with different numbers for the same causes.
+    a = types.SimpleNamespace(PWRON_RESET=1, HARD_RESET=2, WDT_RESET=3, SOFT_RESET=5)
+    b = types.SimpleNamespace(PWRON_RESET=0, WDT_RESET=1, SOFT_RESET=2, DEEPSLEEP_RESET=4)
+    assert [reset_cause_name(c, a) for c in (1, 2, 3, 5, 9)] == [
+        "power",
+        "hard",
+        "wdt",
+        "soft",
+        "unknown",
+    ]
+    assert [reset_cause_name(c, b) for c in (0, 1, 2, 4)] == ["power", "wdt", "soft", "deepsleep"]
+    assert R.RESET_NAMES[R.RESET_WDT] == "wdt" and len(R.RESET_NAMES) == 6
+    # Every name the board can give has a code in the safety state.
+    for name in ("power", "hard", "wdt", "soft", "deepsleep", "unknown"):
+        assert name in R.RESET_NAMES

@@ -329,17 +329,3 @@ def test_bad_arguments_are_named(tmp_path):
     assert not (tmp_path / "safety.bin").exists()  # nothing written on a refused call
     assert s.save(0, 2**40, 0, 1, 1) is True  # the dose saturates (conservative)
     assert s.load()["site_dose"] == 2**31 - 1
-
-
-def test_reset_code_maps_port_constants_by_name():
-    import types
-
-    from cryo.storage import records as R
-    from cryo.storage.safety_state import reset_code
-
-    # Two ports with different numbers for the same causes.
-    a = types.SimpleNamespace(PWRON_RESET=1, HARD_RESET=2, WDT_RESET=3, SOFT_RESET=5)
-    b = types.SimpleNamespace(PWRON_RESET=0, WDT_RESET=1, SOFT_RESET=2, DEEPSLEEP_RESET=4)
-    assert [reset_code(c, a) for c in (1, 2, 3, 5, 9)] == [1, 2, 3, 4, 0]
-    assert [reset_code(c, b) for c in (0, 1, 2, 4)] == [1, 3, 4, 5]
-    assert R.RESET_NAMES[R.RESET_WDT] == "wdt" and len(R.RESET_NAMES) == 6

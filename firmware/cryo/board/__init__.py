@@ -40,6 +40,17 @@ _RESET_NAMES = (
 )
 
 
+def reset_cause_name(cause, mach):
+    """The name of ``mach.reset_cause()``'s value ``cause`` (see
+    ``Board.reset_cause``). Ports number the causes differently (the
+    constants live in each port's ``machine``), so the value is matched by
+    constant name; a cause the port names otherwise is "unknown"."""
+    for attr, name in _RESET_NAMES:
+        if getattr(mach, attr, None) == cause:
+            return name
+    return "unknown"
+
+
 class BoardError(ValueError):
     """The board definition is wrong; the message names the field."""
 
@@ -348,11 +359,7 @@ class Board:
         "deepsleep" or "unknown" (``machine.reset_cause()``; which causes a
         port can tell apart is the port's own: rp2 reports only power-on and
         watchdog)."""
-        cause = machine.reset_cause()
-        for attr, name in _RESET_NAMES:
-            if getattr(machine, attr, None) == cause:
-                return name
-        return "unknown"
+        return reset_cause_name(machine.reset_cause(), machine)
 
     def safe_outputs(self):
         """Drive both valves closed (allocation-free; any time, any state)."""

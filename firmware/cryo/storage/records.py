@@ -549,8 +549,8 @@ FLAG_SITE_FROZEN = 2  # bit 1: the site has not been confirmed thawed
 FLAG_NAMES = {FLAG_TREATING: "treating", FLAG_SITE_FROZEN: "site_frozen"}
 
 # Reset causes: our own numbering. machine.PWRON_RESET & co. differ between
-# ports, so the firmware maps the port's value to these by name
-# (cryo.storage.safety_state.reset_code).
+# ports: the board layer names the port's value (cryo.board.reset_cause_name)
+# and cryo.core.memory records the name's index in RESET_NAMES.
 RESET_UNKNOWN = 0
 RESET_POWER = 1
 RESET_HARD = 2

@@ -35,27 +35,6 @@ _I32_MIN = -0x80000000
 _I32_MAX = 0x7FFFFFFF
 _U32_MAX = 0xFFFFFFFF
 
-_RESET_BY_NAME = (
-    ("PWRON_RESET", R.RESET_POWER),
-    ("HARD_RESET", R.RESET_HARD),
-    ("WDT_RESET", R.RESET_WDT),
-    ("SOFT_RESET", R.RESET_SOFT),
-    ("DEEPSLEEP_RESET", R.RESET_DEEPSLEEP),
-)
-
-
-def reset_code(cause, machine):
-    """``records.RESET_*`` code of ``machine.reset_cause()``'s value ``cause``.
-
-    Ports number reset causes differently (the constants live in each
-    port's ``machine`` module), so the value is matched by constant name;
-    a cause the port names otherwise is ``RESET_UNKNOWN``.
-    """
-    for name, code in _RESET_BY_NAME:
-        if getattr(machine, name, None) == cause:
-            return code
-    return R.RESET_UNKNOWN
-
 
 def _check(name, value, lo, hi):
     if not isinstance(value, int) or value < lo or value > hi:
