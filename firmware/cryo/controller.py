@@ -324,7 +324,6 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
         # the boot history (cryo.core.memory). Restored before the first
         # tick; restored latches put the protocol into FAULT then.
         self.memory = SafetyMemory(state, events, clock)
-        self.devlog = events
         self._restore(board.reset_cause(), now)
         if self.config_errors:
             self._event(now, "config", "; ".join(self.config_errors))

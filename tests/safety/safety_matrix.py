@@ -24,8 +24,7 @@ every valve sub-tick (``World.wait_for_tick``):
 * no new treatment on tissue below the thaw threshold.
 
 Returns a dict: ``fails`` (list of messages, empty = pass), ``detect_ms``,
-``raised`` (condition names), ``api`` (firmware contract pieces missing:
-the case then ran with the closest emulation and reports the gap).
+``raised`` (condition names).
 """
 
 import os
@@ -402,22 +401,16 @@ def _tmpdir():
 
 def make_rig(plant, seed=1, cfg=None):
     """A rig with a persistent safety state directory of our own (``cfg``:
-    the configuration, default the matrix's for ``plant``). Returns (rig,
-    api gaps): a missing ``persist`` parameter is reported, not fatal."""
+    the configuration, default the matrix's for ``plant``)."""
     persist = _tmpdir()
-    gaps = []
     if cfg is None:
         cfg = _config(plant)
-    try:
-        rig = core_rig.Rig(
-            seed=seed, config=cfg, plant=PLANTS[plant], persist=persist, log=core_rig.MemLog()
-        )
-    except TypeError:
-        gaps.append("core_rig.Rig has no persist parameter")
-        rig = core_rig.Rig(seed=seed, config=cfg, plant=PLANTS[plant], log=core_rig.MemLog())
+    rig = core_rig.Rig(
+        seed=seed, config=cfg, plant=PLANTS[plant], persist=persist, log=core_rig.MemLog()
+    )
     rig.safety_cfg = cfg
     rig.persist_dir = persist
-    return rig, gaps
+    return rig
 
 
 def _start(rig, max_s=15):
@@ -443,11 +436,7 @@ def goto(rig, phase, plant):
     if phase == "IDLE":
         return rig.phase() == S.IDLE
     if phase == "TUNE":
-        w = rig.world
-        w.set_input("footswitch", 1)  # pressed with the handpiece holstered: no start
-        rig.step(1)
-        w.set_input("handpiece", 1)
-        rig.step(1)
+        rig.hold_for_tuning()
         try:
             ctl.start_step_test({"demand": STEP_DEMAND[plant], "duration_s": 120.0})
         except Exception:  # noqa: BLE001 - reported as "could not reach"
@@ -597,26 +586,26 @@ def _clone(rig):
 
 
 def _drop_cache():
-    for src, _g, _ok in _CACHE.values():
+    for src, _ok in _CACHE.values():
         if src is not None:
             _remove(src.persist_dir)
     _CACHE.clear()
 
 
 def at_phase(plant, phase, cache=True):
-    """(rig, api gaps, reached) at ``phase``: a copy of the cached rig under
+    """(rig, reached) at ``phase``: a copy of the cached rig under
     CPython, a fresh run otherwise (MicroPython, or a rig that cannot be
     copied)."""
     key = (plant, phase)
     if cache and key in _CACHE:
-        src, gaps, ok = _CACHE[key]
+        src, ok = _CACHE[key]
         if src is not None:
             try:
-                return _clone(src), list(gaps), ok
+                return _clone(src), ok
             except Exception as e:  # noqa: BLE001 - not copyable: run the lead-in again
                 CLONE_ERRORS.append("%s: %s" % (type(e).__name__, e))
-                _CACHE[key] = (None, gaps, ok)
-    rig, gaps = make_rig(plant)
+                _CACHE[key] = (None, ok)
+    rig = make_rig(plant)
     ok = goto(rig, phase, plant)
     if cache and not _CACHE:
         try:
@@ -627,13 +616,13 @@ def at_phase(plant, phase, cache=True):
             pass
     if cache and key not in _CACHE:
         try:
-            _CACHE[key] = (_clone(rig), gaps, ok)
+            _CACHE[key] = (_clone(rig), ok)
             vboard.install(rig.world)
         except Exception as e:  # noqa: BLE001 - e.g. MicroPython: no copy module
             CLONE_ERRORS.append("%s: %s" % (type(e).__name__, e))
-            _CACHE[key] = (None, gaps, ok)
+            _CACHE[key] = (None, ok)
             vboard.install(rig.world)
-    return rig, gaps, ok
+    return rig, ok
 
 
 # ----------------------------------------------------------------- a case
@@ -646,7 +635,6 @@ class Run:
         self.phase = phase
         self.plant = plant
         self.fails = []
-        self.api = []
         self.seen = 0  # every condition bit seen active or latched
         self.t_inj = rig.now
         self.tripped_at = None
@@ -799,17 +787,7 @@ class Run:
 
     def reboot(self, cause):
         rig = self.rig
-        if hasattr(rig, "reboot"):
-            rig.reboot(cause)
-        else:
-            if "core_rig.Rig has no reboot()" not in self.api:
-                self.api.append("core_rig.Rig has no reboot()")
-            rig.world.outputs_off()
-            from cryo.board import Board
-            from cryo.controller import Controller
-
-            rig.board = Board(rig.world.board, rig.clock)
-            rig.ctl = Controller(rig.board, rig.safety_cfg, log=rig.log)
+        rig.reboot(cause)
         self.check(rig.now)
 
     def restart_attempt(self):
@@ -873,17 +851,11 @@ class Run:
                 )
 
     def check_devlog(self):
-        ctl = self.rig.ctl
-        dl = getattr(ctl, "devlog", None)
-        if dl is None:
-            if self.seen:
-                self.fail("no device event log (ctl.devlog) for %s" % _names(self.seen))
-            return
         from cryo.storage import records as R
 
-        kind = getattr(R, "DEV_FAULT", None)
+        kind = R.DEV_FAULT
         logged = 0
-        for rec in dl.records():
+        for rec in self.rig.ctl.memory.events():
             if rec[3] == kind and 0 <= rec[4] < 30:
                 logged |= 1 << rec[4]
         if self.seen & ~logged:
@@ -900,7 +872,6 @@ class Run:
             "raised": _names(self.seen),
             "min_surface_c": int(self.min_surface * 10) / 10.0,
             "uncommanded_ms": self.uncmd_ms,
-            "api": self.api,
         }
 
 
@@ -920,19 +891,15 @@ def run_case(mode, phase, plant="fast", cache=True, sabotage=None):
     of the checks themselves, breaks the firmware before the injection."""
     inject, conds, _d, _q, window_s = MODES[mode]
     exp = expectation(mode, phase)
-    rig, gaps, ok = at_phase(plant, phase, cache)
+    rig, ok = at_phase(plant, phase, cache)
     if mode == "watchdog_fails" and rig.ctl.wdt is None:
         # Not armed yet (no valve could open): the failure shows at the next
         # self-test, which the restart attempt below runs.
         exp = "quiet"
     run = Run(rig, mode, phase, plant)
-    run.api = gaps
     if not ok:
         run.fail("could not reach %s (state %s)" % (phase, S.name(rig.phase())))
         return run.result(exp)
-    for n in conds:
-        if n not in C.NAMES and exp == "detect":
-            run.api.append("condition %r not in cryo.interlock.conditions" % n)
     if rig.ctl.il.active | rig.ctl.il.latched:
         run.fail(
             "conditions before the injection: %s" % _names(rig.ctl.il.active | rig.ctl.il.latched)
@@ -990,8 +957,6 @@ def run_case(mode, phase, plant="fast", cache=True, sabotage=None):
 
             machine.RTC._offset_s = run.rtc_saved
         _remove(rig.persist_dir)
-    for g in run.api:
-        run.fails.append("firmware contract missing: " + g)
     return run.result(exp)
 
 

@@ -22,7 +22,7 @@ WIDENED = [
 def test_widened_limit_latches_config_and_refuses_treatment(name, value):
     cfg = dict(M.BASE)
     cfg[name] = value
-    rig, _gaps = M.make_rig("fast", cfg=cfg)
+    rig = M.make_rig("fast", cfg=cfg)
     try:
         _refused(rig, name, value)
     finally:
@@ -50,7 +50,7 @@ def _refused(rig, name, value):
 def test_matrix_configuration_is_inside_the_bounds():
     """The matrix itself runs inside the bounds (no test widens a limit)."""
     for plant in M.PLANTS:
-        rig, _gaps = M.make_rig(plant)
+        rig = M.make_rig(plant)
         rig.step(3)
         M._remove(rig.persist_dir)
         assert not (rig.ctl.il.active | rig.ctl.il.latched), plant

@@ -11,6 +11,8 @@ MicroPython unix port.
 import pytest
 import safety_matrix as M
 
+from cryo.interlock import conditions as C
+
 # Requirements the firmware does not meet yet (docs/hazards.md, "Residual
 # risk and known gaps"). Each case runs and must still fail (strict xfail),
 # so a fix shows here at once and the gap cannot be forgotten.
@@ -85,6 +87,8 @@ def test_every_mode_has_an_expectation_in_every_phase():
         assert set(detect) | set(quiet) <= set(M.PHASES), mode
         if detect:
             assert spec[1], mode
+        for name in spec[1]:
+            assert name in C.NAMES, (mode, name)
 
 
 def test_copied_lead_in_matches_a_fresh_run():
