@@ -179,6 +179,15 @@ class Rig:
         self.world.set_input("footswitch", 1 if on else 0)
         self.world.set_input("handpiece", 1 if on else 0)
 
+    def hold_for_tuning(self):
+        """The engineer's hold-to-run for a TUNE run: the footswitch goes
+        down with the handpiece still holstered (a press with it out would
+        start a treatment), then the handpiece is lifted."""
+        self.world.set_input("footswitch", 1)
+        self.step(1)
+        self.world.set_input("handpiece", 1)
+        self.step(1)
+
     def start(self):
         """IDLE → READY (self-test) → PRECOOL via the footswitch."""
         self.step(3)

@@ -156,12 +156,7 @@ def step_test_arms_watchdog(can_arm=True):
     rig.step(3)
     if not can_arm:
         rig.board.start_watchdog = _no_watchdog
-    # The engineer's hold-to-run: footswitch first (handpiece holstered, so
-    # no treatment starts), then the handpiece.
-    rig.world.set_input("footswitch", 1)
-    rig.step(1)
-    rig.world.set_input("handpiece", 1)
-    rig.step(1)
+    rig.hold_for_tuning()
     ctl = rig.ctl
     out = {"wdt_before": ctl.wdt is not None}
     out["refused"] = _refused(lambda: ctl.start_step_test({"demand": 0.5, "duration_s": 5.0}))
@@ -215,10 +210,7 @@ def hang_in_step_test():
     runs; the watchdog (armed by the step test) would bite after that."""
     rig = Rig(seed=39, config=SC.FAST, plant=SC.FAST_PLANT)
     rig.step(3)
-    rig.world.set_input("footswitch", 1)
-    rig.step(1)
-    rig.world.set_input("handpiece", 1)
-    rig.step(1)
+    rig.hold_for_tuning()
     ctl = rig.ctl
     ctl.start_step_test({"demand": 1.0, "duration_s": 20.0})
     rig.step(10)
