@@ -590,7 +590,6 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             pass
         try:
             self.memory.record(R.DEV_INTERNAL, 0, _name_id(name), now)
-            self._remember(now, True)
         except Exception:  # noqa: BLE001
             pass
         self.safe()
@@ -616,10 +615,10 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             f |= SS.FLAG_SITE_FROZEN
         return f
 
-    def _remember(self, now, force=False):
+    def _remember(self, now):
         """Latches, flags and the site's dose to flash when they changed
-        (cryo.core.memory); after the valves and the alarm, never before."""
-        self.memory.update(self.il.latched, self.il.dose(), self._flags(), now, force)
+        (cryo.core.memory): at the idle point right after the tick."""
+        self.memory.update(self.il.latched, self.il.dose(), self._flags(), now)
 
     def _regulate(self, now, tissue):
         st = self.protocol.state
@@ -709,7 +708,6 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             proto.fault(now, reason)
         elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
             proto.abort(now, reason)
-        self._remember(now)
 
     def _alarm_changes(self, old, new, now):
         """Alarm log (IEC 60601-1-8 6.12): each condition's alarm on/off."""
@@ -725,7 +723,6 @@ class Controller(SettingsMixin, TuningMixin, SessionMixin, CommandsMixin, LoopMi
             i += 1
 
     def _on_phase(self, prev, state, now, reason):
-        self._remember(now, True)  # the TREATING flag follows the phase at once
         self._event(
             now,
             "phase",

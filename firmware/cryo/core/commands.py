@@ -124,6 +124,7 @@ class CommandsMixin:
                 self._log_event(now, R.EV_ACK, i, lvl)
                 self.memory.record(R.DEV_ACK, i, lvl, now)
             i += 1
+        # An acknowledgement is a command between ticks: made durable now.
         self._remember(now)
         if not (il.active | il.latched) and self.protocol.state == S.FAULT:
             self.protocol.clear_fault(now)

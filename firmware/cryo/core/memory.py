@@ -8,12 +8,13 @@ boot count and the last reset cause) and the device event log
 boot, restored latch and internal error, in and outside treatment
 sessions).
 
-Timing: nothing here runs in the safety path. The controller calls it in
-the tick's control path, after ``Interlock.evaluate`` has closed the valves
-(a fault: valves, then alarm, then these records), or between ticks. A
-state write goes out when the latched mask or the flags change, and the
-growing dose every ``_DOSE_SAVE_MS`` (4 s) — one small record into the
-other of two slots, so a power cut during the write keeps the previous one.
+Timing: nothing here runs in the safety path. Event records are written in
+the tick's control path after ``Interlock.evaluate`` has closed the valves
+(a fault: valves, then alarm, then the records); the state is written at
+the idle point right after the tick (``Controller.idle``), when the latched
+mask or the flags changed, and for a growing dose every ``_DOSE_SAVE_MS``
+(4 s) — one small record into the other of two slots, so a power cut
+during the write keeps the previous one.
 
 Both stores are optional (a bench setup without flash): without them the
 device still works and the missing memory is reported at boot.
@@ -49,6 +50,7 @@ class SafetyMemory:
         self._dose_t = clock.ticks_ms()
         self.boots = 0
         self.reset_cause = "unknown"
+        self._reset_code = R.RESET_UNKNOWN
         self.write_failures = 0
 
     def boot(self, reset_name, now):
@@ -66,8 +68,8 @@ class SafetyMemory:
             out["lost"] = bool(st.get("lost"))
             self.boots = st["boots"]
         self.boots += 1
-        code = reset_code(reset_name)
-        self.record(R.DEV_BOOT, code, self.boots, now)
+        self._reset_code = reset_code(reset_name)
+        self.record(R.DEV_BOOT, self._reset_code, self.boots, now)
         if out["lost"]:
             self.record(R.DEV_STATE_LOST, 0, 0, now)
         if out["flags"] & SS.FLAG_TREATING and reset_name == "wdt":
@@ -75,7 +77,7 @@ class SafetyMemory:
             self.record(R.DEV_WDT_IN_TREATMENT, 0, 0, now)
         if out["latched"]:
             self.record(R.DEV_RESTORED, 0, out["latched"], now)
-        self._write(out["latched"], out["dose"], out["flags"], code)
+        self._write(out["latched"], out["dose"], out["flags"])
         return out
 
     def record(self, kind, code, arg, now):
@@ -87,23 +89,23 @@ class SafetyMemory:
         if d.append(kind, code, arg, now) < 0:
             self.write_failures += 1
 
-    def update(self, latched, dose, flags, now, force=False):
-        """Keep the state current: at once when the latched mask or the
-        flags change (or ``force``), a growing dose every 4 s."""
+    def update(self, latched, dose, flags, now):
+        """Keep the state current (the controller's idle point after every
+        tick): at once when the latched mask or the flags change, a growing
+        dose every 4 s."""
         if self._state is None:
             return
-        if latched != self._saved_latched or flags != self._saved_flags or force:
-            self._write(latched, dose, flags, None)
+        if latched != self._saved_latched or flags != self._saved_flags:
+            self._write(latched, dose, flags)
         elif dose != self._dose_saved and (
             self._clock.diff(now, self._dose_t) >= _DOSE_SAVE_MS or dose < self._dose_saved
         ):
-            self._write(latched, dose, flags, None)
+            self._write(latched, dose, flags)
 
-    def _write(self, latched, dose, flags, reset):
+    def _write(self, latched, dose, flags):
         if self._state is None:
             return
-        kw_reset = reset if reset is not None else reset_code(self.reset_cause)
-        if not self._state.save(latched, dose, flags, self.boots, kw_reset):
+        if not self._state.save(latched, dose, flags, self.boots, self._reset_code):
             self.write_failures += 1
         self._saved_latched = latched
         self._saved_flags = flags
