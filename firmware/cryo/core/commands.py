@@ -31,11 +31,8 @@ class CommandsMixin:
         """Pre-treatment self-test: sensors, no re-freezing, valve outputs,
         the watchdog armed, log room. Returns (ok, reason)."""
         il = self.il
-        p = self.params
-        why = self.site.refusal(p["thaw_c"], p["min_thaw_s"])
+        why = self._refreeze_refusal(now)
         if why:
-            t = self.temp_c[0]
-            self.memory.record(R.DEV_REFUSED, R.REFUSED_NOT_THAWED, int(t * 100), now)
             return False, why
         ch = 0
         while ch < 2:
@@ -61,6 +58,15 @@ class CommandsMixin:
         if not il.storage_ok():
             return False, "log storage unavailable or full"
         return True, ""
+
+    def _refreeze_refusal(self, now):
+        """Why the site may not be cooled again now (cryo.core.site), also
+        recorded in the device event log; None when it may."""
+        p = self.params
+        why = self.site.refusal(p["thaw_c"], p["min_thaw_s"])
+        if why:
+            self.memory.record(R.DEV_REFUSED, R.REFUSED_NOT_THAWED, R.to_cc(self.temp_c[0]), now)
+        return why
 
     def _arm_watchdog(self, now):
         """Start the hardware watchdog before any valve may open (every

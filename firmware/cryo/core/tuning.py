@@ -50,7 +50,7 @@ class TuningMixin:
             pin = self.board.footswitch if role == "footswitch" else self.board.handpiece
             if pin is not None and pin.value() != level:
                 raise not_now("%s is hold-to-run: %s is not pressed/held" % (what, role))
-        why = self.site.refusal(self.params["thaw_c"], self.params["min_thaw_s"])
+        why = self._refreeze_refusal(now)
         if why:
             raise not_now("cannot start %s: %s" % (what, why))
         if not self._arm_watchdog(now):
