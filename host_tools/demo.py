@@ -100,7 +100,7 @@ while t < max_ms:
         open_phase(st, t)
     cur["ticks"] += 1
     cur["open"] += open_sub / period  # valve-open fraction of this period
-    tc = ctl.temp_c[0]
+    tc = ctl.inputs.temps[0]
     if tc is not None:
         cur["tmin"] = tc if cur["tmin"] is None or tc < cur["tmin"] else cur["tmin"]
         cur["tmax"] = tc if cur["tmax"] is None or tc > cur["tmax"] else cur["tmax"]
@@ -118,7 +118,7 @@ ctl.safe()
 log.close()
 print("@@DEMO@@" + json.dumps({
     "final": ctl.protocol.name, "reason": ctl.protocol.reason, "t_s": t / 1000.0,
-    "phases": phases, "events": ctl.events, "faults": [list(h) for h in ctl.fault_history],
+    "phases": phases, "events": ctl.journal.events, "faults": [list(h) for h in ctl.journal.fault_history],
     "reservoir_left": world.plant.reservoir_fraction, "valve_cycles": ctl.valve.cycles,
     "session": log.session, "params": {"target_c": target, "freeze_s": ctl.params["freeze_s"],
     "cycles": ctl.params["cycles"], "thaw_c": ctl.params["thaw_c"],

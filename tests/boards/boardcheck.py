@@ -204,8 +204,6 @@ def is_inference_artefact(path: Path, line: int, msg: str) -> bool:
       unannotated container (``args = []`` then mixed ``append``; mixed
       value types in a literal; ``[None] * 3`` filled in later), and
       %-formatting of a value typed as a union because it came out of one;
-    - a mixin class using attributes of the class it is mixed into (only
-      when a firmware class deriving from the mixin defines them);
     - values mypy types as ``None`` because the attribute or list slot was
       initialised to None and set later (``self._f = None`` in __init__):
       in unannotated code mypy cannot see the later type;
@@ -232,9 +230,6 @@ def is_inference_artefact(path: Path, line: int, msg: str) -> bool:
     ):
         if _in_import_error_handler(path, line):
             return True  # the fallback branch (`Calibration = None`, `from zlib import ...`)
-    m = _MIXIN_ATTR.match(msg)
-    if m and m.group(2) in mixin_host_attributes(m.group(1)):
-        return True  # a mixin using what the class it is mixed into defines
     if re.match(
         r'(Module "cryo[.\w]*" has no attribute|Cannot find implementation or library '
         r'stub for module named "cryo[.\w]*")',
@@ -242,41 +237,6 @@ def is_inference_artefact(path: Path, line: int, msg: str) -> bool:
     ):
         return _in_import_error_handler(path, line, try_body=True)
     return False
-
-
-_MIXIN_ATTR = re.compile(r'^"(\w+)" has no attribute "(\w+)"')
-_HOSTS: dict[str, set[str]] = {}
-
-
-def mixin_host_attributes(mixin: str) -> set[str]:
-    """Attributes that the firmware classes deriving from ``mixin`` define
-    (in their own body, ``self.x = ...`` anywhere, or in their other bases).
-    Empty when no class derives from it: then the error is real."""
-    if not _HOSTS:
-        classes = {}
-        for path in firmware_files():
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ClassDef):
-                    names = set()
-                    for sub in ast.walk(node):
-                        if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
-                            names.add(sub.name)
-                        elif isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store):
-                            names.add(sub.attr)
-                        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                            names.add(sub.id)
-                    bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
-                    classes.setdefault(node.name, (set(), []))
-                    classes[node.name][0].update(names)
-                    classes[node.name][1].extend(bases)
-        for _name, (names, bases) in classes.items():
-            for base in bases:
-                host = set(names)
-                for other in bases:
-                    host |= classes.get(other, (set(), []))[0]
-                _HOSTS.setdefault(base, set()).update(host)
-        _HOSTS.setdefault("", set())
-    return _HOSTS.get(mixin, set())
 
 
 def _in_import_error_handler(path: Path, line: int, try_body: bool = False) -> bool:

@@ -108,7 +108,7 @@ def main():
             world.advance_to(now)
             world.present_all()  # the chips' float work is the simulator's, not the firmware's
             was = ctl.protocol.state
-            cj_was = ctl._cj_limits  # the limit block's cold junction
+            cj_was = ctl.inputs._cj_limits  # the limit block's cold junction
             before = gc.mem_alloc()  # the plant step's garbage is not the firmware's
             ctl.tick(now)
             ctl.idle(now)
@@ -121,7 +121,7 @@ def main():
             if g > garbage_max:
                 garbage_max = g
                 max_at = S.NAMES[was] + "->" + S.NAMES[ctl.protocol.state]
-                if ctl._cj_limits != cj_was:
+                if ctl.inputs._cj_limits != cj_was:
                     max_at += ", limits re-placed for the cold junction"
             steps += 1
             gc.collect()  # the loop's planned idle point
@@ -148,8 +148,8 @@ def main():
             {
                 "state": S.NAMES[ctl.protocol.state],
                 "phases": [S.NAMES[i] for i in range(len(S.NAMES)) if seen & (1 << i)],
-                "ticks": ctl.ticks,
-                "virtual_s": ctl.ticks * period // 1000,
+                "ticks": ctl.ticker.ticks,
+                "virtual_s": ctl.ticker.ticks * period // 1000,
                 "valve_cycles": world.valve_cycles,
                 "reason": st.get("reason"),
                 "sim_base": sim_base,

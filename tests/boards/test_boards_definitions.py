@@ -210,7 +210,6 @@ w = vboard.World(board=defn, plant_params=plant_mod.load("default"), seed=3, clo
                  realtime=False)
 vboard.install(w)
 from cryo.board import Board
-from cryo.controller import make_sensor
 b = Board(defn, clock)
 r = {"valves": [b.valve_pin.value(), b.master_pin.value()],
      "cs": sorted(v.value() for v in b.cs.values()),
@@ -219,7 +218,7 @@ w.set_input("estop", 0)
 r["estop_tripped"] = b.estop.value()
 w.set_input("footswitch", 1)
 r["foot"] = b.footswitch.value() == b.active_level("footswitch")
-s = make_sensor(b, "tissue")
+s = b.sensor("tissue")
 r["driver"] = type(s).__name__
 i = 0
 while i < 12:

@@ -71,10 +71,9 @@ result([board.estop.value(), board.footswitch.value() == act("footswitch"),
 def test_thermocouples_read_ambient_without_faults(target):
     got = target.run(
         """
-from cryo.controller import make_sensor
 sensors = {}
 for name in ("tissue", "tissue2", "aux"):
-    sensors[name] = make_sensor(board, name)
+    sensors[name] = board.sensor(name)
 out = {}
 i = 0
 while i < 15:                       # 1.5 s: several conversions of either chip
@@ -109,8 +108,7 @@ def test_sensor_reads_and_valve_off_allocate_nothing(target):
     got = target.run(
         """
 import micropython
-from cryo.controller import make_sensor
-drv = [make_sensor(board, n) for n in ("tissue", "tissue2", "aux")]
+drv = [board.sensor(n) for n in ("tissue", "tissue2", "aux")]
 adc = board.pressure_adc
 estop = board.estop
 clock = board.clock

@@ -240,15 +240,3 @@ def test_firmware_passes_no_keyword_a_port_takes_only_by_position(tmp_path):
         ]
         hits = boardcheck.keyword_calls(boardcheck.firmware_files(), methods)
         assert hits == [], "%s: %s" % (board, ", ".join(hits))
-
-
-def test_mixin_rule_only_forgives_attributes_a_host_class_defines():
-    path = boardcheck.FIRMWARE / "cryo" / "__init__.py"
-    msg = '"%s" has no attribute "%s"  [attr-defined]'
-    assert not boardcheck.is_inference_artefact(path, 1, msg % ("NoSuchMixin", "clock"))
-    boardcheck.mixin_host_attributes("")
-    for mixin, attrs in boardcheck._HOSTS.items():
-        if mixin and attrs:
-            some = sorted(attrs)[0]
-            assert boardcheck.is_inference_artefact(path, 1, msg % (mixin, some))
-            assert not boardcheck.is_inference_artefact(path, 1, msg % (mixin, "no_such_attr_x"))

@@ -87,6 +87,7 @@ class Rig:
         board=None,
         app=None,
         persist=None,
+        audit=None,
     ):
         import plant as plant_mod
 
@@ -107,6 +108,7 @@ class Rig:
             for k in config:
                 self.config[k] = config[k]
         self._app = app
+        self._audit = audit
         self.resets = 0
         self._build()
 
@@ -122,6 +124,7 @@ class Rig:
             self.config,
             log=self.log,
             app=self._app,
+            audit=self._audit,
             state=SafetyState(self.persist + "/safety.bin"),
             events=DeviceEventLog(self.persist + "/events.bin"),
         )

@@ -141,8 +141,8 @@ def inject(rig, cond):
     elif cond == "overrun":
         rig.skip(1000)  # the loop stalls for 1 s (heartbeat 500 ms)
     elif cond == "watchdog":
-        if ctl.wdt is not None:
-            ctl.wdt.feed = _raise_oserror  # the armed watchdog cannot be fed
+        if ctl.watchdog.running:
+            ctl.board.wdt.feed = _raise_oserror  # the armed watchdog cannot be fed
         else:
             rig.board.start_watchdog = _raise_oserror  # it cannot be armed
     elif cond == "config":
@@ -228,7 +228,9 @@ def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0):
             out["closed_same_tick"] = rig.valves_closed()
             out["open_before"] = was_open
             out["state"] = S.name(rig.phase())
-            out["phase_at_trip"] = ctl.fault_history[-1][2] if ctl.fault_history else None
+            out["phase_at_trip"] = (
+                ctl.journal.fault_history[-1][2] if ctl.journal.fault_history else None
+            )
             break
     if out["recorded"]:
         # Stays safe afterwards: a few more ticks with the valves closed.
@@ -242,7 +244,7 @@ def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0):
         out["state"] = S.name(rig.phase())
     out["closed_after"] = all_closed_after
     out["flow_seen"] = flow_seen
-    out["history"] = [h[1] for h in ctl.fault_history]
+    out["history"] = [h[1] for h in ctl.journal.fault_history]
     out["alarm"] = C.PRIORITY_NAMES[ctl.alarms.priority]
     out["latched"] = C.names(il.latched)
     return out

@@ -33,7 +33,7 @@ def tick_exception(phase):
         "closed": rig.valves_closed(),
         "latched": C.names(ctl.il.latched),
         "state": S.name(rig.phase()),
-        "error": ctl.internal_error,
+        "error": ctl.ticker.internal_error,
         "dev_internal": len(_kinds(ctl, R.DEV_INTERNAL)),
         "dev_fault": [r[4] for r in _kinds(ctl, R.DEV_FAULT)],
     }
@@ -158,10 +158,10 @@ def step_test_arms_watchdog(can_arm=True):
         rig.board.start_watchdog = _no_watchdog
     rig.hold_for_tuning()
     ctl = rig.ctl
-    out = {"wdt_before": ctl.wdt is not None}
+    out = {"wdt_before": ctl.watchdog.running}
     out["refused"] = _refused(lambda: ctl.start_step_test({"demand": 0.5, "duration_s": 5.0}))
     rig.step(3)
-    out["wdt_after"] = ctl.wdt is not None
+    out["wdt_after"] = ctl.watchdog.running
     out["state"] = S.name(rig.phase())
     out["valve_opened"] = rig.board.valve_pin.value() == 1 or rig.world.valve_is_open()
     return out
@@ -214,7 +214,7 @@ def hang_in_step_test():
     ctl = rig.ctl
     ctl.start_step_test({"demand": 1.0, "duration_s": 20.0})
     rig.step(10)
-    out = {"open_before": rig.board.valve_pin.value() == 1, "wdt": ctl.wdt is not None}
+    out = {"open_before": rig.board.valve_pin.value() == 1, "wdt": ctl.watchdog.running}
     t0 = rig.now
     closed_at = None
     k = 0

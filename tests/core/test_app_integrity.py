@@ -46,8 +46,8 @@ def test_fallback_slot_latches_firmware_until_service_ack():
     st = ctl.status()
     assert "firmware" in st["latched"] and st["phase"] == "FAULT"
     assert ctl.alarms.priority == C.HIGH
-    assert any(e[1] == "firmware" and "slot a: bad hash" in e[2] for e in ctl.events)
-    assert any("firmware" in h[1] for h in ctl.fault_history)
+    assert any(e[1] == "firmware" and "slot a: bad hash" in e[2] for e in ctl.journal.events)
+    assert any("firmware" in h[1] for h in ctl.journal.fault_history)
     with pytest.raises(NotNow, match="firmware"):
         ctl.start()
     assert _try_to_treat(rig) == 0 and rig.phase() == S.FAULT

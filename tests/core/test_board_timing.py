@@ -12,7 +12,7 @@ import pytest
 import vboard
 from core_rig import Rig
 
-from cryo.controller import WDT_CLINICAL_MAX_MS, watchdog_timeout_ms
+from cryo.core.settings import WDT_CLINICAL_MAX_MS, watchdog_timeout_ms
 
 
 def _board(wdt_ms=1000, tick_ms=50):
@@ -78,7 +78,7 @@ def test_config_period_overrides_the_board_tick_and_absent_fields_keep_defaults(
     rig = Rig(seed=34, board=_board(1000, 50), config={"pid.period_ms": 100})
     assert rig.ctl.period_ms == 100
     bare = Rig(seed=35, board=_board(None, None))
-    assert bare.ctl.period_ms == 100 and bare.ctl.wdt_ms == WDT_CLINICAL_MAX_MS
+    assert bare.ctl.period_ms == 100 and bare.ctl.settings.wdt_ms == WDT_CLINICAL_MAX_MS
 
 
 def test_board_timing_under_micropython(mpy):

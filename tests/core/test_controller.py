@@ -50,7 +50,7 @@ def test_full_two_cycle_treatment_logged():
     ]
     assert open_cool > 0 and open_other == 0
     ctl = rig.ctl
-    assert not ctl.il.active and not ctl.il.latched and not ctl.fault_history
+    assert not ctl.il.active and not ctl.il.latched and not ctl.journal.fault_history
     assert rig.valves_closed()
     # The log session: phase events for every transition, summary completed.
     log = rig.log
@@ -84,7 +84,7 @@ def test_treatment_across_tick_wrap_cpython():
     seq, open_cool, open_other = _treat(rig)
     assert seq[-1] == S.DONE, [S.name(s) for s in seq]
     assert rig.now < start  # the clock wrapped
-    assert not rig.ctl.fault_history
+    assert not rig.ctl.journal.fault_history
 
 
 def test_treatment_and_trips_across_tick_wrap_micropython(mpy):
@@ -107,7 +107,7 @@ while rig.phase() not in (S.DONE, S.FAULT, S.ABORTED) and n < 20000:
     rig.step(1)
     n += 1
 out = {"state": S.name(rig.phase()), "wrapped": rig.now < start,
-       "faults": [h[1] for h in rig.ctl.fault_history]}
+       "faults": [h[1] for h in rig.ctl.journal.fault_history]}
 # Time-based conditions straddling the wrap still trip on time.
 out["freeze_time"] = SC.run_case("freeze_time", "FREEZE", start_ms=(1 << 30) - 30000)
 out["overrun"] = SC.run_case("overrun", "FREEZE", start_ms=(1 << 30) - 2500)
@@ -137,7 +137,7 @@ def test_latched_fault_needs_ack_and_safe_conditions():
     rig.step(2)
     r = ctl.ack_fault("operator")
     assert r["cleared"] == ["estop"] and rig.phase() == S.IDLE
-    assert any(e[1] == "ack" and "operator" in e[2] for e in ctl.events)
+    assert any(e[1] == "ack" and "operator" in e[2] for e in ctl.journal.events)
     rig.hold(False)
     rig.step(3)
     # The freeze was cut short: the tissue is frozen, so no new treatment
@@ -269,24 +269,24 @@ def test_self_test_refuses_without_room_for_a_treatment():
 def test_watchdog_fed_only_when_healthy():
     rig = Rig(seed=20, config=SC.FAST, plant=SC.FAST_PLANT)
     rig.step(5)
-    assert rig.ctl.wdt is None and rig.world.wdt_timeout_ms == 0  # not armed while idle
+    assert not rig.ctl.watchdog.running and rig.world.wdt_timeout_ms == 0  # not armed while idle
     rig.ctl.start()  # the self-test arms it
     # The sim board defines watchdog.timeout_ms 2000 (config FAST sets none).
-    assert rig.world.wdt_timeout_ms == rig.ctl.wdt_ms == 2000
+    assert rig.world.wdt_timeout_ms == rig.ctl.settings.wdt_ms == 2000
     rig.step(5)
-    fed = rig.ctl.wdt_feeds
+    fed = rig.ctl.watchdog.feeds
     assert fed >= 5
     # An unplugged probe is the world's fault: valves closed, WDT still fed.
     rig.world.channels["tissue"].chip.open_circuit = True
     rig.step(30)
     assert rig.ctl.il.latched & (1 << C.SENSOR)
-    assert rig.ctl.wdt_feeds >= fed + 25 and rig.resets == 0
+    assert rig.ctl.watchdog.feeds >= fed + 25 and rig.resets == 0
     # A corrupted limit block is the controller's own: feeding stops, the
     # watchdog bites (the board reboots with valves closed by boot.py).
-    fed = rig.ctl.wdt_feeds
+    fed = rig.ctl.watchdog.feeds
     rig.ctl.il.lim[3] ^= 1
     rig.step(30)  # 3 s > wdt timeout (2 s)
-    assert rig.ctl.wdt_feeds == fed
+    assert rig.ctl.watchdog.feeds == fed
     assert rig.resets >= 1
     assert rig.valves_closed()
 
@@ -313,7 +313,7 @@ def test_service_mode_only_when_idle():
 def test_ctrl_c_disabled_during_treatment():
     rig = Rig(seed=22, config=SC.FAST, plant=SC.FAST_PLANT)
     calls = []
-    rig.ctl._kbd = calls.append
+    rig.ctl.ticker._kbd = calls.append
     SC.goto(rig, "PRECOOL")
     assert calls[-1] == -1
     rig.ctl.stop("test")
@@ -444,7 +444,7 @@ def test_tune_phase_has_a_hard_time_limit_and_release_stops_it():
     rig.hold(True)
     rig.ctl.start_step_test({"demand": 0.05, "duration_s": 50.0})
     assert rig.ctl.status()["mode"] == "step"
-    rig.ctl._step["ms"] = 10**7  # the step sequencer fails to end the test
+    rig.ctl.tuning._step["ms"] = 10**7  # the step sequencer fails to end the test
     n = 0
     while rig.phase() == S.TUNE and n < 1000:
         rig.step(1)
@@ -460,7 +460,7 @@ def test_tune_phase_has_a_hard_time_limit_and_release_stops_it():
     rig2.world.set_input("footswitch", 0)
     rig2.step(1)
     assert rig2.phase() == S.ABORTED and rig2.valves_closed()
-    assert "released" in rig2.ctl.fault_history[-1][1]
+    assert "released" in rig2.ctl.journal.fault_history[-1][1]
 
 
 def test_step_test_records_response():
@@ -510,12 +510,12 @@ def test_session_header_carries_the_hash_of_the_configuration_in_force():
     rig = Rig(seed=34, config=SC.FAST, plant=SC.FAST_PLANT)
     ctl = rig.ctl
     rig.step(3)
-    h0 = ctl._config_hash()
+    h0 = ctl.settings.config_hash()
     ctl.set_param("freeze_s", 11.0, "operator")
     ctl.set_param("pid.kd", 0.01, "engineer")
-    h1 = ctl._config_hash()
+    h1 = ctl.settings.config_hash()
     cfg = dict(ctl.params)
-    cfg.update(ctl._extra)
+    cfg.update(ctl.settings.extra)
     assert h1 != h0 and h1 == CFG.config_hash(cfg)
     assert SC.goto(rig, "FREEZE")
     head = [r for r in rig.log.read_records() if r["type"] == "session"][-1]

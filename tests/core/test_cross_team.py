@@ -29,31 +29,35 @@ def test_factory_defaults_are_the_measured_gains_and_a_200_ms_valve_window():
         rig = Rig(seed=41, config=cfg)
         ctl = rig.ctl
         assert ctl.config_errors == []
-        assert (ctl.pid.kp, ctl.pid.ki, ctl.pid.kd) == (0.174, 0.039, 0.0)
+        assert (ctl.regulator.pid.kp, ctl.regulator.pid.ki, ctl.regulator.pid.kd) == (
+            0.174,
+            0.039,
+            0.0,
+        )
         v = ctl.valve
         assert (v.window_ms, v.min_on_ms, v.min_off_ms) == (200, 30, 30)
-        assert ctl.service_ms == 10 and ctl.schedule is None
+        assert ctl.service_ms == 10 and ctl.regulator.schedule is None
 
 
 def test_pid_dt_is_the_real_elapsed_time_bounded_and_restarts_each_freeze():
     rig = Rig(seed=42, config=SC.FAST, plant=SC.FAST_PLANT)
     _to_freeze(rig)
     ctl = rig.ctl
-    assert ctl.pid_timer.elapsed_ms == 100  # first update of the phase: nominal
+    assert ctl.regulator.timer.elapsed_ms == 100  # first update of the phase: nominal
     rig.step(2)
-    assert ctl.pid_timer.elapsed_ms == 100
+    assert ctl.regulator.timer.elapsed_ms == 100
     rig.skip(60)  # a late tick: the PID integrates the time that really passed
     rig.step(1)
-    assert rig.phase() == S.FREEZE and ctl.pid_timer.elapsed_ms == 160
+    assert rig.phase() == S.FREEZE and ctl.regulator.timer.elapsed_ms == 160
     rig.skip(250)  # 350 ms gap: bounded to two periods, counted
     rig.step(1)
-    assert rig.phase() == S.FREEZE and ctl.pid_timer.elapsed_ms == 200
-    assert ctl.pid_timer.overruns == 1
+    assert rig.phase() == S.FREEZE and ctl.regulator.timer.elapsed_ms == 200
+    assert ctl.regulator.timer.overruns == 1
     # The next FREEZE (cycle 2) starts with an empty PID and a nominal dt,
     # not with the time since the last FREEZE tick of cycle 1.
     assert rig.run_until(S.THAW, 3000)
     assert rig.run_until(S.FREEZE, 3000) and ctl.protocol.cycle == 2
-    assert ctl.pid_timer.elapsed_ms == 100 and ctl.pid_timer.overruns == 1
+    assert ctl.regulator.timer.elapsed_ms == 100 and ctl.regulator.timer.overruns == 1
 
 
 @pytest.mark.parametrize(
@@ -110,14 +114,14 @@ def test_gain_schedule_applied_in_the_tick_when_configured():
     near = Rig(seed=45, config=dict(SC.FAST, **{"pid.bands": [[-35.0, 0.3, 0.05, 0.0]]}))
     far = Rig(seed=45, config=dict(SC.FAST, **{"pid.bands": [[-20.0, 0.3, 0.05, 0.0]]}))
     for rig in (near, far):
-        assert rig.ctl.config_errors == [] and rig.ctl.schedule is not None
-        assert rig.ctl.pid.kp == 0.174  # defaults until a FREEZE asks for its band
+        assert rig.ctl.config_errors == [] and rig.ctl.regulator.schedule is not None
+        assert rig.ctl.regulator.pid.kp == 0.174  # defaults until a FREEZE asks for its band
         _to_freeze(rig)
         rig.step(2)
-    assert (near.ctl.pid.kp, near.ctl.pid.ki) == (0.3, 0.05)
+    assert (near.ctl.regulator.pid.kp, near.ctl.regulator.pid.ki) == (0.3, 0.05)
     assert near.ctl.status()["gain_band"] == -35.0
     # -20 degC is 15 degC from the -35 degC target (band 5 degC): defaults stay.
-    assert (far.ctl.pid.kp, far.ctl.pid.ki) == (0.174, 0.039)
+    assert (far.ctl.regulator.pid.kp, far.ctl.regulator.pid.ki) == (0.174, 0.039)
     assert far.ctl.status()["gain_band"] is None
 
 
@@ -128,13 +132,13 @@ def test_calibration_corrects_reading_and_moves_the_raw_limits():
     assert calib.ctl.config_errors == []
     plain.step(5)
     calib.step(5)
-    t0, t1 = plain.ctl.temp_c[0], calib.ctl.temp_c[0]
+    t0, t1 = plain.ctl.inputs.temps[0], calib.ctl.inputs.temps[0]
     assert t0 is not None and abs((t1 - t0) - 5.0) < 1e-6
-    assert calib.ctl.temp_c[2] == plain.ctl.temp_c[2]  # other channels untouched
+    assert calib.ctl.inputs.temps[2] == plain.ctl.inputs.temps[2]  # other channels untouched
     # The floor is a true temperature: the raw code of the *reading* that
     # calibrates to -60 degC is the one for -65 degC.
-    drv = calib.ctl._drv[0]
-    cj = calib.ctl._cj_limits
+    drv = calib.ctl.inputs._drv[0]
+    cj = calib.ctl.inputs._cj_limits
     assert calib.ctl.il.lim[B.L_FLOOR0] == int(drv.code_for(-65.0, cj))
     # (MAX31855: linear code, ~3.4 codes/degC of true temperature near -60 degC)
     assert 14 <= plain.ctl.il.lim[B.L_FLOOR0] - calib.ctl.il.lim[B.L_FLOOR0] <= 20
@@ -142,14 +146,14 @@ def test_calibration_corrects_reading_and_moves_the_raw_limits():
 
 def test_channel_plausibility_limits_from_config():
     rig = Rig(seed=47, config={"sensor.t_max_c": 45.0, "sensor.stuck_s": 10.0})
-    sup = rig.ctl._sup[0]
+    sup = rig.ctl.inputs._sup[0]
     assert rig.ctl.config_errors == []
     assert sup.t_max_c == 45.0 and sup.stuck_ms == 10000
     rig.step(3)
     other = Rig(seed=47)
     other.step(3)
     # The raw high limit moved down with the configured range (MAX31855 codes).
-    assert sup.code_hi < other.ctl._sup[0].code_hi
+    assert sup.code_hi < other.ctl.inputs._sup[0].code_hi
 
 
 def _substep(rig, period_ms, sub_ms, ticks, on_sample):
@@ -212,7 +216,7 @@ rig.clock.advance(30)
 t[0] = rig.clock.ticks_ms()
 out.append(assert_no_alloc(sub_tick, 50))  # regulating: permit, window running
 out.append(ctl.il.permit)
-result(out + [S.name(rig.phase()), ctl.pid_timer.elapsed_ms])
+result(out + [S.name(rig.phase()), ctl.regulator.timer.elapsed_ms])
 """
         % SC.CORE
     )
@@ -247,7 +251,7 @@ def test_main_builds_the_log_from_config_and_stamps_rtc_time(tmp_path, monkeypat
     )
     assert ctl.config_errors == [] and ctl.params["require_wdt"] is False
     assert ctl.log.sample_hz == 5 and ctl.log.commit_every == 4
-    assert abs(ctl.rtc()[0] - expect) <= 1
+    assert abs(ctl.journal.rtc()[0] - expect) <= 1
     ctl.set_param("pid.kp", 0.2, "engineer")  # audited with the RTC time
     line = (tmp_path / "audit.log").read_text().splitlines()[-1]
     assert abs(int(line.split(",")[1]) - expect) <= 1
@@ -272,8 +276,11 @@ def test_saved_configuration_keeps_calibration_bands_and_valve_timing(tmp_path):
     again = Rig(seed=52, config=stored, plant=SC.FAST_PLANT)
     assert again.ctl.config_errors == []
     assert again.ctl.valve.window_ms == 300 and again.ctl.params["stale_ms"] == 800
-    assert again.ctl.schedule.to_list() == [[-35.0, 0.3, 0.05, 0.0]]
-    assert again.ctl._cal[0] is not None and again.ctl._cal[2] is None
+    assert again.ctl.regulator.schedule.to_list() == [[-35.0, 0.3, 0.05, 0.0]]
+    assert (
+        again.ctl.settings.calibrations[0] is not None
+        and again.ctl.settings.calibrations[2] is None
+    )
 
 
 def test_run_loop_services_the_valve_between_ticks(mpy):
@@ -295,8 +302,8 @@ def counted(now):
     calls[0] += 1
     return svc(now)
 ctl.valve.service = counted
-ctl.run(should_stop=lambda: ctl.ticks >= 6)
-result([ctl.ticks, calls[0], w.levels[w.valve_id]])
+ctl.run(should_stop=lambda: ctl.ticker.ticks >= 6)
+result([ctl.ticker.ticks, calls[0], w.levels[w.valve_id]])
 """,
         timeout=60,
     )

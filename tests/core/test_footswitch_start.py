@@ -16,13 +16,13 @@ from cryo.protocol import states as S
 def test_press_with_handpiece_out_self_tests_and_begins():
     rig = Rig(seed=71, config=SC.FAST, plant=SC.FAST_PLANT)
     rig.step(3)
-    assert rig.phase() == S.IDLE and rig.ctl.wdt is None
+    assert rig.phase() == S.IDLE and not rig.ctl.watchdog.running
     rig.world.set_input("handpiece", 1)
     rig.step(2)
     assert rig.phase() == S.IDLE  # lifting the handpiece alone starts nothing
     rig.world.set_input("footswitch", 1)
     rig.step(1)
-    assert rig.phase() == S.PRECOOL and rig.ctl.wdt is not None  # self-test armed the WDT
+    assert rig.phase() == S.PRECOOL and rig.ctl.watchdog.running  # self-test armed the WDT
     assert rig.run_until(S.FREEZE, 3000)
     while not rig.ctl.il.reached:  # into the hold: the tissue is frozen
         rig.step(1)
@@ -92,7 +92,7 @@ def test_press_with_handpiece_holstered_or_in_fault_starts_nothing():
     rig.step(2)
     rig.world.set_input("handpiece", 1)  # now lifted: no new edge
     rig.step(2)
-    assert rig.phase() == S.IDLE and rig.ctl.wdt is None
+    assert rig.phase() == S.IDLE and not rig.ctl.watchdog.running
     rig.ctl.start_autotune({"setpoint_c": -30.0})  # the engineer's hold-to-run TUNE
     rig.step(2)
     assert rig.phase() == S.TUNE

@@ -12,8 +12,8 @@ from cryo.interlock import limits as LIM
 
 def _floor_code_follows(rig):
     ctl = rig.ctl
-    drv = ctl._lim_drv[0]
-    return ctl.il.lim[B.L_FLOOR0] == drv.code_for(ctl.params["floor_c"], ctl._cj_limits)
+    drv = ctl.inputs._lim_drv[0]
+    return ctl.il.lim[B.L_FLOOR0] == drv.code_for(ctl.params["floor_c"], ctl.inputs._cj_limits)
 
 
 def test_limits_follow_the_cold_junction_in_resync_steps():
@@ -22,16 +22,16 @@ def test_limits_follow_the_cold_junction_in_resync_steps():
     rig = Rig(seed=61)  # default plant: the die warms 6 degC over ~15 min
     rig.step(3)
     ctl = rig.ctl
-    cj0 = ctl._cj_limits
+    cj0 = ctl.inputs._cj_limits
     assert _floor_code_follows(rig)
     builds = []
     for _ in range(3000):  # 300 s of ticks
         rig.step()
-        if ctl._cj_limits != (builds[-1] if builds else cj0):
-            builds.append(ctl._cj_limits)
+        if ctl.inputs._cj_limits != (builds[-1] if builds else cj0):
+            builds.append(ctl.inputs._cj_limits)
             assert _floor_code_follows(rig)
         # Between rebuilds the block is at most CJ_RESYNC_C behind the die.
-        assert abs(ctl.cj_c - ctl._cj_limits) < LIM.CJ_RESYNC_C
+        assert abs(ctl.inputs.cj_c - ctl.inputs._cj_limits) < LIM.CJ_RESYNC_C
     assert len(builds) >= 2 and builds[-1] - cj0 >= 2 * LIM.CJ_RESYNC_C, builds
     # ... in steps of CJ_RESYNC_C, not every tick.
     steps = [b - a for a, b in zip([cj0] + builds, builds)]
@@ -45,7 +45,7 @@ def test_code_for_cache_stays_bounded_and_exact():
     from core_rig import Rig
 
     rig = Rig(seed=63)
-    drv = rig.ctl._lim_drv[0]
+    drv = rig.ctl.inputs._lim_drv[0]
     slots = len(drv._ef_t)
     for i in range(200):
         t = -80.0 + 0.37 * i
@@ -76,8 +76,8 @@ from cryo.interlock import limits as LIM
 rig = Rig(seed=62)
 rig.step(3)
 ctl = rig.ctl
-ld = ctl._lim_drv
-cj = ctl.cj_c
+ld = ctl.inputs._lim_drv
+cj = ctl.inputs.cj_c
 def empty_caches():
     for d in ld:
         if d is not None:
@@ -85,7 +85,7 @@ def empty_caches():
 def build(at):
     gc.collect()
     a = gc.mem_alloc()
-    blk = LIM.build(ctl.params, ld[0], ld[1], at, ctl.setpoint_c, (1, 1, 1), ctl._p_code, ld[2])
+    blk = LIM.build(ctl.params, ld[0], ld[1], at, ctl.ticker.setpoint_c, (1, 1, 1), ctl.inputs._p_code, ld[2])
     return gc.mem_alloc() - a, blk
 empty_caches()
 first, blk_first = build(cj + 1.0)
@@ -95,7 +95,7 @@ for i in range(60):  # one-off conversions between rebuilds (channel rate slopes
 moved, blk_moved = build(cj + 2.0)
 empty_caches()
 result([first, again, moved, blk_first == blk_again,
-        blk_moved == LIM.build(ctl.params, ld[0], ld[1], cj + 2.0, ctl.setpoint_c, (1, 1, 1), ctl._p_code, ld[2])])
+        blk_moved == LIM.build(ctl.params, ld[0], ld[1], cj + 2.0, ctl.ticker.setpoint_c, (1, 1, 1), ctl.inputs._p_code, ld[2])])
 """
         % SC.CORE
     )

@@ -31,29 +31,29 @@ from cryo.protocol import states as S
 from cryo.storage.audit import AuditTrail
 from cryo.link.errors import Denied, NotNow
 
-rig = Rig(seed=61, config={"freeze_s": 30.0})  # calibrated default plant, factory gains
+# calibrated default plant, factory gains
+rig = Rig(seed=61, config={"freeze_s": 30.0}, audit=AuditTrail(%r))
 ctl = rig.ctl
-ctl.audit = AuditTrail(%r)
 rig.step(3)
 ctl.start()
 rig.hold(True)
 assert rig.run_until(S.FREEZE, 6000), S.name(rig.phase())
 n = 0
-while ctl.temp_c[0] > ctl.setpoint_c + 1.0 and n < 6000:  # the pull-down (minutes)
+while ctl.inputs.temps[0] > ctl.ticker.setpoint_c + 1.0 and n < 6000:  # the pull-down (minutes)
     rig.step(1)
     n += 1
 rig.step(30)  # 3 s of regulation at the target: integral built up
 assert rig.phase() == S.FREEZE
-pid = ctl.pid
+pid = ctl.regulator.pid
 jumps = []
-prev = ctl.demand
+prev = ctl.ticker.demand
 k = 0
 while k < 50:
     rig.step(1)
-    jumps.append(abs(ctl.demand - prev))
-    prev = ctl.demand
+    jumps.append(abs(ctl.ticker.demand - prev))
+    prev = ctl.ticker.demand
     k += 1
-before = {"demand": ctl.demand, "out": pid.output, "i": pid.i_term, "kp": pid.kp}
+before = {"demand": ctl.ticker.demand, "out": pid.output, "i": pid.i_term, "kp": pid.kp}
 # The instant of the change: P/D moves into the integral, same output.
 applied = ctl.set_param("pid.kp", 0.35, "engineer")
 ctl.set_param("pid.ki", 0.05, "engineer")
@@ -77,13 +77,13 @@ try:
 except ValueError as e:
     bad = str(e)
 rig.step(1)
-after1 = ctl.demand
+after1 = ctl.ticker.demand
 rig.step(50)
-result({"phase": S.name(rig.phase()), "same_pid": ctl.pid is pid, "applied": applied,
+result({"phase": S.name(rig.phase()), "same_pid": ctl.regulator.pid is pid, "applied": applied,
         "before": before, "at": at, "after1": after1, "max_jump": max(jumps),
         "gains": [pid.kp, pid.ki, pid.kd], "refused": refused, "denied": denied, "bad": bad,
         "audit": ctl.audit.entries(), "verify": ctl.audit.verify(),
-        "faults": ctl.fault_history, "tissue": ctl.temp_c[0], "sp": ctl.setpoint_c})
+        "faults": ctl.journal.fault_history, "tissue": ctl.inputs.temps[0], "sp": ctl.ticker.setpoint_c})
 """
         % (HERE, str(tmp_path / "audit.log"))
     )
@@ -119,9 +119,9 @@ def test_gain_change_outside_treatment_keeps_the_regulator_and_schedule():
     rig = Rig(seed=62, config=cfg, plant=SC.FAST_PLANT)
     ctl = rig.ctl
     rig.step(3)
-    pid = ctl.pid
+    pid = ctl.regulator.pid
     assert ctl.set_param("pid.kp", 0.2, "engineer") == 0.2
-    assert ctl.pid is pid and pid.kp == 0.2 and ctl.schedule.default[0] == 0.2
+    assert ctl.regulator.pid is pid and pid.kp == 0.2 and ctl.regulator.schedule.default[0] == 0.2
     with pytest.raises(Denied):
         ctl.set_param("pid.ki", 0.01, "operator")
     assert ctl.set_param("pid.d_filter_s", 1.0, "engineer") == 1.0 and pid.d_filter_s == 1.0
@@ -131,10 +131,10 @@ def test_gain_change_outside_treatment_keeps_the_regulator_and_schedule():
     rig.hold(True)
     assert rig.run_until(S.FREEZE, 3000)
     rig.step(2)
-    assert ctl.schedule.active == -35.0 and pid.kp == 0.3
+    assert ctl.regulator.schedule.active == -35.0 and pid.kp == 0.3
     ctl.set_param("pid.kp", 0.25, "engineer")
     rig.step(3)
-    assert pid.kp == 0.25 and ctl.schedule.to_list() == [[-35.0, 0.25, 0.05, 0.0]]
+    assert pid.kp == 0.25 and ctl.regulator.schedule.to_list() == [[-35.0, 0.25, 0.05, 0.0]]
     with pytest.raises(NotNow, match="only pid.kp, pid.ki, pid.kd"):
         ctl.set_param("freeze_s", 12.0, "operator")
 
@@ -157,16 +157,16 @@ class Link:
         self.busy = busy
         self.per_tick = {}
     def poll(self):
-        t = ctl.ticks
+        t = ctl.ticker.ticks
         self.per_tick[t] = self.per_tick.get(t, 0) + 1
         return self.busy
 out = []
 for busy in (True, False):
     ctl.attach_link(Link(busy))
-    n0 = ctl.ticks
-    ctl.run(should_stop=lambda: ctl.ticks >= n0 + 5)
+    n0 = ctl.ticker.ticks
+    ctl.run(should_stop=lambda: ctl.ticker.ticks >= n0 + 5)
     out.append(sorted(set(ctl.link.per_tick.values())))
-result([out, ctl.overruns])
+result([out, ctl.ticker.overruns])
 """,
         timeout=60,
     )

@@ -73,7 +73,7 @@ def slow_tick(now):
 ctl.tick = slow_tick
 ctl.run(should_stop=lambda: state["n"] >= 10)
 il = ctl.il
-result([state["n"], ctl.overruns, bool(il.latched & (1 << 11)), ctl.protocol.name,
+result([state["n"], ctl.ticker.overruns, bool(il.latched & (1 << 11)), ctl.protocol.name,
         w.levels[w.valve_id], w.levels[w.master_id]])
 """,
         timeout=60,

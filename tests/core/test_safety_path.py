@@ -97,7 +97,7 @@ def drivers():
     d.poll(now)
     ctl.sensors["tissue2"].poll(now)
 out["drivers"] = assert_no_alloc(drivers, 20)
-sup = ctl._sup
+sup = ctl.inputs._sup
 def supervise():
     sup[0].update(now)
     sup[1].update(now)

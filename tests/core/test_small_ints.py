@@ -43,7 +43,7 @@ def _param_corners():
 
 def _drivers():
     rig = Rig(seed=1, config=SC.FAST, plant=SC.FAST_PLANT)
-    return rig.ctl._lim_drv
+    return rig.ctl.inputs._lim_drv
 
 
 def test_every_limit_and_every_product_stays_a_small_int():

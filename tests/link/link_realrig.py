@@ -2,7 +2,7 @@
 
 The virtual device is the core tests' (tests/core/core_rig.py: ``vboard.World``
 in fast mode, ``ManualClock``, ``cryo.board.Board``,
-``cryo.controller.Controller``); ``loop(ms, channel)`` runs the tick like ``Controller._loop`` does on
+``cryo.controller.Controller``); ``loop(ms, channel)`` runs the tick like ``cryo.core.loop.Loop`` does on
 hardware (tick, then ``link.poll()``, then valve sub-ticks every
 ``service_ms`` with the plant stepped between them until the next tick),
 charging each poll its measured cost in virtual time, and records the valve

@@ -72,16 +72,16 @@ while k < 9000 and ctl.protocol.state != S.THAW:   # <= 900 s
     st = ctl.protocol.state
     if not seen or seen[-1] != st:
         seen.append(st)
-    t = ctl.temp_c[0]
+    t = ctl.inputs.temps[0]
     if st == S.FREEZE and t is not None and ctl.protocol.reached:
-        errs.append(t - ctl.setpoint_c)
+        errs.append(t - ctl.ticker.setpoint_c)
     deadline = c.add(deadline, r.period)
     r.service_until(deadline)
     k += 1
 n = len(errs)
 result({"n": n, "mae": sum(abs(e) for e in errs) / n if n else None,
         "worst": max(abs(e) for e in errs) if n else None, "phases": [S.name(s) for s in seen],
-        "faults": ctl.fault_history, "overruns": ctl.overruns, "wall_ticks": k})
+        "faults": ctl.journal.fault_history, "overruns": ctl.ticker.overruns, "wall_ticks": k})
 """
         % (chosen["kp"], chosen["ki"], chosen["kd"])
     )

@@ -52,7 +52,7 @@ def run(fuzz):
     random.seed(4242)
     r, sin, sink, ch, saves = make(5)
     r.start_treatment()
-    before = (dict(r.ctl.params), dict(r.ctl._extra))
+    before = (dict(r.ctl.params), dict(r.ctl.settings.extra))
     lines = [0]
     a_ticks = r.valve_trace
     def feed():
@@ -73,7 +73,7 @@ b = run(False)[0]
 st = a.ctl.status()
 result({"same_valve": a.valve_trace == b.valve_trace, "open_ticks": sum(a.valve_trace),
         "ticks": len(a.valve_trace), "phase": [st["phase"], b.ctl.status()["phase"]],
-        "faults": a.ctl.fault_history, "unchanged": before == (a.ctl.params, a.ctl._extra),
+        "faults": a.ctl.journal.fault_history, "unchanged": before == (a.ctl.params, a.ctl.settings.extra),
         "stats": ch.stats(), "replies": sink.replies, "errors": sink.errors, "bad": sink.bad,
         "lines": lines, "service": a.ctl.service_requested})
 """
@@ -104,7 +104,7 @@ def run(flood):
 
 a, ch, sink = run(True)
 b = run(False)[0]
-result({"overruns": a.ctl.overruns, "faults": a.ctl.fault_history, "late": a.max_late_ms,
+result({"overruns": a.ctl.ticker.overruns, "faults": a.ctl.journal.fault_history, "late": a.max_late_ms,
         "same_valve": a.valve_trace == b.valve_trace, "ticks": len(a.valve_trace),
         "phase": a.ctl.status()["phase"], "stats": ch.stats(), "bad": sink.bad})
 """
@@ -187,7 +187,7 @@ res = st["result"]
 applied = [ask({"id": 4, "cmd": "set", "name": "pid." + k, "value": res[k], "role": "engineer"})
            for k in ("kp", "ki", "kd")]
 result({"refused": refused, "started": started["state"], "final": st, "applied": applied,
-        "pid": [r.ctl.pid.kp, r.ctl.pid.ki, r.ctl.pid.kd], "faults": r.ctl.fault_history})
+        "pid": [r.ctl.regulator.pid.kp, r.ctl.regulator.pid.ki, r.ctl.regulator.pid.kd], "faults": r.ctl.journal.fault_history})
 """
     )
     assert r["refused"]["err"] == "E_STATE" and "hold-to-run" in r["refused"]["msg"]
@@ -221,7 +221,7 @@ for idle in range(0, 72, 9):
     rig.loop(100 * idle + 100)
     ctl.start_autotune({"setpoint_c": -35.0})
     n = 0
-    while ctl._tuner is not None and n < 20:
+    while ctl.tuning._tuner is not None and n < 20:
         rig.loop(60000, None, None, False)
         n += 1
     st = ctl.autotune_status()

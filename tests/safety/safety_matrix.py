@@ -181,8 +181,8 @@ def _tick_exception(run):
 
 def _wdt_fail(run):
     ctl = run.rig.ctl
-    if ctl.wdt is not None:
-        ctl.wdt.feed = _raise
+    if ctl.watchdog.running:
+        ctl.board.wdt.feed = _raise
     else:
         run.rig.board.start_watchdog = _raise
 
@@ -892,7 +892,7 @@ def run_case(mode, phase, plant="fast", cache=True, sabotage=None):
     inject, conds, _d, _q, window_s = MODES[mode]
     exp = expectation(mode, phase)
     rig, ok = at_phase(plant, phase, cache)
-    if mode == "watchdog_fails" and rig.ctl.wdt is None:
+    if mode == "watchdog_fails" and not rig.ctl.watchdog.running:
         # Not armed yet (no valve could open): the failure shows at the next
         # self-test, which the restart attempt below runs.
         exp = "quiet"

@@ -366,7 +366,7 @@ def test_schema_ranges_equal_the_firmware_hard_ranges():
 def test_schema_regulator_fields_equal_the_controller_ranges():
     # The controller's regulator/valve values (pid.*, valve.*) are checked on
     # the device with the same ranges, defaults and roles.
-    from cryo import controller as CTL
+    from cryo.core import settings as CTL
 
     for name, default, lo, hi, role in CTL.EXTRAS:
         f = S.field(name)
@@ -577,7 +577,7 @@ def test_good_calibration_and_bands_validate_and_round_trip(cfg, tmp_path):
 def test_device_cross_rules_are_in_the_schema(cfg, changes, message):
     # Each rule is one the device enforces too (cryo.protocol.params or the
     # controller/valve): a file the host accepts is one the device accepts.
-    from cryo import controller as CTL
+    from cryo.core import settings as CTL
     from cryo.protocol import params as P
 
     cfg.update(changes)

@@ -68,6 +68,25 @@ class SolenoidValve:
         pin.value(0)  # normally closed: de-energise before anything else
         self._pin = pin
         self._clock = clock
+        self._timing(window_ms, min_on_ms, min_off_ms, max_open_ms)
+        self.permit = False  # granted only by the interlock
+        self.is_open = False
+        self.cycles = 0
+        self.open_ms = 0
+        self.expired = 0  # dead-man expiries (an armed valve lost its refresh)
+        self._req_ms = 0  # requested on-time per window (ints from here on)
+        self._carry = 0
+        self._armed = False
+        self._deadline = 0
+        self._win_start = 0
+        self._win_on = 0  # ms open so far in this window
+        self._in_window = False
+        self._pulsed = False  # this window's pulse has been given
+        self._last = clock.ticks_ms()
+        # last open/close edge; the valve has been closed "long enough" at boot
+        self._changed = clock.add(self._last, -min_off_ms)
+
+    def _timing(self, window_ms, min_on_ms, min_off_ms, max_open_ms):
         for name, v, lo in (
             ("window_ms", window_ms, 20),
             ("min_on_ms", min_on_ms, 0),
@@ -85,22 +104,12 @@ class SolenoidValve:
         self.min_on_ms = min_on_ms
         self.min_off_ms = min_off_ms
         self.max_open_ms = max_open_ms
-        self.permit = False  # granted only by the interlock
-        self.is_open = False
-        self.cycles = 0
-        self.open_ms = 0
-        self.expired = 0  # dead-man expiries (an armed valve lost its refresh)
-        self._req_ms = 0  # requested on-time per window (ints from here on)
-        self._carry = 0
-        self._armed = False
-        self._deadline = 0
-        self._win_start = 0
-        self._win_on = 0  # ms open so far in this window
-        self._in_window = False
-        self._pulsed = False  # this window's pulse has been given
-        self._last = clock.ticks_ms()
-        # last open/close edge; the valve has been closed "long enough" at boot
-        self._changed = clock.add(self._last, -min_off_ms)
+
+    def retime(self, window_ms, min_on_ms, min_off_ms, max_open_ms):
+        """New timing (a configuration change outside a treatment): the
+        valve closes first, then takes it."""
+        self.force_closed()
+        self._timing(window_ms, min_on_ms, min_off_ms, max_open_ms)
 
     # -- control path (float) -------------------------------------------
 

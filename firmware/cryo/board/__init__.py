@@ -373,15 +373,43 @@ class Board:
             self.wdt = machine.WDT(timeout=t)
         return self.wdt
 
+    def sensor(self, name):
+        """The driver of thermocouple channel ``name`` (its chip and type
+        from the definition). Each driver module is imported for a chip the
+        board has: a module (and the MAX31855's NIST tables) costs heap."""
+        spec = self.tc[name]
+        if spec["chip"] == "max31856":
+            from cryo.sensing.max31856 import MAX31856
+
+            return MAX31856(self.spi, self.cs[name], spec["type"], clock=self.clock)
+        from cryo.sensing.max31855 import MAX31855
+
+        return MAX31855(self.spi, self.cs[name], spec["type"])
+
+    def _pressure_scale(self):
+        p = self.pressure
+        return (
+            p.get("zero_fraction", 0.1),
+            p.get("span_fraction", 0.8),
+            float(p.get("full_scale_kpa", 400.0)),
+        )
+
     def pressure_kpa(self):
         """Supply pressure from the transducer (float, control path)."""
         if self.pressure_adc is None:
             return None
-        p = self.pressure
+        zero, span, fs = self._pressure_scale()
         frac = self.pressure_adc.read_u16() / 65535.0
-        zero = p.get("zero_fraction", 0.1)
-        span = p.get("span_fraction", 0.8)
-        return (frac - zero) / span * p.get("full_scale_kpa", 400.0)
+        return (frac - zero) / span * fs
+
+    def pressure_code(self, kpa):
+        """The raw ADC code the transducer gives at ``kpa`` (limits are
+        compared as raw codes in the safety path); saturates at full scale."""
+        zero, span, fs = self._pressure_scale()
+        f = kpa / fs
+        if f > 1.0:
+            f = 1.0
+        return int(65535 * (zero + span * f))
 
 
 def load_definition(path=_BOARD_JSON):

@@ -1,19 +1,14 @@
-"""The controller's parts, one purpose per module; ``cryo.controller.Controller``
-puts them together (the tick and the safety path stay in cryo/controller.py).
+"""The controller's parts that are not a layer of their own; each owns its
+state, ``cryo.controller.Controller`` builds them and calls their methods.
 
-- ``roles``: role levels and the link's refusal exceptions.
-- ``hardware``: drivers and codes from the board definition (thermocouple
-  drivers, pressure kPa → ADC code, input active levels, calibrated limit
-  codes, firmware identity).
-- ``settings``: regulator/valve values (``EXTRAS``), calibrations, gain
-  bands; ``get_param``/``set_param``/``save_config``.
-- ``tuning``: the TUNE phase (relay autotune, open-loop step test).
-- ``session``: the treatment log session, events, samples, audit, storage room.
-- ``commands``: operator/host commands (start, begin, stop, ack, service
-  mode) and ``status()``.
-- ``loop``: ``run()`` — the asyncio loop with ``ticks_add`` deadlines, link
-  polls and valve sub-ticks between ticks.
-
-The mixins hold methods only; every attribute lives on the Controller
-(built in ``Controller.__init__``), so a part can be read on its own.
+- ``settings``: the configuration in force, checked (``Settings``).
+- ``inputs``: every signal the interlock watches and its limits in raw
+  codes (``Inputs``).
+- ``tick``: one control tick and the reactions to it (``Tick``).
+- ``loop``: the asyncio schedule on hardware (``Loop``).
+- ``journal``: treatment log session, audit, recent events (``Journal``).
+- ``memory``: latches, dose and device events on flash (``SafetyMemory``).
+- ``site``: the treatment site, frozen or thawed, same or new (``Site``).
+- ``watchdog``: the hardware watchdog, armed before a valve may open.
+- ``roles``: role levels and the link's refusals.
 """

@@ -1,9 +1,14 @@
-"""The loop on hardware: ``run()`` schedules ``tick`` with ``ticks_add``
-deadlines (asyncio), polls the command channel between ticks (bounded),
-collects garbage only with slack before the deadline, and services the
-valve every ``service_ms`` while it waits. Overruns are counted as missed
-deadlines; the safety timer (``safety_isr``) runs beside it from the
-controller's construction on.
+"""The loop on hardware: ``Loop(controller).run()`` schedules the tick with
+``ticks_add`` deadlines (asyncio), polls the command channel between ticks
+(bounded), collects garbage only with slack before the deadline, and
+services the valve every ``service_ms`` while it waits.
+
+Timing: a tick, the idle work and the link polls share one period. A
+missed deadline is counted (consecutive ones trip OVERRUN at the next
+evaluation) and the schedule restarts from now rather than bursting to
+catch up. The safety timer (``Controller.safety_isr``) runs beside it from
+the controller's construction on, so a loop stuck anywhere here still
+closes the valves.
 """
 
 import gc
@@ -15,39 +20,40 @@ _LINK_POLLS = const(4)  # link polls per period at most (each bounded, docs/link
 _LINK_SLACK_MS = const(20)  # poll again only with this much left before the tick
 
 
-class LoopMixin:
-    """Controller methods: the asyncio loop (``run``)."""
+class Loop:
+    def __init__(self, controller):
+        self._ctl = controller
+        self._tick = controller.ticker
 
     def run(self, should_stop=None):
-        """Run the loop on hardware until service mode or ``should_stop()``.
-
-        Always leaves both valves closed (finally), whatever escapes. The
-        safety timer armed at construction keeps watching the heartbeat.
-        """
+        """Until service mode or ``should_stop()``. Always leaves both valves
+        closed (finally), whatever escapes."""
         import asyncio
 
         try:
             asyncio.run(self._loop(should_stop))
         finally:
-            self._in_loop = False
-            self.safe()
+            self._tick.scheduled(False)
+            self._tick.safe()
 
     async def _loop(self, should_stop=None):
         import asyncio
 
-        clock = self.clock
-        period = self.period_ms
+        ctl = self._ctl
+        tk = self._tick
+        clock = ctl.clock
+        period = tk.period_ms
         now = clock.ticks_ms()
-        self.il.resync(now)
+        ctl.il.resync(now)
         deadline = clock.add(now, period)
-        self._in_loop = True
-        while not self.service_requested:
+        tk.scheduled(True)
+        while not ctl.service_requested:
             if should_stop is not None and should_stop():
                 break
             now = clock.ticks_ms()
-            self.tick(now)
-            self.idle(now)
-            link = self.link
+            ctl.tick(now)
+            ctl.idle(now)
+            link = ctl.link
             if link is not None:
                 # Outside the tick: bounded work, never raises. While it did
                 # work and there is slack before the next tick, poll again
@@ -67,13 +73,11 @@ class LoopMixin:
                 gc.collect()
             late = clock.diff(clock.ticks_ms(), deadline)
             if late > 0:
-                # Missed the deadline: count it (consecutive ones trip
-                # OVERRUN at the next evaluation), resynchronise (no burst).
-                self.count_overrun(True)
+                tk.count_overrun(True)
                 deadline = clock.add(clock.ticks_ms(), period)
                 await asyncio.sleep_ms(0)
             else:
-                self.count_overrun(False)
+                tk.count_overrun(False)
                 await self._service_until(deadline)
                 deadline = clock.add(deadline, period)
 
@@ -88,11 +92,13 @@ class LoopMixin:
         """
         import asyncio
 
-        clock = self.clock
-        step = self.service_ms
+        ctl = self._ctl
+        clock = ctl.clock
+        valve = ctl.valve
         while True:
             left = clock.diff(deadline, clock.ticks_ms())
             if left <= 0:
                 return
+            step = ctl.service_ms
             await asyncio.sleep_ms(step if left > step else left)
-            self.valve.service(clock.ticks_ms())
+            valve.service(clock.ticks_ms())

@@ -1,15 +1,18 @@
-"""Regulator/valve settings, calibrations and gain bands; parameter access.
+"""The parameters in force: what the configuration says, checked once.
 
-``EXTRAS`` are the values that are not interlock limits (those live in
-cryo.protocol.params); ``SettingsMixin`` loads them from the configuration
-at construction and serves the link's ``get``/``set``/``save`` — every
-change range-checked against its hard limits, role-checked and audited.
-Control path only.
+``Settings(config, tick_ms, watchdog_ms)`` validates a configuration at
+construction and owns the result: the protocol and interlock parameters
+(``params``, names of cryo.protocol.params), the regulator and valve values
+that are not interlock limits (``EXTRAS``), the per-channel calibrations,
+the gain-schedule rows, the control period, the watchdog timeout and every
+configuration error found (``errors``; an invalid value keeps its default
+and the controller latches CONFIG). A change from the link goes through
+``check`` (range, cross rules, role, phase) and then ``commit``; the
+controller applies it to the part that uses it and audits it. ``stored``
+gives the file ``save`` writes. Control path only.
 """
 
-from cryo import paths
 from cryo.core.roles import denied, not_now, role_level
-from cryo.pid import PID, LoopTimer
 from cryo.protocol import params as P
 from cryo.protocol import states as S
 from cryo.storage import config as CFG
@@ -54,7 +57,10 @@ EXTRAS = _extras()
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
 CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
 BANDS_MAX = _schema.BANDS_MAX
-_CONFIG_JSON = paths.on_flash(paths.CONFIG_PATH)
+# A hung firmware must leave the valve closed within this time (the watchdog
+# resets the MCU, the reset releases the valve pins, gate pull-downs close
+# it): the schema's upper bound of limits.wdt_ms is that clinical maximum.
+WDT_CLINICAL_MAX_MS = _schema.field("limits.wdt_ms")[4]
 
 
 def extra_spec(name):
@@ -85,8 +91,47 @@ def check_extras(x, period_ms):
     return _schema.cross_check(lambda k: period_ms if k == "pid.period_ms" else x.get(k))
 
 
-class SettingsMixin:
-    """Controller methods: configuration loading and parameter access."""
+def watchdog_timeout_ms(config_ms, board_ms):
+    """The watchdog timeout to start: the board's, which the config may only shorten.
+
+    ``board_ms`` is the board definition's ``watchdog.timeout_ms`` (0/None:
+    not defined), ``config_ms`` the config's ``wdt_ms`` if it sets one, else
+    None. The ceiling is the board's value, and never more than the clinical
+    maximum (``WDT_CLINICAL_MAX_MS``). The schema already rejects a config value
+    above the clinical maximum; one above a shorter board ceiling is held to it.
+    """
+    top = WDT_CLINICAL_MAX_MS
+    if board_ms and board_ms < top:
+        top = int(board_ms)
+    if config_ms is None or config_ms > top:
+        return top
+    return int(config_ms)
+
+
+class Settings:
+    def __init__(self, config, tick_ms=None, watchdog_ms=None):
+        cfg = config if config is not None else {}
+        # The board's tick_ms is the default control period; a config that
+        # sets period_ms (or pid.period_ms) overrides it.
+        own = P.normalize(cfg)
+        eff = cfg
+        if tick_ms and isinstance(cfg, dict) and "period_ms" not in own:
+            eff = dict(cfg)
+            eff["period_ms"] = tick_ms
+        self.errors = P.validate(eff)
+        self.params = P.merged(eff) if not self.errors else P.defaults()
+        self.period_ms = int(self.params["period_ms"])
+        # The board's watchdog.timeout_ms, shortened (never lengthened) by the config.
+        self.wdt_ms = watchdog_timeout_ms(
+            own.get("wdt_ms") if not self.errors else None,
+            watchdog_ms,
+        )
+        self.extra = self._load_extras(cfg)
+        self._cal_cfg, self.calibrations = self._load_calibrations(cfg)
+        self.bands = self._load_bands(cfg)
+        self._hash = self._hash_config()
+
+    # -- loading (construction) --------------------------------------------
 
     def _load_extras(self, cfg):
         """Regulator/valve values from ``cfg`` (defaults where absent);
@@ -107,7 +152,7 @@ class SettingsMixin:
             for e in EXTRAS:
                 if e[0].startswith("valve."):
                     x[e[0]] = e[1]
-        self.config_errors.extend(bad)
+        self.errors.extend(bad)
         return x
 
     def _load_calibrations(self, cfg):
@@ -128,7 +173,7 @@ class SettingsMixin:
                     cals[i] = Calibration.from_config(c)
                     raw[i] = c
                 except (KeyError, TypeError, ValueError) as e:
-                    self.config_errors.append("%s: %s" % (CAL_FIELDS[i], e))
+                    self.errors.append("%s: %s" % (CAL_FIELDS[i], e))
             i += 1
         return raw, cals
 
@@ -138,7 +183,7 @@ class SettingsMixin:
         if rows is None or rows == []:
             return []
         if not isinstance(rows, list) or len(rows) > BANDS_MAX:
-            self.config_errors.append("pid.bands must be a list of at most %d rows" % BANDS_MAX)
+            self.errors.append("pid.bands must be a list of at most %d rows" % BANDS_MAX)
             return []
         # Each band's gains within the same limits as pid.kp/ki/kd.
         for row in rows:
@@ -146,168 +191,104 @@ class SettingsMixin:
                 for name, v in zip(("pid.kp", "pid.ki", "pid.kd"), row[1:]):
                     m = check_extra(name, v)
                     if m:
-                        self.config_errors.append("pid.bands %r: %s" % (row[0], m))
+                        self.errors.append("pid.bands %r: %s" % (row[0], m))
                         return []
         return rows
 
-    def _make_pid(self):
-        x = self._extra
-        kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
-        self.pid = PID(kp, ki, kd, float(x["pid.d_filter_s"]))
-        # dt from the real elapsed time, bounded to [period/2, 2*period].
-        self.pid_timer = LoopTimer(self.clock, self.period_ms)
-        self.schedule = None
-        if self._bands:
-            # Only a configured schedule costs the module's heap.
-            from cryo.control.schedule import GainSchedule
+    # -- access ------------------------------------------------------------
 
-            try:
-                sch = GainSchedule((kp, ki, kd), band_c=float(x["pid.band_c"]), capacity=BANDS_MAX)
-                sch.from_list(self._bands)
-                self.schedule = sch
-            except ValueError as e:
-                self.config_errors.append("pid.bands: %s" % e)
-                self.il.set_config_ok(False)
+    def gains(self):
+        x = self.extra
+        return float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
 
-    def _reset_pid(self):
-        """Fresh regulator: empty integral, dt timer restarted (no stale gap)."""
-        if self.pid is not None:
-            self.pid.reset()
-            self.pid_timer.restart()
-
-    def get_param(self, name):
+    def get(self, name):
         """Value in force; stored-schema names (``limits.floor_c``) accepted."""
-        if name in self._extra:
-            return self._extra[name]
+        if name in self.extra:
+            return self.extra[name]
         name = P.ALIASES.get(name, name)
         P.spec(name)
         return self.params[name]
 
-    def set_param(self, name, value, role):
-        """Change a parameter within its hard limits; audited (role, old, new).
+    def check(self, name, value, role, state):
+        """A change the link asks for, checked: the canonical name, or
+        ``Denied``/``NotNow``/``ValueError`` naming what is wrong.
 
         ``name``: a parameter (``floor_c``), its stored-schema name
         (``limits.floor_c``) or a regulator/valve value (``pid.kp``).
         During a treatment (PRECOOL/FREEZE/THAW, TUNE, SELF_TEST) only the
-        PID gains ``pid.kp/ki/kd`` may change (role engineer, applied
-        bumpless with ``PID.set_gains``); anything else raises NotNow."""
-        if name not in self._extra:
+        PID gains ``pid.kp/ki/kd`` may change (role engineer); anything else
+        is NotNow."""
+        if name not in self.extra:
             name = P.ALIASES.get(name, name)
         lvl = role_level(role)
-        st = self.protocol.state
         live = name in LIVE_GAINS
-        if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)) and not live:
+        if (1 << state) & (S.TREATING | (1 << S.SELF_TEST)) and not live:
             raise not_now(
                 "parameters cannot change during %s (only %s, role engineer, may change live)"
-                % (S.name(st), ", ".join(LIVE_GAINS))
+                % (S.name(state), ", ".join(LIVE_GAINS))
             )
-        if name in self._extra:
+        if name in self.extra:
             need = extra_spec(name)[4]
             if lvl < role_level(need):
                 raise denied("%s needs role %s or higher (got %s)" % (name, need, role))
             m = check_extra(name, value)
             if m:
                 raise ValueError(m)
-            trial = dict(self._extra)
+            trial = dict(self.extra)
             trial[name] = value
             msgs = check_extras(trial, self.period_ms)
-            if msgs:
-                raise ValueError("; ".join(msgs))
-            old = self._extra[name]
-            self._extra[name] = value
-            if name.startswith("pid."):
-                self._apply_pid_settings(name)
-            else:
-                self._apply_valve_settings()
-            self._rehash_config()
-            self._audit("set", role, name=name, old=old, new=value, phase=S.name(st))
-            now = self.clock.ticks_ms()
-            self._event(now, "set", "%s %s: %r -> %r" % (role, name, old, value))
-            return value
-        spec = P.spec(name)
-        if lvl < role_level(spec[5]):
-            raise denied("%s needs role %s or higher (got %s)" % (name, spec[5], role))
-        trial = dict(self.params)
-        trial[name] = value
-        msgs = P.validate(trial)
+        else:
+            spec = P.spec(name)
+            if lvl < role_level(spec[5]):
+                raise denied("%s needs role %s or higher (got %s)" % (name, spec[5], role))
+            trial = dict(self.params)
+            trial[name] = value
+            msgs = P.validate(trial)
         if msgs:
             raise ValueError("; ".join(msgs))
-        old = self.params[name]
-        self.params[name] = value
-        self.setpoint_c = self.params["target_c"]
-        self._install_limits(self.cj_c if self.cj_c is not None else 24.0)
-        self._rehash_config()
-        self._audit("set", role, name=name, old=old, new=value)
-        return value
+        return name
 
-    def _apply_pid_settings(self, name):
-        """pid.* changed: the running regulator takes it **bumpless**.
+    def commit(self, name, value):
+        """Put a checked change in force; returns the old value."""
+        table = self.extra if name in self.extra else self.params
+        old = table[name]
+        table[name] = value
+        self._hash = self._hash_config()
+        return old
 
-        Gains go through ``PID.set_gains`` (cryo.pid: the change of the P
-        and D contributions moves into the integral, so the demand does not
-        jump); the integral, filter state and dt timer are kept — a rebuilt
-        PID would restart from an empty integral, a step in the demand in
-        the middle of a freeze. With a gain schedule the new gains become
-        the default and, if a band is in force, that band's gains (else the
-        schedule would put the old ones back at the next tick)."""
-        x = self._extra
-        pid = self.pid
-        if pid is None:
-            return
-        if name == "pid.d_filter_s":
-            pid.d_filter_s = float(x["pid.d_filter_s"])
-            return
-        kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
-        sch = self.schedule
-        if name == "pid.band_c":
-            if sch is not None:
-                sch.band_c = float(x["pid.band_c"])
-            return
-        if sch is not None:
-            sch.default = (kp, ki, kd)
-            band = sch.active
-            if band is not None:
-                # Only the named gain changes in the band in force.
-                g = [pid.kp, pid.ki, pid.kd]
-                g[("pid.kp", "pid.ki", "pid.kd").index(name)] = float(x[name])
-                kp, ki, kd = g
-                sch.store(band, kp, ki, kd)
-        pid.set_gains(kp, ki, kd)
+    # -- identity and storage ----------------------------------------------
 
-    def _apply_valve_settings(self):
-        """valve.* changed (outside a treatment): the driver takes the new timing."""
-        x = self._extra
-        v = self.valve
-        v.force_closed()
-        v.window_ms = int(x["valve.window_ms"])
-        v.min_on_ms = int(x["valve.min_on_ms"])
-        v.min_off_ms = int(x["valve.min_off_ms"])
-        v.max_open_ms = int(x["valve.max_open_ms"])
-        self.service_ms = int(x["valve.service_ms"])
+    def config_hash(self):
+        """SHA-256 of the configuration in force, for the session header:
+        kept from the last change (construction, ``commit``: both between
+        ticks), because formatting and hashing every value allocates ~17 kB."""
+        return self._hash
 
-    def save_config(self, role, path=_CONFIG_JSON):
-        """Store the parameters in force (cryo.storage.config, atomic + CRC).
+    def _hash_config(self):
+        try:
+            cfg = dict(self.params)
+            for k in self.extra:
+                cfg[k] = self.extra[k]
+            return CFG.config_hash(cfg)
+        except (TypeError, ValueError):  # a value JSON cannot encode: zeros
+            return b"\x00" * 32
 
-        Fields the stored schema knows are written under its names (the
-        ALIASES of cryo.protocol.params); the rest keep their defaults.
-        """
-        lvl = role_level(role)
-        if lvl < 2:
-            raise denied("saving the configuration needs role engineer or higher (got %s)" % role)
+    def stored(self, bands):
+        """The configuration file for the values in force (cryo.storage.config
+        names: the ALIASES of cryo.protocol.params); ``bands`` the gain
+        schedule's rows as they are now."""
         cfg = _schema.defaults()
         for alias in P.ALIASES:
             if alias in cfg:
                 cfg[alias] = self.params[P.ALIASES[alias]]
-        for k in self._extra:
+        for k in self.extra:
             if k in cfg:
-                cfg[k] = self._extra[k]
+                cfg[k] = self.extra[k]
         i = 0
         while i < 3:
             if CAL_FIELDS[i] in cfg:
                 cfg[CAL_FIELDS[i]] = self._cal_cfg[i]
             i += 1
         if "pid.bands" in cfg:
-            cfg["pid.bands"] = self.schedule.to_list() if self.schedule is not None else []
-        CFG.save(cfg, path)
-        self._audit("save_config", role, path=path)
-        return {"path": path, "fields": len(cfg)}
+            cfg["pid.bands"] = bands
+        return cfg

@@ -145,13 +145,6 @@ class CommandChannel:
         return self._rx_len - self._rx_pos
 
     @property
-    def error_count(self):
-        total = 0
-        for code in self.errors:
-            total += self.errors[code]
-        return total
-
-    @property
     def telemetry_period_ms(self):
         return self._tel_period
 

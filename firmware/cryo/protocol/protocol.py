@@ -158,9 +158,3 @@ class Protocol:
     def _enter_freeze(self, now):
         self.reached = False
         self._go(S.FREEZE, now)
-
-    def freeze_elapsed_ms(self, now):
-        """Time at target in the current FREEZE (0 before the target)."""
-        if self.state != S.FREEZE or not self.reached:
-            return 0
-        return self._clock.diff(now, self.t_reached)
