@@ -30,6 +30,11 @@ _EXTRA_NAMES = (
     "pid.kd",
     "pid.d_filter_s",
     "pid.band_c",
+    "pid.i_zone_c",
+    "pid.hold_duty",
+    "pid.beta",
+    "pid.sp_ramp_c_s",
+    "tune.dose_cs",
     "valve.window_ms",
     "valve.min_on_ms",
     "valve.min_off_ms",
@@ -52,6 +57,7 @@ EXTRAS = _extras()
 # and new value. Everything else (protocol parameters, limits, valve timing)
 # is refused during PRECOOL/FREEZE/THAW/TUNE (docs/safety.md).
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
+APPROACH = ("pid.i_zone_c", "pid.hold_duty", "pid.beta", "pid.sp_ramp_c_s")  # PID.set_approach
 CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
 BANDS_MAX = _schema.BANDS_MAX
 _CONFIG_JSON = paths.on_flash(paths.CONFIG_PATH)
@@ -154,6 +160,7 @@ class SettingsMixin:
         x = self._extra
         kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
         self.pid = PID(kp, ki, kd, float(x["pid.d_filter_s"]))
+        self.pid.set_approach(*[float(x[n]) for n in APPROACH])
         # dt from the real elapsed time, bounded to [period/2, 2*period].
         self.pid_timer = LoopTimer(self.clock, self.period_ms)
         self.schedule = None
@@ -256,6 +263,9 @@ class SettingsMixin:
             return
         if name == "pid.d_filter_s":
             pid.d_filter_s = float(x["pid.d_filter_s"])
+            return
+        if name in APPROACH:
+            pid.set_approach(*[float(x[n]) for n in APPROACH])
             return
         kp, ki, kd = float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
         sch = self.schedule

@@ -80,6 +80,8 @@ class TuningMixin:
         if "amplitude" in params:
             kw["bias"] = float(params["amplitude"])
         kw["timeout_ms"] = int(self.params["tune_max_s"] * 1000) - 1000
+        kw["dose_budget_cs"] = min(self._extra["tune.dose_cs"], 0.9 * self.params["dose_max_cs"])
+        kw["dose_threshold_c"] = self.params["dose_threshold_c"]
         tuner = RelayAutotune(self.clock, sp, **kw)
         self._tuner = tuner
         self.tune_result = None
