@@ -117,6 +117,13 @@ def _make_controller(board, opts, clock, world):
     return ctrl, link
 
 
+def _autotune(ctrl):
+    try:
+        return ctrl.autotune_status() if ctrl is not None else None
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return {"error": repr(e)}
+
+
 def main():
     opts = {}
     if len(sys.argv) > 1:
@@ -361,6 +368,8 @@ def main():
         "events": [[t, str(n)] for t, n in world.log],
         "scenario_done": world.scenario.done() if world.scenario is not None else None,
         "status": status,
+        # the TUNE phase's outcome (engineer workflow in virtual time: bench)
+        "autotune": _autotune(ctrl),
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
     print(MARK + json.dumps(summary))

@@ -43,8 +43,9 @@ moves the bias, over-cools, and never switches again):
   slow drift: σ = rms(Δy)/√2); the hysteresis is ``max(hysteresis_c,
   noise_k·σ)`` (2–3 σ: Åström & Hägglund 2006, §2.7 relay with hysteresis
   against noise), the rest temperature the mean of that phase.
-- **Minimum half-cycle** ``min_half_ms``: a switch needs the half-cycle to
-  have lasted that long (noise crossings are shorter than any real half).
+- **Minimum half-cycle** ``min_half_ms``: a switch back to cooling needs
+  the warm half to have lasted that long (noise crossings are shorter than
+  any real half); backing off is never delayed (the safe direction).
 - **Bounded bias adaptation**: at most ``bias_step`` per cycle.
 - **Stall detection**: a half-cycle four times longer than the mean of the
   completed ones (at least ``stall_ms`` before any) moves the bias one
@@ -79,7 +80,14 @@ import math
 
 from micropython import const
 
-from cryo.control.model import RULES, _cv, _median, fopdt_from, gains_from  # noqa: F401
+from cryo.control.model import (  # noqa: F401  (RULES, gains_from, fopdt_from re-exported)
+    RULES,
+    _cv,
+    _median,
+    clamp_gains,
+    fopdt_from,
+    gains_from,
+)
 
 _WIN = const(6)  # cycles the result is taken from (and that must agree)
 _SKIP = const(2)  # start-up cycles ignored
@@ -261,7 +269,7 @@ class RelayAutotune:
             if self._t_cool_sw >= 0 and measured_c > self._peak:
                 self._peak = measured_c
                 self._t_peak = t
-            if measured_c < sp - eps and ready:
+            if measured_c < sp - eps:  # backing off is never delayed (safe side)
                 self._switch_to_warm(t)
         else:
             if measured_c < self._peak:
@@ -464,7 +472,14 @@ class RelayAutotune:
             k_static = (self.start_c - self.setpoint_c) / self.bias
         fop = fopdt_from(ku, tu, theta, k_static)
         gains = gains_from(ku, tu, fop["gain"], fop["tau"], fop["dead_time"])
+        warnings = []
+        for name in RULES:  # every proposal inside the configuration's ranges
+            gains[name], w = clamp_gains(gains[name])
+            if w:
+                warnings.append("%s: %s" % (name, w))
         chosen = gains[self.rule]
+        # Fit quality: scatter of the window's amplitudes and periods (std/mean)
+        scatter = max(_cv(amps), _cv(pers))
         self.result = {
             "ok": True,
             "setpoint_c": self.setpoint_c,
@@ -476,6 +491,9 @@ class RelayAutotune:
             "noise_c": self.noise_c,
             "dose_cs": self.dose_cs,
             "nudges": self.nudges,
+            "hold_duty": self.bias,
+            "scatter": scatter,
+            "warnings": warnings,
             "bias": self.bias,
             "cycles": self.cycles,
             "fopdt": fop,
