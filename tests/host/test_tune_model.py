@@ -5,10 +5,9 @@ undershoot / ripple from the firmware PID on the fitted model."""
 import numpy as np
 import pytest
 
+from cryo.storage import schema
 from host_tools import fopdt
 from host_tools.tune import _gains_table, _proposal
-
-from cryo.storage import schema
 
 
 def test_rules_from_a_fast_small_model_are_clamped_with_a_warning():
