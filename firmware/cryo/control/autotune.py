@@ -22,18 +22,11 @@ open-source autotuners noted below avoided):
 - ``Tu`` = median of the peak-to-peak periods (maxima and minima) of the
   last cycles; the start-up transient (first ``_SKIP`` cycles) is ignored
   (PID_AutoTune_v0 included it).
-- **FOPDT estimate**: the static gain K is the secant between the rest
-  temperature at the start (valve closed, demand 0) and the setpoint held
-  by the mean relay demand (the converged bias); the gain condition
-  ``K·Ku = √(1 + (ωu·τ)²)`` (ωu = 2π/Tu) gives τ and the phase condition
-  ``ωu·θ + atan(ωu·τ) = π`` gives θ. The apparent dead time (median time
-  from a relay switch to the following extremum) is also recorded and is
-  the fallback when the static gain is unusable.
-- **Rules**: Ziegler–Nichols classic PID, "no overshoot" PID,
-  Tyreus–Luyben PI and SIMC PI (τc = θ, from the FOPDT model). SIMC is the
-  default for this dead-time-heavy plant (ZN is too aggressive when θ/τ is
-  large: Skogestad 2003, "Simple analytic rules for model reduction and PID
-  controller tuning"); the chosen rule is recorded in the result.
+- **FOPDT and rules** (cryo.control.model): the static gain K is the
+  secant from the rest temperature to the setpoint held by the converged
+  bias; Ku/Tu then give τ and θ; rules ZN, "no overshoot", Tyreus–Luyben
+  and SIMC (τc = θ, the default: Skogestad 2003), each clamped into the
+  configuration's ranges with a warning.
 
 Robust to probe noise and lag (a relay switched by one noisy sample
 moves the bias, over-cools, and never switches again):
@@ -57,20 +50,11 @@ moves the bias, over-cools, and never switches again):
   in a clean abort and never in the interlock's latched dose fault.
   Every abort reason says what happened and what to try.
 
-Converged when, after the skipped cycles, the last ``_WIN`` (6) cycles
-agree: the bias drifts by at most ``tolerance`` per cycle on average, and
-amplitudes and periods scatter by at most 25 % (std / mean). Statistics,
-not max-min spreads: at −35 °C the MAX31855 resolves ~0.28 °C, about a
-third of the half swing on the default plant, so single cycles scatter by
-a quantum; over 20 start times the max-min rule on 3 cycles failed to
-converge in 20 cycles twice and gave Ku 0.39–0.79, the window statistics
-converged every time in 8–10 cycles with Ku 0.45–0.65. The amplitude is
-the window mean (dithered by the probe noise), Tu the median period.
-
-Aborts cleanly — demand 0 from then on, ``result = {"ok": False,
-"reason": ...}`` — on the floor temperature, timeout, too many cycles
-without convergence, an amplitude inside the hysteresis, or a non-finite
-measurement.
+Converged when the last ``_WIN`` (6) cycles agree: mean bias drift ≤
+``tolerance`` per cycle, amplitude and period scatter (std/mean) ≤ 25 %
+(statistics, not max-min spreads: a MAX31855 quantum is a third of the
+half swing at −35 °C; docs/control.md has the measurements). Aborts
+cleanly: demand 0 from then on, ``result = {"ok": False, "reason": ...}``.
 
 Allocation: per-cycle figures live in preallocated ring buffers; no list
 grows while tuning.
