@@ -37,15 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CTL_LIB = ROOT / "tests" / "control" / "ctl_lib"
 SETPOINT = -25.0
 ZONE_C = 2.0  # host_tools.tune.ZONE_C (imported below once the path is set)
-VARIANTS = (
-    "default",
-    "dead_time_3s",
-    "slow_noisy_probe",
-    "noisy_probe",
-    "weak_spray",
-    "spray_1_5x",
-    "perfused_6x",
-)
 # Service settings a technician matches to such a device (schema ranges,
 # the factory defaults elsewhere): the stuck-open watch's grace covers the
 # line's dead time, and with a sigma 0.5 degC probe its tissue drop (rate x
@@ -178,6 +169,8 @@ def run():
     from host_tools.tune import ZONE_C as zone
 
     ZONE_C = zone
+    from plant import VARIANTS
+
     t0 = time.perf_counter()
     fd, scen = tempfile.mkstemp(suffix=".json", prefix="bench-autotune-")
     with os.fdopen(fd, "w") as f:
