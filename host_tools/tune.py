@@ -26,11 +26,17 @@ import time
 from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
 from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import DeviceError, InvalidInput
-from host_tools.fopdt import fit_fopdt, fopdt_rules, model
+from host_tools.fopdt import clamped_rules, fit_fopdt, fopdt_rules, model, predict
 from host_tools.monitor import Recorder
 
 # isort: split
 from cryo.control.autotune import RULES as RULE_NAMES
+from cryo.control.model import hold_duty
+
+# Integral zone proposed with the holding-duty preload (docs/control.md:
+# measured on the plant variants, 2 degC keeps the approach free of windup
+# while the hold ripple stays inside it).
+ZONE_C = 2.0
 
 
 def register(subparsers):
@@ -62,6 +68,7 @@ def register(subparsers):
     s.add_argument("--duration", type=float, default=60.0, help="step length, s (60)")
     s.add_argument("--rate", type=float, default=10.0, help="telemetry rate during the test, Hz")
     s.add_argument("--channel", default="tissue", help="temperature channel to fit (tissue)")
+    s.add_argument("--setpoint", type=float, help="predict at this setpoint, °C (default: target)")
     s.add_argument("--csv", metavar="FILE", help="record the step response to CSV")
     s.add_argument("--plot", metavar="PNG", help="plot data and fitted model")
     s.add_argument("--apply", metavar="RULE", help="apply this rule's gains")
@@ -95,12 +102,40 @@ def _out(args, obj, text):
     print(json.dumps(obj) if args.json else text, flush=True)
 
 
-def _gains_table(gains: dict, chosen=None) -> str:
-    lines = [f"  {'rule':<15} {'kp':>10} {'ki':>10} {'kd':>10}"]
+def _gains_table(gains: dict, chosen=None, pred=None) -> str:
+    head = f"  {'rule':<15} {'kp':>10} {'ki':>10} {'kd':>10}"
+    if pred:
+        head += f" {'undershoot':>11} {'ripple RMS':>11}  (predicted on the model)"
+    lines = [head]
     for name, g in gains.items():
         mark = " *" if name == chosen else ""
-        lines.append(f"  {name:<15} {g['kp']:>10.4g} {g['ki']:>10.4g} {g['kd']:>10.4g}{mark}")
+        row = f"  {name:<15} {g['kp']:>10.4g} {g['ki']:>10.4g} {g['kd']:>10.4g}"
+        if pred:
+            p = pred[name]
+            rip = p["ripple_rms_c"]
+            row += f" {p['undershoot_c']:>8.2f} °C " + (
+                f"{rip:>8.2f} °C" if rip is not None else f"{'not reached':>11}"
+            )
+        lines.append(row + mark)
     return "\n".join(lines)
+
+
+def _proposal(fop, y0, setpoint_c, gains, hold):
+    """Predicted undershoot/ripple per rule with the approach settings the
+    tool proposes (holding-duty preload, integral zone), as a dict."""
+    m = {"gain": fop["gain"], "tau": fop["tau"], "dead_time": fop["dead_time"], "y0": y0}
+    return {
+        name: predict(m, g, setpoint_c, hold_duty=hold, i_zone_c=ZONE_C)
+        for name, g in gains.items()
+    }
+
+
+def apply_approach(link, hold, role="engineer"):
+    """Set the integral preload (holding duty) and zone the model gave."""
+    return {
+        "pid.hold_duty": link.set("pid.hold_duty", float(hold), role=role),
+        "pid.i_zone_c": link.set("pid.i_zone_c", ZONE_C, role=role),
+    }
 
 
 def _pick(gains: dict, rule: str, chosen: str | None):
@@ -199,15 +234,28 @@ def run_auto(args) -> int:
             f"amplitude {res.get('amplitude', float('nan')):.3g} °C",
         ]
         fop = res.get("fopdt") or {}
+        hold = res.get("hold_duty", res.get("bias", 0.0))
+        pred = None
         if fop:
             text.append(
-                f"FOPDT ({fop.get('method')}): K={fop['gain']:.4g} °C/demand  "
-                f"τ={fop['tau']:.4g} s  θ={fop['dead_time']:.4g} s"
+                f"model FOPDT ({fop.get('method')}): K={fop['gain']:.4g} °C/demand  "
+                f"τ={fop['tau']:.4g} s  θ={fop['dead_time']:.4g} s  "
+                f"(fit scatter {res.get('scatter', float('nan')):.2f}, probe noise σ "
+                f"{res.get('noise_c') or 0.0:.2f} °C, hysteresis {res.get('hysteresis', 0):.2f} °C)"
             )
-        text.append(_gains_table(res["gains"], res.get("rule")))
+            pred = _proposal(fop, res.get("start_c", 30.0), res["setpoint_c"], res["gains"], hold)
+            out["predicted"] = pred
+        text.append(f"rule in use: {res.get('rule')} (*)")
+        text.append(_gains_table(res["gains"], res.get("rule"), pred))
+        for w in res.get("warnings") or ():
+            text.append(f"warning: {w}")
+        text.append(f"approach: integral preload (holding duty) {hold:.3f}, zone {ZONE_C:g} °C")
         if args.apply:
             name, g = _pick(res["gains"], args.apply, res.get("rule"))
             out["applied"] = apply_gains(link, g["kp"], g["ki"], g["kd"], args.role, args.save)
+            out["approach_applied"] = apply_approach(link, hold, args.role)
+            if args.save:
+                link.save(role=args.role)
             out["rule"] = name
             text.append(f"applied {name} gains live" + (" and saved" if args.save else ""))
         _out(args, out, "\n".join(text))
@@ -259,19 +307,36 @@ def run_step(args) -> int:
         # Dead time below one telemetry sample is not resolved: floor it there
         # (a zero θ would make SIMC's kp = τ/(K·2θ) unbounded).
         theta = max(fit["dead_time"], 1.0 / args.rate)
-        ku, tu, gains = fopdt_rules(fit["gain"], fit["tau"], theta)
+        ku, tu, raw = fopdt_rules(fit["gain"], fit["tau"], theta)
+        gains, warns = clamped_rules(raw)
+        sp = args.setpoint if args.setpoint is not None else float(link.get("target_c"))
+        hold = hold_duty(fit["gain"], fit["y0"], sp)
+        model_fit = dict(fit, dead_time=theta)
+        pred = _proposal(model_fit, fit["y0"], sp, gains, hold)
         out = {"fopdt": fit, "Ku": ku, "Tu": tu, "gains": gains, "samples": len(t)}
+        out.update({"warnings": warns, "predicted": pred, "hold_duty": hold, "setpoint_c": sp})
         text = [
             f"step test: demand {args.demand} for {args.duration:g} s, {len(t)} samples",
-            f"FOPDT fit: K={fit['gain']:.4g} °C/demand  τ={fit['tau']:.4g} s  "
-            f"θ={fit['dead_time']:.4g} s  (rmse {fit['rmse']:.3g} °C)",
-            f"model ultimate point: Ku={ku:.4g}  Tu={tu:.4g} s",
-            _gains_table(gains, "simc"),
+            f"model FOPDT fit: K={fit['gain']:.4g} °C/demand  τ={fit['tau']:.4g} s  "
+            f"θ={fit['dead_time']:.4g} s  (fit quality R² {fit['r2']:.3f}, rmse {fit['rmse']:.3g} °C)",
+            f"model ultimate point: Ku={ku:.4g}  Tu={tu:.4g} s; predictions at {sp:g} °C",
+            "rule in use: simc (*)",
+            _gains_table(gains, "simc", pred),
         ]
+        text += [f"warning: {w}" for w in warns]
+        if fit["r2"] < 0.9:
+            text.append(
+                f"warning: the model explains only {fit['r2']:.0%} of the response: start the "
+                "step from rest (tissue settled, valve closed) or lengthen it"
+            )
+        text.append(f"approach: integral preload (holding duty) {hold:.3f}, zone {ZONE_C:g} °C")
         if args.apply:
             name, g = _pick(gains, args.apply, "simc")
             out["before"] = gains_now
             out["applied"] = apply_gains(link, g["kp"], g["ki"], g["kd"], args.role, args.save)
+            out["approach_applied"] = apply_approach(link, hold, args.role)
+            if args.save:
+                link.save(role=args.role)
             text.append(f"applied {name} gains live" + (" and saved" if args.save else ""))
     if args.csv:
         rec.write_csv(args.csv)

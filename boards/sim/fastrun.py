@@ -117,6 +117,53 @@ def _make_controller(board, opts, clock, world):
     return ctrl, link
 
 
+class HoldStats:
+    """The treatment's own hold (FREEZE after the target was reached), on
+    the true skin surface at every valve sub-tick: error RMS and valve
+    cycles (regulation bench)."""
+
+    def __init__(self):
+        self.sq = 0.0
+        self.n = 0
+        self.ms = 0
+        self.cycles = 0
+        self._c0 = None
+        self.t_reach_ms = None
+
+    def add(self, ctrl, world, elapsed, step_ms):
+        if ctrl is None:
+            return
+        proto = ctrl.protocol
+        if proto.name != "FREEZE" or not proto.reached:
+            self._c0 = None
+            return
+        if self.t_reach_ms is None:
+            self.t_reach_ms = elapsed
+        if self._c0 is None:
+            self._c0 = world.valve_cycles
+        e = world.plant.surface_c - ctrl.ticker.setpoint_c
+        self.sq += e * e
+        self.n += 1
+        self.ms += step_ms
+        self.cycles += world.valve_cycles - self._c0
+        self._c0 = world.valve_cycles
+
+    def summary(self):
+        return {
+            "rms_c": (self.sq / self.n) ** 0.5 if self.n else None,
+            "s": self.ms / 1000.0,
+            "cycles": self.cycles,
+            "t_reach_s": self.t_reach_ms / 1000.0 if self.t_reach_ms is not None else None,
+        }
+
+
+def _autotune(ctrl):
+    try:
+        return ctrl.autotune_status() if ctrl is not None else None
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return {"error": repr(e)}
+
+
 def main():
     opts = {}
     if len(sys.argv) > 1:
@@ -156,6 +203,7 @@ def main():
     ctrl = link = None
     next_trace = 0
     period = 10
+    hold = HoldStats()
 
     def boot():
         b = cboard.Board(board_def, clock)
@@ -219,6 +267,7 @@ def main():
                     ctrl.service_valve(now)
             except BoardReset as r:
                 reboot(r.cause)
+            hold.add(ctrl, world, elapsed, sub)
         clock.advance(left)
         elapsed += left
         now = clock.ticks_ms()
@@ -284,6 +333,7 @@ def main():
             ):
                 started_at[0] = None
                 autostart(now)
+        hold.add(ctrl, world, elapsed, left)
         if world.wdt_expired(now):
             reboot("wdt")
         p = world.plant
@@ -361,6 +411,9 @@ def main():
         "events": [[t, str(n)] for t, n in world.log],
         "scenario_done": world.scenario.done() if world.scenario is not None else None,
         "status": status,
+        # the TUNE phase's outcome (engineer workflow in virtual time: bench)
+        "autotune": _autotune(ctrl),
+        "hold": hold.summary(),
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
     print(MARK + json.dumps(summary))

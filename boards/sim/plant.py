@@ -138,6 +138,19 @@ def validate(params):
         raise PlantError("reservoir_kg and dead_time_s must be >= 0")
 
 
+# The plant files of the regulation bench and the plant-aware watch tests
+# (docs/plant.md: the default and one change each at the edge of the ranges).
+VARIANTS = (
+    "default",
+    "dead_time_3s",
+    "slow_noisy_probe",
+    "noisy_probe",
+    "weak_spray",
+    "spray_1_5x",
+    "perfused_6x",
+)
+
+
 def plants_dir():
     """Directory of the shipped plant files (boards/sim/plants)."""
     return shipped.folder("plants")

@@ -225,13 +225,13 @@ class Controller:
 
     def _regulator(self, st, clock):
         x = st.extra
-        args = (clock, st.period_ms, st.gains(), float(x["pid.d_filter_s"]))
+        args = (clock, st.period_ms, st.gains(), float(x["pid.d_filter_s"]), float(x["pid.band_c"]))
         try:
-            return Regulator(*args, float(x["pid.band_c"]), st.bands, BANDS_MAX)
+            return Regulator(*args, st.bands, BANDS_MAX, st.approach())
         except ValueError as e:
             st.errors.append("pid.bands: %s" % e)
             self.il.set_config_ok(False)
-            return Regulator(*args, float(x["pid.band_c"]))
+            return Regulator(*args, None, BANDS_MAX, st.approach())
 
     def _restore(self, got, reset_name, now):
         """Latches and the site's dose read from flash (``SafetyMemory.boot``)."""

@@ -32,6 +32,18 @@ Loop hygiene:
   measurement in manual when a ramp limit is set.
 - Setpoint ramp limit ``sp_ramp_c_per_s`` (°C/s, 0 = off) to avoid thermal
   shock; ``setpoint_used`` is the ramped value.
+- Approach without windup on a long dead time: an **integral zone**
+  ``i_zone_c`` (integrate only while ``|e| <= i_zone_c``; outside it only
+  while the slow trend would not reach the setpoint within ten minutes, so a
+  stall or a crawl can never leave a permanent offset) and an **integrator preload**
+  ``preload`` (the holding duty the autotune or step test identified; the
+  integral starts there after every ``reset``). Conditional integration
+  alone stops windup only while the output saturates; on a slow approach
+  through an unsaturated band (``e < (1 - u_hold)/kp``) the integral
+  still fills and arrives far above the holding duty (Åström & Hägglund,
+  *Advanced PID Control*, ISA 2006, §3.5: conditional integration limited
+  to small errors, and the integral initialised at the steady-state
+  control signal).
 
 ``update`` runs on the control path and allocates boxed floats (MicroPython
 floats are heap objects); bytes per update are measured by the tests and by
@@ -47,6 +59,14 @@ from micropython import const
 _NOMINAL_DIV = const(2)  # dt lower bound = period / 2
 _OVERRUN_MUL = const(2)  # dt upper bound = period * 2
 
+
+# Time constant (s) of the slow trend used outside the integral zone: long
+# enough that probe noise (sigma 0.5 degC at 5 Hz) does not look like a stall.
+_TREND_S = 10.0
+# Outside the integral zone the integral still moves unless the trend would
+# bring the error to zero within this horizon (s): a stalled or crawling
+# approach is integrated away, a normal pull-down is not.
+_HORIZON_S = 600.0
 
 _BIG = 1e30  # anything beyond is treated as non-finite (also catches inf/nan)
 _NBIG = -1e30
@@ -96,6 +116,8 @@ class PID:
         out_min=0.0,
         out_max=1.0,
         sp_ramp_c_per_s=0.0,
+        i_zone_c=0.0,
+        preload=0.0,
     ):
         if not (_is_num(out_min) and _is_num(out_max)) or not (0.0 <= out_min < out_max <= 1.0):
             raise ValueError(
@@ -111,6 +133,9 @@ class PID:
         self._set(kp, ki, kd, beta)
         self.d_filter_s = _check_nonneg("d_filter_s", d_filter_s, "s")
         self.sp_ramp_c_per_s = _check_nonneg("sp_ramp_c_per_s", sp_ramp_c_per_s, "°C/s (0 = off)")
+        self.i_zone_c = _check_nonneg("i_zone_c", i_zone_c, "°C (0 = integrate everywhere)")
+        self.preload = 0.0
+        self.set_preload(preload)
         self.manual = False
         self._manual_out = 0.0
         self.reset()
@@ -146,6 +171,27 @@ class PID:
         self.p_term = self._kpe * self._e
         self.d_term = self.kd * self._dyf
 
+    def set_approach(self, i_zone_c, preload, beta, sp_ramp_c_per_s):
+        """Approach settings in one call (configuration): integral zone,
+        preload, P-on-error weight (bumpless) and setpoint ramp."""
+        zone = _check_nonneg("i_zone_c", i_zone_c, "°C (0 = integrate everywhere)")
+        ramp = _check_nonneg("sp_ramp_c_per_s", sp_ramp_c_per_s, "°C/s (0 = off)")
+        self.set_preload(preload)
+        self.set_gains(self.kp, self.ki, self.kd, beta)
+        self.i_zone_c = zone
+        self.sp_ramp_c_per_s = ramp
+
+    def set_preload(self, duty):
+        """Integral start value after ``reset`` (identified holding duty,
+        within the output limits; 0 = none). Takes effect at the next reset."""
+        _check_finite("preload", duty, "a demand within the output limits")
+        if not (self.out_min <= duty <= self.out_max):
+            raise ValueError(
+                "preload (holding duty) must be within %r..%r, got %r"
+                % (self.out_min, self.out_max, duty)
+            )
+        self.preload = float(duty)
+
     def set_manual(self, output):
         """Hold ``output`` (validated demand); the integral tracks it."""
         _check_finite("manual output", output, "a demand within the limits")
@@ -165,13 +211,14 @@ class PID:
     def reset(self):
         """Forget history (integral, filter, ramp, last measurement)."""
         self.p_term = 0.0
-        self.i_term = 0.0
+        self.i_term = self.preload
         self.d_term = 0.0
         self.output = self.out_min
         self.setpoint_used = None
         self._last = None
         self._e = 0.0
         self._dyf = 0.0
+        self._trend = 0.0
 
     # -- control path ----------------------------------------------------
 
@@ -234,6 +281,11 @@ class PID:
 
         i = self.i_term
         inc = self.ki * e * dt_s
+        zone = self.i_zone_c
+        if zone > 0.0:  # (only then: the plain PID allocates no extra floats)
+            self._trend = (_TREND_S * self._trend + dy) / (_TREND_S + dt_s)
+            if (e > zone or e < -zone) and e * (e + _HORIZON_S * self._trend) <= 0.0:
+                inc = 0.0  # outside the zone and arriving: leave the integral alone
         if self._kpm > 0.0:
             inc = inc + self._kpm * dy
         pd = p + d

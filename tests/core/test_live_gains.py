@@ -139,6 +139,35 @@ def test_gain_change_outside_treatment_keeps_the_regulator_and_schedule():
         ctl.set_param("freeze_s", 12.0, "operator")
 
 
+def test_approach_settings_reach_the_running_regulator():
+    """The approach settings (integral zone, holding-duty preload, P-on-error
+    weight, setpoint ramp) from a link ``set`` reach the regulator in place,
+    and are refused while a treatment runs."""
+    rig = Rig(seed=63, config=SC.FAST, plant=SC.FAST_PLANT)
+    ctl = rig.ctl
+    rig.step(3)
+    pid = ctl.regulator.pid
+    assert (pid.i_zone_c, pid.preload, pid.beta, pid.sp_ramp_c_per_s) == (0.0, 0.0, 1.0, 0.0)
+    for name, value in (
+        ("pid.i_zone_c", 2.0),
+        ("pid.hold_duty", 0.4),
+        ("pid.beta", 0.5),
+        ("pid.sp_ramp_c_s", 1.5),
+    ):
+        assert ctl.set_param(name, value, "engineer") == value
+    assert ctl.regulator.pid is pid
+    assert (pid.i_zone_c, pid.preload, pid.beta, pid.sp_ramp_c_per_s) == (2.0, 0.4, 0.5, 1.5)
+    ctl.regulator.reset()
+    assert pid.i_term == 0.4  # the preload is where the integral starts
+    with pytest.raises(ValueError, match="pid.hold_duty"):
+        ctl.set_param("pid.hold_duty", 1.5, "engineer")
+    rig.ctl.start()
+    rig.hold(True)
+    assert rig.run_until(S.FREEZE, 3000)
+    with pytest.raises(NotNow):
+        ctl.set_param("pid.i_zone_c", 3.0, "engineer")
+
+
 def test_run_loop_polls_the_link_again_while_busy_bounded(mpy):
     """Controller.run: after the tick, ``link.poll()`` is called again while
     it reports work and there is slack — at most 4 polls per period (a busy

@@ -123,6 +123,10 @@ def test_cli_step_test_on_the_real_controller_fits_a_model(cli_json, tmp_path, m
     assert out["samples"] >= 500  # 10 Hz telemetry for 60 s of device time
     assert fit["gain"] > 0 and fit["tau"] > 1.0 and fit["rmse"] < 1.0, fit
     assert set(out["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}
+    for g in out["gains"].values():  # every proposal inside the allowed ranges
+        assert 0 <= g["kp"] <= 10 and 0 <= g["ki"] <= 5 and 0 <= g["kd"] <= 50, g
+    assert set(out["predicted"]) == set(out["gains"]) and 0.0 < out["hold_duty"] <= 1.0
+    assert out["predicted"]["simc"]["undershoot_c"] >= 0.0 and fit["r2"] > 0.9
     assert st["state"] == "done" and st["demand"] == 0.3 and st["duration_s"] == 60
     assert "trace" not in st and 55 <= st["trace_len"] <= 61
     assert phase == "IDLE" and png.read_bytes()[:4] == b"\x89PNG"

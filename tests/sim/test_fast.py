@@ -110,7 +110,7 @@ def test_runs_across_the_tick_wrap():
 
 
 def test_bad_names_are_clear_errors():
-    with pytest.raises(InvalidInput, match="plant file not found.*shipped plants: default"):
+    with pytest.raises(InvalidInput, match="plant file not found.*shipped plants: .*default"):
         sim.run_fast(plant="nope")
     with pytest.raises(InvalidInput, match="scenario file not found.*shipped scenarios"):
         sim.run_fast(scenario="nope")

@@ -22,33 +22,39 @@ open-source autotuners noted below avoided):
 - ``Tu`` = median of the peak-to-peak periods (maxima and minima) of the
   last cycles; the start-up transient (first ``_SKIP`` cycles) is ignored
   (PID_AutoTune_v0 included it).
-- **FOPDT estimate**: the static gain K is the secant between the rest
-  temperature at the start (valve closed, demand 0) and the setpoint held
-  by the mean relay demand (the converged bias); the gain condition
-  ``K·Ku = √(1 + (ωu·τ)²)`` (ωu = 2π/Tu) gives τ and the phase condition
-  ``ωu·θ + atan(ωu·τ) = π`` gives θ. The apparent dead time (median time
-  from a relay switch to the following extremum) is also recorded and is
-  the fallback when the static gain is unusable.
-- **Rules**: Ziegler–Nichols classic PID, "no overshoot" PID,
-  Tyreus–Luyben PI and SIMC PI (τc = θ, from the FOPDT model). SIMC is the
-  default for this dead-time-heavy plant (ZN is too aggressive when θ/τ is
-  large: Skogestad 2003, "Simple analytic rules for model reduction and PID
-  controller tuning"); the chosen rule is recorded in the result.
+- **FOPDT and rules** (cryo.control.model): the static gain K is the
+  secant from the rest temperature to the setpoint held by the converged
+  bias; Ku/Tu then give τ and θ; rules ZN, "no overshoot", Tyreus–Luyben
+  and SIMC (τc = θ, the default: Skogestad 2003), each clamped into the
+  configuration's ranges with a warning.
 
-Converged when, after the skipped cycles, the last ``_WIN`` (6) cycles
-agree: the bias drifts by at most ``tolerance`` per cycle on average, and
-amplitudes and periods scatter by at most 25 % (std / mean). Statistics,
-not max-min spreads: at −35 °C the MAX31855 resolves ~0.28 °C, about a
-third of the half swing on the default plant, so single cycles scatter by
-a quantum; over 20 start times the max-min rule on 3 cycles failed to
-converge in 20 cycles twice and gave Ku 0.39–0.79, the window statistics
-converged every time in 8–10 cycles with Ku 0.45–0.65. The amplitude is
-the window mean (dithered by the probe noise), Tu the median period.
+Robust to probe noise and lag (a relay switched by one noisy sample
+moves the bias, over-cools, and never switches again):
 
-Aborts cleanly — demand 0 from then on, ``result = {"ok": False,
-"reason": ...}`` — on the floor temperature, timeout, too many cycles
-without convergence, an amplitude inside the hysteresis, or a non-finite
-measurement.
+- **Noise first**: the valve stays closed for ``noise_ms`` while the
+  probe's noise σ is measured from successive differences (immune to a
+  slow drift: σ = rms(Δy)/√2); the hysteresis is ``max(hysteresis_c,
+  noise_k·σ)`` (2–3 σ: Åström & Hägglund 2006, §2.7 relay with hysteresis
+  against noise), the rest temperature the mean of that phase.
+- **Minimum half-cycle** ``min_half_ms``: a switch back to cooling needs
+  the warm half to have lasted that long (noise crossings are shorter than
+  any real half); backing off is never delayed (the safe direction).
+- **Bounded bias adaptation**: at most ``bias_step`` per cycle.
+- **Stall detection**: a half-cycle four times longer than the mean of the
+  completed ones (at least ``stall_ms`` before any) moves the bias one
+  ``bias_step`` toward switching (warm level still over-cools: lower;
+  cool level too weak: raise); at the bias bound the test aborts.
+- **Own budgets**: ``timeout_ms`` and a cold dose ``dose_budget_cs``
+  (∫(``dose_threshold_c`` − T)dt below the threshold, the interlock's
+  definition), below the treatment's, so a test that takes too long ends
+  in a clean abort and never in the interlock's latched dose fault.
+  Every abort reason says what happened and what to try.
+
+Converged when the last ``_WIN`` (6) cycles agree: mean bias drift ≤
+``tolerance`` per cycle, amplitude and period scatter (std/mean) ≤ 25 %
+(statistics, not max-min spreads: a MAX31855 quantum is a third of the
+half swing at −35 °C; docs/control.md has the measurements). Aborts
+cleanly: demand 0 from then on, ``result = {"ok": False, "reason": ...}``.
 
 Allocation: per-cycle figures live in preallocated ring buffers; no list
 grows while tuning.
@@ -58,82 +64,20 @@ import math
 
 from micropython import const
 
+from cryo.control.model import (  # noqa: F401  (RULES, gains_from, fopdt_from re-exported)
+    RULES,
+    _cv,
+    _median,
+    clamp_gains,
+    fopdt_from,
+    gains_from,
+)
+
 _WIN = const(6)  # cycles the result is taken from (and that must agree)
 _SKIP = const(2)  # start-up cycles ignored
 _RING = const(16)  # >= 2 * _WIN: the periods are max-to-max and min-to-min
 _COOL = const(1)
 _WARM = const(0)
-
-RULES = ("zn", "no_overshoot", "tyreus_luyben", "simc")
-
-
-def _cv(vals):
-    """Coefficient of variation, std / mean (1e9 if the mean is <= 0)."""
-    n = len(vals)
-    m = sum(vals) / n
-    if m <= 0.0:
-        return 1e9
-    v = 0.0
-    for x in vals:
-        v += (x - m) * (x - m)
-    return math.sqrt(v / n) / m
-
-
-def _median(buf, n):
-    """Median of the last ``n`` values written to a ring buffer (n <= len)."""
-    vals = sorted(buf[:n])
-    m = len(vals)
-    if m & 1:
-        return vals[m // 2]
-    return 0.5 * (vals[m // 2 - 1] + vals[m // 2])
-
-
-def gains_from(ku, tu, k, tau, theta):
-    """Gains per rule as ``{rule: {"kp", "ki", "kd"}}`` (reverse action).
-
-    ``ku`` ultimate gain [demand/°C], ``tu`` ultimate period [s]; FOPDT
-    ``k`` [°C/demand], ``tau`` and ``theta`` [s].
-    """
-    out = {}
-    kp = 0.6 * ku
-    out["zn"] = {"kp": kp, "ki": kp / (0.5 * tu), "kd": kp * tu / 8.0}
-    kp = 0.2 * ku
-    out["no_overshoot"] = {"kp": kp, "ki": kp / (0.5 * tu), "kd": kp * tu / 3.0}
-    kp = ku / 3.2
-    out["tyreus_luyben"] = {"kp": kp, "ki": kp / (2.2 * tu), "kd": 0.0}
-    tc = theta  # SIMC tight-but-robust choice τc = θ
-    kp = tau / (k * (tc + theta))
-    ti = min(tau, 4.0 * (tc + theta))
-    out["simc"] = {"kp": kp, "ki": kp / ti, "kd": 0.0}
-    return out
-
-
-def fopdt_from(ku, tu, theta, k_static=None):
-    """FOPDT (gain, tau, dead time) consistent with the relay's Ku and Tu.
-
-    Preferred (``k_static`` known, > 1/Ku): the static gain K from the two
-    operating points (rest with the valve closed, and the relay's mean
-    demand at the setpoint); then the gain condition gives
-    ``τ = √((K·Ku)² − 1)/ωu`` and the phase condition ``θ = (π − atan(ωu·τ))/ωu``.
-    Fallback: the apparent dead time ``theta`` (switch-to-peak) with the
-    phase condition for τ and the gain condition for K. Higher-order lags
-    (probe, line chill-down) make the switch-to-peak θ too short, which is
-    why the static-gain route comes first.
-    """
-    wu = 2.0 * math.pi / tu
-    if k_static is not None and k_static * ku > 1.0:
-        tau = math.sqrt((k_static * ku) ** 2 - 1.0) / wu
-        th = (math.pi - math.atan(wu * tau)) / wu
-        return {"gain": k_static, "tau": tau, "dead_time": th, "method": "static gain"}
-    x = math.pi - wu * theta
-    if x <= 0.05:  # dead-time dominated: τ → 0
-        tau = 0.05 / wu
-    elif x >= 0.5 * math.pi - 0.01:  # more lag than an FOPDT with this θ explains
-        tau = 20.0 * tu
-    else:
-        tau = math.tan(x) / wu
-    k = math.sqrt(1.0 + (wu * tau) ** 2) / ku
-    return {"gain": k, "tau": tau, "dead_time": theta, "method": "switch-to-peak"}
 
 
 class RelayAutotune:
@@ -157,6 +101,13 @@ class RelayAutotune:
         max_cycles=20,
         tolerance=0.05,
         rule="simc",
+        noise_ms=5000,
+        noise_k=2.5,
+        min_half_ms=1000,
+        bias_step=0.1,
+        stall_ms=120_000,
+        dose_budget_cs=0.0,
+        dose_threshold_c=-10.0,
     ):
         if rule not in RULES:
             raise ValueError("rule must be one of %s, got %r" % (", ".join(RULES), rule))
@@ -181,6 +132,39 @@ class RelayAutotune:
             raise ValueError(
                 "tolerance must be within 0..1 (bias change per cycle), got %r" % (tolerance,)
             )
+        for name, v in (
+            ("noise_ms", noise_ms),
+            ("min_half_ms", min_half_ms),
+            ("stall_ms", stall_ms),
+        ):
+            if not (isinstance(v, int) and 0 <= v < (1 << 29)):
+                raise ValueError("%s must be an integer within 0..2**29 ms, got %r" % (name, v))
+        if not (1.0 <= noise_k <= 5.0):
+            raise ValueError("noise_k must be within 1..5 (sigmas), got %r" % (noise_k,))
+        if not (0.0 < bias_step <= 0.5):
+            raise ValueError("bias_step must be within 0..0.5 per cycle, got %r" % (bias_step,))
+        if not (dose_budget_cs >= 0.0):
+            raise ValueError(
+                "dose_budget_cs must be >= 0 degC*s (0 = none), got %r" % (dose_budget_cs,)
+            )
+        self.noise_ms = noise_ms
+        self.noise_k = float(noise_k)
+        self.min_half_ms = min_half_ms
+        self.bias_step = float(bias_step)
+        self.stall_ms = stall_ms
+        self.dose_budget_cs = float(dose_budget_cs)
+        self.dose_threshold_c = float(dose_threshold_c)
+        self.dose_cs = 0.0
+        self.noise_c = None  # measured probe noise sigma (degC)
+        self.nudges = 0  # stall corrections of the bias
+        self._n_noise = 0
+        self._sum_y = 0.0
+        self._sum_dy2 = 0.0
+        self._y_prev = 0.0
+        self._t_prev = 0
+        self._half_sum = 0
+        self._n_half = 0
+        self._t_stall = 0
         self._clock = clock
         self.setpoint_c = float(setpoint_c)
         self.hysteresis_c = float(hysteresis_c)
@@ -239,31 +223,118 @@ class RelayAutotune:
         if self._start is None:
             self._start = now_ms
             self.start_c = measured_c
+            self._y_prev = measured_c
         t = self._clock.diff(now_ms, self._start)
         if t >= self.timeout_ms:
-            return self.abort("timeout after %d s" % (t // 1000))
+            return self.abort(
+                "timeout: time budget used up after %d s (%d cycles): try a larger amplitude "
+                "(bias) or a setpoint nearer the rest temperature" % (t // 1000, self.cycles)
+            )
         if measured_c < self.floor_c:
-            return self.abort("floor: %.1f °C below %.1f °C" % (measured_c, self.floor_c))
+            return self.abort(
+                "floor: %.1f °C below %.1f °C: the relay over-cools; try a smaller "
+                "amplitude (bias) or a warmer setpoint" % (measured_c, self.floor_c)
+            )
+        if self.noise_c is None:
+            return self._measure_noise(t, measured_c)
+        if measured_c < self.dose_threshold_c:
+            self.dose_cs += (self.dose_threshold_c - measured_c) * (t - self._t_prev) * 0.001
+        self._t_prev = t
+        if self.dose_budget_cs > 0.0 and self.dose_cs > self.dose_budget_cs:
+            return self.abort(
+                "cold-dose budget %.0f °C·s used up after %d cycles: try a setpoint nearer "
+                "%.0f °C or a larger amplitude (shorter cycles)"
+                % (self.dose_budget_cs, self.cycles, self.dose_threshold_c)
+            )
         sp = self.setpoint_c
         eps = self.hysteresis_c
+        ready = t - self._t_sw >= self.min_half_ms
         if self._state == _COOL:
             if self._t_cool_sw >= 0 and measured_c > self._peak:
                 self._peak = measured_c
                 self._t_peak = t
-            if measured_c < sp - eps:
+            if measured_c < sp - eps:  # backing off is never delayed (safe side)
                 self._switch_to_warm(t)
         else:
             if measured_c < self._peak:
                 self._peak = measured_c
                 self._t_peak = t
-            if measured_c > sp + eps:
+            if measured_c > sp + eps and ready:
                 self._switch_to_cool(t)
                 if self.done:
                     return self.demand
+        switched = self._state == _WARM or self._t_cool_sw >= 0
+        if switched and not self._check_stall(t, measured_c):
+            return self.demand
         self.demand = self.bias + self.d if self._state == _COOL else self.bias - self.d
         return self.demand
 
     # -- internals -----------------------------------------------------------
+
+    def _measure_noise(self, t, y):
+        """Valve closed: probe noise from successive differences, rest mean."""
+        if self._n_noise > 0:
+            d = y - self._y_prev
+            self._sum_dy2 += d * d
+        self._y_prev = y
+        self._sum_y += y
+        self._n_noise += 1
+        if t < self.noise_ms or self._n_noise < 3:
+            self.demand = 0.0
+            return 0.0
+        sigma = math.sqrt(self._sum_dy2 / (2.0 * (self._n_noise - 1)))
+        self.noise_c = sigma
+        self.start_c = self._sum_y / self._n_noise
+        eps = self.noise_k * sigma
+        if eps > self.hysteresis_c:
+            self.hysteresis_c = eps
+        if not (self.floor_c < self.setpoint_c - self.hysteresis_c) or self.hysteresis_c >= 5.0:
+            return self.abort(
+                "probe noise σ %.2f °C needs a hysteresis of %.1f °C, too wide for this "
+                "setpoint: check the probe contact and shielding" % (sigma, self.hysteresis_c)
+            )
+        self._t_sw = t
+        self._t_prev = t
+        self.demand = self.bias + self.d
+        return self.demand
+
+    def _check_stall(self, t, y):
+        """False (and a bias correction or an abort) when the relay stalls."""
+        if self._n_half > 0:
+            lim = 4 * (self._half_sum // self._n_half)
+        else:
+            lim = self.stall_ms
+        since = t - (self._t_sw if self._t_sw > self._t_stall else self._t_stall)
+        if since <= lim:
+            return True
+        self._t_stall = t
+        self.nudges += 1
+        warm = self._state == _WARM  # stuck below sp - eps: the warm level over-cools
+        nb = self.bias - self.bias_step if warm else self.bias + self.bias_step
+        if nb < 0.05 or nb > 0.95:
+            self.abort(
+                "relay stalled at %.1f °C (%s) for %d s even at bias %.2f: try a %s setpoint"
+                "%s"
+                % (
+                    y,
+                    "too cold at the warm level" if warm else "too warm at the cool level",
+                    since // 1000,
+                    self.bias,
+                    "colder" if warm else "warmer",
+                    "" if warm else " or check the delivery line and the dewar",
+                )
+            )
+            return False
+        self.bias = nb
+        self.d = min(nb, 1.0 - nb)
+        self.demand = self.bias + self.d if self._state == _COOL else self.bias - self.d
+        return False
+
+    def _half_done(self, t):
+        h = t - self._t_sw
+        if self._half_sum < (1 << 29):
+            self._half_sum += h
+            self._n_half += 1
 
     def _switch_to_warm(self, t):
         if self._t_cool_sw >= 0:
@@ -274,6 +345,7 @@ class RelayAutotune:
                 self._push_period(self._t_peak - self._last_max_t)
             self._last_max_t = self._t_peak
             self._t_cool = t - self._t_cool_sw
+            self._half_done(t)
         self._state = _WARM
         self._t_sw = t
         self._peak = 1e9
@@ -287,6 +359,7 @@ class RelayAutotune:
             self._push_period(self._t_peak - self._last_min_t)
         self._last_min_t = self._t_peak
         if self._t_cool_sw >= 0:
+            self._half_done(t)
             self._end_cycle(self._t_cool, t - t_warm_sw)
         self._state = _COOL
         self._t_sw = t
@@ -311,6 +384,11 @@ class RelayAutotune:
             nb = self.bias + self.d * (t_cool - t_warm) / (t_cool + t_warm)
         else:
             nb = self.bias
+        step = self.bias_step
+        if nb > self.bias + step:
+            nb = self.bias + step
+        elif nb < self.bias - step:
+            nb = self.bias - step
         if nb < 0.05:
             nb = 0.05
         elif nb > 0.95:
@@ -325,7 +403,11 @@ class RelayAutotune:
         if self.cycles >= _SKIP + _WIN and self._converged():
             self._finish()
         elif self.cycles >= self.max_cycles:
-            self.abort("no convergence after %d cycles" % self.cycles)
+            self.abort(
+                "no convergence after %d cycles (noise σ %.2f °C, hysteresis %.2f °C): "
+                "try a larger hysteresis_c or amplitude, or check the probe"
+                % (self.cycles, self.noise_c, self.hysteresis_c)
+            )
 
     def _last(self, buf, idx, n):
         """The last ``n`` ring entries (oldest first), as a new list."""
@@ -374,7 +456,14 @@ class RelayAutotune:
             k_static = (self.start_c - self.setpoint_c) / self.bias
         fop = fopdt_from(ku, tu, theta, k_static)
         gains = gains_from(ku, tu, fop["gain"], fop["tau"], fop["dead_time"])
+        warnings = []
+        for name in RULES:  # every proposal inside the configuration's ranges
+            gains[name], w = clamp_gains(gains[name])
+            if w:
+                warnings.append("%s: %s" % (name, w))
         chosen = gains[self.rule]
+        # Fit quality: scatter of the window's amplitudes and periods (std/mean)
+        scatter = max(_cv(amps), _cv(pers))
         self.result = {
             "ok": True,
             "setpoint_c": self.setpoint_c,
@@ -383,6 +472,12 @@ class RelayAutotune:
             "amplitude": a,
             "d": d,
             "hysteresis": eps,
+            "noise_c": self.noise_c,
+            "dose_cs": self.dose_cs,
+            "nudges": self.nudges,
+            "hold_duty": self.bias,
+            "scatter": scatter,
+            "warnings": warnings,
             "bias": self.bias,
             "cycles": self.cycles,
             "fopdt": fop,

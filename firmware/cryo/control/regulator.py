@@ -1,6 +1,7 @@
 """The regulator: tissue temperature → cooling demand during FREEZE.
 
-``Regulator(clock, period_ms, gains, d_filter_s, band_c, bands)`` owns the
+``Regulator(clock, period_ms, gains, d_filter_s, band_c, bands, capacity,
+approach)`` owns the
 reverse-acting PID (``cryo.pid.PID``), its loop timer (``LoopTimer``: the
 real elapsed time, bounded, so a late tick does not inject a large
 integral step) and, when the configuration has ``pid.bands``, the gain
@@ -16,12 +17,18 @@ valve may open).
 from cryo.pid import PID, LoopTimer
 
 _GAINS = ("pid.kp", "pid.ki", "pid.kd")
+_APPROACH = ("pid.i_zone_c", "pid.hold_duty", "pid.beta", "pid.sp_ramp_c_s")
 
 
 class Regulator:
-    def __init__(self, clock, period_ms, gains, d_filter_s, band_c, bands=None, capacity=8):
+    def __init__(
+        self, clock, period_ms, gains, d_filter_s, band_c, bands=None, capacity=8, approach=None
+    ):
         kp, ki, kd = gains
         self.pid = PID(kp, ki, kd, d_filter_s)
+        if approach is not None:
+            # (i_zone_c, hold_duty, beta, sp_ramp_c_s): docs/control.md, "Approach"
+            self.pid.set_approach(*approach)
         # dt from the real elapsed time, bounded to [period/2, 2*period].
         self.timer = LoopTimer(clock, period_ms)
         self.schedule = None
@@ -64,6 +71,11 @@ class Regulator:
         if name == "pid.band_c":
             if sch is not None:
                 sch.band_c = float(value)
+            return
+        if name in _APPROACH:
+            a = [pid.i_zone_c, pid.preload, pid.beta, pid.sp_ramp_c_per_s]
+            a[_APPROACH.index(name)] = float(value)
+            pid.set_approach(a[0], a[1], a[2], a[3])
             return
         i = _GAINS.index(name)
         g = [pid.kp, pid.ki, pid.kd]

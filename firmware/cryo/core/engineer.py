@@ -104,7 +104,14 @@ class Engineer:
             raise ValueError(
                 "autotune setpoint_c %r outside %.0f..0 degC (floor + margin)" % (sp, lowest)
             )
-        kw = {"floor_c": p["floor_c"] + 5.0, "timeout_ms": int(p["tune_max_s"] * 1000) - 1000}
+        kw = {
+            "floor_c": p["floor_c"] + 5.0,
+            "timeout_ms": int(p["tune_max_s"] * 1000) - 1000,
+            # The experiment's own cold-dose budget, below the treatment's
+            # limit: a tune that over-cools ends in a clean abort, not a FAULT.
+            "dose_budget_cs": min(self._p.settings.extra["tune.dose_cs"], 0.9 * p["dose_max_cs"]),
+            "dose_threshold_c": p["dose_threshold_c"],
+        }
         if "hysteresis_c" in params:
             kw["hysteresis_c"] = float(params["hysteresis_c"])
         if "amplitude" in params:

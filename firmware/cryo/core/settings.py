@@ -33,6 +33,11 @@ _EXTRA_NAMES = (
     "pid.kd",
     "pid.d_filter_s",
     "pid.band_c",
+    "pid.i_zone_c",
+    "pid.hold_duty",
+    "pid.beta",
+    "pid.sp_ramp_c_s",
+    "tune.dose_cs",
     "valve.window_ms",
     "valve.min_on_ms",
     "valve.min_off_ms",
@@ -55,6 +60,7 @@ EXTRAS = _extras()
 # and new value. Everything else (protocol parameters, limits, valve timing)
 # is refused during PRECOOL/FREEZE/THAW/TUNE (docs/safety.md).
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
+APPROACH = ("pid.i_zone_c", "pid.hold_duty", "pid.beta", "pid.sp_ramp_c_s")  # PID.set_approach
 CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
 BANDS_MAX = _schema.BANDS_MAX
 # A hung firmware must leave the valve closed within this time (the watchdog
@@ -200,6 +206,11 @@ class Settings:
     def gains(self):
         x = self.extra
         return float(x["pid.kp"]), float(x["pid.ki"]), float(x["pid.kd"])
+
+    def approach(self):
+        """The approach settings (``APPROACH`` order) for ``PID.set_approach``."""
+        x = self.extra
+        return tuple(float(x[n]) for n in APPROACH)
 
     def get(self, name):
         """Value in force; stored-schema names (``limits.floor_c``) accepted."""

@@ -5,6 +5,14 @@ FREEZE).
   must fall by ``L_WATCH_DROP`` within ``L_WATCH_MS``, repeatedly, until it
   is inside the band above the setpoint; paused on the latent-heat plateau
   while the line delivers liquid (the tissue is freezing, not failing).
+  Below the plateau a weak spray or a strongly perfused lesion cools
+  slowly through the frozen zone (down to about -14 degC at full flow on
+  a 0.7x spray or a 6x perfusion): there, while the valve is at full duty
+  and the line delivers liquid, the watch asks for the depletion check's
+  drop (``L_DEPL_DROP`` per ``L_WATCH_MS``) instead of ``L_WATCH_DROP``.
+  A valve stuck closed or a blocked line leaves the line warm (no liquid),
+  so the full watch and the warm-line check still apply to them; without a
+  line sensor the watch is never relaxed.
 * **Integral** of the error above SP + band while cooling is demanded,
   against ``L_NOCOOL_MAX``; the pre-cool timeout.
 * **Depletion**: at full duty for a whole window the tissue did not fall
@@ -31,6 +39,7 @@ class CoolingWatch:
         now = clock.ticks_ms()
         self._watching = 0
         self._goal = 0
+        self._slow_goal = 0  # the relaxed goal under full liquid flow
         self._watch_t = now
         self._nocool = 0
         self._full_ok = 0
@@ -42,6 +51,7 @@ class CoolingWatch:
         """A setpoint decrease (PRECOOL, FREEZE entry): the watch starts."""
         self._watching = 1
         self._goal = c0 - lim[B.L_WATCH_DROP]
+        self._slow_goal = c0 - lim[B.L_DEPL_DROP]
         self._watch_t = now
         self._full_ok = 0
 
@@ -62,20 +72,23 @@ class CoolingWatch:
         act = 0
         band = lim[B.L_SP] + lim[B.L_HYST]
         if self._watching:
+            liquid = aux_live and code[B.AUX] < lim[B.L_DEPL_AUX]
             if c0 <= band:
                 self._watching = 0
                 self._nocool = 0
             elif c0 <= self._goal:
                 self._goal = c0 - lim[B.L_WATCH_DROP]
+                self._slow_goal = c0 - lim[B.L_DEPL_DROP]
                 self._watch_t = now
-            elif (
-                lim[B.L_ZONE_LO] < c0 < lim[B.L_ZONE_HI]
-                and aux_live
-                and code[B.AUX] < lim[B.L_DEPL_AUX]
-            ):
+            elif lim[B.L_ZONE_LO] < c0 < lim[B.L_ZONE_HI] and liquid:
                 # Latent-heat plateau while the line delivers liquid. The
                 # whole phase stays bounded by FREEZE_TIME and the
                 # valve-open budget.
+                self._slow_goal = c0 - lim[B.L_DEPL_DROP]
+                self._watch_t = now
+            elif c0 <= self._slow_goal and liquid and demand_pm >= lim[B.L_DUTY_FULL]:
+                # Slow frozen zone under full liquid flow: still cooling.
+                self._slow_goal = c0 - lim[B.L_DEPL_DROP]
                 self._watch_t = now
             elif clock.diff(now, self._watch_t) > lim[B.L_WATCH_MS]:
                 act |= 1 << C.NO_COOL

@@ -62,6 +62,13 @@ FIELDS = (
     ("pid.period_ms", "int", "ms", 20, 200, "service", 100, "control tick period"),
     ("pid.bands", "bands", "", None, None, "engineer", [], "gains per setpoint band"),
     ("pid.band_c", "float", "degC", 0.5, 20.0, "engineer", 5.0, "band: nearest entry within"),
+    # Approach without windup (docs/control.md); 0 = off, `cryo tune` proposes them
+    ("pid.i_zone_c", "float", "degC", 0.0, 20.0, "engineer", 0.0, "integrate within (0 = off)"),
+    ("pid.hold_duty", "float", "", 0.0, 1.0, "engineer", 0.0, "integral preload: holding duty"),
+    ("pid.beta", "float", "", 0.0, 1.0, "engineer", 1.0, "P-on-error weight (0 = on meas.)"),
+    ("pid.sp_ramp_c_s", "float", "degC/s", 0.0, 10.0, "engineer", 0.0, "setpoint ramp (0 = off)"),
+    # The autotune's own cold-dose budget (a clean abort, below limits.cold_dose_cs)
+    ("tune.dose_cs", "float", "degC*s", 100.0, 6000.0, "engineer", 4000.0, "autotune dose budget"),
     # Valve time-proportioning (docs/control.md: the window sets the ripple)
     ("valve.window_ms", "int", "ms", 100, 5000, "engineer", 200, "time-proportioning window"),
     ("valve.min_on_ms", "int", "ms", 0, 500, "engineer", 30, "shortest valve pulse"),
