@@ -44,9 +44,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check firmware host_tools boards tests bench
 	$(BIN)/ruff format --check firmware host_tools boards tests bench
 
+# The firmware tests (marker mpy) run a second time on the 32-bit float32
+# build, beside the whole suite on the 64-bit port (two cores: the two runs
+# take about as long as one); its report follows the suite's.
 test: lint $(MICROPYTHON32) $(QEMU_ELF)
-	$(BIN)/python -m pytest
-	MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider
+	@MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider -q \
+	  > build/test32.log 2>&1 & p32=$$!; \
+	$(BIN)/python -m pytest; rc=$$?; \
+	wait $$p32; rc32=$$?; \
+	echo "== firmware tests on the 32-bit float32 build ($(MICROPYTHON32)) =="; \
+	cat build/test32.log; \
+	test $$rc = 0 && test $$rc32 = 0
 
 # Only the firmware tests, on the 32-bit build.
 test32: $(STAMP) $(MICROPYTHON32)
