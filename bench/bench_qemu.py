@@ -34,19 +34,19 @@ CLOCKS_MHZ = (
 
 
 def frozen_sizes():
-    """(whole frozen content, the cryo package's symbols) in bytes."""
-    obj = Q.ELF.parent / "frozen_content.o"
-    out = subprocess.run(
-        ["arm-none-eabi-nm", "-S", str(obj)], capture_output=True, text=True, check=True
+    """(whole frozen content: its object's text, the cryo package's own
+    symbols: bytecode, constants and qstr tables named after its modules)."""
+    obj = str(Q.ELF.parent / "frozen_content.o")
+    size = subprocess.run(
+        ["arm-none-eabi-size", obj], capture_output=True, text=True, check=True
     ).stdout
-    total = cryo = 0
+    total = int(size.splitlines()[1].split()[0])
+    out = subprocess.run(["arm-none-eabi-nm", "-S", obj], capture_output=True, text=True).stdout
+    cryo = 0
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 4:
-            n = int(parts[1], 16)
-            total += n
-            if "cryo" in parts[3]:
-                cryo += n
+        if len(parts) == 4 and "cryo" in parts[3]:
+            cryo += int(parts[1], 16)
     return total, cryo
 
 
@@ -78,8 +78,14 @@ def run():
         ("peak heap in use after the per-tick collect (live)", _kb(s["heap_live_peak"])),
         ("peak heap in use within a tick (live + garbage)", _kb(s["heap_tick_peak"])),
         (
-            "instructions per controller tick (mean / max)",
-            "%.2f M / %.1f M" % (s["tick_us_mean"] / 1e3, s["tick_us_max"] / 1e3),
+            "instructions per controller tick (mean / max, the longest in phase)",
+            "%.2f M / %.1f M (%s, t = %.1f s)"
+            % (
+                s["tick_us_mean"] / 1e3,
+                s["tick_us_max"] / 1e3,
+                s["tick_max_at"][1],
+                s["tick_max_at"][0] / 1e3,
+            ),
         ),
     ]
     for name, mhz in CLOCKS_MHZ:

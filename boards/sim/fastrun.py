@@ -172,6 +172,7 @@ def main(opts_path=None):
     heap_tick_peak = heap_live_peak = 0
     tick_us_max = 0
     tick_us_sum = 0
+    tick_max_at = None
 
     def boot():
         b = cboard.Board(board_def, clock)
@@ -286,6 +287,7 @@ def main(opts_path=None):
                 tick_us_sum += dt
                 if dt > tick_us_max:
                     tick_us_max = dt
+                    tick_max_at = (elapsed, ctrl.protocol.name)
                 ctrl.idle(now)
                 if link is not None:
                     link.poll()
@@ -395,6 +397,7 @@ def main(opts_path=None):
         "heap_size": gc.mem_alloc() + gc.mem_free(),
         "tick_us_mean": tick_us_sum / ticks if ticks else 0,
         "tick_us_max": tick_us_max,
+        "tick_max_at": tick_max_at,
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
     print(MARK + json.dumps(summary))
