@@ -63,9 +63,12 @@ def micropypath(extra=()) -> str:
 
 
 def run_raw(
-    code: str, *, heapsize: str | None = None, timeout: float = 120, extra_path=(), args=()
+    code: str, *, heapsize: str | None = None, timeout: float = 300, extra_path=(), args=()
 ):
-    """Run ``code`` and return the CompletedProcess (no result parsing)."""
+    """Run ``code`` and return the CompletedProcess (no result parsing).
+
+    ``timeout`` only stops a hung snippet: the longest take ~50 s of CPU on
+    the 32-bit build, and `make test` runs two suites on two shared cores."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(code)
         path = f.name
