@@ -400,7 +400,10 @@ def main(opts_path=None):
         "tick_max_at": tick_max_at,
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
-    print(MARK + json.dumps(summary))
+    # Streamed: the summary as one string does not fit a small board's heap.
+    sys.stdout.write(MARK)
+    json.dump(summary, sys.stdout)
+    sys.stdout.write("\n")
 
 
 if __name__ == "__main__":
