@@ -8,7 +8,27 @@ STAMP       := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(BIN)/micropython)
 export MICROPYTHON
 
-.PHONY: all venv test lint bench demo clean
+# Real 32-bit MicroPython (float32, 31-bit small ints, ticks wrap at 2**30),
+# built once from the pinned upstream source into build/ and reused after.
+MP_PIN      := 1c3c201149f37fe8d81246191b3127bb198d6306
+MP_LIB_PIN  := ee4bb8ff139e24c42b739935fbd8ec7c4d061e02
+MP_TARBALL  := ../shared/vendor/micropython-1c3c2011.tar.gz
+MP_DIR      := build/micropython
+MP_UNPACKED := $(MP_DIR)/.unpacked
+TOOLCHAIN   := build/.toolchain
+MP_UNIX_OPTS := MICROPY_PY_BTREE=0 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 \
+	CFLAGS_EXTRA="-m32 -DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT" LDFLAGS_EXTRA=-m32
+MICROPYTHON32 := $(abspath $(MP_DIR)/ports/unix/build-32f/micropython)
+export MICROPYTHON32
+# The emulated Cortex-M board: qemu port, MPS2_AN385 (Cortex-M3, float32),
+# its heap the size of an RP2040's free heap, the firmware frozen in.
+QEMU_HEAP   := 194560
+QEMU_PATCH  := boards/qemu-mps2/qemu-port.patch
+QEMU_ELF    := $(abspath $(MP_DIR)/ports/qemu/build-cryo/firmware.elf)
+export QEMU_ELF QEMU_HEAP
+FROZEN_SRC  := $(shell find firmware/cryo boards/sim -name '*.py') boards/qemu-mps2/manifest.py
+
+.PHONY: all venv test test32 lint bench demo clean micropython32 qemu
 
 all: test
 
@@ -24,14 +44,79 @@ lint: $(STAMP)
 	$(BIN)/ruff check firmware host_tools boards tests bench
 	$(BIN)/ruff format --check firmware host_tools boards tests bench
 
-test: lint
-	$(BIN)/python -m pytest
+# The firmware tests (marker mpy) run a second time on the 32-bit float32
+# build, beside the whole suite on the 64-bit port (two cores: the two runs
+# take about as long as one); its report follows the suite's.
+test: lint $(MICROPYTHON32) $(QEMU_ELF)
+	@MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider -q \
+	  > build/test32.log 2>&1 & p32=$$!; \
+	$(BIN)/python -m pytest; rc=$$?; \
+	wait $$p32; rc32=$$?; \
+	echo "== firmware tests on the 32-bit float32 build ($(MICROPYTHON32)) =="; \
+	cat build/test32.log; \
+	test $$rc = 0 && test $$rc32 = 0
 
-bench: $(STAMP)
+# Only the firmware tests, on the 32-bit build.
+test32: $(STAMP) $(MICROPYTHON32)
+	MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider
+
+micropython32: $(MICROPYTHON32)
+
+qemu: $(QEMU_ELF)
+
+# Debian packages, installed only when a tool is missing (CI runs as root).
+$(TOOLCHAIN):
+	@mkdir -p build
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+	    && test -f /usr/lib/arm-none-eabi/newlib/libc.a \
+	    && echo 'int main(void){return 0;}' | gcc -m32 -x c - -o build/.m32check 2>/dev/null; then \
+	  echo "toolchain present"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null; \
+	fi
+	@rm -f build/.m32check
+	@touch $@
+
+# The vendored tarball when ../shared/vendor is there, else the same pinned commits.
+$(MP_UNPACKED):
+	@mkdir -p build
+	@if [ -f $(MP_TARBALL) ]; then \
+	  tar -xzf $(MP_TARBALL) -C build; \
+	else \
+	  rm -rf $(MP_DIR) && git clone --quiet https://github.com/micropython/micropython $(MP_DIR) \
+	  && git -C $(MP_DIR) checkout --quiet $(MP_PIN) \
+	  && git -C $(MP_DIR) submodule update --init lib/micropython-lib \
+	  && test "$$(git -C $(MP_DIR)/lib/micropython-lib rev-parse HEAD)" = $(MP_LIB_PIN); \
+	fi
+	@touch $@
+
+# The unix port's own frozen set (asyncio) with 32-bit code and float32.
+$(MICROPYTHON32): $(MP_UNPACKED) $(TOOLCHAIN)
+	$(MAKE) -C $(MP_DIR)/mpy-cross -j2 >/dev/null
+	$(MAKE) -C $(MP_DIR)/ports/unix -j2 BUILD=build-32f $(MP_UNIX_OPTS) \
+	  FROZEN_MANIFEST=$(abspath $(MP_DIR))/extmod/asyncio/manifest.py >/dev/null
+
+bench: $(STAMP) $(MICROPYTHON32) $(QEMU_ELF)
 	$(BIN)/python bench/run.py
 
 demo: $(STAMP)
 	$(BIN)/python -m host_tools.demo
+
+# Two small changes to the qemu port: asyncio may be switched on, and the
+# time littlefs stamps files with (boards/qemu-mps2/README.md).
+$(MP_DIR)/.qemu-patched: $(MP_UNPACKED) $(QEMU_PATCH)
+	@if ! patch -p1 -R -s -f --dry-run -d $(MP_DIR) < $(QEMU_PATCH) >/dev/null; then \
+	  patch -p1 -s -d $(MP_DIR) < $(QEMU_PATCH); fi
+	@touch $@
+
+# Rebuilt (incrementally) when a frozen module changes.
+$(QEMU_ELF): $(MP_DIR)/.qemu-patched $(TOOLCHAIN) $(FROZEN_SRC)
+	$(MAKE) -C $(MP_DIR)/mpy-cross -j2 >/dev/null
+	$(MAKE) -C $(MP_DIR)/ports/qemu -j2 BOARD=MPS2_AN385 BUILD=build-cryo \
+	  MICROPY_HEAP_SIZE=$(QEMU_HEAP) MICROPY_VFS_LFS2=1 \
+	  CFLAGS_EXTRA="-DMICROPY_VFS_LFS2=1 -DMICROPY_PY_ASYNCIO=1" \
+	  FROZEN_MANIFEST=$(abspath boards/qemu-mps2/manifest.py) >/dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build

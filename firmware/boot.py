@@ -1,7 +1,8 @@
 # boot.py: runs first after every reset (power-up, machine.reset, watchdog,
 # soft reset). Order matters:
 #   1. valves closed before anything else (soft reset keeps pin levels);
-#   2. flash mounted as the root filesystem;
+#   2. flash mounted where the board definition says (flash_root: "/", the
+#      pyboard "/flash"), checked in the mount table;
 #   3. app selection (A/B slot verification, cryo.app.select_app).
 # boot.py and main.py share one global namespace on MicroPython boards, so
 # main.py finds BOOT (dict) and APP (the select_app result or None) here.
@@ -21,12 +22,12 @@ except Exception as _e:  # noqa: BLE001 - never let boot die with valves open
 
 BOOT = {"valves_closed": _closed, "flash": None, "app": None}
 
-# 2. Flash as the root filesystem (the virtual board's ROM and real ports'
-# _boot.py usually mounted it already; this only mounts if nothing is there).
+# 2. The board's flash (the virtual board's ROM and real ports' _boot.py
+# usually mounted it already; this only mounts if nothing is there).
 try:
-    BOOT["flash"] = _board.mount_flash()
-except Exception as _e:  # noqa: BLE001
-    print("boot: flash not mounted:", repr(_e))
+    BOOT["flash"] = _board.mount_flash(_board.flash_root())
+except Exception as _e:  # noqa: BLE001 - main.py then runs without storage: STORAGE blocks treatment
+    print("boot: flash not mounted:", _e)
 
 # 3. ---- APP SELECTION HOOK (cryo.app: firmware/cryo/app/) ----
 APP = None

@@ -34,17 +34,17 @@ from cryo import paths
 # "port", "micropython": the definitions tests/boards checks against each
 # MCU); its "build" object may override any key here: {"march", "platform",
 # "min_micropython", "runtime", "chip", "offset"}.
-def _host_march():
-    """The virtual board is the unix port on this host: its native arch."""
-    import platform
+def _sim_march() -> str | None:
+    """The virtual board is the unix port under ``micropython_exe()``: its
+    native arch, as it reports it (a 32-bit build on an x86-64 host is x86)."""
+    from host_tools.interpreter import facts, micropython_exe
 
-    return {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}.get(
-        platform.machine().lower()
-    )
+    i = facts(micropython_exe())["arch_index"]
+    return ARCHS[i] if i < len(ARCHS) else None
 
 
 PROFILES = {
-    "sim": {"march": _host_march(), "platform": "linux", "runtime": None},
+    "sim": {"march": None, "platform": "linux", "runtime": None},  # march: _sim_march
     "esp32s3": {"runtime": "esptool", "chip": "esp32s3", "offset": "0x0"},
     "rp2040": {"runtime": "uf2"},
     "rp2350": {"runtime": "uf2"},
@@ -115,6 +115,8 @@ def board_profile(name: str) -> dict:
         if data.get("micropython"):
             prof["min_micropython"] = data["micropython"]
         prof.update(data.get("build", {}))
+    if name == "sim":
+        prof["march"] = _sim_march()
     prof["name"] = name
     return prof
 

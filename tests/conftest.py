@@ -28,6 +28,8 @@ class MicroPython:
     run_raw = staticmethod(mpyrun.run_raw)
     call_each = staticmethod(mpyrun.call_each)
     differential = staticmethod(mpyrun.differential)
+    facts = staticmethod(mpyrun.facts)
+    float_tol = staticmethod(mpyrun.float_tol)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +63,17 @@ def pytest_report_header(config):
         exe = mpyrun.micropython_exe()
     except RuntimeError as e:
         return str(e)
-    return "micropython: %s (MICROPYTHON=%s)" % (exe, os.environ.get("MICROPYTHON", "unset"))
+    f = mpyrun.facts()
+    return (
+        "micropython: %s (MICROPYTHON=%s): %s floats, sys.maxsize 2**%d - 1, ticks wrap at 2**%d"
+        % (
+            exe,
+            os.environ.get("MICROPYTHON", "unset"),
+            "float32" if f["float32"] else "double",
+            f["maxsize"].bit_length(),
+            f["ticks_period"].bit_length() - 1,
+        )
+    )
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -40,6 +40,22 @@ def micropython_exe() -> str:
         raise RuntimeError(str(e))
 
 
+def facts() -> dict:
+    """What the interpreter under test is (float32, sys.maxsize, where ticks
+    wrap), read from the interpreter itself."""
+    from host_tools.interpreter import facts as of
+
+    return of(micropython_exe())
+
+
+def float_tol(abs_: float = 0.0, scale: float = 1.0) -> float:
+    """An absolute tolerance for a value of magnitude ``scale`` computed
+    under the interpreter: ``abs_`` in double, at least 4 float32 units in
+    the last place (``scale * 2**-21``) when the build computes in single
+    precision like most boards."""
+    return max(abs_, scale * 2.0**-21) if facts()["float32"] else abs_
+
+
 def micropypath(extra=()) -> str:
     # ".frozen" first, as in the default sys.path: asyncio and friends live there.
     paths = [".frozen"] + [str(p) for p in extra] + [str(FIRMWARE), str(SIM), str(MPY_LIB)]
@@ -47,9 +63,12 @@ def micropypath(extra=()) -> str:
 
 
 def run_raw(
-    code: str, *, heapsize: str | None = None, timeout: float = 120, extra_path=(), args=()
+    code: str, *, heapsize: str | None = None, timeout: float = 300, extra_path=(), args=()
 ):
-    """Run ``code`` and return the CompletedProcess (no result parsing)."""
+    """Run ``code`` and return the CompletedProcess (no result parsing).
+
+    ``timeout`` only stops a hung snippet: the longest take ~50 s of CPU on
+    the 32-bit build, and `make test` runs two suites on two shared cores."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(code)
         path = f.name

@@ -8,7 +8,9 @@ Options (JSON object): plant, scenario, seed, flash (image path or null = RAM),
 flash_blocks, duration_s, trace (CSV path or null), trace_ms, config (dict
 for the Controller), board (board.json path or null), rom (firmware dir),
 sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
-wrap), autostart (call Controller.start after boot).
+wrap), autostart (call Controller.start after boot), flash_at (address of
+memory outside the heap for the flash contents: the emulated Cortex-M board),
+collect_each_tick (collect after every tick and report the heap peaks).
 
 The board's safety timer is armed with the controller's ``safety_isr`` as
 ``Controller.run`` arms it, and fires in virtual time (also while a
@@ -164,10 +166,14 @@ def _autotune(ctrl):
         return {"error": repr(e)}
 
 
-def main():
+def main(opts_path=None):
+    """Run with the options file ``opts_path`` (default: the first argument;
+    a frozen runner on a port without ``sys.argv`` is called with it)."""
+    if opts_path is None and len(sys.argv) > 1:
+        opts_path = sys.argv[1]
     opts = {}
-    if len(sys.argv) > 1:
-        with open(sys.argv[1]) as f:
+    if opts_path is not None:
+        with open(opts_path) as f:
             opts = json.load(f)
     gc.threshold(256 * 1024)  # micropython.md fact 16
     seed = int(opts.get("seed", 0))
@@ -183,7 +189,9 @@ def main():
     if trace is not None:
         trace.write(TRACE_HEADER)
     trace_ms = int(opts.get("trace_ms", 100))
-    dev = vboard.make_flash(opts.get("flash"), 4096, int(opts.get("flash_blocks", 512)))
+    dev = vboard.make_flash(
+        opts.get("flash"), 4096, int(opts.get("flash_blocks", 512)), opts.get("flash_at")
+    )
     world.flash = dev
     vboard.mount_root(dev, opts.get("rom"), opts.get("sim"))
     import cryo.board as cboard
@@ -204,6 +212,15 @@ def main():
     next_trace = 0
     period = 10
     hold = HoldStats()
+    # Cost figures (bench, boards/qemu-mps2): the time of the controller's
+    # tick (on the emulated board, instruction-counted virtual time) and, with
+    # ``collect_each_tick``, the heap in use just before the collection after
+    # each tick (live data + one tick's garbage) and right after it (live).
+    collect_each = bool(opts.get("collect_each_tick"))
+    heap_tick_peak = heap_live_peak = 0
+    tick_us_max = 0
+    tick_us_sum = 0
+    tick_max_at = None
 
     def boot():
         b = cboard.Board(board_def, clock)
@@ -313,7 +330,13 @@ def main():
         else:
             hang_until = None
             try:
+                t0 = time.ticks_us()
                 ctrl.tick(now)
+                dt = time.ticks_diff(time.ticks_us(), t0)
+                tick_us_sum += dt
+                if dt > tick_us_max:
+                    tick_us_max = dt
+                    tick_max_at = (elapsed, ctrl.protocol.name)
                 ctrl.idle(now)
                 if link is not None:
                     link.poll()
@@ -326,6 +349,14 @@ def main():
                 reboot("exception")
                 continue
             ticks += 1
+            if collect_each:
+                used = gc.mem_alloc()
+                if used > heap_tick_peak:
+                    heap_tick_peak = used
+                gc.collect()
+                used = gc.mem_alloc()
+                if used > heap_live_peak:
+                    heap_live_peak = used
             if (
                 opts.get("autostart", True)
                 and started_at[0] is not None
@@ -414,9 +445,19 @@ def main():
         # the TUNE phase's outcome (engineer workflow in virtual time: bench)
         "autotune": _autotune(ctrl),
         "hold": hold.summary(),
+        "heap_tick_peak": heap_tick_peak if collect_each else None,
+        "heap_live_peak": heap_live_peak if collect_each else None,
+        "heap_size": gc.mem_alloc() + gc.mem_free(),
+        "tick_us_mean": tick_us_sum / ticks if ticks else 0,
+        "tick_us_max": tick_us_max,
+        "tick_max_at": tick_max_at,
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
-    print(MARK + json.dumps(summary))
+    # Streamed: the summary as one string does not fit a small board's heap.
+    sys.stdout.write(MARK)
+    json.dump(summary, sys.stdout)
+    sys.stdout.write("\n")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -815,10 +815,14 @@ def install(w):
     return w
 
 
-def make_flash(path=None, block_size=4096, block_count=512):
+def make_flash(path=None, block_size=4096, block_count=512, ram_at=None):
     """The board's flash chip: a FlashBlockDevice (flash.py) whose power cut takes the
     whole board down (real time: the relay restarts the process; fast time:
-    BoardReset('power') unwinds to the runner, past any ``except OSError``)."""
+    BoardReset('power') unwinds to the runner, past any ``except OSError``).
+
+    ``ram_at``: address of memory outside the MicroPython heap that holds the
+    chip's contents (an emulated Cortex-M board, boards/qemu-mps2), erased
+    here; the firmware's heap then carries only what a real board's does."""
     from flash import FlashBlockDevice, PowerCut
 
     class BoardFlash(FlashBlockDevice):
@@ -846,7 +850,18 @@ def make_flash(path=None, block_size=4096, block_count=512):
                 self.path, self.block_size, self.block_count, _shared=(self._ram, self._file)
             )
 
-    return BoardFlash(path, block_size, block_count)
+    if ram_at is None:
+        return BoardFlash(path, block_size, block_count)
+    import uctypes
+
+    ram = uctypes.bytearray_at(ram_at, block_size * block_count)
+    blank = b"\xff" * block_size
+    mv = memoryview(ram)
+    i = 0
+    while i < block_count:
+        mv[i * block_size : (i + 1) * block_size] = blank
+        i += 1
+    return BoardFlash(None, block_size, block_count, _shared=(ram, None))
 
 
 def _power_lost():

@@ -61,7 +61,7 @@ class ManualClock:
 
     def advance(self, ms):
         self._ms = self.add(self._ms, ms)
-        self._us = (self._us + ms * 1000) & _MASK
+        self._us = self.add(self._us, ms * 1000)
 
     # Wrap arithmetic that stays within 31-bit small ints on a 32-bit board:
     # ``a - b + 2**29`` or ``t + delta`` could reach 2**30 and become a heap

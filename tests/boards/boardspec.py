@@ -354,6 +354,12 @@ def _check_toolchain(defn, name, err):
 # schedules the callback (ports/esp32/machine_timer.c, which as read for
 # this rule also raises ValueError for hard=True), and esp32's Pin.irq takes
 # handler, trigger and wake, no hard (ports/esp32/machine_pin.c).
+# Where each port's frozen _boot.py / main.c mounts the internal flash
+# (MicroPython 1.29: ports/stm32/main.c init_flash_fs mounts "/flash";
+# ports/rp2/modules/_boot.py and ports/esp32/modules/_boot.py mount "/"; the
+# virtual board's ROM, boards/sim/vboard.py mount_root, mounts "/").
+FLASH_ROOT = {"rp2": "/", "esp32": "/", "stm32": "/flash", "sim": "/"}
+
 SAFETY_TIMER = {
     # port: (allowed ids, hard required (True) / forbidden (False) / free (None))
     "rp2": ((-1,), True),
@@ -541,6 +547,13 @@ def _check_wiring(defn, mcu, facts, rules, err, errs):
             )
 
     _check_interrupts(defn, facts["port"], err)
+    root = defn.get("flash_root", "/")
+    if root != FLASH_ROOT[facts["port"]]:
+        err(
+            "flash_root",
+            "%r; the %s port's _boot.py mounts the internal flash at %r"
+            % (root, facts["port"], FLASH_ROOT[facts["port"]]),
+        )
 
     buz = defn.get("buzzer")
     if not isinstance(buz, dict) or "pin" not in buz:

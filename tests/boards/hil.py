@@ -139,9 +139,10 @@ class DeviceTarget:
         self.definition = self.eval_json("__import__('json').dumps(%s)" % self._load_expr())
         self.board = self.definition.get("name", "?")
         # 32-bit boards wrap ticks at 2**30; the unix port behind `cryo sim`
-        # is 64-bit and wraps at 2**62 (micropython.md fact 9).
+        # wraps where its build does (2**62 on a 64-bit build, 2**30 on the
+        # 32-bit one), as that interpreter reports on its own.
         unix = self.identity()["platform"] in ("linux", "darwin")
-        self.ticks_period = 1 << (62 if unix else 30)
+        self.ticks_period = mpyrun.facts()["ticks_period"] if unix else 1 << 30
 
     def _load_expr(self):
         return "__import__('cryo.board', None, None, ['load_definition']).load_definition(%r)" % (

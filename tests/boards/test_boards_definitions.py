@@ -161,6 +161,14 @@ MISTAKES = [
     ("esp32s3", "inputs.estop.irq_hard", True, "its Pin.irq has no 'hard' keyword"),
     ("rp2040", "inputs.estop.irq_hard", False, "must be true on rp2"),
     ("stm32f4", "inputs.estop.irq_hard", _DELETE, "must be true on stm32"),
+    # the flash's mount point, where the port's boot code puts it
+    (
+        "stm32f4",
+        "flash_root",
+        _DELETE,
+        "the stm32 port's _boot.py mounts the internal flash at '/flash'",
+    ),
+    ("rp2040", "flash_root", "/flash", "the rp2 port's _boot.py mounts the internal flash at '/'"),
     # the optional valve-supply read-back follows the input rules
     ("rp2040", "inputs.valve_supply", {"pin": 22, "pull": "down"}, None),
     ("rp2040", "inputs.valve_supply", {"pin": 15, "pull": "down"}, "already used by valve.pin"),

@@ -43,7 +43,7 @@ result(r)
 
 
 def test_tick_arithmetic_wraps_at_2_30(target):
-    """32-bit boards wrap ticks at 2**30 (the unix port at 2**62): the board's
+    """32-bit boards wrap ticks at 2**30 (a 64-bit unix port at 2**62): the board's
     clock must behave like the ManualClock the simulations use."""
     got = target.run(
         """

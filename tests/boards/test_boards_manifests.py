@@ -42,3 +42,22 @@ def test_manifest_freezes_the_controller_package(name):
     # Neither boot.py nor main.py: they stay on the filesystem.
     assert not [c for c in calls if c[0] in ("module", "freeze")]
     assert kw["opt"] == 1  # what test_boards_mpy_cross.py compiles with
+
+
+def test_the_emulated_boards_manifest_freezes_firmware_asyncio_and_the_virtual_board():
+    """boards/qemu-mps2 (built by `make qemu`): the controller as the real
+    boards freeze it, asyncio from the MicroPython tree, and every module of
+    the virtual board that runs beside it (each one exists)."""
+    path = boardcheck.BOARDS / "qemu-mps2" / "manifest.py"
+    calls = run_manifest(path)
+    assert ("include", ("$(MPY_DIR)/extmod/asyncio",), {}) in calls
+    packages = {a[0]: kw for n, a, kw in calls if n == "package"}
+    assert (path.parent / packages["cryo"]["base_path"]).resolve() == boardcheck.FIRMWARE
+    assert packages["cryo"]["opt"] == 1
+    sim = boardcheck.BOARDS / "sim"
+    assert (path.parent / packages["chips"]["base_path"]).resolve() == sim
+    modules = sorted(a[0] for n, a, kw in calls if n == "module")
+    for m in modules:
+        assert (sim / m).is_file(), m
+    needed = {"fastrun.py", "flash.py", "machine.py", "plant.py", "scenario.py", "vboard.py"}
+    assert needed <= set(modules)

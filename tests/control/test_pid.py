@@ -193,7 +193,7 @@ result([outs[0], outs[-1], i_tracked, pid.p_term, pid.d_term, first_auto, m])
     e = m - (-25.0)
     # bumpless: the first automatic output differs only by one integral step
     # and the decay of the filtered derivative (D decays by dt/(Tf+dt))
-    assert abs(first_auto - 0.7) <= 0.05 * abs(e) * 0.1 + abs(d) * 0.1 / 0.5 + 1e-9
+    assert abs(first_auto - 0.7) <= 0.05 * abs(e) * 0.1 + abs(d) * 0.1 / 0.5 + mpy.float_tol(1e-9)
     assert abs(first_auto - 0.7) < 0.02
 
 
@@ -219,7 +219,7 @@ result([before, after, m])
     e = m + 25.0
     assert 0.0 < before < 1.0
     # only the new integral step and the decaying filtered derivative differ
-    assert abs(after - before) <= 0.05 * e * 0.1 + 0.4 * 0.1 * 0.2 + 1e-9
+    assert abs(after - before) <= 0.05 * e * 0.1 + 0.4 * 0.1 * 0.2 + mpy.float_tol(1e-9)
     assert abs(after - before) < 0.015  # vs 0.065 if P and D jumped
 
 
@@ -240,8 +240,8 @@ result([before, after, m_after])
 """,
     )
     before, after, m_after = r
-    assert after - before == pytest.approx(0.01 * 5.5 * 0.1, abs=1e-9)  # only I
-    assert m_after - after == pytest.approx(0.1 * 0.5 + 0.01 * 6.0 * 0.1, abs=1e-9)
+    assert after - before == pytest.approx(0.01 * 5.5 * 0.1, abs=mpy.float_tol(1e-9))  # only I
+    assert m_after - after == pytest.approx(0.1 * 0.5 + 0.01 * 6.0 * 0.1, abs=mpy.float_tol(1e-9))
 
 
 def test_setpoint_ramp_limits_rate(mpy):
@@ -261,7 +261,7 @@ result(sps)
     )
     assert r[0] == pytest.approx(20.0 - 0.2)  # starts at the measurement
     steps = [a - b for a, b in zip(r, r[1:])]
-    assert max(steps) <= 0.2 + 1e-9
+    assert max(steps) <= 0.2 + mpy.float_tol(1e-9, scale=25.0)  # setpoints up to 25 °C
     assert r[-1] == -25.0
 
 
@@ -437,5 +437,10 @@ result(out)
     )
     cp = cpython()
     assert len(cp) == len(mp)
+    # Double: the same to rounding. Float32 (most boards): the demand and its
+    # terms within 1e-5 of the double result over 200 steps with mode and gain
+    # changes (a valve demand is a fraction of the on-time; 1e-5 of a 1 s
+    # window is 10 µs; measured 2.6e-6 on the 32-bit build).
+    abs_ = 1e-5 if mpy.facts()["float32"] else 1e-12
     for i, (a, b) in enumerate(zip(cp, mp)):
-        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), "step %d" % i
+        assert a == pytest.approx(b, rel=1e-9, abs=abs_), "step %d" % i

@@ -38,6 +38,16 @@ from cryo.sensing.faults import (
 from cryo.supervision import channel as chm
 
 WRAP = (1 << 30) - 700  # scenarios cross the 32-bit tick wrap
+# The interpreter computes in IEEE single precision (most boards, and the
+# 32-bit build the suite runs on as well): a value's last bits differ.
+FLOAT32 = 1.0 + 2.0**-30 == 1.0
+
+
+def f32_slack(x):
+    """Rounding a float32 evaluation of a polynomial can add near ``x``
+    (a few units in the last place; nothing in double)."""
+    return 1e-9 + (abs(x) * 4e-7 + 1e-7 if FLOAT32 else 0.0)
+
 
 # DS55 Table 4 (°C, 14-bit TC) and Table 5 (°C, 12-bit CJ).
 DS55_TC = (
@@ -164,8 +174,8 @@ def case_nist_table_points_k_and_t():
     for t, k_tab, k4, t_tab, t4 in nist.POINTS:
         eq(round(tc.emf_mv("K", t), 3), k_tab, "K E(%d)" % t)
         eq(round(tc.emf_mv("T", t), 3), t_tab, "T E(%d)" % t)
-        near(tc.emf_mv("K", t), k4, 0.00005 + 1e-9, "K 4dp %d" % t)
-        near(tc.emf_mv("T", t), t4, 0.00005 + 1e-9, "T 4dp %d" % t)
+        near(tc.emf_mv("K", t), k4, 0.00005 + f32_slack(k4), "K 4dp %d" % t)
+        near(tc.emf_mv("T", t), t4, 0.00005 + f32_slack(t4), "T 4dp %d" % t)
         for ty, e in (("K", k4), ("T", t4)):
             tol = max(0.05 / tc.seebeck_uv_per_c(ty, t) + 0.002, 0.01)
             near(tc.temperature_c(ty, e), t, tol, "%s inverse %d" % (ty, t))

@@ -41,8 +41,11 @@ def test_case_under_cpython(name):
         st.tuples(
             st.sampled_from(["reading55", "reading56"]),
             st.sampled_from(["K", "T"]),
-            st.floats(-270.0, 400.0),
-            st.floats(-20.0, 70.0),
+            # Values a float32 board can hold (MicroPython's float32 parser
+            # turns some double-only strings, e.g. 1.8887406739214823e-149,
+            # into nan: measured on the 32-bit build).
+            st.floats(-270.0, 400.0, width=32, allow_subnormal=False),
+            st.floats(-20.0, 70.0, width=32, allow_subnormal=False),
         ),
         min_size=1,
         max_size=30,
@@ -58,8 +61,17 @@ def test_drivers_agree_between_interpreters(mpy, calls):
     )
     for (f, *args), m in zip(calls, got):
         c = getattr(sensing_cases, f)(*args)
-        assert m[:3] == c[:3], (f, args)
+        if mpy.facts()["float32"]:
+            # The emulated chip rounds a temperature to its code in the
+            # interpreter's floats: exactly between two codes (1.67578125 °C
+            # = 214.5/128) float32 may land on the other one. The driver
+            # must still agree on the faults and convert its code the same.
+            assert m[0] == c[0] and abs(m[1] - c[1]) <= 1 and abs(m[2] - c[2]) <= 1, (f, args)
+            if m[1:3] != c[1:3]:
+                continue
+        else:
+            assert m[:3] == c[:3], (f, args)
         if c[3] is None:
             assert m[3] is None
         else:
-            assert m[3] == pytest.approx(c[3], abs=1e-9), (f, args)
+            assert m[3] == pytest.approx(c[3], abs=mpy.float_tol(1e-9, abs(c[3]) + 1)), (f, args)

@@ -148,4 +148,7 @@ result([p.surface_c, p.probe_c, p.aux_c, p.reservoir_fraction, p.supply_pressure
     for i in range(200):
         p.step(0.1, 1.0 if i % 40 < 25 else 0.0, True)
     cp = [p.surface_c, p.probe_c, p.aux_c, p.reservoir_fraction, p.supply_pressure_kpa]
-    assert r == pytest.approx(cp, rel=1e-9, abs=1e-9)
+    # Float32 (the 32-bit build, most boards): 200 integration steps stay
+    # within 10 ppm of the double result (measured 3 ppm).
+    rel = 1e-5 if mpy.facts()["float32"] else 1e-9
+    assert r == pytest.approx(cp, rel=rel, abs=1e-9)

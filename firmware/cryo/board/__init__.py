@@ -444,26 +444,36 @@ def build(path=_BOARD_JSON, clock=None):
     return Board(load_definition(path), clock)
 
 
+def flash_root(definition=None):
+    """Where this board's flash filesystem is mounted: the definition's
+    ``flash_root`` ("/" when absent; the pyboard's _boot.py mounts its
+    internal flash at "/flash")."""
+    d = definition if definition is not None else load_definition()
+    return d.get("flash_root", "/")
+
+
 def mount_flash(path="/"):
     """Make sure a filesystem is mounted at ``path`` (the board's flash).
 
     Real ports' frozen ``_boot.py`` and the virtual board's ROM mount the
     flash before boot.py runs; this mounts the device the port offers
     (``machine.flash_device()`` on the virtual board) only if nothing is
-    mounted, formatting a blank device. Returns a short status string.
+    mounted there, formatting a blank device. What is mounted is read from
+    the mount table (``vfs.mount()``): ``os.statvfs("/")`` also answers for
+    the virtual root of a port that mounts its flash at "/flash" only.
+    Returns a short status string; BoardError names the mount points.
     """
-    import os
-
-    try:
-        os.statvfs(path)
-        return "mounted"
-    except OSError:
-        pass
-    get = getattr(machine, "flash_device", None)
-    if get is None:
-        raise BoardError("no filesystem at %s and this port offers no flash device" % path)
     import vfs
 
+    points = [p for _fs, p in vfs.mount()]
+    if path in points:
+        return "mounted"
+    get = getattr(machine, "flash_device", None)
+    if get is None:
+        raise BoardError(
+            "no filesystem mounted at %s (mounted: %s): the board definition's flash_root "
+            "must name where this port mounts its flash" % (path, ", ".join(points) or "none")
+        )
     bdev = get()
     try:
         vfs.mount(vfs.VfsLfs2(bdev), path)

@@ -1,0 +1,9 @@
+# The frozen image of the emulated Cortex-M board (qemu port, MPS2_AN385):
+# the firmware, asyncio, and the virtual board's emulated chips, plant,
+# flash and ``machine`` beside it, so none of their bytecode takes heap.
+# Built by `make qemu` (Makefile); checked by tests/boards/test_boards_manifests.py.
+include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821 - manifestfile.py API
+package("cryo", base_path="../../firmware", opt=1)  # noqa: F821
+package("chips", base_path="../sim", opt=1)  # noqa: F821
+for _name in ("machine", "vboard", "plant", "scenario", "shipped", "flash", "fastrun"):
+    module(_name + ".py", base_path="../sim", opt=1)  # noqa: F821
