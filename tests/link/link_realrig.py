@@ -34,6 +34,7 @@ class RealRig:
         now = self.clock.ticks_ms()
         self.world.advance_to(now)
         self.ctl.tick(now)
+        self.ctl.idle(now)  # the loop's idle point after the tick
         if self.world.wdt_expired(now):
             self.world.wdt_fed_ms = now
         self.valve_trace.append(1 if self.world.valve_is_open() else 0)

@@ -17,7 +17,8 @@ and why:
    (treatment log and device event log), then the protocol moves to FAULT
    (latched) or ABORTED — valve first, alarm second, log third.
 4. **sequence + regulate** — °C for the fresh samples (``Inputs.convert``),
-   the footswitch, the protocol advances (its phase changes go through the
+   the footswitch's press (noted; acted on at the idle point), the
+   protocol advances (its phase changes go through the
    interlock, which grants or withdraws the permit in the same call), the
    site is tracked; PRECOOL asks for full cooling open-loop, FREEZE runs
    the ``Regulator``, TUNE the running experiment (``Tuning``), every other
@@ -106,6 +107,7 @@ class Tick:
         # Held at power-up is not a press: a stuck or held pedal never
         # starts a treatment; it must be released and pressed again.
         self._foot_prev = 1 if board.footswitch is not None and parts.inputs.pedal() else 0
+        self._pressed = False  # a press seen by the tick, acted on at idle()
 
     # -- the tick ----------------------------------------------------------
 
@@ -140,7 +142,7 @@ class Tick:
             fresh &= ~(1 << 2)
         inputs.convert(now, fresh)
         temps = inputs.temps
-        self._footswitch(now)
+        self._footswitch()
         tissue = temps[0]
         proto.step(now, tissue, temps[2])
         self._track_site(tissue)
@@ -181,11 +183,14 @@ class Tick:
             self.count_overrun(dur > self.period_ms * 1000)
 
     def idle(self, now):
-        """Occasional work at the planned idle point after a tick: commit
-        the log's queued samples, keep the safety state current, check the
+        """Occasional work at the planned idle point after a tick: act on
+        a footswitch press (start, begin), commit the log's queued samples, keep the safety state current, check the
         log's room once a second, re-place the limits when the cold
         junction moved. A failure here is a condition the next tick's
         evaluation acts on."""
+        if self._pressed:
+            self._pressed = False
+            self._on_press(now)  # the controller decides; it never raises
         try:
             self._journal.commit()
             self.remember(now)
@@ -254,13 +259,16 @@ class Tick:
 
     # -- the control path --------------------------------------------------
 
-    def _footswitch(self, now):
-        """A press (edge) of the footswitch: the controller decides."""
+    def _footswitch(self):
+        """A press (edge) of the footswitch is noted here and acted on at the
+        idle point right after the tick (``idle``): what it starts (the
+        self-test, opening the log session) is occasional work that must
+        not stretch the tick."""
         if self._board.footswitch is None:
             return
         pressed = 1 if self._inputs.pedal() else 0
         if pressed and not self._foot_prev:
-            self._on_press(now)
+            self._pressed = True
         self._foot_prev = pressed
 
     def _track_site(self, tissue):
