@@ -177,7 +177,9 @@ def goto(rig, phase):
         rig.step(2)
         return rig.phase() == S.READY
     rig.hold(True)
-    rig.step(1)
+    # The press is acted on at the idle point after the tick (PRECOOL
+    # begins there); the next tick opens the valves.
+    rig.step(2)
     if phase == "PRECOOL":
         return rig.phase() == S.PRECOOL
     if phase == "FREEZE":
