@@ -30,7 +30,6 @@ How the serial line is made to behave like a board's USB serial port:
 from __future__ import annotations
 
 import argparse
-import errno
 import fcntl
 import json
 import os
