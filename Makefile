@@ -8,7 +8,7 @@ STAMP       := $(VENV)/.installed
 MICROPYTHON ?= $(abspath $(BIN)/micropython)
 export MICROPYTHON
 
-.PHONY: all venv test lint bench demo clean
+.PHONY: all venv test lint bench demo clean stress
 
 all: test
 
@@ -29,6 +29,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# 100 full pulls per port form under CPU load (make test runs 10 per form)
+stress: $(STAMP)
+	CRYO_STRESS_PULLS=100 $(BIN)/python -m pytest tests/host/test_pull_stress.py -s -p no:cacheprovider
 
 demo: $(STAMP)
 	$(BIN)/python -m host_tools.demo

@@ -22,11 +22,10 @@ and writes go as base64 in 4 KiB chunks.
 from __future__ import annotations
 
 import ast
-import base64
-import binascii
 import os
 import time
 
+from host_tools import transfer
 from host_tools.errors import AccessDenied, CryoError, DeviceError
 
 ENV_PORT = "CRYO_PORT"
@@ -74,8 +73,6 @@ def _cry_mk(p):
 def _cry_open(p):
     global _cry_f
     _cry_f = open(p, 'wb')
-def _cry_w(s):
-    _cry_f.write(binascii.a2b_base64(s))
 def _cry_close():
     _cry_f.close()
 def _cry_sha(p):
@@ -141,19 +138,8 @@ def _cry_read(p, off, n):
     with open(p, 'rb') as f:
         f.seek(off)
         return f.read(n)
-def _cry_stream(p, off, chunk):
-    import sys
-    b = bytearray(chunk)
-    w = sys.stdout.write
-    with open(p, 'rb') as f:
-        f.seek(off)
-        while True:
-            _cry_feed()
-            n = f.readinto(b)
-            if not n:
-                break
-            w(binascii.b2a_base64(b[:n] if n < chunk else b))
 """
+DEVICE_HELPERS += transfer.DEVICE_CODE
 
 
 def _list_ports():
@@ -249,6 +235,7 @@ class Session:
         self.files_written: list[str] = []
         self._have_prompt = False
         self._helpers = False
+        self.retries = 0  # damaged exchanges repeated (host_tools.transfer)
         self.stream_timeout = 10.0  # s of silence before a transfer counts as lost
 
     # -- lifecycle -------------------------------------------------------
@@ -350,32 +337,33 @@ class Session:
         self.exec(f"_cry_mk({path!r})")
 
     def write_file(self, path: str, data: bytes, progress=None):
-        """Write ``data`` to ``path`` on the device (base64, 4 KiB chunks)."""
+        """Write ``data`` to ``path`` on the device (base64, 4 KiB chunks, CRC-checked)."""
         d = path.rsplit("/", 1)[0] if "/" in path else ""
         if d:
             self.makedirs(d)
         self.exec(f"_cry_open({path!r})")
-        for i in range(0, len(data), WRITE_CHUNK):
-            chunk = base64.b64encode(data[i : i + WRITE_CHUNK]).decode()
-            self.exec(f"_cry_w({chunk!r})")
-            if progress:
-                progress(min(WRITE_CHUNK, len(data) - i))
+        transfer.put(self, data, WRITE_CHUNK, progress)
         self.exec("_cry_close()")
         self.bytes_written += len(data)
         self.files_written.append(path)
 
-    def read_file(self, path: str, offset: int = 0, progress=None, chunk: int = 3072) -> bytes:
-        """Read ``path`` from ``offset`` to its end, streamed as base64 lines."""
-        return self.stream(f"_cry_stream({path!r}, {int(offset)}, {int(chunk)})", progress)
+    def read_file(self, path: str, offset: int = 0, progress=None) -> bytes:
+        """Read ``path`` from ``offset`` to its end (framed, CRC-checked, retried)."""
+        out = bytearray()
+        transfer.fetch(self, path, offset, out.extend, progress)
+        return bytes(out)
 
-    def stream(self, code: str, progress=None, timeout: float | None = None, sink=None) -> bytes:
-        """Run ``code`` that prints base64 lines; return the decoded bytes.
+    def query(self, expr: str):
+        """``eval`` for reads: the reply is CRC-checked and asked again if damaged."""
+        return transfer.query(self, expr)
 
-        With ``sink`` each decoded block is handed to ``sink(data)`` as it
-        arrives (nothing is accumulated): what a resumable pull needs.
+    def run_stream(self, code: str, feed, timeout: float | None = None):
+        """Run ``code`` and hand its output to ``feed(bytes)`` as it arrives.
 
         Reads the serial port directly in large blocks (mpremote's
         ``follow`` reads one byte at a time on a pty and concatenates).
+        Raises DeviceError after ``timeout`` s of silence, or with the
+        device's error line.
         """
         from mpremote.transport import TransportError
 
@@ -386,9 +374,8 @@ class Session:
         except (TransportError, OSError) as e:
             raise DeviceError(f"link to {self.port} lost: {e}") from None
         ser = t.serial
-        buf = bytearray()
-        out = bytearray()
         last = time.monotonic()
+        tail = bytearray()
         while True:
             try:
                 n = ser.in_waiting
@@ -397,42 +384,45 @@ class Session:
                 raise DeviceError(f"link to {self.port} lost: {e}") from None
             if data:
                 last = time.monotonic()
-                buf += data
-                # complete lines → decode now (bounded memory, live progress)
-                eof = buf.find(b"\x04")
-                upto = eof if eof >= 0 else buf.rfind(b"\n") + 1
-                if upto > 0:
-                    part = bytes(buf[:upto])
-                    del buf[:upto]
-                    if part.strip():
-                        # one base64 line per device read (each may end in '=')
-                        dec = b"".join(binascii.a2b_base64(ln) for ln in part.split())
-                        if sink is not None:
-                            sink(dec)
-                        else:
-                            out += dec
-                        if progress:
-                            progress(len(dec))
-                if eof >= 0:
-                    break
-            elif time.monotonic() - last > timeout:
+                eof = data.find(b"\x04")
+                if eof < 0:
+                    feed(data)
+                    continue
+                feed(data[:eof])
+                tail += data[eof + 1 :]
+                break
+            if time.monotonic() - last > timeout:
                 raise DeviceError(f"link to {self.port} lost: no data for {timeout:.0f} s")
         # after the first \x04: stderr up to the second \x04, then '>'
-        err = bytes(buf[1:])
-        while err.count(b"\x04") < 1:
+        while tail.count(b"\x04") < 1:
             data = ser.read(max(1, ser.in_waiting))
             if not data:
                 if time.monotonic() - last > timeout:
                     raise DeviceError(f"link to {self.port} lost while finishing a transfer")
                 continue
             last = time.monotonic()
-            err += data
-        cut = err.find(b"\x04")
-        self._have_prompt = b">" in err[cut:]
-        err = err[:cut]
+            tail += data
+        cut = tail.find(b"\x04")
+        self._have_prompt = b">" in tail[cut:]
+        err = bytes(tail[:cut])
         if self._have_prompt:
             self.exec("pass")  # leaves the next '>' unread, as mpremote expects
         if err.strip():
             lines = err.decode(errors="replace").strip().splitlines()
             raise DeviceError(f"device error: {lines[-1]}")
-        return bytes(out)
+
+    def recover(self):
+        """Back to a clean raw-REPL prompt after a damaged exchange.
+
+        Interrupts whatever still runs (Ctrl-C), discards what is in flight
+        and re-enters the raw REPL; the helpers survive (same interpreter).
+        """
+        t = self.transport
+        try:
+            t.serial.write(b"\r\x03\x03")
+            time.sleep(0.2)
+            t.serial.reset_input_buffer()
+            t.enter_raw_repl(soft_reset=False, timeout_overall=5)
+        except Exception as e:  # noqa: BLE001 - any transport failure means the link is gone
+            raise DeviceError(f"link to {self.port} lost: cannot recover the REPL ({e})") from None
+        self._have_prompt = False

@@ -710,41 +710,57 @@ def _unwrap24(prev_t, t24):
     return t
 
 
-def iter_records(root):
-    """Yield ``(record_dict, session)`` for every intact record under ``root``.
+def walk_segment(data, cursor):
+    """Yield ``(off, size, record_dict or None, session)`` for one segment's bytes.
 
-    Works on the device and on the host (a pulled copy of the log folder).
-    Sample dicts get ``t_ms`` (unwrapped ms since session start).
+    ``cursor``: ``[last_seq, session, t_last]`` carried from the previous
+    segment (``[-1, 0, 0]`` before the first), updated in place, so a reader
+    can resume at any segment (the host's archive index does). A damaged
+    range is yielded with ``None`` and the session it lies in.
     """
+    for off, size, rtype, seq in R.walk(data, cursor[0]):
+        if rtype is None:
+            yield off, size, None, cursor[1]
+            continue
+        rec = R.decode_at(data, off, rtype, seq)
+        cursor[0] = seq
+        if rtype == R.TYPE_SEGMENT:
+            cursor[1] = rec["session"] if rec["open"] else 0
+        elif rtype == R.TYPE_SESSION:
+            cursor[1] = rec["session"]
+            cursor[2] = 0
+        elif rtype == R.SAMPLE_MARK:
+            cursor[2] = _unwrap24(cursor[2], rec.pop("t24"))
+            rec["t_ms"] = cursor[2]
+        elif rtype == R.TYPE_EVENT:
+            cursor[2] = rec["t_ms"]
+        yield off, size, rec, cursor[1]
+        if rtype == R.TYPE_SUMMARY:
+            cursor[1] = 0
+
+
+def segment_names(root):
+    """Segment file names under ``root``, oldest first."""
     names = []
     for name in os.listdir(root):
         n = seg_number(name)
         if n >= 0:
             names.append((n, name))
     names.sort()
-    last_seq = -1
-    session = 0
-    t_last = 0
-    for _n, name in names:
-        data = _read_file(_join(root, name))
-        for off, _size, rtype, seq in R.walk(data, last_seq):
-            if rtype is None:
-                continue
-            rec = R.decode_at(data, off, rtype, seq)
-            last_seq = seq
-            if rtype == R.TYPE_SEGMENT:
-                session = rec["session"] if rec["open"] else 0
-            elif rtype == R.TYPE_SESSION:
-                session = rec["session"]
-                t_last = 0
-            elif rtype == R.SAMPLE_MARK:
-                t_last = _unwrap24(t_last, rec.pop("t24"))
-                rec["t_ms"] = t_last
-            elif rtype == R.TYPE_EVENT:
-                t_last = rec["t_ms"]
-            yield rec, session
-            if rtype == R.TYPE_SUMMARY:
-                session = 0
+    return [name for _n, name in names]
+
+
+def iter_records(root):
+    """Yield ``(record_dict, session)`` for every intact record under ``root``.
+
+    Works on the device and on the host (a pulled copy of the log folder).
+    Sample dicts get ``t_ms`` (unwrapped ms since session start).
+    """
+    cursor = [-1, 0, 0]
+    for name in segment_names(root):
+        for _off, _size, rec, session in walk_segment(_read_file(_join(root, name)), cursor):
+            if rec is not None:
+                yield rec, session
 
 
 def read_records(root, session=None, seq_from=None, seq_to=None):
