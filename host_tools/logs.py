@@ -52,15 +52,7 @@ ENV_ARCHIVE = "CRYO_ARCHIVE"
 # sequence is the same constant whatever the records hold (the CRC residue).
 _PULL_HELPERS = """
 def _cry_ls(d):
-    out = []
-    try:
-        it = list(os.ilistdir(d))
-    except OSError:
-        return out
-    for e in it:
-        if not e[1] & 0x4000:
-            out.append((e[0], e[3] if len(e) > 3 and e[3] >= 0 else _cry_size(d + '/' + e[0])))
-    return out
+    return [(n, _cry_size(d + '/' + n)) for n in _cry_walk(d)]
 def _cry_hashn(p, a, b):
     h = hashlib.sha256()
     buf = bytearray(256)

@@ -137,6 +137,7 @@ def test_export_and_report(mpy, tmp_path, board_img):
 
 def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
     from cryo.storage.audit import AuditTrail
+
     d = tmp_path / "flash"
     write_demo_treatment(flash_dir=d, seconds=20, sessions=1)
     trail = AuditTrail(str(d / "audit.log"))  # the device's trail (its flash is this folder)
