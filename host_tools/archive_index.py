@@ -26,7 +26,8 @@ from pathlib import Path
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
 
 INDEX = "index.json"
-VERSION = 1
+HEADER_FIELDS = ("rtc_s", "rtc_ms", "fw_version", "board_id", "target_cc", "cycles", "sample_hz")
+VERSION = 2
 
 
 def _empty():
@@ -98,7 +99,7 @@ def _read_segment(state: dict, name: str, data: bytes, last_file: bool):
         if t == "session":
             sessions[str(rec["session"])] = {
                 "session": rec["session"],
-                "header": {k: v for k, v in rec.items() if not isinstance(v, (bytes, bytearray))},
+                "header": {k: rec[k] for k in HEADER_FIELDS if k in rec},
                 "summary": None,
                 "samples": 0,
                 "faults": 0,
@@ -118,12 +119,33 @@ def _read_segment(state: dict, name: str, data: bytes, last_file: bool):
             row["summary"] = {k: v for k, v in rec.items() if not isinstance(v, (bytes, bytearray))}
 
 
-def update(dest: Path, changed=None) -> dict:
+def _checkpoint(state: dict) -> dict:
+    """The reader's state before a segment that may still grow, without the
+    sessions it cannot touch: only the open one (and those begun later) can
+    change when that segment is read again."""
+    first = state["cursor"][1] or (max(map(int, state["sessions"]), default=0) + 1)
+    ck = {k: v for k, v in state.items() if k != "sessions"}
+    ck["first_session"] = first
+    ck["sessions"] = {k: v for k, v in state["sessions"].items() if int(k) >= first}
+    return copy.deepcopy(ck)
+
+
+def _restore(state: dict, ck: dict) -> dict:
+    ck = copy.deepcopy(ck)
+    first = ck.pop("first_session")
+    sessions = {k: v for k, v in state["sessions"].items() if int(k) < first}
+    sessions.update(ck["sessions"])
+    ck["sessions"] = sessions
+    return ck
+
+
+def update(dest: Path, changed=None, persist=True) -> dict:
     """Bring the index of ``dest`` up to date with its segment files.
 
-    ``changed``: names of segment files the pull wrote (None: look at every
-    file's size, e.g. for an archive copied from elsewhere). Returns the
-    index (saved).
+    ``changed``: names of segment files the pull wrote (None: compare every
+    archived file's size with what the index verified). Returns the index,
+    saved unless ``persist`` is false (the caller saves it once it checked
+    the rest).
     """
     from cryo.storage import log as L
 
@@ -134,7 +156,10 @@ def update(dest: Path, changed=None) -> dict:
     names = L.segment_names(str(logs))
     seen = idx["segments"]
     if changed is None:
-        changed = [n for n in names if seen.get(n) != (logs / n).stat().st_size]
+        # segments before the newest verified one were complete: trusted
+        newest = idx["newest"]
+        fresh = [n for n in names if newest is None or n >= newest]
+        changed = [n for n in fresh if seen.get(n) != (logs / n).stat().st_size]
     changed = sorted(set(changed) & set(names))
     if not changed:
         return idx
@@ -142,7 +167,7 @@ def update(dest: Path, changed=None) -> dict:
     newest = idx["newest"]
     if newest is not None and newest in names and start >= newest:
         start = newest
-        state = copy.deepcopy(idx["before_newest"])
+        state = _restore(idx["state"], idx["before_newest"])
     elif newest is None or start > newest:
         state = idx["state"]
     else:
@@ -153,12 +178,13 @@ def update(dest: Path, changed=None) -> dict:
     for i, name in enumerate(todo):
         data = (logs / name).read_bytes()
         if i == len(todo) - 1:
-            idx["before_newest"] = copy.deepcopy(state)
+            idx["before_newest"] = _checkpoint(state)
             idx["newest"] = name
         _read_segment(state, name, data, i == len(todo) - 1)
         seen[name] = len(data)
     idx["state"] = state
-    save(dest, idx)
+    if persist:
+        save(dest, idx)
     return idx
 
 

@@ -51,8 +51,8 @@ ENV_ARCHIVE = "CRYO_ARCHIVE"
 # records that each end in their own CRC-32, and CRC-32 over such a
 # sequence is the same constant whatever the records hold (the CRC residue).
 _PULL_HELPERS = """
-def _cry_ls(d):
-    return [(n, _cry_size(d + '/' + n)) for n in _cry_walk(d)]
+def _cry_ls(d, since):
+    return [(n, _cry_size(d + '/' + n)) for n in _cry_walk(d) if n >= since or n[:3] != 'seg']
 def _cry_hashn(p, a, b):
     h = hashlib.sha256()
     buf = bytearray(256)
@@ -112,14 +112,14 @@ def _read_range(path: Path, a: int, b: int) -> bytes:
         return f.read(b - a)
 
 
-def _plan(session, log_root, audit_path, device_names, dest: Path) -> tuple[list, list]:
+def _plan(session, log_root, audit_path, device_names, dest: Path, since) -> tuple[list, list]:
     """What to fetch: ``[(remote, local, offset, size)]`` and warnings.
 
     Growing files (segments, the audit trail) continue from the archived
     size once the device's bytes just before it match the archive; small
     state files are fetched whole when their CRC differs.
     """
-    listing = session.query(f"_cry_ls({log_root!r})")
+    listing = session.query(f"_cry_ls({log_root!r}, {since or ''!r})")
     files = []  # (remote, local, grows)
     for name, _size in sorted(listing):
         if name.endswith(".tmp"):
@@ -216,7 +216,9 @@ def pull(
     t0 = time.perf_counter()
     stats = {"bytes": 0}
     device_names = _device_names(events_path, state_path)
-    plan, warnings = _plan(session, log_root, audit_path, device_names, dest)
+    # segments before the newest one verified are complete: not even listed
+    since = archive_index.load(dest)["newest"]
+    plan, warnings = _plan(session, log_root, audit_path, device_names, dest, since)
     if progress is not None:
         progress(0, sum(size - have for _, _, have, size in plan))
         cb = lambda n: progress(n, None)  # noqa: E731
@@ -233,7 +235,7 @@ def pull(
         }
 
     files = rel(log_root)
-    idx = archive_index.update(dest)  # every archived segment whose size changed
+    idx = archive_index.update(dest, persist=False)  # every segment whose size changed
     check = verify_archive(dest, idx)
     result = {
         "serial": serial,
@@ -274,7 +276,8 @@ def verify_archive(dest: Path, idx=None) -> dict:
     idx = archive_index.update(dest) if idx is None else idx
     st = idx["state"]
     audit = verify_audit(Path(dest) / "audit", idx)
-    archive_index.save(dest, idx)
+    if audit.get("ok", True):
+        archive_index.save(dest, idx)
     sessions = archive_index.sessions(idx)
     return {
         "ok": not st["damaged"] and not st["gaps"] and audit.get("ok", True),

@@ -157,8 +157,10 @@ def query(session, expr: str):
     """The value of ``expr`` on the device (a read: retried when the reply is damaged)."""
     why = ""
     for _ in range(ATTEMPTS):
+        buf = bytearray()
         try:
-            out = session.exec(f"_cry_pr({expr})").decode(errors="replace").strip()
+            session.run_stream(f"_cry_pr({expr})", buf.extend)
+            out = buf.decode(errors="replace").strip()
         except DeviceError as e:
             if "device error" in str(e):
                 raise
