@@ -64,6 +64,12 @@ def main(argv=None):
         if not args.command:
             parser.print_help()
             return 2
+        from host_tools import portlock
+
+        sub = [
+            getattr(args, a, None) for a in ("config_cmd", "logs_cmd", "sim_command", "tune_cmd")
+        ]
+        portlock.set_command(args.command, *sub)
         return args.func(args) or 0
     except CryoError as e:
         print(f"cryo: error: {e}", file=sys.stderr)

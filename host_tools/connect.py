@@ -22,10 +22,12 @@ and writes go as base64 in 4 KiB chunks.
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import os
 import time
 
-from host_tools import transfer
+from host_tools import portlock, transfer
 from host_tools.errors import AccessDenied, CryoError, DeviceError
 
 ENV_PORT = "CRYO_PORT"
@@ -191,26 +193,30 @@ def _stop_safely(port: str, link_module=None) -> str:
     """Ask the running firmware to stop safely; refuse if a treatment runs.
 
     Uses ``host_tools.link.request_service_mode``: the controller closes
-    the valves and enters SERVICE, or answers E_STATE while treating. A board
-    with no controller running (blank, at the REPL, just deployed) does not
-    answer within ``SERVICE_PROBE_TIMEOUT``; then there is nothing to stop.
-    Returns what happened (for messages and tests).
+    the valves and enters SERVICE, or answers E_STATE while treating. A
+    board at the REPL (blank, just deployed, stopped) answers as a REPL:
+    nothing to stop. A board that is still booting is waited for, never
+    interrupted. Returns what happened (for messages and tests).
     """
     if link_module is None:
         from host_tools import link as link_module  # command channel client
     try:
-        link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
+        reply = link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
     except AccessDenied:
         raise
     except CryoError as e:
         code = getattr(e, "code", None)
+        if getattr(e, "booting", False):
+            raise DeviceError(str(e)) from None
         if code is None:
-            return "no command channel"  # no reply: nothing runs that needs stopping
+            if "port busy" in str(e) or "cannot " in str(e):
+                raise
+            return "no command channel"
         text = str(e)
         if any(w in text for w in ("PRECOOL", "FREEZE", "THAW", "treatment running")):
             raise DeviceError(TREATMENT_RUNNING) from None
         raise DeviceError(f"the device refuses service mode: {text}") from None
-    except Exception:  # noqa: BLE001 - a missing channel must not stop service work
+    if reply.get("controller") is False:
         return "no command channel"
     return "service mode"
 
@@ -235,11 +241,23 @@ class Session:
         self.files_written: list[str] = []
         self._have_prompt = False
         self._helpers = False
+        self._locked = False
         self.retries = 0  # damaged exchanges repeated (host_tools.transfer)
         self.stream_timeout = 10.0  # s of silence before a transfer counts as lost
 
     # -- lifecycle -------------------------------------------------------
     def open(self):
+
+        portlock.acquire(self.port)  # released by close()
+        self._locked = True
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _open(self):
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
 
@@ -248,21 +266,25 @@ class Session:
         try:
             self.transport = SerialTransport(self.port, baudrate=115200, timeout=self.timeout)
         except (TransportError, OSError, ValueError) as e:
-            raise DeviceError(f"cannot open {self.port}: {e}") from None
+            if "://" in self.port:
+                raise DeviceError(f"cannot connect to {self.port}: {e}") from None
+            if os.path.exists(self.port):
+                raise DeviceError(portlock.busy_message(self.port, {})) from None
+            raise DeviceError(f"cannot open {self.port}: no such device") from None
         except Exception as e:  # pyserial raises SerialException for busy ports
             raise DeviceError(f"cannot open {self.port} (busy or missing?): {e}") from None
         try:
-            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+            with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it saw
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
         except Exception as e:
             self.transport.close()
             self.transport = None
             raise DeviceError(
-                f"no MicroPython raw REPL on {self.port} ({e}): the device is busy (a "
-                "running treatment locks the console) or the REPL is locked in this build"
+                f"no MicroPython raw REPL on {self.port} ({e}): the firmware ignores Ctrl-C "
+                "(a treatment running with the console locked) or this build has no REPL"
             ) from None
         self.exec(DEVICE_HELPERS)
         self._helpers = True
-        return self
 
     def close(self):
         if self.transport is not None:
@@ -280,6 +302,9 @@ class Session:
             except Exception:
                 pass
             self.transport = None
+        if self._locked:
+            self._locked = False
+            portlock.release(self.port)
 
     def __enter__(self):
         return self.open()
@@ -422,7 +447,8 @@ class Session:
             t.serial.write(b"\r\x03\x03")
             time.sleep(0.2)
             t.serial.reset_input_buffer()
-            t.enter_raw_repl(soft_reset=False, timeout_overall=5)
+            with contextlib.redirect_stdout(io.StringIO()):
+                t.enter_raw_repl(soft_reset=False, timeout_overall=5)
         except Exception as e:  # noqa: BLE001 - any transport failure means the link is gone
             raise DeviceError(f"link to {self.port} lost: cannot recover the REPL ({e})") from None
         self._have_prompt = False
