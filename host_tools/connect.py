@@ -14,9 +14,10 @@ if so we refuse; otherwise we ask it to stop safely (service mode, valves
 closed) instead of breaking in with a bare Ctrl-C.
 
 Bulk transfers do not use mpremote's ``fs_readfile``/``fs_writefile`` (one
-round trip per 256 bytes, repr-encoded): :meth:`Session.stream` runs one
-command whose output is read straight off the serial port in large reads,
-and writes go as base64 in 4 KiB chunks.
+round trip per 256 bytes, repr-encoded): :meth:`Session.run_stream` runs one
+command whose output is read straight off the serial port in large reads;
+reads, writes and replies are framed and CRC-checked (``host_tools.transfer``).
+Every session holds the port's lock (``host_tools.portlock``).
 """
 
 from __future__ import annotations

@@ -2,24 +2,24 @@
 
 Pull model. The firmware's treatment log (``cryo.storage.log``)
 is a folder of append-only segment files; the audit trail is append-only
-too. A pull therefore copies, per file, only the bytes beyond what the local
-archive already holds (``<archive>/<device serial>/logs/…``), after checking
-on the device that the archived prefix is still identical (SHA-256 of the
-first N bytes): incremental and resumable — bytes land in the archive as
-they arrive, so after a disconnect the next pull continues where it broke.
+too. A pull copies, per file, only the bytes beyond what the local archive
+already holds (``<archive>/<device serial>/logs/…``): incremental and
+resumable — bytes land in the archive as they arrive. Its cost does not
+grow with history: the device lists only segments from the newest one the
+archive verified, and checks the archive's last 64 bytes of each growing
+file (SHA-256), not its whole prefix.
 
-Transfer: one device command streams the file as base64 lines that the host
-reads straight off the port in large blocks (``Session.stream``), instead
-of ``mpremote fs cp``'s one round trip per 256-byte chunk; see
-bench/bench_host.py for the ratio. (The unix port and most boards have no
-deflate compressor, so the speed-up comes from framing, not compression.)
+Transfer: framed, CRC-checked and retried (``host_tools.transfer.fetch``),
+read straight off the port in large blocks instead of ``mpremote fs cp``'s
+one round trip per 256-byte chunk; see bench/bench_host.py for the ratio.
 
-Verification: the archived segments are decoded with the firmware's own
-reader (``cryo.storage.log.iter_records``: every record's CRC-32, sequence
-numbers across segments); damaged ranges and sequence gaps are reported,
-the audit trail's hash chain is checked with ``cryo.storage.audit.AuditTrail.verify``.
-Only then is the device told which sessions the host holds (``pulled``
-marker), so it may recycle their segments.
+Verification: new records are decoded with the firmware's own reader
+(``cryo.storage.log.walk_segment``: every record's CRC-32, sequence numbers
+across segments) through the archive index (``host_tools.archive_index``);
+damaged ranges and sequence gaps are reported with their session, the audit
+trail's hash chain is checked from the last verified entry. Only then is
+the device told which sessions the host holds (``pulled`` marker), so it may
+recycle their segments.
 """
 
 from __future__ import annotations

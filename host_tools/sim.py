@@ -88,6 +88,17 @@ def _abs(path):
     return str(Path(path).resolve()) if path else None
 
 
+def sim_uid(flash) -> str:
+    """The virtual board's ``machine.unique_id()`` (12 hex digits): derived
+    from its flash image's resolved path, so every image is its own board
+    with its own serial and archive folder; a RAM-only board gets 'SIM' 0001."""
+    if not flash:
+        return "53494d000001"
+    import hashlib
+
+    return hashlib.sha256(str(Path(flash).resolve()).encode()).hexdigest()[:12]
+
+
 def flash_blocks(size_kib: int) -> int:
     if size_kib * 1024 % BLOCK_SIZE or size_kib < 64:
         raise InvalidInput(
@@ -129,7 +140,7 @@ def run_fast(
         "rom": str(FIRMWARE_DIR),
         "sim": str(SIM_DIR),
     }
-    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}")
+    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}", SIM_UID=sim_uid(flash))
     cmd = [micropython_exe()]
     if not flash:  # RAM flash lives on the interpreter's heap
         cmd += ["-X", "heapsize=%dK" % (2048 + opts["flash_blocks"] * 4)]
@@ -356,6 +367,7 @@ class VirtualBoard:
             SIM_ROM=self.rom,
             SIM_DIR=str(SIM_DIR),
             SIM_CTRL_FD=str(w),
+            SIM_UID=sim_uid(self.flash),
             SIM_RESET_MODE=mode,
             SIM_RESET_CAUSE=mode,
         )
