@@ -677,9 +677,16 @@ def register(subparsers):
     ex.add_argument("session", type=int)
     ex.add_argument("--format", choices=("csv", "json"), default="csv")
     ex.add_argument("-o", "--output", type=Path)
-    rp = sub.add_parser("report", help="write a session report (PNG and PDF)")
-    rp.add_argument("session", type=int)
+    rp = sub.add_parser("report", help="write a session report for the clinic (PNG, PDF, JSON)")
+    rp.add_argument("session", type=int, help="session number (see `cryo logs list`)")
     rp.add_argument("-o", "--output", type=Path, help="folder for the report files")
+    for opt, what in (
+        ("--patient", "patient reference (kept in the archive, never sent to the device)"),
+        ("--lesion", "lesion reference"),
+        ("--operator", "who treated"),
+        ("--reviewer", "who reviewed and signs off the report"),
+    ):
+        rp.add_argument(opt, help=what)
     ev = sub.add_parser(
         "events",
         help="device events: faults, acks, boots, resets (pulls first unless --offline)",
@@ -774,11 +781,28 @@ def cmd_logs(args) -> int:
         print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
         return 0
     if args.logs_cmd == "report":
+        from host_tools import archive_index
+        from host_tools.clinical import clinical_fields
         from host_tools.report import write_report
 
+        have = [r["session"] for r in archive_index.sessions(archive_index.update(dest))]
+        if args.session not in have:
+            raise InvalidInput(f"no session {args.session} in {dest} (sessions: {have or 'none'})")
+        clinical_fields(
+            dest,
+            args.session,
+            patient_ref=args.patient,
+            lesion_ref=args.lesion,
+            operator=args.operator,
+            reviewer=args.reviewer,
+        )
         png, pdf = write_report(dest, args.session, args.output or dest)
         if args.json:
-            print(json.dumps({"png": str(png), "pdf": str(pdf)}))
+            print(
+                json.dumps(
+                    {"png": str(png), "pdf": str(pdf), "json": str(png.with_suffix(".json"))}
+                )
+            )
         else:
             print(f"wrote {png}\nwrote {pdf}")
         return 0
