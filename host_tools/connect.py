@@ -217,7 +217,7 @@ def _stop_safely(port: str, link_module=None) -> str:
         if any(w in text for w in ("PRECOOL", "FREEZE", "THAW", "treatment running")):
             raise DeviceError(TREATMENT_RUNNING) from None
         raise DeviceError(f"the device refuses service mode: {text}") from None
-    if reply.get("controller") is False:
+    if isinstance(reply, dict) and reply.get("controller") is False:
         return "no command channel"
     return "service mode"
 
@@ -271,7 +271,9 @@ class Session:
                 raise DeviceError(f"cannot connect to {self.port}: {e}") from None
             if os.path.exists(self.port):
                 raise DeviceError(portlock.busy_message(self.port, {})) from None
-            raise DeviceError(f"cannot open {self.port}: no such device") from None
+            raise DeviceError(
+                f"no such port: {self.port} (is the board connected? `cryo sim` prints its port)"
+            ) from None
         except Exception as e:  # pyserial raises SerialException for busy ports
             raise DeviceError(f"cannot open {self.port} (busy or missing?): {e}") from None
         try:

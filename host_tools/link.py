@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 import threading
 import time
 
@@ -119,6 +120,10 @@ def open_serial(port: str, baudrate: int = DEFAULT_BAUD):
     import serial
 
     kw = {} if "://" in port else {"exclusive": True}
+    if "://" not in port and not os.path.exists(port):
+        raise DeviceError(
+            f"no such port: {port} (is the board connected? `cryo sim` prints its port)"
+        )
     try:
         return serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, write_timeout=2, **kw)
     except (serial.SerialException, OSError, ValueError) as e:

@@ -589,6 +589,10 @@ def export_session(dest: Path, session: int, fmt: str, out: Path | None = None) 
         text = json.dumps(doc, indent=1)
     else:
         raise InvalidInput(f"export format must be csv or json, not {fmt!r}")
+    if out is not None and str(out) == "-":
+        sys.stdout.write(text)  # `-o -`: to standard output, as usual for a file argument
+        sys.stdout.flush()
+        return Path("-")
     out = Path(out) if out else Path(dest) / f"session{session:05d}.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -674,9 +678,9 @@ def register(subparsers):
     ls.add_argument("--offline", action="store_true", help="list the archive only")
     sub.add_parser("pull", help="copy new log records into the archive and verify them")
     ex = sub.add_parser("export", help="write a session as CSV or JSON")
-    ex.add_argument("session", type=int)
-    ex.add_argument("--format", choices=("csv", "json"), default="csv")
-    ex.add_argument("-o", "--output", type=Path)
+    ex.add_argument("session", type=int, help="session number (see `cryo logs list`)")
+    ex.add_argument("--format", choices=("csv", "json"), default="csv", help="file format")
+    ex.add_argument("-o", "--output", type=Path, help="output file (- = standard output)")
     rp = sub.add_parser("report", help="write a session report for the clinic (PNG, PDF, JSON)")
     rp.add_argument("session", type=int, help="session number (see `cryo logs list`)")
     rp.add_argument("-o", "--output", type=Path, help="folder for the report files")
@@ -778,7 +782,8 @@ def cmd_logs(args) -> int:
     dest = find_device_archive(archive, args.serial)
     if args.logs_cmd == "export":
         out = export_session(dest, args.session, args.format, args.output)
-        print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
+        if str(out) != "-":
+            print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
         return 0
     if args.logs_cmd == "report":
         from host_tools import archive_index
