@@ -14,13 +14,10 @@ from host_tools.connect import add_port_argument, resolve_port
 
 
 def register(subparsers):
-    p = subparsers.add_parser(
-        "reset",
-        help="restart the board: boot.py, main.py, the controller (refused during a treatment)",
-        description=__doc__.split("\n\n")[0],
-    )
-    add_port_argument(p)
+    what = "restart the board: boot.py, main.py, the controller (refused during a treatment)"
+    p = subparsers.add_parser("reset", help=what, description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_port_argument(p)
     p.set_defaults(func=cmd_reset)
 
 

@@ -167,6 +167,8 @@ def run_fast(
 
 
 def _cmd_run(args):
+    if not args.duration > 0:
+        raise InvalidInput(f"--duration must be > 0 virtual seconds, got {args.duration:g}")
     config = None
     if args.config:
         try:
