@@ -139,7 +139,7 @@ def _restore(state: dict, ck: dict) -> dict:
     return ck
 
 
-def update(dest: Path, changed=None, persist=True) -> dict:
+def update(dest: Path, changed=None, persist=True, idx=None) -> dict:
     """Bring the index of ``dest`` up to date with its segment files.
 
     ``changed``: names of segment files the pull wrote (None: compare every
@@ -150,7 +150,7 @@ def update(dest: Path, changed=None, persist=True) -> dict:
     from cryo.storage import log as L
 
     logs = Path(dest) / "logs"
-    idx = load(dest)
+    idx = load(dest) if idx is None else idx
     if not logs.is_dir():
         return idx
     names = L.segment_names(str(logs))

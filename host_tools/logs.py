@@ -217,7 +217,8 @@ def pull(
     stats = {"bytes": 0}
     device_names = _device_names(events_path, state_path)
     # segments before the newest one verified are complete: not even listed
-    since = archive_index.load(dest)["newest"]
+    idx = archive_index.load(dest)
+    since = idx["newest"]
     plan, warnings = _plan(session, log_root, audit_path, device_names, dest, since)
     if progress is not None:
         progress(0, sum(size - have for _, _, have, size in plan))
@@ -235,7 +236,7 @@ def pull(
         }
 
     files = rel(log_root)
-    idx = archive_index.update(dest, persist=False)  # every segment whose size changed
+    idx = archive_index.update(dest, persist=False, idx=idx)  # segments whose size changed
     check = verify_archive(dest, idx)
     result = {
         "serial": serial,
