@@ -28,7 +28,7 @@ QEMU_ELF    := $(abspath $(MP_DIR)/ports/qemu/build-cryo/firmware.elf)
 export QEMU_ELF QEMU_HEAP
 FROZEN_SRC  := $(shell find firmware/cryo boards/sim -name '*.py') boards/qemu-mps2/manifest.py
 
-.PHONY: all venv test test32 lint bench demo clean micropython32 qemu
+.PHONY: all venv test test32 lint bench demo clean micropython32 qemu stress
 
 all: test
 
@@ -99,6 +99,10 @@ $(MICROPYTHON32): $(MP_UNPACKED) $(TOOLCHAIN)
 
 bench: $(STAMP) $(MICROPYTHON32) $(QEMU_ELF)
 	$(BIN)/python bench/run.py
+
+# 100 full pulls per port form under CPU load (make test runs 10 per form)
+stress: $(STAMP)
+	CRYO_STRESS_PULLS=100 $(BIN)/python -m pytest tests/host/test_pull_stress.py -s -p no:cacheprovider
 
 demo: $(STAMP)
 	$(BIN)/python -m host_tools.demo

@@ -9,12 +9,15 @@ exit code the class defines — never a traceback.
 
 import argparse
 import copy
+import errno
+import os
 import sys
 
-from host_tools import config, flash, logs, monitor, sim, tune
-from host_tools.errors import CryoError
+from host_tools import config, flash, logs, monitor, reset, sim, tune
+from host_tools.errors import EXIT_INVALID, CryoError
 
-COMMANDS = (sim, flash, config, logs, monitor, tune)  # in `cryo --help` order
+COMMANDS = (sim, flash, config, logs, monitor, tune, reset)  # in `cryo --help` order
+EXIT_PIPE = 0  # the reader of our output went away (`| head`): not an error of ours
 
 
 def _hoist_options(parser):
@@ -64,6 +67,12 @@ def main(argv=None):
         if not args.command:
             parser.print_help()
             return 2
+        from host_tools import portlock
+
+        sub = [
+            getattr(args, a, None) for a in ("config_cmd", "logs_cmd", "sim_command", "tune_cmd")
+        ]
+        portlock.set_command(args.command, *sub)
         return args.func(args) or 0
     except CryoError as e:
         print(f"cryo: error: {e}", file=sys.stderr)
@@ -71,6 +80,27 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("cryo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            _quiet_stdout()
+            return EXIT_PIPE
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EISDIR, errno.ENOTDIR, errno.EROFS):
+            where = f" {e.filename}" if e.filename else ""
+            print(f"cryo: error:{where}: {e.strerror}", file=sys.stderr)
+            return EXIT_INVALID
+        raise
+
+
+def _quiet_stdout():
+    # Python flushes stdout at exit and would report the broken pipe again.
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -14,19 +14,21 @@ if so we refuse; otherwise we ask it to stop safely (service mode, valves
 closed) instead of breaking in with a bare Ctrl-C.
 
 Bulk transfers do not use mpremote's ``fs_readfile``/``fs_writefile`` (one
-round trip per 256 bytes, repr-encoded): :meth:`Session.stream` runs one
-command whose output is read straight off the serial port in large reads,
-and writes go as base64 in 4 KiB chunks.
+round trip per 256 bytes, repr-encoded): :meth:`Session.run_stream` runs one
+command whose output is read straight off the serial port in large reads;
+reads, writes and replies are framed and CRC-checked (``host_tools.transfer``).
+Every session holds the port's lock (``host_tools.portlock``).
 """
 
 from __future__ import annotations
 
 import ast
-import base64
-import binascii
+import contextlib
+import io
 import os
 import time
 
+from host_tools import portlock, transfer
 from host_tools.errors import AccessDenied, CryoError, DeviceError
 
 ENV_PORT = "CRYO_PORT"
@@ -74,8 +76,6 @@ def _cry_mk(p):
 def _cry_open(p):
     global _cry_f
     _cry_f = open(p, 'wb')
-def _cry_w(s):
-    _cry_f.write(binascii.a2b_base64(s))
 def _cry_close():
     _cry_f.close()
 def _cry_sha(p):
@@ -141,19 +141,8 @@ def _cry_read(p, off, n):
     with open(p, 'rb') as f:
         f.seek(off)
         return f.read(n)
-def _cry_stream(p, off, chunk):
-    import sys
-    b = bytearray(chunk)
-    w = sys.stdout.write
-    with open(p, 'rb') as f:
-        f.seek(off)
-        while True:
-            _cry_feed()
-            n = f.readinto(b)
-            if not n:
-                break
-            w(binascii.b2a_base64(b[:n] if n < chunk else b))
 """
+DEVICE_HELPERS += transfer.DEVICE_CODE
 
 
 def _list_ports():
@@ -205,26 +194,30 @@ def _stop_safely(port: str, link_module=None) -> str:
     """Ask the running firmware to stop safely; refuse if a treatment runs.
 
     Uses ``host_tools.link.request_service_mode``: the controller closes
-    the valves and enters SERVICE, or answers E_STATE while treating. A board
-    with no controller running (blank, at the REPL, just deployed) does not
-    answer within ``SERVICE_PROBE_TIMEOUT``; then there is nothing to stop.
-    Returns what happened (for messages and tests).
+    the valves and enters SERVICE, or answers E_STATE while treating. A
+    board at the REPL (blank, just deployed, stopped) answers as a REPL:
+    nothing to stop. A board that is still booting is waited for, never
+    interrupted. Returns what happened (for messages and tests).
     """
     if link_module is None:
         from host_tools import link as link_module  # command channel client
     try:
-        link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
+        reply = link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
     except AccessDenied:
         raise
     except CryoError as e:
         code = getattr(e, "code", None)
+        if getattr(e, "booting", False):
+            raise DeviceError(str(e)) from None
         if code is None:
-            return "no command channel"  # no reply: nothing runs that needs stopping
+            if "port busy" in str(e) or "cannot " in str(e):
+                raise
+            return "no command channel"
         text = str(e)
         if any(w in text for w in ("PRECOOL", "FREEZE", "THAW", "treatment running")):
             raise DeviceError(TREATMENT_RUNNING) from None
         raise DeviceError(f"the device refuses service mode: {text}") from None
-    except Exception:  # noqa: BLE001 - a missing channel must not stop service work
+    if isinstance(reply, dict) and reply.get("controller") is False:
         return "no command channel"
     return "service mode"
 
@@ -249,10 +242,23 @@ class Session:
         self.files_written: list[str] = []
         self._have_prompt = False
         self._helpers = False
+        self._locked = False
+        self.retries = 0  # damaged exchanges repeated (host_tools.transfer)
         self.stream_timeout = 10.0  # s of silence before a transfer counts as lost
 
     # -- lifecycle -------------------------------------------------------
     def open(self):
+
+        portlock.acquire(self.port)  # released by close()
+        self._locked = True
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _open(self):
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
 
@@ -261,21 +267,27 @@ class Session:
         try:
             self.transport = SerialTransport(self.port, baudrate=115200, timeout=self.timeout)
         except (TransportError, OSError, ValueError) as e:
-            raise DeviceError(f"cannot open {self.port}: {e}") from None
+            if "://" in self.port:
+                raise DeviceError(f"cannot connect to {self.port}: {e}") from None
+            if os.path.exists(self.port):
+                raise DeviceError(portlock.busy_message(self.port, {})) from None
+            raise DeviceError(
+                f"no such port: {self.port} (is the board connected? `cryo sim` prints its port)"
+            ) from None
         except Exception as e:  # pyserial raises SerialException for busy ports
             raise DeviceError(f"cannot open {self.port} (busy or missing?): {e}") from None
         try:
-            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+            with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it saw
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
         except Exception as e:
             self.transport.close()
             self.transport = None
             raise DeviceError(
-                f"no MicroPython raw REPL on {self.port} ({e}): the device is busy (a "
-                "running treatment locks the console) or the REPL is locked in this build"
+                f"no MicroPython raw REPL on {self.port} ({e}): the firmware ignores Ctrl-C "
+                "(a treatment running with the console locked) or this build has no REPL"
             ) from None
         self.exec(DEVICE_HELPERS)
         self._helpers = True
-        return self
 
     def close(self):
         if self.transport is not None:
@@ -293,6 +305,9 @@ class Session:
             except Exception:
                 pass
             self.transport = None
+        if self._locked:
+            self._locked = False
+            portlock.release(self.port)
 
     def __enter__(self):
         return self.open()
@@ -350,32 +365,33 @@ class Session:
         self.exec(f"_cry_mk({path!r})")
 
     def write_file(self, path: str, data: bytes, progress=None):
-        """Write ``data`` to ``path`` on the device (base64, 4 KiB chunks)."""
+        """Write ``data`` to ``path`` on the device (base64, 4 KiB chunks, CRC-checked)."""
         d = path.rsplit("/", 1)[0] if "/" in path else ""
         if d:
             self.makedirs(d)
         self.exec(f"_cry_open({path!r})")
-        for i in range(0, len(data), WRITE_CHUNK):
-            chunk = base64.b64encode(data[i : i + WRITE_CHUNK]).decode()
-            self.exec(f"_cry_w({chunk!r})")
-            if progress:
-                progress(min(WRITE_CHUNK, len(data) - i))
+        transfer.put(self, data, WRITE_CHUNK, progress)
         self.exec("_cry_close()")
         self.bytes_written += len(data)
         self.files_written.append(path)
 
-    def read_file(self, path: str, offset: int = 0, progress=None, chunk: int = 3072) -> bytes:
-        """Read ``path`` from ``offset`` to its end, streamed as base64 lines."""
-        return self.stream(f"_cry_stream({path!r}, {int(offset)}, {int(chunk)})", progress)
+    def read_file(self, path: str, offset: int = 0, progress=None) -> bytes:
+        """Read ``path`` from ``offset`` to its end (framed, CRC-checked, retried)."""
+        out = bytearray()
+        transfer.fetch(self, path, offset, out.extend, progress)
+        return bytes(out)
 
-    def stream(self, code: str, progress=None, timeout: float | None = None, sink=None) -> bytes:
-        """Run ``code`` that prints base64 lines; return the decoded bytes.
+    def query(self, expr: str):
+        """``eval`` for reads: the reply is CRC-checked and asked again if damaged."""
+        return transfer.query(self, expr)
 
-        With ``sink`` each decoded block is handed to ``sink(data)`` as it
-        arrives (nothing is accumulated): what a resumable pull needs.
+    def run_stream(self, code: str, feed, timeout: float | None = None):
+        """Run ``code`` and hand its output to ``feed(bytes)`` as it arrives.
 
         Reads the serial port directly in large blocks (mpremote's
         ``follow`` reads one byte at a time on a pty and concatenates).
+        Raises DeviceError after ``timeout`` s of silence, or with the
+        device's error line.
         """
         from mpremote.transport import TransportError
 
@@ -386,9 +402,8 @@ class Session:
         except (TransportError, OSError) as e:
             raise DeviceError(f"link to {self.port} lost: {e}") from None
         ser = t.serial
-        buf = bytearray()
-        out = bytearray()
         last = time.monotonic()
+        tail = bytearray()
         while True:
             try:
                 n = ser.in_waiting
@@ -397,42 +412,46 @@ class Session:
                 raise DeviceError(f"link to {self.port} lost: {e}") from None
             if data:
                 last = time.monotonic()
-                buf += data
-                # complete lines → decode now (bounded memory, live progress)
-                eof = buf.find(b"\x04")
-                upto = eof if eof >= 0 else buf.rfind(b"\n") + 1
-                if upto > 0:
-                    part = bytes(buf[:upto])
-                    del buf[:upto]
-                    if part.strip():
-                        # one base64 line per device read (each may end in '=')
-                        dec = b"".join(binascii.a2b_base64(ln) for ln in part.split())
-                        if sink is not None:
-                            sink(dec)
-                        else:
-                            out += dec
-                        if progress:
-                            progress(len(dec))
-                if eof >= 0:
-                    break
-            elif time.monotonic() - last > timeout:
+                eof = data.find(b"\x04")
+                if eof < 0:
+                    feed(data)
+                    continue
+                feed(data[:eof])
+                tail += data[eof + 1 :]
+                break
+            if time.monotonic() - last > timeout:
                 raise DeviceError(f"link to {self.port} lost: no data for {timeout:.0f} s")
         # after the first \x04: stderr up to the second \x04, then '>'
-        err = bytes(buf[1:])
-        while err.count(b"\x04") < 1:
+        while tail.count(b"\x04") < 1:
             data = ser.read(max(1, ser.in_waiting))
             if not data:
                 if time.monotonic() - last > timeout:
                     raise DeviceError(f"link to {self.port} lost while finishing a transfer")
                 continue
             last = time.monotonic()
-            err += data
-        cut = err.find(b"\x04")
-        self._have_prompt = b">" in err[cut:]
-        err = err[:cut]
+            tail += data
+        cut = tail.find(b"\x04")
+        self._have_prompt = b">" in tail[cut:]
+        err = bytes(tail[:cut])
         if self._have_prompt:
             self.exec("pass")  # leaves the next '>' unread, as mpremote expects
         if err.strip():
             lines = err.decode(errors="replace").strip().splitlines()
             raise DeviceError(f"device error: {lines[-1]}")
-        return bytes(out)
+
+    def recover(self):
+        """Back to a clean raw-REPL prompt after a damaged exchange.
+
+        Interrupts whatever still runs (Ctrl-C), discards what is in flight
+        and re-enters the raw REPL; the helpers survive (same interpreter).
+        """
+        t = self.transport
+        try:
+            t.serial.write(b"\r\x03\x03")
+            time.sleep(0.2)
+            t.serial.reset_input_buffer()
+            with contextlib.redirect_stdout(io.StringIO()):
+                t.enter_raw_repl(soft_reset=False, timeout_overall=5)
+        except Exception as e:  # noqa: BLE001 - any transport failure means the link is gone
+            raise DeviceError(f"link to {self.port} lost: cannot recover the REPL ({e})") from None
+        self._have_prompt = False

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 import threading
 import time
 
-from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
+from host_tools import (
+    fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
+    portlock,
+)
 from host_tools.errors import AccessDenied, DeviceError, InvalidInput, Mismatch
 
 # isort: split
@@ -107,14 +111,31 @@ class _SerialLike:
         pass
 
 
+# What a MicroPython REPL (not the controller) answers a frame with.
+_REPL_MARKS = (b">>>", b"raw REPL", b"Traceback", b"Error:")
+
+
 def open_serial(port: str, baudrate: int = DEFAULT_BAUD):
     """Open ``port`` (device path or pyserial URL) with a short read timeout."""
     import serial
 
+    kw = {} if "://" in port else {"exclusive": True}
+    if "://" not in port and not os.path.exists(port):
+        raise DeviceError(
+            f"no such port: {port} (is the board connected? `cryo sim` prints its port)"
+        )
     try:
-        return serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, write_timeout=2)
+        return serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, write_timeout=2, **kw)
     except (serial.SerialException, OSError, ValueError) as e:
+        text = str(e)
+        if "exclusively lock" in text or "Resource temporarily unavailable" in text:
+            raise DeviceError(portlock.busy_message(port, {})) from None
+        if "://" in port:
+            raise DeviceError(f"cannot connect to {port}: {e}") from None
         raise DeviceError(f"cannot open {port}: {e}") from None
+
+
+BOOT_WAIT = 8.0  # s a board may take from reset to a running controller
 
 
 class Link:
@@ -128,7 +149,18 @@ class Link:
     def __init__(self, port, *, baudrate=DEFAULT_BAUD, timeout=DEFAULT_TIMEOUT, on_noise=None):
         self.port = port if isinstance(port, str) else "<stream>"
         self.timeout = timeout
-        self._ser = open_serial(port, baudrate) if isinstance(port, str) else port
+        self._locked = None
+        if isinstance(port, str):
+            portlock.acquire(port)  # one cryo command at a time on a port
+            self._locked = port
+            try:
+                self._ser = open_serial(port, baudrate)
+            except BaseException:
+                self._release()
+                raise
+        else:
+            self._ser = port
+        self.saw_repl = False  # a REPL answered (prompt, echo, traceback): no controller
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._pending: dict[int, list] = {}
@@ -153,6 +185,12 @@ class Link:
             self._ser.close()
         except Exception:  # noqa: BLE001 - closing a dead port
             pass
+        self._release()
+
+    def _release(self):
+        if self._locked is not None:
+            portlock.release(self._locked)
+            self._locked = None
 
     def __enter__(self):
         return self
@@ -198,6 +236,8 @@ class Link:
                 self.bad_frames += 1
             else:
                 self.noise_lines += 1
+            if any(m in line for m in _REPL_MARKS):
+                self.saw_repl = True
             if self._on_noise:
                 self._on_noise(line)
             return
@@ -209,7 +249,8 @@ class Link:
                 self._tel_cv.notify_all()
             return
         if "ok" not in obj:
-            self.noise_lines += 1  # an echoed request (tty echo on)
+            self.noise_lines += 1  # an echoed request: a REPL's line editor echoes
+            self.saw_repl = True
             return
         with self._lock:
             slot = self._pending.get(obj.get("id"))
@@ -253,6 +294,38 @@ class Link:
         if not reply.get("ok"):
             raise error_for(reply)
         return reply
+
+    def await_controller(self, boot_wait: float = BOOT_WAIT, repl_ok=False) -> bool:
+        """Wait until the controller answers ``hello`` (True).
+
+        Silence is a board still booting: asked again until ``boot_wait`` s
+        have passed, so no command breaks into boot.py/main.py; then
+        LinkError (``booting``). A MicroPython REPL answering instead means
+        no controller runs: False with ``repl_ok``, else LinkError.
+        """
+        deadline = time.monotonic() + boot_wait
+        while True:
+            try:
+                self.hello()
+                return True
+            except LinkError as e:
+                if getattr(e, "code", None) is not None or self._closed_reason:
+                    raise
+            if self.saw_repl:
+                if repl_ok:
+                    return False
+                raise LinkError(
+                    f"no controller running on {self.port}: the board is at the MicroPython "
+                    "REPL (stopped by another tool?); restart it with `cryo reset`"
+                )
+            if time.monotonic() >= deadline:
+                err = LinkError(
+                    f"no answer from {self.port} within {boot_wait:g} s: neither the "
+                    "controller nor a REPL (still booting, hung, or in the raw REPL of "
+                    "another tool); not interrupting it: retry, or `cryo reset`"
+                )
+                err.booting = True
+                raise err
 
     def hello(self):
         r = self.request("hello")
@@ -315,11 +388,17 @@ class Link:
             return self._tel.popleft()
 
 
-def request_service_mode(port: str, role: str = "service", timeout: float = DEFAULT_TIMEOUT):
+def request_service_mode(
+    port: str, role: str = "service", timeout: float = DEFAULT_TIMEOUT, boot_wait=BOOT_WAIT
+):
     """Ask the running firmware to enter service mode (used by host_tools.connect before file work).
 
-    Returns the reply dict. Raises LinkError with ``treatment_running`` true
-    when the controller is not idle.
+    Returns the reply dict, or ``{"controller": False}`` when a MicroPython
+    REPL answered instead (no controller runs: nothing to stop). A board
+    still booting is waited for (:meth:`Link.await_controller`). Raises
+    LinkError with ``treatment_running`` true when the controller is not idle.
     """
     with Link(port, timeout=timeout) as link:
+        if not link.await_controller(boot_wait, repl_ok=True):
+            return {"controller": False}
         return link.service(role)

@@ -2,24 +2,24 @@
 
 Pull model. The firmware's treatment log (``cryo.storage.log``)
 is a folder of append-only segment files; the audit trail is append-only
-too. A pull therefore copies, per file, only the bytes beyond what the local
-archive already holds (``<archive>/<device serial>/logs/…``), after checking
-on the device that the archived prefix is still identical (SHA-256 of the
-first N bytes): incremental and resumable — bytes land in the archive as
-they arrive, so after a disconnect the next pull continues where it broke.
+too. A pull copies, per file, only the bytes beyond what the local archive
+already holds (``<archive>/<device serial>/logs/…``): incremental and
+resumable — bytes land in the archive as they arrive. Its cost does not
+grow with history: the device lists only segments from the newest one the
+archive verified, and checks the archive's last 64 bytes of each growing
+file (SHA-256), not its whole prefix.
 
-Transfer: one device command streams the file as base64 lines that the host
-reads straight off the port in large blocks (``Session.stream``), instead
-of ``mpremote fs cp``'s one round trip per 256-byte chunk; see
-bench/bench_host.py for the ratio. (The unix port and most boards have no
-deflate compressor, so the speed-up comes from framing, not compression.)
+Transfer: framed, CRC-checked and retried (``host_tools.transfer.fetch``),
+read straight off the port in large blocks instead of ``mpremote fs cp``'s
+one round trip per 256-byte chunk; see bench/bench_host.py for the ratio.
 
-Verification: the archived segments are decoded with the firmware's own
-reader (``cryo.storage.log.iter_records``: every record's CRC-32, sequence
-numbers across segments); damaged ranges and sequence gaps are reported,
-the audit trail's hash chain is checked with ``cryo.storage.audit.AuditTrail.verify``.
-Only then is the device told which sessions the host holds (``pulled``
-marker), so it may recycle their segments.
+Verification: new records are decoded with the firmware's own reader
+(``cryo.storage.log.walk_segment``: every record's CRC-32, sequence numbers
+across segments) through the archive index (``host_tools.archive_index``);
+damaged ranges and sequence gaps are reported with their session, the audit
+trail's hash chain is checked from the last verified entry. Only then is
+the device told which sessions the host holds (``pulled`` marker), so it may
+recycle their segments.
 """
 
 from __future__ import annotations
@@ -34,31 +34,54 @@ import time
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
-from host_tools.archive import list_sessions, session_records
 from host_tools.archive import rtc_date as _date
+from host_tools.archive import session_records
 from host_tools.connect import add_port_argument, resolve_port
-from host_tools.errors import CryoError, DeviceError, InvalidInput
+from host_tools.errors import CryoError, InvalidInput
 
 # isort: split
 from cryo.paths import AUDIT_PATH, LOG_ROOT
 
 ENV_ARCHIVE = "CRYO_ARCHIVE"
-CHUNK = 3072  # bytes per base64 line on the device (multiple of 3)
 
-_SHA_PREFIX = """
-def _cry_shan(p, n):
+# Pull helpers: one listing with sizes, then one check of what the archive
+# already holds (the SHA-256 of the last bytes of each growing file, of the
+# whole of each small state file) - O(1) round trips and device work per
+# pull, whatever the history. Not a CRC: these files are sequences of
+# records that each end in their own CRC-32, and CRC-32 over such a
+# sequence is the same constant whatever the records hold (the CRC residue).
+_PULL_HELPERS = """
+def _cry_ls(d, since):
+    return [(n, _cry_size(d + '/' + n)) for n in _cry_walk(d) if n >= since or n[:3] != 'seg']
+def _cry_hashn(p, a, b):
     h = hashlib.sha256()
-    b = bytearray(1024)
-    with open(p, 'rb') as f:
-        while n > 0:
-            k = f.readinto(b)
-            if not k:
-                break
-            k = min(k, n)
-            h.update(memoryview(b)[:k])
-            n -= k
+    buf = bytearray(256)
+    try:
+        with open(p, 'rb') as f:
+            f.seek(a)
+            while a < b:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                n = min(n, b - a)
+                h.update(memoryview(buf)[:n])
+                a += n
+    except OSError:
+        return None
     return binascii.hexlify(h.digest()).decode()
+def _cry_chk(grow, small):
+    g = {}
+    for p, have in grow:
+        _cry_feed()
+        n = _cry_size(p)
+        g[p] = (n, _cry_hashn(p, max(0, have - 64), have) if 0 < have < n else None)
+    s = {}
+    for p in small:
+        n = _cry_size(p)
+        s[p] = (n, _cry_hashn(p, 0, n) if 0 <= n <= 16384 else None)
+    return g, s
 """
+TAIL = 64  # bytes before the archived end compared with the device (bit rot, reset)
 
 
 def default_archive() -> Path:
@@ -79,66 +102,85 @@ def device_identity(session, fallback="unknown-device") -> str:
     return serial or fallback
 
 
-def _pull_folder(session, remote: str, local: Path, progress=None, stats=None) -> dict:
-    names = session.eval(f"_cry_walk({remote!r})")
-    return _pull_names(session, remote, names, local, progress, stats)
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def _pull_names(
-    session, remote: str, names, local: Path, progress=None, stats=None, appendable=(".bin",)
-) -> dict:
-    """Copy the new bytes of ``remote/<name>`` for each name into ``local``.
+def _read_range(path: Path, a: int, b: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(a)
+        return f.read(b - a)
 
-    Files ending in ``appendable`` only grow on the device: the archived
-    copy must be a prefix (checked on the device by SHA-256), and only the
-    rest is fetched. Other files (small state files rewritten in place) are
-    fetched again whenever they differ.
+
+def _plan(session, log_root, audit_path, device_names, dest: Path, since) -> tuple[list, list]:
+    """What to fetch: ``[(remote, local, offset, size)]`` and warnings.
+
+    Growing files (segments, the audit trail) continue from the archived
+    size once the device's bytes just before it match the archive; small
+    state files are fetched whole when their CRC differs.
     """
-    paths = [f"{remote}/{n}" if remote else n for n in names]
-    sizes = session.eval(f"{{p: _cry_size(p) for p in {paths!r}}}")
-    local.mkdir(parents=True, exist_ok=True)
-    copied = {}
-    for name, rpath in sorted(zip(names, paths)):
-        size = sizes[rpath]
-        if name.endswith(".tmp") or size < 0:
+    listing = session.query(f"_cry_ls({log_root!r}, {since or ''!r})")
+    files = []  # (remote, local, grows)
+    for name, _size in sorted(listing):
+        if name.endswith(".tmp"):
             continue
-        dst = local / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        have = dst.stat().st_size if dst.exists() else 0
-        grows = name.endswith(tuple(appendable))
-        if have > size and not grows:
-            have = 0
-        elif have > size:
-            raise InvalidInput(
-                f"archived {dst} is longer than the device's {rpath}: the device log "
-                "was reset; move the archive folder aside and pull again"
-            )
-        if have:
-            dev = session.eval(f"_cry_shan({rpath!r}, {have})")
-            mine = hashlib.sha256(dst.read_bytes()[:have]).hexdigest()
-            if dev != mine and grows:
+        files.append((f"{log_root}/{name}", dest / "logs" / name, name.endswith(".bin")))
+    files.append((audit_path, dest / "audit" / Path(audit_path).name, True))
+    files.append((audit_path + ".head", dest / "audit" / (Path(audit_path).name + ".head"), False))
+    for n in device_names:
+        files.append((n, dest / DEVICE_DIR / n, False))
+    have = {r: (loc.stat().st_size if loc.exists() else 0) for r, loc, _ in files}
+    grow = [(r, have[r]) for r, _, g in files if g]
+    small = [r for r, _, g in files if not g]
+    g_chk, s_chk = session.query(f"_cry_chk({grow!r}, {small!r})")
+    plan, warnings = [], []
+    for r, loc, grows in files:
+        h = have[r]
+        if grows:
+            size, tail = g_chk[r]
+            if size < 0:
+                continue
+            if size < h:
                 raise InvalidInput(
-                    f"archived {dst} differs from the device's {rpath}: the device log "
-                    "was reset; move the archive folder aside and pull again"
+                    f"the device's {r} ({size} bytes) is shorter than the archived copy "
+                    f"{loc} ({h} bytes): the device log was reset; move the archive folder "
+                    "aside and pull again"
                 )
-            if dev != mine:
-                have = 0  # a small state file rewritten in place: fetch it anew
-        if have == size:
-            continue
-        with open(dst, "r+b" if dst.exists() else "wb") as f:
+            local = _read_range(loc, max(0, h - TAIL), h) if 0 < h < size else None
+            if local and tail != _sha(local):
+                warnings.append(
+                    f"{r}: bytes {max(0, h - TAIL)}..{h} on the device differ from the "
+                    f"verified archive copy (damaged on the device after they were pulled); "
+                    "the archive keeps the verified bytes"
+                )
+            if size > h:
+                plan.append((r, loc, h, size))
+        else:
+            size, crc = s_chk[r]
+            if size < 0:
+                continue
+            if not loc.exists() or size != h or crc != _sha(loc.read_bytes()):
+                plan.append((r, loc, 0, size))
+    return plan, warnings
+
+
+def _fetch(session, plan, progress, stats) -> dict:
+    from host_tools import transfer
+
+    copied = {}
+    for r, loc, have, _size in plan:
+        loc.parent.mkdir(parents=True, exist_ok=True)
+        with open(loc, "r+b" if loc.exists() else "wb") as f:
             f.seek(have)
             f.truncate()
 
             def sink(data, f=f):
-                f.write(data)
+                f.write(data)  # lands in the archive as it arrives: resumable
                 f.flush()
-                if stats is not None:
-                    stats["bytes"] += len(data)
-                if progress:
-                    progress(len(data))
+                stats["bytes"] += len(data)
 
-            session.stream(f"_cry_stream({rpath!r}, {have}, {CHUNK})", sink=sink)
-        copied[name] = size - have
+            end = transfer.fetch(session, r, have, sink, progress)
+        copied[r] = end - have
     return copied
 
 
@@ -165,130 +207,112 @@ def pull(
     when they changed, and new events join the archive's event history
     (:func:`merge_events`, result ``events``).
     """
+    from host_tools import archive_index
+
     archive = Path(archive or default_archive())
-    session.exec(_SHA_PREFIX)
+    session.exec(_PULL_HELPERS)
     serial = serial or device_identity(session, fallback_serial)
     dest = archive / serial
     t0 = time.perf_counter()
     stats = {"bytes": 0}
+    device_names = _device_names(events_path, state_path)
+    # segments before the newest one verified are complete: not even listed
+    idx = archive_index.load(dest)
+    since = idx["newest"]
+    plan, warnings = _plan(session, log_root, audit_path, device_names, dest, since)
     if progress is not None:
-        total = _remaining(session, dest, log_root)
-        progress(0, total)
+        progress(0, sum(size - have for _, _, have, size in plan))
         cb = lambda n: progress(n, None)  # noqa: E731
     else:
         cb = None
-    copied = _pull_folder(session, log_root, dest / "logs", cb, stats)
-    copied_audit = _pull_names(
-        session,
-        "",
-        [audit_path, audit_path + ".head"],
-        dest / "audit",
-        cb,
-        stats,
-        appendable=(audit_path,),
-    )
-    device_names = _device_names(events_path, state_path)
-    copied_device = _pull_names(session, "", device_names, dest / DEVICE_DIR, cb, stats, ())
+    copied = _fetch(session, plan, cb, stats)
     dt = time.perf_counter() - t0
-    check = verify_archive(dest)
+
+    def rel(prefix):
+        return {
+            str(Path(r).relative_to(prefix) if prefix else r): n
+            for r, n in copied.items()
+            if (r.startswith(prefix + "/") if prefix else not r.startswith(log_root + "/"))
+        }
+
+    files = rel(log_root)
+    idx = archive_index.update(dest, persist=False, idx=idx)  # segments whose size changed
+    check = verify_archive(dest, idx)
     result = {
         "serial": serial,
         "archive": str(dest),
-        "files": copied,
-        "audit_files": copied_audit,
-        "device_files": copied_device,
+        "files": files,
+        "audit_files": {k: v for k, v in rel("").items() if k.startswith(audit_path)},
+        "device_files": {k: v for k, v in rel("").items() if k in device_names},
         "events": merge_events(dest, device_names[0]),
         "safety_state": safety_state(dest, device_names[1]),
         "bytes": stats["bytes"],
         "seconds": round(dt, 3),
+        "retries": session.retries,
+        "warnings": warnings,
         "verify": check,
     }
     if mark and check["ok"] and check["complete_sessions"]:
         from cryo.storage import records as R
 
         upto = max(check["complete_sessions"])
-        data = R.encode_pulled(upto)
-        session.write_file(f"{log_root}/pulled.tmp", data)
-        session.exec(f"os.rename('{log_root}/pulled.tmp', '{log_root}/pulled')")
-        (dest / "logs" / "pulled").write_bytes(data)
+        marker = dest / "logs" / "pulled"
+        held = R.decode_pulled(marker.read_bytes()) if marker.exists() else None
+        if held is None or held < upto:
+            data = R.encode_pulled(upto)
+            session.write_file(f"{log_root}/pulled.tmp", data)
+            session.exec(f"os.rename('{log_root}/pulled.tmp', '{log_root}/pulled')")
+            marker.write_bytes(data)
         result["marked_pulled_upto"] = upto
     (dest / "pull.json").write_text(json.dumps(result, indent=2, default=str))
     return result
 
 
-def _remaining(session, dest: Path, remote: str, sub="logs") -> int:
-    try:
-        names = session.eval(f"_cry_walk({remote!r})")
-        sizes = session.eval(f"{{n: _cry_size({remote!r} + '/' + n) for n in {names!r}}}")
-    except DeviceError:
-        return 0
-    total = 0
-    for n, size in sizes.items():
-        p = dest / sub / n
-        total += max(0, size - (p.stat().st_size if p.exists() else 0))
-    return total
-
-
 # -- reading the archive -------------------------------------------------
-def verify_archive(dest: Path) -> dict:
-    """Check every record's CRC and the sequence chain; verify the audit trail."""
-    from cryo.storage import records as R
+def verify_archive(dest: Path, idx=None) -> dict:
+    """Every record's CRC and the sequence chain (through the archive index);
+    the audit trail's hash chain from where the last verification ended."""
+    from host_tools import archive_index
 
-    logs = Path(dest) / "logs"
-    segs = sorted(p for p in logs.glob("seg*.bin")) if logs.exists() else []
-    bad_ranges = []
-    gaps = []
-    last = None
-    n_records = 0
-    for p in segs:
-        data = p.read_bytes()
-        prev = -1 if last is None else last
-        for off, size, rtype, seq in R.walk(data, prev):
-            if rtype is None:
-                # a torn tail of the newest segment is a record being written
-                if not (p == segs[-1] and off + size == len(data)):
-                    bad_ranges.append({"file": p.name, "offset": off, "bytes": size})
-                continue
-            if last is not None and seq != last + 1:
-                gaps.append({"file": p.name, "after_seq": last, "next_seq": seq})
-            last = seq
-            n_records += 1
-    sessions = list_sessions(dest) if segs else []
-    anchor = None
-    state = Path(dest) / "pull.json"
-    if state.exists():
-        try:
-            anchor = json.loads(state.read_text())["verify"]["audit"].get("anchor")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            anchor = None
-    audit = verify_audit(Path(dest) / "audit", anchor)
-    ok = not bad_ranges and not gaps and audit.get("ok", True)
+    idx = archive_index.update(dest) if idx is None else idx
+    st = idx["state"]
+    audit = verify_audit(Path(dest) / "audit", idx)
+    if audit.get("ok", True):
+        archive_index.save(dest, idx)
+    sessions = archive_index.sessions(idx)
     return {
-        "ok": ok,
-        "records": n_records,
-        "crc_errors": bad_ranges,
-        "sequence_gaps": gaps,
+        "ok": not st["damaged"] and not st["gaps"] and audit.get("ok", True),
+        "records": st["records"],
+        "crc_errors": st["damaged"],
+        "sequence_gaps": st["gaps"],
         "audit": audit,
         "complete_sessions": [s["session"] for s in sessions if s["summary"] is not None],
     }
 
 
-def verify_audit(folder: Path, anchor=None) -> dict:
-    """Hash-chain check (``AuditTrail.verify``) of the archived audit trail (+ the host's anchor).
-
-    ``anchor``: ``(n, hash)`` of the last entry seen at the previous pull;
-    a trail that no longer contains it was truncated or rewritten.
-    """
+def verify_audit(folder: Path, idx: dict | None = None) -> dict:
+    """Hash-chain check of the archived audit trail, from the entry the
+    index last verified (``idx["audit"]``: bytes, entry number, hash)."""
     trail = Path(folder) / "audit.log"
     if not trail.exists():
         return {"ok": True, "entries": 0, "note": "no audit trail on the device"}
-    from cryo.storage.audit import AuditTrail, line_hash
+    from cryo.storage.audit import line_hash, verify_bytes
 
-    t = AuditTrail(str(trail))
-    problems = t.verify(tuple(anchor) if anchor else None)
-    lines = [ln for ln in trail.read_bytes().split(b"\n") if ln]
-    head = [len(lines), line_hash(lines[-1])] if lines else None
-    return {"ok": not problems, "entries": len(lines), "problems": problems, "anchor": head}
+    done = (idx or {}).get("audit") or {"bytes": 0, "n": 0, "hash": None}
+    data = trail.read_bytes()
+    if len(data) < done["bytes"]:
+        done = {"bytes": 0, "n": 0, "hash": None}
+    new = data[done["bytes"] :]
+    start = (done["n"], done["hash"]) if done["n"] else None
+    problems = verify_bytes(new, None, start) if new else []
+    lines = [ln for ln in new[: new.rfind(b"\n") + 1].split(b"\n") if ln]
+    if lines and not problems:
+        done = {"bytes": done["bytes"] + new.rfind(b"\n") + 1, "n": done["n"] + len(lines)}
+        done["hash"] = line_hash(lines[-1])
+    if idx is not None and not problems:
+        idx["audit"] = done
+    head = [done["n"], done["hash"]] if done["n"] else None
+    return {"ok": not problems, "entries": done["n"], "problems": problems, "anchor": head}
 
 
 # -- device event log and safety state ------------------------------------
@@ -501,13 +525,10 @@ def event_rows(dest: Path, since_seq: int = 0) -> list[dict]:
 def session_rows(dest: Path) -> list[dict]:
     """One row per session: date, duration, minimum temperature, cycles, faults."""
     from cryo.storage import records as R
+    from host_tools import archive_index
 
     rows = []
-    faults: dict[int, int] = {}
-    for rec in _all_records(dest):
-        if rec["type"] == "event" and rec["code"] == R.EV_FAULT:
-            faults[rec["session_no"]] = faults.get(rec["session_no"], 0) + 1
-    for s in list_sessions(dest):
+    for s in archive_index.sessions(archive_index.update(dest)):
         h = s["header"]
         sm = s["summary"] or {}
         min_cc = sm.get("min_cc")
@@ -520,18 +541,12 @@ def session_rows(dest: Path) -> list[dict]:
                 if min_cc is None or min_cc == R.NO_READING16
                 else round(min_cc / R.TISSUE_SCALE, 2),
                 "cycles": sm.get("cycles_done"),
-                "faults": faults.get(s["session"], 0),
+                "faults": s["faults"],
                 "outcome": R.OUTCOME_NAMES[sm["outcome"]] if sm else "open",
                 "samples": s["samples"],
             }
         )
     return rows
-
-
-def _all_records(dest: Path):
-    from cryo.storage import log as L
-
-    return L.read_records(str(Path(dest) / "logs"))
 
 
 def export_session(dest: Path, session: int, fmt: str, out: Path | None = None) -> Path:
@@ -575,6 +590,10 @@ def export_session(dest: Path, session: int, fmt: str, out: Path | None = None) 
         text = json.dumps(doc, indent=1)
     else:
         raise InvalidInput(f"export format must be csv or json, not {fmt!r}")
+    if out is not None and str(out) == "-":
+        sys.stdout.write(text)  # `-o -`: to standard output, as usual for a file argument
+        sys.stdout.flush()
+        return Path("-")
     out = Path(out) if out else Path(dest) / f"session{session:05d}.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -660,12 +679,19 @@ def register(subparsers):
     ls.add_argument("--offline", action="store_true", help="list the archive only")
     sub.add_parser("pull", help="copy new log records into the archive and verify them")
     ex = sub.add_parser("export", help="write a session as CSV or JSON")
-    ex.add_argument("session", type=int)
-    ex.add_argument("--format", choices=("csv", "json"), default="csv")
-    ex.add_argument("-o", "--output", type=Path)
-    rp = sub.add_parser("report", help="write a session report (PNG and PDF)")
-    rp.add_argument("session", type=int)
+    ex.add_argument("session", type=int, help="session number (see `cryo logs list`)")
+    ex.add_argument("--format", choices=("csv", "json"), default="csv", help="file format")
+    ex.add_argument("-o", "--output", type=Path, help="output file (- = standard output)")
+    rp = sub.add_parser("report", help="write a session report for the clinic (PNG, PDF, JSON)")
+    rp.add_argument("session", type=int, help="session number (see `cryo logs list`)")
     rp.add_argument("-o", "--output", type=Path, help="folder for the report files")
+    for opt, what in (
+        ("--patient", "patient reference (kept in the archive, never sent to the device)"),
+        ("--lesion", "lesion reference"),
+        ("--operator", "who treated"),
+        ("--reviewer", "who reviewed and signs off the report"),
+    ):
+        rp.add_argument(opt, help=what)
     ev = sub.add_parser(
         "events",
         help="device events: faults, acks, boots, resets (pulls first unless --offline)",
@@ -757,14 +783,32 @@ def cmd_logs(args) -> int:
     dest = find_device_archive(archive, args.serial)
     if args.logs_cmd == "export":
         out = export_session(dest, args.session, args.format, args.output)
-        print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
+        if str(out) != "-":
+            print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
         return 0
     if args.logs_cmd == "report":
+        from host_tools import archive_index
+        from host_tools.clinical import clinical_fields
         from host_tools.report import write_report
 
+        have = [r["session"] for r in archive_index.sessions(archive_index.update(dest))]
+        if args.session not in have:
+            raise InvalidInput(f"no session {args.session} in {dest} (sessions: {have or 'none'})")
+        clinical_fields(
+            dest,
+            args.session,
+            patient_ref=args.patient,
+            lesion_ref=args.lesion,
+            operator=args.operator,
+            reviewer=args.reviewer,
+        )
         png, pdf = write_report(dest, args.session, args.output or dest)
         if args.json:
-            print(json.dumps({"png": str(png), "pdf": str(pdf)}))
+            print(
+                json.dumps(
+                    {"png": str(png), "pdf": str(pdf), "json": str(png.with_suffix(".json"))}
+                )
+            )
         else:
             print(f"wrote {png}\nwrote {pdf}")
         return 0

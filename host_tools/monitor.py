@@ -260,7 +260,7 @@ def main(args) -> int:
     port = resolve_port(args.port)
     rec = Recorder()
     with Link(port, timeout=args.timeout) as link:
-        link.hello()
+        link.await_controller()  # after a reset: waits for the boot, never breaks in
         link.set_telemetry(args.rate)
         end = None if args.duration is None else time.monotonic() + args.duration
         try:

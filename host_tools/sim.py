@@ -30,7 +30,6 @@ How the serial line is made to behave like a board's USB serial port:
 from __future__ import annotations
 
 import argparse
-import errno
 import fcntl
 import json
 import os
@@ -46,6 +45,7 @@ from pathlib import Path
 from host_tools import BOARDS_DIR, FIRMWARE_DIR
 from host_tools.errors import CryoError, DeviceError, InvalidInput
 from host_tools.interpreter import micropython_exe
+from host_tools.simrelay import HIGH_WATER, OutQueue, TcpEndpoint
 
 SIM_DIR = BOARDS_DIR / "sim"
 DEFAULT_FLASH = "cryo-sim-flash.img"
@@ -86,6 +86,17 @@ def check_scenario(name: str | None):
 
 def _abs(path):
     return str(Path(path).resolve()) if path else None
+
+
+def sim_uid(flash) -> str:
+    """The virtual board's ``machine.unique_id()`` (12 hex digits): derived
+    from its flash image's resolved path, so every image is its own board
+    with its own serial and archive folder; a RAM-only board gets 'SIM' 0001."""
+    if not flash:
+        return "53494d000001"
+    import hashlib
+
+    return hashlib.sha256(str(Path(flash).resolve()).encode()).hexdigest()[:12]
 
 
 def flash_blocks(size_kib: int) -> int:
@@ -129,7 +140,7 @@ def run_fast(
         "rom": str(FIRMWARE_DIR),
         "sim": str(SIM_DIR),
     }
-    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}")
+    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}", SIM_UID=sim_uid(flash))
     cmd = [micropython_exe()]
     if not flash:  # RAM flash lives on the interpreter's heap
         cmd += ["-X", "heapsize=%dK" % (2048 + opts["flash_blocks"] * 4)]
@@ -156,6 +167,8 @@ def run_fast(
 
 
 def _cmd_run(args):
+    if not args.duration > 0:
+        raise InvalidInput(f"--duration must be > 0 virtual seconds, got {args.duration:g}")
     config = None
     if args.config:
         try:
@@ -249,12 +262,17 @@ class VirtualBoard:
         rom=None,
         log=None,
         panel=None,
+        tcp=None,
     ):
         self.flash = _abs(flash)
         self.plant = check_plant(plant)
         self.seed = seed
         self.scenario = check_scenario(scenario)
         self.link = link
+        self.tcp_port = tcp  # also serve the line on 127.0.0.1:PORT (0: any free port)
+        self.tcp = None
+        self._to_a = None  # host -> board bytes waiting for the board's pty
+        self._to_b = None  # board -> host bytes waiting for pty B (flow control)
         self.power_cut_after = power_cut_after
         self.tear = tear
         self.blocks = flash_blocks(flash_kib)
@@ -318,6 +336,13 @@ class VirtualBoard:
         for fd in (self._a_master, self._b_master):
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
         self.port = os.ttyname(self._b_slave)
+        self._to_a = OutQueue(self._a_master, high_water=HIGH_WATER)
+        self._to_b = OutQueue(self._b_master)
+        if self.tcp_port is not None:
+            try:
+                self.tcp = TcpEndpoint(int(self.tcp_port))
+            except OSError as e:
+                raise DeviceError(f"--tcp {self.tcp_port}: {e.strerror}")
         if self.link:
             try:
                 if os.path.islink(self.link):
@@ -344,6 +369,7 @@ class VirtualBoard:
             SIM_ROM=self.rom,
             SIM_DIR=str(SIM_DIR),
             SIM_CTRL_FD=str(w),
+            SIM_UID=sim_uid(self.flash),
             SIM_RESET_MODE=mode,
             SIM_RESET_CAUSE=mode,
         )
@@ -415,6 +441,8 @@ class VirtualBoard:
                 except OSError:
                     pass
         self._ctrl_r = None
+        if self.tcp is not None:
+            self.tcp.close()
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
         import shutil
@@ -439,13 +467,21 @@ class VirtualBoard:
         self._spawn(mode)
 
     def _write_b(self, data):
-        try:
-            os.write(self._b_master, data)
-        except BlockingIOError:
-            pass
-        except OSError as e:
-            if e.errno not in (errno.EIO,):
-                raise
+        """Board output to the host side. With a TCP client connected the
+        socket gets the flow control and pty B is best effort."""
+        tcp = self.tcp
+        if tcp is not None and tcp.client is not None:
+            tcp.out.put(data)
+            try:
+                os.write(self._b_master, data)
+            except OSError:
+                pass
+            return
+        self._to_b.put(data)
+
+    def _host_queue(self):
+        tcp = self.tcp
+        return tcp.out if tcp is not None and tcp.client is not None else self._to_b
 
     def _from_client(self, data):
         out = bytearray()
@@ -476,12 +512,8 @@ class VirtualBoard:
             self._write_a(bytes(out))
 
     def _write_a(self, data):
-        # A full input queue (firmware not reading stdin) drops bytes, as a
-        # board's USB-CDC buffer would; the relay never blocks.
-        try:
-            os.write(self._a_master, data)
-        except OSError:
-            pass
+        # Queued, never dropped while the board reads its input (see simrelay).
+        self._to_a.put(data)
 
     def _from_board(self, data):
         self._write_b(data)
@@ -512,13 +544,36 @@ class VirtualBoard:
     def serve(self, until=None):
         """Relay until stopped (signal) or ``until()`` is true."""
         while not self._stop and (until is None or not until()):
-            fds = [self._a_master, self._b_master]
+            out_q = self._host_queue()
+            fds = [self._b_master]
+            if not out_q:  # back-pressure: the board waits while the host lags
+                fds.append(self._a_master)
             if self._ctrl_r is not None:
                 fds.append(self._ctrl_r)
+            tcp = self.tcp
+            if tcp is not None:
+                fds.append(tcp.fileno())
+                if tcp.client is not None:
+                    fds.append(tcp.client.fileno())
+            wfds = [q.fd for q in (out_q, self._to_a) if q]
             try:
-                r, _, _ = select.select(fds, [], [], 0.02)
+                r, w, _ = select.select(fds, wfds, [], 0.02)
             except InterruptedError:
                 continue
+            if out_q.fd in w:
+                out_q.flush()
+            if self._to_a.fd in w:
+                self._to_a.flush()
+            if out_q.stalled():
+                n = out_q.drop()
+                self.log(f"host not reading: {n} bytes of board output dropped")
+            if tcp is not None:
+                if tcp.fileno() in r:
+                    tcp.accept()
+                if tcp.client is not None and tcp.client.fileno() in r:
+                    d = tcp.read()
+                    if d:
+                        self._from_client(d)
             if self._ctrl_r in r:
                 try:
                     d = os.read(self._ctrl_r, 4096)
@@ -626,6 +681,7 @@ def _cmd_realtime(args):
         board=args.board,
         rom=args.rom,
         panel=args.panel,
+        tcp=args.tcp,
     )
 
     def stop(signum, frame):
@@ -635,7 +691,10 @@ def _cmd_realtime(args):
     try:
         port = vb.open()
         print(
-            f"virtual board on {port}" + (f" (link {args.link})" if args.link else ""), flush=True
+            f"virtual board on {port}"
+            + (f" (link {args.link})" if args.link else "")
+            + (f", {vb.tcp.url}" if vb.tcp else ""),
+            flush=True,
         )
         print(
             f"  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
@@ -689,6 +748,12 @@ def register(subparsers):
     )
     _common(p)
     p.add_argument("--link", help="also make a stable symlink to the port at PATH")
+    p.add_argument(
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        help="also serve the line on socket://127.0.0.1:PORT (0: any free port, printed)",
+    )
     p.add_argument(
         "--power-cut-after", type=int, help="cut power after N flash operations, then reboot"
     )

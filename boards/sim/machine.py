@@ -402,6 +402,13 @@ def reset_cause():
 
 
 def unique_id():
+    # Per flash image (set by the host: host_tools.sim.sim_uid), so two
+    # virtual boards never share a serial; a RAM-only board has the fixed one.
+    import os
+
+    h = os.getenv("SIM_UID") or ""
+    if len(h) == 12:
+        return bytes(int(h[i : i + 2], 16) for i in range(0, 12, 2))
     return b"\x53\x49\x4d\x00\x00\x01"
 
 

@@ -57,7 +57,7 @@ def test_no_device(monkeypatch):
 
 
 def test_device_busy_and_missing_port(tmp_path):
-    one_line_error(cryo("config", "--port", str(tmp_path / "nope"), "show"), 3, "cannot open")
+    one_line_error(cryo("config", "--port", str(tmp_path / "nope"), "show"), 3, "no such port")
     with VirtualPort(flash_dir=tmp_path / "flash") as vp:
         holder = SerialTransport(vp.port, timeout=1)  # another tool has the port
         try:

@@ -137,7 +137,6 @@ def test_export_and_report(mpy, tmp_path, board_img):
 
 def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
     from cryo.storage.audit import AuditTrail
-    from host_tools.errors import InvalidInput
 
     d = tmp_path / "flash"
     write_demo_treatment(flash_dir=d, seconds=20, sessions=1)
@@ -153,11 +152,24 @@ def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
         r = logs.pull(s, arch)
         assert r["verify"]["audit"]["entries"] == 3 and set(r["audit_files"]) >= {"audit.log"}
         assert r["audit_files"]["audit.log"] < 200
-        # history edited on the device: the archived prefix no longer matches
+        kept = (arch / r["serial"] / "audit" / "audit.log").read_bytes()
+        # history edited on the device after it was pulled: the archive is the record
+        # (verified bytes are never fetched again, so a pull costs what is new)
         text = (d / "audit.log").read_bytes().replace(b'"pid.kp",0.05', b'"pid.kp",0.06')
         (d / "audit.log").write_bytes(text)
-        with pytest.raises(InvalidInput, match="differs from the device"):
-            logs.pull(s, arch)
+        trail.note(400, "service", "after the edit")
+        r = logs.pull(s, arch)
+        assert r["verify"]["audit"]["ok"] and r["verify"]["audit"]["entries"] == 4
+        got = (arch / r["serial"] / "audit" / "audit.log").read_bytes()
+        assert got.startswith(kept) and b'"pid.kp",0.05' in got
+        # the last bytes before the archived end changed on the device: reported
+        edited = bytearray((d / "audit.log").read_bytes())
+        edited[-5] ^= 0x01  # one bit of the last entry's link, within the compared tail
+        (d / "audit.log").write_bytes(bytes(edited))
+        trail.note(500, "service", "one more")
+        r = logs.pull(s, arch)
+        assert any("differ from the verified archive copy" in w for w in r["warnings"])
+        assert r["verify"]["audit"]["entries"] == 5
         # a fresh archive sees the broken hash chain (AuditTrail.verify): not marked pulled
         r = logs.pull(s, tmp_path / "fresh")
         assert not r["verify"]["ok"] and "marked_pulled_upto" not in r

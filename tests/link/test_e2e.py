@@ -194,7 +194,7 @@ def test_cli_errors_are_one_line_with_exit_codes(
         rc = cli.main(["monitor", "--port", rig.url, "--timeout", "10", "--rate", "500"])
         assert rc == 5 and "0.2..50" in capsys.readouterr().err
     rc = cli.main(["monitor", "--port", "socket://127.0.0.1:9", "--duration", "1"])
-    assert rc == 3 and "cannot open" in capsys.readouterr().err
+    assert rc == 3 and "cannot connect" in capsys.readouterr().err
 
 
 def test_fopdt_fit_recovers_a_known_model():

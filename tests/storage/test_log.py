@@ -390,3 +390,38 @@ def test_session_time_unwraps_past_24_bits(tmp_path):
     log.end_session(None, times[-1])
     got = [r["t_ms"] for r in log.read_records() if r["type"] == "sample"]
     assert got == times
+
+
+def test_room_check_reads_no_flash_and_costs_the_same_at_any_history(mpy):
+    # The periodic check answers from what the log keeps up to date itself
+    # (pulled marker, reclaimable segments, free blocks): no block of the
+    # flash is read, whether 2 or 40 sessions are on it; the answer matches
+    # the one recomputed from the filesystem.
+    r = _run(
+        mpy,
+        """
+dev = fresh(blocks=256)
+log = TreatmentLog(ROOT, sample_hz=10, segment_bytes=4096, max_bytes=512 * 1024)
+out = {}
+n = 0
+for target in (2, 40):
+    while n < target:
+        log.begin_session(HDR, 0, expected_s=20)
+        for i in range(100):
+            log.sample(i * 100, -i, -50, -400, 50, i & 1, 4)
+        log.end_session(None, 10000)
+        n += 1
+    log.mark_pulled(max(0, n - 5))
+    before = dev.reads
+    answers = [log.has_room_for(s) for s in (10, 300, 3000, 30000)]
+    out[target] = [dev.reads - before, answers]
+    log._refresh_room(True)
+    out[target].append([log.has_room_for(s) for s in (10, 300, 3000, 30000)])
+result(out)
+""",
+    )
+    for target in ("2", "40"):
+        reads, answers, fresh = r[target]
+        assert reads == 0
+        assert answers == fresh
+    assert r["2"][1][0] and not r["2"][1][3]  # 10 s fits, 30 000 s does not

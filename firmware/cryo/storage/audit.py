@@ -181,16 +181,21 @@ class AuditTrail:
             return None
 
 
-def verify_bytes(data, anchor=None):
-    """Verify a trail's bytes (device or host copy); list of problems."""
+def verify_bytes(data, anchor=None, start=None):
+    """Verify a trail's bytes (device or host copy); list of problems.
+
+    ``start``: ``(n, hash)`` of the entry just before ``data`` when ``data``
+    is the rest of a trail whose beginning was verified before (the host
+    checks only what a pull added); the anchor must then lie in ``data``.
+    """
     problems = []
     lines = data.split(b"\n")
     tail = lines.pop()
     if tail:
         problems.append("torn or unterminated entry at the end (%d bytes)" % len(tail))
-    prev = GENESIS
-    expect = 1
-    hashes = {}
+    prev = GENESIS if start is None else start[1]
+    expect = 1 if start is None else start[0] + 1
+    hashes = {} if start is None else {start[0]: start[1]}
     for i, line in enumerate(lines):
         lineno = i + 1
         try:

@@ -155,8 +155,17 @@ class TreatmentLog:
         self.full = False
         self.rejected_bytes = 0  # damaged bytes seen while scanning at open
         self.recovered = None  # session number closed as interrupted at open
+        # Room bookkeeping (has_room_for is O(1)): the pulled marker, the
+        # bytes rotation may reclaim and the filesystem's free blocks are
+        # kept here and updated where they change, never re-read per check.
+        self._pulled = 0
+        self._reclaim = 0
+        self._free_blocks = None  # None: the filesystem has no statvfs
+        self._seg_blocks = 0
         _makedirs(root)
+        self._pulled = self._read_pulled()
         self._open()
+        self._refresh_room(True)
 
     # -- opening / recovery --
 
@@ -294,9 +303,11 @@ class TreatmentLog:
                 return False
             try:
                 os.remove(self._seg_path(segs[0]))
+                self._adjust_free(self._seg_blocks)
             except OSError:
                 pass  # already gone
             self._seg_sess.pop(segs.pop(0), None)
+        self._adjust_free(-self._seg_blocks)
         self._cur = nxt
         self._cur_size = 0
         self._f = open(self._seg_path(nxt), "ab")
@@ -314,6 +325,7 @@ class TreatmentLog:
         )
         self._f.flush()
         self.committed_seq = self.next_seq - 1
+        self._refresh_room(False)
         return True
 
     def _can_delete(self, segs):
@@ -325,7 +337,7 @@ class TreatmentLog:
             return False  # the running session has records there
         if self.overwrite_unpulled:
             return True
-        return newest_in_oldest <= self.pulled_upto()
+        return newest_in_oldest <= self._pulled
 
     def _segment_session(self, n):
         # The segment record of segment n names the newest session started
@@ -418,23 +430,54 @@ class TreatmentLog:
         return self.segment_bytes - R.frame_size(R.TYPE_SEGMENT) - waste
 
     def _space(self):
-        """(unused budget bytes, bytes in segments rotation may delete)."""
-        segs = self._segments()
-        unused = (self.max_segments - len(segs)) * self.segment_bytes
+        """(unused budget bytes, bytes in segments rotation may delete): O(1)."""
+        unused = (self.max_segments - len(self._segs)) * self.segment_bytes
         if self._cur and not self._need_new_segment:
             unused += self.segment_bytes - self._cur_size
-        pulled = self.pulled_upto()
+        return unused, self._reclaim
+
+    def _scan_reclaim(self):
+        # Whole segments rotation may delete: pulled (or overwritable)
+        # sessions only, never the running one. At most max_segments steps,
+        # run where the answer changes (segment created or deleted, session
+        # begun or ended, marker moved), not per room check.
+        segs = self._segs
         reclaim = 0
         k = 1
         while k < len(segs):
             s = self._segment_session(segs[k])
             if self.active and s >= self.session:
                 break  # the running session has records in segs[k-1]
-            if not self.overwrite_unpulled and s > pulled:
+            if not self.overwrite_unpulled and s > self._pulled:
                 break  # segs[k-1] holds a session the host has not pulled
             reclaim += self.segment_bytes
             k += 1
-        return unused, reclaim
+        return reclaim
+
+    def _refresh_room(self, fs):
+        """Recompute what rotation may reclaim; with ``fs`` also ask the
+        filesystem for its free blocks (statvfs walks littlefs's block
+        allocation, a cost that grows with the files on flash: done at open
+        and when a session begins, not in the periodic check)."""
+        self._reclaim = self._scan_reclaim()
+        if not fs:
+            return
+        try:
+            st = os.statvfs(self.root)
+        except (OSError, AttributeError):
+            self._free_blocks = None
+            return
+        bsize = st[0]
+        # Blocks per segment file: data plus littlefs CTZ skip-list pointers
+        # (<= 8 bytes per block); whole blocks, since files this size are not
+        # inlined in metadata.
+        per = self.segment_bytes + 8 * (self.segment_bytes // bsize + 1)
+        self._seg_blocks = (per + bsize - 1) // bsize
+        self._free_blocks = st[4]  # f_bavail
+
+    def _adjust_free(self, blocks):
+        if self._free_blocks is not None:
+            self._free_blocks += blocks
 
     def free_bytes(self):
         """Bytes the log can still take without deleting unpulled sessions."""
@@ -447,9 +490,9 @@ class TreatmentLog:
         Counts whole segments, assuming the worst gap at the end of each
         (see ``_seg_usable``), against unused segments of the budget
         (``max_bytes``) plus segments rotation may delete (pulled sessions,
-        or any with ``overwrite_unpulled``); then checks the filesystem's
-        free blocks (statvfs: whole blocks per segment file including
-        littlefs CTZ pointers; 2 blocks kept for copy-on-write).
+        or any with ``overwrite_unpulled``); then against the filesystem's
+        free blocks (2 kept for copy-on-write). O(1): every figure is kept
+        up to date by the log itself (``_refresh_room``, ``_adjust_free``).
         """
         body = self.bytes_for(seconds)
         usable = self._seg_usable()
@@ -470,19 +513,11 @@ class TreatmentLog:
             > (unused // self.segment_bytes) * self.segment_bytes + reclaim
         ):
             return False
-        try:
-            st = os.statvfs(self.root)
-        except (OSError, AttributeError):
+        if self._free_blocks is None:
             return True
-        bsize = st[0]
-        # Blocks per segment file: data plus littlefs CTZ skip-list pointers
-        # (<= 8 bytes per block); whole blocks, since files this size are not
-        # inlined in metadata.
-        per = self.segment_bytes + 8 * (self.segment_bytes // bsize + 1)
-        seg_blocks = (per + bsize - 1) // bsize
-        free_blocks = st[4] - 2  # f_bavail, 2 kept for copy-on-write
-        reclaim_blocks = (reclaim // self.segment_bytes) * seg_blocks
-        return new_segs * seg_blocks <= free_blocks + reclaim_blocks
+        free_blocks = self._free_blocks - 2  # 2 kept for copy-on-write
+        reclaim_blocks = (reclaim // self.segment_bytes) * self._seg_blocks
+        return new_segs * self._seg_blocks <= free_blocks + reclaim_blocks
 
     # -- session API --
 
@@ -496,6 +531,8 @@ class TreatmentLog:
         """
         if self.active:
             raise ValueError("a session (%d) is already open; end it first" % self.session)
+        if expected_s is not None:
+            self._refresh_room(True)  # the authoritative check: ask the filesystem
         if expected_s is not None and not self.has_room_for(expected_s):
             raise LogFull(
                 "treatment log has no room for a %d s treatment (about %d bytes free, %d needed)"
@@ -523,6 +560,7 @@ class TreatmentLog:
             self.session -= 1
             self.active = False
             raise
+        self._refresh_room(False)
         return self.session
 
     def _t(self, now_ms):
@@ -653,6 +691,7 @@ class TreatmentLog:
                 values[k] = summary[k]
         self._write_frame(R.TYPE_SUMMARY, values)
         self.active = False
+        self._refresh_room(False)
         return values
 
     def commit_soon(self):
@@ -676,6 +715,9 @@ class TreatmentLog:
 
     def pulled_upto(self):
         """Highest session number the host has pulled (0: none)."""
+        return self._pulled
+
+    def _read_pulled(self):
         try:
             s = R.decode_pulled(_read_file(_join(self.root, _PULLED)))
         except OSError:
@@ -689,7 +731,9 @@ class TreatmentLog:
                 "pulled marker cannot go back: %d < %d" % (session, self.pulled_upto())
             )
         _write_atomic(_join(self.root, _PULLED), R.encode_pulled(session))
+        self._pulled = session
         self.full = False  # rotation may now delete the pulled sessions
+        self._refresh_room(True)
 
     # -- reading --
 
@@ -710,41 +754,57 @@ def _unwrap24(prev_t, t24):
     return t
 
 
-def iter_records(root):
-    """Yield ``(record_dict, session)`` for every intact record under ``root``.
+def walk_segment(data, cursor):
+    """Yield ``(off, size, record_dict or None, session)`` for one segment's bytes.
 
-    Works on the device and on the host (a pulled copy of the log folder).
-    Sample dicts get ``t_ms`` (unwrapped ms since session start).
+    ``cursor``: ``[last_seq, session, t_last]`` carried from the previous
+    segment (``[-1, 0, 0]`` before the first), updated in place, so a reader
+    can resume at any segment (the host's archive index does). A damaged
+    range is yielded with ``None`` and the session it lies in.
     """
+    for off, size, rtype, seq in R.walk(data, cursor[0]):
+        if rtype is None:
+            yield off, size, None, cursor[1]
+            continue
+        rec = R.decode_at(data, off, rtype, seq)
+        cursor[0] = seq
+        if rtype == R.TYPE_SEGMENT:
+            cursor[1] = rec["session"] if rec["open"] else 0
+        elif rtype == R.TYPE_SESSION:
+            cursor[1] = rec["session"]
+            cursor[2] = 0
+        elif rtype == R.SAMPLE_MARK:
+            cursor[2] = _unwrap24(cursor[2], rec.pop("t24"))
+            rec["t_ms"] = cursor[2]
+        elif rtype == R.TYPE_EVENT:
+            cursor[2] = rec["t_ms"]
+        yield off, size, rec, cursor[1]
+        if rtype == R.TYPE_SUMMARY:
+            cursor[1] = 0
+
+
+def segment_names(root):
+    """Segment file names under ``root``, oldest first."""
     names = []
     for name in os.listdir(root):
         n = seg_number(name)
         if n >= 0:
             names.append((n, name))
     names.sort()
-    last_seq = -1
-    session = 0
-    t_last = 0
-    for _n, name in names:
-        data = _read_file(_join(root, name))
-        for off, _size, rtype, seq in R.walk(data, last_seq):
-            if rtype is None:
-                continue
-            rec = R.decode_at(data, off, rtype, seq)
-            last_seq = seq
-            if rtype == R.TYPE_SEGMENT:
-                session = rec["session"] if rec["open"] else 0
-            elif rtype == R.TYPE_SESSION:
-                session = rec["session"]
-                t_last = 0
-            elif rtype == R.SAMPLE_MARK:
-                t_last = _unwrap24(t_last, rec.pop("t24"))
-                rec["t_ms"] = t_last
-            elif rtype == R.TYPE_EVENT:
-                t_last = rec["t_ms"]
-            yield rec, session
-            if rtype == R.TYPE_SUMMARY:
-                session = 0
+    return [name for _n, name in names]
+
+
+def iter_records(root):
+    """Yield ``(record_dict, session)`` for every intact record under ``root``.
+
+    Works on the device and on the host (a pulled copy of the log folder).
+    Sample dicts get ``t_ms`` (unwrapped ms since session start).
+    """
+    cursor = [-1, 0, 0]
+    for name in segment_names(root):
+        for _off, _size, rec, session in walk_segment(_read_file(_join(root, name)), cursor):
+            if rec is not None:
+                yield rec, session
 
 
 def read_records(root, session=None, seq_from=None, seq_to=None):

@@ -1,0 +1,172 @@
+"""Every `cryo` subcommand against bad input: no traceback, only documented exit codes.
+
+The command table is walked from the parser itself, so a new subcommand is
+covered without touching this file. For each: an unknown option, required
+arguments filled with junk / missing files, an absent port, a port another
+`cryo` process holds (its lock), and its help through a closed pipe.
+Documented exit codes (README): 0 ok, 1 not confirmed, 2 usage, 3 device
+(none, port busy, booting, link lost), 4 role/PIN, 5 invalid value/file,
+6 mismatch.
+"""
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from host_tools import ROOT, cli, portlock
+
+DOCUMENTED = {0, 1, 2, 3, 4, 5, 6}
+# `cryo sim` without `run`/`panel` starts a board and serves until stopped
+SKIP = {("sim",)}
+
+
+def _leaves(parser, path=()):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if path and path not in SKIP:
+        yield path, parser
+    for sp in subs:
+        for name, child in sp.choices.items():
+            yield from _leaves(child, path + (name,))
+
+
+LEAVES = [
+    (p, sp)
+    for p, sp in _leaves(cli.build_parser())
+    if not any(isinstance(a, argparse._SubParsersAction) and a.required for a in sp._actions)
+]
+
+
+def _junk(action, missing):
+    if action.choices:
+        return str(list(action.choices)[0])
+    if action.type is int:
+        return "7"
+    if action.type is float:
+        return "-5"
+    return str(missing)
+
+
+def _argv(path, parser, missing):
+    argv = list(path)
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction) or a.help == argparse.SUPPRESS:
+            continue
+        if not a.option_strings:
+            n = 1 if a.nargs in (None, 1) else 2 if a.nargs in ("+", "*") else 1
+            argv += [_junk(a, missing)] * n
+        elif a.required:
+            argv += [a.option_strings[0], _junk(a, missing)]
+    return argv
+
+
+def _run(argv, capsys):
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:
+        rc = e.code
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRYO_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setenv("CRYO_ARCHIVE", str(tmp_path / "archive"))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_the_walk_covers_the_commands():
+    names = {p[0] for p, _ in LEAVES}
+    assert {"config", "logs", "monitor", "tune", "flash", "reset", "sim"} <= names
+    assert ("logs", "report") in {p for p, _ in LEAVES} and ("sim", "run") in {p for p, _ in LEAVES}
+
+
+@pytest.mark.parametrize("path,parser", LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
+def test_bad_input_gives_one_line_and_a_documented_code(path, parser, tmp_path, capsys):
+    rc, out, err = _run(list(path) + ["--no-such-option"], capsys)
+    assert rc == 2 and "Traceback" not in err
+    missing = tmp_path / "missing" / "file.json"
+    absent = tmp_path / "no-such-port"
+    rc, out, err = _run(_argv(path, parser, missing) + ["--port", str(absent)], capsys)
+    assert rc in DOCUMENTED - {0} or (rc == 0 and not err), (rc, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    if rc:
+        assert err.startswith("cryo: error:") or err.startswith("usage:"), err
+        assert len(err.strip().splitlines()) <= 2 or err.startswith("usage:"), err
+
+
+@pytest.mark.parametrize("path,parser", LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
+def test_a_port_held_by_another_cryo_is_reported_busy(path, parser, tmp_path, capsys):
+    port = tmp_path / "port"
+    port.write_text("")  # a device node stand-in: the lock is taken before opening
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from host_tools import portlock\n"
+            "portlock.COMMAND[:] = ['cryo', 'monitor']\n"
+            f"portlock.acquire({str(port)!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        argv = _argv(path, parser, tmp_path / "missing.json") + ["--port", str(port)]
+        rc, out, err = _run(argv, capsys)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "Traceback" not in err and rc in DOCUMENTED
+    offline = {("logs", "export"), ("logs", "report"), ("tune",)}
+    if "--port" in parser._option_string_actions and path not in offline:
+        assert rc == 3 and f"port busy: `cryo monitor` (pid {holder.pid})" in err, err
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["logs", "--help"], ["config", "show", "--help"]])
+def test_a_closed_pipe_is_not_a_traceback(cmd, tmp_path):
+    p = subprocess.Popen(
+        [sys.executable, "-m", "host_tools.cli", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    p.stdout.close()  # `| head` that already exited
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "Traceback" not in err and p.returncode in (0, 120), err
+
+
+def test_closed_pipe_on_a_long_listing(mpy, tmp_path):
+    import shutil
+
+    from host_tools.vport import write_demo_treatment
+
+    board = tmp_path / "board"
+    write_demo_treatment(flash_dir=board, seconds=5, sessions=40)
+    shutil.copytree(board / "logs", tmp_path / "archive" / "dev" / "logs")
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "host_tools.cli",
+            "logs",
+            "--archive",
+            str(tmp_path / "archive"),
+            "--json",
+            "list",
+            "--offline",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "Traceback" not in err and p.returncode == 0, err
+    assert portlock.holder(str(tmp_path)) is None

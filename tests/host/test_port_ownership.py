@@ -1,0 +1,123 @@
+"""One tool at a time on a port, and no command breaks into a booting board.
+
+The real-time virtual board (`cryo sim`, firmware and controller running)
+driven by the real `cryo` command in subprocesses, as a technician would.
+After every case the controller is running: it answers on its command
+channel.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from host_tools import ROOT
+from host_tools.link import Link
+from host_tools.sim import VirtualBoard
+from host_tools.vport import write_demo_treatment
+
+pytestmark = [pytest.mark.sim, pytest.mark.mpy]
+
+
+def cryo(*argv, timeout=120, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "host_tools.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        **kw,
+    )
+
+
+def finish(p, timeout=120):
+    out, err = p.communicate(timeout=timeout)
+    assert "Traceback" not in err, err
+    return p.returncode, out, err
+
+
+def controller_answers(port, within=15.0) -> dict:
+    """The controller's status over its command channel (it is running)."""
+    deadline = time.monotonic() + within
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with Link(port, timeout=1.0) as link:
+                return link.status()
+        except Exception as e:  # noqa: BLE001 - still booting: ask again
+            last = e
+            time.sleep(0.3)
+    raise AssertionError(f"the controller does not answer on {port}: {last}")
+
+
+@pytest.fixture
+def board(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRYO_LOCK_DIR", str(tmp_path / "locks"))
+    img = tmp_path / "flash.img"
+    write_demo_treatment(image=img, seconds=30, sessions=1)
+    vb = VirtualBoard(flash=str(img), link=str(tmp_path / "port"), log=lambda m: None)
+    vb.open()
+    t = threading.Thread(target=vb.serve, daemon=True)
+    t.start()
+    controller_answers(vb.port)
+    yield vb, tmp_path
+    vb._stop = True
+    t.join(5)
+    vb.close()
+
+
+def test_a_second_tool_is_told_who_holds_the_port(board):
+    vb, tmp = board
+    port = str(tmp / "port")
+    mon = cryo("monitor", "--port", port, "--rate", "5", "--duration", "6", "--json")
+    first = mon.stdout.readline()  # the monitor is receiving telemetry
+    assert json.loads(first).get("tel") is not None
+    # the pty it links to is the same port
+    for p in (port, vb.port):
+        rc, out, err = finish(cryo("config", "--port", p, "get", "pid.kp"))
+        assert rc == 3 and out == ""
+        assert f"port busy: `cryo monitor` (pid {mon.pid})" in err
+    rc, out, err = finish(mon)
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    summary = lines[-1]["summary"]
+    assert summary["gaps"] == 0 and summary["frames"] >= 20  # undisturbed for its 6 s
+    # the port is free again, and the controller still runs
+    rc, out, err = finish(cryo("config", "--port", port, "--json", "get", "pid.kp"))
+    assert rc == 0, err
+    assert controller_answers(vb.port)["phase"] is not None
+
+
+def test_a_command_right_after_a_reset_waits_for_the_controller(board):
+    vb, tmp = board
+    port = str(tmp / "port")
+    for delay in (0.0, 0.5, 1.5):
+        vb._kill("reset")  # the board resets (main.py runs again)
+        time.sleep(delay)
+        rc, out, err = finish(
+            cryo("logs", "--port", port, "--archive", str(tmp / "arch"), "--json", "list")
+        )
+        assert rc == 0, err
+        assert [r["session"] for r in json.loads(out)] == [1]
+        # the controller came up, was stopped for the pull and restarted: running
+        assert controller_answers(vb.port)["phase"] is not None
+    modes = [m for _, m in vb.resets]
+    assert modes.count("reset") == 3  # our resets; no boot was broken into
+    assert "raw" not in modes
+
+
+def test_lock_is_released_when_the_holder_dies(board):
+    vb, tmp = board
+    from host_tools import portlock
+
+    port = str(tmp / "port")
+    mon = cryo("monitor", "--port", port, "--rate", "2", "--duration", "30", "--json")
+    assert json.loads(mon.stdout.readline()).get("tel") is not None
+    assert portlock.holder(port)["pid"] == mon.pid
+    mon.kill()
+    mon.wait()
+    assert portlock.holder(port) is None  # the kernel dropped the lock with the process
+    assert controller_answers(vb.port)["phase"] is not None
