@@ -79,6 +79,7 @@ ROOT_FILES = ("boot.py", "main.py")  # run by the board itself, from the flash r
 # (cryo.board, which needs cryo.clock) and the verifier (cryo.app). They live
 # in /lib at the flash root; everything else only in the verified slots.
 BOOT_LAYER = ("cryo/__init__.py", "cryo/clock.py", "cryo/board/__init__.py")
+BOOT_LAYER += ("cryo/board/definition.py",)
 BOOT_LAYER += ("cryo/app/__init__.py", "cryo/app/hmac256.py", "cryo/app/manifest.py")
 BOOT_LAYER += ("cryo/app/slots.py", "cryo/paths.py")
 MAIN_STUB = (

@@ -419,6 +419,7 @@ for target in (2, 40):
     out[target].append([log.has_room_for(s) for s in (10, 300, 3000, 30000)])
 result(out)
 """,
+        heapsize="4M",  # the 1 MiB emulated flash on a 32-bit build's default heap
     )
     for target in ("2", "40"):
         reads, answers, fresh = r[target]
