@@ -21,7 +21,8 @@ import os
 import socket
 import time
 
-STALL_S = 2.0  # no host progress for this long: the host is gone, drop
+STALL_S = 10.0  # no host progress for this long: the host is gone, drop (a loaded
+# 2-core machine can starve a reading host for seconds; a USB host never drops)
 HIGH_WATER = 1 << 20  # host -> board bytes queued before older input is dropped
 
 
