@@ -108,6 +108,8 @@ class Tick:
         # starts a treatment; it must be released and pressed again.
         self._foot_prev = 1 if board.footswitch is not None and parts.inputs.pedal() else 0
         self._pressed = False  # a press seen by the tick, acted on at idle()
+        self._ended = -1  # end phase of a session the tick ended, closed at idle()
+        self._ended_t = now
 
     # -- the tick ----------------------------------------------------------
 
@@ -156,9 +158,10 @@ class Tick:
         # 6. alarms, log, watchdog.
         self._signal(now)
         self._alarms.service(now)
-        self._journal.sample(
-            now, tissue, temps[2], self.setpoint_c, self.demand, v.is_open, proto.state
-        )
+        if self._ended < 0:  # no sample after the treatment ended
+            self._journal.sample(
+                now, tissue, temps[2], self.setpoint_c, self.demand, v.is_open, proto.state
+            )
         if il.healthy():
             why = self._watchdog.feed()
             if why:
@@ -183,11 +186,18 @@ class Tick:
             self.count_overrun(dur > self.period_ms * 1000)
 
     def idle(self, now):
-        """Occasional work at the planned idle point after a tick: act on
-        a footswitch press (start, begin), commit the log's queued samples, keep the safety state current, check the
+        """Occasional work at the planned idle point after a tick: close a
+        session the tick ended, act on a footswitch press (start, begin), commit the log's queued samples, keep the safety state current, check the
         log's room once a second, re-place the limits when the cold
         junction moved. A failure here is a condition the next tick's
         evaluation acts on."""
+        if self._ended >= 0:
+            # The session summary (a flash write and commit: 36 M
+            # instructions on a Cortex-M3) is written here, not in the tick
+            # that ended the treatment; before a press can open the next one.
+            st = self._ended
+            self._ended = -1
+            self._journal.end(self._ended_t, st)
         if self._pressed:
             self._pressed = False
             self._on_press(now)  # the controller decides; it never raises
@@ -407,7 +417,9 @@ class Tick:
         if self._kbd is not None:
             self._kbd(-1 if (1 << state) & S.TREATING else 3)
         if state in (S.DONE, S.ABORTED, S.FAULT) and prev not in (S.IDLE, S.SELF_TEST, S.READY):
-            j.end(now, state)
+            if self._ended < 0:  # the first end names the outcome, as before
+                self._ended = state  # closed at the idle point after this tick
+                self._ended_t = now
 
     # -- what survives a reset ---------------------------------------------
 
