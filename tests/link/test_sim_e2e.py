@@ -114,11 +114,11 @@ def treating(tmp_path_factory, request):
         s.stop()
 
 
-def _wait_phase(link, phases, timeout):
+def _wait_phase(link, phases, timeout, demand=None):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         st = link.status()
-        if st["phase"] in phases:
+        if st["phase"] in phases and (demand is None or st["demand"] == demand):
             return st
         time.sleep(0.1)
     raise AssertionError("phase %s not reached; last %s" % (phases, st))
@@ -246,12 +246,9 @@ def test_treatment_scenario_starts_a_treatment_in_real_time(tmp_path, mpy):
     s = Sim(tmp_path, "--scenario", "treatment")
     try:
         with Link(s.port, timeout=3) as link:
-            st = _wait_phase(link, ("PRECOOL", "FREEZE"), 15)
-            if st["phase"] == "PRECOOL" and st["demand"] == 0.0:
-                # PRECOOL began at the idle point after the press's tick;
-                # the next tick asks for full cooling.
-                time.sleep(0.3)
-                st = link.status()
+            # PRECOOL begins at the idle point after the press's tick; the
+            # tick after it asks for full cooling.
+            st = _wait_phase(link, ("PRECOOL", "FREEZE"), 15, demand=1.0)
             assert st["faults"] == [] and st["demand"] == 1.0
     finally:
         s.stop()

@@ -17,7 +17,8 @@ valve may open).
 from cryo.pid import PID, LoopTimer
 
 _GAINS = ("pid.kp", "pid.ki", "pid.kd")
-_APPROACH = ("pid.i_zone_c", "pid.hold_duty", "pid.beta", "pid.sp_ramp_c_s")
+# The approach settings, in ``PID.set_approach``'s order (docs/control.md).
+APPROACH = ("pid.i_zone_c", "pid.hold_duty", "pid.beta", "pid.sp_ramp_c_s")
 
 
 class Regulator:
@@ -72,9 +73,9 @@ class Regulator:
             if sch is not None:
                 sch.band_c = float(value)
             return
-        if name in _APPROACH:
+        if name in APPROACH:
             a = [pid.i_zone_c, pid.preload, pid.beta, pid.sp_ramp_c_per_s]
-            a[_APPROACH.index(name)] = float(value)
+            a[APPROACH.index(name)] = float(value)
             pid.set_approach(a[0], a[1], a[2], a[3])
             return
         i = _GAINS.index(name)

@@ -12,6 +12,7 @@ controller applies it to the part that uses it and audits it. ``stored``
 gives the file ``save`` writes. Control path only.
 """
 
+from cryo.control.regulator import APPROACH
 from cryo.core.roles import denied, not_now, role_level
 from cryo.protocol import params as P
 from cryo.protocol import states as S
@@ -60,7 +61,6 @@ EXTRAS = _extras()
 # and new value. Everything else (protocol parameters, limits, valve timing)
 # is refused during PRECOOL/FREEZE/THAW/TUNE (docs/safety.md).
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
-APPROACH = ("pid.i_zone_c", "pid.hold_duty", "pid.beta", "pid.sp_ramp_c_s")  # PID.set_approach
 CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
 BANDS_MAX = _schema.BANDS_MAX
 # A hung firmware must leave the valve closed within this time (the watchdog

@@ -218,8 +218,7 @@ class Tick:
     def restored(self, now, reason):
         """Latches restored at boot: FAULT and their alarm before the first tick."""
         self.protocol.fault(now, reason)
-        self.alarm_mask = self._il.blocking()
-        self._alarms.update(self.alarm_mask, now)
+        self._signal(now)
 
     def scheduled(self, on):
         """``cryo.core.loop`` runs the ticks: it counts the overruns (missed
@@ -372,11 +371,7 @@ class Tick:
                 j.event(now, R.EV_FAULT, i, C.PRIORITY[i])
                 self._memory.record(R.DEV_FAULT, i, st, now)
             i += 1
-        self._alarm_changes(self.alarm_mask, mask, now)
-        self.alarm_mask = mask
-        if il.master_open != self._master_logged:
-            self._master_logged = il.master_open
-            j.event(now, R.EV_MASTER_VALVE, 1 if il.master_open else 0, 0)
+        self._signal(now)  # the alarm on/off and master valve records, the lamp
         if new & C.LATCHING:
             proto.fault(now, reason)
         elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
