@@ -12,7 +12,11 @@ export MICROPYTHON
 # built once from the pinned upstream source into build/ and reused after.
 MP_PIN      := 1c3c201149f37fe8d81246191b3127bb198d6306
 MP_LIB_PIN  := ee4bb8ff139e24c42b739935fbd8ec7c4d061e02
-MP_TARBALL  := ../shared/vendor/micropython-1c3c2011.tar.gz
+# The vendored tarball beside this checkout, or beside the repository it was
+# cloned from (a clone made anywhere on the same machine); else the network.
+MP_TARBALL_NAME := shared/vendor/micropython-1c3c2011.tar.gz
+MP_ORIGIN   := $(shell git config --get remote.origin.url 2>/dev/null)
+MP_TARBALL  ?= $(firstword $(wildcard ../$(MP_TARBALL_NAME) $(if $(MP_ORIGIN),$(MP_ORIGIN)/../$(MP_TARBALL_NAME))))
 MP_DIR      := build/micropython
 MP_UNPACKED := $(MP_DIR)/.unpacked
 TOOLCHAIN   := build/.toolchain
@@ -78,11 +82,12 @@ $(TOOLCHAIN):
 	@rm -f build/.m32check
 	@touch $@
 
-# The vendored tarball when ../shared/vendor is there, else the same pinned commits.
+# The vendored tarball (MP_TARBALL above) when found, else the same pinned commits.
 $(MP_UNPACKED):
 	@mkdir -p build
-	@if [ -f $(MP_TARBALL) ]; then \
-	  tar -xzf $(MP_TARBALL) -C build; \
+	@if [ -n "$(MP_TARBALL)" ] && [ -f "$(MP_TARBALL)" ]; then \
+	  echo "micropython source: $(MP_TARBALL)"; \
+	  tar -xzf "$(MP_TARBALL)" -C build; \
 	else \
 	  rm -rf $(MP_DIR) && git clone --quiet https://github.com/micropython/micropython $(MP_DIR) \
 	  && git -C $(MP_DIR) checkout --quiet $(MP_PIN) \
