@@ -14,7 +14,7 @@ read straight off the port in large blocks instead of ``mpremote fs cp``'s
 one round trip per 256-byte chunk; see bench/bench_host.py for the ratio.
 
 Verification: new records are decoded with the firmware's own reader
-(``cryo.storage.log.walk_segment``: every record's CRC-32, sequence numbers
+(``cryo.storage.segments.walk_segment``: every record's CRC-32, sequence numbers
 across segments) through the archive index (``host_tools.archive_index``);
 damaged ranges and sequence gaps are reported with their session, the audit
 trail's hash chain is checked from the last verified entry. Only then is

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from cryo.storage import records as R
-from cryo.storage.log import list_sessions, read_records
+from cryo.storage.segments import list_sessions, read_records
 
 HERE = str(Path(__file__).resolve().parent)
 
@@ -415,7 +415,7 @@ for target in (2, 40):
     before = dev.reads
     answers = [log.has_room_for(s) for s in (10, 300, 3000, 30000)]
     out[target] = [dev.reads - before, answers]
-    log._refresh_room(True)
+    log.refresh_room()
     out[target].append([log.has_room_for(s) for s in (10, 300, 3000, 30000)])
 result(out)
 """,
