@@ -135,6 +135,41 @@ result([log.recovered, sess[0]['summary'], sess[0]['samples'],
     assert sessions == [1, 2]
 
 
+def test_a_rotted_summary_is_reported_damaged_never_interrupted(mpy):
+    """A flipped byte in a completed session's summary (bit rot: littlefs
+    never shows a torn write) closes it at boot as "damaged" - outcome
+    unknown, statistics recomputed - not as a power cut."""
+    r = _run(
+        mpy,
+        """
+dev = fresh()
+log = TreatmentLog(ROOT, commit_every=5)
+log.begin_session(HDR, 0)
+t = 0
+while t < 2000:
+    log.sample(t, -t, 0, -400, 10, 1, 4)
+    t += 100
+log.end_session({"outcome": R.OUTCOME_STOPPED}, t)
+log.close()
+path = ROOT + '/seg00000001.bin'
+data = bytearray(read_file(path))
+data[-3] ^= 0x40                    # inside the summary's CRC-covered bytes
+write_file(path, bytes(data))
+remount()
+log = TreatmentLog(ROOT)
+sess = log.sessions()
+codes = [r['code'] for r in log.read_records(session=1) if r['type'] == 'event']
+result([log.recovered, log.rejected_bytes, sess[0]['summary'], codes])
+""",
+    )
+    recovered, rejected, summary, codes = r
+    assert recovered == 1 and rejected == R.frame_size(R.TYPE_SUMMARY)
+    assert summary["outcome"] == R.OUTCOME_DAMAGED
+    assert R.OUTCOME_NAMES[summary["outcome"]] == "damaged"
+    assert summary["samples"] == 20 and summary["min_cc"] == -1900
+    assert R.EV_INTERRUPTED not in codes  # no power cut is claimed
+
+
 def test_unpulled_sessions_are_never_overwritten(mpy):
     r = _run(
         mpy,

@@ -1,9 +1,10 @@
 """What the controller writes down: the treatment log session, the audit
 trail, and the recent events and faults kept in RAM for ``status``.
 
-``Journal(log, audit, interlock, rtc)``: ``log`` a
+``Journal(log, audit, interlock, wear, rtc)``: ``log`` a
 ``cryo.storage.log.TreatmentLog`` (None: no storage; the STORAGE condition
 then blocks a treatment), ``audit`` a ``cryo.storage.audit.AuditTrail``,
+``wear`` the ``cryo.core.wear.ValveWear`` whose counts close a session,
 ``rtc`` a callable returning (seconds since 2000-01-01, ms) for session
 headers (None: zeros).
 
@@ -41,10 +42,11 @@ def treatment_seconds(p):
 
 
 class Journal:
-    def __init__(self, log, audit, interlock, rtc=None):
+    def __init__(self, log, audit, interlock, wear, rtc=None):
         self.log = log
         self._audit = audit
         self._il = interlock
+        self._wear = wear
         self.rtc = rtc
         self.events = []  # recent (t_ms, kind, text), bounded
         self.fault_history = []  # (t_ms, condition names, phase name), bounded
@@ -115,6 +117,7 @@ class Journal:
         }
         try:
             log.begin_session(header, now, treatment_seconds(p))
+            self._wear.begin_session()
             return True
         except Exception as e:  # noqa: BLE001 - LogFull or I/O: no treatment
             self._failed(now, "begin log session", e)
@@ -131,6 +134,8 @@ class Journal:
         elif state == S.FAULT:
             outcome = R.OUTCOME_FAULT
         try:
+            w = self._wear
+            log.event(R.EV_VALVE_CYCLES, w.session_cycles(), w.lifetime(), now)
             log.end_session({"outcome": outcome}, now)
         except Exception as e:  # noqa: BLE001
             self._failed(now, "log end", e)

@@ -79,6 +79,7 @@ class Tick:
         self._tuning = parts.tuning
         self._journal = parts.journal
         self._memory = parts.memory
+        self._wear = parts.wear
         self._site = parts.site
         self._watchdog = parts.watchdog
         self._alarms = parts.alarms
@@ -429,4 +430,4 @@ class Tick:
     def remember(self, now):
         """Latches, flags and the site's dose to flash when they changed."""
         il = self._il
-        self._memory.update(il.latched, il.dose(), self.flags(), now)
+        self._memory.update(il.latched, il.dose(), self.flags(), self._wear.lifetime(), now)

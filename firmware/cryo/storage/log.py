@@ -25,7 +25,10 @@ Durability. littlefs makes file data durable at ``flush()`` (lfs2
 
 A session without a summary at open time was cut by power loss: the log
 appends an ``EV_INTERRUPTED`` event and a summary with outcome
-``OUTCOME_INTERRUPTED`` before anything else.
+``OUTCOME_INTERRUPTED`` before anything else. If instead its last record
+is damaged (bit rot in a committed record: it may have been the summary),
+the summary written says ``OUTCOME_DAMAGED`` - outcome unknown - and no
+interruption is claimed.
 
 The sample path (``sample``) is integer-only and allocation-free except
 when a segment rotates (once per ``segment_bytes`` of log, ~1000 samples
@@ -119,12 +122,14 @@ class TreatmentLog:
             data = store.read(i)
             last_seq = -1
             damaged = False
+            tail_damaged = False  # a damaged range after the last valid record
             last_t = 0
             for off, size, rtype, seq in R.walk(data):
                 if rtype is None:
-                    damaged = True
+                    damaged = tail_damaged = True
                     self.rejected_bytes += size
                     continue
+                tail_damaged = False
                 last_seq = seq
                 if rtype == R.TYPE_SEGMENT:
                     rec = R.decode_at(data, off, rtype, seq)
@@ -154,15 +159,15 @@ class TreatmentLog:
         store.track(self.session, self.active)
         if self.active:
             try:
-                self._close_interrupted(last_t)
+                self._close_interrupted(last_t, last_seq >= 0 and tail_damaged)
             except LogFull:
                 self.full = True
 
-    def _close_interrupted(self, last_t):
-        # Power was lost during a session: record it, then close the session
-        # with statistics recomputed from its committed records (read from
-        # the segments since its header only: boot cost does not grow with
-        # the history on the flash).
+    def _close_interrupted(self, last_t, damaged):
+        # Power was lost during a session (or, ``damaged``, its last record
+        # rotted): record it, then close the session with statistics
+        # recomputed from its committed records (read from the segments
+        # since its header only: boot cost does not grow with the history).
         self.recovered = self.session
         values = S.session_stats(self.root, self.session, self._store.names_since(self.session))
         if values is None:  # header rotated away: statistics unknown
@@ -176,12 +181,13 @@ class TreatmentLog:
                 "samples": 0xFFFFFFFF,
                 "events": 0xFFFFFFFF,
             }
-        values["outcome"] = R.OUTCOME_INTERRUPTED
+        values["outcome"] = R.OUTCOME_DAMAGED if damaged else R.OUTCOME_INTERRUPTED
         self._t0 = 0
         self._t_last = values["duration_ms"]
-        self.event(R.EV_INTERRUPTED, 0, 0)  # at the last committed time
-        if values["events"] != 0xFFFFFFFF:
-            values["events"] += 1
+        if not damaged:
+            self.event(R.EV_INTERRUPTED, 0, 0)  # at the last committed time
+            if values["events"] != 0xFFFFFFFF:
+                values["events"] += 1
         self._write_frame(R.TYPE_SUMMARY, values)
         self.active = False
         self._store.track(self.session, False)
