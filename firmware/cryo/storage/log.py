@@ -99,8 +99,6 @@ class TreatmentLog:
         self._store = SegmentStore(
             root, segment_bytes, max_bytes // segment_bytes, overwrite_unpulled, rtc
         )
-        self._pulled = self._read_pulled()
-        self._store.set_pulled(self._pulled)
         self._open()
         self._store.refresh_room(True)
 
@@ -120,46 +118,23 @@ class TreatmentLog:
         i = store.count() - 1
         while i >= 0:
             data = store.read(i)
-            last_seq = -1
-            damaged = False
-            tail_damaged = False  # a damaged range after the last valid record
-            last_t = 0
-            for off, size, rtype, seq in R.walk(data):
-                if rtype is None:
-                    damaged = tail_damaged = True
-                    self.rejected_bytes += size
-                    continue
-                tail_damaged = False
-                last_seq = seq
-                if rtype == R.TYPE_SEGMENT:
-                    rec = R.decode_at(data, off, rtype, seq)
-                    self.session = rec["session"]
-                    self.active = bool(rec["open"])
-                elif rtype == R.TYPE_SESSION:
-                    rec = R.decode_at(data, off, rtype, seq)
-                    self.session = rec["session"]
-                    self.active = True
-                    last_t = 0
-                elif rtype == R.TYPE_SUMMARY:
-                    self.active = False
-                elif rtype == R.TYPE_EVENT:
-                    rec = R.decode_at(data, off, rtype, seq)
-                    last_t = rec["t_ms"]
-                elif rtype == R.SAMPLE_MARK:
-                    t24 = data[off + 3] | (data[off + 4] << 8) | (data[off + 5] << 16)
-                    last_t = S.unwrap24(last_t, t24)
-            if last_seq < 0:
+            tail = S.scan_tail(data)
+            self.rejected_bytes += tail["rejected"]
+            if tail["last_seq"] < 0:
                 # Nothing committed in it (cut while the segment was created).
                 store.discard(i)
                 i -= 1
                 continue
+            self.session = tail["session"]
+            self.active = tail["active"]
             # Append to the newest segment only if it is intact.
-            store.resume(i, len(data), last_seq, not damaged and i == store.count() - 1)
+            intact = not tail["damaged"] and i == store.count() - 1
+            store.resume(i, len(data), tail["last_seq"], intact)
             break
         store.track(self.session, self.active)
         if self.active:
             try:
-                self._close_interrupted(last_t, last_seq >= 0 and tail_damaged)
+                self._close_interrupted(tail["last_t"], tail["tail_damaged"])
             except LogFull:
                 self.full = True
 
@@ -243,46 +218,18 @@ class TreatmentLog:
             + R.frame_size(R.TYPE_SUMMARY)
         )
 
-    def _seg_usable(self):
-        # Worst case per segment: its segment record, and a record or sample
-        # queue that did not fit at the end (rotation leaves that gap).
-        waste = max(len(self._qbuf), R.frame_size(R.TYPE_SESSION))
-        return self._store.segment_bytes - R.frame_size(R.TYPE_SEGMENT) - waste
-
     def free_bytes(self):
         """Bytes the log can still take without deleting unpulled sessions."""
         unused, reclaim = self._store.space()
         return unused + reclaim
 
     def has_room_for(self, seconds):
-        """True if a treatment of ``seconds`` can be logged completely.
-
-        Counts whole segments, assuming the worst gap at the end of each
-        (see ``_seg_usable``), against unused segments of the budget
-        (``max_bytes``) plus segments rotation may delete (pulled sessions,
-        or any with ``overwrite_unpulled``); then against the filesystem's
-        free blocks (2 kept for copy-on-write). O(1): every figure is kept
-        up to date by the store where it changes.
-        """
-        seg_bytes = self._store.segment_bytes
-        body = self.bytes_for(seconds)
-        usable = self._seg_usable()
-        cur = self._store.current_free()
-        if cur > 0:
-            cur -= seg_bytes - R.frame_size(R.TYPE_SEGMENT) - usable
-        if cur < 0:
-            cur = 0
-        rest = body - cur
-        new_segs = 0 if rest <= 0 else (rest + usable - 1) // usable
-        unused, reclaim = self._store.space()
-        if new_segs * seg_bytes > (unused // seg_bytes) * seg_bytes + reclaim:
-            return False
-        free_blocks, seg_blocks = self._store.blocks()
-        if free_blocks is None:
-            return True
-        free_blocks -= 2  # 2 kept for copy-on-write
-        reclaim_blocks = (reclaim // seg_bytes) * seg_blocks
-        return new_segs * seg_blocks <= free_blocks + reclaim_blocks
+        """True if a treatment of ``seconds`` can be logged completely
+        (``bytes_for``; ``SegmentStore.room_for`` counts the segments). O(1)."""
+        # Worst case per segment: a record or sample queue that did not fit
+        # at its end (rotation leaves that gap).
+        waste = max(len(self._qbuf), R.frame_size(R.TYPE_SESSION))
+        return self._store.room_for(self.bytes_for(seconds), waste)
 
     def refresh_room(self):
         """Ask the filesystem for its free blocks again (a statvfs walk:
@@ -479,14 +426,7 @@ class TreatmentLog:
 
     def pulled_upto(self):
         """Highest session number the host has pulled (0: none)."""
-        return self._pulled
-
-    def _read_pulled(self):
-        try:
-            s = R.decode_pulled(F.read_file(F.join(self.root, S.PULLED)))
-        except OSError:
-            return 0
-        return s if s is not None else 0
+        return self._store.pulled()
 
     def mark_pulled(self, session):
         """Record that the host holds sessions up to ``session`` (atomic)."""
@@ -494,11 +434,8 @@ class TreatmentLog:
             raise ValueError(
                 "pulled marker cannot go back: %d < %d" % (session, self.pulled_upto())
             )
-        F.write_atomic(F.join(self.root, S.PULLED), R.encode_pulled(session))
-        self._pulled = session
         self._store.set_pulled(session)
         self.full = False  # rotation may now delete the pulled sessions
-        self.refresh_room()
 
     # -- reading --
 

@@ -1,5 +1,6 @@
 """The treatment log's record stream on flash: numbered segment files, the
-one open for appending, rotation within a byte budget, and the room left.
+one open for appending, rotation within a byte budget, the room left, and
+the host's "pulled up to session N" marker that rotation obeys.
 
 ``TreatmentLog`` decides *what* is written (sessions, samples, statistics);
 this object decides *where*: it numbers records (one sequence across all
@@ -43,7 +44,7 @@ class SegmentStore:
         # What the deletion rule needs to know about the log (``track``).
         self._session = 0
         self._active = False
-        self._pulled = 0
+        self._pulled = self._read_pulled()
         self._reclaim = 0  # bytes in segments rotation may delete
         self._free_blocks = None  # None: the filesystem has no statvfs
         self._seg_blocks = 0
@@ -104,8 +105,22 @@ class SegmentStore:
         self._session = session
         self._active = active
 
+    def pulled(self):
+        """Highest session number the host has pulled (the ``pulled`` file)."""
+        return self._pulled
+
+    def _read_pulled(self):
+        try:
+            s = R.decode_pulled(F.read_file(F.join(self.root, S.PULLED)))
+        except OSError:
+            return 0
+        return s if s is not None else 0
+
     def set_pulled(self, session):
+        """Record that the host holds sessions up to ``session`` (atomic)."""
+        F.write_atomic(F.join(self.root, S.PULLED), R.encode_pulled(session))
         self._pulled = session
+        self.refresh_room(True)
 
     # -- writing --
 
@@ -230,9 +245,30 @@ class SegmentStore:
             unused += free
         return unused, self._reclaim
 
-    def blocks(self):
-        """(filesystem blocks free or None, blocks one segment file takes)."""
-        return self._free_blocks, self._seg_blocks
+    def room_for(self, nbytes, waste):
+        """True if ``nbytes`` of records fit, each segment losing up to
+        ``waste`` bytes at its end (a record that did not fit).
+
+        Counts whole segments against unused segments of the budget plus
+        segments rotation may delete (pulled sessions, or any with
+        ``overwrite_unpulled``); then against the filesystem's free blocks
+        (2 kept for copy-on-write). O(1): every figure is kept up to date
+        where it changes.
+        """
+        seg = self.segment_bytes
+        usable = seg - R.frame_size(R.TYPE_SEGMENT) - waste
+        cur = self.current_free() - waste
+        if cur < 0:
+            cur = 0
+        rest = nbytes - cur
+        new_segs = 0 if rest <= 0 else (rest + usable - 1) // usable
+        unused, reclaim = self.space()
+        if new_segs * seg > (unused // seg) * seg + reclaim:
+            return False
+        if self._free_blocks is None:
+            return True
+        reclaim_blocks = (reclaim // seg) * self._seg_blocks
+        return new_segs * self._seg_blocks <= self._free_blocks - 2 + reclaim_blocks
 
     def _scan_reclaim(self):
         # Whole segments rotation may delete: pulled (or overwritable)

@@ -42,6 +42,43 @@ def unwrap24(prev_t, t24):
     return t
 
 
+def scan_tail(data):
+    """What one segment's bytes end in, for the log's recovery at open.
+
+    A dict: ``last_seq`` (-1: no valid record), ``session`` and ``active``
+    (the session open at its end), ``last_t`` (that session's last time,
+    ms), ``damaged`` (some range failed its check), ``tail_damaged`` (a
+    damaged range after the last valid record) and ``rejected`` (bytes).
+    """
+    out = {"last_seq": -1, "session": 0, "active": False, "last_t": 0}
+    out["damaged"] = out["tail_damaged"] = False
+    out["rejected"] = 0
+    for off, size, rtype, seq in R.walk(data):
+        if rtype is None:
+            out["damaged"] = out["tail_damaged"] = True
+            out["rejected"] += size
+            continue
+        out["tail_damaged"] = False
+        out["last_seq"] = seq
+        if rtype == R.TYPE_SEGMENT:
+            rec = R.decode_at(data, off, rtype, seq)
+            out["session"] = rec["session"]
+            out["active"] = bool(rec["open"])
+        elif rtype == R.TYPE_SESSION:
+            rec = R.decode_at(data, off, rtype, seq)
+            out["session"] = rec["session"]
+            out["active"] = True
+            out["last_t"] = 0
+        elif rtype == R.TYPE_SUMMARY:
+            out["active"] = False
+        elif rtype == R.TYPE_EVENT:
+            out["last_t"] = R.decode_at(data, off, rtype, seq)["t_ms"]
+        elif rtype == R.SAMPLE_MARK:
+            t24 = data[off + 3] | (data[off + 4] << 8) | (data[off + 5] << 16)
+            out["last_t"] = unwrap24(out["last_t"], t24)
+    return out
+
+
 def walk_segment(data, cursor):
     """Yield ``(off, size, record_dict or None, session)`` for one segment's bytes.
 
