@@ -28,6 +28,7 @@ from cryo.storage import safety_state as SS
 
 _DOSE_SAVE_MS = const(4000)
 _CYCLES_SAVE_MS = const(60000)
+_RETRY_MS = const(1000)  # a failed save is tried again once a second
 
 
 def reset_code(name):
@@ -55,7 +56,9 @@ class SafetyMemory:
         self.boots = 0
         self.reset_cause = "unknown"
         self._reset_code = R.RESET_UNKNOWN
-        self.write_failures = 0
+        self.write_failures = 0  # saves and appends that failed, ever
+        self._state_failing = False  # the last safety-state save failed
+        self._events_failing = False  # the last device-event append failed
 
     def boot(self, reset_name, now):
         """Load the state at construction. Returns a dict: ``latched``,
@@ -90,12 +93,19 @@ class SafetyMemory:
 
     def record(self, kind, code, arg, now):
         """One device event (never raises: a failing flash is counted and
-        shows as the STORAGE condition through the log's checks)."""
+        makes ``healthy`` false, which the controller's storage check turns
+        into the STORAGE condition)."""
         d = self._devlog
         if d is None:
             return
-        if d.append(kind, code, arg, now) < 0:
+        self._events_failing = d.append(kind, code, arg, now) < 0
+        if self._events_failing:
             self.write_failures += 1
+
+    def healthy(self):
+        """False while the last safety-state save or device-event append
+        failed: what a reset would need could be lost."""
+        return not (self._state_failing or self._events_failing)
 
     def update(self, latched, dose, flags, valve_cycles, now):
         """Keep the state current (the controller's idle point after every
@@ -105,6 +115,8 @@ class SafetyMemory:
         if self._state is None:
             return
         clk = self._clock
+        if self._state_failing and clk.diff(now, self._dose_t) < _RETRY_MS:
+            return
         if latched != self._saved_latched or flags != self._saved_flags:
             self._write(latched, dose, flags, valve_cycles)
         elif dose != self._dose_saved and (
@@ -120,13 +132,17 @@ class SafetyMemory:
         if self._state is None:
             return
         ok = self._state.save(latched, dose, flags, self.boots, self._reset_code, valve_cycles)
+        self._dose_t = self._cycles_t = self._clock.ticks_ms()
+        self._state_failing = not ok
         if not ok:
+            # Not marked saved: ``update`` tries again (once a second) until
+            # the values are on flash; the slot choice makes a retry safe.
             self.write_failures += 1
+            return
         self._saved_latched = latched
         self._saved_flags = flags
         self._dose_saved = dose
         self._cycles_saved = valve_cycles
-        self._dose_t = self._cycles_t = self._clock.ticks_ms()
 
     def events(self, since_seq=0):
         """The device event records (for status and tests)."""

@@ -213,7 +213,11 @@ class Tick:
             self._journal.note(now, "storage", "idle work failed: %s" % e)
 
     def check_storage(self, now):
+        """The log's room, and whether the safety memory's last write held:
+        latches that cannot be kept across a reset block a treatment too."""
         self._journal.check_room(now, self._settings.params)
+        if not self._memory.healthy():
+            self._il.set_storage_ok(False)
         self._storage_t = now
 
     def restored(self, now, reason):
