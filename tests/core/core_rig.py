@@ -41,6 +41,12 @@ class MemLog:
     def has_room_for(self, seconds):
         return self.room
 
+    def free_bytes(self):
+        return 0 if not self.room else 1 << 20
+
+    def bytes_for(self, seconds):
+        return seconds * 160
+
     def begin_session(self, header, now_ms=0, expected_s=None):
         if not self.room:
             raise OSError("no room")

@@ -397,6 +397,55 @@ result([secs, err, log.dropped, log.has_room_for(secs)])
     assert room_again is False
 
 
+def test_a_budget_larger_than_the_flash_rotates_within_the_flash(mpy):
+    """log.max_kib = 1 MiB on a 96 KiB flash: the log keeps at most what the
+    flash holds, so pulled sessions make room (without the cap nothing would
+    rotate and the filesystem would run out mid-session: OSError 28); unpulled
+    ones are still never deleted - the room check refuses the next treatment."""
+    r = _run(
+        mpy,
+        """
+dev = fresh(24)                         # 96 KiB
+log = TreatmentLog(ROOT, segment_bytes=8192, max_bytes=1 << 20)
+
+def treat(n):
+    log.begin_session(HDR, 0, expected_s=50)
+    i = 0
+    while i < 500:
+        log.sample(i * 100, -i, 0, 0, 0, 0, 4)
+        i += 1
+    log.end_session(None, 50000)
+
+err = None
+n = 0
+try:
+    while n < 30:                       # ~250 KiB of sessions through 96 KiB
+        treat(n)
+        n += 1
+        log.mark_pulled(log.session)
+except Exception as e:
+    err = repr(e)
+pulled = [s['session'] for s in log.sessions()]
+kept = 0
+refused = None
+while refused is None and kept < 30:
+    try:
+        treat(0)                        # no pull any more
+        kept += 1
+    except Exception as e:
+        refused = str(e)
+result([err, n, log._store.limit, pulled[-1], kept, refused,
+        [s['session'] for s in log.sessions()][-kept:], log.session])
+""",
+    )
+    err, n, limit, last_pulled, kept, refused, unpulled, last = r
+    assert err is None and n == 30
+    assert 2 <= limit < 12  # the flash, not the 128-segment budget
+    assert last_pulled == 30
+    assert kept >= 1 and refused is not None and "no room" in refused
+    assert unpulled == list(range(last - kept + 1, last + 1))  # every unpulled session kept
+
+
 def test_session_time_unwraps_past_24_bits(tmp_path):
     from cryo.storage.log import TreatmentLog
 

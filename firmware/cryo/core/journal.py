@@ -47,6 +47,7 @@ class Journal:
         self._audit = audit
         self._il = interlock
         self._wear = wear
+        self._room_ok = 1  # the last room check's answer (a change is noted)
         self.rtc = rtc
         self.events = []  # recent (t_ms, kind, text), bounded
         self.fault_history = []  # (t_ms, condition names, phase name), bounded
@@ -169,9 +170,19 @@ class Journal:
                 if log.active:
                     ok = 0 if log.full else 1
                 else:
-                    ok = 1 if log.has_room_for(treatment_seconds(p)) else 0
+                    secs = treatment_seconds(p)
+                    ok = 1 if log.has_room_for(secs) else 0
+                    if not ok and self._room_ok:  # say why once, when it changes
+                        self.note(
+                            now,
+                            "storage",
+                            "log has no room for a %d s treatment (about %d bytes free, %d "
+                            "needed): pull the logs"
+                            % (secs, log.free_bytes(), log.bytes_for(secs)),
+                        )
             except Exception as e:  # noqa: BLE001 - storage failure is a condition, not a crash
                 self.note(now, "storage", "log check failed: %s" % e)
                 ok = 0
+        self._room_ok = ok
         self._il.set_storage_ok(ok)
         return ok

@@ -188,7 +188,7 @@ class TreatmentLog:
             self.full = True
             raise LogFull(
                 "treatment log full: %d segments, none deletable (unpulled sessions; "
-                "pull logs or set log.overwrite_unpulled)" % self._store.max_segments
+                "pull logs or set log.overwrite_unpulled)" % self._store.limit
             )
         self._store.emit(rtype, values)
         self._store.commit()

@@ -6,7 +6,8 @@ the host's "pulled up to session N" marker that rotation obeys.
 this object decides *where*: it numbers records (one sequence across all
 sessions and segments), starts a new segment when the next write would
 overflow ``segment_bytes``, and deletes the oldest segment to stay within
-``max_segments`` only when every session with records in it was pulled by
+``max_segments`` (or fewer, if the filesystem cannot hold that many: see
+``refresh_room``) only when every session with records in it was pulled by
 the host (or ``overwrite_unpulled``) - never the running session's.
 
 Room figures are kept up to date where they change (a segment created or
@@ -21,13 +22,18 @@ from cryo.storage import records as R
 from cryo.storage import segments as S
 
 _UNKNOWN_SESSION = 0x7FFFFFFF  # a segment whose head cannot be read
+# Blocks kept free for everything else on the flash: littlefs's
+# copy-on-write of a file being appended, the config's tmp + rename, the
+# audit trail growing between pulls.
+_KEEP_BLOCKS = 4
 
 
 class SegmentStore:
     def __init__(self, root, segment_bytes, max_segments, overwrite_unpulled, rtc):
         self.root = root
         self.segment_bytes = segment_bytes
-        self.max_segments = max_segments
+        self.max_segments = max_segments  # the budget (log.max_kib)
+        self.limit = max_segments  # what this flash holds of it (refresh_room)
         self.overwrite_unpulled = overwrite_unpulled
         self._rtc = rtc
         self.next_seq = 1
@@ -165,8 +171,8 @@ class SegmentStore:
         self.close()
         segs = self._segs
         nxt = (segs[-1] + 1) if segs else 1
-        # Make room: at most max_segments files including the new one.
-        while len(segs) >= self.max_segments:
+        # Make room: at most ``limit`` files including the new one.
+        while len(segs) >= self.limit:
             if not self._can_delete():
                 return False
             try:
@@ -239,7 +245,7 @@ class SegmentStore:
 
     def space(self):
         """(unused budget bytes, bytes in segments rotation may delete): O(1)."""
-        unused = (self.max_segments - len(self._segs)) * self.segment_bytes
+        unused = (self.limit - len(self._segs)) * self.segment_bytes
         free = self.current_free()
         if free > 0:
             unused += free
@@ -307,6 +313,15 @@ class SegmentStore:
         per = self.segment_bytes + 8 * (self.segment_bytes // bsize + 1)
         self._seg_blocks = (per + bsize - 1) // bsize
         self._free_blocks = st[4]  # f_bavail
+        # The budget, cut to what the flash can hold: free blocks plus those
+        # the log's own segments take (rotation reuses them). A budget larger
+        # than the flash would otherwise never rotate and refuse every
+        # treatment once the flash filled, pulled sessions and all.
+        held = len(self._segs) * self._seg_blocks
+        if self._cur and not self._need_new:
+            held += (self._size + bsize - 1) // bsize - self._seg_blocks
+        fits = (st[4] + held - _KEEP_BLOCKS) // self._seg_blocks
+        self.limit = self.max_segments if fits >= self.max_segments else max(2, fits)
 
     def _adjust_free(self, blocks):
         if self._free_blocks is not None:
