@@ -8,6 +8,7 @@ Records are decoded with the firmware's own reader (``cryo.storage.log``).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
@@ -31,6 +32,7 @@ def session_records(dest: Path, session: int) -> list[dict]:
     return recs
 
 
+@functools.lru_cache(maxsize=4096)  # a listing formats every session's date
 def rtc_date(rtc_s) -> str:
     """Board RTC seconds as a UTC date and time."""
     return (RTC_EPOCH + _dt.timedelta(seconds=int(rtc_s))).strftime("%Y-%m-%d %H:%M:%S")

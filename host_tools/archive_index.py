@@ -50,8 +50,26 @@ def _fresh_state():
     }
 
 
+# The index a caller handed back unchanged (or saved), by file, with the
+# file's identity when it matched: a pull followed by a listing parses and
+# writes the index once, not once per reader. A loaded index is handed out
+# once (the caller may change it); ``remember`` or ``save`` puts it back.
+_KEPT: dict[str, tuple[tuple, dict]] = {}
+
+
+def _identity(p: Path):
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def load(dest: Path) -> dict:
     p = Path(dest) / INDEX
+    kept = _KEPT.pop(str(p), None)
+    if kept is not None and kept[0] == _identity(p):
+        return kept[1]
     try:
         idx = json.loads(p.read_text())
         if idx.get("version") == VERSION:
@@ -61,11 +79,25 @@ def load(dest: Path) -> dict:
     return _empty()
 
 
+def remember(dest: Path, idx: dict):
+    """``idx`` is what ``dest``'s index file holds: the next load may skip parsing it."""
+    p = Path(dest) / INDEX
+    ident = _identity(p)
+    if ident is not None:
+        _KEPT[str(p)] = (ident, idx)
+
+
 def save(dest: Path, idx: dict):
     p = Path(dest) / INDEX
     tmp = p.with_suffix(".tmp")
     tmp.write_text(json.dumps(idx))
     os.replace(tmp, p)  # an interrupted pull leaves the previous index whole
+    remember(dest, idx)
+
+
+def mark(idx: dict) -> tuple:
+    """What a pull or verification can change in ``idx``: equal marks, nothing to save."""
+    return (idx["newest"], idx["segments"].get(idx["newest"]), str(idx.get("audit")))
 
 
 def _read_segment(state: dict, name: str, data: bytes, last_file: bool):
@@ -162,6 +194,8 @@ def update(dest: Path, changed=None, persist=True, idx=None) -> dict:
         changed = [n for n in fresh if seen.get(n) != (logs / n).stat().st_size]
     changed = sorted(set(changed) & set(names))
     if not changed:
+        if persist and (Path(dest) / INDEX).exists():
+            remember(dest, idx)
         return idx
     start = changed[0]
     newest = idx["newest"]

@@ -44,7 +44,10 @@ from cryo.paths import AUDIT_PATH, LOG_ROOT
 
 ENV_ARCHIVE = "CRYO_ARCHIVE"
 
-# Pull helpers: one listing with sizes, then one check of what the archive
+# Pull helpers: one listing with sizes (segments are numbered in order and
+# only the oldest are ever deleted, so from the newest one the archive
+# verified the device stats that one and its successors instead of listing
+# the whole folder: O(new segments), not O(history)), then one check of what the archive
 # already holds (the SHA-256 of the last bytes of each growing file, of the
 # whole of each small state file) - O(1) round trips and device work per
 # pull, whatever the history. Not a CRC: these files are sequences of
@@ -52,6 +55,16 @@ ENV_ARCHIVE = "CRYO_ARCHIVE"
 # sequence is the same constant whatever the records hold (the CRC residue).
 _PULL_HELPERS = """
 def _cry_ls(d, since):
+    if since and _cry_size(d + '/' + since) >= 0:
+        out = [('pulled', _cry_size(d + '/pulled'))]
+        k = int(since[3:11])
+        while True:
+            n = 'seg%08d.bin' % k
+            z = _cry_size(d + '/' + n)
+            if z < 0:
+                return [e for e in out if e[1] >= 0]
+            out.append((n, z))
+            k += 1
     return [(n, _cry_size(d + '/' + n)) for n in _cry_walk(d) if n >= since or n[:3] != 'seg']
 def _cry_hashn(p, a, b):
     h = hashlib.sha256()
@@ -218,6 +231,7 @@ def pull(
     device_names = _device_names(events_path, state_path)
     # segments before the newest one verified are complete: not even listed
     idx = archive_index.load(dest)
+    loaded = archive_index.mark(idx)
     since = idx["newest"]
     plan, warnings = _plan(session, log_root, audit_path, device_names, dest, since)
     if progress is not None:
@@ -237,7 +251,7 @@ def pull(
 
     files = rel(log_root)
     idx = archive_index.update(dest, persist=False, idx=idx)  # segments whose size changed
-    check = verify_archive(dest, idx)
+    check = verify_archive(dest, idx, loaded)
     result = {
         "serial": serial,
         "archive": str(dest),
@@ -269,16 +283,21 @@ def pull(
 
 
 # -- reading the archive -------------------------------------------------
-def verify_archive(dest: Path, idx=None) -> dict:
+def verify_archive(dest: Path, idx=None, saved_mark=None) -> dict:
     """Every record's CRC and the sequence chain (through the archive index);
-    the audit trail's hash chain from where the last verification ended."""
+    the audit trail's hash chain from where the last verification ended.
+    ``saved_mark``: ``archive_index.mark`` of the index as loaded (the index
+    is written only when the verification moved it on)."""
     from host_tools import archive_index
 
     idx = archive_index.update(dest) if idx is None else idx
     st = idx["state"]
     audit = verify_audit(Path(dest) / "audit", idx)
     if audit.get("ok", True):
-        archive_index.save(dest, idx)
+        if archive_index.mark(idx) != saved_mark or not (Path(dest) / archive_index.INDEX).exists():
+            archive_index.save(dest, idx)
+        else:
+            archive_index.remember(dest, idx)
     sessions = archive_index.sessions(idx)
     return {
         "ok": not st["damaged"] and not st["gaps"] and audit.get("ok", True),
