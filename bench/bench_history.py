@@ -51,7 +51,7 @@ def _median(xs):
 def _room(img: Path) -> tuple[int, int]:
     from host_tools import FIRMWARE_DIR
     from host_tools.interpreter import micropython_exe
-    from host_tools.vport import _startup
+    from host_tools.virtual.port import _startup
 
     code = _startup(img, 512) + ROOM % {"fw": str(FIRMWARE_DIR), "max_bytes": 2 * 1024 * 1024}
     p = subprocess.run(
@@ -69,9 +69,10 @@ def _room(img: Path) -> tuple[int, int]:
 
 
 def run():
-    from host_tools import logs
-    from host_tools.connect import Session
-    from host_tools.vport import VirtualPort, write_demo_treatment
+    from host_tools.archive import pull as archive_pull
+    from host_tools.archive import reader as archive_reader
+    from host_tools.device.connect import Session
+    from host_tools.virtual.port import VirtualPort, write_demo_treatment
 
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="bench_history_"))
@@ -82,18 +83,18 @@ def run():
             write_demo_treatment(image=img, seconds=10, sessions=sessions)
             arch = tmp / label / "archive"
             with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
-                logs.pull(s, arch, mark=False)  # the history, archived before
+                archive_pull.pull(s, arch, mark=False)  # the history, archived before
             write_demo_treatment(image=img, seconds=10, sessions=1)
             with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
                 t0 = time.perf_counter()
-                r = logs.pull(s, arch, mark=False)
+                r = archive_pull.pull(s, arch, mark=False)
                 t_pull = time.perf_counter() - t0
                 assert r["verify"]["ok"] and len(r["verify"]["complete_sessions"]) == sessions + 1
                 t_list = []
                 for _ in range(3):
                     t0 = time.perf_counter()
-                    res = logs.pull(s, arch, mark=False)
-                    got = logs.session_rows(Path(res["archive"]))
+                    res = archive_pull.pull(s, arch, mark=False)
+                    got = archive_reader.session_rows(Path(res["archive"]))
                     t_list.append(time.perf_counter() - t0)
                 assert len(got) == sessions + 1
             room, statvfs = _room(img)

@@ -32,9 +32,10 @@ def _median(xs):
 
 
 def run():
-    from host_tools import flash, logs
-    from host_tools.connect import Session
-    from host_tools.vport import VirtualPort, write_demo_treatment
+    from host_tools.archive import pull as archive_pull
+    from host_tools.commands import flash
+    from host_tools.device.connect import Session
+    from host_tools.virtual.port import VirtualPort, write_demo_treatment
 
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="bench_host_"))
@@ -50,7 +51,7 @@ def run():
                 pull_t = []
                 for i in range(3):
                     t0 = time.perf_counter()
-                    r = logs.pull(s, tmp / f"arch{i}", mark=False)
+                    r = archive_pull.pull(s, tmp / f"arch{i}", mark=False)
                     pull_t.append(time.perf_counter() - t0)
                     assert r["verify"]["ok"]
                 # mpremote's library read, per file (what `fs cp` does)
@@ -62,7 +63,7 @@ def run():
                     assert got == total
                 # incremental pull with nothing new
                 t0 = time.perf_counter()
-                logs.pull(s, tmp / "arch0", mark=False)
+                archive_pull.pull(s, tmp / "arch0", mark=False)
                 noop_pull = time.perf_counter() - t0
             # the mpremote CLI, same bytes, same board
             cli_t = []
@@ -161,7 +162,7 @@ def run():
 def _running_board_redeploy(tmp, fw):
     import threading
 
-    from host_tools.sim import VirtualBoard
+    from host_tools.virtual.board import VirtualBoard
 
     vb = VirtualBoard(flash=str(tmp / "sim.img"), log=lambda m: None)
     port = vb.open()

@@ -11,7 +11,7 @@ Figures (MicroPython unix port on this machine):
 * bytes allocated per poll (idle must be 0).
 * telemetry rate in device time (real controller, virtual time, 10 Hz asked)
   and end to end in real time (MicroPython process → pipes → TCP relay →
-  pyserial → ``host_tools.link``), 10 Hz asked, 3 s.
+  pyserial → ``host_tools.device.link``), 10 Hz asked, 3 s.
 """
 
 import sys
@@ -95,7 +95,7 @@ def _end_to_end(seconds=3.0, rate=10):
     sys.path.insert(0, str(LINK))
     from link_devrig import DeviceRig
 
-    from host_tools.link import Link
+    from host_tools.device.link import Link
 
     with DeviceRig(1, "treat") as rig, Link(rig.url) as link:
         link.set_telemetry(rate)

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CTL_LIB = ROOT / "tests" / "control" / "ctl_lib"
 SETPOINT = -25.0
-ZONE_C = 2.0  # host_tools.tune.ZONE_C (imported below once the path is set)
+ZONE_C = 2.0  # host_tools.commands.tune.ZONE_C (imported below once the path is set)
 # Service settings a technician matches to such a device (schema ranges,
 # the factory defaults elsewhere): the stuck-open watch's grace covers the
 # line's dead time plus the probe's lag. Without it the tissue still falls
@@ -161,7 +161,7 @@ def run():
     import mpyrun
 
     mpyrun.ensure_cpython_path()
-    from host_tools.tune import ZONE_C as zone
+    from host_tools.commands.tune import ZONE_C as zone
 
     ZONE_C = zone
     from plant import VARIANTS

@@ -1,10 +1,13 @@
-"""The `cryo` command: one subcommand module per job.
+"""The `cryo` command: its table of subcommands, and errors as exit codes.
 
-Each module in ``COMMANDS`` exposes ``register(subparsers)``, which adds its
-subparser and sets ``func`` (called with the parsed args, returns the exit
-code). Every module ships with the tool: a missing one is an import error.
-Expected errors are ``CryoError`` subclasses: printed as one line, with the
-exit code the class defines — never a traceback.
+Like mpremote's ``main.py``: this module holds only the command table -
+every subcommand's name, arguments and help - and the dispatch; the
+handlers live in ``host_tools/commands/`` (one module per command group),
+the device layer in ``host_tools/device/``, the archive readers in
+``host_tools/archive/``. Each ``_add_*`` below adds one subcommand and sets
+``func`` (called with the parsed args, returns the exit code). Expected
+errors are ``CryoError`` subclasses: printed as one line, with the exit code
+the class defines — never a traceback.
 """
 
 import argparse
@@ -12,12 +15,276 @@ import copy
 import errno
 import os
 import sys
+from pathlib import Path
 
-from host_tools import config, flash, logs, monitor, reset, sim, tune
+from host_tools import FIRMWARE_DIR, sim
+from host_tools.archive import reader
+from host_tools.commands import config, flash, logs, monitor, reset, tune
+from host_tools.commands import sim as sim_cmd
+from host_tools.device.connect import add_port_argument
 from host_tools.errors import EXIT_INVALID, CryoError
 
-COMMANDS = (sim, flash, config, logs, monitor, tune, reset)  # in `cryo --help` order
+# isort: split
+from cryo.paths import LOG_ROOT
+
 EXIT_PIPE = 0  # the reader of our output went away (`| head`): not an error of ours
+
+
+def _sim_common(p, run=False):
+    # `run` inherits what was given before it (cryo sim --plant X run ...):
+    # its own options only override when given (SUPPRESS keeps the parent's).
+    d = argparse.SUPPRESS if run else None
+    p.add_argument(
+        "--plant",
+        default=d or "default",
+        help="plant name (boards/sim/plants) or JSON file (default: default)",
+    )
+    p.add_argument("--seed", type=int, default=d or 0, help="noise seed (deterministic per seed)")
+    p.add_argument(
+        "--scenario", default=d, help="scenario name (boards/sim/scenarios) or JSON file"
+    )
+    p.add_argument(
+        "--flash",
+        default=d,
+        help="littlefs2 flash image file (created if missing); default "
+        + ("RAM only" if run else sim.DEFAULT_FLASH),
+    )
+    p.add_argument(
+        "--flash-size", type=int, default=d or 2048, help="flash size in KiB (default 2048)"
+    )
+    p.add_argument("--board", default=d, help="board.json (default boards/sim/board.json)")
+
+
+def _add_sim(subparsers):
+    p = subparsers.add_parser(
+        "sim",
+        help="start the virtual board (real time on a pty, or `run` in fast virtual time)",
+        description="Start the virtual board on a pseudo-terminal (mpremote/pyserial open the "
+        "printed port), or `cryo sim run` for fast virtual time.",
+    )
+    _sim_common(p)
+    p.add_argument("--link", help="also make a stable symlink to the port at PATH")
+    p.add_argument(
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        help="also serve the line on socket://127.0.0.1:PORT (0: any free port, printed)",
+    )
+    p.add_argument(
+        "--power-cut-after", type=int, help="cut power after N flash operations, then reboot"
+    )
+    p.add_argument(
+        "--tear", action="store_true", help="with --power-cut-after: tear the last write"
+    )
+    p.add_argument("--rom", help="firmware tree served read-only at /rom (default firmware/)")
+    p.add_argument(
+        "--panel",
+        help="front-panel file (physical inputs as JSON; default: in the relay's temp dir)",
+    )
+    p.set_defaults(func=sim_cmd.cmd_realtime)
+    sub = p.add_subparsers(dest="sim_command", metavar="run|panel")
+    q = sub.add_parser(
+        "panel",
+        help="press/release inputs of a running real-time board (the technician's hands)",
+    )
+    q.add_argument("panel_file", help="the front-panel file printed by `cryo sim`")
+    for k, what in (
+        ("footswitch", "1 = pressed"),
+        ("handpiece", "1 = out of its holder"),
+        ("estop", "1 = loop closed, 0 = pressed"),
+    ):
+        q.add_argument(f"--{k}", type=int, choices=(0, 1), help=what)
+    q.set_defaults(func=sim_cmd.cmd_panel)
+    r = sub.add_parser("run", help="fast virtual time: run the control tick as fast as possible")
+    _sim_common(r, run=True)
+    r.add_argument("--duration", type=float, default=60.0, help="virtual seconds (default 60)")
+    r.add_argument("--trace", help="write a CSV trace (t, surface, probes, valve, ...)")
+    r.add_argument("--trace-ms", type=int, default=100, help="trace interval (ms, default 100)")
+    r.add_argument("--config", help="controller configuration (JSON file)")
+    r.add_argument("--start-ms", type=int, default=0, help="virtual ticks at boot (wrap tests)")
+    r.add_argument("--no-autostart", action="store_true", help="do not call start() after boot")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.set_defaults(func=sim_cmd.cmd_run)
+
+
+def _add_flash(subparsers):
+    p = subparsers.add_parser(
+        "flash",
+        help="deploy the firmware app (or flash a blank board's MicroPython runtime)",
+        description=flash.__doc__.split("\n\n")[0],
+    )
+    add_port_argument(p)
+    p.add_argument("--board", default="sim", help="board definition under boards/ (default sim)")
+    p.add_argument(
+        "--firmware",
+        type=Path,
+        default=FIRMWARE_DIR,
+        help="firmware tree to deploy (default firmware/)",
+    )
+    p.add_argument("--runtime", metavar="FILE", help="flash this MicroPython image (blank board)")
+    p.add_argument("--bootsel", metavar="DIR", help="RP2 BOOTSEL drive (default: auto-detect)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
+    p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=flash.cmd_flash)
+
+
+def _add_config(subparsers):
+    p = subparsers.add_parser("config", help="show, change and export the device configuration")
+    add_port_argument(p)
+    p.add_argument("--role", choices=("operator", "engineer", "service"), help="role for changes")
+    p.add_argument("--pin", help=f"the role's PIN (default ${config.ENV_PIN}, else asked)")
+    p.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    p.add_argument("--reset", action="store_true", help="reset the board after a change")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
+    sub.add_parser("show", help="every field with value, unit, range and role")
+    g = sub.add_parser("get", help="print one field")
+    g.add_argument("name")
+    s = sub.add_parser("set", help="change fields: NAME=VALUE ... (needs --role)")
+    s.add_argument("assignments", nargs="+")
+    d = sub.add_parser("diff", help="differences between the device and FILE")
+    d.add_argument("file", type=Path)
+    a = sub.add_parser("apply", help="write the fields of FILE (needs --role)")
+    a.add_argument("file", type=Path)
+    e = sub.add_parser("export", help="write the configuration as JSON")
+    e.add_argument("-o", "--output", type=Path)
+    pn = sub.add_parser("pin", help="set a role's PIN (service role; first one on a new device)")
+    pn.add_argument("target_role", choices=("operator", "engineer", "service"))
+    pn.add_argument("new_pin")
+    p.set_defaults(func=config.cmd_config)
+
+
+def _add_logs(subparsers):
+    p = subparsers.add_parser("logs", help="list, pull, export and report treatment logs")
+    add_port_argument(p)
+    p.add_argument(
+        "--archive",
+        type=Path,
+        help=f"archive folder (default ${reader.ENV_ARCHIVE} or ./cryo-archive)",
+    )
+    p.add_argument("--serial", help="device serial in the archive (offline commands)")
+    p.add_argument(
+        "--log-root", default=LOG_ROOT, help=f"log folder on the device (default {LOG_ROOT})"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="logs_cmd", metavar="ACTION", required=True)
+    ls = sub.add_parser("list", help="list sessions (pulls new records first unless --offline)")
+    ls.add_argument("--offline", action="store_true", help="list the archive only")
+    sub.add_parser("pull", help="copy new log records into the archive and verify them")
+    ex = sub.add_parser("export", help="write a session as CSV or JSON")
+    ex.add_argument("session", type=int, help="session number (see `cryo logs list`)")
+    ex.add_argument("--format", choices=("csv", "json"), default="csv", help="file format")
+    ex.add_argument("-o", "--output", type=Path, help="output file (- = standard output)")
+    rp = sub.add_parser("report", help="write a session report for the clinic (PNG, PDF, JSON)")
+    rp.add_argument("session", type=int, help="session number (see `cryo logs list`)")
+    rp.add_argument("-o", "--output", type=Path, help="folder for the report files")
+    for opt, what in (
+        ("--patient", "patient reference (kept in the archive, never sent to the device)"),
+        ("--lesion", "lesion reference"),
+        ("--operator", "who treated"),
+        ("--reviewer", "who reviewed and signs off the report"),
+    ):
+        rp.add_argument(opt, help=what)
+    ev = sub.add_parser(
+        "events",
+        help="device events: faults, acks, boots, resets (pulls first unless --offline)",
+    )
+    ev.add_argument("--offline", action="store_true", help="show the archive only")
+    ev.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
+    p.set_defaults(func=logs.cmd_logs)
+
+
+def _add_monitor(subparsers):
+    p = subparsers.add_parser(
+        "monitor",
+        help="live view of temperatures, valve, PID terms, faults",
+        description=monitor.__doc__.split("\n\n")[0],
+    )
+    add_port_argument(p)
+    p.add_argument("--rate", type=float, default=10.0, help="telemetry rate, Hz (0.2..50; 10)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--csv", metavar="FILE", help="record every telemetry frame to a CSV file")
+    p.add_argument("--plot", metavar="PNG", help="plot the recording to a PNG when done")
+    p.add_argument("--json", action="store_true", help="print frames as JSON lines, no live view")
+    p.add_argument(
+        "--from-csv",
+        metavar="FILE",
+        help="no device: plot an earlier --csv recording (with --plot)",
+    )
+    p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
+    p.set_defaults(func=monitor.main)
+
+
+def _add_tune(subparsers):
+    p = subparsers.add_parser(
+        "tune",
+        help="relay autotune, step test + FOPDT fit, live gains",
+        description=tune.__doc__.split("\n\n")[0],
+    )
+    sub = p.add_subparsers(dest="tune_cmd", metavar="ACTION")
+    p.set_defaults(func=lambda a: _no_action(p))
+
+    a = sub.add_parser("auto", help="run the on-device relay autotune")
+    _tune_common(a)
+    a.add_argument("--setpoint", type=float, help="relay setpoint, °C (default: configured)")
+    a.add_argument("--hysteresis", type=float, help="relay hysteresis, °C (noise band)")
+    a.add_argument("--bias", type=float, help="relay bias (mean demand) 0.05..0.95")
+    a.add_argument("--max-time", type=float, default=1800, help="give up after S seconds")
+    a.add_argument(
+        "--apply",
+        metavar="RULE",
+        help="apply this rule's gains: " + ", ".join(tune.RULE_NAMES) + " or 'chosen'",
+    )
+    a.add_argument("--save", action="store_true", help="save the configuration after --apply")
+    a.set_defaults(func=tune.run_auto)
+
+    s = sub.add_parser("step", help="open-loop step test, FOPDT fit on the host")
+    _tune_common(s)
+    s.add_argument("--demand", type=float, default=0.3, help="step demand 0..1 (0.3)")
+    s.add_argument("--duration", type=float, default=60.0, help="step length, s (60)")
+    s.add_argument("--rate", type=float, default=10.0, help="telemetry rate during the test, Hz")
+    s.add_argument("--channel", default="tissue", help="temperature channel to fit (tissue)")
+    s.add_argument("--setpoint", type=float, help="predict at this setpoint, °C (default: target)")
+    s.add_argument("--csv", metavar="FILE", help="record the step response to CSV")
+    s.add_argument("--plot", metavar="PNG", help="plot data and fitted model")
+    s.add_argument("--apply", metavar="RULE", help="apply this rule's gains")
+    s.add_argument("--save", action="store_true", help="save the configuration after --apply")
+    s.set_defaults(func=tune.run_step)
+
+    g = sub.add_parser("apply", help="set PID gains live (bumpless, audited)")
+    _tune_common(g)
+    g.add_argument("--kp", type=float, required=True)
+    g.add_argument("--ki", type=float, required=True)
+    g.add_argument("--kd", type=float, default=0.0)
+    g.add_argument("--save", action="store_true", help="save the configuration")
+    g.add_argument("--observe", type=float, default=0.0, help="record S s before and after")
+    g.add_argument("--plot", metavar="PNG", help="before/after comparison plot (with --observe)")
+    g.set_defaults(func=tune.run_apply)
+
+
+def _tune_common(p):
+    add_port_argument(p)
+    p.add_argument("--role", default="engineer", help="role asserted for changes (engineer)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
+
+
+def _no_action(p):
+    p.print_help()
+    return 2
+
+
+def _add_reset(subparsers):
+    what = "restart the board: boot.py, main.py, the controller (refused during a treatment)"
+    p = subparsers.add_parser("reset", help=what, description=reset.__doc__.split("\n\n")[0])
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_port_argument(p)
+    p.set_defaults(func=reset.cmd_reset)
+
+
+# in `cryo --help` order
+COMMANDS = (_add_sim, _add_flash, _add_config, _add_logs, _add_monitor, _add_tune, _add_reset)
 
 
 def _hoist_options(parser):
@@ -45,8 +312,8 @@ def build_parser():
     p = argparse.ArgumentParser(prog="cryo", description="Cryotherapy controller host tools")
     p.add_argument("--version", action="store_true", help="print the tool version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(sub)
+    for add in COMMANDS:
+        add(sub)
     for command in sub.choices.values():
         _hoist_options(command)
     return p
@@ -67,7 +334,7 @@ def main(argv=None):
         if not args.command:
             parser.print_help()
             return 2
-        from host_tools import portlock
+        from host_tools.device import portlock
 
         sub = [
             getattr(args, a, None) for a in ("config_cmd", "logs_cmd", "sim_command", "tune_cmd")

@@ -6,7 +6,7 @@ valves, treatment log on a littlefs flash image) under the MicroPython unix
 port, in fast virtual time on the calibrated default plant, then a
 phase-by-phase summary. The treatment log is written to a flash image
 (``build/demo/flash.img``), so the last step can pull it and write the
-report with ``host_tools.logs.pull_and_report`` (``finish``).
+report with ``host_tools.commands.logs.pull_and_report`` (``finish``).
 
 Run: ``python -m host_tools.demo [--plant P] [--seed N] [--out DIR] [--no-report]``.
 """
@@ -224,9 +224,9 @@ def summary_lines(res):
 def finish(res, flash_image, out_dir):
     """Pull the treatment log from the flash image and write the report.
 
-    Uses ``host_tools.logs.pull_and_report``; returns a list of lines to print.
+    Uses ``host_tools.commands.logs.pull_and_report``; returns a list of lines to print.
     """
-    from host_tools import logs
+    from host_tools.commands import logs
 
     try:
         r = logs.pull_and_report(flash_image, out_dir)
@@ -254,7 +254,7 @@ def main(argv=None):
     if image.exists():
         image.unlink()
     # A fresh image is a new device: its archive from an earlier run (named
-    # after the image by host_tools.logs) would not match the new log.
+    # after the image by host_tools.commands.logs) would not match the new log.
     shutil.rmtree(out / ("virtual-" + image.stem), ignore_errors=True)
     res = run_treatment(args.plant, args.seed, flash=image)
     for line in summary_lines(res):

@@ -7,7 +7,7 @@ time at or below target, minimum, target reached, thaw); the summary
 (patient/lesion reference, device serial and firmware hash, device-clock
 start, outcome in the device's words, "target not reached" when so, faults
 with their meaning, operator and reviewer sign-off). Durations are m:ss.
-The same data goes to ``report-sessionN.json`` (``host_tools.clinical``).
+The same data goes to ``report-sessionN.json`` (``host_tools.archive.clinical``).
 matplotlib with the Agg backend; PNG at 300 dpi.
 """
 
@@ -98,8 +98,8 @@ def write_report(dest, session: int, out_dir=None) -> tuple[Path, Path]:
     from matplotlib.ticker import FuncFormatter
 
     from cryo.protocol import states
-    from host_tools.archive import session_records
-    from host_tools.clinical import mss, report_data
+    from host_tools.archive.clinical import mss, report_data
+    from host_tools.archive.reader import session_records
 
     dest = Path(dest)
     data = report_data(dest, session)

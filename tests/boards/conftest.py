@@ -44,7 +44,7 @@ def cryo_sim_device(tmp_path_factory):
     import boardcheck
     import hil
 
-    from host_tools.sim import VirtualBoard
+    from host_tools.virtual.board import VirtualBoard
 
     d = tmp_path_factory.mktemp("cryo_sim")
     rom = d / "rom"

@@ -216,9 +216,9 @@ def _virtual_serial_board(tmp_path, board="rp2040"):
 
 def test_device_target_over_a_serial_port(tmp_path):
     """The --port code path itself, against the unix port on a pty
-    (host_tools.vport.VirtualPort) with the firmware and the virtual board in its flash: the
+    (host_tools.virtual.port.VirtualPort) with the firmware and the virtual board in its flash: the
     same raw-REPL exchange a real board gets."""
-    from host_tools.vport import VirtualPort
+    from host_tools.virtual.port import VirtualPort
 
     flash = _virtual_serial_board(tmp_path)
     with VirtualPort(flash_dir=flash) as vp:

@@ -2,8 +2,8 @@
 
 import shutil
 
-from host_tools import archive_index
-from host_tools.vport import write_demo_treatment
+from host_tools.archive import index as archive_index
+from host_tools.virtual.port import write_demo_treatment
 
 
 def _grow(src, dst, fraction):

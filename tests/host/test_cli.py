@@ -15,9 +15,9 @@ from mpremote.transport_serial import SerialTransport
 
 from cryo.storage import schema as S
 from host_tools import FIRMWARE_DIR, ROOT
-from host_tools.connect import TREATMENT_RUNNING, _stop_safely, resolve_port
+from host_tools.device.connect import TREATMENT_RUNNING, _stop_safely, resolve_port
 from host_tools.errors import DeviceError
-from host_tools.vport import VirtualPort
+from host_tools.virtual.port import VirtualPort
 
 
 def cryo(*argv, env=None):
@@ -67,8 +67,8 @@ def test_device_busy_and_missing_port(tmp_path):
 
 
 def test_treatment_running_refuses_repl_work():
-    """host_tools.link's real LinkError classes, answers as the controller gives them."""
-    from host_tools import link
+    """host_tools.device.link's real LinkError classes, answers as the controller gives them."""
+    from host_tools.device import link
 
     def answering(exc=None, reply=None):
         def request_service_mode(port, timeout):

@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from host_tools import ROOT, cli, portlock
+from host_tools import ROOT, cli
+from host_tools.device import portlock
 
 DOCUMENTED = {0, 1, 2, 3, 4, 5, 6}
 # `cryo sim` without `run`/`panel` starts a board and serves until stopped
@@ -105,7 +106,7 @@ def test_a_port_held_by_another_cryo_is_reported_busy(path, parser, tmp_path, ca
         [
             sys.executable,
             "-c",
-            "import sys, time; from host_tools import portlock\n"
+            "import sys, time; from host_tools.device import portlock\n"
             "portlock.COMMAND[:] = ['cryo', 'monitor']\n"
             f"portlock.acquire({str(port)!r}); print('held', flush=True); time.sleep(60)",
         ],
@@ -143,7 +144,7 @@ def test_a_closed_pipe_is_not_a_traceback(cmd, tmp_path):
 def test_closed_pipe_on_a_long_listing(mpy, tmp_path):
     import shutil
 
-    from host_tools.vport import write_demo_treatment
+    from host_tools.virtual.port import write_demo_treatment
 
     board = tmp_path / "board"
     write_demo_treatment(flash_dir=board, seconds=5, sessions=40)

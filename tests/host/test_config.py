@@ -13,10 +13,11 @@ import pytest
 from cryo.storage import audit as A
 from cryo.storage import config as C
 from cryo.storage import schema as S
-from host_tools import FIRMWARE_DIR, config, flash
-from host_tools.connect import Session
+from host_tools import FIRMWARE_DIR
+from host_tools.commands import config, flash
+from host_tools.device.connect import Session
 from host_tools.errors import AccessDenied, InvalidInput
-from host_tools.vport import VirtualPort
+from host_tools.virtual.port import VirtualPort
 
 
 def args(cmd, **kw):

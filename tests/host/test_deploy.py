@@ -1,6 +1,6 @@
 """`cryo flash` end to end on a virtual board, through real mpremote.
 
-The board is the MicroPython unix port on a pty (host_tools.vport) whose
+The board is the MicroPython unix port on a pty (host_tools.virtual.port) whose
 flash is a littlefs image (boards/sim/flash.py), so a test can cut the power mid-deploy and boot
 the same image again.
 """
@@ -9,10 +9,11 @@ import shutil
 
 import pytest
 
-from host_tools import FIRMWARE_DIR, build, flash
-from host_tools.connect import Session
+from host_tools import FIRMWARE_DIR, build
+from host_tools.commands import flash
+from host_tools.device.connect import Session
 from host_tools.errors import AccessDenied, DeviceError, Mismatch
-from host_tools.vport import VirtualPort, boot_check
+from host_tools.virtual.port import VirtualPort, boot_check
 
 
 @pytest.fixture
@@ -143,7 +144,7 @@ def test_deploy_to_b_virtual_board_boots_the_verified_slot(mpy, tmp_path, fw):
     import threading
     import time
 
-    from host_tools.sim import VirtualBoard
+    from host_tools.virtual.board import VirtualBoard
 
     vb = VirtualBoard(flash=str(tmp_path / "sim.img"), log=lambda m: None)
     port = vb.open()

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import logs
-from host_tools.connect import Session
+from host_tools.archive import events as archive_events
+from host_tools.archive import pull as archive_pull
+from host_tools.archive import reader as archive_reader
+from host_tools.commands import logs
+from host_tools.device.connect import Session
 from host_tools.errors import DeviceError
-from host_tools.vport import VirtualPort, write_demo_treatment
+from host_tools.virtual.port import VirtualPort, write_demo_treatment
 
 
 @pytest.fixture
@@ -32,10 +35,10 @@ def _seg_bytes(dest):
 def test_pull_after_treatment_then_only_new_records(mpy, tmp_path, board_img):
     arch = tmp_path / "archive"
     with VirtualPort(image=board_img) as vp, Session(vp.port, stop_firmware=False) as s:
-        r1 = logs.pull(s, arch)
+        r1 = archive_pull.pull(s, arch)
         assert r1["verify"]["ok"] and r1["verify"]["complete_sessions"] == [1, 2]
         assert r1["bytes"] > 20000 and r1["marked_pulled_upto"] == 2
-        r2 = logs.pull(s, arch)
+        r2 = archive_pull.pull(s, arch)
         assert r2["bytes"] == 0 and r2["files"] == {}  # nothing new: nothing copied
     # the device knows the host holds sessions 1..2 (the `pulled` marker, read by cryo.storage.log)
     write_demo_treatment(image=board_img, seconds=30, sessions=1)
@@ -44,10 +47,10 @@ def test_pull_after_treatment_then_only_new_records(mpy, tmp_path, board_img):
             s.eval("open('logs/pulled','rb').read()")
             == (arch / r1["serial"] / "logs" / "pulled").read_bytes()
         )
-        r3 = logs.pull(s, arch)
+        r3 = archive_pull.pull(s, arch)
     assert r3["verify"]["complete_sessions"] == [1, 2, 3]
     assert 4000 < r3["bytes"] < 8000  # one 30 s session, not the whole log again
-    rows = logs.session_rows(arch / r3["serial"])
+    rows = archive_reader.session_rows(arch / r3["serial"])
     assert [r["session"] for r in rows] == [1, 2, 3]
     assert [r["faults"] for r in rows] == [0, 1, 1]  # the last session of each write has one
     assert rows[0]["cycles"] == 2 and rows[0]["min_temp_c"] == -25.0
@@ -68,16 +71,16 @@ def test_pull_resumes_after_disconnect(mpy, tmp_path):
                 vp.power_off()  # cable pulled / board lost power mid-transfer
 
         with pytest.raises(DeviceError, match="lost"):
-            logs.pull(s, arch, progress=progress)
+            archive_pull.pull(s, arch, progress=progress)
     serial = next(arch.iterdir()).name
     partial = sum(len(b) for b in _seg_bytes(arch / serial).values())
     assert 20000 < partial < 60000  # a prefix landed in the archive (total ≈ 72 KB)
     with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
-        r = logs.pull(s, arch)
+        r = archive_pull.pull(s, arch)
     assert r["verify"]["ok"] and r["verify"]["complete_sessions"] == [1, 2, 3]
     # a fresh full pull into another archive yields the same bytes
     with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
-        full = logs.pull(s, tmp_path / "fresh", mark=False)
+        full = archive_pull.pull(s, tmp_path / "fresh", mark=False)
     total = sum(len(b) for b in _seg_bytes(tmp_path / "fresh" / serial).values())
     assert r["bytes"] == total - partial  # the resumed pull fetched only the rest
     assert sum(v for k, v in full["files"].items() if k.startswith("seg")) == total
@@ -92,7 +95,7 @@ def test_corrupted_record_is_reported_and_not_marked_pulled(mpy, tmp_path):
     data[2000] ^= 0x40  # one flipped bit inside a sample record
     seg.write_bytes(bytes(data))
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        r = logs.pull(s, tmp_path / "archive")
+        r = archive_pull.pull(s, tmp_path / "archive")
     v = r["verify"]
     assert not v["ok"] and len(v["crc_errors"]) == 1 and v["crc_errors"][0]["file"] == seg.name
     assert "marked_pulled_upto" not in r and not (d / "logs" / "pulled").exists()
@@ -145,11 +148,11 @@ def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
     trail.firmware_deploy(200, "service", "0.1.0", None, "ab" * 32)
     arch = tmp_path / "archive"
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        r = logs.pull(s, arch)
+        r = archive_pull.pull(s, arch)
         a = r["verify"]["audit"]
         assert a["ok"] and a["entries"] == 2 and r["audit_files"]["audit.log"] > 100
         trail.note(300, "service", "pulled")  # grows: only the new entry crosses
-        r = logs.pull(s, arch)
+        r = archive_pull.pull(s, arch)
         assert r["verify"]["audit"]["entries"] == 3 and set(r["audit_files"]) >= {"audit.log"}
         assert r["audit_files"]["audit.log"] < 200
         kept = (arch / r["serial"] / "audit" / "audit.log").read_bytes()
@@ -158,7 +161,7 @@ def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
         text = (d / "audit.log").read_bytes().replace(b'"pid.kp",0.05', b'"pid.kp",0.06')
         (d / "audit.log").write_bytes(text)
         trail.note(400, "service", "after the edit")
-        r = logs.pull(s, arch)
+        r = archive_pull.pull(s, arch)
         assert r["verify"]["audit"]["ok"] and r["verify"]["audit"]["entries"] == 4
         got = (arch / r["serial"] / "audit" / "audit.log").read_bytes()
         assert got.startswith(kept) and b'"pid.kp",0.05' in got
@@ -167,11 +170,11 @@ def test_audit_trail_pulled_and_chain_verified(mpy, tmp_path):
         edited[-5] ^= 0x01  # one bit of the last entry's link, within the compared tail
         (d / "audit.log").write_bytes(bytes(edited))
         trail.note(500, "service", "one more")
-        r = logs.pull(s, arch)
+        r = archive_pull.pull(s, arch)
         assert any("differ from the verified archive copy" in w for w in r["warnings"])
         assert r["verify"]["audit"]["entries"] == 5
         # a fresh archive sees the broken hash chain (AuditTrail.verify): not marked pulled
-        r = logs.pull(s, tmp_path / "fresh")
+        r = archive_pull.pull(s, tmp_path / "fresh")
         assert not r["verify"]["ok"] and "marked_pulled_upto" not in r
         assert any("does not chain" in p for p in r["verify"]["audit"]["problems"])
 
@@ -186,9 +189,9 @@ def test_pull_after_cryo_sim_run_treatment(mpy, tmp_path):
     r = logs.pull_and_report(img, out)
     assert r["verify"]["ok"] and r["bytes"] > 5000
     dest = out / r["serial"]
-    rows = logs.session_rows(dest)
+    rows = archive_reader.session_rows(dest)
     assert [x["session"] for x in rows] == [1]
-    samples = [x for x in logs.session_records(dest, 1) if x["type"] == "sample"]
+    samples = [x for x in archive_reader.session_records(dest, 1) if x["type"] == "sample"]
     assert len(samples) > 300  # ~ 58 s of treatment at 10 Hz
     phases = {x["phase"] for x in samples}
     from cryo.protocol import states
@@ -208,7 +211,8 @@ def test_cli_pull_from_b_running_virtual_board(mpy, tmp_path):
     import time
 
     from host_tools import ROOT
-    from host_tools.sim import VirtualBoard, run_fast
+    from host_tools.sim import run_fast
+    from host_tools.virtual.board import VirtualBoard
 
     img = tmp_path / "sim.img"
     run_fast(flash=str(img), duration_s=40, scenario="treatment")
@@ -285,7 +289,7 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
     assert _device_events(mpy, d, first) == 5
     arch = tmp_path / "archive"
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        r1 = logs.pull(s, arch)
+        r1 = archive_pull.pull(s, arch)
         dest = Path(r1["archive"])
         assert r1["device_files"] == {"events.bin": 8 * 24, "safety.bin": 48}
         assert (dest / "device" / "events.bin").read_bytes() == (d / "events.bin").read_bytes()
@@ -310,15 +314,15 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
             "flag_names": ["site_frozen"],
             "last_reset_name": "wdt",
         }
-        r2 = logs.pull(s, arch)  # nothing changed on the device: nothing fetched
+        r2 = archive_pull.pull(s, arch)  # nothing changed on the device: nothing fetched
         assert r2["device_files"] == {} and r2["events"]["new"] == 0
     # 8 more events wrap the 8-slot ring: the history still holds all 13
     more = [(R.DEV_FAULT, C.SENSOR, states.THAW)] * 7 + [(R.DEV_SITE, 0, R.SITE_NEW)]
     assert _device_events(mpy, d, more) == 13
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        r3 = logs.pull(s, arch)
+        r3 = archive_pull.pull(s, arch)
     assert r3["events"]["ok"] and r3["events"]["new"] == 8 and r3["events"]["records"] == 13
-    rows = logs.event_rows(dest)
+    rows = archive_events.event_rows(dest)
     assert [x["seq"] for x in rows] == list(range(1, 14))
     assert rows[1]["condition"] == "overcool" and rows[1]["detail"] == "phase FREEZE"
     assert rows[2]["detail"] == "role engineer"
@@ -330,7 +334,7 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
     # 9 events while nobody pulls: the ring keeps 8, one is reported missing, never hidden
     assert _device_events(mpy, d, [(R.DEV_INTERNAL, 0, 0x1234ABCD)] * 9) == 22
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        r4 = logs.pull(s, arch)
+        r4 = archive_pull.pull(s, arch)
     ev = r4["events"]
     assert not ev["ok"] and ev["missing"] == [{"from_seq": 14, "to_seq": 14}]
     assert "device events 14..14 are not in the archive" in ev["problems"][0]
@@ -351,7 +355,7 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
     _device_events(mpy, d, [(R.DEV_FAULT, C.DOSE, 4), (R.DEV_INTERNAL, 0, 0xDEADBEEF)])
     arch = tmp_path / "archive"
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        logs.pull(s, arch)
+        archive_pull.pull(s, arch)
     capsys.readouterr()
     assert main(["logs", "--archive", str(arch), "--json", "events", "--offline"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -422,7 +426,7 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
     (d / "events.bin").write_bytes(b"\x00" * 10)
     (d / "safety.bin").write_bytes(b"\x00" * 10)
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
-        r = logs.pull(s, tmp_path / "fresh")
+        r = archive_pull.pull(s, tmp_path / "fresh")
     assert not r["events"]["ok"] and r["events"]["new"] == 0
     st = r["safety_state"]
     assert st["lost"] is True and st["latched"] == 0

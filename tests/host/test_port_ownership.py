@@ -15,9 +15,9 @@ import time
 import pytest
 
 from host_tools import ROOT
-from host_tools.link import Link
-from host_tools.sim import VirtualBoard
-from host_tools.vport import write_demo_treatment
+from host_tools.device.link import Link
+from host_tools.virtual.board import VirtualBoard
+from host_tools.virtual.port import write_demo_treatment
 
 pytestmark = [pytest.mark.sim, pytest.mark.mpy]
 
@@ -111,7 +111,7 @@ def test_a_command_right_after_a_reset_waits_for_the_controller(board):
 
 def test_lock_is_released_when_the_holder_dies(board):
     vb, tmp = board
-    from host_tools import portlock
+    from host_tools.device import portlock
 
     port = str(tmp / "port")
     mon = cryo("monitor", "--port", port, "--rate", "2", "--duration", "30", "--json")

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from host_tools import ROOT
-from host_tools.sim import VirtualBoard
-from host_tools.vport import write_demo_treatment
+from host_tools.virtual.board import VirtualBoard
+from host_tools.virtual.port import write_demo_treatment
 
 pytestmark = [pytest.mark.sim, pytest.mark.mpy]
 

@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 
-from host_tools import cli, clinical
+from host_tools import cli
+from host_tools.archive import clinical
 from host_tools.interpreter import micropython_exe
-from host_tools.vport import write_demo_treatment
+from host_tools.virtual.port import write_demo_treatment
 
 SESSIONS = """
 import sys

@@ -13,9 +13,9 @@ import tty
 
 import pytest
 
-from host_tools import logs
-from host_tools.connect import Session
-from host_tools.vport import VirtualPort, write_demo_treatment
+from host_tools.archive import pull as archive_pull
+from host_tools.device.connect import Session
+from host_tools.virtual.port import VirtualPort, write_demo_treatment
 
 
 class LossyLine:
@@ -80,12 +80,12 @@ def test_damaged_bytes_are_retried_and_the_archive_is_exact(mpy, tmp_path, mode)
     write_demo_treatment(image=img, seconds=150, sessions=2)
     with VirtualPort(image=img) as vp:
         with Session(vp.port, stop_firmware=False) as s:
-            clean = logs.pull(s, tmp_path / "clean", mark=False)
+            clean = archive_pull.pull(s, tmp_path / "clean", mark=False)
         line = LossyLine(vp.port, every=15000, mode=mode)
         try:
             with Session(line.port, stop_firmware=False) as s:
                 s.stream_timeout = 2.0
-                lossy = logs.pull(s, tmp_path / "lossy", mark=False)
+                lossy = archive_pull.pull(s, tmp_path / "lossy", mark=False)
         finally:
             line.close()
     # one retry per damaged stream (two hits in one stream cost one retry)

@@ -7,7 +7,7 @@ import pytest
 
 from cryo.storage import schema
 from host_tools import fopdt
-from host_tools.tune import _gains_table, _proposal
+from host_tools.commands.tune import _gains_table, _proposal
 
 
 def test_rules_from_a_fast_small_model_are_clamped_with_a_warning():

@@ -4,7 +4,7 @@ polled once after every tick like the controller loop does. Exits when stdin
 closes; prints "rig ready" first (``link_devrig.DeviceRig`` waits for it).
 
 ``micropython link_device.py rig SPEED [treat] [settle=S]``: the rig loop
-(``link_rig.RigController``: real PID, valve and plant model) ticking every
+(``link_fakes.RigController``: real PID, valve and plant model) ticking every
 100 ms of virtual time in 100/SPEED ms of real time; ``treat`` starts a
 treatment, ``settle=S`` first runs S s of virtual time unpaced.
 
@@ -34,7 +34,7 @@ def _arg(prefix, default):
 
 def rig_loop(speed):
     """The rig loop, paced against real time: (controller, step(channel))."""
-    from link_rig import RigController
+    from link_fakes import RigController
 
     from cryo.clock import ManualClock
 

@@ -12,7 +12,7 @@ on the same plant (virtual time, another seed).
 
 from link_devrig import DeviceRig
 
-from host_tools.link import Link
+from host_tools.device.link import Link
 
 
 def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(cli_json, run_link):

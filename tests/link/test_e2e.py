@@ -3,8 +3,8 @@
 The device is ``tests/link/link_device.py`` under the real ``micropython``
 unix port: the channel on ``StdioStream`` (select.poll on stdin/stdout),
 polled once per 100 ms tick by a closed loop built from the real PID, valve and
-the plant model (``link_rig.py``), paced against real time (SPEED× faster
-when asked). The host side is the real ``cryo`` CLI and ``host_tools.link``
+the plant model (``link_fakes.RigController``), paced against real time (SPEED× faster
+when asked). The host side is the real ``cryo`` CLI and ``host_tools.device.link``
 over pyserial's ``socket://`` URL (tests/link/link_devrig.py relays the pipes).
 
 The same checks against the real ``cryo.controller.Controller``: on the
@@ -16,8 +16,9 @@ treatment, bumpless audited gain change) and in virtual time
 import pytest
 from link_devrig import DeviceRig
 
-from host_tools import cli, fopdt, monitor
-from host_tools.link import Link, LinkDenied, LinkError, LinkInvalid, request_service_mode
+from host_tools import cli, fopdt
+from host_tools.commands import monitor
+from host_tools.device.link import Link, LinkDenied, LinkError, LinkInvalid, request_service_mode
 
 pytestmark = pytest.mark.sim
 

@@ -74,8 +74,7 @@ FLOOD = """
 import random
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
-from link_fakes import CheckingSink
-from link_rig import RigController
+from link_fakes import CheckingSink, RigController
 import link_fuzz as fuzzgen
 
 def run(flood):

@@ -1,4 +1,4 @@
-"""host_tools.link.Link against scripted device output (CPython, no device).
+"""host_tools.device.link.Link against scripted device output (CPython, no device).
 
 A pipe pair stands in for the serial port: the test plays the device,
 answering requests with hand-made lines, so noise, echoes, bad frames,
@@ -11,8 +11,15 @@ import threading
 import pytest
 
 from cryo.link.framing import decode, encode
+from host_tools.device.link import (
+    Link,
+    LinkDenied,
+    LinkError,
+    LinkInvalid,
+    LinkMismatch,
+    _SerialLike,
+)
 from host_tools.errors import EXIT_DENIED, EXIT_INVALID, EXIT_MISMATCH
-from host_tools.link import Link, LinkDenied, LinkError, LinkInvalid, LinkMismatch, _SerialLike
 
 
 class Device:

@@ -19,7 +19,7 @@ import pytest
 from sim_harness import SimProcess
 
 from host_tools import ROOT, cli
-from host_tools.link import Link, LinkDenied, LinkError, request_service_mode
+from host_tools.device.link import Link, LinkDenied, LinkError, request_service_mode
 from host_tools.sim import write_panel
 
 pytestmark = pytest.mark.sim
@@ -165,7 +165,7 @@ def _record(link, seconds):
 
 
 def test_live_gain_change_during_freeze_is_bumpless_and_audited(treating, mpy):
-    from host_tools.tune import apply_gains
+    from host_tools.commands.tune import apply_gains
 
     with Link(treating.port, timeout=3) as link:
         end = time.monotonic() + 30

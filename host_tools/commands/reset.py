@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import json
 
-from host_tools.connect import add_port_argument, resolve_port
-
-
-def register(subparsers):
-    what = "restart the board: boot.py, main.py, the controller (refused during a treatment)"
-    p = subparsers.add_parser("reset", help=what, description=__doc__.split("\n\n")[0])
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    add_port_argument(p)
-    p.set_defaults(func=cmd_reset)
+from host_tools.device.connect import resolve_port
 
 
 def cmd_reset(args) -> int:
-    from host_tools.connect import Session
-    from host_tools.device import reset_board
+    from host_tools.device.connect import Session
+    from host_tools.device.probe import reset_board
 
     port = resolve_port(args.port)
     # restart=False: the reset itself restarts the controller

@@ -9,15 +9,15 @@ pyproject.toml) with two rules:
   port (the virtual board) and would skip main.py on a real board anyway.
 
 Before entering the raw REPL the firmware is asked, over its own command
-channel (the command channel client, ``host_tools.link``), whether a treatment is running:
+channel (the command channel client, ``host_tools.device.link``), whether a treatment is running:
 if so we refuse; otherwise we ask it to stop safely (service mode, valves
 closed) instead of breaking in with a bare Ctrl-C.
 
 Bulk transfers do not use mpremote's ``fs_readfile``/``fs_writefile`` (one
 round trip per 256 bytes, repr-encoded): :meth:`Session.run_stream` runs one
 command whose output is read straight off the serial port in large reads;
-reads, writes and replies are framed and CRC-checked (``host_tools.transfer``).
-Every session holds the port's lock (``host_tools.portlock``).
+reads, writes and replies are framed and CRC-checked (``host_tools.device.transfer``).
+Every session holds the port's lock (``host_tools.device.portlock``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import io
 import os
 import time
 
-from host_tools import portlock, transfer
+from host_tools.device import portlock, transfer
+from host_tools.device.snippets import DEVICE_HELPERS
 from host_tools.errors import AccessDenied, CryoError, DeviceError
 
 ENV_PORT = "CRYO_PORT"
@@ -37,112 +38,6 @@ ENV_PORT = "CRYO_PORT"
 KNOWN_VIDS = {0xF055, 0x2E8A, 0x303A, 0x0483, 0x10C4, 0x1A86, 0x0403}
 URL_PREFIXES = ("socket://", "rfc2217://", "loop://")
 WRITE_CHUNK = 4096
-
-# Injected once per session: tiny helpers the host calls by name. Kept to
-# what every port has (os, binascii, hashlib) and bounded RAM.
-DEVICE_HELPERS = """
-import os, binascii, hashlib
-_cry_wdt = None
-def _cry_feed():
-    # Keep an already armed watchdog fed while the service tools hold the
-    # REPL (the control loop that fed it is stopped). Never arms one: the
-    # controller grants service mode only while its WDT is not armed, so on
-    # a board this finds nothing; the virtual board says whether its runs.
-    global _cry_wdt
-    if _cry_wdt is None:
-        _cry_wdt = False
-        try:
-            import vboard
-            ms = vboard.get().wdt_timeout_ms
-            if ms > 0:
-                import machine
-                _cry_wdt = machine.WDT(0, ms)
-        except Exception:
-            _cry_wdt = False
-    if _cry_wdt:
-        _cry_wdt.feed()
-_cry_feed()
-def _cry_mk(p):
-    q = ''
-    for s in p.split('/'):
-        if not s:
-            q = '/' if not q else q
-            continue
-        q = q + s if (not q or q.endswith('/')) else q + '/' + s
-        try:
-            os.mkdir(q)
-        except OSError:
-            pass
-def _cry_open(p):
-    global _cry_f
-    _cry_f = open(p, 'wb')
-def _cry_close():
-    _cry_f.close()
-def _cry_sha(p):
-    h = hashlib.sha256()
-    b = bytearray(512)
-    m = memoryview(b)
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        return None
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        h.update(m[:n])
-    f.close()
-    return binascii.hexlify(h.digest()).decode()
-def _cry_shas(ps):
-    out = {}
-    for p in ps:
-        _cry_feed()
-        out[p] = _cry_sha(p)
-    return out
-def _cry_cp(a, b):
-    with open(a, 'rb') as fa:
-        with open(b, 'wb') as fb:
-            buf = bytearray(1024)
-            while True:
-                _cry_feed()
-                n = fa.readinto(buf)
-                if not n:
-                    break
-                fb.write(buf[:n] if n < len(buf) else buf)
-def _cry_rm(p):
-    try:
-        os.remove(p)
-    except OSError:
-        pass
-def _cry_walk(d, pre=''):
-    out = []
-    try:
-        it = list(os.ilistdir(d))
-    except OSError:
-        return out
-    for e in it:
-        n = e[0]
-        full = d + '/' + n if d else n
-        if e[1] & 0x4000:
-            out.extend(_cry_walk(full, pre + n + '/'))
-        else:
-            out.append(pre + n)
-    return out
-def _cry_purge():
-    import sys
-    for m in [m for m in sys.modules if m == 'cryo' or m.startswith('cryo.')]:
-        del sys.modules[m]
-def _cry_size(p):
-    try:
-        return os.stat(p)[6]
-    except OSError:
-        return -1
-def _cry_read(p, off, n):
-    with open(p, 'rb') as f:
-        f.seek(off)
-        return f.read(n)
-"""
-DEVICE_HELPERS += transfer.DEVICE_CODE
 
 
 def _list_ports():
@@ -193,14 +88,14 @@ SERVICE_PROBE_TIMEOUT = 0.25  # a running controller answers within a few ticks
 def _stop_safely(port: str, link_module=None) -> str:
     """Ask the running firmware to stop safely; refuse if a treatment runs.
 
-    Uses ``host_tools.link.request_service_mode``: the controller closes
+    Uses ``host_tools.device.link.request_service_mode``: the controller closes
     the valves and enters SERVICE, or answers E_STATE while treating. A
     board at the REPL (blank, just deployed, stopped) answers as a REPL:
     nothing to stop. A board that is still booting is waited for, never
     interrupted. Returns what happened (for messages and tests).
     """
     if link_module is None:
-        from host_tools import link as link_module  # command channel client
+        from host_tools.device import link as link_module
     try:
         reply = link_module.request_service_mode(port, timeout=SERVICE_PROBE_TIMEOUT)
     except AccessDenied:
@@ -243,7 +138,7 @@ class Session:
         self._have_prompt = False
         self._helpers = False
         self._locked = False
-        self.retries = 0  # damaged exchanges repeated (host_tools.transfer)
+        self.retries = 0  # damaged exchanges repeated (host_tools.device.transfer)
         self.stream_timeout = 10.0  # s of silence before a transfer counts as lost
 
     # -- lifecycle -------------------------------------------------------

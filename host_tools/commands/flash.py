@@ -25,7 +25,7 @@ esptool used as a library, RP2 by copying the UF2 to the BOOTSEL drive,
 STM32 through DFU (dfu-util). ``--dry-run`` prints exactly those steps.
 
 Compiling is ``host_tools.build``, runtime flashing ``host_tools.runtime``,
-the device itself ``host_tools.device``; this module is the deploy and the
+the device itself ``host_tools.device.probe``; this module is the deploy and the
 command.
 """
 
@@ -49,8 +49,8 @@ from host_tools.build import (
     check_abi,
     manifest_files,
 )
-from host_tools.connect import add_port_argument, resolve_port
-from host_tools.device import device_serial, probe, record_audit, reset_board, rtc_now
+from host_tools.device.connect import resolve_port
+from host_tools.device.probe import device_serial, probe, record_audit, reset_board, rtc_now
 from host_tools.errors import AccessDenied, DeviceError, InvalidInput
 from host_tools.runtime import run_runtime_step, runtime_steps
 
@@ -126,7 +126,7 @@ def deploy(
     build_result: dict | None = None,
     log=print,
 ) -> dict:
-    """Deploy the app over an open :class:`host_tools.connect.Session`."""
+    """Deploy the app over an open :class:`host_tools.device.connect.Session`."""
     from cryo.app import manifest
 
     last = [time.monotonic()]
@@ -304,28 +304,6 @@ def record_deploy(session, slot: str, meta: dict, text: str, old_text: str | Non
 
 
 # -- CLI -----------------------------------------------------------------
-def register(subparsers):
-    p = subparsers.add_parser(
-        "flash",
-        help="deploy the firmware app (or flash a blank board's MicroPython runtime)",
-        description=__doc__.split("\n\n")[0],
-    )
-    add_port_argument(p)
-    p.add_argument("--board", default="sim", help="board definition under boards/ (default sim)")
-    p.add_argument(
-        "--firmware",
-        type=Path,
-        default=FIRMWARE_DIR,
-        help="firmware tree to deploy (default firmware/)",
-    )
-    p.add_argument("--runtime", metavar="FILE", help="flash this MicroPython image (blank board)")
-    p.add_argument("--bootsel", metavar="DIR", help="RP2 BOOTSEL drive (default: auto-detect)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
-    p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=cmd_flash)
-
-
 def _print_plan(res: dict, dry: bool):
     from rich.console import Console
     from rich.table import Table
@@ -379,7 +357,7 @@ def cmd_flash(args) -> int:
             print("then: cryo flash --board", args.board, "(deploy the app)")
         return 0
 
-    from host_tools.connect import Session
+    from host_tools.device.connect import Session
 
     port = resolve_port(args.port)
     t0 = time.perf_counter()

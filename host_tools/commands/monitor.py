@@ -16,7 +16,7 @@ import csv
 import json
 import time
 
-from host_tools.connect import add_port_argument, resolve_port
+from host_tools.device.connect import resolve_port
 from host_tools.errors import InvalidInput
 
 CSV_COLUMNS = (
@@ -39,27 +39,6 @@ CSV_COLUMNS = (
     "alarms",
 )
 REFRESH_HZ = 8
-
-
-def register(subparsers):
-    p = subparsers.add_parser(
-        "monitor",
-        help="live view of temperatures, valve, PID terms, faults",
-        description=__doc__.split("\n\n")[0],
-    )
-    add_port_argument(p)
-    p.add_argument("--rate", type=float, default=10.0, help="telemetry rate, Hz (0.2..50; 10)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--csv", metavar="FILE", help="record every telemetry frame to a CSV file")
-    p.add_argument("--plot", metavar="PNG", help="plot the recording to a PNG when done")
-    p.add_argument("--json", action="store_true", help="print frames as JSON lines, no live view")
-    p.add_argument(
-        "--from-csv",
-        metavar="FILE",
-        help="no device: plot an earlier --csv recording (with --plot)",
-    )
-    p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
-    p.set_defaults(func=main)
 
 
 def row_of(tel: dict, host_s: float) -> dict:
@@ -239,7 +218,7 @@ def render(tel: dict | None, rec: Recorder, link, port: str):
 
 
 def main(args) -> int:
-    from host_tools.link import Link
+    from host_tools.device.link import Link
 
     if args.from_csv:
         if not args.plot:

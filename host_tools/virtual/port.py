@@ -1,9 +1,8 @@
 """A MicroPython unix-port "board" on a pty, for host-tool tests and benches.
 
 The process sits on the slave of pty A (ONLCR cleared, its controlling
-terminal); a relay thread copies A's master to pty B's master, and mpremote
-opens B's slave path (mpremote's serial transport needs a path, and the
-unix port already sends ``\\r\\n``). The board's flash is either a plain
+terminal); a thread runs the virtual boards' one relay
+(``host_tools.virtual.relay.PtyRelay``) to pty B, whose path mpremote opens. The board's flash is either a plain
 directory (VfsPosix, the process's cwd) or a littlefs image through
 the flash block device (``boards/sim/flash.py``, ``FlashBlockDevice``)
 mounted at ``/flash``, so a test can cut the power mid-deploy
@@ -12,19 +11,17 @@ mounted at ``/flash``, so a test can cut the power mid-deploy
 The virtual board's ``cryo sim`` pty mode (host_tools/sim.py) runs the
 whole firmware; this harness is the minimal board at the REPL that the
 deploy/pull tests need, and also
-what :func:`host_tools.logs.pull_and_report` uses to read a flash image.
+what :func:`host_tools.commands.logs.pull_and_report` uses to read a flash image.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import select
 import subprocess
 import termios
 import threading
 import time
-import tty
 from pathlib import Path
 
 from host_tools import (
@@ -32,6 +29,7 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
 from host_tools.interpreter import micropython_exe
+from host_tools.virtual.relay import PtyRelay
 
 # isort: split
 from cryo.paths import LOG_ROOT
@@ -63,22 +61,6 @@ def _startup(image, block_count) -> str:
     )
 
 
-def _write_all(fd, data) -> bool:
-    """Write every byte: a pty master takes only what fits in its buffer."""
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            n = 0
-        except OSError:
-            return False
-        if n == 0:
-            select.select([], [fd], [], 0.05)
-        view = view[n:]
-    return True
-
-
 def _raw_no_onlcr(fd):
     attrs = termios.tcgetattr(fd)
     attrs[1] &= ~termios.ONLCR  # oflag: the unix port already sends \r\n
@@ -105,15 +87,13 @@ class VirtualPort:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._boot_out = b""
-        self._fds = []
+        self._seen = b""
+        self.relay = None
 
     def start(self):
-        a_master, a_slave = os.openpty()
+        self.relay = PtyRelay()
+        a_slave = self.relay.a_slave
         _raw_no_onlcr(a_slave)
-        b_master, b_slave = os.openpty()
-        tty.setraw(b_master)
-        tty.setraw(b_slave)
-        self._fds = [a_master, a_slave, b_master, b_slave]
         cmd = [micropython_exe()]
         if self.heapsize:
             cmd += ["-X", "heapsize=" + self.heapsize]
@@ -143,10 +123,8 @@ class VirtualPort:
             preexec_fn=_child,
             close_fds=True,
         )
-        self.port = os.ttyname(b_slave)
-        self._relay_thread = threading.Thread(
-            target=self._relay, args=(a_master, b_master), daemon=True
-        )
+        self.port = self.relay.port
+        self._relay_thread = threading.Thread(target=self._serve, daemon=True)
         self._relay_thread.start()
         self._wait_banner()
         return self
@@ -166,31 +144,22 @@ class VirtualPort:
             time.sleep(0.01)
         raise RuntimeError(f"virtual board did not show a REPL prompt: {self._boot_out[-500:]!r}")
 
-    def _relay(self, a, b):
-        seen = b""
+    def _serve(self):
+        relay = self.relay
         while not self._stop.is_set():
             try:
-                r, _, _ = select.select([a, b], [], [], 0.05)
+                relay.step(self._from_board, relay.to_board, timeout=0.05)
             except (OSError, ValueError):
                 return
-            for fd in r:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    if fd == a:
-                        return
-                    continue
-                other = b if fd == a else a
-                if fd == a and not self._ready.is_set():
-                    self._boot_out = (self._boot_out + data)[-2000:]
-                    seen = (seen + data)[-16:]
-                    if b">>> " in seen:
-                        self._ready.set()
-                        continue  # swallow the banner, like a board already up
-                if not _write_all(other, data):
-                    return
+
+    def _from_board(self, data):
+        if not self._ready.is_set():
+            self._boot_out = (self._boot_out + data)[-2000:]
+            self._seen = (self._seen + data)[-16:]
+            if b">>> " in self._seen:
+                self._ready.set()
+                return  # swallow the banner, like a board already up
+        self.relay.to_host(data)
 
     def power_off(self):
         """Kill the board process (a power cut, as far as the host sees)."""
@@ -213,12 +182,9 @@ class VirtualPort:
         relay = getattr(self, "_relay_thread", None)
         if relay is not None:
             relay.join(timeout=5)
-        for fd in self._fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds = []
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
 
     def __enter__(self):
         return self.start()

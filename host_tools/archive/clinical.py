@@ -1,6 +1,6 @@
 """What a clinician reads about one treatment session (the report's data, also as JSON).
 
-Built from the archived records only (``host_tools.archive``): the device's
+Built from the archived records only (``host_tools.archive.reader``): the device's
 own words for the outcome (the phase the treatment ended in: DONE, ABORTED,
 FAULT — or "interrupted" when power was cut), faults by name with a
 plain-language meaning, whether the target was reached and for how long
@@ -104,7 +104,7 @@ def report_data(dest: Path, session: int) -> dict:
     """Everything the clinician's report shows, as plain data (also written as JSON)."""
     from cryo.protocol import states
     from cryo.storage import records as R
-    from host_tools.archive import rtc_date, session_records
+    from host_tools.archive.reader import rtc_date, session_records
     from host_tools.errors import InvalidInput
 
     dest = Path(dest)

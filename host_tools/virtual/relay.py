@@ -1,4 +1,13 @@
-"""Flow-controlled byte queues for the virtual board's relay (``cryo sim``).
+"""The virtual boards' one pty relay: board pty A <-> host pty B (or a TCP client).
+
+A virtual board's interpreter sits on the slave of pty A; the host opens
+the slave of pty B (mpremote's serial transport needs a path) or connects
+over TCP. :class:`PtyRelay` copies bytes between them; the real-time board
+(``host_tools.virtual.board``) and the minimal REPL board
+(``host_tools.virtual.port``) both use it, each adding only what its board
+does with the bytes (Ctrl-C, soft reboot, swallowing the banner).
+
+Flow control.
 
 A board's USB CDC port never loses a byte while the host reads: when the
 host falls behind, the device's endpoint is NAKed and the firmware's
@@ -17,9 +26,13 @@ bytes.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import select
 import socket
+import termios
 import time
+import tty
 
 STALL_S = 10.0  # no host progress for this long: the host is gone, drop (a loaded
 # 2-core machine can starve a reading host for seconds; a USB host never drops)
@@ -146,3 +159,118 @@ class TcpEndpoint:
     def close(self):
         self.disconnect()
         self.srv.close()
+
+
+class PtyRelay:
+    """Pty A (the board's side) <-> pty B (the host's side), and a TCP client.
+
+    ``tcp``: also serve the line on ``127.0.0.1:tcp`` (0: any free port);
+    ``log``: called with a message when host-bound output is dropped.
+    """
+
+    def __init__(self, tcp=None, log=None):
+        self.a_master, self.a_slave = os.openpty()
+        self.b_master, self.b_slave = os.openpty()
+        tty.setraw(self.b_slave)
+        attrs = termios.tcgetattr(self.b_slave)
+        attrs[1] &= ~termios.ONLCR  # the board already sends \r\n
+        termios.tcsetattr(self.b_slave, termios.TCSANOW, attrs)
+        for fd in (self.a_master, self.b_master):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.port = os.ttyname(self.b_slave)
+        self.log = log or (lambda msg: None)
+        self._to_a = OutQueue(self.a_master, high_water=HIGH_WATER)
+        self._to_b = OutQueue(self.b_master)
+        self.tcp = None
+        if tcp is not None:
+            try:
+                self.tcp = TcpEndpoint(int(tcp))
+            except OSError:
+                self.close()
+                raise
+
+    def to_board(self, data):
+        """Host input for the board: queued, never dropped while the board reads."""
+        self._to_a.put(data)
+
+    def to_host(self, data):
+        """Board output for the host. With a TCP client connected the socket
+        gets the flow control and pty B is best effort."""
+        tcp = self.tcp
+        if tcp is not None and tcp.client is not None:
+            tcp.out.put(data)
+            try:
+                os.write(self.b_master, data)
+            except OSError:
+                pass
+            return
+        self._to_b.put(data)
+
+    def _host_queue(self):
+        tcp = self.tcp
+        return tcp.out if tcp is not None and tcp.client is not None else self._to_b
+
+    @staticmethod
+    def _read(fd):
+        try:
+            return os.read(fd, 65536)
+        except OSError:  # BlockingIOError included; EIO once the board's side closed
+            return b""
+
+    def step(self, on_board, on_host, extra=(), timeout=0.02) -> list:
+        """Wait up to ``timeout`` and move what is ready: board output goes
+        to ``on_board(data)``, host input to ``on_host(data)``. Returns the
+        descriptors of ``extra`` that are readable (the caller's own)."""
+        out_q = self._host_queue()
+        fds = [self.b_master, *extra]
+        if not out_q:  # back-pressure: the board waits while the host lags
+            fds.append(self.a_master)
+        tcp = self.tcp
+        if tcp is not None:
+            fds.append(tcp.fileno())
+            if tcp.client is not None:
+                fds.append(tcp.client.fileno())
+        wfds = [q.fd for q in (out_q, self._to_a) if q]
+        try:
+            r, w, _ = select.select(fds, wfds, [], timeout)
+        except InterruptedError:
+            return []
+        if out_q.fd in w:
+            out_q.flush()
+        if self._to_a.fd in w:
+            self._to_a.flush()
+        if out_q.stalled():
+            self.log(f"host not reading: {out_q.drop()} bytes of board output dropped")
+        if tcp is not None:
+            if tcp.fileno() in r:
+                tcp.accept()
+            if tcp.client is not None and tcp.client.fileno() in r:
+                d = tcp.read()
+                if d:
+                    on_host(d)
+        if self.a_master in r:
+            d = self._read(self.a_master)
+            if d:
+                on_board(d)
+        if self.b_master in r:
+            d = self._read(self.b_master)
+            if d:
+                on_host(d)
+        return [fd for fd in extra if fd in r]
+
+    def drain_board(self, on_board):
+        """What the board printed last (after its process ended)."""
+        while True:
+            d = self._read(self.a_master)
+            if not d:
+                return
+            on_board(d)
+
+    def close(self):
+        for fd in (self.a_master, self.a_slave, self.b_master, self.b_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.tcp is not None:
+            self.tcp.close()

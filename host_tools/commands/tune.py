@@ -23,11 +23,14 @@ import json
 import math
 import time
 
-from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
-from host_tools.connect import add_port_argument, resolve_port
+from host_tools import (
+    fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
+    tuneplot,
+)
+from host_tools.commands.monitor import Recorder
+from host_tools.device.connect import resolve_port
 from host_tools.errors import DeviceError, InvalidInput
-from host_tools.fopdt import clamped_rules, fit_fopdt, fopdt_rules, model, predict
-from host_tools.monitor import Recorder
+from host_tools.fopdt import clamped_rules, fit_fopdt, fopdt_rules, predict
 
 # isort: split
 from cryo.control.autotune import RULES as RULE_NAMES
@@ -37,65 +40,6 @@ from cryo.control.model import hold_duty
 # measured on the plant variants, 2 degC keeps the approach free of windup
 # while the hold ripple stays inside it).
 ZONE_C = 2.0
-
-
-def register(subparsers):
-    p = subparsers.add_parser(
-        "tune",
-        help="relay autotune, step test + FOPDT fit, live gains",
-        description=__doc__.split("\n\n")[0],
-    )
-    sub = p.add_subparsers(dest="tune_cmd", metavar="ACTION")
-    p.set_defaults(func=lambda a: _no_action(p))
-
-    a = sub.add_parser("auto", help="run the on-device relay autotune")
-    _common(a)
-    a.add_argument("--setpoint", type=float, help="relay setpoint, °C (default: configured)")
-    a.add_argument("--hysteresis", type=float, help="relay hysteresis, °C (noise band)")
-    a.add_argument("--bias", type=float, help="relay bias (mean demand) 0.05..0.95")
-    a.add_argument("--max-time", type=float, default=1800, help="give up after S seconds")
-    a.add_argument(
-        "--apply",
-        metavar="RULE",
-        help="apply this rule's gains: " + ", ".join(RULE_NAMES) + " or 'chosen'",
-    )
-    a.add_argument("--save", action="store_true", help="save the configuration after --apply")
-    a.set_defaults(func=run_auto)
-
-    s = sub.add_parser("step", help="open-loop step test, FOPDT fit on the host")
-    _common(s)
-    s.add_argument("--demand", type=float, default=0.3, help="step demand 0..1 (0.3)")
-    s.add_argument("--duration", type=float, default=60.0, help="step length, s (60)")
-    s.add_argument("--rate", type=float, default=10.0, help="telemetry rate during the test, Hz")
-    s.add_argument("--channel", default="tissue", help="temperature channel to fit (tissue)")
-    s.add_argument("--setpoint", type=float, help="predict at this setpoint, °C (default: target)")
-    s.add_argument("--csv", metavar="FILE", help="record the step response to CSV")
-    s.add_argument("--plot", metavar="PNG", help="plot data and fitted model")
-    s.add_argument("--apply", metavar="RULE", help="apply this rule's gains")
-    s.add_argument("--save", action="store_true", help="save the configuration after --apply")
-    s.set_defaults(func=run_step)
-
-    g = sub.add_parser("apply", help="set PID gains live (bumpless, audited)")
-    _common(g)
-    g.add_argument("--kp", type=float, required=True)
-    g.add_argument("--ki", type=float, required=True)
-    g.add_argument("--kd", type=float, default=0.0)
-    g.add_argument("--save", action="store_true", help="save the configuration")
-    g.add_argument("--observe", type=float, default=0.0, help="record S s before and after")
-    g.add_argument("--plot", metavar="PNG", help="before/after comparison plot (with --observe)")
-    g.set_defaults(func=run_apply)
-
-
-def _common(p):
-    add_port_argument(p)
-    p.add_argument("--role", default="engineer", help="role asserted for changes (engineer)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
-
-
-def _no_action(p):
-    p.print_help()
-    return 2
 
 
 def _out(args, obj, text):
@@ -196,7 +140,7 @@ def _check_rule(rule):
 
 
 def run_auto(args) -> int:
-    from host_tools.link import Link
+    from host_tools.device.link import Link
 
     _check_rule(args.apply)
     params = {}
@@ -263,7 +207,7 @@ def run_auto(args) -> int:
 
 
 def run_step(args) -> int:
-    from host_tools.link import Link
+    from host_tools.device.link import Link
 
     if not (0 < args.demand <= 1):
         raise InvalidInput(f"--demand {args.demand} out of range: 0 < demand <= 1")
@@ -302,7 +246,7 @@ def run_step(args) -> int:
         finally:
             link.set_telemetry(0)
         gains_now = _current_gains(link) if args.apply else None
-        t, y = _series(_step_frames(tels, args.demand), args.channel)
+        t, y = tuneplot.series(tuneplot.step_frames(tels, args.demand), args.channel)
         fit = fit_fopdt(t, y, args.demand, 0.0)
         # Dead time below one telemetry sample is not resolved: floor it there
         # (a zero θ would make SIMC's kp = τ/(K·2θ) unbounded).
@@ -341,77 +285,14 @@ def run_step(args) -> int:
     if args.csv:
         rec.write_csv(args.csv)
     if args.plot:
-        _plot_step(t, y, fit, args.demand, args.plot)
+        tuneplot.plot_step(t, y, fit, args.demand, args.plot)
         out["plot"] = args.plot
     _out(args, out, "\n".join(text))
     return 0
 
 
-def _step_frames(tels, u):
-    """The frames while the step was applied (demand == u), in order."""
-    out = []
-    for tel in tels:
-        d = tel.get("demand")
-        if isinstance(d, (int, float)) and abs(d - u) < 1e-3:
-            out.append(tel)
-        elif out:
-            break
-    if len(out) < 10:
-        raise InvalidInput(
-            "step test: only %d telemetry frames at demand %g (device refused or stopped the step?)"
-            % (len(out), u)
-        )
-    return out
-
-
-def _series(tels, channel):
-    """(t [s] since the first frame, y [°C]) from telemetry, wrap-safe."""
-    t, y = [], []
-    t0 = None
-    acc = 0
-    prev = None
-    for tel in tels:
-        tm = tel.get("t_ms")
-        v = (tel.get("temps") or {}).get(channel)
-        if not isinstance(tm, int):
-            continue
-        if prev is not None:
-            acc += ((tm - prev + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
-        prev = tm
-        if t0 is None:
-            t0 = 0
-        t.append(acc / 1000.0)
-        y.append(float("nan") if v is None else float(v))
-    if not t:
-        raise InvalidInput(f"no telemetry with channel {channel!r} was recorded")
-    return t, y
-
-
-def _plot_step(t, y, fit, u, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    ax.plot(t, y, ".", ms=3, label="measured")
-    ax.plot(
-        t,
-        model(fit, t, u),
-        "-",
-        label="FOPDT K=%.3g τ=%.3g s θ=%.3g s" % (fit["gain"], fit["tau"], fit["dead_time"]),
-    )
-    ax.set_xlabel("s")
-    ax.set_ylabel("°C")
-    ax.set_title(f"step test, demand {u}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def run_apply(args) -> int:
-    from host_tools.link import Link
+    from host_tools.device.link import Link
 
     if args.plot and args.observe <= 0:
         raise InvalidInput("--plot needs --observe SECONDS (the comparison window)")
@@ -430,9 +311,9 @@ def run_apply(args) -> int:
             link.set_telemetry(0)
     out = {"before": before_gains, "applied": applied, "saved": bool(args.save)}
     if before and after:
-        out["summary"] = {"before": _summary(before), "after": _summary(after)}
+        out["summary"] = {"before": tuneplot.summary(before), "after": tuneplot.summary(after)}
     if args.plot:
-        plot_comparison(before, after, before_gains, applied, args.plot)
+        tuneplot.plot_comparison(before, after, before_gains, applied, args.plot)
         out["plot"] = args.plot
     text = f"gains applied live: {applied}" + (" (saved)" if args.save else "")
     if "summary" in out:
@@ -453,54 +334,3 @@ def _record(link, seconds):
         if tel is not None:
             out.append(tel)
     return out
-
-
-def _summary(tels):
-    errs, dem = [], []
-    for tel in tels:
-        v = (tel.get("temps") or {}).get("tissue")
-        sp = tel.get("setpoint_c")
-        if isinstance(v, (int, float)) and isinstance(sp, (int, float)):
-            errs.append(abs(v - sp))
-        if isinstance(tel.get("demand"), (int, float)):
-            dem.append(tel["demand"])
-    mae = sum(errs) / len(errs) if errs else float("nan")
-    if dem:
-        m = sum(dem) / len(dem)
-        sd = math.sqrt(sum((d - m) ** 2 for d in dem) / len(dem))
-    else:
-        sd = float("nan")
-    return {"mae": mae, "demand_sd": sd, "frames": len(tels)}
-
-
-def plot_comparison(before, after, g_before, g_after, path):
-    """Before/after: tissue temperature vs setpoint and demand, one time axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not before or not after:
-        raise InvalidInput("nothing to compare: no telemetry recorded before/after the change")
-    t_b, y_b = _series(before, "tissue")
-    t_a, y_a = _series(before + after, "tissue")
-    n_b = len(t_b)
-    fig, ax = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    ax[0].plot(t_a[:n_b], y_a[:n_b], label="before %s" % _g(g_before))
-    ax[0].plot(t_a[n_b - 1 :], y_a[n_b - 1 :], label="after %s" % _g(g_after))
-    ax[0].plot(t_a, [tel.get("setpoint_c") for tel in before + after], "k--", label="setpoint")
-    ax[0].axvline(t_a[n_b - 1], color="grey", lw=0.8)
-    ax[0].set_ylabel("tissue °C")
-    ax[0].legend(fontsize="small")
-    ax[1].plot(t_a, [tel.get("demand") for tel in before + after], label="demand")
-    ax[1].axvline(t_a[n_b - 1], color="grey", lw=0.8)
-    ax[1].set_ylabel("demand")
-    ax[1].set_xlabel("s (device time)")
-    fig.suptitle("gain change: before / after")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _g(g):
-    return "kp=%.3g ki=%.3g kd=%.3g" % (g.get("pid.kp"), g.get("pid.ki"), g.get("pid.kd"))

@@ -34,7 +34,7 @@ from host_tools.errors import DeviceError
 ATTEMPTS = 6  # tries without progress before a transfer counts as failed
 CHUNK = 3072  # bytes per frame (a multiple of 3: base64 without padding inside)
 
-# Injected with the session helpers (host_tools.connect.DEVICE_HELPERS).
+# Injected with the session helpers (host_tools.device.connect.DEVICE_HELPERS).
 DEVICE_CODE = """
 def _cry_fs(p, off, chunk):
     import sys

@@ -28,8 +28,8 @@ import tempfile
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
-from host_tools.connect import add_port_argument, resolve_port
-from host_tools.device import record_audit, reset_board, rtc_now
+from host_tools.device.connect import resolve_port
+from host_tools.device.probe import record_audit, reset_board, rtc_now
 from host_tools.errors import AccessDenied, CryoError, InvalidInput
 
 # isort: split
@@ -265,34 +265,8 @@ def _confirm(args, n):
 
 
 # -- CLI -----------------------------------------------------------------
-def register(subparsers):
-    p = subparsers.add_parser("config", help="show, change and export the device configuration")
-    add_port_argument(p)
-    p.add_argument("--role", choices=("operator", "engineer", "service"), help="role for changes")
-    p.add_argument("--pin", help=f"the role's PIN (default ${ENV_PIN}, else asked)")
-    p.add_argument("--yes", "-y", action="store_true", help="write without asking")
-    p.add_argument("--reset", action="store_true", help="reset the board after a change")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
-    sub.add_parser("show", help="every field with value, unit, range and role")
-    g = sub.add_parser("get", help="print one field")
-    g.add_argument("name")
-    s = sub.add_parser("set", help="change fields: NAME=VALUE ... (needs --role)")
-    s.add_argument("assignments", nargs="+")
-    d = sub.add_parser("diff", help="differences between the device and FILE")
-    d.add_argument("file", type=Path)
-    a = sub.add_parser("apply", help="write the fields of FILE (needs --role)")
-    a.add_argument("file", type=Path)
-    e = sub.add_parser("export", help="write the configuration as JSON")
-    e.add_argument("-o", "--output", type=Path)
-    pn = sub.add_parser("pin", help="set a role's PIN (service role; first one on a new device)")
-    pn.add_argument("target_role", choices=("operator", "engineer", "service"))
-    pn.add_argument("new_pin")
-    p.set_defaults(func=cmd_config)
-
-
 def cmd_config(args) -> int:
-    from host_tools.connect import Session
+    from host_tools.device.connect import Session
 
     with Session(resolve_port(args.port)) as s:
         return run(s, args)

@@ -1,6 +1,6 @@
 """The device layer: what a board tells about itself and what it is asked to do.
 
-Between the transport (``host_tools.connect``: ports, the raw REPL, bulk
+Between the transport (``host_tools.device.connect``: ports, the raw REPL, bulk
 transfers, the ``_cry_*`` helpers) and the commands (``flash``, ``config``,
 ``logs``): probe a board, name it, reset it, append to its audit trail.
 File locations on the device are the firmware's own (``cryo.paths``).
@@ -9,41 +9,13 @@ File locations on the device are the firmware's own (``cryo.paths``).
 from __future__ import annotations
 
 import ast
-import datetime as _dt
 import time
 
-from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
-
-# isort: split
-from cryo import paths
-
-# MicroPython's RTC epoch on every port: record and audit times count from it.
-RTC_EPOCH = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
-
-PROBE = f"""
-def _cry_probe():
-    import sys
-    d = {{'version': list(sys.implementation.version[:3]), 'mpy': getattr(sys.implementation, '_mpy', 0),
-         'platform': sys.platform}}
-    try:
-        import machine
-        d['uid'] = binascii.hexlify(machine.unique_id()).decode()
-    except Exception:
-        d['uid'] = None
-    def rd(p, m='r'):
-        try:
-            with open(p, m) as f:
-                return f.read()
-        except OSError:
-            return None
-    d['serial'] = rd({paths.APP_SERIAL!r})
-    d['active'] = rd({paths.APP_ACTIVE!r})
-    k = rd({paths.APP_KEY!r}, 'rb')
-    d['key_fp'] = binascii.hexlify(hashlib.sha256(k).digest()).decode()[:16] if k else None
-    d['fault'] = rd({paths.APP_FAULT!r})
-    return d
-print(repr(_cry_probe()))
-"""
+from host_tools import (
+    RTC_EPOCH,
+    fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
+)
+from host_tools.device.snippets import PROBE, audit_code
 
 
 def probe(session) -> dict:
@@ -86,28 +58,4 @@ def record_audit(session, calls: list[str], slot: str | None = None) -> bool:
     False when the firmware in that slot has no audit trail: the device
     runs whatever firmware it was given, and the caller says so.
     """
-    body = "\n    ".join(calls)
-    code = f"""
-import sys
-_slot = {paths.slot_dir(slot) if slot else None!r}
-if _slot is None:
-    try:
-        _slot = {paths.APP_DIR + "/"!r} + open({paths.APP_ACTIVE!r}).read().strip()
-    except OSError:
-        pass
-if _slot:
-    sys.path.insert(0, _slot)
-_cry_purge()
-try:
-    from cryo.storage.audit import AuditTrail
-    _t = AuditTrail({paths.AUDIT_PATH!r})
-    {body}
-    print('recorded')
-except ImportError:
-    print('no-audit')
-finally:
-    if _slot:
-        sys.path.remove(_slot)
-    _cry_purge()
-"""
-    return session.exec(code).decode().strip().endswith("recorded")
+    return session.exec(audit_code(calls, slot)).decode().strip().endswith("recorded")

@@ -25,10 +25,8 @@ import os
 import threading
 import time
 
-from host_tools import (
-    fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
-    portlock,
-)
+from host_tools import fwimport  # noqa: F401  (firmware/ importable, micropython shim)
+from host_tools.device import portlock
 from host_tools.errors import AccessDenied, DeviceError, InvalidInput, Mismatch
 
 # isort: split
@@ -391,7 +389,7 @@ class Link:
 def request_service_mode(
     port: str, role: str = "service", timeout: float = DEFAULT_TIMEOUT, boot_wait=BOOT_WAIT
 ):
-    """Ask the running firmware to enter service mode (used by host_tools.connect before file work).
+    """Ask the running firmware to enter service mode (used by host_tools.device.connect before file work).
 
     Returns the reply dict, or ``{"controller": False}`` when a MicroPython
     REPL answered instead (no controller runs: nothing to stop). A board

@@ -124,5 +124,5 @@ def set_command(*words) -> None:
     COMMAND[:] = ["cryo"] + [w for w in words if w]
 
 
-if __name__ == "__main__":  # python -m host_tools.portlock PORT: who holds it
+if __name__ == "__main__":  # python -m host_tools.device.portlock PORT: who holds it
     print(json.dumps(holder(sys.argv[1])))

@@ -1,0 +1,229 @@
+"""`cryo logs` handlers: list, pull, events, export and report.
+
+The pull itself is ``host_tools.archive.pull``; the archive's readers are
+``host_tools.archive`` (reader, verify, events, index); the command table
+is ``host_tools.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.device.connect import resolve_port
+from host_tools.errors import CryoError, InvalidInput
+
+# isort: split
+from cryo.paths import LOG_ROOT
+from host_tools.archive.events import event_rows, safety_state
+from host_tools.archive.pull import pull
+from host_tools.archive.reader import (
+    default_archive,
+    export_session,
+    find_device_archive,
+    session_rows,
+)
+
+
+# -- demo / script entry -------------------------------------------------
+def pull_and_report(
+    flash_image_or_port, out_dir, session=None, *, log_root=LOG_ROOT, serial=None
+) -> dict:
+    """Pull the treatment log and write the report (what `make demo` ends with).
+
+    ``flash_image_or_port``: a littlefs flash image written by ``cryo sim
+    run`` (served by a virtual board for the pull), a flash directory, or a
+    port/URL of a live board. Writes ``<out_dir>/<serial>/…`` (archive),
+    ``report-sessionN.png/.pdf`` and the CSV/JSON export; returns their paths.
+    """
+    from host_tools.device.connect import Session
+    from host_tools.report import write_report
+
+    out_dir = Path(out_dir)
+    src = str(flash_image_or_port)
+    p = Path(src)
+    if p.exists():
+        from host_tools.virtual.port import VirtualPort
+
+        board = VirtualPort(image=p) if p.is_file() else VirtualPort(flash_dir=p)
+        with board as vp, Session(vp.port, stop_firmware=False) as s:
+            # a flash image has no chip id: name its archive after the image
+            res = pull(
+                s, out_dir, log_root=log_root, serial=serial, fallback_serial="virtual-" + p.stem
+            )
+    else:
+        with Session(resolve_port(src)) as s:
+            res = pull(s, out_dir, log_root=log_root, serial=serial)
+    dest = Path(res["archive"])
+    rows = session_rows(dest)
+    if not rows:
+        raise InvalidInput(f"no treatment sessions in the log of device {res['serial']}")
+    sess = session if session is not None else rows[-1]["session"]
+    png, pdf = write_report(dest, sess, out_dir)
+    res.update(
+        session=sess,
+        png=str(png),
+        pdf=str(pdf),
+        csv=str(export_session(dest, sess, "csv", out_dir / f"session{sess:05d}.csv")),
+        json=str(export_session(dest, sess, "json", out_dir / f"session{sess:05d}.json")),
+    )
+    return res
+
+
+# -- CLI -----------------------------------------------------------------
+def _do_pull(args) -> dict:
+    from host_tools.device.connect import Session
+
+    port = resolve_port(args.port)
+    with Session(port) as s:
+        if args.json or not sys.stdout.isatty():
+            return pull(s, args.archive, log_root=args.log_root)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        with Progress(
+            TextColumn("pull"), BarColumn(), DownloadColumn(), TransferSpeedColumn()
+        ) as pr:
+            task = pr.add_task("pull", total=None)
+
+            def progress(n, total):
+                if total is not None:
+                    pr.update(task, total=total)
+                pr.update(task, advance=n)
+
+            return pull(s, args.archive, log_root=args.log_root, progress=progress)
+
+
+def cmd_logs(args) -> int:
+    archive = Path(args.archive or default_archive())
+    args.archive = archive
+    if args.logs_cmd == "pull":
+        res = _do_pull(args)
+        if args.json:
+            print(json.dumps(res, indent=2, default=str))
+        else:
+            v = res["verify"]
+            rate = res["bytes"] / res["seconds"] / 1024 if res["seconds"] else 0
+            print(
+                f"pulled {res['bytes']} new bytes from device {res['serial']} into "
+                f"{res['archive']} ({rate:.0f} KiB/s); {v['records']} records, "
+                f"CRC errors {len(v['crc_errors'])}, sequence gaps {len(v['sequence_gaps'])}, "
+                f"audit {'ok' if v['audit'].get('ok') else 'BROKEN'}; "
+                f"device events {res['events']['new']} new ({res['events']['records']} archived)"
+            )
+            for msg in res["events"]["problems"]:
+                print(f"warning: {msg}", file=sys.stderr)
+        if not res["verify"]["ok"]:
+            raise InvalidInput("the pulled log failed verification (see above); archive kept")
+        return 0
+    if args.logs_cmd == "list":
+        if args.offline:
+            dest = find_device_archive(archive, args.serial)
+        else:
+            dest = Path(_do_pull(args)["archive"])
+        rows = session_rows(dest)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"treatment sessions — device {dest.name}")
+        for col in ("session", "date (UTC)", "duration s", "min °C", "cycles", "faults", "outcome"):
+            t.add_column(col, justify="right" if col != "outcome" else "left")
+        for r in rows:
+            t.add_row(
+                str(r["session"]),
+                r["date"],
+                "" if r["duration_s"] is None else f"{r['duration_s']:.1f}",
+                "" if r["min_temp_c"] is None else f"{r['min_temp_c']:.1f}",
+                "" if r["cycles"] is None else str(r["cycles"]),
+                str(r["faults"]),
+                r["outcome"],
+            )
+        Console().print(t)
+        return 0
+    if args.logs_cmd == "events":
+        return _cmd_events(args, archive)
+    dest = find_device_archive(archive, args.serial)
+    if args.logs_cmd == "export":
+        out = export_session(dest, args.session, args.format, args.output)
+        if str(out) != "-":
+            print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
+        return 0
+    if args.logs_cmd == "report":
+        from host_tools.archive import index as archive_index
+        from host_tools.archive.clinical import clinical_fields
+        from host_tools.report import write_report
+
+        have = [r["session"] for r in archive_index.sessions(archive_index.update(dest))]
+        if args.session not in have:
+            raise InvalidInput(f"no session {args.session} in {dest} (sessions: {have or 'none'})")
+        clinical_fields(
+            dest,
+            args.session,
+            patient_ref=args.patient,
+            lesion_ref=args.lesion,
+            operator=args.operator,
+            reviewer=args.reviewer,
+        )
+        png, pdf = write_report(dest, args.session, args.output or dest)
+        if args.json:
+            print(
+                json.dumps(
+                    {"png": str(png), "pdf": str(pdf), "json": str(png.with_suffix(".json"))}
+                )
+            )
+        else:
+            print(f"wrote {png}\nwrote {pdf}")
+        return 0
+    raise CryoError(f"unknown logs action {args.logs_cmd}")
+
+
+def _cmd_events(args, archive: Path) -> int:
+    if args.offline:
+        dest = find_device_archive(archive, args.serial)
+        merged = None
+    else:
+        res = _do_pull(args)
+        dest = Path(res["archive"])
+        merged = res["events"]
+    rows = event_rows(dest, args.since)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"device events — device {dest.name}")
+    for col in ("seq", "date (UTC)", "ticks s", "kind", "condition", "detail"):
+        t.add_column(col, justify="right" if col in ("seq", "ticks s") else "left")
+    for r in rows:
+        t.add_row(
+            str(r["seq"]),
+            r["date"] or "no RTC",
+            f"{r['t_ms'] / 1000:.1f}",
+            r["kind_name"],
+            r["condition"] or "",
+            r["detail"],
+        )
+    console.print(t)
+    for msg in (merged or {}).get("problems", []):
+        console.print(f"[bold red]warning:[/] {msg}")
+    st = safety_state(dest)
+    if st is not None:
+        console.print(
+            f"safety state (as last pulled): latched {', '.join(st['latched_names']) or 'none'}; "
+            f"site dose {st['site_dose']}; flags {', '.join(st['flag_names']) or 'none'}; "
+            f"boots {st['boots']}; last reset {st['last_reset_name']}"
+            + (" — LOST: " + st["problem"] if st.get("lost") else "")
+        )
+    return 0

@@ -1,0 +1,118 @@
+"""`cryo sim` handlers: the real-time board, its front panel, fast virtual time."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+from host_tools.errors import InvalidInput
+from host_tools.sim import DEFAULT_FLASH, PANEL_INPUTS, run_fast, write_panel
+from host_tools.virtual.board import VirtualBoard
+
+
+def cmd_run(args):
+    if not args.duration > 0:
+        raise InvalidInput(f"--duration must be > 0 virtual seconds, got {args.duration:g}")
+    config = None
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as e:
+            raise InvalidInput(f"--config {args.config}: {e}")
+    s = run_fast(
+        plant=args.plant,
+        scenario=args.scenario,
+        seed=args.seed,
+        flash=args.flash,
+        duration_s=args.duration,
+        trace=args.trace,
+        trace_ms=args.trace_ms,
+        config=config,
+        start_ms=args.start_ms,
+        autostart=not args.no_autostart,
+        flash_kib=args.flash_size,
+        board=args.board,
+    )
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 1 if s["errors"] else 0
+    st = s.get("status") or {}
+    print(
+        f"plant {s['plant']} seed {s['seed']}: {s['duration_s']:.1f} s virtual in "
+        f"{s['wall_s']:.2f} s ({s['speed_x']:.0f}x real time), {s['ticks']} ticks"
+    )
+    print(
+        f"surface min {s['min_surface_c']:.1f} C, probe min {s['min_probe_c']:.1f} C, "
+        f"valve open {s['valve_open_s']:.1f} s ({s['valve_cycles']} cycles), "
+        f"reservoir {s['reservoir_fraction'] * 100:.0f} %"
+    )
+    print(f"final phase {st.get('phase')} ({st.get('reason') or '-'}), latched {st.get('latched')}")
+    for t, cause in s["resets"]:
+        print(f"reset at {t / 1000:.1f} s: {cause}")
+    for e in s["errors"]:
+        print("error:", e)
+    if args.flash:
+        print(f"flash image: {args.flash}")
+    return 1 if s["errors"] else 0  # an exception escaped the firmware
+
+
+def cmd_panel(args):
+    inputs = {}
+    for k in PANEL_INPUTS:
+        v = getattr(args, k)
+        if v is not None:
+            inputs[k] = v
+    if not inputs:
+        raise InvalidInput(
+            "cryo sim panel: give at least one of --footswitch, --handpiece, --estop"
+        )
+    print(json.dumps(write_panel(args.panel_file, **inputs)))
+    return 0
+
+
+def cmd_realtime(args):
+    vb = VirtualBoard(
+        flash=args.flash or DEFAULT_FLASH,
+        plant=args.plant,
+        seed=args.seed,
+        scenario=args.scenario,
+        link=args.link,
+        power_cut_after=args.power_cut_after,
+        tear=args.tear,
+        flash_kib=args.flash_size,
+        board=args.board,
+        rom=args.rom,
+        panel=args.panel,
+        tcp=args.tcp,
+    )
+
+    def stop(signum, frame):
+        vb._stop = True
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        port = vb.open()
+        print(
+            f"virtual board on {port}"
+            + (f" (link {args.link})" if args.link else "")
+            + (f", {vb.tcp.url}" if vb.tcp else ""),
+            flush=True,
+        )
+        print(
+            f"  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
+            f"try: mpremote connect {args.link or port} resume exec \"print('hi')\"",
+            flush=True,
+        )
+        print(
+            f"  front panel {vb.panel}: cryo sim panel {vb.panel} --handpiece 1 --footswitch 1",
+            flush=True,
+        )
+        vb.serve()
+    finally:
+        vb.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    print("cryo sim: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""The virtual boards the tools and tests run against, and their one pty relay."""
