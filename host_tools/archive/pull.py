@@ -34,6 +34,7 @@ from host_tools.errors import InvalidInput
 
 # isort: split
 from cryo.paths import AUDIT_PATH, LOG_ROOT
+from cryo.storage.segments import PULLED
 from host_tools.archive.events import DEVICE_DIR, _device_names, merge_events, safety_state
 from host_tools.archive.reader import default_archive
 from host_tools.archive.verify import verify_archive
@@ -204,12 +205,12 @@ def pull(
         from cryo.storage import records as R
 
         upto = max(check["complete_sessions"])
-        marker = dest / "logs" / "pulled"
+        marker = dest / "logs" / PULLED
         held = R.decode_pulled(marker.read_bytes()) if marker.exists() else None
         if held is None or held < upto:
             data = R.encode_pulled(upto)
-            session.write_file(f"{log_root}/pulled.tmp", data)
-            session.exec(f"os.rename('{log_root}/pulled.tmp', '{log_root}/pulled')")
+            session.write_file(f"{log_root}/{PULLED}.tmp", data)
+            session.exec(f"os.rename('{log_root}/{PULLED}.tmp', '{log_root}/{PULLED}')")
             marker.write_bytes(data)
         result["marked_pulled_upto"] = upto
     (dest / "pull.json").write_text(json.dumps(result, indent=2, default=str))

@@ -13,6 +13,7 @@ from host_tools.device import transfer
 
 # isort: split
 from cryo import paths
+from cryo.storage.segments import PULLED, seg_name
 
 # Injected once per session: tiny helpers the host calls by name.
 DEVICE_HELPERS = """
@@ -156,10 +157,10 @@ print(repr(_cry_probe()))
 PULL_HELPERS = """
 def _cry_ls(d, since):
     if since and _cry_size(d + '/' + since) >= 0:
-        out = [('pulled', _cry_size(d + '/pulled'))]
-        k = int(since[3:11])
+        out = [(%(pulled)r, _cry_size(d + '/' + %(pulled)r))]
+        k = int(since[%(pre)d:-%(suf)d])
         while True:
-            n = 'seg%08d.bin' % k
+            n = %(first)r[:%(pre)d] + ('%%08d' %% k) + %(first)r[-%(suf)d:]
             z = _cry_size(d + '/' + n)
             if z < 0:
                 return [e for e in out if e[1] >= 0]
@@ -193,7 +194,12 @@ def _cry_chk(grow, small):
         n = _cry_size(p)
         s[p] = (n, _cry_hashn(p, 0, n) if 0 <= n <= 16384 else None)
     return g, s
-"""
+""" % {
+    "pulled": PULLED,
+    "first": seg_name(0),  # segment names: prefix, 8 digits, suffix
+    "pre": seg_name(0).index("0"),
+    "suf": len(seg_name(0)) - seg_name(0).index("0") - 8,
+}
 
 
 def audit_code(calls: list[str], slot: str | None) -> str:
