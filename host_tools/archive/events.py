@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
-from host_tools.archive.reader import rtc_date as _date
+from host_tools.archive.reader import rtc_date
 from host_tools.errors import InvalidInput
 
 # isort: split
@@ -23,7 +23,7 @@ DEVICE_DIR = "device"
 EVENTS_HISTORY = "events-history.bin"
 
 
-def _device_names(events_path=None, state_path=None) -> list[str]:
+def device_file_names(events_path=None, state_path=None) -> list[str]:
     """The device event log and safety state, relative to the flash root."""
     from cryo.storage import records as R
 
@@ -55,7 +55,7 @@ def merge_events(dest: Path, events_name: str | None = None) -> dict:
     from cryo.storage import records as R
 
     folder = Path(dest) / DEVICE_DIR
-    pulled = folder / (events_name or _device_names()[0])
+    pulled = folder / (events_name or device_file_names()[0])
     hist_path = folder / EVENTS_HISTORY
     history = _read_event_file(hist_path)[0] if hist_path.exists() else []
     last = history[-1]["seq"] if history else 0
@@ -129,7 +129,7 @@ def safety_state(dest: Path, state_name: str | None = None) -> dict | None:
     from cryo.storage import records as R
     from cryo.storage.safety_state import SafetyState
 
-    path = Path(dest) / DEVICE_DIR / (state_name or _device_names()[1])
+    path = Path(dest) / DEVICE_DIR / (state_name or device_file_names()[1])
     st = SafetyState(str(path))
     out = st.load()
     if out is None:
@@ -207,7 +207,7 @@ def event_rows(dest: Path, since_seq: int = 0) -> list[dict]:
             {
                 "seq": r["seq"],
                 "rtc_s": r["rtc_s"],
-                "date": _date(r["rtc_s"]) if r["rtc_s"] else None,
+                "date": rtc_date(r["rtc_s"]) if r["rtc_s"] else None,
                 "t_ms": r["t_ms"],
                 "kind": r["kind"],
                 "kind_name": r["kind_name"],

@@ -35,7 +35,7 @@ from host_tools.errors import InvalidInput
 # isort: split
 from cryo.paths import AUDIT_PATH, LOG_ROOT
 from cryo.storage.segments import PULLED
-from host_tools.archive.events import DEVICE_DIR, _device_names, merge_events, safety_state
+from host_tools.archive.events import DEVICE_DIR, device_file_names, merge_events, safety_state
 from host_tools.archive.reader import default_archive
 from host_tools.archive.verify import verify_archive
 from host_tools.device.snippets import PULL_HELPERS as _PULL_HELPERS
@@ -163,7 +163,7 @@ def pull(
     dest = archive / serial
     t0 = time.perf_counter()
     stats = {"bytes": 0}
-    device_names = _device_names(events_path, state_path)
+    device_names = device_file_names(events_path, state_path)
     # segments before the newest one verified are complete: not even listed
     idx = archive_index.load(dest)
     loaded = archive_index.mark(idx)

@@ -27,10 +27,10 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
     tuneplot,
 )
-from host_tools.commands.monitor import Recorder
 from host_tools.device.connect import resolve_port
 from host_tools.errors import DeviceError, InvalidInput
 from host_tools.fopdt import clamped_rules, fit_fopdt, fopdt_rules, predict
+from host_tools.telemetry import Recorder
 
 # isort: split
 from cryo.control.autotune import RULES as RULE_NAMES

@@ -16,7 +16,7 @@ treatment, bumpless audited gain change) and in virtual time
 import pytest
 from link_devrig import DeviceRig
 
-from host_tools import cli, fopdt
+from host_tools import cli, fopdt, telemetry
 from host_tools.commands import monitor
 from host_tools.device.link import Link, LinkDenied, LinkError, LinkInvalid, request_service_mode
 
@@ -55,7 +55,7 @@ def test_monitor_receives_telemetry_at_the_requested_rate_during_treatment(
         {"temps", "setpoint_c", "demand", "valve", "p", "i", "d", "faults", "alarms"} <= f.keys()
         for f in frames
     )
-    rows = monitor.read_csv(csv_path)
+    rows = telemetry.read_csv(csv_path)
     assert len(rows) == summary["frames"] and rows[0]["phase"] == "FREEZE"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the recording can be plotted again later, without a device
@@ -238,7 +238,7 @@ def test_live_view_shows_every_field():
         "latched": ["TC_OPEN"],
         "alarm_priority": "high",
     }
-    rec = monitor.Recorder()
+    rec = telemetry.Recorder()
     rec.add(dict(tel, _rx=0.0))
 
     class L:
