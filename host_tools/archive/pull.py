@@ -1,12 +1,12 @@
-"""`cryo logs`: list, pull, export and report treatment logs.
+"""Pulling a device's new log records into the archive: the archive's one writer.
 
 Pull model. The firmware's treatment log (``cryo.storage.log``)
 is a folder of append-only segment files; the audit trail is append-only
 too. A pull copies, per file, only the bytes beyond what the local archive
 already holds (``<archive>/<device serial>/logs/…``): incremental and
 resumable — bytes land in the archive as they arrive. Its cost does not
-grow with history: the device lists only segments from the newest one the
-archive verified, and checks the archive's last 64 bytes of each growing
+grow with history: the device stats the segments from the newest one the
+archive verified (it does not list the folder), and checks the archive's last 64 bytes of each growing
 file (SHA-256), not its whole prefix.
 
 Transfer: framed, CRC-checked and retried (``host_tools.device.transfer.fetch``),

@@ -53,3 +53,21 @@ def test_a_damaged_record_names_its_session_and_is_not_a_reset(mpy, tmp_path):
     assert bad["file"] == seg.name and bad["session"] in (1, 2, 3) and bad["after_seq"] > 0
     rows = archive_index.sessions(idx)
     assert [s["session"] for s in rows] == [1, 2, 3]  # every session still listed
+
+
+def test_a_kept_index_is_parsed_once_and_never_outlives_its_file(mpy, tmp_path):
+    # A pull and the listing after it share one parse of index.json; an index
+    # file changed since (another process, a restored archive) is read again.
+    board = tmp_path / "board"
+    write_demo_treatment(flash_dir=board, seconds=20, sessions=2)
+    dest = tmp_path / "archive"
+    shutil.copytree(board / "logs", dest / "logs")
+    idx = archive_index.update(dest)  # verified and saved: kept for the next reader
+    assert archive_index.load(dest) is idx  # no second parse
+    assert archive_index.load(dest) is not idx  # handed out once: the next load parses
+    archive_index.remember(dest, idx)
+    (dest / archive_index.INDEX).write_text((dest / archive_index.INDEX).read_text() + " ")
+    fresh = archive_index.load(dest)
+    assert fresh is not idx and archive_index.sessions(fresh) == archive_index.sessions(idx)
+    idx2 = archive_index.update(dest)  # nothing new: the index stays as it was, unwritten
+    assert archive_index.mark(idx2) == archive_index.mark(fresh)
