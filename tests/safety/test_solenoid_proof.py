@@ -65,7 +65,7 @@ def _run(name, seed, before, stuck):
         p.step(_PERIOD / 1000.0, 1.0 if stuck else 0.0, True)
         now = clock.add(now, _PERIOD)
         _codes(p, code)
-        v = proof.check(now, lim, code, True)
+        v = proof.check(now, lim, code, True, False)
         if v:
             return v, (i + 1) * _PERIOD
     return 0, None
@@ -108,7 +108,33 @@ def test_without_a_line_sensor_only_the_tissue_counts():
             now = clock.add(now, _PERIOD)
             c -= fall_c_s * _PERIOD / 1000.0
             code[B.TISSUE] = int(round(c * _PER_C))
-            got = proof.check(now, lim, code, False)
+            got = proof.check(now, lim, code, False, False)
             if got:
                 break
         assert got == want, (fall_c_s, got)
+
+
+def test_with_the_redundant_probe_both_must_fall():
+    """The spray cools the skin under both tissue probes: one probe falling
+    alone (noise, a probe fault: the sensor checks' business) is no
+    evidence against the solenoid; both falling are."""
+    clock = ManualClock(0)
+    lim = _limits(1.0)
+    for falls, want in (((2.5, 0.0), PASS), ((0.0, 2.5), PASS), ((2.5, 2.5), STUCK)):
+        proof = SolenoidProof(clock)
+        code = [0] * B.NCH
+        code[B.AUX] = 20 * _PER_C  # a resting, warm line
+        now = 0
+        proof.start(now)
+        got = 0
+        c = [-20.0, -20.0]
+        for _ in range(60):
+            now = clock.add(now, _PERIOD)
+            for k in (0, 1):
+                c[k] -= falls[k] * _PERIOD / 1000.0
+            code[B.TISSUE] = int(round(c[0] * _PER_C))
+            code[B.TISSUE2] = int(round(c[1] * _PER_C))
+            got = proof.check(now, lim, code, True, True)
+            if got:
+                break
+        assert got == want, (falls, got)

@@ -96,7 +96,7 @@ class Interlock:
         self._last = now
         # The checks, one object each (their own state).
         self._sensors = SensorCheck(clock, self.code, self.good_t, self.bad)
-        self._limits = TreatmentLimits()
+        self._limits = TreatmentLimits(clock)
         self._cooling = CoolingWatch(clock)
         self._stuck = StuckOpenWatch(clock)
         self._proof = SolenoidProof(clock)
@@ -266,41 +266,22 @@ class Interlock:
         ph = self.phase
         lim = self.lim
         code = self.code
+        dem = self._demand_pm
+        t0 = self.phase_t0
         act |= self._integrity()
-        act |= self._sensors.check(
-            now, lim, self.fitted, self.required, self.master_open, self._demand_pm
-        )
-        act |= self._limits.check(
-            self._clock,
-            now,
-            ph,
-            dt,
-            lim,
-            code[B.TISSUE],
-            self.permit,
-            self._demand_pm,
-            self.phase_t0,
-            self.reached,
-            self.reached_t,
-        )
+        act |= self._sensors.check(now, lim, self.fitted, self.required, self.master_open, dem)
+        reached = self.reached_t if self.reached else -1
+        act |= self._limits.check(now, ph, dt, lim, code[B.TISSUE], self.permit, dem, t0, reached)
         aux_live = self._aux_live(now)
         if ph == S.PRECOOL or ph == S.FREEZE:
-            act |= self._cooling.check(
-                now,
-                ph,
-                dt,
-                lim,
-                code,
-                aux_live,
-                self._demand_pm,
-                self.phase_t0,
-                self._pressure if self._has_pressure else -1,
-            )
+            p = self._pressure if self._has_pressure else -1
+            act |= self._cooling.check(now, ph, dt, lim, code, aux_live, dem, t0, p)
         if self._has_pressure:
             act |= self._sensors.pressure(lim, self._pressure)
         proving = self._proof.running()
         if proving and self.master_open:
-            if self._proof.check(now, lim, code, aux_live) == STUCK:
+            two = self.fitted & (1 << B.TISSUE2)
+            if self._proof.check(now, lim, code, aux_live, two) == STUCK:
                 act |= 1 << C.STUCK_OPEN
         # Commanded closed = a zero demand (the valve's sub-ticks then never
         # open it); a sample of ``is_open`` at the tick would miss pulses.

@@ -10,7 +10,9 @@ and the line (aux) and tissue thermocouples must show that nothing flows
 before the solenoid may open:
 
 * after a grace ``L_STUCK_GRACE_MS`` (the line's dead time and the
-  sensors' lag), the tissue must not fall by ``L_STUCK_DROP``;
+  sensors' lag), the tissue must not fall by ``L_STUCK_DROP`` — on both
+  tissue channels when the redundant one is fitted (the spray cools the
+  skin under both; a noisy probe moves one);
 * the line passes the proof as soon as it warms by ``L_AUX_RISE`` above
   its lowest reading after the grace (nothing flows);
 * a line that rested during the grace must not then fall by
@@ -49,9 +51,11 @@ class SolenoidProof:
         self._t0 = clock.ticks_ms()
         self._seed = True
         self._ts = 0  # tissue low-pass, x8
+        self._t2 = 0  # redundant tissue low-pass, x8
         self._as = 0  # line low-pass, x8
         self._amin = 0  # lowest line low-pass since the grace ended
         self._tref = 0  # tissue low-pass at the grace's end
+        self._t2ref = 0
         self._aref = 0  # line low-pass at the grace's end
         self._still = 0  # the line did not fall during the grace
 
@@ -67,9 +71,10 @@ class SolenoidProof:
     def running(self):
         return self._st != _OFF
 
-    def check(self, now, lim, code, aux_live):
+    def check(self, now, lim, code, aux_live, two):
         """0 while the proof runs (or none runs), PASS or STUCK once decided
-        (the proof then ends)."""
+        (the proof then ends). ``two``: the redundant tissue channel is
+        fitted."""
         if self._st == _OFF:
             return 0
         t = code[B.TISSUE]
@@ -77,12 +82,14 @@ class SolenoidProof:
         if self._seed:
             self._seed = False
             self._ts = t << _LP
+            self._t2 = code[B.TISSUE2] << _LP
             self._as = a << _LP
             self._amin = self._as
             self._aref = self._as  # the line at the proof's start
             self._st = _GRACE
         else:
             self._ts += t - (self._ts >> _LP)
+            self._t2 += code[B.TISSUE2] - (self._t2 >> _LP)
             self._as += a - (self._as >> _LP)
         t = self._ts
         a = self._as
@@ -95,6 +102,7 @@ class SolenoidProof:
         if self._st == _GRACE:
             self._st = _REF
             self._tref = t
+            self._t2ref = self._t2
             # The line fell during the grace: the sensor's lag after a
             # PRECOOL (or cryogen already). Its further fall is no evidence
             # then; only a warming line passes.
@@ -104,7 +112,8 @@ class SolenoidProof:
             self._aref = a
             self._amin = a  # a rise counts from here: cryogen could have arrived
             return 0
-        if self._tref - t >= lim[B.L_STUCK_DROP] << _LP:
+        drop = lim[B.L_STUCK_DROP] << _LP
+        if self._tref - t >= drop and (not two or self._t2ref - self._t2 >= drop):
             return self._end(STUCK)  # the tissue falls with the solenoid closed
         if aux_live:
             if lim[B.L_AUX_RISE] > 0 and a - self._amin >= lim[B.L_AUX_RISE] << _LP:
@@ -129,4 +138,5 @@ class SolenoidProof:
         self._st = _REF
         self._t0 = self._clock.add(now, -100000)
         self._tref = ref << _LP
+        self._t2ref = self._t2 + (1000 << _LP)
         self._seed = False

@@ -19,7 +19,8 @@ _SAT = const(1 << 28)
 
 
 class TreatmentLimits:
-    def __init__(self):
+    def __init__(self, clock):
+        self._clock = clock
         self._dose = 0  # cold dose of the current treatment site
         self._flow_ms = 0  # valve-open time in this FREEZE before the target
 
@@ -37,8 +38,11 @@ class TreatmentLimits:
         """A FREEZE (or PRECOOL) begins: its valve-open budget starts."""
         self._flow_ms = 0
 
-    def check(self, clock, now, ph, dt, lim, c0, permit, demand_pm, phase_t0, reached, reached_t):
-        """Condition bits (FREEZE_TIME, EXCESS_FLOW, DOSE)."""
+    def check(self, now, ph, dt, lim, c0, permit, demand_pm, phase_t0, reached_t):
+        """Condition bits (FREEZE_TIME, EXCESS_FLOW, DOSE). ``reached_t``:
+        when the FREEZE reached its target, -1 before (ticks are >= 0)."""
+        clock = self._clock
+        reached = reached_t >= 0
         act = 0
         if ph == S.TUNE and clock.diff(now, phase_t0) > lim[B.L_TUNE_MS]:
             act |= 1 << C.FREEZE_TIME
