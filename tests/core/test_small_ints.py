@@ -76,7 +76,8 @@ def test_every_limit_and_every_product_stays_a_small_int():
         # Low-passes of the stuck-open watch and the solenoid proof (x8) and
         # the limits they compare with, shifted the same (a line sensor
         # fitted: without one those limits are never shifted).
-        for c in (c_lo, c_hi, int(da.code_for(-270.0, cj)), int(da.code_for(400.0, cj))):
+        ends = [int(d.code_for(t, cj)) for d in (d1, da) for t in (-270.0, 400.0)]
+        for c in [c_lo, c_hi] + ends:
             assert abs(c << 3) * 2 < SMALL, c
         for i in (B.L_STUCK_DROP, B.L_AUX_DROP, B.L_AUX_RISE, B.L_DEPL_AUX):
             assert abs(blk[i] << 3) < SMALL, (i, blk[i])

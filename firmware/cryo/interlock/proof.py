@@ -12,7 +12,10 @@ before the solenoid may open:
 * after a grace ``L_STUCK_GRACE_MS`` (the line's dead time and the
   sensors' lag), the tissue must not fall by ``L_STUCK_DROP`` — on both
   tissue channels when the redundant one is fitted (the spray cools the
-  skin under both; a noisy probe moves one);
+  skin under both; a noisy probe moves one). The redundant channel is
+  compared in its own codes against the same count: on a finer scale
+  (MAX31856) that is a smaller fall, so the pair is never less sensitive
+  than the tissue channel alone;
 * the line passes the proof as soon as it warms by ``L_AUX_RISE`` above
   its lowest reading after the grace (nothing flows);
 * a line that rested during the grace must not then fall by
