@@ -278,7 +278,7 @@ class Interlock:
             act |= self._cooling.check(now, ph, dt, lim, code, aux_live, dem, t0, p)
         if self._has_pressure:
             act |= self._sensors.pressure(lim, self._pressure)
-        proving = self._proof.running()
+        proving = self._proof.running
         if proving and self.master_open:
             two = self.fitted & (1 << B.TISSUE2)
             if self._proof.check(now, lim, code, aux_live, two) == STUCK:
@@ -333,7 +333,7 @@ class Interlock:
         cooling = not blocking and bit & S.COOLING
         if cooling and self.lim[B.L_NEED_WDT] and not self._wdt_armed:
             cooling = 0  # no valve before the hardware watchdog runs
-        if cooling and not self._proof.running():
+        if cooling and not self._proof.running:
             self.permit = True
             self._valve.set_permit(True)
         else:

@@ -51,6 +51,7 @@ class SolenoidProof:
     def __init__(self, clock):
         self._clock = clock
         self._st = _OFF
+        self.running = 0  # 1 while a proof runs (read by the interlock every evaluation)
         self._t0 = clock.ticks_ms()
         self._seed = True
         self._ts = 0  # tissue low-pass, x8
@@ -65,14 +66,13 @@ class SolenoidProof:
     def start(self, now):
         """FREEZE entered: the solenoid stays closed until the proof passes."""
         self._st = _RUN
+        self.running = 1
         self._t0 = now
         self._seed = True
 
     def cancel(self):
         self._st = _OFF
-
-    def running(self):
-        return self._st != _OFF
+        self.running = 0
 
     def check(self, now, lim, code, aux_live, two):
         """0 while the proof runs (or none runs), PASS or STUCK once decided
@@ -133,12 +133,14 @@ class SolenoidProof:
 
     def _end(self, verdict):
         self._st = _OFF
+        self.running = 0
         return verdict
 
     def arm_for_proof(self, now, ref):
         """Allocation proofs only: a proof past its grace with the tissue
         reference ``ref`` (so the next check finds the tissue fallen)."""
         self._st = _REF
+        self.running = 1
         self._t0 = self._clock.add(now, -100000)
         self._tref = ref << _LP
         self._t2ref = self._t2 + (1000 << _LP)
