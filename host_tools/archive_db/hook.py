@@ -1,0 +1,20 @@
+"""What ``cryo logs pull`` does after the raw records landed: log the pull, index it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def after_pull(folder: Path, dest: Path, result: dict, port=None, url: str | None = None) -> dict:
+    """Record the pull in ``<dest>/pulls.jsonl`` and index the device folder.
+
+    ``url``: the archive database (None: the SQLite file beside ``folder``).
+    """
+    from host_tools.archive_db import indexer, location, store
+
+    indexer.record_pull(dest, result, port)
+    engine = store.open_engine(url or location.locate(folder).url)
+    try:
+        return indexer.index_device(engine, dest)
+    finally:
+        engine.dispose()
