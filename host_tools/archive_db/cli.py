@@ -77,6 +77,12 @@ def register(subparsers):
         help="archive folder(s) of raw records (default: the archive's own)",
     )
     sub.add_parser("status", help="schema revision and row counts")
+    u = sub.add_parser("user", help="add a dashboard user or change their role and password")
+    u.add_argument("name", help="user name")
+    u.add_argument("--role", required=True, help="operator, engineer or service")
+    u.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     p.set_defaults(func=cmd_archive)
 
 
@@ -165,13 +171,33 @@ def cmd_archive(args) -> int:
                     f"re-indexed {len(done)} devices, {n} sessions from {', '.join(map(str, folders))}"
                 )
             return 0
+        if args.archive_cmd == "user":
+            return _cmd_user(engine, args)
         counts = {k: len(v) for k, v in indexer.dump(engine).items()}
         status = {
             "database": store.redact(where.url),
             "revision": store.revision(engine),
             "rows": counts,
         }
-        print(json.dumps(status, indent=1) if args.json else status)
+        if args.json:
+            print(json.dumps(status, indent=1))
+        else:
+            rows = ", ".join(f"{n} {k}" for k, n in counts.items())
+            print(f"{status['database']} at revision {status['revision']}: {rows}")
         return 0
     finally:
         engine.dispose()
+
+
+def _cmd_user(engine, args) -> int:
+    from host_tools.archive_db import users
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.name}: ")
+    users.set_user(engine, args.name, args.role, password)
+    print(f"user {args.name}: role {args.role}")
+    return 0

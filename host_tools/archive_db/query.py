@@ -159,3 +159,39 @@ def devices(
         row["valve_open_s"] = r["valve_open_ms"] / 1000
         out.append({k: row[k] for k in DEVICE_COLUMNS})
     return out
+
+
+def _week(at: _dt.datetime) -> str:
+    y, w, _ = at.isocalendar()
+    return "%d-W%02d" % (y, w)
+
+
+def fleet(conn) -> dict:
+    """Fleet charts' data: faults and target-reached rate per ISO week, valve wear per device.
+
+    Grouped by week in Python: the same on SQLite and PostgreSQL (their
+    date functions differ), and the rows are one per session or fault.
+    """
+    faults: dict[str, int] = {}
+    for (at,) in conn.execute(sa.select(T.fault.c.at)):
+        faults[_week(at)] = faults.get(_week(at), 0) + 1
+    closed = sa.select(T.session.c.started_at, T.session.c.target_reached).where(
+        T.session.c.outcome != "open"
+    )
+    reached: dict[str, list[int]] = {}
+    for at, ok in conn.execute(closed):
+        n = reached.setdefault(_week(at), [0, 0])
+        n[0] += bool(ok)
+        n[1] += 1
+    weeks = sorted(set(faults) | set(reached))
+    d = T.device.c
+    wear = conn.execute(sa.select(d.serial, d.valve_cycles).order_by(d.serial)).all()
+    return {
+        "weeks": weeks,
+        "faults": [faults.get(w, 0) for w in weeks],
+        "target_rate": [
+            round(100 * reached[w][0] / reached[w][1], 1) if w in reached else None for w in weeks
+        ],
+        "devices": [r[0] for r in wear],
+        "valve_cycles": [r[1] for r in wear],
+    }

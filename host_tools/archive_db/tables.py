@@ -149,5 +149,15 @@ device_event = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
 )
 
+# Added by migration 0003: who may sign in to the dashboard. Not derived from
+# the raw records (so not in DATA_TABLES): re-indexing keeps it.
+archive_user = sa.Table(
+    "archive_user",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # cryo.storage.schema.ROLES
+    sa.Column("password_hash", sa.String(256), nullable=False),
+)
+
 # Child tables first: the order rows are deleted in (and the reverse for inserts).
 DATA_TABLES = (fault, event, session, audit, device_event, pull, device)

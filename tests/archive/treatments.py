@@ -1,9 +1,11 @@
 """Treatment logs of many kinds, written by the firmware's own log code on a virtual board.
 
-Session ``i`` (0-based) of a write: starts ``start_day + 3 i`` days after
-2026-09-01 UTC; reaches its target (-30 degC, tissue to -31) when ``i`` is
-even; ends in a fault (outcome "fault", interlock condition ``i % 18``)
-when ``i % 3 == 2``, else completed; its valve opens ``2 + i % 4`` times.
+Session ``i`` (0-based, numbered on across writes) starts ``start_day + 3 i``
+days after 2026-09-01 UTC; its valve opens ``2 + i % 4`` times (FREEZE while
+open, THAW while closed: a phase event at each change), the tissue cooling
+toward -34 degC when ``i`` is even (it reaches the -30 degC target) and
+toward -26 degC when odd (it does not); it ends in a fault (outcome
+"fault", interlock condition ``i % 18``) when ``i % 3 == 2``, else completed.
 Also two audit entries (a config change, a fault acknowledgement) and
 device events (a boot, each fault). What the tests expect follows from
 these rules, stated once here (``expected``).
@@ -31,15 +33,21 @@ for k in range({sessions}):
         'fw_hash': bytes(32), 'config_hash': bytes(32), 'board_id': 'sim',
         'target_cc': -3000, 'thaw_cc': 0, 'freeze_ds': 200, 'cycles': 2, 'floor_cc': -6000,
         'max_freeze_ds': 600, 'min_thaw_ds': 300}}, now_ms=0)
-    coldest = -3100 if i % 2 == 0 else -2500
+    floor = -3400 if i % 2 == 0 else -2600
     opens = 2 + i % 4
     n = {seconds} * 10
+    temp = 3200
+    phase = 4
     log.event(R.EV_PHASE, 4, 3, now_ms=0)
     j = 0
     while j < n:
         valve = 1 if (j * 2 * opens // n) % 2 == 0 else 0
-        temp = coldest if j == n // 2 else 1000
-        log.sample(j * 100, temp, 240, -300, 80 * valve, valve, 4)
+        ph = 4 if valve else 5
+        if ph != phase:
+            log.event(R.EV_PHASE, ph, phase, now_ms=j * 100)
+            phase = ph
+        temp += ((floor if valve else 3200) - temp) // (4 if valve else 6)
+        log.sample(j * 100, temp + (j * 37) % 20 - 10, 240, -300, 80 * valve, valve, ph)
         j += 1
     t = (n - 1) * 100
     outcome = R.OUTCOME_COMPLETED
@@ -56,7 +64,7 @@ print('@@OK@@')
 """
 
 
-def write(image, sessions, seconds=6, start_day=0, fw="0.1.0"):
+def write(image, sessions, seconds=20, start_day=0, fw="0.1.0"):
     script = (
         SCRIPT.replace("START_DAY", str(start_day))
         .replace("RTC0", str(RTC_2026_09_01))
@@ -75,6 +83,7 @@ def expected(i):
         "outcome": "fault" if i % 3 == 2 else "completed",
         "fault": NAMES[i % 18] if i % 3 == 2 else None,
         "valve_cycles": 2 + i % 4,
+        "phase_events": 2 * (2 + i % 4),  # the first FREEZE, then one per change
     }
 
 
