@@ -13,13 +13,23 @@ def after_pull(folder: Path, dest: Path, result: dict, port=None, url: str | Non
     """
     import time
 
+    import sqlalchemy as sa
+
     from host_tools.archive_db import indexer, location, store
+    from host_tools.errors import InvalidInput
 
     t0 = time.perf_counter()
     indexer.record_pull(dest, result, port)
-    engine = store.open_engine(url or location.locate(folder).url)
+    url = url or location.locate(folder).url
+    engine = store.open_engine(url)
     try:
         done = indexer.index_device(engine, dest)
+    except sa.exc.OperationalError as e:
+        # the raw records are in and verified; the next pull indexes what is missing
+        raise InvalidInput(
+            f"the records were pulled into {dest}, but indexing them into "
+            f"{store.redact(url)} failed ({e.orig}): pull again or run `cryo archive reindex`"
+        ) from None
     finally:
         engine.dispose()
     done["seconds"] = round(time.perf_counter() - t0, 4)
