@@ -140,3 +140,18 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(tmp_path, pg_url)
     assert _schema_drift(lite) == [] and _schema_drift(pg) == []
     lite.dispose()
     pg.dispose()
+
+
+def test_a_pull_whose_database_is_unreachable_keeps_its_records_and_the_next_indexes_them(
+    mpy, tmp_path, boards
+):
+    from host_tools.errors import InvalidInput
+
+    arch = tmp_path / "archive"
+    down = location.database_url(f"postgresql://cryo@/none?host={tmp_path / 'no-server'}")
+    with pytest.raises(InvalidInput, match="cannot open the archive database"):
+        treatments.pull(boards / "a" / "flash.img", arch, "virtual-a", database=down)
+    assert len((arch / "virtual-a" / "pulls.jsonl").read_text().splitlines()) == 1
+    again = treatments.pull(boards / "a" / "flash.img", arch, "virtual-a")
+    assert again["bytes"] == 0  # nothing new on the device: the records were kept
+    assert again["index"]["sessions"] == 6 and again["index"]["pulls"] == 2

@@ -114,3 +114,23 @@ def test_two_technicians_pulling_at_once_lose_and_duplicate_nothing(mpy, tmp_pat
     indexer.reindex(engine, [tmp_path / "tech1", tmp_path / "tech2"])
     assert indexer.dump(engine) == rows
     engine.dispose()
+
+
+def test_cryo_logs_pull_into_postgresql_by_environment(mpy, tmp_path, pg_url, monkeypatch):
+    from host_tools.cli import main
+    from host_tools.vport import VirtualPort
+
+    img = tmp_path / "a.img"
+    treatments.write(img, 3)
+    monkeypatch.setenv("CRYO_ARCHIVE", pg_url)
+    monkeypatch.setenv("CRYO_ARCHIVE_DIR", str(tmp_path / "laptop"))
+    with VirtualPort(image=img) as vp:
+        assert main(["logs", "--port", vp.port, "--json", "pull"]) == 0
+    (serial,) = [p.name for p in (tmp_path / "laptop").iterdir() if p.is_dir()]
+    assert not (tmp_path / "laptop" / location.SQLITE_NAME).exists()  # the database is the server
+    engine = _engine(pg_url)
+    with engine.connect() as conn:
+        assert [(r["serial"], r["session"]) for r in query.sessions(conn)] == [
+            (serial, n) for n in (1, 2, 3)
+        ]
+    engine.dispose()
