@@ -105,6 +105,23 @@ def _store_tail(engine, serial: str, table, key: str, rows_after):
         return len(rows)
 
 
+def _store_state(engine, serial: str, dest: Path):
+    from host_tools import logs
+
+    st = logs.safety_state(dest) if (dest / logs.DEVICE_DIR).is_dir() else None
+    values = {"latched": None, "boots": None, "last_reset": None, "state_problem": None}
+    if st is not None:
+        values = {
+            "latched": ",".join(st["latched_names"]),
+            "boots": st["boots"],
+            "last_reset": st["last_reset_name"],
+            "state_problem": st.get("problem"),
+        }
+    with engine.begin() as conn:
+        _lock_device(conn, serial)
+        conn.execute(sa.update(T.device).where(T.device.c.serial == serial).values(**values))
+
+
 def _store_pulls(engine, serial: str, dest: Path) -> int:
     p = T.pull.c
     with engine.begin() as conn:
@@ -132,7 +149,7 @@ def index_device(engine, dest: Path, on_session=None) -> dict:
     serial = dest.name
     out = {"serial": serial, "sessions": 0, "audit": 0, "device_events": 0, "pulls": 0}
     if (dest / "logs").is_dir():
-        idx = archive_index.update(dest)
+        idx = archive_index.update(dest, persist=False)  # the pull decides what it saves
         known = _known_sessions(engine, serial)
         todo = [s for s in archive_index.sessions(idx) if known.get(s["session"]) != s["last_seq"]]
         if todo:
@@ -149,6 +166,7 @@ def index_device(engine, dest: Path, on_session=None) -> dict:
     out["device_events"] = _store_tail(
         engine, serial, T.device_event, "seq", lambda s: raw.device_event_rows(serial, dest, s)
     )
+    _store_state(engine, serial, dest)
     out["pulls"] = _store_pulls(engine, serial, dest)
     return out
 

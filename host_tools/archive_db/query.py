@@ -48,6 +48,9 @@ DEVICE_COLUMNS = (
     "last_session_at",
     "valve_cycles",
     "valve_open_s",
+    "latched",
+    "boots",
+    "last_reset",
     "last_pull_at",
     "last_pull_by",
 )

@@ -33,6 +33,11 @@ device = sa.Table(
     # transition per sample period at most); the firmware keeps no lifetime count
     sa.Column("valve_cycles", sa.Integer, nullable=False, server_default="0"),
     sa.Column("valve_open_ms", sa.BigInteger, nullable=False, server_default="0"),
+    # the safety state as last pulled (migration 0004); NULL: the device has none
+    sa.Column("latched", sa.String(600)),  # latched interlock conditions, comma-separated
+    sa.Column("boots", sa.BigInteger),
+    sa.Column("last_reset", sa.String(32)),
+    sa.Column("state_problem", sa.Text),  # an unreadable or damaged state, in words
 )
 
 session = sa.Table(

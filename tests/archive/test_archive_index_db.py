@@ -43,6 +43,9 @@ def test_pull_indexes_every_session_event_fault_audit_entry_and_pull(mpy, tmp_pa
     ]
     dump = indexer.dump(engine)
     assert len(dump["audit"]) == 2 and len(dump["device_event"]) == 3  # a boot, two faults
+    with engine.connect() as conn:
+        (dev,) = query.devices(conn)
+    assert (dev["latched"], dev["boots"], dev["last_reset"]) == ("dose,no_cool", 6, "unknown")
     phase_events = sum(treatments.expected(i)["phase_events"] for i in range(6))
     assert len(dump["event"]) == phase_events + 2  # and two faults
     # the session row points at its records in the raw log
@@ -114,7 +117,7 @@ def test_an_archive_at_the_first_revision_is_upgraded_in_place_keeping_its_rows(
         assert "device_event" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     engine = store.open_engine(url)
-    assert store.revision(engine) == store.head_revision() == "0003"
+    assert store.revision(engine) == store.head_revision() == "0004"
     with engine.connect() as conn:
         assert conn.execute(sa.select(T.device.c.board_id)).scalar_one() == "rp2040"
         assert "device_event" in sa.inspect(conn).get_table_names()

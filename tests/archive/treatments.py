@@ -7,7 +7,8 @@ toward -34 degC when ``i`` is even (it reaches the -30 degC target) and
 toward -26 degC when odd (it does not); it ends in a fault (outcome
 "fault", interlock condition ``i % 18``) when ``i % 3 == 2``, else completed.
 Also two audit entries (a config change, a fault acknowledgement) and
-device events (a boot, each fault). What the tests expect follows from
+device events (a boot, each fault); the safety state latches the conditions
+of the write's faulted sessions and counts a boot per session. What the tests expect follows from
 these rules, stated once here (``expected``).
 """
 
@@ -19,6 +20,7 @@ SCRIPT = """
 from cryo.storage.log import TreatmentLog
 from cryo.storage.audit import AuditTrail
 from cryo.storage.events import DeviceEventLog
+from cryo.storage.safety_state import SafetyState
 from cryo.storage import records as R
 START = START_DAY
 log = TreatmentLog({root!r}, sample_hz=10, segment_bytes=16384, max_bytes=1048576)
@@ -56,6 +58,13 @@ for k in range({sessions}):
         dev.append(R.DEV_FAULT, i % 18, 4)
         outcome = R.OUTCOME_FAULT
     log.end_session({{'outcome': outcome}}, now_ms=t)
+state = SafetyState('safety.bin')
+state.load()
+latched = 0
+for k in range({sessions}):
+    if (first + k) % 3 == 2:
+        latched |= 1 << ((first + k) % 18)
+state.save(latched, 0, 0, boots=first + {sessions}, last_reset=0)
 trail.config_change(RTC0, 'engineer', 'pid.kp', 0.174, 0.2)
 trail.fault_ack(RTC0 + 60, 'operator', 'sensor')
 log.close()
