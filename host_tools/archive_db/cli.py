@@ -192,12 +192,22 @@ def cmd_archive(args) -> int:
 def _cmd_user(engine, args) -> int:
     from host_tools.archive_db import users
 
+    users.check_role(args.role)  # before asking for a password
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    else:
+    elif _interactive():
         import getpass
 
         password = getpass.getpass(f"password for {args.name}: ")
+    else:
+        raise InvalidInput("no terminal to ask the password on: pipe it in with --password-stdin")
     users.set_user(engine, args.name, args.role, password)
     print(f"user {args.name}: role {args.role}")
     return 0
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, OSError, ValueError):
+        return False

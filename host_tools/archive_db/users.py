@@ -19,12 +19,16 @@ from cryo.storage.schema import ROLES
 MIN_PASSWORD = 8
 
 
+def check_role(role: str):
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r} is not one of: {', '.join(ROLES)}")
+
+
 def set_user(engine, name: str, role: str, password: str):
     """Add the user, or change their role and password."""
     from werkzeug.security import generate_password_hash
 
-    if role not in ROLES:
-        raise InvalidInput(f"role {role!r} is not one of: {', '.join(ROLES)}")
+    check_role(role)
     if not name or len(name) > 64 or not name.isprintable() or name.strip() != name:
         raise InvalidInput(f"user name {name!r}: 1..64 printable characters, no outer spaces")
     if len(password) < MIN_PASSWORD:

@@ -27,6 +27,10 @@ class LiveBoard:
         self.error: str | None = None
 
     def start(self) -> LiveBoard:
+        """Open the port now (a missing or busy port is the caller's error), then read it."""
+        from host_tools.link import Link
+
+        self._link = Link(self.port)
         self._thread.start()
         return self
 
@@ -35,11 +39,10 @@ class LiveBoard:
         self._thread.join(10)
 
     def _run(self):
-        from host_tools.link import Link
         from host_tools.monitor import row_of
 
         try:
-            with Link(self.port) as link:
+            with self._link as link:
                 link.await_controller()
                 self.gains = {g: link.get(g) for g in GAINS}
                 link.set_telemetry(self.rate_hz)

@@ -81,3 +81,31 @@ def test_reindex_from_the_command_line_gives_the_same_answers(mpy, capsys, archi
     assert _run(capsys, *q)[1] == before
     rc, _, err = _run(capsys, "archive", "--archive", str(archive), "reindex", "--from", "/nope")
     assert rc != 0 and "--from /nope: no such archive folder" in err
+
+
+def test_a_dashboard_user_from_the_command_line(capsys, tmp_path, monkeypatch):
+    import io
+
+    from host_tools.archive_db import location, store, users
+
+    a = ("archive", "--archive", str(tmp_path / "arch"), "user", "alice")
+    rc, _, err = _run(capsys, *a, "--role", "janitor")
+    assert rc == 5 and "role 'janitor' is not one of: operator, engineer, service" in err
+    rc, _, err = _run(capsys, *a, "--role", "service")  # no terminal, no --password-stdin
+    assert rc == 5 and "--password-stdin" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    rc, _, err = _run(capsys, *a, "--role", "service", "--password-stdin")
+    assert rc == 5 and "at least 8 characters" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse\n"))
+    assert _run(capsys, *a, "--role", "service", "--password-stdin")[0] == 0
+    engine = store.open_engine(location.locate(tmp_path / "arch").url)
+    assert users.check(engine, "alice", "correct horse") == "service"
+    assert users.check(engine, "alice", "correct horsE") is None
+    engine.dispose()
+
+
+def test_cryo_serve_refuses_a_bad_address_or_board_port_before_serving(capsys, tmp_path):
+    rc, _, err = _run(capsys, "serve", "--archive", str(tmp_path), "--listen", "8750")
+    assert rc == 5 and "use HOST:PORT" in err
+    rc, _, err = _run(capsys, "serve", "--archive", str(tmp_path), "--port", str(tmp_path / "no"))
+    assert rc == 3 and err.startswith("cryo: error:")
