@@ -1,6 +1,7 @@
 """A connected board's telemetry for the dashboard's live view (what `cryo monitor` shows).
 
-One thread owns the link: it waits for the controller, reads the current
+One thread owns the link: it waits for the controller (as long as it
+takes: the board may be switched on after the server), reads the current
 gains once, switches telemetry on at ``rate_hz`` and keeps the newest
 ``keep`` frames (monitor's rows) for the page to poll. Telemetry is
 switched off again when the server stops.
@@ -43,7 +44,8 @@ class LiveBoard:
 
         try:
             with self._link as link:
-                link.await_controller()
+                if not self._await_controller(link):
+                    return
                 self.gains = {g: link.get(g) for g in GAINS}
                 link.set_telemetry(self.rate_hz)
                 t0 = time.monotonic()
@@ -57,6 +59,21 @@ class LiveBoard:
                     link.set_telemetry(0)
         except Exception as e:  # noqa: BLE001 - shown on the page: the board is gone or busy
             self.error = f"{type(e).__name__}: {e}"
+
+    def _await_controller(self, link) -> bool:
+        """Wait for the controller as long as the server runs (a board may be switched on later)."""
+        from host_tools.link import LinkError
+
+        while not self._stop.is_set():
+            try:
+                link.await_controller()
+                self.error = None
+                return True
+            except LinkError as e:
+                if not getattr(e, "booting", False):
+                    raise
+                self.error = str(e)  # shown on the page until the board answers
+        return False
 
     def snapshot(self, after_s: float = -1.0) -> dict:
         with self._lock:

@@ -125,7 +125,7 @@ def test_live_view_shows_a_virtual_boards_temperature_updating(mpy, tmp_path, ar
         _sign_in(browser, server, "eng")
         browser.get(server.url + "/live")
         tissue = browser.find_element(By.ID, "tissue")
-        WebDriverWait(browser, 60).until(lambda d: tissue.text not in ("", "—"))
+        WebDriverWait(browser, 120).until(lambda d: tissue.text not in ("", "—"))
         first = float(tissue.text)
         assert 20 < first < 40  # skin at rest on the virtual board's plant
         seen = {tissue.text}
