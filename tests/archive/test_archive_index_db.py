@@ -107,8 +107,14 @@ def test_an_interrupted_index_leaves_whole_sessions_and_the_next_one_finishes(
     engine.dispose()
 
 
-def test_an_archive_at_the_first_revision_is_upgraded_in_place_keeping_its_rows(tmp_path):
-    url = "sqlite:///" + str(tmp_path / "old.sqlite3")
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_an_archive_at_the_first_revision_is_upgraded_in_place_keeping_its_rows(
+    tmp_path, kind, request
+):
+    if kind == "sqlite":
+        url = "sqlite:///" + str(tmp_path / "old.sqlite3")
+    else:
+        url = location.database_url(request.getfixturevalue("pg_url"))
     engine = store.engine_for(url)
     store.upgrade(engine, "0001")
     assert store.revision(engine) == "0001"
