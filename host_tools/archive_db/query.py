@@ -92,11 +92,20 @@ def session_filter(
     return sa.and_(sa.true(), *where)
 
 
-def sessions(conn, limit=None, **filters) -> list[dict]:
-    """Sessions matching ``filters`` (see :func:`session_filter`), oldest first."""
+def count_sessions(conn, **filters) -> int:
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(T.session).where(session_filter(**filters))
+    ).scalar_one()
+
+
+def sessions(conn, limit=None, newest_first=False, **filters) -> list[dict]:
+    """Sessions matching ``filters`` (see :func:`session_filter`), oldest first (or newest)."""
     s = T.session.c
     where = session_filter(**filters)
-    stmt = sa.select(T.session).where(where).order_by(s.started_at, s.serial, s.session)
+    order = [s.started_at, s.serial, s.session]
+    if newest_first:
+        order = [c.desc() for c in order]
+    stmt = sa.select(T.session).where(where).order_by(*order)
     if limit:
         stmt = stmt.limit(limit)
     rows = conn.execute(stmt).mappings().all()

@@ -22,6 +22,7 @@ from host_tools.archive_db import indexer, query, users
 from host_tools.errors import CryoError
 
 SESSION_FILTERS = ("device", "since", "until", "outcome", "fault", "target_reached")
+PAGE_ROWS = 500  # sessions listed at most (the newest): the filters narrow the rest
 
 
 def create_app(engine, folder: Path, live=None, secret: bytes | None = None) -> Flask:
@@ -91,16 +92,18 @@ def create_app(engine, folder: Path, live=None, secret: bytes | None = None) -> 
     @app.route("/sessions")
     def sessions():
         given = {k: request.args.get(k) or None for k in SESSION_FILTERS}
-        error, rows = None, []
+        error, rows, total = None, [], 0
         try:
             filters = archive_cli.session_filters(SimpleNamespace(**given))
             with engine.connect() as conn:
-                rows = query.sessions(conn, **filters)
+                total = query.count_sessions(conn, **filters)
+                rows = query.sessions(conn, limit=PAGE_ROWS, newest_first=True, **filters)
         except CryoError as e:
             error = str(e).replace("--target-reached", "target reached").replace("--", "")
         page = render_template(
             "sessions.html",
             rows=rows,
+            total=total,
             given=given,
             error=error,
             outcomes=query.OUTCOMES,

@@ -71,10 +71,10 @@ def test_sessions_report_zoom_and_fault_filter(mpy, archive, browser):
         browser.get(server.url + "/sessions")
         rows = browser.find_elements(By.CSS_SELECTOR, "tr.session")
         serials = [r.find_element(By.TAG_NAME, "td").text for r in rows]
-        assert serials == ["virtual-a"] * 6 + ["virtual-b"] * 3
+        assert serials == ["virtual-b"] * 3 + ["virtual-a"] * 6  # newest first
         _shot(browser, "sessions")
         # a report: its trace, zoomed by dragging across the chart
-        browser.find_element(By.LINK_TEXT, "3").click()
+        browser.find_element(By.CSS_SELECTOR, "a[href='/session/virtual-a/3']").click()
         assert (
             "Treatment session 3 — device virtual-a" in browser.find_element(By.TAG_NAME, "h1").text
         )

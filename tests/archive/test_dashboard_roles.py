@@ -50,6 +50,16 @@ def test_live_view_is_for_engineers_and_says_when_no_board_is_connected(mpy, app
     assert eng.get("/api/live").status_code == 404
 
 
+def test_the_sessions_page_lists_the_newest_and_says_how_many_match(mpy, app, monkeypatch):
+    from host_tools.serve import app as pages
+
+    monkeypatch.setattr(pages, "PAGE_ROWS", 4)
+    c, _ = _signed_in(app, "ops")
+    page = c.get("/sessions").data.decode()
+    assert "9 sessions: the newest 4 shown" in page
+    assert page.count('class="session"') == 4 and "/session/virtual-b/3" in page
+
+
 def test_session_filters_and_their_errors(mpy, app):
     c, _ = _signed_in(app, "ops")
     page = c.get("/sessions?fault=any&since=2026-09-01&until=2026-10-01").data.decode()
