@@ -173,28 +173,37 @@ def devices(
     return out
 
 
-def _week(at: _dt.datetime) -> str:
-    y, w, _ = at.isocalendar()
+def _week(day) -> str:
+    if isinstance(day, str):  # SQLite's date() is text
+        day = _dt.date.fromisoformat(day)
+    y, w, _ = day.isocalendar()
     return "%d-W%02d" % (y, w)
+
+
+def _day(conn, col):
+    """The calendar day of a timestamp column, in the database's own SQL."""
+    return sa.func.date(col) if conn.dialect.name == "sqlite" else sa.cast(col, sa.Date)
 
 
 def fleet(conn) -> dict:
     """Fleet charts' data: faults and target-reached rate per ISO week, valve wear per device.
 
-    Grouped by week in Python: the same on SQLite and PostgreSQL (their
-    date functions differ), and the rows are one per session or fault.
+    Counted per day in SQL (one row per day, not per session), weeks formed
+    here: the same on SQLite and PostgreSQL, whose week functions differ.
     """
+    f, s = T.fault.c, T.session.c
     faults: dict[str, int] = {}
-    for (at,) in conn.execute(sa.select(T.fault.c.at)):
-        faults[_week(at)] = faults.get(_week(at), 0) + 1
-    closed = sa.select(T.session.c.started_at, T.session.c.target_reached).where(
-        T.session.c.outcome != "open"
-    )
+    day = _day(conn, f.at)
+    for d, n in conn.execute(sa.select(day, sa.func.count()).group_by(day)):
+        faults[_week(d)] = faults.get(_week(d), 0) + n
+    day = _day(conn, s.started_at)
+    reached_col = sa.func.sum(sa.case((s.target_reached, 1), else_=0))
+    closed = sa.select(day, reached_col, sa.func.count()).where(s.outcome != "open").group_by(day)
     reached: dict[str, list[int]] = {}
-    for at, ok in conn.execute(closed):
-        n = reached.setdefault(_week(at), [0, 0])
-        n[0] += bool(ok)
-        n[1] += 1
+    for d, ok, n in conn.execute(closed):
+        acc = reached.setdefault(_week(d), [0, 0])
+        acc[0] += int(ok)
+        acc[1] += n
     weeks = sorted(set(faults) | set(reached))
     d = T.device.c
     wear = conn.execute(sa.select(d.serial, d.valve_cycles).order_by(d.serial)).all()

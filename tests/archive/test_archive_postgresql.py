@@ -30,6 +30,7 @@ def _answers(engine):
             "completed": query.sessions(conn, outcome="completed"),
             "fw 0.2.0": query.devices(conn, firmware="0.2.0"),
             "worn": query.devices(conn, min_valve_cycles=10),
+            "fleet": query.fleet(conn),
         }
 
 
@@ -60,6 +61,12 @@ def test_same_pulls_same_answers_on_sqlite_and_postgresql(mpy, tmp_path, pg_url)
     assert [r["serial"] for r in got["fw 0.2.0"]] == ["virtual-b"]
     assert len(got["faulted in Sept"]) == 3  # a's 3 and 6, b's 3 (day 26)
     assert len(got["all"]) == 9
+    fleet = got["fleet"]
+    assert sum(fleet["faults"]) == 3 and fleet["devices"] == ["virtual-a", "virtual-b"]
+    # a's sessions on days 0..15 from Tuesday 2026-09-01 (ISO week 36), b's on days 20..26
+    assert fleet["weeks"] == ["2026-W36", "2026-W37", "2026-W38", "2026-W39"]
+    reached = [e["target_reached"] for e in map(treatments.expected, range(6))]
+    assert fleet["target_rate"][0] == round(100 * sum(reached[:2]) / 2, 1)  # days 0 and 3
     # the rows themselves, but for the pulls' own times and places
     lp, pp = indexer.dump(lite), indexer.dump(pg)
     for name in pp:
