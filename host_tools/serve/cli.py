@@ -10,12 +10,14 @@ Users and roles: ``cryo archive user NAME --role ROLE``.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from host_tools.connect import add_port_argument
 from host_tools.errors import InvalidInput
 
 DEFAULT_LISTEN = "127.0.0.1:8750"
+LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def register(subparsers):
@@ -68,6 +70,12 @@ def cmd_serve(args) -> int:
         from host_tools.connect import resolve_port
 
         live = LiveBoard(resolve_port(args.port), args.rate).start()
+    if host not in LOCAL:
+        print(
+            f"cryo serve: warning: listening on {host}, beyond this machine, without TLS: "
+            "only on a network the clinic trusts, behind its HTTPS proxy",
+            file=sys.stderr,
+        )
     server = start_server(create_app(engine, where.folder, live), host, port)
     print(
         f"cryo serve: http://{host}:{server.port}/ (archive {store.redact(where.url)}); Ctrl-C stops"
