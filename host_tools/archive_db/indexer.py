@@ -117,8 +117,18 @@ def _store_state(engine, serial: str, dest: Path):
             "last_reset": st["last_reset_name"],
             "state_problem": st.get("problem"),
         }
+    s = T.session.c
     with engine.begin() as conn:
         _lock_device(conn, serial)
+        lifetime = st.get("valve_cycles") if st is not None and not st.get("lost") else None
+        if lifetime is None:  # no state (or an older one): the newest session's count
+            lifetime = conn.execute(
+                sa.select(s.lifetime_valve_cycles)
+                .where(sa.and_(s.serial == serial, s.lifetime_valve_cycles.is_not(None)))
+                .order_by(s.session.desc())
+                .limit(1)
+            ).scalar()
+        values["lifetime_valve_cycles"] = lifetime
         conn.execute(sa.update(T.device).where(T.device.c.serial == serial).values(**values))
 
 

@@ -46,6 +46,7 @@ DEVICE_COLUMNS = (
     "sessions",
     "first_session_at",
     "last_session_at",
+    "lifetime_valve_cycles",
     "valve_cycles",
     "valve_open_s",
     "latched",
@@ -140,6 +141,11 @@ def sessions(conn, limit=None, newest_first=False, **filters) -> list[dict]:
     ]
 
 
+def _wear(d):
+    """A device's valve cycles: the lifetime count where the firmware keeps one."""
+    return sa.func.coalesce(d.lifetime_valve_cycles, d.valve_cycles)
+
+
 def devices(
     conn, firmware=None, min_valve_cycles=None, pulled_since=None, pulled_before=None
 ) -> list[dict]:
@@ -160,7 +166,7 @@ def devices(
     if firmware:
         stmt = stmt.where(d.fw_version == firmware)
     if min_valve_cycles is not None:
-        stmt = stmt.where(d.valve_cycles >= min_valve_cycles)
+        stmt = stmt.where(_wear(d) >= min_valve_cycles)
     if pulled_since is not None:
         stmt = stmt.where(newest.c.at >= pulled_since)
     if pulled_before is not None:
@@ -206,7 +212,7 @@ def fleet(conn) -> dict:
         acc[1] += n
     weeks = sorted(set(faults) | set(reached))
     d = T.device.c
-    wear = conn.execute(sa.select(d.serial, d.valve_cycles).order_by(d.serial)).all()
+    wear = conn.execute(sa.select(d.serial, _wear(d)).order_by(d.serial)).all()
     return {
         "weeks": weeks,
         "faults": [faults.get(w, 0) for w in weeks],

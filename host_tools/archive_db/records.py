@@ -16,6 +16,9 @@ from pathlib import Path
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
 from host_tools.device import RTC_EPOCH
 
+# isort: split
+from cryo.storage import records as R
+
 PULL_LOG = "pulls.jsonl"  # one JSON line per pull: who, when, from where
 
 
@@ -28,8 +31,6 @@ def rtc_datetime(rtc_s, rtc_ms=0) -> _dt.datetime | None:
 
 
 def _segment_first_seq(path: Path) -> int | None:
-    from cryo.storage import records as R
-
     with open(path, "rb") as f:
         head = f.read(R.frame_size(R.TYPE_SEGMENT))
     rec, _ = R.decode_frame(head)
@@ -57,8 +58,9 @@ class _Session:
         self.summary = None
         self.events = []
         self.samples = 0
-        self.valve_cycles = 0
+        self.valve_cycles = 0  # counted in the samples
         self._valve = 0
+        self.valve_event = None  # the firmware's own count (EV_VALVE_CYCLES), when it logs one
         self.first_seq = self.last_seq = header["seq"]
         self.first_segment, self.first_offset = segment, offset
         self.last_segment = segment
@@ -74,13 +76,15 @@ class _Session:
             self._valve = rec["valve"]
         elif t == "event":
             self.events.append(rec)
+            if rec["code"] == R.EV_VALVE_CYCLES:
+                self.valve_event = rec
         elif t == "summary":
             self.summary = rec
 
 
 def read_sessions(dest: Path, wanted: set[int], first_seq: int) -> dict[int, _Session]:
     """The sessions in ``wanted``, read from the segment holding ``first_seq`` on."""
-    from cryo.storage import log as L
+    from cryo.storage import segments as L
 
     logs = Path(dest) / "logs"
     names = L.segment_names(str(logs))
@@ -99,8 +103,6 @@ def read_sessions(dest: Path, wanted: set[int], first_seq: int) -> dict[int, _Se
 
 
 def session_row(serial: str, s: _Session) -> dict:
-    from cryo.storage import records as R
-
     h, sm = s.header, s.summary
     faults = sum(1 for e in s.events if e["code"] == R.EV_FAULT)
     return {
@@ -124,7 +126,9 @@ def session_row(serial: str, s: _Session) -> dict:
         "samples": s.samples,
         "events": len(s.events),
         "faults": faults,
-        "valve_cycles": s.valve_cycles,
+        # the firmware's count where it logged one, else the valve-open transitions sampled
+        "valve_cycles": s.valve_event["arg"] if s.valve_event else s.valve_cycles,
+        "lifetime_valve_cycles": s.valve_event["arg2"] if s.valve_event else None,
         "first_seq": s.first_seq,
         "last_seq": s.last_seq,
         "first_segment": s.first_segment,
@@ -136,7 +140,6 @@ def session_row(serial: str, s: _Session) -> dict:
 def event_rows(serial: str, s: _Session) -> tuple[list[dict], list[dict]]:
     """(event rows, fault rows) of one session."""
     from cryo.interlock.conditions import NAMES as CONDITIONS
-    from cryo.storage import records as R
 
     start = rtc_datetime(s.header["rtc_s"], s.header["rtc_ms"])
     session = s.header["session"]

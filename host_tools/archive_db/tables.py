@@ -29,8 +29,7 @@ device = sa.Table(
     sa.Column("first_session_at", sa.DateTime),
     sa.Column("last_session_at", sa.DateTime),
     sa.Column("sessions", sa.Integer, nullable=False, server_default="0"),
-    # valve open transitions in the archived samples (a lower bound: one
-    # transition per sample period at most); the firmware keeps no lifetime count
+    # valve cycles of the archived sessions (see session.valve_cycles)
     sa.Column("valve_cycles", sa.Integer, nullable=False, server_default="0"),
     sa.Column("valve_open_ms", sa.BigInteger, nullable=False, server_default="0"),
     # the safety state as last pulled (migration 0004); NULL: the device has none
@@ -38,6 +37,9 @@ device = sa.Table(
     sa.Column("boots", sa.BigInteger),
     sa.Column("last_reset", sa.String(32)),
     sa.Column("state_problem", sa.Text),  # an unreadable or damaged state, in words
+    # the solenoid's lifetime cycles: the safety state's count, else the newest
+    # session's valve-cycle event; NULL for a firmware that keeps none
+    sa.Column("lifetime_valve_cycles", sa.BigInteger),
 )
 
 session = sa.Table(
@@ -65,6 +67,8 @@ session = sa.Table(
     sa.Column("samples", sa.Integer, nullable=False),
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("faults", sa.Integer, nullable=False),
+    # the firmware's count (its valve-cycle event), else valve-open transitions
+    # in the samples (older firmware: one per sample period at most)
     sa.Column("valve_cycles", sa.Integer, nullable=False),
     # where the raw records lie (the sample block reference)
     sa.Column("first_seq", sa.BigInteger, nullable=False),
@@ -72,6 +76,7 @@ session = sa.Table(
     sa.Column("first_segment", sa.String(32), nullable=False),
     sa.Column("first_offset", sa.Integer, nullable=False),
     sa.Column("last_segment", sa.String(32), nullable=False),
+    sa.Column("lifetime_valve_cycles", sa.BigInteger),  # migration 0004
     sa.Index("ix_session_started_at", "started_at"),
     sa.Index("ix_session_outcome_started", "outcome", "started_at"),
 )

@@ -46,8 +46,16 @@ def test_pull_indexes_every_session_event_fault_audit_entry_and_pull(mpy, tmp_pa
     with engine.connect() as conn:
         (dev,) = query.devices(conn)
     assert (dev["latched"], dev["boots"], dev["last_reset"]) == ("dose,no_cool", 6, "unknown")
-    phase_events = sum(treatments.expected(i)["phase_events"] for i in range(6))
-    assert len(dump["event"]) == phase_events + 2  # and two faults
+    # the solenoid's lifetime count: the safety state's, and each session's valve-cycle event
+    assert dev["lifetime_valve_cycles"] == treatments.expected(5)["lifetime_valve_cycles"] == 19
+    with engine.connect() as conn:
+        lifetimes = conn.execute(
+            sa.select(T.session.c.lifetime_valve_cycles).order_by(T.session.c.session)
+        ).scalars()
+        assert list(lifetimes) == [
+            treatments.expected(i)["lifetime_valve_cycles"] for i in range(6)
+        ]
+    assert len(dump["event"]) == sum(treatments.expected(i)["events"] for i in range(6))
     # the session row points at its records in the raw log
     with engine.connect() as conn:
         first = conn.execute(sa.select(T.session).where(T.session.c.session == 1)).mappings().one()

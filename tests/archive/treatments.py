@@ -2,13 +2,16 @@
 
 Session ``i`` (0-based, numbered on across writes) starts ``start_day + 3 i``
 days after 2026-09-01 UTC; its valve opens ``2 + i % 4`` times (FREEZE while
-open, THAW while closed: a phase event at each change), the tissue cooling
+open, THAW while closed: a phase event at each change; the session ends with
+the firmware's valve-cycle event, session and lifetime count, but for
+session 1, logged as by a firmware without the counter), the tissue cooling
 toward -34 degC when ``i`` is even (it reaches the -30 degC target) and
 toward -26 degC when odd (it does not); it ends in a fault (outcome
 "fault", interlock condition ``i % 18``) when ``i % 3 == 2``, else completed.
 Also two audit entries (a config change, a fault acknowledgement) and
 device events (a boot, each fault); the safety state latches the conditions
-of the write's faulted sessions and counts a boot per session. What the tests expect follows from
+of the write's faulted sessions, counts a boot per session and the valve's
+lifetime cycles. What the tests expect follows from
 these rules, stated once here (``expected``).
 """
 
@@ -28,6 +31,8 @@ first = log.sessions()[-1]['session'] if log.sessions() else 0
 trail = AuditTrail('audit.log')
 dev = DeviceEventLog('events.bin', capacity=64)
 dev.append(R.DEV_BOOT, 0, 1)
+state = SafetyState('safety.bin')
+lifetime = (state.load() or {{}}).get('valve_cycles', 0)
 for k in range({sessions}):
     i = first + k
     rtc = RTC0 + (START + 3 * i) * 86400
@@ -52,19 +57,20 @@ for k in range({sessions}):
         log.sample(j * 100, temp + (j * 37) % 20 - 10, 240, -300, 80 * valve, valve, ph)
         j += 1
     t = (n - 1) * 100
+    lifetime += opens
+    if i > 0:  # session 1 was logged by a firmware without the valve counter
+        log.event(R.EV_VALVE_CYCLES, opens, lifetime, now_ms=t)
     outcome = R.OUTCOME_COMPLETED
     if i % 3 == 2:
         log.event(R.EV_FAULT, i % 18, 3, now_ms=t)
         dev.append(R.DEV_FAULT, i % 18, 4)
         outcome = R.OUTCOME_FAULT
     log.end_session({{'outcome': outcome}}, now_ms=t)
-state = SafetyState('safety.bin')
-state.load()
 latched = 0
 for k in range({sessions}):
     if (first + k) % 3 == 2:
         latched |= 1 << ((first + k) % 18)
-state.save(latched, 0, 0, boots=first + {sessions}, last_reset=0)
+state.save(latched, 0, 0, boots=first + {sessions}, last_reset=0, valve_cycles=lifetime)
 trail.config_change(RTC0, 'engineer', 'pid.kp', 0.174, 0.2)
 trail.fault_ack(RTC0 + 60, 'operator', 'sensor')
 log.close()
@@ -93,6 +99,8 @@ def expected(i):
         "fault": NAMES[i % 18] if i % 3 == 2 else None,
         "valve_cycles": 2 + i % 4,
         "phase_events": 2 * (2 + i % 4),  # the first FREEZE, then one per change
+        "lifetime_valve_cycles": None if i == 0 else sum(2 + k % 4 for k in range(i + 1)),
+        "events": 2 * (2 + i % 4) + (i > 0) + (i % 3 == 2),  # phases, valve cycles, fault
     }
 
 

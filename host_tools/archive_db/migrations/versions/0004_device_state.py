@@ -1,4 +1,5 @@
-"""The device's safety state as last pulled: latched conditions, boots, last reset."""
+"""The device's safety state as last pulled (latched conditions, boots, last reset, lifetime
+valve cycles) and each session's lifetime valve count, from the firmware's valve-cycle event."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,6 +14,7 @@ COLUMNS = (
     ("boots", sa.BigInteger),
     ("last_reset", sa.String(32)),
     ("state_problem", sa.Text),
+    ("lifetime_valve_cycles", sa.BigInteger),
 )
 
 
@@ -20,9 +22,13 @@ def upgrade():
     with op.batch_alter_table("device") as batch:
         for name, typ in COLUMNS:
             batch.add_column(sa.Column(name, typ))
+    with op.batch_alter_table("session") as batch:
+        batch.add_column(sa.Column("lifetime_valve_cycles", sa.BigInteger))
 
 
 def downgrade():
+    with op.batch_alter_table("session") as batch:
+        batch.drop_column("lifetime_valve_cycles")
     with op.batch_alter_table("device") as batch:
         for name, _ in COLUMNS:
             batch.drop_column(name)
