@@ -81,6 +81,10 @@ def test_reindex_from_the_command_line_gives_the_same_answers(mpy, capsys, archi
     assert _run(capsys, *q)[1] == before
     rc, _, err = _run(capsys, "archive", "--archive", str(archive), "reindex", "--from", "/nope")
     assert rc != 0 and "--from /nope: no such archive folder" in err
+    rc, out, _ = _run(capsys, "archive", "--archive", str(archive), "--json", "status")
+    status = json.loads(out)
+    assert status["revision"] == "0004" and status["rows"]["session"] == 8
+    assert status["rows"]["device"] == 2 and status["rows"]["pull"] == 2
 
 
 def test_a_dashboard_user_from_the_command_line(capsys, tmp_path, monkeypatch):
