@@ -18,11 +18,13 @@ import sys
 from pathlib import Path
 
 from host_tools import FIRMWARE_DIR, sim
-from host_tools.archive import reader
+from host_tools.archive_db import cli as archive
+from host_tools.archive_db.location import ENV_ARCHIVE
 from host_tools.commands import config, flash, logs, monitor, reset, tune
 from host_tools.commands import sim as sim_cmd
 from host_tools.device.connect import add_port_argument
 from host_tools.errors import EXIT_INVALID, CryoError
+from host_tools.serve import cli as serve
 
 # isort: split
 from cryo.paths import LOG_ROOT
@@ -160,8 +162,7 @@ def _add_logs(subparsers):
     add_port_argument(p)
     p.add_argument(
         "--archive",
-        type=Path,
-        help=f"archive folder (default ${reader.ENV_ARCHIVE} or ./cryo-archive)",
+        help=f"archive folder or postgresql:// URL (default ${ENV_ARCHIVE} or ./cryo-archive)",
     )
     p.add_argument("--serial", help="device serial in the archive (offline commands)")
     p.add_argument(
@@ -284,7 +285,19 @@ def _add_reset(subparsers):
 
 
 # in `cryo --help` order
-COMMANDS = (_add_sim, _add_flash, _add_config, _add_logs, _add_monitor, _add_tune, _add_reset)
+# `cryo archive` and `cryo serve` keep their tables beside their handlers (host_tools/archive_db,
+# host_tools/serve): their ``register`` adds them here.
+COMMANDS = (
+    _add_sim,
+    _add_flash,
+    _add_config,
+    _add_logs,
+    archive.register,
+    serve.register,
+    _add_monitor,
+    _add_tune,
+    _add_reset,
+)
 
 
 def _hoist_options(parser):

@@ -36,7 +36,6 @@ from host_tools.errors import InvalidInput
 from cryo.paths import AUDIT_PATH, LOG_ROOT
 from cryo.storage.segments import PULLED
 from host_tools.archive.events import DEVICE_DIR, device_file_names, merge_events, safety_state
-from host_tools.archive.reader import default_archive
 from host_tools.archive.verify import verify_archive
 from host_tools.device.snippets import PULL_HELPERS as _PULL_HELPERS
 
@@ -144,6 +143,7 @@ def pull(
     mark=True,
     serial=None,
     fallback_serial="unknown-device",
+    database=None,
 ) -> dict:
     """Pull new log and audit bytes from the device into the archive.
 
@@ -153,11 +153,17 @@ def pull(
     event log and the safety state (``events_path``/``state_path``, default
     ``records.DEVICE_EVENTS_PATH``/``SAFETY_STATE_PATH``) are copied whole
     when they changed, and new events join the archive's event history
-    (:func:`merge_events`, result ``events``).
+    (:func:`merge_events`, result ``events``). The pull is then logged and
+    indexed into the archive database (``database``: its URL, default the
+    SQLite file beside ``archive``; result ``index``).
     """
     from host_tools.archive import index as archive_index
 
-    archive = Path(archive or default_archive())
+    if archive is None:
+        from host_tools.archive_db.location import locate
+
+        archive = locate().folder  # $CRYO_ARCHIVE may name a database: its raw records go elsewhere
+    archive = Path(archive)
     session.exec(_PULL_HELPERS)
     serial = serial or device_identity(session, fallback_serial)
     dest = archive / serial
@@ -213,5 +219,8 @@ def pull(
             session.exec(f"os.rename('{log_root}/{PULLED}.tmp', '{log_root}/{PULLED}')")
             marker.write_bytes(data)
         result["marked_pulled_upto"] = upto
+    from host_tools.archive_db.hook import after_pull
+
+    result["index"] = after_pull(archive, dest, result, session.port, database)
     (dest / "pull.json").write_text(json.dumps(result, indent=2, default=str))
     return result

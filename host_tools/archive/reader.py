@@ -12,7 +12,6 @@ import datetime as _dt
 import functools
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,12 +20,6 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable)
 )
 from host_tools.errors import InvalidInput
-
-ENV_ARCHIVE = "CRYO_ARCHIVE"
-
-
-def default_archive() -> Path:
-    return Path(os.environ.get(ENV_ARCHIVE, "cryo-archive"))
 
 
 def list_sessions(dest: Path) -> list[dict]:

@@ -20,7 +20,6 @@ from cryo.paths import LOG_ROOT
 from host_tools.archive.events import event_rows, safety_state
 from host_tools.archive.pull import pull
 from host_tools.archive.reader import (
-    default_archive,
     export_session,
     find_device_archive,
     session_rows,
@@ -79,7 +78,7 @@ def _do_pull(args) -> dict:
     port = resolve_port(args.port)
     with Session(port) as s:
         if args.json or not sys.stdout.isatty():
-            return pull(s, args.archive, log_root=args.log_root)
+            return pull(s, args.archive, log_root=args.log_root, database=args.database)
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -98,12 +97,17 @@ def _do_pull(args) -> dict:
                     pr.update(task, total=total)
                 pr.update(task, advance=n)
 
-            return pull(s, args.archive, log_root=args.log_root, progress=progress)
+            return pull(
+                s, args.archive, log_root=args.log_root, progress=progress, database=args.database
+            )
 
 
 def cmd_logs(args) -> int:
-    archive = Path(args.archive or default_archive())
-    args.archive = archive
+    from host_tools.archive_db.location import locate
+
+    where = locate(args.archive)  # a folder, or a database URL (raw records: $CRYO_ARCHIVE_DIR)
+    archive = args.archive = where.folder
+    args.database = where.url
     if args.logs_cmd == "pull":
         res = _do_pull(args)
         if args.json:

@@ -223,6 +223,15 @@ class Rig:
             i += 1
         return self.ctl.protocol.state == phase
 
+    def run_until_regulating(self, max_ticks=3000):
+        """Tick into FREEZE and on until the solenoid's proof at its entry
+        passed (the interlock grants the permit: the regulator runs)."""
+        i = 0
+        while not (self.ctl.protocol.state == 4 and self.ctl.il.permit) and i < max_ticks:
+            self.step(1)
+            i += 1
+        return self.ctl.protocol.state == 4 and self.ctl.il.permit
+
     def valves_closed(self):
         b = self.board
         return (
