@@ -182,7 +182,8 @@ def update(dest: Path, changed=None, persist=True, idx=None) -> dict:
     from cryo.storage import segments as L
 
     logs = Path(dest) / "logs"
-    idx = load(dest) if idx is None else idx
+    loaded = idx is None
+    idx = load(dest) if loaded else idx
     if not logs.is_dir():
         return idx
     names = L.segment_names(str(logs))
@@ -194,8 +195,8 @@ def update(dest: Path, changed=None, persist=True, idx=None) -> dict:
         changed = [n for n in fresh if seen.get(n) != (logs / n).stat().st_size]
     changed = sorted(set(changed) & set(names))
     if not changed:
-        if persist and (Path(dest) / INDEX).exists():
-            remember(dest, idx)
+        if loaded and (Path(dest) / INDEX).exists():
+            remember(dest, idx)  # as read, unchanged: the next reader need not parse it
         return idx
     start = changed[0]
     newest = idx["newest"]
