@@ -1,5 +1,5 @@
 # The virtual board's "ROM": what the silicon and the port's frozen _boot.py
-# do before boot.py. Started by `cryo sim` (host_tools/sim.py) as
+# do before boot.py. Started by `cryo sim` (host_tools/virtual/board.py) as
 #     micropython -i boards/sim/sim_boot.py
 # on a pty, with MICROPYPATH=boards/sim:firmware and SIM_* environment
 # variables; `-i` drops into the REPL when main.py ends (or is interrupted).

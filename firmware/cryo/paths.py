@@ -16,7 +16,7 @@ BOARD_PATH = "board.json"  # cryo.board: the board definition
 SAFETY_STATE_PATH = "safety.bin"  # cryo.storage.safety_state: latches, site dose
 DEVICE_EVENTS_PATH = "events.bin"  # cryo.storage.events: the device event log
 
-# A/B app slots (cryo.app.slots; host_tools.flash writes them)
+# A/B app slots (cryo.app.slots; host_tools.commands.flash writes them)
 APP_DIR = "app"
 APP_ACTIVE = "app/active"  # "a" or "b": the slot to boot
 APP_KEY = "app/key"  # per-device manifest key

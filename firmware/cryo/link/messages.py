@@ -1,7 +1,7 @@
 """Command-channel protocol: the one definition of every message.
 
 Imported by the firmware (``cryo.link.channel``) and by the host client
-(``host_tools/link.py``), so both sides agree on names, fields and error
+(``host_tools/device/link.py``), so both sides agree on names, fields and error
 codes by construction. Runs on MicroPython and CPython: plain dicts and
 tuples only. Role names and levels come from the configuration schema.
 
