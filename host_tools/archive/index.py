@@ -27,7 +27,7 @@ from host_tools import fwimport  # noqa: F401  (firmware/ importable)
 
 INDEX = "index.json"
 HEADER_FIELDS = ("rtc_s", "rtc_ms", "fw_version", "board_id", "target_cc", "cycles", "sample_hz")
-VERSION = 2
+VERSION = 3  # 3: valve cycles per session
 
 
 def _empty():
@@ -135,6 +135,7 @@ def _read_segment(state: dict, name: str, data: bytes, last_file: bool):
                 "summary": None,
                 "samples": 0,
                 "faults": 0,
+                "valve_cycles": None,  # the session's EV_VALVE_CYCLES (None: firmware without it)
                 "first_seq": rec["seq"],
                 "last_seq": rec["seq"],
             }
@@ -147,6 +148,9 @@ def _read_segment(state: dict, name: str, data: bytes, last_file: bool):
             row["samples"] += 1
         elif t == "event" and rec["code"] == R.EV_FAULT:
             row["faults"] += 1
+        elif t == "event" and rec["code"] == R.EV_VALVE_CYCLES:
+            row["valve_cycles"] = rec["arg"]
+            row["lifetime_cycles"] = rec["arg2"]
         elif t == "summary":
             row["summary"] = {k: v for k, v in rec.items() if not isinstance(v, (bytes, bytearray))}
 

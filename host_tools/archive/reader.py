@@ -51,7 +51,8 @@ def _names():
 
 
 def session_rows(dest: Path) -> list[dict]:
-    """One row per session: date, duration, minimum temperature, cycles, faults."""
+    """One row per session: date, duration, minimum temperature, cycles,
+    faults, solenoid cycles (None when the firmware did not log them)."""
     from cryo.storage import records as R
     from host_tools.archive import index as archive_index
 
@@ -70,6 +71,7 @@ def session_rows(dest: Path) -> list[dict]:
                 else round(min_cc / R.TISSUE_SCALE, 2),
                 "cycles": sm.get("cycles_done"),
                 "faults": s["faults"],
+                "valve_cycles": s.get("valve_cycles"),
                 "outcome": R.OUTCOME_NAMES[sm["outcome"]] if sm else "open",
                 "samples": s["samples"],
             }

@@ -140,7 +140,8 @@ def cmd_logs(args) -> int:
         from rich.table import Table
 
         t = Table(title=f"treatment sessions — device {dest.name}")
-        for col in ("session", "date (UTC)", "duration s", "min °C", "cycles", "faults", "outcome"):
+        cols = ("session", "date (UTC)", "duration s", "min °C", "cycles", "faults")
+        for col in cols + ("valve cycles", "outcome"):
             t.add_column(col, justify="right" if col != "outcome" else "left")
         for r in rows:
             t.add_row(
@@ -150,6 +151,7 @@ def cmd_logs(args) -> int:
                 "" if r["min_temp_c"] is None else f"{r['min_temp_c']:.1f}",
                 "" if r["cycles"] is None else str(r["cycles"]),
                 str(r["faults"]),
+                "" if r["valve_cycles"] is None else str(r["valve_cycles"]),
                 r["outcome"],
             )
         Console().print(t)
@@ -227,7 +229,8 @@ def _cmd_events(args, archive: Path) -> int:
         console.print(
             f"safety state (as last pulled): latched {', '.join(st['latched_names']) or 'none'}; "
             f"site dose {st['site_dose']}; flags {', '.join(st['flag_names']) or 'none'}; "
-            f"boots {st['boots']}; last reset {st['last_reset_name']}"
+            f"boots {st['boots']}; last reset {st['last_reset_name']}; "
+            f"solenoid cycles over its life {st['valve_cycles']}"
             + (" — LOST: " + st["problem"] if st.get("lost") else "")
         )
     return 0

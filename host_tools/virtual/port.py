@@ -233,6 +233,7 @@ import sys, os
 from cryo.storage.log import TreatmentLog
 from cryo.storage import records as R
 log = TreatmentLog({root!r}, sample_hz=10, segment_bytes=16384, max_bytes=1048576)
+lifetime = 0
 for sess in range({sessions}):
     log.begin_session({{'rtc_s': 848000000 + sess * 3600, 'rtc_ms': 0, 'fw_version': '0.1.0',
         'fw_hash': bytes(32), 'config_hash': bytes(32), 'board_id': 'sim',
@@ -244,6 +245,8 @@ for sess in range({sessions}):
     log.event(R.EV_PHASE, 3, 2, now_ms=0)
     n = {seconds} * 10
     i = 0
+    opened = 0
+    was = 0
     while i < n:
         t = i * 100
         q = (i * 4) // n  # quarters: freeze, thaw, freeze, thaw
@@ -255,11 +258,15 @@ for sess in range({sessions}):
         temp += (want - temp) // 20
         demand = 80 if (want < 0 and temp > want) else 0
         log.sample(t, temp + (i * 37) % 50, 240, want // 10, demand, 1 if demand else 0, phase)
+        opened += 1 if demand and not was else 0
+        was = demand
         if i == n // 3 and sess == {sessions} - 1:
             log.event(R.EV_FAULT, 7, 1, now_ms=t)
             log.event(R.EV_FAULT_CLEAR, 7, 0, now_ms=t)
         i += 1
     log.event(R.EV_PHASE, 6, phase, now_ms=t)
+    lifetime += opened
+    log.event(R.EV_VALVE_CYCLES, opened, lifetime, now_ms=t)  # as the controller closes a session
     log.end_session(now_ms=t)
 log.close()
 print('@@OK@@')

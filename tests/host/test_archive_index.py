@@ -37,6 +37,14 @@ def test_incremental_index_equals_a_full_read(mpy, tmp_path):
     assert all(s["summary"] for s in archive_index.sessions(idx))
     assert idx["state"]["records"] == ref["state"]["records"]
     assert not idx["state"]["damaged"] and not idx["state"]["gaps"]
+    # each session's solenoid cycles (EV_VALVE_CYCLES) and the lifetime count after it
+    cyc = [(s["valve_cycles"], s["lifetime_cycles"]) for s in archive_index.sessions(idx)]
+    assert all(c > 0 for c, _ in cyc)
+    # (each write_demo_treatment call is a new "device life" starting at 0)
+    for batch in (cyc[:4], cyc[4:]):
+        assert [life for _, life in batch] == [
+            sum(c for c, _ in batch[: k + 1]) for k in range(len(batch))
+        ]
 
 
 def test_a_damaged_record_names_its_session_and_is_not_a_reset(mpy, tmp_path):
