@@ -98,7 +98,7 @@ def build(board=None, app=None):
     its ``manifest_sha256`` is the session headers' ``fw_hash``.
     """
     from cryo.controller import Controller
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
     from cryo.storage.safety_state import SafetyState
 
     if app is None:
@@ -129,7 +129,7 @@ def build(board=None, app=None):
     def make_events():
         from cryo.storage.events import DeviceEventLog
 
-        return DeviceEventLog(R.DEVICE_EVENTS_PATH, rtc=rtc)
+        return DeviceEventLog(D.DEVICE_EVENTS_PATH, rtc=rtc)
 
     log = _optional("treatment log", make_log)
     audit = _optional("audit trail", make_audit)
@@ -141,7 +141,7 @@ def build(board=None, app=None):
         audit=audit,
         config_fault=fault,
         app=app,
-        state=SafetyState(R.SAFETY_STATE_PATH),
+        state=SafetyState(D.SAFETY_STATE_PATH),
         events=events,
         rtc=rtc_log,
     )

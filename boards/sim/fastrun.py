@@ -96,7 +96,7 @@ def _make_controller(board, opts, clock, world):
         audit = AuditTrail("/audit.log")
     except Exception:  # noqa: BLE001 - optional
         audit = None
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
     from cryo.storage.events import DeviceEventLog
     from cryo.storage.safety_state import SafetyState
 
@@ -106,8 +106,8 @@ def _make_controller(board, opts, clock, world):
         opts.get("config"),
         log=log,
         audit=audit,
-        state=SafetyState(R.SAFETY_STATE_PATH),
-        events=DeviceEventLog(R.DEVICE_EVENTS_PATH),
+        state=SafetyState(D.SAFETY_STATE_PATH),
+        events=DeviceEventLog(D.DEVICE_EVENTS_PATH),
     )
     try:
         from cryo.link.channel import CommandChannel

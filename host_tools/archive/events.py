@@ -25,19 +25,19 @@ EVENTS_HISTORY = "events-history.bin"
 
 def device_file_names(events_path=None, state_path=None) -> list[str]:
     """The device event log and safety state, relative to the flash root."""
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
 
     return [
-        (events_path or R.DEVICE_EVENTS_PATH).lstrip("/"),
-        (state_path or R.SAFETY_STATE_PATH).lstrip("/"),
+        (events_path or D.DEVICE_EVENTS_PATH).lstrip("/"),
+        (state_path or D.SAFETY_STATE_PATH).lstrip("/"),
     ]
 
 
 def _read_event_file(path: Path) -> tuple[list[dict], list[dict]]:
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
 
     try:
-        return R.scan_events(path.read_bytes())
+        return D.scan_events(path.read_bytes())
     except ValueError as e:
         raise InvalidInput(f"{path}: {e}") from None
 
@@ -52,7 +52,7 @@ def merge_events(dest: Path, events_name: str | None = None) -> dict:
     not an event file, or a device log that restarted below the archived
     history, is a problem and nothing is merged.
     """
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
 
     folder = Path(dest) / DEVICE_DIR
     pulled = folder / (events_name or device_file_names()[0])
@@ -95,9 +95,9 @@ def merge_events(dest: Path, events_name: str | None = None) -> dict:
         expect = r["seq"] + 1
     if new:
         data = bytearray(hist_path.read_bytes() if hist_path.exists() else b"")
-        buf = bytearray(R.DEV_EVENT_SIZE)
+        buf = bytearray(D.DEV_EVENT_SIZE)
         for r in new:
-            R.encode_dev_event(
+            D.encode_dev_event(
                 buf, 0, r["seq"], r["rtc_s"], r["t_ms"], r["kind"], r["code"], r["arg"]
             )
             data += buf
@@ -126,7 +126,7 @@ def safety_state(dest: Path, state_name: str | None = None) -> dict | None:
     slot was valid (or ``problem`` when one slot was damaged).
     """
     from cryo.interlock.conditions import NAMES as CONDITIONS
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
     from cryo.storage.safety_state import SafetyState
 
     path = Path(dest) / DEVICE_DIR / (state_name or device_file_names()[1])
@@ -140,9 +140,9 @@ def safety_state(dest: Path, state_name: str | None = None) -> dict | None:
         for b in range(32)
         if latched >> b & 1
     ]
-    out["flag_names"] = [n for bit, n in sorted(R.FLAG_NAMES.items()) if out["flags"] & bit]
+    out["flag_names"] = [n for bit, n in sorted(D.FLAG_NAMES.items()) if out["flags"] & bit]
     r = out["last_reset"]
-    out["last_reset_name"] = R.RESET_NAMES[r] if r < len(R.RESET_NAMES) else f"cause {r}"
+    out["last_reset_name"] = D.RESET_NAMES[r] if r < len(D.RESET_NAMES) else f"cause {r}"
     if st.problem:
         out["problem"] = st.problem
     return out
@@ -152,6 +152,7 @@ def _event_detail(rec) -> tuple[str | None, str]:
     """(condition name or None, what the code/arg mean) for one event."""
     from cryo.interlock.conditions import NAMES as CONDITIONS
     from cryo.protocol import states
+    from cryo.storage import device_records as D
     from cryo.storage import records as R
     from cryo.storage.schema import ROLE_NAMES
 
@@ -160,27 +161,27 @@ def _event_detail(rec) -> tuple[str | None, str]:
     def cond(c):
         return CONDITIONS[c] if 0 <= c < len(CONDITIONS) else f"condition {c}"
 
-    if kind == R.DEV_BOOT:
-        cause = R.RESET_NAMES[code] if code < len(R.RESET_NAMES) else f"cause {code}"
+    if kind == D.DEV_BOOT:
+        cause = D.RESET_NAMES[code] if code < len(D.RESET_NAMES) else f"cause {code}"
         return None, f"reset cause {cause}, boot {arg}"
-    if kind == R.DEV_FAULT:
+    if kind == D.DEV_FAULT:
         return cond(code), f"phase {states.name(arg)}"
-    if kind == R.DEV_ACK:
+    if kind == D.DEV_ACK:
         return cond(code), f"role {ROLE_NAMES.get(arg, arg)}"
-    if kind == R.DEV_RESTORED:
+    if kind == D.DEV_RESTORED:
         mask = arg & 0xFFFFFFFF
         names = [cond(b) for b in range(32) if mask >> b & 1]
         return None, f"latched at boot: {', '.join(names) or 'none'} (mask 0x{mask:x})"
-    if kind == R.DEV_INTERNAL:
+    if kind == D.DEV_INTERNAL:
         return None, f"internal error, exception id 0x{arg & 0xFFFFFFFF:08x}"
-    if kind == R.DEV_STATE_LOST:
+    if kind == D.DEV_STATE_LOST:
         return None, "safety state unreadable at boot"
-    if kind == R.DEV_WDT_IN_TREATMENT:
+    if kind == D.DEV_WDT_IN_TREATMENT:
         return None, f"watchdog reset during treatment (saved flags 0x{arg & 0xFFFF:x})"
-    if kind == R.DEV_SITE:
-        return None, "new site, dose cleared" if arg == R.SITE_NEW else f"site arg {arg}"
-    if kind == R.DEV_REFUSED:
-        why = R.REFUSED_NAMES.get(code, f"reason {code}")
+    if kind == D.DEV_SITE:
+        return None, "new site, dose cleared" if arg == D.SITE_NEW else f"site arg {arg}"
+    if kind == D.DEV_REFUSED:
+        why = D.REFUSED_NAMES.get(code, f"reason {code}")
         return None, f"start refused: {why}, tissue {arg / R.TISSUE_SCALE:.2f} °C"
     return None, f"unknown kind {kind}: code {code}, arg {arg}"
 

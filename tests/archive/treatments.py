@@ -25,12 +25,13 @@ from cryo.storage.audit import AuditTrail
 from cryo.storage.events import DeviceEventLog
 from cryo.storage.safety_state import SafetyState
 from cryo.storage import records as R
+from cryo.storage import device_records as D
 START = START_DAY
 log = TreatmentLog({root!r}, sample_hz=10, segment_bytes=16384, max_bytes=1048576)
 first = log.sessions()[-1]['session'] if log.sessions() else 0
 trail = AuditTrail('audit.log')
 dev = DeviceEventLog('events.bin', capacity=64)
-dev.append(R.DEV_BOOT, 0, 1)
+dev.append(D.DEV_BOOT, 0, 1)
 state = SafetyState('safety.bin')
 lifetime = (state.load() or {{}}).get('valve_cycles', 0)
 for k in range({sessions}):
@@ -63,7 +64,7 @@ for k in range({sessions}):
     outcome = R.OUTCOME_COMPLETED
     if i % 3 == 2:
         log.event(R.EV_FAULT, i % 18, 3, now_ms=t)
-        dev.append(R.DEV_FAULT, i % 18, 4)
+        dev.append(D.DEV_FAULT, i % 18, 4)
         outcome = R.OUTCOME_FAULT
     log.end_session({{'outcome': outcome}}, now_ms=t)
 latched = 0

@@ -13,7 +13,7 @@ from core_rig import Rig
 
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 
 
 def _kinds(ctl, kind):
@@ -34,12 +34,12 @@ def tick_exception(phase):
         "latched": C.names(ctl.il.latched),
         "state": S.name(rig.phase()),
         "error": ctl.ticker.internal_error,
-        "dev_internal": len(_kinds(ctl, R.DEV_INTERNAL)),
-        "dev_fault": [r[4] for r in _kinds(ctl, R.DEV_FAULT)],
+        "dev_internal": len(_kinds(ctl, D.DEV_INTERNAL)),
+        "dev_fault": [r[4] for r in _kinds(ctl, D.DEV_FAULT)],
     }
     rig.step(5)  # still raising every tick: no new trip records, valves closed
     out["closed_after"] = rig.valves_closed()
-    out["dev_fault_after"] = len(_kinds(ctl, R.DEV_FAULT))
+    out["dev_fault_after"] = len(_kinds(ctl, D.DEV_FAULT))
     out["operator_ack"] = ctl.ack_fault("operator")["latched"]
     return out
 
@@ -66,7 +66,7 @@ def latches_survive(cause, reboots=3):
                 "state": S.name(rig.phase()),
                 "closed": rig.valves_closed(),
                 "start_refused": _refused(ctl.start),
-                "restored": len(_kinds(ctl, R.DEV_RESTORED)),
+                "restored": len(_kinds(ctl, D.DEV_RESTORED)),
             }
         )
         k += 1
@@ -100,7 +100,7 @@ def watchdog_reset_in_treatment():
         "latched": C.names(ctl.il.latched),
         "state": S.name(rig.phase()),
         "closed": rig.valves_closed(),
-        "dev": len(_kinds(ctl, R.DEV_WDT_IN_TREATMENT)),
+        "dev": len(_kinds(ctl, D.DEV_WDT_IN_TREATMENT)),
         "operator_ack": ctl.ack_fault("operator")["latched"],
     }
 
@@ -123,7 +123,7 @@ def frozen_site_across_reboot():
         "frozen": ctl.site.frozen,
         "start": ctl.start(),
         "reason": ctl.protocol.reason,
-        "refused_records": len(_kinds(ctl, R.DEV_REFUSED)),
+        "refused_records": len(_kinds(ctl, D.DEV_REFUSED)),
     }
     out["thawed"] = rig.wait_thawed()
     rig.hold(False)
@@ -199,8 +199,8 @@ def fault_outside_session():
     ctl = rig.ctl
     return {
         "latched": C.names(ctl.il.latched),
-        "faults": [(r[4], r[5]) for r in _kinds(ctl, R.DEV_FAULT)],
-        "boots": len(_kinds(ctl, R.DEV_BOOT)),
+        "faults": [(r[4], r[5]) for r in _kinds(ctl, D.DEV_FAULT)],
+        "boots": len(_kinds(ctl, D.DEV_BOOT)),
     }
 
 

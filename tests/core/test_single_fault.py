@@ -12,7 +12,7 @@ import pytest
 import single_fault as SF
 
 from cryo.interlock import conditions as C
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 
 
 def _check_tick_exception(r, phase):
@@ -146,4 +146,4 @@ result(out)
     assert res["step"]["wdt_after"] and res["step"]["state"] == "TUNE"
     assert [C.SENSOR, 0] in json.loads(json.dumps(res["idle"]["faults"]))
     assert res["hang"]["closed_after_ms"] <= 600 and "overrun" in res["hang"]["latched"]
-    assert R.DEV_FAULT != R.DEV_BOOT
+    assert D.DEV_FAULT != D.DEV_BOOT

@@ -259,11 +259,12 @@ os.chdir(%r)
 from cryo.storage.events import DeviceEventLog
 from cryo.storage.safety_state import SafetyState
 from cryo.storage import records as R
+from cryo.storage import device_records as D
 from cryo.interlock import conditions as C
 log = DeviceEventLog('events.bin', capacity=8, rtc=lambda: 815000000 + log.last_seq)
 for k, code, arg in %r:
     log.append(k, code, arg, 100 * log.last_seq)
-SafetyState('safety.bin').save(1 << C.OVERCOOL, 4321, 2, log.last_seq, R.RESET_WDT)
+SafetyState('safety.bin').save(1 << C.OVERCOOL, 4321, 2, log.last_seq, D.RESET_WDT)
 result(log.last_seq)
 """
 
@@ -275,16 +276,16 @@ def _device_events(mpy, flash_dir, events):
 def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
     from cryo.interlock import conditions as C
     from cryo.protocol import states
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
 
     d = tmp_path / "flash"
     write_demo_treatment(flash_dir=d, seconds=20, sessions=1)
     first = [
-        (R.DEV_BOOT, R.RESET_POWER, 1),
-        (R.DEV_FAULT, C.OVERCOOL, states.FREEZE),
-        (R.DEV_ACK, C.OVERCOOL, 2),
-        (R.DEV_RESTORED, 0, (1 << C.OVERCOOL) | (1 << C.SENSOR)),
-        (R.DEV_REFUSED, R.REFUSED_NOT_THAWED, -1250),
+        (D.DEV_BOOT, D.RESET_POWER, 1),
+        (D.DEV_FAULT, C.OVERCOOL, states.FREEZE),
+        (D.DEV_ACK, C.OVERCOOL, 2),
+        (D.DEV_RESTORED, 0, (1 << C.OVERCOOL) | (1 << C.SENSOR)),
+        (D.DEV_REFUSED, D.REFUSED_NOT_THAWED, -1250),
     ]
     assert _device_events(mpy, d, first) == 5
     arch = tmp_path / "archive"
@@ -292,8 +293,8 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
         r1 = archive_pull.pull(s, arch)
         dest = Path(r1["archive"])
         assert r1["device_files"] == {
-            "events.bin": 8 * R.DEV_EVENT_SIZE,
-            "safety.bin": R.SAFETY_STATE_SLOTS * R.SAFETY_STATE_SIZE,
+            "events.bin": 8 * D.DEV_EVENT_SIZE,
+            "safety.bin": D.SAFETY_STATE_SLOTS * D.SAFETY_STATE_SIZE,
         }
         assert (dest / "device" / "events.bin").read_bytes() == (d / "events.bin").read_bytes()
         assert (dest / "device" / "safety.bin").read_bytes() == (d / "safety.bin").read_bytes()
@@ -311,7 +312,7 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
             "site_dose": 4321,
             "flags": 2,
             "boots": 5,
-            "last_reset": R.RESET_WDT,
+            "last_reset": D.RESET_WDT,
             "valve_cycles": 0,
             "seq": 1,
             "latched_names": ["overcool"],
@@ -321,7 +322,7 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
         r2 = archive_pull.pull(s, arch)  # nothing changed on the device: nothing fetched
         assert r2["device_files"] == {} and r2["events"]["new"] == 0
     # 8 more events wrap the 8-slot ring: the history still holds all 13
-    more = [(R.DEV_FAULT, C.SENSOR, states.THAW)] * 7 + [(R.DEV_SITE, 0, R.SITE_NEW)]
+    more = [(D.DEV_FAULT, C.SENSOR, states.THAW)] * 7 + [(D.DEV_SITE, 0, D.SITE_NEW)]
     assert _device_events(mpy, d, more) == 13
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
         r3 = archive_pull.pull(s, arch)
@@ -336,7 +337,7 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
         "reset cause power"
     )
     # 9 events while nobody pulls: the ring keeps 8, one is reported missing, never hidden
-    assert _device_events(mpy, d, [(R.DEV_INTERNAL, 0, 0x1234ABCD)] * 9) == 22
+    assert _device_events(mpy, d, [(D.DEV_INTERNAL, 0, 0x1234ABCD)] * 9) == 22
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
         r4 = archive_pull.pull(s, arch)
     ev = r4["events"]
@@ -350,13 +351,13 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
     import sys
 
     from cryo.interlock import conditions as C
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
     from host_tools import ROOT
     from host_tools.cli import main
 
     d = tmp_path / "flash"
     write_demo_treatment(flash_dir=d, seconds=20, sessions=1)
-    _device_events(mpy, d, [(R.DEV_FAULT, C.DOSE, 4), (R.DEV_INTERNAL, 0, 0xDEADBEEF)])
+    _device_events(mpy, d, [(D.DEV_FAULT, C.DOSE, 4), (D.DEV_INTERNAL, 0, 0xDEADBEEF)])
     arch = tmp_path / "archive"
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
         archive_pull.pull(s, arch)
@@ -369,7 +370,7 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
             "rtc_s": 815000000,
             "date": "2025-10-28 20:53:20",
             "t_ms": 0,
-            "kind": R.DEV_FAULT,
+            "kind": D.DEV_FAULT,
             "kind_name": "fault",
             "code": C.DOSE,
             "condition": "dose",
@@ -381,7 +382,7 @@ def test_cli_events_json_shape_and_bad_files(mpy, tmp_path, capsys, monkeypatch)
             "rtc_s": 815000001,
             "date": "2025-10-28 20:53:21",
             "t_ms": 100,
-            "kind": R.DEV_INTERNAL,
+            "kind": D.DEV_INTERNAL,
             "kind_name": "internal",
             "code": 0,
             "condition": None,

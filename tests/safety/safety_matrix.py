@@ -851,9 +851,9 @@ class Run:
                 )
 
     def check_devlog(self):
-        from cryo.storage import records as R
+        from cryo.storage import device_records as D
 
-        kind = R.DEV_FAULT
+        kind = D.DEV_FAULT
         logged = 0
         for rec in self.rig.ctl.memory.events():
             if rec[3] == kind and 0 <= rec[4] < 30:

@@ -534,7 +534,7 @@ def test_reset_cause_names_map_port_constants_by_name():
     import types
 
     from cryo.board import reset_cause_name
-    from cryo.storage import records as R
+    from cryo.storage import device_records as D
 
     # Two ports with different numbers for the same causes.
     a = types.SimpleNamespace(PWRON_RESET=1, HARD_RESET=2, WDT_RESET=3, SOFT_RESET=5)
@@ -547,7 +547,7 @@ def test_reset_cause_names_map_port_constants_by_name():
         "unknown",
     ]
     assert [reset_cause_name(c, b) for c in (0, 1, 2, 4)] == ["power", "wdt", "soft", "deepsleep"]
-    assert R.RESET_NAMES[R.RESET_WDT] == "wdt" and len(R.RESET_NAMES) == 6
+    assert D.RESET_NAMES[D.RESET_WDT] == "wdt" and len(D.RESET_NAMES) == 6
     # Every name the board can give has a code in the safety state.
     for name in ("power", "hard", "wdt", "soft", "deepsleep", "unknown"):
-        assert name in R.RESET_NAMES
+        assert name in D.RESET_NAMES

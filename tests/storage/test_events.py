@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 
 HERE = str(Path(__file__).resolve().parent)
 
@@ -18,12 +18,13 @@ from storage_rig import *
 import storage_rig
 from cryo.storage.events import DeviceEventLog
 from cryo.storage import records as R
+from cryo.storage import device_records as D
 P = '/flash/events.bin'
 
 def raw():
     return read_file(P)
 
-def fill(log, n, kind=R.DEV_FAULT):
+def fill(log, n, kind=D.DEV_FAULT):
     i = 0
     while i < n:
         log.append(kind, i % 16, i, 1000 + i)
@@ -42,13 +43,13 @@ def test_append_records_and_reopen(mpy):
 dev = fresh()
 clock = [815000000]
 log = DeviceEventLog(P, capacity=16, rtc=lambda: clock[0])
-seqs = [log.append(R.DEV_BOOT, R.RESET_WDT, 12, 5),
-        log.append(R.DEV_FAULT, 3, 4, 900),
-        log.append(R.DEV_ACK, 3, 2, 1900),
-        log.append(R.DEV_INTERNAL, 0, 0xDEADBEEF, 2000),
-        log.append(R.DEV_REFUSED, R.REFUSED_NOT_THAWED, -1234)]
+seqs = [log.append(D.DEV_BOOT, D.RESET_WDT, 12, 5),
+        log.append(D.DEV_FAULT, 3, 4, 900),
+        log.append(D.DEV_ACK, 3, 2, 1900),
+        log.append(D.DEV_INTERNAL, 0, 0xDEADBEEF, 2000),
+        log.append(D.DEV_REFUSED, D.REFUSED_NOT_THAWED, -1234)]
 clock[0] = None                                # RTC unusable: recorded as 0
-seqs.append(log.append(R.DEV_SITE, 0, R.SITE_NEW, 3000))
+seqs.append(log.append(D.DEV_SITE, 0, D.SITE_NEW, 3000))
 recs = log.records()
 since = log.records(4)
 size = len(raw())
@@ -56,17 +57,17 @@ log.close()
 remount()
 again = DeviceEventLog(P, capacity=16)
 result([seqs, recs, since, size, again.last_seq, again.records() == recs, again.damaged,
-        again.append(R.DEV_STATE_LOST)])
+        again.append(D.DEV_STATE_LOST)])
 """,
     )
     seqs, recs, since, size, last, same, damaged, nxt = r
     assert seqs == [1, 2, 3, 4, 5, 6]
-    assert recs[0] == [1, 815000000, 5, R.DEV_BOOT, R.RESET_WDT, 12]
-    assert recs[3] == [4, 815000000, 2000, R.DEV_INTERNAL, 0, 0xDEADBEEF - 2**32]
-    assert recs[4] == [5, 815000000, 0, R.DEV_REFUSED, 1, -1234]
-    assert recs[5] == [6, 0, 3000, R.DEV_SITE, 0, 1]
+    assert recs[0] == [1, 815000000, 5, D.DEV_BOOT, D.RESET_WDT, 12]
+    assert recs[3] == [4, 815000000, 2000, D.DEV_INTERNAL, 0, 0xDEADBEEF - 2**32]
+    assert recs[4] == [5, 815000000, 0, D.DEV_REFUSED, 1, -1234]
+    assert recs[5] == [6, 0, 3000, D.DEV_SITE, 0, 1]
     assert [x[0] for x in since] == [5, 6]
-    assert size == 16 * R.DEV_EVENT_SIZE  # preallocated at creation
+    assert size == 16 * D.DEV_EVENT_SIZE  # preallocated at creation
     assert last == 6 and same and damaged == 0 and nxt == 7
 
 
@@ -79,12 +80,12 @@ log = DeviceEventLog(P, capacity=8)
 fill(log, 21)
 recs = [x[0] for x in log.records()]
 img = raw()
-slot_of_21 = R.dev_event_tuple(img, (21 % 8) * 24)[0]
+slot_of_21 = D.dev_event_tuple(img, (21 % 8) * 24)[0]
 log.close()
 remount()
 log = DeviceEventLog(P, capacity=8)
 head = log.last_seq
-nxt = log.append(R.DEV_BOOT, 1, 2)
+nxt = log.append(D.DEV_BOOT, 1, 2)
 after = [x[0] for x in log.records()]
 result([recs, slot_of_21, head, nxt, after, len(raw())])
 """,
@@ -111,9 +112,9 @@ img[(11 % 8) * 24 + 21] ^= 0x01                # and the newest (a torn last app
 write_file(P, img)
 log = DeviceEventLog(P, capacity=8)
 res = [log.damaged, log.last_seq, [x[0] for x in log.records()]]
-res.append(log.append(R.DEV_BOOT, 1, 3))       # reuses seq 11 and its slot
+res.append(log.append(D.DEV_BOOT, 1, 3))       # reuses seq 11 and its slot
 res.append([x[0] for x in log.records()])
-scan = R.scan_events(raw())
+scan = D.scan_events(raw())
 res.append(scan[1])
 result(res)
 """,
@@ -139,7 +140,7 @@ BASE = 6
 def action(state):
     log = DeviceEventLog(P, capacity=8)
     state['committed'] = log.last_seq
-    for k in (R.DEV_FAULT, R.DEV_ACK, R.DEV_BOOT, R.DEV_SITE):
+    for k in (D.DEV_FAULT, D.DEV_ACK, D.DEV_BOOT, D.DEV_SITE):
         s = log.append(k, 2, 40 + k, 7)
         if s > 0:
             state['committed'] = s
@@ -168,7 +169,7 @@ def check(state, cut, tear, died):
         return 'committed record lost (%d < %d)' % (got[-1][0], committed)
     if log.damaged:
         return 'damaged slots after a cut on littlefs: %d' % log.damaged
-    s = log.append(R.DEV_BOOT, 1, 1)
+    s = log.append(D.DEV_BOOT, 1, 1)
     if s != got[-1][0] + 1 or DeviceEventLog(P, capacity=8).last_seq != s:
         return 'not appendable after reboot'
     return None
@@ -264,7 +265,7 @@ small = DeviceEventLog(P, capacity=4)
 res = [small.resized, [x[0] for x in small.records()], len(raw())]
 small.close()
 big = DeviceEventLog(P, capacity=16)
-res += [big.resized, [x[0] for x in big.records()], len(raw()), big.append(R.DEV_BOOT)]
+res += [big.resized, [x[0] for x in big.records()], len(raw()), big.append(D.DEV_BOOT)]
 write_file(P, raw()[:30])                      # a creation cut on a non-atomic filesystem
 torn = DeviceEventLog(P, capacity=16)
 res += [torn.resized, [x[0] for x in torn.records()]]
@@ -289,13 +290,13 @@ dev = fresh()
 log = DeviceEventLog(P, capacity=8)
 fill(log, 3)
 dev.cut_power_after(0)
-failed = log.append(R.DEV_FAULT, 1, 1)         # PowerCut is an OSError: -1, no raise
+failed = log.append(D.DEV_FAULT, 1, 1)         # PowerCut is an OSError: -1, no raise
 err = log.error is not None
 unmount()
 mount(dev.reboot())
-retry = log.append(R.DEV_FAULT, 1, 1)          # reopens; the same seq
+retry = log.append(D.DEV_FAULT, 1, 1)          # reopens; the same seq
 nodir = DeviceEventLog('/flash/no/dir/events.bin', capacity=8)
-result([failed, err, retry, log.error, nodir.append(R.DEV_BOOT), nodir.error is not None])
+result([failed, err, retry, log.error, nodir.append(D.DEV_BOOT), nodir.error is not None])
 """,
     )
     failed, err, retry, error_after, nodir, nodir_err = r
@@ -312,7 +313,7 @@ def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"kind 99: allowed boot=1, fault=2"):
         log.append(99)
     with pytest.raises(ValueError, match=r"code 300: allowed 0\.\.255"):
-        log.append(R.DEV_FAULT, 300)
+        log.append(D.DEV_FAULT, 300)
     assert log.last_seq == 0 and log.records() == []
 
 
@@ -327,16 +328,17 @@ import os
 os.chdir(%r)
 from cryo.storage.events import DeviceEventLog
 from cryo.storage import records as R
+from cryo.storage import device_records as D
 log = DeviceEventLog('events.bin', capacity=6, rtc=lambda: (815000001, 250))
-for k in (R.DEV_BOOT, R.DEV_FAULT, R.DEV_ACK, R.DEV_RESTORED, R.DEV_INTERNAL, R.DEV_STATE_LOST,
-          R.DEV_WDT_IN_TREATMENT, R.DEV_SITE, R.DEV_REFUSED):
+for k in (D.DEV_BOOT, D.DEV_FAULT, D.DEV_ACK, D.DEV_RESTORED, D.DEV_INTERNAL, D.DEV_STATE_LOST,
+          D.DEV_WDT_IN_TREATMENT, D.DEV_SITE, D.DEV_REFUSED):
     log.append(k, k, -k * 1000, k * 7)
 result(log.records())
 """
         % str(d)
     )
     data = (d / "events.bin").read_bytes()
-    recs = R.decode_events(data)
+    recs = D.decode_events(data)
     assert [tuple(x) for x in r] == [
         (e["seq"], e["rtc_s"], e["t_ms"], e["kind"], e["code"], e["arg"]) for e in recs
     ]
@@ -346,7 +348,7 @@ result(log.records())
         "seq": 9,
         "rtc_s": 815000001,
         "t_ms": 63,
-        "kind": R.DEV_REFUSED,
+        "kind": D.DEV_REFUSED,
         "kind_name": "refused",
         "code": 9,
         "arg": -9000,
@@ -355,12 +357,12 @@ result(log.records())
     import zlib
 
     off = (9 % 6) * 24
-    fields = struct.unpack_from(R.DEV_EVENT_FMT, data, off)
+    fields = struct.unpack_from(D.DEV_EVENT_FMT, data, off)
     assert fields == (
         9,
         815000001,
         63,
-        R.DEV_REFUSED,
+        D.DEV_REFUSED,
         9,
         1,
         -9000,
@@ -371,19 +373,19 @@ result(log.records())
 def test_decoder_rejects_files_that_are_not_whole_records():
     for bad in (b"", b"\xff" * 23, b"\xff" * 25):
         with pytest.raises(ValueError, match=r"is not a whole, non-zero number of 24-byte records"):
-            R.scan_events(bad)
+            D.scan_events(bad)
     # a foreign file of the right size: every slot reported, nothing decoded
-    recs, problems = R.scan_events(bytes(range(48)))
+    recs, problems = D.scan_events(bytes(range(48)))
     assert recs == [] and [p["reason"] for p in problems] == ["crc", "crc"]
 
 
 def test_layout_sizes_and_erased_or_zeroed_slots_are_not_records():
-    assert struct.calcsize(R.SAFETY_STATE_FMT) == R.SAFETY_STATE_SIZE == 28
-    assert struct.calcsize(R.SAFETY_STATE_V1_FMT) == R.SAFETY_STATE_V1_SIZE == 24
-    assert struct.calcsize(R.DEV_EVENT_FMT) == R.DEV_EVENT_SIZE == 24
-    assert len(R.SAFETY_STATE_FIELDS) == len(R.SAFETY_STATE_FMT) - 1
-    assert len(R.DEV_EVENT_FIELDS) == len(R.DEV_EVENT_FMT) - 1
-    assert R.dev_event_problem(b"\xff" * 24, 0) == "erased"
-    assert R.dev_event_problem(bytes(24), 0) == "crc"
-    assert R.safety_slot_problem(bytes(28), 0) == "crc"
-    assert set(R.DEV_KIND_NAMES) == set(range(1, 10))
+    assert struct.calcsize(D.SAFETY_STATE_FMT) == D.SAFETY_STATE_SIZE == 28
+    assert struct.calcsize(D.SAFETY_STATE_V1_FMT) == D.SAFETY_STATE_V1_SIZE == 24
+    assert struct.calcsize(D.DEV_EVENT_FMT) == D.DEV_EVENT_SIZE == 24
+    assert len(D.SAFETY_STATE_FIELDS) == len(D.SAFETY_STATE_FMT) - 1
+    assert len(D.DEV_EVENT_FIELDS) == len(D.DEV_EVENT_FMT) - 1
+    assert D.dev_event_problem(b"\xff" * 24, 0) == "erased"
+    assert D.dev_event_problem(bytes(24), 0) == "crc"
+    assert D.safety_slot_problem(bytes(28), 0) == "crc"
+    assert set(D.DEV_KIND_NAMES) == set(range(1, 10))

@@ -1,11 +1,11 @@
 """docs/storage.md states the record sizes of the safety state and device events: they must
-be the sizes of the struct formats in cryo.storage.records (the one definition)."""
+be the sizes of the struct formats in cryo.storage.device_records (the one definition)."""
 
 import re
 import struct
 from pathlib import Path
 
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "storage.md").read_text()
 
@@ -22,10 +22,10 @@ def test_safety_state_sizes_match_the_struct():
     (file_size,) = _documented(
         r"\| `/safety\.bin` \| `SAFETY_STATE_PATH` \| (\d+) bytes \(2 slots\)"
     )
-    assert fmt == R.SAFETY_STATE_FMT
-    assert int(slot) == struct.calcsize(R.SAFETY_STATE_FMT) == R.SAFETY_STATE_SIZE
-    assert int(file_size) == R.SAFETY_STATE_SLOTS * R.SAFETY_STATE_SIZE
-    assert R.SAFETY_STATE_PATH == "/safety.bin"
+    assert fmt == D.SAFETY_STATE_FMT
+    assert int(slot) == struct.calcsize(D.SAFETY_STATE_FMT) == D.SAFETY_STATE_SIZE
+    assert int(file_size) == D.SAFETY_STATE_SLOTS * D.SAFETY_STATE_SIZE
+    assert D.SAFETY_STATE_PATH == "/safety.bin"
 
 
 def test_device_event_sizes_match_the_struct():
@@ -34,22 +34,22 @@ def test_device_event_sizes_match_the_struct():
     per, default_slots, default_bytes = _documented(
         r"\| `/events\.bin` \| `DEVICE_EVENTS_PATH` \| capacity × (\d+) bytes \(default (\d+) slots = (\d+) bytes\)"
     )
-    assert fmt == R.DEV_EVENT_FMT
-    assert int(rec) == int(per) == struct.calcsize(R.DEV_EVENT_FMT) == R.DEV_EVENT_SIZE
-    assert int(default_bytes) == int(default_slots) * R.DEV_EVENT_SIZE
+    assert fmt == D.DEV_EVENT_FMT
+    assert int(rec) == int(per) == struct.calcsize(D.DEV_EVENT_FMT) == D.DEV_EVENT_SIZE
+    assert int(default_bytes) == int(default_slots) * D.DEV_EVENT_SIZE
     import inspect
 
     from cryo.storage.events import DeviceEventLog
 
     assert inspect.signature(DeviceEventLog).parameters["capacity"].default == int(default_slots)
-    assert R.DEVICE_EVENTS_PATH == "/events.bin"
+    assert D.DEVICE_EVENTS_PATH == "/events.bin"
 
 
 def test_documented_byte_offsets_cover_each_record():
     # Every table row "| a–b | name ..." of the two layouts, in order, tiles the record.
     for title, size in (
-        ("Safety state slot", R.SAFETY_STATE_SIZE),
-        ("Device event record", R.DEV_EVENT_SIZE),
+        ("Safety state slot", D.SAFETY_STATE_SIZE),
+        ("Device event record", D.DEV_EVENT_SIZE),
     ):
         section = DOC[DOC.index("**" + title) :]
         section = section[: section.index("\n\n", section.index("| bytes |"))]
@@ -61,5 +61,5 @@ def test_documented_byte_offsets_cover_each_record():
             pos = int(b or a) + 1
             names.append(name)
         assert pos == size, title
-        fields = R.SAFETY_STATE_FIELDS if title.startswith("Safety") else R.DEV_EVENT_FIELDS
+        fields = D.SAFETY_STATE_FIELDS if title.startswith("Safety") else D.DEV_EVENT_FIELDS
         assert tuple(names) == fields

@@ -14,6 +14,7 @@ from storage_rig import *
 import storage_rig
 from cryo.storage.safety_state import SafetyState, FLAG_TREATING, FLAG_SITE_FROZEN
 from cryo.storage import records as R
+from cryo.storage import device_records as D
 P = '/flash/safety.bin'
 
 def raw():
@@ -39,7 +40,7 @@ def test_round_trip_alternate_slots_and_factory_new(mpy):
 dev = fresh()
 s = SafetyState(P)
 out = [s.load()]                               # factory new: no file
-out.append(s.save(0x8005, -1234, FLAG_TREATING | FLAG_SITE_FROZEN, 7, R.RESET_WDT))
+out.append(s.save(0x8005, -1234, FLAG_TREATING | FLAG_SITE_FROZEN, 7, D.RESET_WDT))
 a1 = raw()
 out.append(s.save(0x8005, -2000, FLAG_SITE_FROZEN))  # boots/last_reset kept
 a2 = raw()
@@ -49,8 +50,8 @@ remount()
 got = SafetyState(P).load()
 slots = []
 for img in (a1, a2, a3):
-    slots.append([R.safety_slot_problem(img, 0), R.safety_slot_problem(img, 28), len(img)])
-seqs = [R.decode_safety_state(a3, 0)['seq'], R.decode_safety_state(a3, 28)['seq']]
+    slots.append([D.safety_slot_problem(img, 0), D.safety_slot_problem(img, 28), len(img)])
+seqs = [D.decode_safety_state(a3, 0)['seq'], D.decode_safety_state(a3, 28)['seq']]
 result([out, plain(got), slots, seqs, a1[:28] == a2[:28], a2[28:] == a3[28:]])
 """,
     )
@@ -112,9 +113,9 @@ def test_power_cut_at_every_flash_op_of_a_save_gives_old_or_new(mpy):
     r = _run(
         mpy,
         """
-OLD = (0x1, 500, FLAG_TREATING, 4, R.RESET_POWER)
-NEW = (0x9, 800, FLAG_TREATING | FLAG_SITE_FROZEN, 4, R.RESET_POWER)
-NEWER = (0x0, 0, 0, 5, R.RESET_SOFT)
+OLD = (0x1, 500, FLAG_TREATING, 4, D.RESET_POWER)
+NEW = (0x9, 800, FLAG_TREATING | FLAG_SITE_FROZEN, 4, D.RESET_POWER)
+NEWER = (0x0, 0, 0, 5, D.RESET_SOFT)
 
 def vals(d):
     return (d['latched'], d['site_dose'], d['flags'], d['boots'], d['last_reset'])
@@ -178,15 +179,15 @@ def test_torn_write_at_every_byte_offset_loads_old_or_new(mpy):
         """
 dev = fresh()
 s = SafetyState(P)
-s.save(0x3, 111, FLAG_TREATING, 2, R.RESET_POWER)
-s.save(0x3, 222, FLAG_TREATING, 2, R.RESET_POWER)
+s.save(0x3, 111, FLAG_TREATING, 2, D.RESET_POWER)
+s.save(0x3, 222, FLAG_TREATING, 2, D.RESET_POWER)
 bad = []
 seen = {}
 for step in range(2):                          # the next save goes to slot A, then B
     s = SafetyState(P)
     old = plain(s.load())
     before = raw()
-    s.save(0x7, 333 + step, FLAG_SITE_FROZEN, 2, R.RESET_HARD)
+    s.save(0x7, 333 + step, FLAG_SITE_FROZEN, 2, D.RESET_HARD)
     after = raw()
     new = plain(SafetyState(P).load())
     slot = 0 if before[:28] != after[:28] else 28
@@ -304,7 +305,7 @@ img = raw()
 os.remove(P)                                # removed behind its back: a new file
 gone = [s.save(5, 5, 0), plain(SafetyState(P).load())]
 nodir = SafetyState('/flash/no/such/dir/safety.bin')
-result([failed, retry, got, R.decode_safety_state(img, 28)['seq'], nodir.save(1, 0, 0),
+result([failed, retry, got, D.decode_safety_state(img, 28)['seq'], nodir.save(1, 0, 0),
         nodir.problem is not None, nodir.load(), gone])
 """,
     )
@@ -345,8 +346,8 @@ dev = fresh()
 # a layout-1 file as the previous firmware wrote it: slot A seq 4, slot B seq 5
 img = bytearray(48)
 for i, (lat, seq) in enumerate(((0x5, 4), (0x9, 5))):
-    struct.pack_into(R.SAFETY_STATE_V1_FMT, img, i * 24, lat, -77, FLAG_SITE_FROZEN, 12,
-                     R.RESET_WDT, 1, seq, 0)
+    struct.pack_into(D.SAFETY_STATE_V1_FMT, img, i * 24, lat, -77, FLAG_SITE_FROZEN, 12,
+                     D.RESET_WDT, 1, seq, 0)
     R.crc32_into(img, i * 24, 20, i * 24 + 20)
 put(img)
 s = SafetyState(P)
@@ -356,7 +357,7 @@ ok = s.save(0x9, -77, FLAG_SITE_FROZEN, valve_cycles=123456)
 new = raw()
 got = plain(SafetyState(P).load())
 same = s.save(0x9, -77, FLAG_SITE_FROZEN, valve_cycles=123456)
-result([old, problem, ok, len(new), R.safety_slot_problem(new, 0), got, same])
+result([old, problem, ok, len(new), D.safety_slot_problem(new, 0), got, same])
 """,
     )
     old, problem, ok, size, slot_a, got, same = r

@@ -23,7 +23,7 @@ device still works and the missing memory is reported at boot.
 
 from micropython import const
 
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 from cryo.storage import safety_state as SS
 
 _DOSE_SAVE_MS = const(4000)
@@ -34,7 +34,7 @@ _RETRY_MS = const(1000)  # a failed save is tried again once a second
 def reset_code(name):
     """Reset-cause name (``cryo.board.Board.reset_cause``) → record code."""
     i = 0
-    names = R.RESET_NAMES
+    names = D.RESET_NAMES
     while i < len(names):
         if names[i] == name:
             return i
@@ -55,7 +55,7 @@ class SafetyMemory:
         self._cycles_t = self._dose_t
         self.boots = 0
         self.reset_cause = "unknown"
-        self._reset_code = R.RESET_UNKNOWN
+        self._reset_code = D.RESET_UNKNOWN
         self.write_failures = 0  # saves and appends that failed, ever
         self._state_failing = False  # the last safety-state save failed
         self._events_failing = False  # the last device-event append failed
@@ -79,14 +79,14 @@ class SafetyMemory:
             self.boots = st["boots"]
         self.boots += 1
         self._reset_code = reset_code(reset_name)
-        self.record(R.DEV_BOOT, self._reset_code, self.boots, now)
+        self.record(D.DEV_BOOT, self._reset_code, self.boots, now)
         if out["lost"]:
-            self.record(R.DEV_STATE_LOST, 0, 0, now)
+            self.record(D.DEV_STATE_LOST, 0, 0, now)
         if out["flags"] & SS.FLAG_TREATING and reset_name == "wdt":
             out["wdt_in_treatment"] = True
-            self.record(R.DEV_WDT_IN_TREATMENT, 0, 0, now)
+            self.record(D.DEV_WDT_IN_TREATMENT, 0, 0, now)
         if out["latched"]:
-            self.record(R.DEV_RESTORED, 0, out["latched"], now)
+            self.record(D.DEV_RESTORED, 0, out["latched"], now)
         self._cycles_saved = out["valve_cycles"]
         self._write(out["latched"], out["dose"], out["flags"], self._cycles_saved)
         return out

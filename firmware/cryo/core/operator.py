@@ -18,6 +18,7 @@ from cryo.board import CHANNELS
 from cryo.core.roles import denied, not_now, role_level
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
+from cryo.storage import device_records as D
 from cryo.storage import records as R
 
 COMMANDS = (
@@ -113,7 +114,7 @@ class Operator:
         why = self._p.site.refusal(p["thaw_c"], p["min_thaw_s"])
         if why:
             t = self._p.inputs.temps[0]
-            self._p.memory.record(R.DEV_REFUSED, R.REFUSED_NOT_THAWED, R.to_cc(t), now)
+            self._p.memory.record(D.DEV_REFUSED, D.REFUSED_NOT_THAWED, R.to_cc(t), now)
         return why
 
     def _arm_watchdog(self, now):
@@ -157,7 +158,7 @@ class Operator:
         """A treatment on a new site (cryo.core.site) starts its cold dose at 0."""
         if self._p.site.is_new():
             self._p.il.new_site()
-            self._p.memory.record(R.DEV_SITE, 0, R.SITE_NEW, now)
+            self._p.memory.record(D.DEV_SITE, 0, D.SITE_NEW, now)
             self._p.journal.note(now, "site", "new treatment site: cold dose from 0")
 
     def tune_guard(self, now, what):
@@ -199,7 +200,7 @@ class Operator:
         while i < C.COUNT:
             if cleared & (1 << i):
                 j.event(now, R.EV_ACK, i, lvl)
-                self._p.memory.record(R.DEV_ACK, i, lvl, now)
+                self._p.memory.record(D.DEV_ACK, i, lvl, now)
             i += 1
         # An acknowledgement is a command between ticks: made durable now.
         self._tick.remember(now)

@@ -44,6 +44,7 @@ from micropython import const
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
 from cryo.protocol.protocol import Protocol
+from cryo.storage import device_records as D
 from cryo.storage import records as R
 from cryo.storage import safety_state as SS
 
@@ -266,7 +267,7 @@ class Tick:
         except Exception:  # noqa: BLE001 - the valves are closed; keep going
             pass
         try:
-            self._memory.record(R.DEV_INTERNAL, 0, _name_id(name), now)
+            self._memory.record(D.DEV_INTERNAL, 0, _name_id(name), now)
         except Exception:  # noqa: BLE001
             pass
         self.safe()
@@ -374,7 +375,7 @@ class Tick:
         while i < C.COUNT:
             if new & (1 << i):
                 j.event(now, R.EV_FAULT, i, C.PRIORITY[i])
-                self._memory.record(R.DEV_FAULT, i, st, now)
+                self._memory.record(D.DEV_FAULT, i, st, now)
             i += 1
         self._signal(now)  # the alarm on/off and master valve records, the lamp
         if new & C.LATCHING:

@@ -6,8 +6,8 @@ record, so this log keeps faults, acknowledgements, boots and reset causes,
 restored latches, internal errors, a lost safety state, watchdog resets in
 treatment, new sites and refused starts - whenever they happen.
 
-File (``records.DEVICE_EVENTS_PATH``): a ring of ``capacity`` fixed 24-byte
-slots (``records.DEV_EVENT_FMT``: seq, RTC seconds, ticks, kind, code,
+File (``device_records.DEVICE_EVENTS_PATH``): a ring of ``capacity`` fixed 24-byte
+slots (``device_records.DEV_EVENT_FMT``: seq, RTC seconds, ticks, kind, code,
 layout version, arg, CRC-32), preallocated with 0xFF. Record ``seq`` goes
 into slot ``seq % capacity``, so the ring overwrites the oldest record and
 an append costs one record write whatever the history. Opening reads every
@@ -35,9 +35,9 @@ import os
 
 from micropython import const
 
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 
-_SIZE = const(24)  # records.DEV_EVENT_SIZE
+_SIZE = const(24)  # device_records.DEV_EVENT_SIZE
 
 
 class DeviceEventLog:
@@ -53,7 +53,7 @@ class DeviceEventLog:
     that returned -1), None after a successful append.
     """
 
-    def __init__(self, path=R.DEVICE_EVENTS_PATH, capacity=256, rtc=None):
+    def __init__(self, path=D.DEVICE_EVENTS_PATH, capacity=256, rtc=None):
         if not isinstance(capacity, int) or not 2 <= capacity <= 65535:
             raise ValueError("device event log capacity = %r: allowed 2..65535" % (capacity,))
         self.path = path
@@ -105,7 +105,7 @@ class DeviceEventLog:
         while i < self.capacity:
             if f.readinto(buf) != _SIZE:
                 raise OSError(5, "%s: short read at slot %d" % (self.path, i))
-            why = R.dev_event_problem(buf, 0)
+            why = D.dev_event_problem(buf, 0)
             if why is None:
                 seq = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24)
                 if seq > last:
@@ -125,9 +125,9 @@ class DeviceEventLog:
         if size:
             with self._open(self.path, "rb") as f:
                 while f.readinto(self._buf) == _SIZE:
-                    if R.dev_event_problem(self._buf, 0) is None:
+                    if D.dev_event_problem(self._buf, 0) is None:
                         found += 1
-                        seq = R.dev_event_tuple(self._buf, 0)[0]
+                        seq = D.dev_event_tuple(self._buf, 0)[0]
                         slot = seq % self.capacity
                         if slot not in keep or keep[slot][0] < seq:
                             keep[slot] = (seq, bytes(self._buf))
@@ -188,15 +188,15 @@ class DeviceEventLog:
     def append(self, kind, code=0, arg=0, t_ms=0):
         """Append one event; its seq, or -1 if the flash write failed.
 
-        ``kind``: a ``records.DEV_*`` constant; ``code`` 0..255; ``arg`` an
+        ``kind``: a ``device_records.DEV_*`` constant; ``code`` 0..255; ``arg`` an
         int stored modulo 2**32 (read back as i32); ``t_ms`` board ticks.
         One record write and one sync per call; never raises OSError
         (``error`` holds the reason). A bad kind or code raises ValueError.
         """
-        if kind not in R.DEV_KIND_NAMES:
+        if kind not in D.DEV_KIND_NAMES:
             raise ValueError(
                 "device event kind %r: allowed %s"
-                % (kind, ", ".join(R.DEV_KIND_NAMES[k] + "=%d" % k for k in R.DEV_KIND_NAMES))
+                % (kind, ", ".join(D.DEV_KIND_NAMES[k] + "=%d" % k for k in D.DEV_KIND_NAMES))
             )
         if not isinstance(code, int) or not 0 <= code <= 255:
             raise ValueError("device event code %r: allowed 0..255" % (code,))
@@ -204,7 +204,7 @@ class DeviceEventLog:
             if self._f is None:
                 self._start()
             seq = self._last + 1
-            R.encode_dev_event(self._buf, 0, seq, self._rtc_now(), t_ms, kind, code, arg)
+            D.encode_dev_event(self._buf, 0, seq, self._rtc_now(), t_ms, kind, code, arg)
             f = self._f
             f.seek((seq % self.capacity) * _SIZE)
             if f.write(self._buf) != _SIZE:
@@ -237,8 +237,8 @@ class DeviceEventLog:
         while i < self.capacity:
             if f.readinto(buf) != _SIZE:
                 break
-            if R.dev_event_problem(buf, 0) is None:
-                rec = R.dev_event_tuple(buf, 0)
+            if D.dev_event_problem(buf, 0) is None:
+                rec = D.dev_event_tuple(buf, 0)
                 if rec[0] > since_seq:
                     out.append(rec)
             i += 1

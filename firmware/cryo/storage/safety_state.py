@@ -2,10 +2,10 @@
 
 IEC 60601-1 single-fault safety: a latched interlock condition must stay
 latched across a reboot, and a lost record of it must not look like "no
-fault". The state is one 28-byte record (``records.SAFETY_STATE_FMT``:
+fault". The state is one 28-byte record (``device_records.SAFETY_STATE_FMT``:
 latched mask, cold dose of the current site, flags, boot counter, last
 reset cause, lifetime valve cycles, sequence number, CRC-32) written
-alternately into two slots of one file (``records.SAFETY_STATE_PATH``, 56
+alternately into two slots of one file (``device_records.SAFETY_STATE_PATH``, 56
 bytes)::
 
     offset  0: slot A    offset 28: slot B
@@ -29,13 +29,13 @@ The sequence number is 32 bits: at one save per second it wraps after
 
 from micropython import const
 
-from cryo.storage import records as R
+from cryo.storage import device_records as D
 
-FLAG_TREATING = R.FLAG_TREATING
-FLAG_SITE_FROZEN = R.FLAG_SITE_FROZEN
+FLAG_TREATING = D.FLAG_TREATING
+FLAG_SITE_FROZEN = D.FLAG_SITE_FROZEN
 
-_SIZE = const(28)  # records.SAFETY_STATE_SIZE
-_V1_SIZE = const(24)  # records.SAFETY_STATE_V1_SIZE
+_SIZE = const(28)  # device_records.SAFETY_STATE_SIZE
+_V1_SIZE = const(24)  # device_records.SAFETY_STATE_V1_SIZE
 _ENOENT = const(2)
 _I32_MIN = -0x80000000
 _I32_MAX = 0x7FFFFFFF
@@ -54,7 +54,7 @@ class SafetyState:
     other one was used) or when the state was lost; None otherwise.
     """
 
-    def __init__(self, path=R.SAFETY_STATE_PATH):
+    def __init__(self, path=D.SAFETY_STATE_PATH):
         # No I/O here: the controller constructs this before it decides how
         # to boot; every flash access happens in load/save.
         self.path = path
@@ -118,20 +118,20 @@ class SafetyState:
             return None
         data = memoryview(self._file)[:n]
         size = _SIZE
-        version = R.SAFETY_STATE_VERSION
+        version = D.SAFETY_STATE_VERSION
         if n == 2 * _V1_SIZE:  # layout 1: read it; the next save rewrites the file
             size = _V1_SIZE
             version = 1
-        self._exists = version == R.SAFETY_STATE_VERSION
+        self._exists = version == D.SAFETY_STATE_VERSION
         why = [
-            R.safety_slot_problem(data, 0, version),
-            R.safety_slot_problem(data, size, version),
+            D.safety_slot_problem(data, 0, version),
+            D.safety_slot_problem(data, size, version),
         ]
         best = -1
         state = None
         for i in (0, 1):
             if why[i] is None:
-                s = R.decode_safety_state(data, i * size, version)
+                s = D.decode_safety_state(data, i * size, version)
                 if state is None or s["seq"] > state["seq"]:
                     best = i
                     state = s
@@ -207,7 +207,7 @@ class SafetyState:
         if vals == self._last:
             return True
         seq = self._seq + 1
-        R.encode_safety_state(
+        D.encode_safety_state(
             self._rec, 0, latched, site_dose, flags, boots, last_reset, valve_cycles, seq
         )
         try:
