@@ -147,11 +147,21 @@ def build(board=None, app=None):
     )
 
     def make_link():
+        from cryo.link import auth
         from cryo.link.channel import CommandChannel
         from cryo.link.stdio import StdioStream
 
         s = StdioStream()
-        return CommandChannel(ctl, s, s)
+        # A provisioned device authenticates every state-changing command.
+        a = auth.load(
+            board.clock,
+            paths.on_flash(paths.AUTH_PATH),
+            paths.on_flash(paths.ROLES_PATH),
+            paths.on_flash(paths.AUTH_FAILS_PATH),
+        )
+        if a is not None and a.problem:
+            print("main: authentication:", a.problem)
+        return CommandChannel(ctl, s, s, auth=a)
 
     ctl.attach_link(_optional("command channel", make_link))
     return board, ctl

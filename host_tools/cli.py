@@ -13,10 +13,10 @@ import errno
 import os
 import sys
 
-from host_tools import config, flash, logs, monitor, reset, sim, tune
+from host_tools import config, flash, keys, logs, monitor, reset, sim, tune
 from host_tools.errors import EXIT_INVALID, CryoError
 
-COMMANDS = (sim, flash, config, logs, monitor, tune, reset)  # in `cryo --help` order
+COMMANDS = (sim, flash, config, logs, monitor, tune, reset, keys)  # in `cryo --help` order
 EXIT_PIPE = 0  # the reader of our output went away (`| head`): not an error of ours
 
 
