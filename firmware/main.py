@@ -122,9 +122,11 @@ def build(board=None, app=None):
         return logmod.TreatmentLog(root=LOG_ROOT, clock=board.clock, rtc=rtc_log)
 
     def make_audit():
+        from cryo.link.auth import load_audit_key
         from cryo.storage.audit import AuditTrail
 
-        return AuditTrail(AUDIT_PATH, rtc=rtc)
+        # a provisioned device keys every entry (cryo.storage.audit)
+        return AuditTrail(AUDIT_PATH, rtc=rtc, key=load_audit_key(paths.on_flash(paths.AUTH_PATH)))
 
     def make_events():
         from cryo.storage.events import DeviceEventLog

@@ -73,3 +73,18 @@ def signed_frame(obj: dict, key: bytes, nonce_hex: str) -> bytes:
     payload = json.dumps(obj, separators=(",", ":")).encode()
     signed = wire.sign_payload(payload, key, unhexlify(nonce_hex))
     return signed + (b"*%08x\n" % framing.crc32(signed))
+
+
+def audit_keying(device: str | None = None):
+    """A ``cryo.storage.audit.Keying`` deriving the audit key from the
+    manufacturer's master secret (``host_tools.keys``), or None when this
+    host does not hold it (MACs then unchecked, the chain still checked)."""
+    from cryo.storage.audit import Keying
+    from host_tools import keys
+    from host_tools.errors import CryoError
+
+    try:
+        master = keys.load_master()
+    except CryoError:
+        return None
+    return Keying(lambda dev: wire.audit_key(master, dev), device)

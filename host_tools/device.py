@@ -100,7 +100,12 @@ if _slot:
 _cry_purge()
 try:
     from cryo.storage.audit import AuditTrail
-    _t = AuditTrail({paths.AUDIT_PATH!r})
+    try:  # a provisioned device keys its entries (cryo.link.auth)
+        from cryo.link.auth import load_audit_key
+        _k = load_audit_key({paths.AUTH_PATH!r})
+    except ImportError:
+        _k = None
+    _t = AuditTrail({paths.AUDIT_PATH!r}, key=_k) if _k else AuditTrail({paths.AUDIT_PATH!r})
     {body}
     print('recorded')
 except ImportError:

@@ -75,16 +75,24 @@ def load_master(directory: str | None = None) -> bytes:
 
 def provision(session, directory: str | None = None, device_id: str | None = None) -> str:
     """Write the provisioning file on an open (development) board; its id."""
-    from host_tools.device import device_serial, probe
+    from host_tools.device import device_serial, probe, record_audit
 
     master = load_master(directory)
     if device_id is None:
         device_id = device_serial(probe(session)) or secrets.token_hex(8)
     if not device_id.replace("-", "").isalnum() or len(device_id) > 32:
         raise InvalidInput(f"device id {device_id!r}: 1..32 letters, digits or '-'")
-    text = wire.provisioning_text(device_id, wire.service_key(master, device_id))
+    text = wire.provisioning_text(
+        device_id, wire.service_key(master, device_id), wire.audit_key(master, device_id)
+    )
     session.write_file(paths.AUTH_PATH + ".tmp", text.encode())
     session.exec(f"os.rename({paths.AUTH_PATH + '.tmp'!r}, {paths.AUTH_PATH!r})")
+    # The first keyed audit entry names the device: a verifier derives the
+    # audit key from it (cryo.storage.audit.Keying).
+    record_audit(
+        session,
+        [f"_t.append({{'kind': 'provision', 'role': 'service', 'subject': {device_id!r}}})"],
+    )
     return device_id
 
 

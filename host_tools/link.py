@@ -282,10 +282,12 @@ class Link:
         obj.update(fields)
         reply = self._exchange(obj, timeout)
         if not reply.get("ok") and reply.get("err") == msg.E_AUTH and reply.get("required"):
-            # A provisioned device: challenge-response (host_tools.auth).
-            ch = self.request("challenge", timeout, role=fields.get("role"))
+            # A provisioned device: challenge-response (host_tools.auth). It
+            # answered, so a short probe timeout no longer applies.
+            wait = max(self.timeout if timeout is None else timeout, DEFAULT_TIMEOUT)
+            ch = self.request("challenge", wait, role=fields.get("role"))
             key = self.credentials.key(ch)
-            reply = self._exchange(obj, timeout, (key, ch["nonce"]))
+            reply = self._exchange(obj, wait, (key, ch["nonce"]))
         if not reply.get("ok"):
             raise error_for(reply)
         return reply

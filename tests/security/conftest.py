@@ -21,3 +21,16 @@ def run_sec(mpy):
         return mpy.run(code, extra_path=MPY_PATH, **kw)
 
     return run
+
+
+@pytest.fixture
+def board(tmp_path, mpy, monkeypatch):
+    """A provisioned virtual board (tests/security/sec_sim.py), stopped after the test."""
+    from sec_sim import ControllerSim, provision
+
+    s = ControllerSim(tmp_path)
+    try:
+        provision(s, tmp_path / "keys", monkeypatch)
+        yield s
+    finally:
+        s.stop()

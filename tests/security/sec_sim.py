@@ -7,21 +7,39 @@ pin` and `cryo keys` over mpremote), after which every start of that flash
 image enforces authentication.
 """
 
+import time
+
 from sim_harness import SimProcess
 
 from host_tools import cli
-from host_tools.link import Link
+from host_tools.link import Link, LinkError
 
 SERVICE_PIN = "9182"
 ENGINEER_PIN = "4711"
 
 
 class ControllerSim(SimProcess):
-    def wait_ready(self):
-        # boot.py and main.py: the controller answers hello once its loop runs
-        with Link(self.port, timeout=1) as link:
-            link.await_controller(boot_wait=30)
-            self.hello = link.hello()
+    def wait_ready(self, timeout=30):
+        # boot.py and main.py: ready when the controller answers hello (its
+        # boot output may look like a REPL to a Link meanwhile: ask again)
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if time.monotonic() > deadline:
+                import serial
+
+                with serial.Serial(self.port, timeout=2) as ser:
+                    ser.write(b"\r\n")
+                    seen = ser.read(4000)
+                raise AssertionError("no controller answer: %s %r" % (self.stderr(), seen))
+            time.sleep(0.2)
+
+    def _answers(self):
+        try:
+            with Link(self.port, timeout=1) as link:
+                self.hello = link.hello()
+            return True
+        except LinkError:
+            return False
 
 
 def provision(sim, keys_dir, monkeypatch):
@@ -34,6 +52,9 @@ def provision(sim, keys_dir, monkeypatch):
         + ["pin", "engineer", ENGINEER_PIN],
         ["keys", "init"],
         ["keys", "provision", "--port", sim.port, "--device-id", "sim-0001"],
+        # a hard reset: the provisioned start (the sessions above restart the
+        # controller by a soft reset, which a late byte can leave at the REPL)
+        ["reset", "--port", sim.port],
     ]
     for argv in steps:
         assert cli.main(argv) == 0, argv

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import serial
-from sec_sim import ENGINEER_PIN, ControllerSim, provision
+from sec_sim import ENGINEER_PIN, ControllerSim
 
 from host_tools.auth import Credentials, signed_frame
 from host_tools.link import Link, LinkDenied
@@ -79,16 +79,6 @@ class Recorder:
 
     def close(self):
         self.s.close()
-
-
-@pytest.fixture
-def board(tmp_path, mpy, monkeypatch):
-    s = ControllerSim(tmp_path)
-    try:
-        provision(s, tmp_path / "keys", monkeypatch)
-        yield s
-    finally:
-        s.stop()
 
 
 def test_unauthenticated_change_refused_and_host_authenticates_transparently(board):

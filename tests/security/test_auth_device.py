@@ -28,7 +28,7 @@ except OSError:
     roles.set_pin(ROLES, "engineer", "4711", salt=b"s" * 16, iterations=50)
     roles.set_pin(ROLES, "operator", "1234", salt=b"o" * 16, iterations=50)
     with open(AUTHF, "w") as f:
-        f.write(auth.provisioning_text("dev-1", auth.service_key(MASTER, "dev-1")))
+        f.write(auth.provisioning_text("dev-1", auth.service_key(MASTER, "dev-1"), auth.audit_key(MASTER, "dev-1")))
 clock = ManualClock((1 << 30) - 5000)   # crosses the tick wrap
 ctl = FakeController(clock)
 sin = ScriptStream()

@@ -48,11 +48,17 @@ _TAIL = const(2)  # '"}' after the hex digits
 SUFFIX_LEN = const(75)  # len(FIELD_HEAD) + MAC_HEX + _TAIL
 SERVICE_ROLE = "service"
 _SERVICE_LABEL = b"cryo-service-key-v1:"
+_AUDIT_LABEL = b"cryo-audit-key-v1:"
 
 
 def service_key(master, device_id):
     """The per-device service key: HMAC-SHA256 of the id under the master secret."""
     return hmac_sha256(master, _SERVICE_LABEL + device_id.encode())
+
+
+def audit_key(master, device_id):
+    """The per-device audit-trail key (``cryo.storage.audit``), derived like the service key."""
+    return hmac_sha256(master, _AUDIT_LABEL + device_id.encode())
 
 
 def mac_hex(key, nonce, text):
@@ -67,31 +73,45 @@ def sign_payload(payload, key, nonce):
     return payload[:-1] + FIELD_HEAD + mac_hex(key, nonce, payload) + b'"}'
 
 
-def provisioning_text(device_id, skey):
-    """The ``paths.AUTH_PATH`` file for ``device_id`` and its service key."""
-    return "%s\ndevice %s\nservice %s\n" % (MAGIC, device_id, hexlify(skey).decode())
+def provisioning_text(device_id, skey, akey):
+    """The ``paths.AUTH_PATH`` file: device id, service key, audit key."""
+    return "%s\ndevice %s\nservice %s\naudit %s\n" % (
+        MAGIC,
+        device_id,
+        hexlify(skey).decode(),
+        hexlify(akey).decode(),
+    )
 
 
 def parse_provisioning(text):
-    """``(device_id, service key)`` from the file's text; ValueError naming the problem."""
+    """``(device_id, service key, audit key)`` from the file's text; ValueError naming the problem."""
     lines = text.split("\n")
     if lines[0].strip() != MAGIC:
         raise ValueError("%s: first line must be %r" % ("auth file", MAGIC))
-    dev = None
-    key = None
+    got = {}
     for line in lines[1:]:
         parts = line.split()
-        if len(parts) == 2 and parts[0] == "device":
-            dev = parts[1]
-        elif len(parts) == 2 and parts[0] == "service":
-            key = unhexlify(parts[1])
-            if len(key) != 32:
-                raise ValueError("auth file: service key must be 32 bytes (64 hex digits)")
+        if len(parts) == 2 and parts[0] in ("device", "service", "audit"):
+            got[parts[0]] = parts[1]
         elif parts:
             raise ValueError("auth file: line %r not understood" % line)
-    if not dev or key is None:
-        raise ValueError("auth file: needs a 'device' and a 'service' line")
-    return dev, key
+    for name in ("device", "service", "audit"):
+        if name not in got:
+            raise ValueError("auth file: needs a %r line" % name)
+        if name != "device":
+            got[name] = unhexlify(got[name])
+            if len(got[name]) != 32:
+                raise ValueError("auth file: %s key must be 32 bytes (64 hex digits)" % name)
+    return got["device"], got["service"], got["audit"]
+
+
+def load_audit_key(auth_path):
+    """The audit key of a provisioned device (None: development device or unreadable file)."""
+    try:
+        with open(auth_path, "rb") as f:
+            return parse_provisioning(f.read().decode())[2]
+    except (OSError, ValueError, UnicodeError):
+        return None
 
 
 def load(clock, auth_path, roles_path, fails_path):
@@ -107,7 +127,7 @@ def load(clock, auth_path, roles_path, fails_path):
     except OSError:
         return None
     try:
-        dev, skey = parse_provisioning(text)
+        dev, skey, _ = parse_provisioning(text)
         problem = None
     except (ValueError, UnicodeError) as e:
         dev, skey, problem = "unknown", None, str(e)
