@@ -41,6 +41,7 @@ def _cry_probe():
     k = rd({paths.APP_KEY!r}, 'rb')
     d['key_fp'] = binascii.hexlify(hashlib.sha256(k).digest()).decode()[:16] if k else None
     d['fault'] = rd({paths.APP_FAULT!r})
+    d['release'] = rd({paths.APP_RELEASE_PUB!r})
     return d
 print(repr(_cry_probe()))
 """

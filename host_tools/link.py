@@ -396,8 +396,11 @@ class Link:
     def ack(self, role: str = "operator"):
         return self.request("ack", role=role)
 
-    def service(self, role: str = "service"):
-        return self.request("service", role=role)
+    def service(self, role: str = "service", unlock_s: int | None = None):
+        """Service mode; on a provisioned device the REPL unlock for ``unlock_s`` s."""
+        if unlock_s is None:
+            return self.request("service", role=role)
+        return self.request("service", role=role, unlock_s=unlock_s)
 
     def stats(self) -> dict:
         return self.request("stats")["stats"]

@@ -25,12 +25,7 @@ class ControllerSim(SimProcess):
         deadline = time.monotonic() + timeout
         while not self._answers():
             if time.monotonic() > deadline:
-                import serial
-
-                with serial.Serial(self.port, timeout=2) as ser:
-                    ser.write(b"\r\n")
-                    seen = ser.read(4000)
-                raise AssertionError("no controller answer: %s %r" % (self.stderr(), seen))
+                raise AssertionError("no controller answer: " + console_output(self))
             time.sleep(0.2)
 
     def _answers(self):
@@ -40,6 +35,17 @@ class ControllerSim(SimProcess):
             return True
         except LinkError:
             return False
+
+
+def console_output(sim):
+    """What the board's console shows now (a newline sent, 2 s read), with
+    the sim's own log: for failure messages."""
+    import serial
+
+    with serial.Serial(sim.port, timeout=2) as ser:
+        ser.write(b"\r\n")
+        seen = ser.read(4000)
+    return "%s %r" % (sim.stderr(), seen)
 
 
 def provision(sim, keys_dir, monkeypatch):

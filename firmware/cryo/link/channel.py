@@ -87,6 +87,7 @@ class CommandChannel:
         self._tel_period = 0  # ms, 0 = off
         self._tel_due = 0
         self.tel_seq = 0
+        self.unlock_s = 0  # a granted service unlock (locked device), seconds
         # Counters (read by `stats` and tests).
         self.frames = 0  # requests executed successfully
         self.rx_bytes = 0
@@ -265,9 +266,22 @@ class CommandChannel:
         if cmd == "ack":
             return {"result": _clean(self._call("ack_fault", role))}
         if cmd == "service":
+            unlock = 0
+            if self._auth is not None:
+                # a locked device: service mode is the REPL unlock
+                self._need(role, m.UNLOCK_ROLE, "service mode on a provisioned device")
+                unlock = self._unlock_seconds(args)
             self._call("request_service_mode", role)
-            return {"service": True}
+            self.unlock_s = unlock
+            return {"service": True, "unlock_s": unlock}
         return {"saved": _clean(self._call("save_config", role))}  # save
+
+    def _unlock_seconds(self, args):
+        lo, default, hi = m.UNLOCK_S
+        s = args.get("unlock_s", default)
+        if not lo <= s <= hi:
+            raise ValueError("unlock_s %d out of range: %d..%d seconds" % (s, lo, hi))
+        return s
 
     def _need(self, role, needed, what):
         if not m.role_allows(role, needed):

@@ -104,10 +104,15 @@ COMMANDS = {
         (("role", T_ROLE), ("demand", T_NUM), ("duration_s", T_NUM), _A),
     ),
     "ack": ((("role", T_ROLE),), (_A,)),
-    "service": ((("role", T_ROLE),), (_A,)),
+    "service": ((("role", T_ROLE),), (("unlock_s", T_INT), _A)),
     "stats": ((), ()),
     "challenge": ((("role", T_ROLE),), ()),  # a nonce for one authenticated command
 }
+
+# A provisioned (locked) device opens its REPL only to the service role, for
+# unlock_s seconds (then it resets; any reset ends the unlock).
+UNLOCK_ROLE = "service"
+UNLOCK_S = (10, 1800, 14400)  # min, default, max
 
 # Actions accepted by "autotune" and "step".
 RUN_ACTIONS = ("start", "stop", "status")
