@@ -220,6 +220,10 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict
         version = m.group(1)
     mpy_major = mpy_cross_version()[0]
     meta = {"version": version, "mpy": mpy_major, "arch": march, "board": board}
+    from host_tools import sbom
+
+    # the SBOM ships in the slot: hashed in the manifest, covered by its signature
+    slot[sbom.SLOT_NAME] = sbom.firmware_bom(version, board)
     return {"slot": slot, "root": root, "meta": meta, "profile": prof}
 
 
