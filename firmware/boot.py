@@ -32,20 +32,21 @@ except Exception as _e:  # noqa: BLE001 - main.py then runs without storage: STO
 # 2b. A provisioned device (docs/security.md) is locked: Ctrl-C off from here
 # on, and a reset timer that main.py cancels when it starts (cryo.link.unlock:
 # the board never idles at an open REPL unless a service unlock runs).
-BOOT["locked"] = False
+_locked = False
 try:
     import os as _os
 
     from cryo import paths as _paths
 
     _os.stat(_paths.on_flash(_paths.AUTH_PATH))
-    BOOT["locked"] = True
+    _locked = True
 except OSError:
-    pass  # a development device: the console stays open
-if BOOT["locked"]:
+    pass  # a development device: the console stays open, BOOT as before
+if _locked:
     import micropython as _mp
 
     _mp.kbd_intr(-1)
+    BOOT["locked"] = True
     try:
         from cryo.clock import BoardClock as _Clock
         from cryo.link import unlock as _unlock

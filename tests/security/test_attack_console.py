@@ -38,6 +38,19 @@ def _answers(port):
         return link.hello()["auth"]
 
 
+def _wait_locked_controller(board, timeout=30):
+    """After a reset: until the controller answers again, still provisioned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            assert _answers(board.port) is True
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise AssertionError("after the reset: " + console_output(board))
+            time.sleep(0.5)
+
+
 def test_no_repl_by_mpremote_or_control_characters(board):
     resets = len(board.resets())
     r = _mpremote(board, "exec", "print('pwned', open('auth.txt').read())", timeout=60)
@@ -82,14 +95,24 @@ def test_service_unlock_is_authenticated_time_limited_and_ends_at_reset(board):
         time.sleep(0.2)
     after = board.resets()[n0:]
     assert "raw" in after and after[-1] == "reset", (after, board.stderr())
+    _wait_locked_controller(board)
+    r = _mpremote(board, "exec", "print(1)", timeout=60)
+    assert r.returncode != 0
+
+
+def test_raw_repl_soft_reset_without_a_running_unlock_restarts_locked(board):
+    with Link(board.port, timeout=3) as link:
+        assert link.service(unlock_s=120)["unlock_s"] == 120
+    n0 = len(board.resets())
+    # inside the unlock, forget its deadline: the next raw-REPL soft reset
+    # finds no unlock running and must not leave the REPL open
+    r = _mpremote(board, "exec", "import os; os.remove('auth.unlock')", timeout=30)
+    assert r.returncode == 0, r.stderr
+    _mpremote(board, "exec", "print(1)", timeout=30)
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            assert _answers(board.port) is True
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise AssertionError("after the unlock: " + console_output(board))
-            time.sleep(0.5)
+    while "reset" not in board.resets()[n0:] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert board.resets()[n0:][-1] == "reset", board.stderr()  # boot.py's 3 s timer, not 120 s
+    _wait_locked_controller(board)
     r = _mpremote(board, "exec", "print(1)", timeout=60)
     assert r.returncode != 0
