@@ -20,6 +20,7 @@ MP_TARBALL  ?= $(firstword $(wildcard ../$(MP_TARBALL_NAME) $(if $(MP_ORIGIN),$(
 MP_DIR      := build/micropython
 MP_UNPACKED := $(MP_DIR)/.unpacked
 TOOLCHAIN   := build/.toolchain
+ARCHIVE_DEPS := build/.archive-deps
 MP_UNIX_OPTS := MICROPY_PY_BTREE=0 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 \
 	CFLAGS_EXTRA="-m32 -DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT" LDFLAGS_EXTRA=-m32
 MICROPYTHON32 := $(abspath $(MP_DIR)/ports/unix/build-32f/micropython)
@@ -51,7 +52,7 @@ lint: $(STAMP)
 # The firmware tests (marker mpy) run a second time on the 32-bit float32
 # build, beside the whole suite on the 64-bit port (two cores: the two runs
 # take about as long as one); its report follows the suite's.
-test: lint $(MICROPYTHON32) $(QEMU_ELF)
+test: lint $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
 	@MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider -q \
 	  > build/test32.log 2>&1 & p32=$$!; \
 	$(BIN)/python -m pytest; rc=$$?; \
@@ -80,6 +81,17 @@ $(TOOLCHAIN):
 	    gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null; \
 	fi
 	@rm -f build/.m32check
+	@touch $@
+
+# The archive tests and bench start a throw-away PostgreSQL cluster with
+# Debian's server binaries (host_tools/archive_db/pgcluster.py); the
+# dashboard's browser tests drive Debian's headless chromium.
+$(ARCHIVE_DEPS):
+	@mkdir -p build
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v chromium >/dev/null \
+	    && command -v chromedriver >/dev/null; then echo "postgresql, chromium present"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends postgresql chromium chromium-driver >/dev/null; fi
 	@touch $@
 
 # The vendored tarball (MP_TARBALL above) when found, else the same pinned commits.
@@ -113,7 +125,7 @@ sbom: $(STAMP)
 	@for b in sim rp2040 rp2350 esp32s3 stm32f4; do \
 	  $(BIN)/python -m host_tools.sbom --board $$b -o $(SBOM_DIR)/firmware-$$b.cdx.json; done
 
-bench: $(STAMP) $(MICROPYTHON32) $(QEMU_ELF)
+bench: $(STAMP) $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
 	$(BIN)/python bench/run.py
 
 # 100 full pulls per port form under CPU load (make test runs 10 per form)

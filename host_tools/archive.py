@@ -16,13 +16,13 @@ from host_tools.errors import InvalidInput
 
 
 def list_sessions(dest: Path) -> list[dict]:
-    from cryo.storage import log as L
+    from cryo.storage import segments as L
 
     return L.list_sessions(str(Path(dest) / "logs"))
 
 
 def session_records(dest: Path, session: int) -> list[dict]:
-    from cryo.storage import log as L
+    from cryo.storage import segments as L
 
     recs = L.read_records(str(Path(dest) / "logs"), session=session)
     if not recs:

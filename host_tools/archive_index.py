@@ -69,8 +69,8 @@ def save(dest: Path, idx: dict):
 
 
 def _read_segment(state: dict, name: str, data: bytes, last_file: bool):
-    from cryo.storage import log as L
     from cryo.storage import records as R
+    from cryo.storage import segments as L
 
     cur = state["cursor"]
     sessions = state["sessions"]
@@ -147,7 +147,7 @@ def update(dest: Path, changed=None, persist=True, idx=None) -> dict:
     saved unless ``persist`` is false (the caller saves it once it checked
     the rest).
     """
-    from cryo.storage import log as L
+    from cryo.storage import segments as L
 
     logs = Path(dest) / "logs"
     idx = load(dest) if idx is None else idx

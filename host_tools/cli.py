@@ -14,9 +14,22 @@ import os
 import sys
 
 from host_tools import config, flash, keys, logs, monitor, reset, sim, tune
+from host_tools.archive_db import cli as archive
 from host_tools.errors import EXIT_INVALID, CryoError
+from host_tools.serve import cli as serve
 
-COMMANDS = (sim, flash, config, logs, monitor, tune, reset, keys)  # in `cryo --help` order
+COMMANDS = (
+    sim,
+    flash,
+    config,
+    logs,
+    archive,
+    serve,
+    monitor,
+    tune,
+    reset,
+    keys,
+)  # in `cryo --help` order
 EXIT_PIPE = 0  # the reader of our output went away (`| head`): not an error of ours
 
 

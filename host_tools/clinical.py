@@ -148,6 +148,8 @@ def report_data(dest: Path, session: int) -> dict:
     last_phase = spans[-1][0] if spans else None
     if summary and summary["outcome"] == R.OUTCOME_INTERRUPTED:
         outcome = "INTERRUPTED (power lost; closed at the next boot)"
+    elif summary and summary["outcome"] == R.OUTCOME_DAMAGED:
+        outcome = "UNKNOWN (the last record was damaged on flash; closed at the next boot)"
     elif last_phase is not None:
         outcome = phase_name(last_phase)
     else:

@@ -14,7 +14,7 @@ read straight off the port in large blocks instead of ``mpremote fs cp``'s
 one round trip per 256-byte chunk; see bench/bench_host.py for the ratio.
 
 Verification: new records are decoded with the firmware's own reader
-(``cryo.storage.log.walk_segment``: every record's CRC-32, sequence numbers
+(``cryo.storage.segments.walk_segment``: every record's CRC-32, sequence numbers
 across segments) through the archive index (``host_tools.archive_index``);
 damaged ranges and sequence gaps are reported with their session, the audit
 trail's hash chain is checked from the last verified entry. Only then is
@@ -36,13 +36,12 @@ from pathlib import Path
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
 from host_tools.archive import rtc_date as _date
 from host_tools.archive import session_records
+from host_tools.archive_db.location import ENV_ARCHIVE
 from host_tools.connect import add_port_argument, resolve_port
 from host_tools.errors import CryoError, InvalidInput
 
 # isort: split
 from cryo.paths import AUDIT_PATH, LOG_ROOT
-
-ENV_ARCHIVE = "CRYO_ARCHIVE"
 
 # Pull helpers: one listing with sizes, then one check of what the archive
 # already holds (the SHA-256 of the last bytes of each growing file, of the
@@ -85,7 +84,9 @@ TAIL = 64  # bytes before the archived end compared with the device (bit rot, re
 
 
 def default_archive() -> Path:
-    return Path(os.environ.get(ENV_ARCHIVE, "cryo-archive"))
+    from host_tools.archive_db.location import locate
+
+    return locate().folder  # $CRYO_ARCHIVE may name a database: its raw records go elsewhere
 
 
 def _names():
@@ -196,6 +197,7 @@ def pull(
     mark=True,
     serial=None,
     fallback_serial="unknown-device",
+    database=None,
 ) -> dict:
     """Pull new log and audit bytes from the device into the archive.
 
@@ -205,7 +207,9 @@ def pull(
     event log and the safety state (``events_path``/``state_path``, default
     ``records.DEVICE_EVENTS_PATH``/``SAFETY_STATE_PATH``) are copied whole
     when they changed, and new events join the archive's event history
-    (:func:`merge_events`, result ``events``).
+    (:func:`merge_events`, result ``events``). The pull is then logged and
+    indexed into the archive database (``database``: its URL, default the
+    SQLite file beside ``archive``; result ``index``).
     """
     from host_tools import archive_index
 
@@ -264,6 +268,9 @@ def pull(
             session.exec(f"os.rename('{log_root}/pulled.tmp', '{log_root}/pulled')")
             marker.write_bytes(data)
         result["marked_pulled_upto"] = upto
+    from host_tools.archive_db.hook import after_pull
+
+    result["index"] = after_pull(archive, dest, result, session.port, database)
     (dest / "pull.json").write_text(json.dumps(result, indent=2, default=str))
     return result
 
@@ -678,7 +685,8 @@ def register(subparsers):
     p = subparsers.add_parser("logs", help="list, pull, export and report treatment logs")
     add_port_argument(p)
     p.add_argument(
-        "--archive", type=Path, help=f"archive folder (default ${ENV_ARCHIVE} or ./cryo-archive)"
+        "--archive",
+        help=f"archive folder or postgresql:// URL (default ${ENV_ARCHIVE} or ./cryo-archive)",
     )
     p.add_argument("--serial", help="device serial in the archive (offline commands)")
     p.add_argument(
@@ -718,7 +726,7 @@ def _do_pull(args) -> dict:
     port = resolve_port(args.port)
     with Session(port) as s:
         if args.json or not sys.stdout.isatty():
-            return pull(s, args.archive, log_root=args.log_root)
+            return pull(s, args.archive, log_root=args.log_root, database=args.database)
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -737,12 +745,17 @@ def _do_pull(args) -> dict:
                     pr.update(task, total=total)
                 pr.update(task, advance=n)
 
-            return pull(s, args.archive, log_root=args.log_root, progress=progress)
+            return pull(
+                s, args.archive, log_root=args.log_root, progress=progress, database=args.database
+            )
 
 
 def cmd_logs(args) -> int:
-    archive = Path(args.archive or default_archive())
-    args.archive = archive
+    from host_tools.archive_db.location import locate
+
+    where = locate(args.archive)  # a folder, or a database URL (raw records: $CRYO_ARCHIVE_DIR)
+    archive = args.archive = where.folder
+    args.database = where.url
     if args.logs_cmd == "pull":
         res = _do_pull(args)
         if args.json:

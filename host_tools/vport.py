@@ -301,7 +301,13 @@ print('@@OK@@')
 
 
 def write_demo_treatment(
-    flash_dir=None, image=None, seconds=60, sessions=1, root=LOG_ROOT, block_count=512
+    flash_dir=None,
+    image=None,
+    seconds=60,
+    sessions=1,
+    root=LOG_ROOT,
+    block_count=512,
+    treatment=None,
 ):
     """Log synthetic treatments with the real cryo.storage.log.TreatmentLog on the board's flash.
 
@@ -309,12 +315,14 @@ def write_demo_treatment(
     ``cryo sim run``: two freeze-thaw cycles, phases, a fault and its
     clearance, 10 Hz samples, written by the firmware's own log code under
     MicroPython into the same flash (directory or littlefs image).
+    ``treatment``: another script of that kind (the same ``{root}``,
+    ``{sessions}`` and ``{seconds}`` fields; prints ``@@OK@@`` when done).
     """
     code = "import sys, os\n"
     if image is not None:
         code += _startup(image, block_count)
     code += "sys.path.insert(0, %r)\n" % str(BOARDS_DIR.parent / "firmware")
-    code += TREATMENT.format(root=root, sessions=sessions, seconds=seconds)
+    code += (treatment or TREATMENT).format(root=root, sessions=sessions, seconds=seconds)
     if image is not None:
         Path(image).parent.mkdir(parents=True, exist_ok=True)
         cwd = str(Path(image).parent)

@@ -15,6 +15,7 @@ The parts, each owning its state (docs/architecture.md):
 ``tuning``                the TUNE phase's experiments (control.tuning)
 ``journal``               treatment log session, audit, recent events
 ``memory``                latches, dose and device events on flash
+``wear``                  the solenoid's lifetime cycle count
 ``site``                  the treatment site: frozen or thawed, same or new
 ``watchdog``, ``alarms``  the hardware watchdog; audible/visual alarms
 ``ticker``                the tick itself (cryo.core.tick) and the protocol
@@ -53,6 +54,7 @@ from cryo.core.settings import BANDS_MAX, Settings
 from cryo.core.site import Site
 from cryo.core.tick import Tick
 from cryo.core.watchdog import Watchdog
+from cryo.core.wear import ValveWear
 from cryo.interlock import conditions as C
 from cryo.interlock import interlock as I
 from cryo.storage import safety_state as SS
@@ -73,6 +75,7 @@ class _Parts:
         self.tuning = ctl.tuning
         self.journal = ctl.journal
         self.memory = ctl.memory
+        self.wear = ctl.wear
         self.site = ctl.site
         self.watchdog = ctl.watchdog
         self.alarms = ctl.alarms
@@ -188,7 +191,6 @@ class Controller:
         self.watchdog = Watchdog(board, st.wdt_ms)
         il.set_wdt_armed(self.watchdog.running)
         self.tuning = Tuning(clock, st.period_ms)
-        self.journal = Journal(log, audit, il, rtc)
         self.log = log
         self.audit = audit
         self.alarms = Alarms(clock, board.buzzer, board.leds)
@@ -196,6 +198,8 @@ class Controller:
         self.memory = SafetyMemory(state, events, clock)
         reset_name = board.reset_cause()
         got = self.memory.boot(reset_name, now)
+        self.wear = ValveWear(self.valve, got["valve_cycles"], board.valve_service_cycles)
+        self.journal = Journal(log, audit, il, self.wear, rtc)
         self.site = Site(bool(got["flags"] & SS.FLAG_SITE_FROZEN), board.handpiece is not None)
         self.fw_hash = fw_hash_of(app)  # the verified manifest's SHA-256 (cryo.app)
         self.app_fault = 0
@@ -260,6 +264,13 @@ class Controller:
             names = ",".join(C.names(got["latched"]))
             j.note(now, "memory", "restored: %s" % names)
             self.ticker.restored(now, "restored: " + names)
+        if self.wear.service_due():
+            j.note(
+                now,
+                "wear",
+                "valve service due: %d cycles (limit %d)"
+                % (self.wear.lifetime(), self.wear.service_cycles),
+            )
 
     def _app_fault(self, app, now):
         """Firmware integrity from boot's app selection (cryo.app).
@@ -391,4 +402,6 @@ class Controller:
             "internal_error": tk.internal_error,
             "gain_band": self.regulator.band(),
             "reason": self.protocol.reason,
+            "valve_cycles": self.wear.lifetime(),
+            "valve_service_due": self.wear.service_due(),
         }

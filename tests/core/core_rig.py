@@ -41,6 +41,12 @@ class MemLog:
     def has_room_for(self, seconds):
         return self.room
 
+    def free_bytes(self):
+        return 0 if not self.room else 1 << 20
+
+    def bytes_for(self, seconds):
+        return seconds * 160
+
     def begin_session(self, header, now_ms=0, expected_s=None):
         if not self.room:
             raise OSError("no room")
@@ -216,6 +222,15 @@ class Rig:
             self.step(1)
             i += 1
         return self.ctl.protocol.state == phase
+
+    def run_until_regulating(self, max_ticks=3000):
+        """Tick into FREEZE and on until the solenoid's proof at its entry
+        passed (the interlock grants the permit: the regulator runs)."""
+        i = 0
+        while not (self.ctl.protocol.state == 4 and self.ctl.il.permit) and i < max_ticks:
+            self.step(1)
+            i += 1
+        return self.ctl.protocol.state == 4 and self.ctl.il.permit
 
     def valves_closed(self):
         b = self.board

@@ -183,7 +183,7 @@ def goto(rig, phase):
     if phase == "PRECOOL":
         return rig.phase() == S.PRECOOL
     if phase == "FREEZE":
-        ok = rig.run_until(S.FREEZE, 200)
+        ok = rig.run_until_regulating(200)  # FREEZE, the solenoid proved closed
         rig.step(15)  # mid pull-down, valve open
         return ok and rig.phase() == S.FREEZE
     ok = rig.run_until(S.THAW, 2000)
@@ -296,7 +296,7 @@ def alloc_proof(cond, assert_no_alloc):
         il._cooling.expire_watch(now)  # the watch ran out long ago
     prover = _TripProver(il, now, clock.add(now, -1000) if cond == "overrun" else now, bit)
     if cond == "excess_flow":
-        prover.flow_ms = il.lim[B.L_FLOW_MAX_MS] + 1  # the budget is spent
+        prover.spend_budget = True  # the valve-open budget is spent
     if cond == "stuck_open":
         # Re-arm the observation window each call: still falling since long ago.
         prover.stuck_t = clock.add(now, -10000)
@@ -319,7 +319,7 @@ class _TripProver:
         self.count = 0
         self.stuck_t = None
         self.stuck_ref = 0
-        self.flow_ms = None
+        self.spend_budget = False
 
     def trip(self):
         il = self.il
@@ -333,9 +333,10 @@ class _TripProver:
         if self.stuck_t is not None:
             il.master_open = True  # the trip closed it: cryogen could flow again
             il.set_demand(0)  # the solenoid is commanded closed
+            il._proof.cancel()  # proved at FREEZE entry: the watch judges now
             il._stuck.arm_for_proof(self.stuck_t, self.stuck_ref)
-        if self.flow_ms is not None:
-            il._flow_ms = self.flow_ms
+        if self.spend_budget:
+            il._limits.spend_budget_for_proof(il.lim)
         il.evaluate(self.now)
         if il._new & self.bit:
             self.count += 1

@@ -129,7 +129,7 @@ def test_gain_change_outside_treatment_keeps_the_regulator_and_schedule():
     # put the old gains back at the next tick).
     rig.ctl.start()
     rig.hold(True)
-    assert rig.run_until(S.FREEZE, 3000)
+    assert rig.run_until_regulating(3000)  # FREEZE, the solenoid proved closed
     rig.step(2)
     assert ctl.regulator.schedule.active == -35.0 and pid.kp == 0.3
     ctl.set_param("pid.kp", 0.25, "engineer")

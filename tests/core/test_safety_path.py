@@ -36,9 +36,9 @@ result(SC.alloc_proof(%r, assert_no_alloc))
     assert tripped is True, "the proof loop did not trip %s every call" % cond
 
 
-def test_steady_and_flag_paths(mpy):
-    res = mpy.run(
-        """
+# A rig regulating in FREEZE (the solenoid proved closed at its entry).
+_IN_FREEZE = (
+    """
 import sys
 sys.path.append(%r)
 import core_scenarios as SC
@@ -47,6 +47,15 @@ from core_rig import Rig
 rig = Rig(seed=4, config=SC.FAST, plant=SC.FAST_PLANT)
 SC.goto(rig, "FREEZE")
 il = rig.ctl.il
+"""
+    % SC.CORE
+)
+
+
+def test_steady_and_flag_paths(mpy):
+    res = mpy.run(
+        _IN_FREEZE
+        + """
 ctl = rig.ctl
 now = rig.now
 out = {}
@@ -105,7 +114,6 @@ def supervise():
 out["supervised"] = sup[0] is not None and assert_no_alloc(supervise, 20)
 result(out)
 """
-        % SC.CORE
     )
     assert res["permit_before"] is True and res["permit_after"] is True
     for k in (
@@ -122,6 +130,42 @@ result(out)
         assert res[k] is True, k
     assert res["flags_tripped"] is True
     assert res["isr_closed"] is True
+
+
+def test_solenoid_proof_paths_allocation_free(mpy):
+    """The proof of the solenoid at FREEZE entry (cryo.interlock.proof):
+    starting it (master open, solenoid held closed), evaluating it while it
+    runs, and its stuck verdict — trip, both valves closed — allocate
+    nothing."""
+    res = mpy.run(
+        _IN_FREEZE
+        + """
+now = rig.now
+out = {}
+def proving():
+    il.set_phase(S.FREEZE, now)
+    il.evaluate(now)
+out["running"] = assert_no_alloc(proving, 50)
+out["held"] = il.master_open and not il.permit
+class Trip:
+    n = 0
+    def run(self):
+        il.active = 0
+        il.latched = 0
+        il._new = 0
+        il.set_phase(S.FREEZE, now)
+        il.set_demand(0)
+        il._proof.arm_for_proof(now, il.code[0] + 1000)
+        il.evaluate(now)
+        if il._new & (1 << 6):
+            self.n += 1
+t = Trip()
+out["stuck"] = assert_no_alloc(t.run, 50)
+out["tripped"] = t.n >= 50 and rig.valves_closed() and not il.master_open
+result(out)
+"""
+    )
+    assert res == {"running": True, "held": True, "stuck": True, "tripped": True}, res
 
 
 def test_heartbeat_isr_closes_valves_while_loop_stalls():

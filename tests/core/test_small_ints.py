@@ -73,6 +73,15 @@ def test_every_limit_and_every_product_stays_a_small_int():
         assert abs(c_hi - c_lo) * blk[B.L_LEAD_MS] < SMALL
         # Valve-open budget: demand (per mille) times the step.
         assert _SAT + 1000 * _DT_MAX < SMALL
+        # Low-passes of the stuck-open watch and the solenoid proof (x8) and
+        # the limits they compare with, shifted the same (a line sensor
+        # fitted: without one those limits are never shifted).
+        ends = [int(d.code_for(t, cj)) for d in (d1, da) for t in (-270.0, 400.0)]
+        for c in [c_lo, c_hi] + ends:
+            assert abs(c << 3) * 2 < SMALL, c
+        for i in (B.L_STUCK_DROP, B.L_AUX_DROP, B.L_AUX_RISE, B.L_DEPL_AUX):
+            assert abs(blk[i] << 3) < SMALL, (i, blk[i])
+        assert blk[B.L_STUCK_GRACE_MS] + 2 * blk[B.L_STUCK_MS] < SMALL
         # Limit sums a tick forms (watch goal, band).
         assert abs(c_lo - blk[B.L_WATCH_DROP]) < SMALL
         checked += 1

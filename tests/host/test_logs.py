@@ -287,7 +287,10 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
     with VirtualPort(flash_dir=d) as vp, Session(vp.port, stop_firmware=False) as s:
         r1 = logs.pull(s, arch)
         dest = Path(r1["archive"])
-        assert r1["device_files"] == {"events.bin": 8 * 24, "safety.bin": 48}
+        assert r1["device_files"] == {
+            "events.bin": 8 * R.DEV_EVENT_SIZE,
+            "safety.bin": R.SAFETY_STATE_SLOTS * R.SAFETY_STATE_SIZE,
+        }
         assert (dest / "device" / "events.bin").read_bytes() == (d / "events.bin").read_bytes()
         assert (dest / "device" / "safety.bin").read_bytes() == (d / "safety.bin").read_bytes()
         assert r1["events"] == {
@@ -305,6 +308,7 @@ def test_device_events_pulled_into_a_history_beyond_the_ring(mpy, tmp_path):
             "flags": 2,
             "boots": 5,
             "last_reset": R.RESET_WDT,
+            "valve_cycles": 0,
             "seq": 1,
             "latched_names": ["overcool"],
             "flag_names": ["site_frozen"],

@@ -378,11 +378,12 @@ def test_decoder_rejects_files_that_are_not_whole_records():
 
 
 def test_layout_sizes_and_erased_or_zeroed_slots_are_not_records():
-    assert struct.calcsize(R.SAFETY_STATE_FMT) == R.SAFETY_STATE_SIZE == 24
+    assert struct.calcsize(R.SAFETY_STATE_FMT) == R.SAFETY_STATE_SIZE == 28
+    assert struct.calcsize(R.SAFETY_STATE_V1_FMT) == R.SAFETY_STATE_V1_SIZE == 24
     assert struct.calcsize(R.DEV_EVENT_FMT) == R.DEV_EVENT_SIZE == 24
     assert len(R.SAFETY_STATE_FIELDS) == len(R.SAFETY_STATE_FMT) - 1
     assert len(R.DEV_EVENT_FIELDS) == len(R.DEV_EVENT_FMT) - 1
     assert R.dev_event_problem(b"\xff" * 24, 0) == "erased"
     assert R.dev_event_problem(bytes(24), 0) == "crc"
-    assert R.safety_slot_problem(bytes(24), 0) == "crc"
+    assert R.safety_slot_problem(bytes(28), 0) == "crc"
     assert set(R.DEV_KIND_NAMES) == set(range(1, 10))

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from cryo.storage import records as R
-from cryo.storage.log import list_sessions, read_records
+from cryo.storage.segments import list_sessions, read_records
 
 HERE = str(Path(__file__).resolve().parent)
 
@@ -133,6 +133,41 @@ result([log.recovered, sess[0]['summary'], sess[0]['samples'],
     assert summary["valve_open_ms"] == 2000 and summary["events"] == 1
     assert nsamp == 20 and codes == [R.EV_INTERRUPTED]
     assert sessions == [1, 2]
+
+
+def test_a_rotted_summary_is_reported_damaged_never_interrupted(mpy):
+    """A flipped byte in a completed session's summary (bit rot: littlefs
+    never shows a torn write) closes it at boot as "damaged" - outcome
+    unknown, statistics recomputed - not as a power cut."""
+    r = _run(
+        mpy,
+        """
+dev = fresh()
+log = TreatmentLog(ROOT, commit_every=5)
+log.begin_session(HDR, 0)
+t = 0
+while t < 2000:
+    log.sample(t, -t, 0, -400, 10, 1, 4)
+    t += 100
+log.end_session({"outcome": R.OUTCOME_STOPPED}, t)
+log.close()
+path = ROOT + '/seg00000001.bin'
+data = bytearray(read_file(path))
+data[-3] ^= 0x40                    # inside the summary's CRC-covered bytes
+write_file(path, bytes(data))
+remount()
+log = TreatmentLog(ROOT)
+sess = log.sessions()
+codes = [r['code'] for r in log.read_records(session=1) if r['type'] == 'event']
+result([log.recovered, log.rejected_bytes, sess[0]['summary'], codes])
+""",
+    )
+    recovered, rejected, summary, codes = r
+    assert recovered == 1 and rejected == R.frame_size(R.TYPE_SUMMARY)
+    assert summary["outcome"] == R.OUTCOME_DAMAGED
+    assert R.OUTCOME_NAMES[summary["outcome"]] == "damaged"
+    assert summary["samples"] == 20 and summary["min_cc"] == -1900
+    assert R.EV_INTERRUPTED not in codes  # no power cut is claimed
 
 
 def test_unpulled_sessions_are_never_overwritten(mpy):
@@ -362,6 +397,55 @@ result([secs, err, log.dropped, log.has_room_for(secs)])
     assert room_again is False
 
 
+def test_a_budget_larger_than_the_flash_rotates_within_the_flash(mpy):
+    """log.max_kib = 1 MiB on a 96 KiB flash: the log keeps at most what the
+    flash holds, so pulled sessions make room (without the cap nothing would
+    rotate and the filesystem would run out mid-session: OSError 28); unpulled
+    ones are still never deleted - the room check refuses the next treatment."""
+    r = _run(
+        mpy,
+        """
+dev = fresh(24)                         # 96 KiB
+log = TreatmentLog(ROOT, segment_bytes=8192, max_bytes=1 << 20)
+
+def treat(n):
+    log.begin_session(HDR, 0, expected_s=50)
+    i = 0
+    while i < 500:
+        log.sample(i * 100, -i, 0, 0, 0, 0, 4)
+        i += 1
+    log.end_session(None, 50000)
+
+err = None
+n = 0
+try:
+    while n < 30:                       # ~250 KiB of sessions through 96 KiB
+        treat(n)
+        n += 1
+        log.mark_pulled(log.session)
+except Exception as e:
+    err = repr(e)
+pulled = [s['session'] for s in log.sessions()]
+kept = 0
+refused = None
+while refused is None and kept < 30:
+    try:
+        treat(0)                        # no pull any more
+        kept += 1
+    except Exception as e:
+        refused = str(e)
+result([err, n, log._store.limit, pulled[-1], kept, refused,
+        [s['session'] for s in log.sessions()][-kept:], log.session])
+""",
+    )
+    err, n, limit, last_pulled, kept, refused, unpulled, last = r
+    assert err is None and n == 30
+    assert 2 <= limit < 12  # the flash, not the 128-segment budget
+    assert last_pulled == 30
+    assert kept >= 1 and refused is not None and "no room" in refused
+    assert unpulled == list(range(last - kept + 1, last + 1))  # every unpulled session kept
+
+
 def test_session_time_unwraps_past_24_bits(tmp_path):
     from cryo.storage.log import TreatmentLog
 
@@ -415,7 +499,7 @@ for target in (2, 40):
     before = dev.reads
     answers = [log.has_room_for(s) for s in (10, 300, 3000, 30000)]
     out[target] = [dev.reads - before, answers]
-    log._refresh_room(True)
+    log.refresh_room()
     out[target].append([log.has_room_for(s) for s in (10, 300, 3000, 30000)])
 result(out)
 """,

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryo.storage import records as R
-from cryo.storage.log import TreatmentLog, list_sessions, read_records
+from cryo.storage.log import TreatmentLog
+from cryo.storage.segments import list_sessions, read_records
 
 HDR = dict(
     rtc_s=1,

@@ -182,7 +182,7 @@ while i < 23:
     i += 1
 base = snapshot(dev)            # power lost mid-session (3 samples never committed)
 restore(base)
-from cryo.storage.log import read_records
+from cryo.storage.segments import read_records
 BEFORE = read_records(ROOT)
 unmount()
 

@@ -49,9 +49,9 @@ remount()
 got = SafetyState(P).load()
 slots = []
 for img in (a1, a2, a3):
-    slots.append([R.safety_slot_problem(img, 0), R.safety_slot_problem(img, 24), len(img)])
-seqs = [R.decode_safety_state(a3, 0)['seq'], R.decode_safety_state(a3, 24)['seq']]
-result([out, plain(got), slots, seqs, a1[:24] == a2[:24], a2[24:] == a3[24:]])
+    slots.append([R.safety_slot_problem(img, 0), R.safety_slot_problem(img, 28), len(img)])
+seqs = [R.decode_safety_state(a3, 0)['seq'], R.decode_safety_state(a3, 28)['seq']]
+result([out, plain(got), slots, seqs, a1[:28] == a2[:28], a2[28:] == a3[28:]])
 """,
     )
     out, got, slots, seqs, a_kept, b_kept = r
@@ -62,10 +62,11 @@ result([out, plain(got), slots, seqs, a1[:24] == a2[:24], a2[24:] == a3[24:]])
         "flags": 0,
         "boots": 7,
         "last_reset": 3,
+        "valve_cycles": 0,
         "seq": 3,
     }
-    # 1st save: slot A (B erased); 2nd: B; 3rd: A again; the file stays 48 bytes
-    assert slots == [[None, "erased", 48], [None, None, 48], [None, None, 48]]
+    # 1st save: slot A (B erased); 2nd: B; 3rd: A again; the file stays 56 bytes
+    assert slots == [[None, "erased", 56], [None, None, 56], [None, None, 56]]
     assert seqs == [3, 2]
     assert a_kept and b_kept  # each save left the other slot's bytes alone
 
@@ -96,13 +97,13 @@ s.log = []
 ops = dev.ops
 ok2 = s.save(3, 10, 0)                         # nothing changed
 ok3 = s.save(3, 10, 0, 1, 1)                   # same boots/reset given explicitly
-result([ok1, one, ops1, ok2, ok3, s.log, dev.ops - ops, before[:24] == after[:24],
-        before[24:] != after[24:]])
+result([ok1, one, ops1, ok2, ok3, s.log, dev.ops - ops, before[:28] == after[:28],
+        before[28:] != after[28:]])
 """,
     )
     ok1, one, ops1, ok2, ok3, log2, ops2, a_same, b_changed = r
     assert ok1 and ok2 and ok3
-    assert one == [["open", "r+b"], ["seek", 24], ["write", 24], ["close"]]  # nothing else
+    assert one == [["open", "r+b"], ["seek", 28], ["write", 28], ["close"]]  # nothing else
     assert ops1 > 0 and a_same and b_changed
     assert log2 == [] and ops2 == 0  # unchanged values: no file access, no flash operation
 
@@ -188,13 +189,13 @@ for step in range(2):                          # the next save goes to slot A, t
     s.save(0x7, 333 + step, FLAG_SITE_FROZEN, 2, R.RESET_HARD)
     after = raw()
     new = plain(SafetyState(P).load())
-    slot = 0 if before[:24] != after[:24] else 24
+    slot = 0 if before[:28] != after[:28] else 28
     for rest in ('old', 'erased'):
         k = 0
-        while k <= 24:
+        while k <= 28:
             img = bytearray(before)
             i = 0
-            while i < 24:
+            while i < 28:
                 if i < k:
                     img[slot + i] = after[slot + i]
                 elif rest == 'erased':
@@ -228,17 +229,17 @@ out = {}
 cases = {
     'empty': b'',
     'short': good[:10],
-    'zeros': bytes(48),
-    'erased': b'\\xff' * 48,
-    'both_flipped': bytes([good[0] ^ 1]) + good[1:24] + bytes([good[24] ^ 1]) + good[25:],
-    'crc_flipped': good[:20] + bytes([good[20] ^ 0x80]) + good[21:44] + bytes([good[44] ^ 1]) + good[45:],
+    'zeros': bytes(56),
+    'erased': b'\\xff' * 56,
+    'both_flipped': bytes([good[0] ^ 1]) + good[1:28] + bytes([good[28] ^ 1]) + good[29:],
+    'crc_flipped': good[:24] + bytes([good[24] ^ 0x80]) + good[25:52] + bytes([good[52] ^ 1]) + good[53:],
 }
 for name in cases:
     put(cases[name])
     st = SafetyState(P)
     out[name] = [plain(st.load()), st.problem]
 # one slot damaged: the other is used and the problem named
-put(good[:24] + bytes([good[24] ^ 4]) + good[25:])
+put(good[:28] + bytes([good[28] ^ 4]) + good[29:])
 st = SafetyState(P)
 one = [plain(st.load()), st.problem]
 # a lost state is written again even with the default values
@@ -248,10 +249,10 @@ st.load()
 again = [st.save(0, 0, 0, 0, 0), plain(SafetyState(P).load())]
 # a future layout version is not read as this one
 img = bytearray(good)
-img[15] = 2
-img[39] = 2
-R.crc32_into(img, 0, 20, 20)
-R.crc32_into(img, 24, 20, 44)
+img[15] = 3
+img[43] = 3
+R.crc32_into(img, 0, 24, 24)
+R.crc32_into(img, 28, 24, 52)
 put(img)
 st = SafetyState(P)
 ver = [plain(st.load()), st.problem]
@@ -267,6 +268,7 @@ result([out, one, again, ver])
         ["lost", True],
         ["seq", 0],
         ["site_dose", 0],
+        ["valve_cycles", 0],
     ]
     for name, (state, problem) in out.items():
         assert state == lost, name
@@ -278,7 +280,7 @@ result([out, one, again, ver])
     assert dict(state)["site_dose"] == 5 and dict(state)["seq"] == 1
     assert problem == "/flash/safety.bin: slot B crc, used slot A"
     assert again[0] is True and dict(again[1])["seq"] == 1 and "lost" not in dict(again[1])
-    assert ver[1].endswith("(A: version 2, B: version 2)")
+    assert ver[1].endswith("(A: version 3, B: version 3)")
 
 
 def test_save_never_raises_oserror_and_a_retry_keeps_the_good_slot(mpy):
@@ -302,7 +304,7 @@ img = raw()
 os.remove(P)                                # removed behind its back: a new file
 gone = [s.save(5, 5, 0), plain(SafetyState(P).load())]
 nodir = SafetyState('/flash/no/such/dir/safety.bin')
-result([failed, retry, got, R.decode_safety_state(img, 24)['seq'], nodir.save(1, 0, 0),
+result([failed, retry, got, R.decode_safety_state(img, 28)['seq'], nodir.save(1, 0, 0),
         nodir.problem is not None, nodir.load(), gone])
 """,
     )
@@ -329,3 +331,49 @@ def test_bad_arguments_are_named(tmp_path):
     assert not (tmp_path / "safety.bin").exists()  # nothing written on a refused call
     assert s.save(0, 2**40, 0, 1, 1) is True  # the dose saturates (conservative)
     assert s.load()["site_dose"] == 2**31 - 1
+
+
+def test_valve_cycles_round_trip_and_a_layout_1_file_is_read_then_rewritten(mpy):
+    """A firmware update keeps the latches: a 48-byte layout-1 file (written
+    before the valve-cycle count) loads with ``valve_cycles`` 0, and the next
+    save replaces it with a layout-2 file atomically (tmp + rename)."""
+    r = _run(
+        mpy,
+        """
+import struct
+dev = fresh()
+# a layout-1 file as the previous firmware wrote it: slot A seq 4, slot B seq 5
+img = bytearray(48)
+for i, (lat, seq) in enumerate(((0x5, 4), (0x9, 5))):
+    struct.pack_into(R.SAFETY_STATE_V1_FMT, img, i * 24, lat, -77, FLAG_SITE_FROZEN, 12,
+                     R.RESET_WDT, 1, seq, 0)
+    R.crc32_into(img, i * 24, 20, i * 24 + 20)
+put(img)
+s = SafetyState(P)
+old = plain(s.load())
+problem = s.problem
+ok = s.save(0x9, -77, FLAG_SITE_FROZEN, valve_cycles=123456)
+new = raw()
+got = plain(SafetyState(P).load())
+same = s.save(0x9, -77, FLAG_SITE_FROZEN, valve_cycles=123456)
+result([old, problem, ok, len(new), R.safety_slot_problem(new, 0), got, same])
+""",
+    )
+    old, problem, ok, size, slot_a, got, same = r
+    old, got = dict(old), dict(got)
+    assert old["latched"] == 0x9 and old["seq"] == 5 and old["valve_cycles"] == 0
+    assert old["boots"] == 12 and old["site_dose"] == -77 and problem is None
+    assert ok is True and size == 56 and slot_a is None
+    assert got["latched"] == 0x9 and got["valve_cycles"] == 123456 and got["seq"] == 6
+    assert got["boots"] == 12  # kept from the layout-1 record
+    assert same is True
+
+
+def test_valve_cycles_out_of_range_is_named(tmp_path):
+    import pytest
+
+    from cryo.storage.safety_state import SafetyState
+
+    s = SafetyState(str(tmp_path / "safety.bin"))
+    with pytest.raises(ValueError, match=r"valve_cycles = -1: allowed integers 0\.\.4294967295"):
+        s.save(0, 0, 0, valve_cycles=-1)

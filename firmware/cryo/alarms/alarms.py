@@ -56,7 +56,6 @@ class Alarms:
         self._t0 = clock.ticks_ms()
         self._paused_until = None
         self._pause_pr = 0
-        self.pauses = 0
         self._tone = -1
         leds = self._leds
         self._alarm = leds.get("alarm", leds.get("red"))
@@ -83,7 +82,6 @@ class Alarms:
         """Operator audio pause; returns the event dict to log."""
         self._paused_until = self._clock.add(now, AUDIO_PAUSE_MS)
         self._pause_pr = self.priority
-        self.pauses += 1
         return {
             "event": "audio_pause",
             "priority": C.PRIORITY_NAMES[self.priority],

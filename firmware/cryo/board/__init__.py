@@ -129,6 +129,7 @@ class Board:
         # Safe state first: both valves de-energised before anything else.
         self.valve_pin = _output(d["valve"], "valve")
         self.master_pin = _output(d["master_valve"], "master_valve")
+        self.valve_service_cycles = d["valve"].get("service_cycles")  # None: no rating given
         self.clock = clock if clock is not None else BoardClock()
         self.spi = _spi(d["spi"])
         self.cs = {}

@@ -94,6 +94,12 @@ def validate(defn):
             "stm32) or false (soft: esp32, whose Pin.irq has no 'hard'), got %r"
             % (inputs["estop"]["irq_hard"],)
         )
+    sc = defn["valve"].get("service_cycles") if isinstance(defn["valve"], dict) else None
+    if sc is not None and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 < sc < 1 << 30):
+        raise BoardError(
+            "board definition: valve.service_cycles must be an integer 1..2**30-1 (the fitted "
+            "solenoid's rated cycles, with a margin), got %r" % (sc,)
+        )
     if "safety_timer" in defn:
         _validate_safety_timer(defn["safety_timer"])
 

@@ -20,7 +20,7 @@ open-source autotuners noted below avoided):
 - ``Ku = 4d / (π·√(a² − ε²))`` with the measured half peak-to-peak
   amplitude ``a`` (hysteresis-corrected; Klipper PR #7310).
 - ``Tu`` = median of the peak-to-peak periods (maxima and minima) of the
-  last cycles; the start-up transient (first ``_SKIP`` cycles) is ignored
+  last cycles; the start-up transient (first ``SKIP`` cycles) is ignored
   (PID_AutoTune_v0 included it).
 - **FOPDT and rules** (cryo.control.model): the static gain K is the
   secant from the rest temperature to the setpoint held by the converged
@@ -50,7 +50,7 @@ moves the bias, over-cools, and never switches again):
   in a clean abort and never in the interlock's latched dose fault.
   Every abort reason says what happened and what to try.
 
-Converged when the last ``_WIN`` (6) cycles agree: mean bias drift ≤
+Converged when the last ``WIN`` (6) cycles agree (cryo.control.relay_cycles): mean bias drift ≤
 ``tolerance`` per cycle, amplitude and period scatter (std/mean) ≤ 25 %
 (statistics, not max-min spreads: a MAX31855 quantum is a third of the
 half swing at −35 °C; docs/control.md has the measurements). Aborts
@@ -72,10 +72,8 @@ from cryo.control.model import (  # noqa: F401  (RULES, gains_from, fopdt_from r
     fopdt_from,
     gains_from,
 )
+from cryo.control.relay_cycles import SKIP, WIN, RelayCycles
 
-_WIN = const(6)  # cycles the result is taken from (and that must agree)
-_SKIP = const(2)  # start-up cycles ignored
-_RING = const(16)  # >= 2 * _WIN: the periods are max-to-max and min-to-min
 _COOL = const(1)
 _WARM = const(0)
 
@@ -124,9 +122,9 @@ class RelayAutotune:
             raise ValueError(
                 "timeout_ms must be an integer within 1..2**29, got %r" % (timeout_ms,)
             )
-        if not (isinstance(max_cycles, int) and _SKIP + _WIN <= max_cycles <= 200):
+        if not (isinstance(max_cycles, int) and SKIP + WIN <= max_cycles <= 200):
             raise ValueError(
-                "max_cycles must be an integer within %d..200, got %r" % (_SKIP + _WIN, max_cycles)
+                "max_cycles must be an integer within %d..200, got %r" % (SKIP + WIN, max_cycles)
             )
         if not (0.0 < tolerance < 1.0):
             raise ValueError(
@@ -192,15 +190,7 @@ class RelayAutotune:
         self._last_min_t = -1
         self._ymax = 0.0
         self._ymin = 0.0
-        self._i = 0
-        self._amp = [0.0] * _RING
-        self._per = [0.0] * _RING  # max-to-max and min-to-min, alternating
-        self._np = 0
-        self._ip = 0
-        self._delay = [0.0] * _RING
-        self._id = 0
-        self._dbias = [0.0] * _RING
-        self._d_used = [0.0] * _RING
+        self._cycles = RelayCycles()
 
     # -- public ------------------------------------------------------------
 
@@ -340,9 +330,9 @@ class RelayAutotune:
         if self._t_cool_sw >= 0:
             # maximum of the cooling half: the plant kept warming θ after the switch
             self._ymax = self._peak
-            self._push_delay(self._t_peak - self._t_cool_sw)
+            self._cycles.add_delay(self._t_peak - self._t_cool_sw)
             if self._last_max_t >= 0:
-                self._push_period(self._t_peak - self._last_max_t)
+                self._cycles.add_period(self._t_peak - self._last_max_t)
             self._last_max_t = self._t_peak
             self._t_cool = t - self._t_cool_sw
             self._half_done(t)
@@ -354,9 +344,9 @@ class RelayAutotune:
     def _switch_to_cool(self, t):
         t_warm_sw = self._t_sw
         self._ymin = self._peak
-        self._push_delay(self._t_peak - t_warm_sw)
+        self._cycles.add_delay(self._t_peak - t_warm_sw)
         if self._last_min_t >= 0:
-            self._push_period(self._t_peak - self._last_min_t)
+            self._cycles.add_period(self._t_peak - self._last_min_t)
         self._last_min_t = self._t_peak
         if self._t_cool_sw >= 0:
             self._half_done(t)
@@ -366,15 +356,6 @@ class RelayAutotune:
         self._t_cool_sw = t
         self._peak = -1e9
         self._t_peak = t
-
-    def _push_delay(self, ms):
-        self._delay[self._id] = ms * 0.001
-        self._id = (self._id + 1) % _RING
-
-    def _push_period(self, ms):
-        self._per[self._ip] = ms * 0.001
-        self._ip = (self._ip + 1) % _RING
-        self._np += 1
 
     def _end_cycle(self, t_cool, t_warm):
         self.cycles += 1
@@ -393,14 +374,10 @@ class RelayAutotune:
             nb = 0.05
         elif nb > 0.95:
             nb = 0.95
-        i = self._i
-        self._amp[i] = amp
-        self._dbias[i] = nb - self.bias
-        self._d_used[i] = d_used
-        self._i = (i + 1) % _RING
+        self._cycles.add_cycle(amp, nb - self.bias, d_used)
         self.bias = nb
         self.d = min(nb, 1.0 - nb)
-        if self.cycles >= _SKIP + _WIN and self._converged():
+        if self.cycles >= SKIP + WIN and self._cycles.converged(self.tolerance):
             self._finish()
         elif self.cycles >= self.max_cycles:
             self.abort(
@@ -409,34 +386,8 @@ class RelayAutotune:
                 % (self.cycles, self.noise_c, self.hysteresis_c)
             )
 
-    def _last(self, buf, idx, n):
-        """The last ``n`` ring entries (oldest first), as a new list."""
-        out = []
-        k = n
-        while k > 0:
-            out.append(buf[(idx - k) % _RING])
-            k -= 1
-        return out
-
-    def _converged(self):
-        # Statistics over the window, not max-min spreads: at -35 degC a
-        # MAX31855 resolves ~0.28 degC, a third of a typical half swing, so
-        # single cycles scatter by a quantum; the window mean (dithered by
-        # the probe noise) is what settles.
-        if self._np < 2 * _WIN:
-            return False
-        dbs = self._last(self._dbias, self._i, _WIN)
-        if abs(sum(dbs) / _WIN) > self.tolerance:
-            return False  # the bias is still drifting
-        if _cv(self._last(self._amp, self._i, _WIN)) > 0.25:
-            return False
-        return _cv(self._last(self._per, self._ip, 2 * _WIN)) <= 0.25
-
     def _finish(self):
-        amps = self._last(self._amp, self._i, _WIN)
-        ds = self._last(self._d_used, self._i, _WIN)
-        pers = self._last(self._per, self._ip, 2 * _WIN)
-        dels = self._last(self._delay, self._id, 2 * _WIN)
+        amps, ds, pers, dels = self._cycles.window()
         a = sum(amps) / len(amps)  # the mean: amplitudes are quantised (see _converged)
         d = _median(ds, len(ds))
         eps = self.hysteresis_c

@@ -1,9 +1,10 @@
 """What the controller writes down: the treatment log session, the audit
 trail, and the recent events and faults kept in RAM for ``status``.
 
-``Journal(log, audit, interlock, rtc)``: ``log`` a
+``Journal(log, audit, interlock, wear, rtc)``: ``log`` a
 ``cryo.storage.log.TreatmentLog`` (None: no storage; the STORAGE condition
 then blocks a treatment), ``audit`` a ``cryo.storage.audit.AuditTrail``,
+``wear`` the ``cryo.core.wear.ValveWear`` whose counts close a session,
 ``rtc`` a callable returning (seconds since 2000-01-01, ms) for session
 headers (None: zeros).
 
@@ -41,10 +42,12 @@ def treatment_seconds(p):
 
 
 class Journal:
-    def __init__(self, log, audit, interlock, rtc=None):
+    def __init__(self, log, audit, interlock, wear, rtc=None):
         self.log = log
         self._audit = audit
         self._il = interlock
+        self._wear = wear
+        self._room_ok = 1  # the last room check's answer (a change is noted)
         self.rtc = rtc
         self.events = []  # recent (t_ms, kind, text), bounded
         self.fault_history = []  # (t_ms, condition names, phase name), bounded
@@ -115,6 +118,7 @@ class Journal:
         }
         try:
             log.begin_session(header, now, treatment_seconds(p))
+            self._wear.begin_session()
             return True
         except Exception as e:  # noqa: BLE001 - LogFull or I/O: no treatment
             self._failed(now, "begin log session", e)
@@ -131,6 +135,8 @@ class Journal:
         elif state == S.FAULT:
             outcome = R.OUTCOME_FAULT
         try:
+            w = self._wear
+            log.event(R.EV_VALVE_CYCLES, w.session_cycles(), w.lifetime(), now)
             log.end_session({"outcome": outcome}, now)
         except Exception as e:  # noqa: BLE001
             self._failed(now, "log end", e)
@@ -164,9 +170,19 @@ class Journal:
                 if log.active:
                     ok = 0 if log.full else 1
                 else:
-                    ok = 1 if log.has_room_for(treatment_seconds(p)) else 0
+                    secs = treatment_seconds(p)
+                    ok = 1 if log.has_room_for(secs) else 0
+                    if not ok and self._room_ok:  # say why once, when it changes
+                        self.note(
+                            now,
+                            "storage",
+                            "log has no room for a %d s treatment (about %d bytes free, %d "
+                            "needed): pull the logs"
+                            % (secs, log.free_bytes(), log.bytes_for(secs)),
+                        )
             except Exception as e:  # noqa: BLE001 - storage failure is a condition, not a crash
                 self.note(now, "storage", "log check failed: %s" % e)
                 ok = 0
+        self._room_ok = ok
         self._il.set_storage_ok(ok)
         return ok

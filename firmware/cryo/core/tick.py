@@ -79,6 +79,7 @@ class Tick:
         self._tuning = parts.tuning
         self._journal = parts.journal
         self._memory = parts.memory
+        self._wear = parts.wear
         self._site = parts.site
         self._watchdog = parts.watchdog
         self._alarms = parts.alarms
@@ -212,7 +213,11 @@ class Tick:
             self._journal.note(now, "storage", "idle work failed: %s" % e)
 
     def check_storage(self, now):
+        """The log's room, and whether the safety memory's last write held:
+        latches that cannot be kept across a reset block a treatment too."""
         self._journal.check_room(now, self._settings.params)
+        if not self._memory.healthy():
+            self._il.set_storage_ok(False)
         self._storage_t = now
 
     def restored(self, now, reason):
@@ -429,4 +434,4 @@ class Tick:
     def remember(self, now):
         """Latches, flags and the site's dose to flash when they changed."""
         il = self._il
-        self._memory.update(il.latched, il.dose(), self.flags(), now)
+        self._memory.update(il.latched, il.dose(), self.flags(), self._wear.lifetime(), now)

@@ -62,3 +62,16 @@ L_FLOW_MAX_MS = const(39)  # valve-open time allowed before the target is reache
 L_NEED_WDT = const(40)  # 1: no permit until the hardware watchdog is armed
 L_LEAD_MS = const(41)  # floor anticipation: dead time of the line + probe lag, ms
 NL = const(42)
+
+
+_MASK24 = const(0xFFFFFF)
+
+
+def checksum(lim):
+    """24-bit checksum of a limit block (integer-only, allocation-free)."""
+    s = 0
+    i = 0
+    while i < NL:
+        s = ((s << 1) ^ (s >> 23) ^ (lim[i] & _MASK24)) & _MASK24
+        i += 1
+    return s

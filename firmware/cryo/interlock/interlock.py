@@ -18,17 +18,15 @@ master valve in series, open only while cooling is allowed (PRECOOL, FREEZE,
 TUNE with nothing blocking) and closed in THAW, between cycles and the
 moment the solenoid is suspected stuck open. Either one closed stops the
 flow, so one stuck valve never delivers cryogen on its own (IEC 60601-1
-4.7, single-fault condition).
+4.7, single-fault condition); at every FREEZE entry the solenoid is proved
+closed before it may open (:mod:`cryo.interlock.proof`), so a stuck one is
+not left latent behind the master valve.
 
-Limits are converted from °C to the sensor's raw codes when they are set (and
-again when the cold junction moves), outside the safety path, by
-:mod:`cryo.interlock.limits` — the way Klipper and Marlin turn min/max
-temperatures into raw ADC limits. The limit block is check-summed; a
-corrupted limit in RAM trips CONFIG.
-
-Channels: 0 = tissue (required), 1 = redundant tissue ("tissue2", required
-when fitted), 2 = aux (line/nozzle, used by the protocol, not required).
-A lower raw code is a colder temperature on every supported converter.
+The checks are objects of their own (sensors, treatment limits, cooling,
+stuck-open watch, solenoid proof, operator inputs); the limit block
+(:mod:`cryo.interlock.block`, raw codes converted outside the safety path
+by :mod:`cryo.interlock.limits`) is check-summed: a corrupted limit in RAM
+trips CONFIG.
 """
 
 from micropython import const
@@ -36,15 +34,15 @@ from micropython import const
 from cryo.interlock import block as B
 from cryo.interlock import conditions as C
 from cryo.interlock.cooling import CoolingWatch
+from cryo.interlock.operator import OperatorInputs
+from cryo.interlock.proof import STUCK, SolenoidProof
+from cryo.interlock.sensors import SensorCheck
 from cryo.interlock.stuck import StuckOpenWatch
+from cryo.interlock.treatment import TreatmentLimits
 from cryo.protocol import states as S
 
 _DT_MAX = const(1000)  # bound for the integration step (ms)
-_SAT = const(1 << 28)  # integrals saturate here (small int on 32-bit boards)
-_MASK24 = const(0xFFFFFF)
 _CNT_MAX = const(1000)  # debounce counters saturate here
-_EDGE_MASK = const(0xFFFF)  # e-stop edge counter wraps here (a small int)
-_RATE_N = const(4)  # the tissue's fall is measured over this many evaluations
 
 
 class Interlock:
@@ -62,9 +60,7 @@ class Interlock:
         self._clock = clock
         self._valve = valve
         self._master = master
-        self._estop = estop
-        self._foot = footswitch
-        self._hand = handpiece
+        self._ops = OperatorInputs(estop, footswitch, handpiece)
         now = clock.ticks_ms()
         self.lim = [0] * B.NL
         self._lim_sum = 0
@@ -84,8 +80,6 @@ class Interlock:
         self._wdt_ok = 1
         self._wdt_armed = 0
         self._fw_ok = 1
-        self._estop_edges = 0  # written only by estop_isr
-        self._estop_seen = 0
         self.corrupt = 0  # the limit block failed its checksum (RAM corruption)
         # Outputs.
         self.active = 0  # conditions true now
@@ -100,28 +94,15 @@ class Interlock:
         self.reached = 0  # FREEZE: target reached (set by the protocol)
         self.reached_t = now
         self._last = now
-        self._dose = 0  # cold dose of the current treatment site
-        self._flow_ms = 0  # valve-open time in this FREEZE before the target
+        # The checks, one object each (their own state).
+        self._sensors = SensorCheck(clock, self.code, self.good_t, self.bad)
+        self._limits = TreatmentLimits(clock)
         self._cooling = CoolingWatch(clock)
         self._stuck = StuckOpenWatch(clock)
-        self._hist = [0] * _RATE_N  # last tissue codes and their times, a ring
-        self._hist_t = [now] * _RATE_N
-        self._hist_i = 0
-        self._hist_n = 0
-        self._p_bad = 0
-        self._dis_bad = 0
+        self._proof = SolenoidProof(clock)
         self._valve.set_permit(False)
 
     # ------------------------------------------------------------ limits
-    def _sum(self):
-        lim = self.lim
-        s = 0
-        i = 0
-        while i < B.NL:
-            s = ((s << 1) ^ (s >> 23) ^ (lim[i] & _MASK24)) & _MASK24
-            i += 1
-        return s
-
     def load_limits(self, values):
         """Install a full limit block (control path; ints only) and its checksum."""
         if len(values) != B.NL:
@@ -133,7 +114,7 @@ class Interlock:
                 raise ValueError("limit %d must be an int raw value, got %r" % (i, v))
             self.lim[i] = v
             i += 1
-        self._lim_sum = self._sum()
+        self._lim_sum = B.checksum(self.lim)
         self.corrupt = 0
 
     # ------------------------------------------------------------ inputs
@@ -212,23 +193,23 @@ class Interlock:
         flash (cryo.storage.safety_state). Restored latches are not new
         trips (they were alarmed and logged before the reset)."""
         self.latched |= latched & C.LATCHING
-        self._dose = dose if 0 <= dose < _SAT else _SAT
+        self._limits.restore_dose(dose)
         self._apply(self.active)
 
     def dose(self):
         """Cold dose of the current site, (code >> B.L_Q) * ms."""
-        return self._dose
+        return self._limits.dose()
 
     def new_site(self):
         """The operator moved to a new treatment site: its dose starts at 0."""
-        self._dose = 0
+        self._limits.new_site()
 
     def estop_isr(self, _pin=None):
         """Pin interrupt on the e-stop loop opening (hard IRQ, allocation-free):
         counts the edge; the next ``evaluate`` trips ESTOP however short the
         opening was. A counter, not a flag, so an edge that arrives while
         ``evaluate`` reads it is never lost."""
-        self._estop_edges = (self._estop_edges + 1) & _EDGE_MASK
+        self._ops.edge()
 
     def set_phase(self, phase, now):
         """Protocol phase change (allocation-free). Starts the watch on
@@ -242,7 +223,11 @@ class Interlock:
             self._cooling.restart_integral()
         if phase == S.PRECOOL or phase == S.FREEZE:
             self.watch_start(now)
-            self._flow_ms = 0
+            self._limits.start_freeze()
+        if phase == S.FREEZE:
+            self._proof.start(now)  # the solenoid opens once it is proved closed
+        else:
+            self._proof.cancel()
         self._apply(self.active)  # leaving a cooling phase closes both valves now
 
     def mark_reached(self, now):
@@ -279,45 +264,45 @@ class Interlock:
             dt = _DT_MAX
         self._last = now
         ph = self.phase
+        lim = self.lim
+        code = self.code
+        dem = self._demand_pm
+        t0 = self.phase_t0
         act |= self._integrity()
-        act |= self._sensors(now)
-        act |= self._treatment(now, ph, dt)
+        act |= self._sensors.check(now, lim, self.fitted, self.required, self.master_open, dem)
+        reached = self.reached_t if self.reached else -1
+        act |= self._limits.check(now, ph, dt, lim, code[B.TISSUE], self.permit, dem, t0, reached)
         aux_live = self._aux_live(now)
         if ph == S.PRECOOL or ph == S.FREEZE:
-            act |= self._cooling.check(
-                now,
-                ph,
-                dt,
-                self.lim,
-                self.code,
-                aux_live,
-                self._demand_pm,
-                self.phase_t0,
-                self._pressure if self._has_pressure else -1,
-            )
-        act |= self._supply(ph)
+            p = self._pressure if self._has_pressure else -1
+            act |= self._cooling.check(now, ph, dt, lim, code, aux_live, dem, t0, p)
+        if self._has_pressure:
+            act |= self._sensors.pressure(lim, self._pressure)
+        proving = self._proof.running
+        if proving and self.master_open:
+            two = self.fitted & (1 << B.TISSUE2)
+            if self._proof.check(now, lim, code, aux_live, two) == STUCK:
+                act |= 1 << C.STUCK_OPEN
         # Commanded closed = a zero demand (the valve's sub-ticks then never
         # open it); a sample of ``is_open`` at the tick would miss pulses.
-        closed = self._demand_pm == 0 and not self._valve.is_open
-        if self._stuck.check(now, self.lim, self.code, aux_live, closed, self.master_open):
+        # While the proof runs it alone judges (its grace follows the line's
+        # lag after a PRECOOL).
+        closed = self._demand_pm == 0 and not self._valve.is_open and not proving
+        if self._stuck.check(now, lim, code, aux_live, closed, self.master_open):
             act |= 1 << C.STUCK_OPEN
-        if (
-            act & (1 << C.OVERCOOL)
-            and self.master_open
-            and self._demand_pm < self.lim[B.L_DUTY_FULL]
-        ):
+        if act & (1 << C.OVERCOOL) and self.master_open and self._demand_pm < lim[B.L_DUTY_FULL]:
             # Past (or about to pass) the floor while the regulator asked for
             # less than full cooling: cryogen arrived that nobody commanded
             # (or both probes read cold). The floor trip closes the master
             # before the stuck-open watch could see it; the valve must be
             # inspected before the next treatment, not just acknowledged.
             act |= 1 << C.STUCK_OPEN
-        act |= self._inputs(ph)
+        act |= self._ops.check(ph, lim)
         return self._apply(act)
 
     def _integrity(self):
         act = 0
-        if self._sum() != self._lim_sum:
+        if B.checksum(self.lim) != self._lim_sum:
             self.corrupt = 1
             act |= 1 << C.CONFIG
         elif not self._config_ok:
@@ -332,149 +317,11 @@ class Interlock:
             act |= 1 << C.STORAGE
         return act
 
-    def _sensors(self, now):
-        """Debounced fault flags and staleness of the required channels, the
-        hard floor on every tissue channel (no debounce: over-freeze is
-        immediate) and the redundant channels' agreement (debounced)."""
-        lim = self.lim
-        code = self.code
-        act = 0
-        req = self.required
-        stale = lim[B.L_STALE_MS]
-        ch = 0
-        while ch < B.NCH:
-            if self._clock.diff(now, self.good_t[ch]) > stale:
-                # Age the last good sample: after half the tick period (6.2
-                # days on a 32-bit board) ``diff`` would wrap and a channel
-                # dead that long would look fresh again.
-                self.good_t[ch] = self._clock.add(now, -stale - 1)
-                if req & (1 << ch):
-                    act |= 1 << C.SENSOR
-            elif req & (1 << ch) and self.bad[ch] >= lim[B.L_DEBOUNCE]:
-                act |= 1 << C.SENSOR
-            ch += 1
-        c0 = code[B.TISSUE]
-        two = self.fitted & (1 << B.TISSUE2)
-        if c0 < lim[B.L_FLOOR0] or (two and code[B.TISSUE2] < lim[B.L_FLOOR1]):
-            act |= 1 << C.OVERCOOL
-        elif (
-            self.master_open
-            and self._demand_pm < lim[B.L_DUTY_FULL]
-            and self._ahead(now, c0) < lim[B.L_FLOOR0]
-        ):
-            # Where the tissue will be once the cryogen already in the line
-            # and the probe's lag have caught up: a fast fall the regulator
-            # is not asking for (a valve that does not close) trips before
-            # the surface passes the floor, not after. At full demand the
-            # fall is the one commanded and the regulator turns it round
-            # long before the floor (the target is at least floor_margin_c
-            # above it).
-            act |= 1 << C.OVERCOOL
-        if two:
-            exp = lim[B.L_DIS_B] + ((lim[B.L_DIS_M] * c0) >> lim[B.L_DIS_SHIFT])
-            d = code[B.TISSUE2] - exp
-            if d < 0:
-                d = -d
-            if d > lim[B.L_DIS_MAX]:
-                if self._dis_bad < _CNT_MAX:
-                    self._dis_bad += 1
-            else:
-                self._dis_bad = 0
-            if self._dis_bad >= lim[B.L_DEBOUNCE]:
-                act |= 1 << C.DISAGREE
-        return act
-
-    def _ahead(self, now, c0):
-        """The tissue code ``B.L_LEAD_MS`` ahead at its present rate of fall
-        (measured over the last ``_RATE_N`` evaluations; a rise counts as
-        no fall). Integer-only."""
-        i = self._hist_i
-        old = self._hist[i]
-        span = self._clock.diff(now, self._hist_t[i])
-        self._hist[i] = c0
-        self._hist_t[i] = now
-        self._hist_i = i + 1 if i + 1 < _RATE_N else 0
-        if self._hist_n < _RATE_N:
-            self._hist_n += 1
-            return c0
-        fall = old - c0
-        if fall <= 0 or span <= 0 or span > 1000:
-            return c0
-        return c0 - (fall * self.lim[B.L_LEAD_MS]) // span
-
-    def _treatment(self, now, ph, dt):
-        """Hard treatment limits: freeze and tune time, the site's cold dose,
-        and the valve-open budget of a FREEZE before its target."""
-        clock = self._clock
-        lim = self.lim
-        act = 0
-        if ph == S.TUNE and clock.diff(now, self.phase_t0) > lim[B.L_TUNE_MS]:
-            act |= 1 << C.FREEZE_TIME
-        if ph == S.FREEZE:
-            if clock.diff(now, self.phase_t0) > lim[B.L_APPROACH_MS]:
-                act |= 1 << C.FREEZE_TIME
-            elif self.reached and clock.diff(now, self.reached_t) > lim[B.L_FREEZE_MAX_MS]:
-                act |= 1 << C.FREEZE_TIME
-            # Cryogen keeps flowing and the tissue reading does not reach
-            # the target: beyond the valve-open time the plant needs to get
-            # there, the reading cannot be trusted (both probes drifting
-            # warm together, a probe off the skin) while the real tissue
-            # under the spray keeps freezing. The demand is what the valve
-            # delivered since the last tick (its sub-ticks time-proportion
-            # it), so demand x dt is the valve-open time (dt <= 1000,
-            # demand <= 1000: a small int).
-            if not self.reached:
-                if self.permit and self._flow_ms < _SAT:
-                    self._flow_ms += (dt * self._demand_pm) // 1000
-                if self._flow_ms > lim[B.L_FLOW_MAX_MS]:
-                    act |= 1 << C.EXCESS_FLOW
-        if ph == S.PRECOOL or ph == S.FREEZE or ph == S.THAW or ph == S.TUNE:
-            c0 = self.code[B.TISSUE]
-            if c0 < lim[B.L_DOSE_THR] and self._dose < _SAT:
-                self._dose += ((lim[B.L_DOSE_THR] - c0) >> lim[B.L_Q]) * dt
-            if self._dose > lim[B.L_DOSE_MAX]:
-                act |= 1 << C.DOSE
-        return act
-
-    def _supply(self, ph):
-        """Supply pressure window (any phase: also blocks a start)."""
-        if not self._has_pressure:
-            return 0
-        lim = self.lim
-        p = self._pressure
-        if p < lim[B.L_P_MIN] or p > lim[B.L_P_MAX]:
-            if self._p_bad < _CNT_MAX:
-                self._p_bad += 1
-        else:
-            self._p_bad = 0
-        return (1 << C.PRESSURE) if self._p_bad >= lim[B.L_DEBOUNCE] else 0
-
     def _aux_live(self, now):
         return (
             self.fitted & (1 << B.AUX)
             and self._clock.diff(now, self.good_t[B.AUX]) <= self.lim[B.L_STALE_MS]
         )
-
-    def _inputs(self, ph):
-        """Operator inputs: the e-stop's NC loop (open now, or opened since
-        the last evaluation however briefly: ``estop_isr``), and the
-        hold-to-run footswitch and handpiece during a treatment."""
-        lim = self.lim
-        act = 0
-        e = self._estop_edges
-        if e != self._estop_seen:
-            self._estop_seen = e
-            act |= 1 << C.ESTOP
-        if self._estop is not None and self._estop.value() != lim[B.L_ESTOP_OK]:
-            act |= 1 << C.ESTOP
-        if (1 << ph) & S.TREATING:
-            foot = self._foot
-            hand = self._hand
-            if (foot is not None and foot.value() != lim[B.L_FOOT_PRESSED]) or (
-                hand is not None and hand.value() != lim[B.L_HAND_HELD]
-            ):
-                act |= 1 << C.RELEASED
-        return act
 
     def _apply(self, act):
         """Grant or withdraw the permit for ``act``; trip reaction first."""
@@ -486,7 +333,7 @@ class Interlock:
         cooling = not blocking and bit & S.COOLING
         if cooling and self.lim[B.L_NEED_WDT] and not self._wdt_armed:
             cooling = 0  # no valve before the hardware watchdog runs
-        if cooling:
+        if cooling and not self._proof.running:
             self.permit = True
             self._valve.set_permit(True)
         else:

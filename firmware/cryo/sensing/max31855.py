@@ -43,7 +43,6 @@ TC_LSB_C = 0.25  # °C per tc_code LSB (chip's linear scale)
 CJ_LSB_C = 0.0625  # °C per cj_code LSB
 TC_CODE_MIN = -8192
 TC_CODE_MAX = 8191
-OPEN_TC_CODE = 0x1FFF  # DS55: open input reads D31=0, D30..D18 all 1 (+2047.75 °C)
 
 # Nominal sensitivities the chip assumes (DS55 Table 1), in mV/°C.
 S_NOM_MV = {"K": 0.041276, "T": 0.05218}

@@ -206,8 +206,6 @@ class MAX31856:
         cfg[1 + _REG_LTLFTL] = tcl & 0xFF
         cfg[1 + _REG_CJTO] = int(round(cj_offset_c * 16)) & 0xFF
         self._cfg = cfg  # the whole configuration as one multibyte write
-        self._cr0 = cr0
-        self._cr1 = cr1
         self._start_buf = bytearray((_WRITE | _REG_CR0, cr0 | _CR0_1SHOT, cr1))
         self._clr_buf = bytearray((_WRITE | _REG_CR0, cr0 | _CR0_FAULTCLR))
         self._addr = bytearray(1)

@@ -22,10 +22,10 @@ migrated in memory, written back atomically, and reported in ``notes``.
 
 import hashlib
 import json
-import os
 from binascii import crc32 as _crc32
 
 from cryo.storage import schema
+from cryo.storage.files import read_file, write_atomic
 
 MAGIC = "CRYOCFG"
 FAULT_FALLBACK = 1
@@ -134,24 +134,10 @@ def decode(data, name="config"):
     return cfg, version
 
 
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write_atomic(path, data):
-    """Write ``data`` to ``path`` via ``path.tmp`` + rename (atomic on littlefs)."""
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-    os.rename(tmp, path)
-
-
 def _load_one(path, notes):
     """(cfg, None) if usable, else (None, message)."""
     try:
-        data = _read(path)
+        data = read_file(path)
     except OSError:
         return None, "%s: missing" % path
     try:
@@ -191,7 +177,7 @@ def load(path, notes=None):
             if len(notes) > n0:  # migrated: store the upgraded file
                 write_atomic(path, data)
             try:
-                same = _read(lkg_path) == data
+                same = read_file(lkg_path) == data
             except OSError:
                 same = False
             if not same:

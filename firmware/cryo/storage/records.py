@@ -116,6 +116,7 @@ EV_STOP = 10  # operator stop; arg: reason code
 EV_MASTER_VALVE = 11  # arg: 1 open, 0 closed
 EV_INTERRUPTED = 12  # written at boot for a session cut by power loss
 EV_NOTE = 13  # free-form numeric marker
+EV_VALVE_CYCLES = 14  # at session end; arg: solenoid cycles in the session, arg2: lifetime
 EVENT_NAMES = {
     EV_PHASE: "phase",
     EV_FAULT: "fault",
@@ -130,6 +131,7 @@ EVENT_NAMES = {
     EV_MASTER_VALVE: "master_valve",
     EV_INTERRUPTED: "interrupted",
     EV_NOTE: "note",
+    EV_VALVE_CYCLES: "valve_cycles",
 }
 
 # Session summary.
@@ -149,7 +151,11 @@ OUTCOME_COMPLETED = 0
 OUTCOME_STOPPED = 1  # operator stop
 OUTCOME_FAULT = 2
 OUTCOME_INTERRUPTED = 3  # power lost; summary written at the next boot
-OUTCOME_NAMES = ("completed", "stopped", "fault", "interrupted")
+# The session's last record was damaged on flash (bit rot: littlefs never
+# shows a torn write): it may have been the summary, so the outcome is
+# unknown; the statistics are recomputed at the next boot.
+OUTCOME_DAMAGED = 4
+OUTCOME_NAMES = ("completed", "stopped", "fault", "interrupted", "damaged")
 
 PULLED_FMT = "<I"
 PULLED_FIELDS = ("session",)
@@ -525,24 +531,28 @@ SAFETY_STATE_PATH = _paths.on_flash(_paths.SAFETY_STATE_PATH)
 DEVICE_EVENTS_PATH = _paths.on_flash(_paths.DEVICE_EVENTS_PATH)
 
 # -- safety state (cryo.storage.safety_state) --------------------------------
-# One 24-byte record per slot, two slots (A at offset 0, B at 24) in one
+# One 28-byte record per slot, two slots (A at offset 0, B at 28) in one
 # file. ``version`` is the layout version (SAFETY_STATE_VERSION); ``crc`` is
-# the CRC-32 of bytes 0..19. Zeroed (0x00) or erased (0xFF) bytes never pass
-# the CRC.
-SAFETY_STATE_FMT = "<IiHIBBII"
+# the CRC-32 of bytes 0..23. Zeroed (0x00) or erased (0xFF) bytes never pass
+# the CRC. Layout 1 (24 bytes, no ``valve_cycles``) is still read, so a
+# firmware update keeps the latches; the next save rewrites the file.
+SAFETY_STATE_FMT = "<IiHIBBIII"
 SAFETY_STATE_FIELDS = (
     "latched",  # u32 bitmask of latched interlock conditions (bit = condition code)
     "site_dose",  # i32 cumulative cold dose of the current site, interlock units
     "flags",  # u16 FLAG_*
     "boots",  # u32 boot counter
     "last_reset",  # u8 RESET_* code of the last reset cause
-    "version",  # u8 SAFETY_STATE_VERSION
+    "version",  # u8 SAFETY_STATE_VERSION (same offset, 15, in every layout)
+    "valve_cycles",  # u32 lifetime solenoid cycles (closed->open), saturating
     "seq",  # u32 save counter: the valid slot with the higher one wins
-    "crc",  # u32 CRC-32 of bytes 0..19
+    "crc",  # u32 CRC-32 of bytes 0..23
 )
-SAFETY_STATE_SIZE = 24
+SAFETY_STATE_SIZE = 28
 SAFETY_STATE_SLOTS = 2
-SAFETY_STATE_VERSION = 1
+SAFETY_STATE_VERSION = 2
+SAFETY_STATE_V1_FMT = "<IiHIBBII"  # layout 1: no valve_cycles
+SAFETY_STATE_V1_SIZE = 24
 
 FLAG_TREATING = 1  # bit 0: a valve-capable phase was active when written
 FLAG_SITE_FROZEN = 2  # bit 1: the site has not been confirmed thawed
@@ -616,21 +626,23 @@ def _slot_problem(data, off, size):
     return "erased" if i == off + size else "crc"
 
 
-def safety_slot_problem(data, off):
+def safety_slot_problem(data, off, version=SAFETY_STATE_VERSION):
     """Why the safety-state slot at ``data[off]`` is not valid, or None if it is.
 
-    The answer names what was found: ``"short"`` (fewer than 24 bytes),
+    ``version``: the layout expected (2, or 1 in a file written before
+    ``valve_cycles``). The answer names what was found: ``"short"``,
     ``"erased"`` (all 0xFF: never written), ``"crc"`` (torn or corrupt),
     ``"version N"`` (a layout this firmware does not read).
     """
-    why = _slot_problem(data, off, SAFETY_STATE_SIZE)
-    if why is None and data[off + 15] != SAFETY_STATE_VERSION:
+    size = SAFETY_STATE_SIZE if version == SAFETY_STATE_VERSION else SAFETY_STATE_V1_SIZE
+    why = _slot_problem(data, off, size)
+    if why is None and data[off + 15] != version:
         return "version %d" % data[off + 15]
     return why
 
 
-def encode_safety_state(buf, off, latched, site_dose, flags, boots, last_reset, seq):
-    """Pack one safety-state slot (with its CRC) into ``buf[off:off+24]``."""
+def encode_safety_state(buf, off, latched, site_dose, flags, boots, last_reset, valve_cycles, seq):
+    """Pack one safety-state slot (with its CRC) into ``buf[off:off+28]``."""
     struct.pack_into(
         SAFETY_STATE_FMT,
         buf,
@@ -641,18 +653,24 @@ def encode_safety_state(buf, off, latched, site_dose, flags, boots, last_reset, 
         boots,
         last_reset,
         SAFETY_STATE_VERSION,
+        valve_cycles,
         seq,
         0,
     )
     crc32_into(buf, off, SAFETY_STATE_SIZE - 4, off + SAFETY_STATE_SIZE - 4)
 
 
-def decode_safety_state(data, off=0):
-    """Dict of a slot's fields (CRC not checked: see :func:`safety_slot_problem`)."""
-    vals = struct.unpack_from(SAFETY_STATE_FMT, data, off)
+def decode_safety_state(data, off=0, version=SAFETY_STATE_VERSION):
+    """Dict of a slot's fields (CRC not checked: see :func:`safety_slot_problem`);
+    a layout-1 slot reads ``valve_cycles`` 0 (not counted then)."""
+    if version == SAFETY_STATE_VERSION:
+        vals = struct.unpack_from(SAFETY_STATE_FMT, data, off)
+    else:
+        v1 = struct.unpack_from(SAFETY_STATE_V1_FMT, data, off)
+        vals = v1[:6] + (0,) + v1[6:]
     out = {}
     i = 0
-    while i < 7:
+    while i < 8:
         if SAFETY_STATE_FIELDS[i] != "version":
             out[SAFETY_STATE_FIELDS[i]] = vals[i]
         i += 1

@@ -2,12 +2,17 @@
 
 IEC 60601-1 single-fault safety: a latched interlock condition must stay
 latched across a reboot, and a lost record of it must not look like "no
-fault". The state is one 24-byte record (``records.SAFETY_STATE_FMT``:
+fault". The state is one 28-byte record (``records.SAFETY_STATE_FMT``:
 latched mask, cold dose of the current site, flags, boot counter, last
-reset cause, sequence number, CRC-32) written alternately into two slots
-of one file (``records.SAFETY_STATE_PATH``, 48 bytes)::
+reset cause, lifetime valve cycles, sequence number, CRC-32) written
+alternately into two slots of one file (``records.SAFETY_STATE_PATH``, 56
+bytes)::
 
-    offset  0: slot A    offset 24: slot B
+    offset  0: slot A    offset 28: slot B
+
+A 48-byte file holds two slots of layout 1 (24 bytes, written by firmware
+before the valve-cycle count): it is read as such, and the next save
+replaces it with a layout-2 file the way a new device's first save does.
 
 ``save`` overwrites only the slot that does *not* hold the newest valid
 record, so an interrupted write can damage at most the slot being written
@@ -29,7 +34,8 @@ from cryo.storage import records as R
 FLAG_TREATING = R.FLAG_TREATING
 FLAG_SITE_FROZEN = R.FLAG_SITE_FROZEN
 
-_SIZE = const(24)  # records.SAFETY_STATE_SIZE
+_SIZE = const(28)  # records.SAFETY_STATE_SIZE
+_V1_SIZE = const(24)  # records.SAFETY_STATE_V1_SIZE
 _ENOENT = const(2)
 _I32_MIN = -0x80000000
 _I32_MAX = 0x7FFFFFFF
@@ -56,12 +62,13 @@ class SafetyState:
         self._file = bytearray(2 * _SIZE)
         self._rec = bytearray(_SIZE)
         self._known = False  # flash state examined (load, or a save that ran it)
-        self._exists = False  # the state file exists
+        self._exists = False  # the state file exists (in the current layout)
         self._seq = 0  # seq of the newest valid slot
         self._slot = 0  # slot the next save writes
         self._last = None  # values on flash (latched, dose, flags, boots, reset), None: unknown
         self._boots = 0
         self._reset = 0
+        self._cycles = 0
 
     def _open(self, path, mode):
         # One place that opens files (tests count the calls on a subclass).
@@ -90,7 +97,8 @@ class SafetyState:
     def load(self):
         """The saved state as a dict, ``None`` if no state file exists yet.
 
-        Keys: latched, site_dose, flags, boots, last_reset, seq. A file with
+        Keys: latched, site_dose, flags, boots, last_reset, valve_cycles,
+        seq. A file with
         no valid slot (corrupt, truncated, unreadable) gives the defaults
         (all 0) plus ``"lost": True``: the caller must treat the device as
         faulted. Never raises for a damaged file.
@@ -108,14 +116,22 @@ class SafetyState:
         if n < 0:
             self._exists = False
             return None
-        self._exists = True
         data = memoryview(self._file)[:n]
-        why = [R.safety_slot_problem(data, 0), R.safety_slot_problem(data, _SIZE)]
+        size = _SIZE
+        version = R.SAFETY_STATE_VERSION
+        if n == 2 * _V1_SIZE:  # layout 1: read it; the next save rewrites the file
+            size = _V1_SIZE
+            version = 1
+        self._exists = version == R.SAFETY_STATE_VERSION
+        why = [
+            R.safety_slot_problem(data, 0, version),
+            R.safety_slot_problem(data, size, version),
+        ]
         best = -1
         state = None
         for i in (0, 1):
             if why[i] is None:
-                s = R.decode_safety_state(data, i * _SIZE)
+                s = R.decode_safety_state(data, i * size, version)
                 if state is None or s["seq"] > state["seq"]:
                     best = i
                     state = s
@@ -128,6 +144,7 @@ class SafetyState:
                     why[1],
                 )
             state = {"latched": 0, "site_dose": 0, "flags": 0, "boots": 0, "last_reset": 0}
+            state["valve_cycles"] = 0
             state["seq"] = 0
             state["lost"] = True
             return state
@@ -143,19 +160,24 @@ class SafetyState:
         self._slot = 1 - best
         self._boots = state["boots"]
         self._reset = state["last_reset"]
+        self._cycles = state["valve_cycles"]
         self._last = (
             state["latched"],
             state["site_dose"],
             state["flags"],
             self._boots,
             self._reset,
+            self._cycles,
         )
+        if not self._exists:
+            self._last = None  # a layout-1 file: the next save rewrites it
         return state
 
-    def save(self, latched, site_dose, flags, boots=None, last_reset=None):
+    def save(self, latched, site_dose, flags, boots=None, last_reset=None, valve_cycles=None):
         """Write the state into the next slot; True when it is on flash.
 
-        ``boots``/``last_reset`` None keep the values last loaded or saved.
+        ``boots``/``last_reset``/``valve_cycles`` None keep the values last
+        loaded or saved.
         ``site_dose`` saturates at the i32 limits (a larger dose is the
         conservative reading); other out-of-range values raise ValueError.
         Unchanged values are not written again (True). An OSError gives
@@ -166,10 +188,13 @@ class SafetyState:
             boots = self._boots
         if last_reset is None:
             last_reset = self._reset
+        if valve_cycles is None:
+            valve_cycles = self._cycles
         _check("latched", latched, 0, _U32_MAX)
         _check("flags", flags, 0, 0xFFFF)
         _check("boots", boots, 0, _U32_MAX)
         _check("last_reset", last_reset, 0, 255)
+        _check("valve_cycles", valve_cycles, 0, _U32_MAX)
         if not isinstance(site_dose, int):
             raise ValueError("safety state site_dose = %r: allowed integers" % (site_dose,))
         if site_dose > _I32_MAX:
@@ -178,11 +203,13 @@ class SafetyState:
             site_dose = _I32_MIN
         if not self._known:
             self.load()  # which slot is the newest: never guess
-        vals = (latched, site_dose, flags, boots, last_reset)
+        vals = (latched, site_dose, flags, boots, last_reset, valve_cycles)
         if vals == self._last:
             return True
         seq = self._seq + 1
-        R.encode_safety_state(self._rec, 0, latched, site_dose, flags, boots, last_reset, seq)
+        R.encode_safety_state(
+            self._rec, 0, latched, site_dose, flags, boots, last_reset, valve_cycles, seq
+        )
         try:
             if self._exists:
                 self._write_slot()
@@ -198,6 +225,7 @@ class SafetyState:
         self._last = vals
         self._boots = boots
         self._reset = last_reset
+        self._cycles = valve_cycles
         return True
 
     def _write_slot(self):

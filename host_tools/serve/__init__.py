@@ -1,0 +1,1 @@
+"""`cryo serve`: the archive as web pages (Flask, server-rendered, uPlot charts vendored)."""
