@@ -14,7 +14,7 @@ import serial
 from sec_sim import ENGINEER_PIN, ControllerSim
 
 from host_tools.auth import Credentials, signed_frame
-from host_tools.link import Link, LinkDenied
+from host_tools.link import Link, LinkDenied, LinkInvalid
 
 # isort: split
 from cryo.link import framing
@@ -180,3 +180,12 @@ def test_hundred_pin_guesses_refused_backoff_grows_and_survives_power_cycle(
             w.close()
     finally:
         again.stop()
+
+
+def test_clinical_hard_limits_out_of_reach_of_the_service_role(board):
+    # the highest role, authenticated with the manufacturer's key ($CRYO_KEYS)
+    with Link(board.port, timeout=3) as link:
+        floor = link.get("limits.floor_c")
+        with pytest.raises(LinkInvalid, match="no role can widen it"):
+            link.set("limits.floor_c", floor - 20, role="service")
+        assert link.get("limits.floor_c") == floor
