@@ -33,7 +33,7 @@ QEMU_ELF    := $(abspath $(MP_DIR)/ports/qemu/build-cryo/firmware.elf)
 export QEMU_ELF QEMU_HEAP
 FROZEN_SRC  := $(shell find firmware/cryo boards/sim -name '*.py') boards/qemu-mps2/manifest.py
 
-.PHONY: all venv test test32 lint bench demo clean micropython32 qemu stress
+.PHONY: all venv test test32 lint bench demo clean micropython32 qemu stress sbom
 
 all: test
 
@@ -113,6 +113,17 @@ $(MICROPYTHON32): $(MP_UNPACKED) $(TOOLCHAIN)
 	$(MAKE) -C $(MP_DIR)/mpy-cross -j2 >/dev/null
 	$(MAKE) -C $(MP_DIR)/ports/unix -j2 BUILD=build-32f $(MP_UNIX_OPTS) \
 	  FROZEN_MANIFEST=$(abspath $(MP_DIR))/extmod/asyncio/manifest.py >/dev/null
+
+# CycloneDX SBOMs: the host tools (the venv's packages, cyclonedx-py) and the
+# firmware image of each board (host_tools/sbom.py; `cryo flash` also puts
+# it into every slot, hashed and signed with the release manifest).
+SBOM_DIR    ?= build/sbom
+sbom: $(STAMP)
+	@mkdir -p $(SBOM_DIR)
+	$(BIN)/cyclonedx-py environment --pyproject pyproject.toml --of JSON \
+	  -o $(SBOM_DIR)/host-tools.cdx.json $(VENV)
+	@for b in sim rp2040 rp2350 esp32s3 stm32f4; do \
+	  $(BIN)/python -m host_tools.sbom --board $$b -o $(SBOM_DIR)/firmware-$$b.cdx.json; done
 
 bench: $(STAMP) $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
 	$(BIN)/python bench/run.py

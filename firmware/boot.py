@@ -29,6 +29,34 @@ try:
 except Exception as _e:  # noqa: BLE001 - main.py then runs without storage: STORAGE blocks treatment
     print("boot: flash not mounted:", _e)
 
+# 2b. A provisioned device (docs/security.md) is locked: Ctrl-C off from here
+# on, and a reset timer that main.py cancels when it starts (cryo.link.unlock:
+# the board never idles at an open REPL unless a service unlock runs).
+_locked = False
+try:
+    import os as _os
+
+    from cryo import paths as _paths
+
+    _os.stat(_paths.on_flash(_paths.AUTH_PATH))
+    _locked = True
+except OSError:
+    pass  # a development device: the console stays open, BOOT as before
+if _locked:
+    import micropython as _mp
+
+    _mp.kbd_intr(-1)
+    BOOT["locked"] = True
+    try:
+        from cryo.clock import BoardClock as _Clock
+        from cryo.link import unlock as _unlock
+
+        BOOT["timer"], _open = _unlock.at_boot(_paths.on_flash(_paths.AUTH_UNLOCK_PATH), _Clock())
+        if _open:
+            _mp.kbd_intr(3)  # the service unlock continues after a soft reset
+    except Exception as _e:  # noqa: BLE001 - still locked: Ctrl-C stays off
+        print("boot: unlock timer:", repr(_e))
+
 # 3. ---- APP SELECTION HOOK (cryo.app: firmware/cryo/app/) ----
 APP = None
 try:

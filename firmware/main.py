@@ -89,7 +89,7 @@ def _boot_app():
     return globals().get("APP")
 
 
-def build(board=None, app=None):
+def build(board=None, app=None, locked=False):
     """Board, controller and command channel (no loop yet).
 
     ``app``: boot's app selection result (default: boot.py's ``APP``). Its
@@ -122,9 +122,11 @@ def build(board=None, app=None):
         return logmod.TreatmentLog(root=LOG_ROOT, clock=board.clock, rtc=rtc_log)
 
     def make_audit():
+        from cryo.link.auth import load_audit_key
         from cryo.storage.audit import AuditTrail
 
-        return AuditTrail(AUDIT_PATH, rtc=rtc)
+        # a provisioned device keys every entry (cryo.storage.audit)
+        return AuditTrail(AUDIT_PATH, rtc=rtc, key=load_audit_key(paths.on_flash(paths.AUTH_PATH)))
 
     def make_events():
         from cryo.storage.events import DeviceEventLog
@@ -144,26 +146,57 @@ def build(board=None, app=None):
         state=SafetyState(D.SAFETY_STATE_PATH),
         events=events,
         rtc=rtc_log,
+        console_locked=locked,
     )
 
     def make_link():
+        from cryo.link import auth
         from cryo.link.channel import CommandChannel
         from cryo.link.stdio import StdioStream
 
         s = StdioStream()
-        return CommandChannel(ctl, s, s)
+        # A provisioned device authenticates every state-changing command.
+        a = auth.load(
+            board.clock,
+            paths.on_flash(paths.AUTH_PATH),
+            paths.on_flash(paths.ROLES_PATH),
+            paths.on_flash(paths.AUTH_FAILS_PATH),
+        )
+        if a is not None and a.problem:
+            print("main: authentication:", a.problem)
+        return CommandChannel(ctl, s, s, auth=a)
 
     ctl.attach_link(_optional("command channel", make_link))
     return board, ctl
 
 
-def main(board=None, app=None):
-    ctl = None
+def provisioned():
+    """True on a provisioned device (``auth.txt`` on the flash): it is
+    locked - Ctrl-C off, the command link the only interface, the REPL
+    only through an authenticated service unlock (docs/security.md)."""
+    import os
+
     try:
-        board, ctl = build(board, app)
+        os.stat(paths.on_flash(paths.AUTH_PATH))
+        return True
+    except OSError:
+        return False
+
+
+def main(board=None, app=None):
+    locked = provisioned()
+    if locked:
+        if hasattr(micropython, "kbd_intr"):
+            micropython.kbd_intr(-1)
+        _lock_again()
+    ctl = None
+    unlocked = False
+    try:
+        board, ctl = build(board, app, locked)
         ctl.run()
         if ctl.service_requested:
             print("main: service mode (%s): control loop stopped, valves closed" % ctl.service_role)
+            unlocked = locked and _unlock(ctl)
         return ctl
     finally:
         # Valves closed whatever got us here (exception, Ctrl-C, service).
@@ -177,8 +210,52 @@ def main(board=None, app=None):
 
                 cboard.safe_valves()
         finally:
+            if locked and not unlocked:
+                _halt()  # never returns: no REPL on a locked device
             if hasattr(micropython, "kbd_intr"):
                 micropython.kbd_intr(3)
+
+
+def _lock_again():
+    """main.py runs: any service unlock has ended, and boot.py's reset timer
+    (armed in case main.py never ran) is no longer needed."""
+    from cryo.link import unlock
+
+    t = globals().get("BOOT", {}).get("timer")
+    if t is not None:
+        t.deinit()
+    unlock.end(paths.on_flash(paths.AUTH_UNLOCK_PATH))
+
+
+def _unlock(ctl):
+    """The authenticated service unlock of a locked device (the channel
+    granted it to the service role and the controller audited it): the REPL
+    for ``unlock_s`` seconds, then a hard reset; any reset ends it sooner."""
+    from cryo.link import unlock
+
+    s = ctl.link.unlock_s if ctl.link is not None else 0
+    if not s:
+        return False
+    # the timer stays referenced while it runs
+    globals()["_UNLOCK_TIMER"] = unlock.begin(paths.on_flash(paths.AUTH_UNLOCK_PATH), ctl.clock, s)
+    print("main: service unlock for %d s: REPL open until then or the next reset" % s)
+    return True
+
+
+def _halt():
+    """A locked device whose controller stopped without an unlock: valves
+    are closed; restart the board instead of returning to the REPL."""
+    import time
+
+    from cryo import board as cboard
+
+    print("main: locked device: controller stopped; restarting")
+    try:
+        t = cboard.reset_after(500)
+    except Exception:  # noqa: BLE001 - no timer: stay here, valves closed, until power-off
+        t = None
+    while True:
+        time.sleep_ms(100 if t is not None else 1000)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,10 @@ BOOT_LAYER = ("cryo/__init__.py", "cryo/clock.py", "cryo/board/__init__.py")
 BOOT_LAYER += ("cryo/board/definition.py",)
 BOOT_LAYER += ("cryo/app/__init__.py", "cryo/app/hmac256.py", "cryo/app/manifest.py")
 BOOT_LAYER += ("cryo/app/slots.py", "cryo/paths.py")
+# the update check runs from the boot layer, never from the slot it checks;
+# boot.py of a locked device needs the unlock timer (docs/security.md)
+BOOT_LAYER += ("cryo/app/release.py", "cryo/app/ed25519.py")
+BOOT_LAYER += ("cryo/link/__init__.py", "cryo/link/unlock.py")
 MAIN_STUB = (
     "# Written by `cryo flash`: boot.py selected and verified an app slot;\n"
     "# run that slot's main.py (or stay in the safe state if there is none).\n"
@@ -216,6 +220,10 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict
         version = m.group(1)
     mpy_major = mpy_cross_version()[0]
     meta = {"version": version, "mpy": mpy_major, "arch": march, "board": board}
+    from host_tools import sbom
+
+    # the SBOM ships in the slot: hashed in the manifest, covered by its signature
+    slot[sbom.SLOT_NAME] = sbom.firmware_bom(version, board)
     return {"slot": slot, "root": root, "meta": meta, "profile": prof}
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from host_tools import FIRMWARE_DIR, sim
+from host_tools import FIRMWARE_DIR, keys, sim
 from host_tools.archive_db import cli as archive
 from host_tools.archive_db.location import ENV_ARCHIVE
 from host_tools.commands import config, flash, logs, monitor, reset, tune
@@ -285,8 +285,8 @@ def _add_reset(subparsers):
 
 
 # in `cryo --help` order
-# `cryo archive` and `cryo serve` keep their tables beside their handlers (host_tools/archive_db,
-# host_tools/serve): their ``register`` adds them here.
+# `cryo archive`, `cryo serve` and `cryo keys` keep their tables beside their handlers
+# (host_tools/archive_db, host_tools/serve, host_tools/keys.py): their ``register`` adds them here.
 COMMANDS = (
     _add_sim,
     _add_flash,
@@ -297,6 +297,7 @@ COMMANDS = (
     _add_monitor,
     _add_tune,
     _add_reset,
+    keys.register,
 )
 
 

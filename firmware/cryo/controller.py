@@ -120,7 +120,8 @@ class Controller:
     acknowledgement; 2: unusable, CONFIG stays active). ``rtc``: callable
     returning (seconds since 2000-01-01, ms) for session headers. ``link``:
     the command channel ``run()`` polls (``attach_link`` when it needs the
-    controller first). ``app``: boot's app selection (``cryo.app``): fault 1
+    controller first). ``console_locked``: a provisioned device whose
+    Ctrl-C stays off (docs/security.md). ``app``: boot's app selection (``cryo.app``): fault 1
     latches FIRMWARE until a service acknowledgement, 2 keeps it active;
     ``manifest_sha256`` becomes the session header's ``fw_hash``.
     """
@@ -141,6 +142,7 @@ class Controller:
         state=None,
         events=None,
         rtc=None,
+        console_locked=False,
     ):
         self.board = board
         clock = clock if clock is not None else board.clock
@@ -203,7 +205,10 @@ class Controller:
         self.app_fault = 0
 
         parts = _Parts(self)
-        self.ticker = tk = Tick(parts, self._pressed, getattr(micropython, "kbd_intr", None))
+        # A locked device keeps Ctrl-C off at all times (main.py): the tick
+        # does not switch it back on after a treatment.
+        kbd = None if console_locked else getattr(micropython, "kbd_intr", None)
+        self.ticker = tk = Tick(parts, self._pressed, kbd)
         self.protocol = tk.protocol
         parts.ticker = tk
         # The commands, published under their names (the link calls them).

@@ -32,3 +32,13 @@ def slot_dir(slot):
 def on_flash(name):
     """The absolute path of ``name`` on the device (flash mounted at /)."""
     return "/" + name
+
+
+# Device security (cryo.link.auth): the provisioning record (device id and
+# per-device service key; present = authenticated link enforced) and the
+# persisted count of failed authentications (cryo.link.backoff).
+AUTH_PATH = "auth.txt"
+AUTH_FAILS_PATH = "auth.fails"
+AUTH_UNLOCK_PATH = "auth.unlock"  # cryo.link.unlock: end of a service unlock (ticks)
+APP_RELEASE_PUB = "app/release.pub"  # cryo.app.release: the release key (Ed25519, public)
+APP_COUNTER = "app/counter"  # cryo.app.release: lowest version code still accepted

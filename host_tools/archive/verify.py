@@ -44,19 +44,30 @@ def verify_audit(folder: Path, idx: dict | None = None) -> dict:
     if not trail.exists():
         return {"ok": True, "entries": 0, "note": "no audit trail on the device"}
     from cryo.storage.audit import line_hash, verify_bytes
+    from host_tools.auth import audit_keying
 
     done = (idx or {}).get("audit") or {"bytes": 0, "n": 0, "hash": None}
     data = trail.read_bytes()
     if len(data) < done["bytes"]:
-        done = {"bytes": 0, "n": 0, "hash": None}
+        done = {"bytes": 0, "n": 0, "hash": None, "device": done.get("device")}
     new = data[done["bytes"] :]
     start = (done["n"], done["hash"]) if done["n"] else None
-    problems = verify_bytes(new, None, start) if new else []
+    device = done.get("device")
+    keying = audit_keying(device)  # MACs of a provisioned device's entries
+    problems = verify_bytes(new, None, start, keying) if new else []
     lines = [ln for ln in new[: new.rfind(b"\n") + 1].split(b"\n") if ln]
     if lines and not problems:
         done = {"bytes": done["bytes"] + new.rfind(b"\n") + 1, "n": done["n"] + len(lines)}
         done["hash"] = line_hash(lines[-1])
+        done["device"] = keying.device if keying is not None else device
     if idx is not None and not problems:
         idx["audit"] = done
     head = [done["n"], done["hash"]] if done["n"] else None
-    return {"ok": not problems, "entries": done["n"], "problems": problems, "anchor": head}
+    keyed = "no master secret on this host" if keying is None else (keying.device or "unkeyed")
+    return {
+        "ok": not problems,
+        "entries": done["n"],
+        "problems": problems,
+        "anchor": head,
+        "keyed": keyed,
+    }

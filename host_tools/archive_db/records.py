@@ -187,7 +187,8 @@ def audit_rows(serial: str, dest: Path, after_n: int) -> list[dict]:
     for line in data[: data.rfind(b"\n") + 1].splitlines():
         if not line:
             continue
-        n, time_s, kind, role, subject, old, new, prev = json.loads(line)
+        # a provisioned device's entry carries its MAC as a ninth element (cryo.storage.audit)
+        n, time_s, kind, role, subject, old, new, prev = json.loads(line)[:8]
         if n <= after_n:
             continue
         rows.append(

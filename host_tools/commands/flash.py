@@ -31,6 +31,7 @@ command.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -125,6 +126,7 @@ def deploy(
     audit: bool = True,
     build_result: dict | None = None,
     log=print,
+    signer=None,
 ) -> dict:
     """Deploy the app over an open :class:`host_tools.device.connect.Session`."""
     from cryo.app import manifest
@@ -168,6 +170,10 @@ def deploy(
 
     files = manifest_files(b["slot"])
     text = manifest.sign(key, b["meta"], files)
+    # a device holding a release key installs only signed, not older releases
+    from host_tools.keys import sign_release
+
+    sig = sign_release(info, text, signer)
     active = (info.get("active") or "").strip() or None
     if active not in ("a", "b"):
         active = None
@@ -260,6 +266,8 @@ def deploy(
                 progress(0)
         for p in plan.transfer:
             session.write_file(_slot_path(t, p), b["slot"][p], progress=progress)
+        if sig is not None:
+            session.write_file(_slot_path(t, "manifest.sig"), sig.encode())
         session.write_file(mf + ".tmp", text.encode())
         session.exec(f"os.rename({mf + '.tmp'!r}, {mf!r})")
         problems = session.eval(
@@ -271,6 +279,14 @@ def deploy(
                 "the new app did not verify on the device (previous firmware kept): "
                 + "; ".join(problems[:3])
             )
+        if info.get("release"):  # the boot layer's check, before the switch
+            code = f"print(repr(__import__('cryo.app.release').app.release.install('', {t!r})))"
+            problems = ast.literal_eval(session.exec(code, timeout=120).decode().strip())
+            if problems:
+                raise AccessDenied(
+                    "the device refused the release (previous firmware kept): "
+                    + "; ".join(problems[:3])
+                )
         tmp = paths.APP_ACTIVE + ".tmp"
         session.exec(
             f"f=open({tmp!r},'w')\nf.write({t!r})\nf.close()\n"

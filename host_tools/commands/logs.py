@@ -124,6 +124,8 @@ def cmd_logs(args) -> int:
             )
             for msg in res["events"]["problems"]:
                 print(f"warning: {msg}", file=sys.stderr)
+            for msg in v["audit"].get("problems", [])[:1]:
+                print(f"audit trail: first problem: {msg}", file=sys.stderr)
         if not res["verify"]["ok"]:
             raise InvalidInput("the pulled log failed verification (see above); archive kept")
         return 0

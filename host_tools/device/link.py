@@ -77,6 +77,8 @@ _ERROR_CLASS = {
     msg.E_INVALID: LinkInvalid,
     msg.E_ARGS: LinkInvalid,
     msg.E_VERSION: LinkMismatch,
+    msg.E_AUTH: LinkDenied,
+    msg.E_LOCKED: LinkDenied,
 }
 
 
@@ -144,8 +146,21 @@ class Link:
     (``ok`` true) or raises; helpers below wrap each command.
     """
 
-    def __init__(self, port, *, baudrate=DEFAULT_BAUD, timeout=DEFAULT_TIMEOUT, on_noise=None):
+    def __init__(
+        self,
+        port,
+        *,
+        baudrate=DEFAULT_BAUD,
+        timeout=DEFAULT_TIMEOUT,
+        on_noise=None,
+        credentials=None,
+    ):
         self.port = port if isinstance(port, str) else "<stream>"
+        if credentials is None:
+            from host_tools.auth import Credentials
+
+            credentials = Credentials()
+        self.credentials = credentials  # keys for a provisioned device (host_tools.auth)
         self.timeout = timeout
         self._locked = None
         if isinstance(port, str):
@@ -261,10 +276,31 @@ class Link:
     # ---- requests -------------------------------------------------------
 
     def request(self, cmd: str, timeout: float | None = None, **fields) -> dict:
-        rid = next(self._ids) & 0x3FFFFFFF
-        obj = {"id": rid, "cmd": cmd}
+        obj = {"cmd": cmd}
         obj.update(fields)
-        frame = framing.encode(obj)
+        reply = self._exchange(obj, timeout)
+        if not reply.get("ok") and reply.get("err") == msg.E_AUTH and reply.get("required"):
+            # A provisioned device: challenge-response (host_tools.auth). It
+            # answered, so a short probe timeout no longer applies.
+            wait = max(self.timeout if timeout is None else timeout, DEFAULT_TIMEOUT)
+            ch = self.request("challenge", wait, role=fields.get("role"))
+            key = self.credentials.key(ch)
+            reply = self._exchange(obj, wait, (key, ch["nonce"]))
+        if not reply.get("ok"):
+            raise error_for(reply)
+        return reply
+
+    def _exchange(self, obj: dict, timeout: float | None, auth=None) -> dict:
+        """Send one request (signed with ``auth`` = (key, nonce)), return its reply."""
+        cmd = obj["cmd"]
+        rid = next(self._ids) & 0x3FFFFFFF
+        obj = dict(obj, id=rid)
+        if auth is None:
+            frame = framing.encode(obj)
+        else:
+            from host_tools.auth import signed_frame
+
+            frame = signed_frame(obj, *auth)
         if len(frame) - 1 > msg.MAX_LINE:
             raise LinkInvalid(
                 f"{cmd}: request too long ({len(frame) - 1} > {msg.MAX_LINE} B)", msg.E_TOO_LONG
@@ -288,10 +324,7 @@ class Link:
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
-        reply = slot[0]
-        if not reply.get("ok"):
-            raise error_for(reply)
-        return reply
+        return slot[0]
 
     def await_controller(self, boot_wait: float = BOOT_WAIT, repl_ok=False) -> bool:
         """Wait until the controller answers ``hello`` (True).
@@ -361,8 +394,11 @@ class Link:
     def ack(self, role: str = "operator"):
         return self.request("ack", role=role)
 
-    def service(self, role: str = "service"):
-        return self.request("service", role=role)
+    def service(self, role: str = "service", unlock_s: int | None = None):
+        """Service mode; on a provisioned device the REPL unlock for ``unlock_s`` s."""
+        if unlock_s is None:
+            return self.request("service", role=role)
+        return self.request("service", role=role, unlock_s=unlock_s)
 
     def stats(self) -> dict:
         return self.request("stats")["stats"]

@@ -141,6 +141,7 @@ def _cry_probe():
     k = rd({paths.APP_KEY!r}, 'rb')
     d['key_fp'] = binascii.hexlify(hashlib.sha256(k).digest()).decode()[:16] if k else None
     d['fault'] = rd({paths.APP_FAULT!r})
+    d['release'] = rd({paths.APP_RELEASE_PUB!r})
     return d
 print(repr(_cry_probe()))
 """
@@ -219,7 +220,12 @@ if _slot:
 _cry_purge()
 try:
     from cryo.storage.audit import AuditTrail
-    _t = AuditTrail({paths.AUDIT_PATH!r})
+    try:  # a provisioned device keys its entries (cryo.link.auth)
+        from cryo.link.auth import load_audit_key
+        _k = load_audit_key({paths.AUTH_PATH!r})
+    except ImportError:
+        _k = None
+    _t = AuditTrail({paths.AUDIT_PATH!r}, key=_k) if _k else AuditTrail({paths.AUDIT_PATH!r})
     {body}
     print('recorded')
 except ImportError:

@@ -332,6 +332,22 @@ def safe_valves(definition=None):
     _output(d["master_valve"], "master_valve")
 
 
+def last_reset():
+    """Why this board last reset ("soft", "power", ... as ``Board.reset_cause``)."""
+    return reset_cause_name(machine.reset_cause(), machine)
+
+
+def reset_after(ms):
+    """Hard-reset the board in ``ms`` milliseconds (a one-shot virtual timer,
+    which also fires while the board sits at the REPL): the end of a
+    time-limited service unlock. Returns the timer (keep a reference)."""
+    return machine.Timer(-1, mode=machine.Timer.ONE_SHOT, period=ms, callback=_reset)
+
+
+def _reset(_timer):
+    machine.reset()
+
+
 def build(path=_BOARD_JSON, clock=None):
     return Board(load_definition(path), clock)
 

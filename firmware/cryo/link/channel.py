@@ -27,8 +27,8 @@ What the channel needs from the controller is documented in docs/link.md
 from micropython import const
 
 from cryo.link import messages as m
-from cryo.link.errors import Denied, NotNow
-from cryo.link.framing import FrameError, encode
+from cryo.link.errors import AuthFailed, Denied, Locked, NotNow
+from cryo.link.framing import FrameError, encode, payload_length
 from cryo.link.parser import parse
 
 _RX_CHUNK = const(64)
@@ -62,8 +62,13 @@ def _clean(x, nd=3):
 
 
 class CommandChannel:
-    def __init__(self, controller, stream_in, stream_out, clock=None, tx_size=m.MAX_REPLY):
+    def __init__(
+        self, controller, stream_in, stream_out, clock=None, tx_size=m.MAX_REPLY, auth=None
+    ):
         self._ctl = controller
+        # cryo.link.auth.Authenticator on a provisioned device; None: nothing
+        # is authenticated (development device).
+        self._auth = auth
         self._in = stream_in
         self._out = stream_out
         if clock is None:
@@ -82,6 +87,7 @@ class CommandChannel:
         self._tel_period = 0  # ms, 0 = off
         self._tel_due = 0
         self.tel_seq = 0
+        self.unlock_s = 0  # a granted service unlock (locked device), seconds
         # Counters (read by `stats` and tests).
         self.frames = 0  # requests executed successfully
         self.rx_bytes = 0
@@ -184,6 +190,10 @@ class CommandChannel:
         rid = None
         try:
             rid, cmd, args = parse(self._line, n)
+            if self._auth is not None and m.needs_auth(cmd, args):
+                if "role" not in args:
+                    raise FrameError(m.E_ARGS, "%s: missing field 'role'" % cmd)
+                self._auth.verify(self._line, payload_length(self._line, n), cmd, args["role"])
             reply = self._dispatch(cmd, args)
         except FrameError as e:
             # parse() sets e.rid; a FrameError raised while dispatching keeps None.
@@ -198,6 +208,12 @@ class CommandChannel:
         except NotNow as e:
             self._error(rid, m.E_STATE, str(e))
             return
+        except AuthFailed as e:
+            self._error(rid, m.E_AUTH, str(e), {"required": e.required})
+            return
+        except Locked as e:
+            self._error(rid, m.E_LOCKED, str(e), {"retry_s": e.retry_s, "fails": e.fails})
+            return
         except Exception as e:  # noqa: BLE001 - never into the control loop
             self.internal += 1
             self._error(rid, m.E_INTERNAL, "%s: %s" % (type(e).__name__, e))
@@ -207,9 +223,12 @@ class CommandChannel:
         reply["ok"] = True
         self._send(reply)
 
-    def _error(self, rid, code, msg):
+    def _error(self, rid, code, msg, extra=None):
         self.errors[code] += 1
-        self._send({"id": rid, "ok": False, "err": code, "msg": msg})
+        reply = {"id": rid, "ok": False, "err": code, "msg": msg}
+        if extra:
+            reply.update(extra)
+        self._send(reply)
 
     # ---- commands ---------------------------------------------------
 
@@ -225,7 +244,18 @@ class CommandChannel:
         if cmd == "hello":
             import cryo
 
-            return {"fw": cryo.VERSION, "proto": m.VERSION, "max_line": m.MAX_LINE}
+            out = {"fw": cryo.VERSION, "proto": m.VERSION, "max_line": m.MAX_LINE}
+            out["auth"] = self._auth is not None
+            if self._auth is not None:
+                out["device"] = self._auth.device_id
+            return out
+        if cmd == "challenge":
+            if self._auth is None:
+                raise FrameError(
+                    m.E_UNSUPPORTED,
+                    "this device is not provisioned: its commands need no authentication",
+                )
+            return self._auth.challenge(args["role"])
         if cmd == "stats":
             return {"stats": self.stats()}
         if cmd == "autotune" or cmd == "step":
@@ -236,9 +266,22 @@ class CommandChannel:
         if cmd == "ack":
             return {"result": _clean(self._call("ack_fault", role))}
         if cmd == "service":
+            unlock = 0
+            if self._auth is not None:
+                # a locked device: service mode is the REPL unlock
+                self._need(role, m.UNLOCK_ROLE, "service mode on a provisioned device")
+                unlock = self._unlock_seconds(args)
             self._call("request_service_mode", role)
-            return {"service": True}
+            self.unlock_s = unlock
+            return {"service": True, "unlock_s": unlock}
         return {"saved": _clean(self._call("save_config", role))}  # save
+
+    def _unlock_seconds(self, args):
+        lo, default, hi = m.UNLOCK_S
+        s = args.get("unlock_s", default)
+        if not lo <= s <= hi:
+            raise ValueError("unlock_s %d out of range: %d..%d seconds" % (s, lo, hi))
+        return s
 
     def _need(self, role, needed, what):
         if not m.role_allows(role, needed):

@@ -49,6 +49,8 @@ E_DENIED = "E_DENIED"  # role too low for this action
 E_STATE = "E_STATE"  # not allowed in the controller's current state
 E_UNSUPPORTED = "E_UNSUPPORTED"  # the controller does not offer this
 E_INTERNAL = "E_INTERNAL"  # unexpected exception in a handler (caught)
+E_AUTH = "E_AUTH"  # authentication missing or wrong (provisioned device)
+E_LOCKED = "E_LOCKED"  # too many failed authentications: wait retry_s
 
 ERRORS = (
     E_FRAME,
@@ -63,6 +65,8 @@ ERRORS = (
     E_STATE,
     E_UNSUPPORTED,
     E_INTERNAL,
+    E_AUTH,
+    E_LOCKED,
 )
 
 # Field type tags used in COMMANDS.
@@ -72,6 +76,10 @@ T_STR = "str"
 T_ANY = "any"  # a JSON scalar (config values: int, float, bool, str)
 T_ROLE = "role"
 
+# The authentication field (cryo.link.auth): HMAC hex, last in the JSON text.
+AUTH = "auth"
+_A = (AUTH, T_STR)
+
 # Commands: name -> (required fields, optional fields), each a tuple of
 # (field, type). "v", "id" and "cmd" are implicit. Anything else is E_ARGS.
 COMMANDS = {
@@ -79,20 +87,32 @@ COMMANDS = {
     "status": ((), ()),
     "telemetry": ((), (("rate_hz", T_NUM),)),  # rate 0 = off
     "get": ((("name", T_STR),), ()),
-    "set": ((("name", T_STR), ("value", T_ANY), ("role", T_ROLE)), ()),
-    "save": ((("role", T_ROLE),), ()),
+    "set": ((("name", T_STR), ("value", T_ANY), ("role", T_ROLE)), (_A,)),
+    "save": ((("role", T_ROLE),), (_A,)),
     "autotune": (
         (("action", T_STR),),
-        (("role", T_ROLE), ("setpoint_c", T_NUM), ("amplitude", T_NUM), ("hysteresis_c", T_NUM)),
+        (
+            ("role", T_ROLE),
+            ("setpoint_c", T_NUM),
+            ("amplitude", T_NUM),
+            ("hysteresis_c", T_NUM),
+            _A,
+        ),
     ),
     "step": (
         (("action", T_STR),),
-        (("role", T_ROLE), ("demand", T_NUM), ("duration_s", T_NUM)),
+        (("role", T_ROLE), ("demand", T_NUM), ("duration_s", T_NUM), _A),
     ),
-    "ack": ((("role", T_ROLE),), ()),
-    "service": ((("role", T_ROLE),), ()),
+    "ack": ((("role", T_ROLE),), (_A,)),
+    "service": ((("role", T_ROLE),), (("unlock_s", T_INT), _A)),
     "stats": ((), ()),
+    "challenge": ((("role", T_ROLE),), ()),  # a nonce for one authenticated command
 }
+
+# A provisioned (locked) device opens its REPL only to the service role, for
+# unlock_s seconds (then it resets; any reset ends the unlock).
+UNLOCK_ROLE = "service"
+UNLOCK_S = (10, 1800, 14400)  # min, default, max
 
 # Actions accepted by "autotune" and "step".
 RUN_ACTIONS = ("start", "stop", "status")
@@ -132,3 +152,12 @@ def role_allows(role, needed):
     if role not in ROLES or needed not in ROLES:
         return False
     return _LEVELS[role] >= _LEVELS[needed]
+
+
+def needs_auth(cmd, args):
+    """True for the commands a provisioned device authenticates: every one
+    that changes state (``set`` and ``ACTION_ROLE``), except the read-only
+    ``status`` action of autotune/step."""
+    if cmd != "set" and cmd not in ACTION_ROLE:
+        return False
+    return args.get("action") != "status"

@@ -28,7 +28,31 @@ import json
 import os
 from binascii import hexlify
 
+from cryo.app.hmac256 import hmac_sha256
+
 GENESIS = "0" * 64
+PROVISION = "provision"  # kind of the first keyed entry; subject = device id
+_MAC_TAIL = 68  # ',"' + 64 hex digits + '"]'
+
+
+def entry_mac(key, body):
+    """Hex (bytes) of the MAC of an entry's 8-element text ``body``."""
+    return hexlify(hmac_sha256(key, body))
+
+
+class Keying:
+    """What a verifier knows of the audit key: ``derive(device_id) -> key``
+    (the manufacturer's derivation) and the device once a provisioning
+    entry named it (kept across incremental verifications)."""
+
+    def __init__(self, derive, device=None):
+        self.derive = derive
+        self.device = device
+        self.key = None if device is None else derive(device)
+
+    def provisioned(self, device):
+        self.device = device
+        self.key = self.derive(device)
 
 
 def line_hash(line):
@@ -51,9 +75,10 @@ def _encode(entry):
 class AuditTrail:
     """Hash-chained append-only trail in the file ``path``."""
 
-    def __init__(self, path, rtc=None):
+    def __init__(self, path, rtc=None, key=None):
         self.path = path
         self._rtc = rtc  # callable -> seconds since 2000-01-01 (for append())
+        self._key = key  # audit key of a provisioned device (keyed entries)
         self.count = 0
         self.head = GENESIS
         self.damaged = None  # message if the tail was found damaged at open
@@ -84,6 +109,8 @@ class AuditTrail:
     def _append(self, kind, time_s, role, subject, old, new):
         entry = [self.count + 1, time_s, kind, role, subject, old, new, self.head]
         line = _encode(entry)
+        if self._key is not None:
+            line = line[:-1] + b',"' + entry_mac(self._key, line) + b'"]'
         with open(self.path, "ab") as f:
             if self.damaged:
                 f.write(b"\n")  # keep a torn tail on its own line
@@ -181,12 +208,15 @@ class AuditTrail:
             return None
 
 
-def verify_bytes(data, anchor=None, start=None):
-    """Verify a trail's bytes (device or host copy); list of problems.
+def verify_bytes(data, anchor=None, start=None, keying=None):
+    """Verify a trail's bytes (device or host copy); list of problems, the
+    first tampered entry first.
 
     ``start``: ``(n, hash)`` of the entry just before ``data`` when ``data``
     is the rest of a trail whose beginning was verified before (the host
     checks only what a pull added); the anchor must then lie in ``data``.
+    ``keying``: a :class:`Keying` to check the MACs of keyed entries (without
+    it they are only chain-checked).
     """
     problems = []
     lines = data.split(b"\n")
@@ -200,7 +230,7 @@ def verify_bytes(data, anchor=None, start=None):
         lineno = i + 1
         try:
             e = json.loads(line)
-            ok = isinstance(e, list) and len(e) == 8 and isinstance(e[0], int)
+            ok = isinstance(e, list) and len(e) in (8, 9) and isinstance(e[0], int)
         except ValueError:
             ok = False
         if not ok:
@@ -217,6 +247,8 @@ def verify_bytes(data, anchor=None, start=None):
                 "line %d: entry %d does not chain to the previous entry (edited, removed or inserted)"
                 % (lineno, n)
             )
+        if keying is not None:
+            _check_key(problems, keying, lineno, e, line)
         prev = line_hash(line)
         hashes[n] = prev
         expect = n + 1
@@ -229,3 +261,24 @@ def verify_bytes(data, anchor=None, start=None):
         elif hashes[an] != ah:
             problems.append("entry %d does not match the anchor hash (rewritten history)" % an)
     return problems
+
+
+def _check_key(problems, keying, lineno, e, line):
+    n = e[0]
+    if len(e) == 8:
+        if keying.device is not None:
+            problems.append(
+                "line %d: entry %d has no MAC in a keyed trail (written without the device key)"
+                % (lineno, n)
+            )
+        return
+    if e[2] == PROVISION and isinstance(e[4], str):
+        keying.provisioned(e[4])
+    if keying.key is None:
+        problems.append(
+            "line %d: entry %d is keyed but no provisioning entry names its device" % (lineno, n)
+        )
+    elif entry_mac(keying.key, line[:-_MAC_TAIL] + b"]").decode() != e[8]:
+        problems.append(
+            "line %d: entry %d MAC does not match (rewritten without the device key)" % (lineno, n)
+        )

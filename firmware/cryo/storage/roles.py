@@ -20,7 +20,13 @@ from cryo.storage.schema import ROLES
 ITERATIONS = 2000
 
 
-def _hash(salt, pin, iterations):
+def verifier(salt, pin, iterations):
+    """The stored verifier of ``pin``: SHA-256 iterated over ``salt + pin``.
+
+    The host computes the same bytes from the PIN the user types and the
+    salt and iteration count the device sends with a challenge
+    (``cryo.link.auth``), so the PIN never crosses the link.
+    """
     h = salt + pin.encode()
     i = 0
     while i < iterations:
@@ -46,6 +52,11 @@ def _read(path):
     return out
 
 
+def entry(path, role):
+    """``(iterations, salt, verifier)`` stored for ``role``, or None."""
+    return _read(path).get(role)
+
+
 def set_pin(path, role, pin, salt=None, iterations=ITERATIONS):
     """Store ``role``'s PIN (4..12 digits) as a salted hash."""
     if role not in ROLES:
@@ -55,7 +66,7 @@ def set_pin(path, role, pin, salt=None, iterations=ITERATIONS):
     if salt is None:
         salt = os.urandom(16)
     entries = _read(path)
-    entries[role] = (iterations, salt, _hash(salt, pin, iterations))
+    entries[role] = (iterations, salt, verifier(salt, pin, iterations))
     lines = []
     for r in sorted(entries):
         it, s, h = entries[r]
@@ -72,7 +83,7 @@ def check_pin(path, role, pin):
     if entry is None or not isinstance(pin, str):
         return False
     it, salt, want = entry
-    got = _hash(salt, pin, it)
+    got = verifier(salt, pin, it)
     diff = 0
     i = 0
     while i < len(want):  # constant time in the PIN
