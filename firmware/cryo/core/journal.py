@@ -74,7 +74,8 @@ class Journal:
         if log is None or not log.active:
             return
         try:
-            log.event(code, arg, arg2, now)
+            # committed at the idle point right after the tick (commit_soon)
+            log.event(code, arg, arg2, now, False)
         except OSError as e:
             self._failed(now, "log event", e)
 

@@ -16,8 +16,10 @@ Durability. littlefs makes file data durable at ``flush()`` (lfs2
 ``file_sync``) and falls back to the last synced state after a power loss
 (littlefs DESIGN.md: copy-on-write, atomic commits). A record is *committed* once flushed:
 
-* session header, events and summary are flushed immediately (with any
-  samples queued before them, preserving order);
+* session header and summary are flushed immediately (with any samples
+  queued before them, preserving order), and so are events, except those
+  the controller writes in a tick: ``commit_soon`` commits them at the idle
+  point right after it (``event(..., commit=False)``);
 * samples are queued in a preallocated buffer and flushed every
   ``commit_every`` samples (default 10 = 1 s at 10 Hz): a power cut costs
   at most that many samples, never a committed record. ``committed_seq``
@@ -91,6 +93,7 @@ class TreatmentLog:
         self._qbuf = bytearray(commit_every * R.SAMPLE_SIZE)
         self._qmv = memoryview(self._qbuf)
         self._qn = 0
+        self._rotate_at = len(self._qbuf) + R.frame_size(R.TYPE_EVENT)
         self.dropped = 0  # samples not logged because the log was full
         self.full = False
         self.rejected_bytes = 0  # damaged bytes seen while scanning at open
@@ -181,9 +184,10 @@ class TreatmentLog:
 
     # -- writing --
 
-    def _write_frame(self, rtype, values):
-        """Flush queued samples, append one framed record and commit it."""
-        self._drain()
+    def _write_frame(self, rtype, values, commit=True):
+        """Write queued samples, append one framed record; commit both
+        (else ``commit_soon`` does, at the idle point)."""
+        self._drain(commit)
         if not self._store.ensure_room(R.frame_size(rtype)):
             self.full = True
             raise LogFull(
@@ -191,16 +195,18 @@ class TreatmentLog:
                 "pull logs or set log.overwrite_unpulled)" % self._store.limit
             )
         self._store.emit(rtype, values)
-        self._store.commit()
+        if commit:
+            self._store.commit()
 
-    def _drain(self):
-        # Write and commit queued samples (partial queue: allocates a view).
+    def _drain(self, commit=True):
+        # Write (and commit) queued samples (partial queue: allocates a view).
         n = self._qn
         if n == 0:
             return
         self._qn = 0
         self._store.write(self._qmv[: n * R.SAMPLE_SIZE])
-        self._store.commit()
+        if commit:
+            self._store.commit()
 
     # -- capacity --
 
@@ -226,9 +232,10 @@ class TreatmentLog:
     def has_room_for(self, seconds):
         """True if a treatment of ``seconds`` can be logged completely
         (``bytes_for``; ``SegmentStore.room_for`` counts the segments). O(1)."""
-        # Worst case per segment: a record or sample queue that did not fit
-        # at its end (rotation leaves that gap).
-        waste = max(len(self._qbuf), R.frame_size(R.TYPE_SESSION))
+        # Worst case per segment: what did not fit at its end (rotation
+        # leaves that gap: ``commit_soon`` rotates before a queue and an
+        # event would not fit).
+        waste = max(self._rotate_at, R.frame_size(R.TYPE_SESSION))
         return self._store.room_for(self.bytes_for(seconds), waste)
 
     def refresh_room(self):
@@ -362,8 +369,9 @@ class TreatmentLog:
             phase,
         )
 
-    def event(self, code, arg=0, arg2=0, now_ms=None):
-        """Append and commit an event (phase change, fault, ack, alarm, ...)."""
+    def event(self, code, arg=0, arg2=0, now_ms=None, commit=True):
+        """Append an event (phase change, fault, ack, alarm, ...) and commit
+        it, or with ``commit`` False leave the commit to ``commit_soon``."""
         if not self.active:
             t = 0
         elif now_ms is None:
@@ -374,7 +382,7 @@ class TreatmentLog:
         if code == R.EV_PHASE and arg == S.PHASE_FREEZE:
             self.cycles_done += 1
         self.n_events += 1
-        self._write_frame(R.TYPE_EVENT, {"t_ms": t, "code": code, "arg": arg, "arg2": arg2})
+        self._write_frame(R.TYPE_EVENT, {"t_ms": t, "code": code, "arg": arg, "arg2": arg2}, commit)
 
     def end_session(self, summary=None, now_ms=None):
         """Close the session with a summary; fields not given are computed.
@@ -407,16 +415,29 @@ class TreatmentLog:
         return values
 
     def commit_soon(self):
-        """Commit the queue if the next sample would fill it: called at the
-        controller's idle point, so the commit's flash write happens there
-        and not inside a control tick (same power-cut bound: at most
-        ``commit_every`` samples are ever queued)."""
+        """Commit what the tick wrote (events) and the queue if the next
+        sample would fill it: called at the controller's idle point, so the
+        flash commits (a littlefs sync, millions of instructions on a
+        Cortex-M, more when it compacts metadata) happen there and not inside
+        a control tick. Same power-cut bound: at most ``commit_every``
+        samples, and the events of the tick just run, are ever uncommitted."""
         if self._qn >= self.commit_every - 1:
             self._drain()
+        if self._store.dirty():
+            self._store.commit()
+        if self._qn == 0 and self.active and not self.full:
+            # Start the next segment here when the next queue (and an event)
+            # would not fit: a rotation creates a file and commits littlefs
+            # metadata, tens of millions of instructions on a Cortex-M, which
+            # must not land inside a control tick.
+            if not self._store.ensure_room(self._rotate_at):
+                self.full = True
 
     def flush(self):
-        """Commit queued samples now (e.g. before a planned shutdown)."""
+        """Commit queued samples and events now (e.g. before a planned shutdown)."""
         self._drain()
+        if self._store.dirty():
+            self._store.commit()
 
     def close(self):
         self.flush()

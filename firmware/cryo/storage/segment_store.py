@@ -38,6 +38,7 @@ class SegmentStore:
         self._rtc = rtc
         self.next_seq = 1
         self.committed_seq = 0  # last record made durable by a flush
+        self._dirty = False  # written since the last commit
         self._f = None
         self._cur = 0  # current segment number (0: none)
         self._size = 0  # bytes written or reserved in the current segment
@@ -145,6 +146,7 @@ class SegmentStore:
         self._f.write(data)
         self._size += len(data)
         self.next_seq += 1
+        self._dirty = True
 
     def take_seq(self, nbytes):
         """Number one record queued elsewhere and reserve its ``nbytes``
@@ -156,16 +158,25 @@ class SegmentStore:
 
     def write(self, buf):
         self._f.write(buf)
+        self._dirty = True
+
+    def dirty(self):
+        """Records written since the last commit."""
+        return self._dirty
 
     def commit(self):
         """Make everything written durable (littlefs ``file_sync``)."""
         self._f.flush()
         self.committed_seq = self.next_seq - 1
+        self._dirty = False
 
     def close(self):
         if self._f is not None:
-            self._f.close()
+            self._f.close()  # littlefs syncs the file here
             self._f = None
+            if self._dirty:
+                self.committed_seq = self.next_seq - 1
+                self._dirty = False
 
     def _new_segment(self):
         self.close()
