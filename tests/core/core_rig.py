@@ -60,7 +60,7 @@ class MemLog:
     def commit_soon(self):
         pass
 
-    def event(self, code, arg=0, arg2=0, now_ms=None):
+    def event(self, code, arg=0, arg2=0, now_ms=None, commit=True):
         if len(self.events) < 500:
             self.events.append((code, arg, arg2))
 
