@@ -137,7 +137,8 @@ class Journal:
             outcome = R.OUTCOME_FAULT
         try:
             w = self._wear
-            log.event(R.EV_VALVE_CYCLES, w.session_cycles(), w.lifetime(), now)
+            # committed with the summary that follows: one flash commit
+            log.event(R.EV_VALVE_CYCLES, w.session_cycles(), w.lifetime(), now, False)
             log.end_session({"outcome": outcome}, now)
         except Exception as e:  # noqa: BLE001
             self._failed(now, "log end", e)
@@ -162,8 +163,8 @@ class Journal:
 
     def check_room(self, now, p):
         """Whether the log can take the open session or, between sessions,
-        the longest treatment ``p`` allows; the result is the interlock's
-        storage health."""
+        the longest treatment ``p`` allows (1/0; part of the interlock's
+        storage health, ``Tick.check_storage``)."""
         ok = 0
         log = self.log
         if log is not None:
@@ -185,5 +186,4 @@ class Journal:
                 self.note(now, "storage", "log check failed: %s" % e)
                 ok = 0
         self._room_ok = ok
-        self._il.set_storage_ok(ok)
         return ok

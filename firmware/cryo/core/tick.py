@@ -216,9 +216,8 @@ class Tick:
     def check_storage(self, now):
         """The log's room, and whether the safety memory's last write held:
         latches that cannot be kept across a reset block a treatment too."""
-        self._journal.check_room(now, self._settings.params)
-        if not self._memory.healthy():
-            self._il.set_storage_ok(False)
+        ok = self._journal.check_room(now, self._settings.params)
+        self._il.set_storage_ok(1 if ok and self._memory.healthy() else 0)
         self._storage_t = now
 
     def restored(self, now, reason):
