@@ -30,10 +30,8 @@ How the serial line is made to behave like a board's USB serial port:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
-import subprocess
 import sys
 import termios
 import time
@@ -53,7 +51,7 @@ from host_tools.sim import (
     sim_uid,
     write_panel,
 )
-from host_tools.virtual.relay import PtyRelay
+from host_tools.virtual.relay import PtyRelay, spawn_on_pty
 
 
 def _base_termios(fd):
@@ -66,16 +64,6 @@ def _base_termios(fd):
     a[6][termios.VMIN] = 1
     a[6][termios.VTIME] = 0
     termios.tcsetattr(fd, termios.TCSANOW, a)
-
-
-def _die_with_parent():
-    """Linux: the interpreter gets SIGKILL if `cryo sim` dies (no orphans)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _sigint_caught(pid) -> bool:
@@ -216,26 +204,16 @@ class VirtualBoard:
         if first and self.power_cut_after is not None:
             env["SIM_POWER_CUT_AFTER"] = str(self.power_cut_after)
             env["SIM_TEAR"] = "1" if self.tear else "0"
-        slave = self.relay.a_slave
-
-        def child_setup():
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-            _die_with_parent()
-
         cmd = [micropython_exe()]
         if not self.flash:  # RAM flash lives on the interpreter's heap
             cmd += ["-X", "heapsize=%dK" % (2048 + self.blocks * 4)]
-        self.proc = subprocess.Popen(
+        self.proc = spawn_on_pty(
             cmd + ["-i", str(SIM_DIR / "sim_boot.py")],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
+            self.relay.a_slave,
+            die_with_parent=True,
             env=env,
             cwd="/",
             pass_fds=(w,),
-            preexec_fn=child_setup,
-            close_fds=True,
         )
         os.close(w)
         if self._ctrl_r is not None:

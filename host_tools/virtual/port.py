@@ -16,7 +16,6 @@ what :func:`host_tools.commands.logs.pull_and_report` uses to read a flash image
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import termios
@@ -29,7 +28,7 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
 from host_tools.interpreter import micropython_exe
-from host_tools.virtual.relay import PtyRelay
+from host_tools.virtual.relay import PtyRelay, spawn_on_pty
 
 # isort: split
 from cryo.paths import LOG_ROOT
@@ -109,20 +108,7 @@ class VirtualPort:
             self.flash_dir.mkdir(parents=True, exist_ok=True)
             cwd = str(self.flash_dir)
 
-        def _child():
-            os.setsid()
-            fcntl.ioctl(a_slave, termios.TIOCSCTTY, 0)
-
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=a_slave,
-            stdout=a_slave,
-            stderr=a_slave,
-            cwd=cwd,
-            env=env,
-            preexec_fn=_child,
-            close_fds=True,
-        )
+        self.proc = spawn_on_pty(cmd, a_slave, cwd=cwd, env=env)
         self.port = self.relay.port
         self._relay_thread = threading.Thread(target=self._serve, daemon=True)
         self._relay_thread.start()

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import select
+import signal
 import socket
+import subprocess
 import termios
 import time
 import tty
@@ -37,6 +40,56 @@ import tty
 STALL_S = 10.0  # no host progress for this long: the host is gone, drop (a loaded
 # 2-core machine can starve a reading host for seconds; a USB host never drops)
 HIGH_WATER = 1 << 20  # host -> board bytes queued before older input is dropped
+
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+@functools.cache
+def _prctl():
+    """libc's prctl, resolved once in this process (Linux; None elsewhere)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def spawn_on_pty(cmd, slave, *, die_with_parent=False, **popen_kw):
+    """Start ``cmd`` with the pty ``slave`` as its console and controlling
+    terminal, in a session of its own (a byte 0x03 with ISIG on then raises
+    SIGINT in it, as on a terminal).
+
+    Between fork and exec the child of a threaded process may only make
+    system calls: another thread may have held a lock (the import lock,
+    the dynamic loader's) at the fork, and the child would wait on it for
+    ever, a board that never boots and prints nothing (Python docs,
+    subprocess.Popen, preexec_fn). So ``setsid`` is done by subprocess's
+    own C code (``start_new_session``), and prctl is looked up here,
+    before the fork; the child only makes the two calls.
+
+    ``die_with_parent``: the interpreter gets SIGKILL when the thread that
+    started it ends (PR_SET_PDEATHSIG): no orphan boards after ``cryo sim``
+    is killed.
+    """
+    prctl = _prctl() if die_with_parent else None
+
+    def child():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return subprocess.Popen(
+        cmd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=child,
+        close_fds=True,
+        **popen_kw,
+    )
 
 
 class OutQueue:

@@ -3,6 +3,7 @@ runs — the virtual board wired from each real board's definition, the same
 virtual board behind a serial port (``cryo sim``, firmware's main.py
 running), and, with ``pytest --port /dev/ttyACM0``, the real board."""
 
+import os
 import threading
 
 import pytest
@@ -56,7 +57,7 @@ def cryo_sim_device(tmp_path_factory):
         flash=str(d / "flash.img"),
         board=str(boardcheck.BOARDS / "rp2040" / "board.json"),
         rom=str(rom),
-        log=lambda msg: None,
+        log=(relay_log := []).append,
     )
     port = vb.open()
     stop = threading.Event()
@@ -64,10 +65,24 @@ def cryo_sim_device(tmp_path_factory):
     thread.start()
     try:
         dev = hil.DeviceTarget(port, timeout=5)
-    except Exception:
+    except Exception as e:
+        # Say what the board was doing: a silent board and a dead one need
+        # different fixes.
+        alive = vb.proc is not None and vb.proc.poll() is None
+        state = "exited %r" % (vb.proc and vb.proc.poll(),)
+        if alive:  # a child stuck between fork and exec is still python
+            try:
+                state = "running " + os.readlink("/proc/%d/exe" % vb.proc.pid)
+            except OSError:
+                state = "running"
+        relay = "alive" if thread.is_alive() else "dead"
         stop.set()
+        thread.join(timeout=5)
         vb.close()
-        raise
+        raise RuntimeError(
+            "cryo sim did not answer mpremote: interpreter %s, relay %s, relay log %r"
+            % (state, relay, relay_log)
+        ) from e
     yield dev
     try:
         dev.close()

@@ -151,20 +151,29 @@ def test_safety_timer_and_estop_interrupt_arm_on_the_port(target):
     got = target.run(
         hil.COUNTER
         + """
+clk = board.clock
 t = board.start_safety_timer(20, c.tick)
-advance(400)
+t0 = clk.ticks_ms()
+for _ in range(250):                # up to 5 s: a loaded host may run late
+    advance(20)
+    if c.n >= 10:
+        break
 n = c.n
+elapsed = clk.diff(clk.ticks_ms(), t0)
 t.deinit()
 advance(200)
 board.watch_estop(c.pin)
 board.watch_estop(None)
-result([n, c.n - n, c.e, board.reset_cause()])
+result([n, elapsed, c.n - n, c.e, board.reset_cause()])
 """
     )
-    # 20 periods; a real-time target (cryo sim, a board) may be one off.
-    assert 10 <= got[0] <= 21 and got[1] <= 1, got
-    assert got[2] == 0, "the e-stop handler ran with the loop closed"
-    assert got[3] in ("power", "hard", "wdt", "soft", "deepsleep", "unknown")
+    n, elapsed, after_deinit, estop, cause = got
+    # It fires, and never faster than its period (a real-time target may be
+    # one firing ahead of the clock read); nothing after deinit() but one in flight.
+    assert 10 <= n <= elapsed // 20 + 1, got
+    assert after_deinit <= 1, got
+    assert estop == 0, "the e-stop handler ran with the loop closed"
+    assert cause in ("power", "hard", "wdt", "soft", "deepsleep", "unknown")
 
 
 def test_supply_pressure_reading_in_range(target):
