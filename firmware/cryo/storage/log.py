@@ -17,9 +17,11 @@ Durability. littlefs makes file data durable at ``flush()`` (lfs2
 (littlefs DESIGN.md: copy-on-write, atomic commits). A record is *committed* once flushed:
 
 * session header and summary are flushed immediately (with any samples
-  queued before them, preserving order), and so are events, except those
-  the controller writes in a tick: ``commit_soon`` commits them at the idle
-  point right after it (``event(..., commit=False)``);
+  and events queued before them, preserving order), and so are events,
+  except those the controller writes in a tick (``event(..., commit=False)``):
+  they wait in RAM, and ``commit_soon`` writes and commits them at the idle
+  point right after the tick, so neither a flash write nor a commit lands
+  inside a control tick;
 * samples are queued in a preallocated buffer and flushed every
   ``commit_every`` samples (default 10 = 1 s at 10 Hz): a power cut costs
   at most that many samples, never a committed record. ``committed_seq``
@@ -45,6 +47,7 @@ from cryo.storage.segment_store import SegmentStore
 
 _LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 _EVENT_RESERVE = 64  # events budgeted per session by has_room_for
+_PENDING = 8  # events one tick may leave for the idle point (a FREEZE entry writes 3)
 
 
 class LogFull(OSError):
@@ -93,7 +96,11 @@ class TreatmentLog:
         self._qbuf = bytearray(commit_every * R.SAMPLE_SIZE)
         self._qmv = memoryview(self._qbuf)
         self._qn = 0
-        self._rotate_at = len(self._qbuf) + R.frame_size(R.TYPE_EVENT)
+        # Events written in a tick, kept for the idle point: (t, code, arg,
+        # arg2) per slot in one preallocated list.
+        self._pev = [0] * (4 * _PENDING)
+        self._npev = 0
+        self._rotate_at = len(self._qbuf) + _PENDING * R.frame_size(R.TYPE_EVENT)
         self.dropped = 0  # samples not logged because the log was full
         self.full = False
         self.rejected_bytes = 0  # damaged bytes seen while scanning at open
@@ -185,9 +192,15 @@ class TreatmentLog:
     # -- writing --
 
     def _write_frame(self, rtype, values, commit=True):
-        """Write queued samples, append one framed record; commit both
-        (else ``commit_soon`` does, at the idle point)."""
-        self._drain(commit)
+        """Write queued samples and events, append one framed record; commit
+        them all (else ``commit_soon`` does, at the idle point)."""
+        self._drain(False)
+        self._write_pending()
+        self._append(rtype, values)
+        if commit:
+            self._store.commit()
+
+    def _append(self, rtype, values):
         if not self._store.ensure_room(R.frame_size(rtype)):
             self.full = True
             raise LogFull(
@@ -195,8 +208,22 @@ class TreatmentLog:
                 "pull logs or set log.overwrite_unpulled)" % self._store.limit
             )
         self._store.emit(rtype, values)
-        if commit:
-            self._store.commit()
+
+    def _write_pending(self):
+        # The events a tick left in RAM, in the order they were written,
+        # after the samples queued so far (they hold lower sequence numbers:
+        # a sample's is taken when it is queued, an event's when written).
+        n = self._npev
+        if n == 0:
+            return
+        self._npev = 0
+        self._drain(False)
+        p = self._pev
+        for k in range(n):
+            i = 4 * k
+            self._append(
+                R.TYPE_EVENT, {"t_ms": p[i], "code": p[i + 1], "arg": p[i + 2], "arg2": p[i + 3]}
+            )
 
     def _drain(self, commit=True):
         # Write (and commit) queued samples (partial queue: allocates a view).
@@ -371,7 +398,8 @@ class TreatmentLog:
 
     def event(self, code, arg=0, arg2=0, now_ms=None, commit=True):
         """Append an event (phase change, fault, ack, alarm, ...) and commit
-        it, or with ``commit`` False leave the commit to ``commit_soon``."""
+        it; with ``commit`` False it waits in RAM for ``commit_soon`` (up to
+        ``_PENDING`` events; more are written at once)."""
         if not self.active:
             t = 0
         elif now_ms is None:
@@ -382,6 +410,16 @@ class TreatmentLog:
         if code == R.EV_PHASE and arg == S.PHASE_FREEZE:
             self.cycles_done += 1
         self.n_events += 1
+        n = self._npev
+        if not commit and n < _PENDING:
+            p = self._pev
+            i = 4 * n
+            p[i] = t
+            p[i + 1] = code
+            p[i + 2] = arg
+            p[i + 3] = arg2
+            self._npev = n + 1
+            return
         self._write_frame(R.TYPE_EVENT, {"t_ms": t, "code": code, "arg": arg, "arg2": arg2}, commit)
 
     def end_session(self, summary=None, now_ms=None):
@@ -415,27 +453,29 @@ class TreatmentLog:
         return values
 
     def commit_soon(self):
-        """Commit what the tick wrote (events) and the queue if the next
-        sample would fill it: called at the controller's idle point, so the
-        flash commits (a littlefs sync, millions of instructions on a
-        Cortex-M, more when it compacts metadata) happen there and not inside
-        a control tick. Same power-cut bound: at most ``commit_every``
+        """Write and commit what the tick left (events) and the queue if the
+        next sample would fill it: called at the controller's idle point, so
+        flash writes and commits (a littlefs sync, millions of instructions
+        on a Cortex-M, more when it compacts metadata) happen there and not
+        inside a control tick. Same power-cut bound: at most ``commit_every``
         samples, and the events of the tick just run, are ever uncommitted."""
         if self._qn >= self.commit_every - 1:
-            self._drain()
+            self._drain(False)
+        self._write_pending()
         if self._store.dirty():
             self._store.commit()
         if self._qn == 0 and self.active and not self.full:
-            # Start the next segment here when the next queue (and an event)
-            # would not fit: a rotation creates a file and commits littlefs
-            # metadata, tens of millions of instructions on a Cortex-M, which
-            # must not land inside a control tick.
+            # Start the next segment here when the next queue and a tick's
+            # events would not fit: a rotation creates a file and commits
+            # littlefs metadata, tens of millions of instructions on a
+            # Cortex-M, which must not land inside a control tick.
             if not self._store.ensure_room(self._rotate_at):
                 self.full = True
 
     def flush(self):
         """Commit queued samples and events now (e.g. before a planned shutdown)."""
-        self._drain()
+        self._drain(False)
+        self._write_pending()
         if self._store.dirty():
             self._store.commit()
 

@@ -11,6 +11,7 @@ at any segment (``walk_segment``'s cursor). Record layouts:
 import os
 
 from cryo.storage import records as R
+from cryo.storage import scan
 from cryo.storage.files import join, read_file
 
 PULLED = "pulled"
@@ -53,7 +54,7 @@ def scan_tail(data):
     out = {"last_seq": -1, "session": 0, "active": False, "last_t": 0}
     out["damaged"] = out["tail_damaged"] = False
     out["rejected"] = 0
-    for off, size, rtype, seq in R.walk(data):
+    for off, size, rtype, seq in scan.walk(data):
         if rtype is None:
             out["damaged"] = out["tail_damaged"] = True
             out["rejected"] += size
@@ -61,18 +62,18 @@ def scan_tail(data):
         out["tail_damaged"] = False
         out["last_seq"] = seq
         if rtype == R.TYPE_SEGMENT:
-            rec = R.decode_at(data, off, rtype, seq)
+            rec = scan.decode_at(data, off, rtype, seq)
             out["session"] = rec["session"]
             out["active"] = bool(rec["open"])
         elif rtype == R.TYPE_SESSION:
-            rec = R.decode_at(data, off, rtype, seq)
+            rec = scan.decode_at(data, off, rtype, seq)
             out["session"] = rec["session"]
             out["active"] = True
             out["last_t"] = 0
         elif rtype == R.TYPE_SUMMARY:
             out["active"] = False
         elif rtype == R.TYPE_EVENT:
-            out["last_t"] = R.decode_at(data, off, rtype, seq)["t_ms"]
+            out["last_t"] = scan.decode_at(data, off, rtype, seq)["t_ms"]
         elif rtype == R.SAMPLE_MARK:
             t24 = data[off + 3] | (data[off + 4] << 8) | (data[off + 5] << 16)
             out["last_t"] = unwrap24(out["last_t"], t24)
@@ -87,11 +88,11 @@ def walk_segment(data, cursor):
     can resume at any segment (the host's archive index does). A damaged
     range is yielded with ``None`` and the session it lies in.
     """
-    for off, size, rtype, seq in R.walk(data, cursor[0]):
+    for off, size, rtype, seq in scan.walk(data, cursor[0]):
         if rtype is None:
             yield off, size, None, cursor[1]
             continue
-        rec = R.decode_at(data, off, rtype, seq)
+        rec = scan.decode_at(data, off, rtype, seq)
         cursor[0] = seq
         if rtype == R.TYPE_SEGMENT:
             cursor[1] = rec["session"] if rec["open"] else 0
