@@ -10,9 +10,8 @@ output after every tick. MicroPython
 and CPython.
 """
 
-import time
-
 from core_rig import MemLog, Rig
+from link_fakes import POLL_CHARGE_MS
 
 
 class RealRig:
@@ -60,14 +59,14 @@ class RealRig:
     def loop(self, ms, channel=None, on_tick=None, charge=True):
         """Tick every period for ``ms``; after each tick poll once (as ``Controller._loop``).
 
-        ``charge``: advance virtual time by each poll's measured (wall) cost;
-        off for tests about state only, so a preempted test process cannot
-        shift a tick.
+        ``charge``: advance virtual time by ``POLL_CHARGE_MS`` per poll, a
+        fixed cost several times the measured median (bench_link prints
+        it): the wall clock would let a preempted test process shift a
+        tick. Off for tests about state only.
         """
         c = self.clock
         end = c.add(c.ticks_ms(), ms)
         deadline = c.ticks_ms()
-        acc_us = 0
         while c.diff(end, c.ticks_ms()) > 0:
             late = c.diff(c.ticks_ms(), deadline)
             if late > self.max_late_ms:
@@ -76,14 +75,10 @@ class RealRig:
             if on_tick is not None:
                 on_tick()
             if channel is not None:
-                t0 = time.ticks_us()
                 channel.poll()
                 if charge:
-                    acc_us += time.ticks_diff(time.ticks_us(), t0)
+                    c.advance(POLL_CHARGE_MS)
                 self.polls += 1
-                if acc_us >= 1000:
-                    c.advance(acc_us // 1000)
-                    acc_us %= 1000
             deadline = c.add(deadline, self.period)
             self.service_until(deadline)
 

@@ -95,7 +95,7 @@ def one():
 c0 = log.committed_seq
 assert_no_alloc(one, 300)                  # 30 flash commits with the heap locked
 per = bytes_per_call(one, 200)
-result([log.committed_seq - c0, per, log.n_samples])
+result([log.committed_seq - c0, per, log.stats.samples])
 """,
     )
     committed, per, n = r
@@ -551,3 +551,37 @@ result(out)
     assert [x[1] for x in ev[3:15]] == [R.EV_ALARM_ON] * 12
     assert r["seqs"] == sorted(r["seqs"]) and len(set(r["seqs"])) == len(r["seqs"])
     assert r["events"] == 15
+
+
+def test_recovery_recomputes_the_summary_the_live_log_wrote(mpy):
+    # One set of rules (SessionStats) for the live statistics and for the
+    # ones recomputed from the flash after a power cut.
+    r = _run(
+        mpy,
+        """
+from cryo.storage import segments as S
+from cryo.storage import session_stats as SS
+from cryo.protocol import states
+dev = fresh(blocks=64)
+log = TreatmentLog(ROOT, sample_hz=10)
+log.begin_session(HDR, 0, expected_s=60)
+for i in range(120):
+    if i == 10:
+        log.event(R.EV_PHASE, SS.PHASE_FREEZE, 3, i * 100)
+    if i == 70:
+        log.event(R.EV_PHASE, 6, SS.PHASE_FREEZE, i * 100, False)
+    log.commit_soon()
+    tissue = R.NO_READING16 if i == 50 else 2000 - i * 70   # 20 .. -63 degC, one invalid
+    log.sample(i * 100, tissue, -50, -400, 50, 1 if 10 <= i < 70 else 0, 4)
+live = log.end_session(None, 12000)
+again = S.session_stats(ROOT, 1)
+result([SS.PHASE_FREEZE == states.FREEZE, live, again])
+""",
+    )
+    same_phase, live, again = r
+    assert same_phase
+    del live["outcome"]
+    live["duration_ms"] = again["duration_ms"]  # the summary's own end time vs the last record's
+    assert again == live
+    assert live["cycles_done"] == 1 and live["samples"] == 120 and live["events"] == 2
+    assert 0 < live["below_target_ms"] < 12000 and live["valve_open_ms"] == 6000

@@ -9,8 +9,10 @@ Each segment starts with a segment record (``records.TYPE_SEGMENT``) and
 holds framed records and 16-byte samples (``cryo.storage.records``). The
 files, their rotation within ``max_bytes`` and the room left are
 ``cryo.storage.segment_store``'s job; the readers that walk a log folder
-(here and on the host) are in ``cryo.storage.segments``. This module
-decides what is written: sessions, samples and their statistics.
+(here and on the host) are in ``cryo.storage.segments``; what waits in
+RAM for the flash is ``cryo.storage.pending``'s. This module decides what
+is written: sessions, samples, events and their statistics
+(``cryo.storage.session_stats``).
 
 Durability. littlefs makes file data durable at ``flush()`` (lfs2
 ``file_sync``) and falls back to the last synced state after a power loss
@@ -43,7 +45,9 @@ from cryo import paths
 from cryo.storage import files as F
 from cryo.storage import records as R
 from cryo.storage import segments as S
+from cryo.storage.pending import Pending
 from cryo.storage.segment_store import SegmentStore
+from cryo.storage.session_stats import SessionStats
 
 _LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 _EVENT_RESERVE = 64  # events budgeted per session by has_room_for
@@ -92,19 +96,13 @@ class TreatmentLog:
         self.period_ms = 1000 // sample_hz
         self.overwrite_unpulled = overwrite_unpulled
         self.commit_every = commit_every
-        # Preallocated sample queue (the hot path writes the whole buffer).
-        self._qbuf = bytearray(commit_every * R.SAMPLE_SIZE)
-        self._qmv = memoryview(self._qbuf)
-        self._qn = 0
-        # Events written in a tick, kept for the idle point: (t, code, arg,
-        # arg2) per slot in one preallocated list.
-        self._pev = [0] * (4 * _PENDING)
-        self._npev = 0
-        self._rotate_at = len(self._qbuf) + _PENDING * R.frame_size(R.TYPE_EVENT)
+        self._ram = Pending(commit_every, _PENDING)
+        self._rotate_at = len(self._ram.buf) + _PENDING * R.frame_size(R.TYPE_EVENT)
         self.dropped = 0  # samples not logged because the log was full
         self.full = False
         self.rejected_bytes = 0  # damaged bytes seen while scanning at open
         self.recovered = None  # session number closed as interrupted at open
+        self.stats = SessionStats()  # the open session's summary statistics
         F.makedirs(root)
         self._store = SegmentStore(
             root, segment_bytes, max_bytes // segment_bytes, overwrite_unpulled, rtc
@@ -177,25 +175,18 @@ class TreatmentLog:
         self.active = False
         self._store.track(self.session, False)
 
-    def _reset_stats(self):
+    def _reset_stats(self, target_cc=0):
         self._t0 = 0
         self._t_last = 0
         self._next_due = 0
-        self._target_cc = 0
-        self.n_samples = 0
-        self.n_events = 0
-        self.min_cc = S.NO_MIN
-        self.below_target_ms = 0
-        self.valve_open_ms = 0
-        self.cycles_done = 0
+        self.stats.begin(self.period_ms, target_cc)
 
     # -- writing --
 
     def _write_frame(self, rtype, values, commit=True):
         """Write queued samples and events, append one framed record; commit
         them all (else ``commit_soon`` does, at the idle point)."""
-        self._drain(False)
-        self._write_pending()
+        self._ram.write_to(self._store, self._append)
         self._append(rtype, values)
         if commit:
             self._store.commit()
@@ -208,32 +199,6 @@ class TreatmentLog:
                 "pull logs or set log.overwrite_unpulled)" % self._store.limit
             )
         self._store.emit(rtype, values)
-
-    def _write_pending(self):
-        # The events a tick left in RAM, in the order they were written,
-        # after the samples queued so far (they hold lower sequence numbers:
-        # a sample's is taken when it is queued, an event's when written).
-        n = self._npev
-        if n == 0:
-            return
-        self._npev = 0
-        self._drain(False)
-        p = self._pev
-        for k in range(n):
-            i = 4 * k
-            self._append(
-                R.TYPE_EVENT, {"t_ms": p[i], "code": p[i + 1], "arg": p[i + 2], "arg2": p[i + 3]}
-            )
-
-    def _drain(self, commit=True):
-        # Write (and commit) queued samples (partial queue: allocates a view).
-        n = self._qn
-        if n == 0:
-            return
-        self._qn = 0
-        self._store.write(self._qmv[: n * R.SAMPLE_SIZE])
-        if commit:
-            self._store.commit()
 
     # -- capacity --
 
@@ -293,13 +258,12 @@ class TreatmentLog:
         values["session"] = self.session + 1
         # Rotate first if needed, so the new segment record names the
         # previous session, not this one.
-        self._drain()
-        if not self._store.ensure_room(R.frame_size(R.TYPE_SESSION) + len(self._qbuf)):
+        self.flush()
+        if not self._store.ensure_room(R.frame_size(R.TYPE_SESSION) + len(self._ram.buf)):
             self.full = True
             raise LogFull("treatment log full: no segment can be deleted")
         values["sample_hz"] = self.sample_hz
-        self._reset_stats()
-        self._target_cc = values.get("target_cc", 0)
+        self._reset_stats(values.get("target_cc", 0))
         self._t0 = now_ms
         self._next_due = now_ms
         self.session += 1
@@ -344,44 +308,22 @@ class TreatmentLog:
             if now_ms - self._next_due >= 0:
                 self._next_due = now_ms + self.period_ms
         t = self._t(now_ms)
-        qn = self._qn
-        if qn == 0:
+        ram = self._ram
+        if ram.n == 0:
             if self.full:  # do not retry rotation every sample; mark_pulled clears it
                 self.dropped += 1
                 return False
             # A whole queue's worth must fit in the current segment.
-            if not self._store.ensure_room(len(self._qbuf)):
+            if not self._store.ensure_room(len(ram.buf)):
                 self.full = True
                 self.dropped += 1
                 return False
-        R.encode_sample(
-            self._qbuf,
-            qn * 16,
-            self._store.take_seq(16),
-            t,
-            tissue_cc,
-            R.code12(aux_dc),
-            R.code12(setpoint_dc),
-            demand_pct,
-            valve,
-            phase,
-        )
-        self._t_last = t
-        # Statistics for the summary (integer, sample resolution).
-        self.n_samples += 1
-        if tissue_cc != R.NO_READING16:
-            if tissue_cc < self.min_cc:
-                self.min_cc = tissue_cc
-            if tissue_cc <= self._target_cc:
-                self.below_target_ms += self.period_ms
-        if valve:
-            self.valve_open_ms += self.period_ms
-        qn += 1
-        if qn == self.commit_every:
-            self._store.write(self._qbuf)
+        seq = self._store.take_seq(R.SAMPLE_SIZE)
+        if ram.add_sample(seq, t, tissue_cc, aux_dc, setpoint_dc, demand_pct, valve, phase):
+            ram.write_samples(self._store)  # no idle point came: commit here
             self._store.commit()
-            qn = 0
-        self._qn = qn
+        self._t_last = t
+        self.stats.sample(tissue_cc, valve)
         return True
 
     def sample_c(self, now_ms, tissue_c, aux_c, setpoint_c, demand, valve, phase):
@@ -407,18 +349,8 @@ class TreatmentLog:
         else:
             t = self._t(now_ms)
             self._t_last = t
-        if code == R.EV_PHASE and arg == S.PHASE_FREEZE:
-            self.cycles_done += 1
-        self.n_events += 1
-        n = self._npev
-        if not commit and n < _PENDING:
-            p = self._pev
-            i = 4 * n
-            p[i] = t
-            p[i + 1] = code
-            p[i + 2] = arg
-            p[i + 3] = arg2
-            self._npev = n + 1
+        self.stats.event(code, arg)
+        if not commit and self._ram.add_event(t, code, arg, arg2):
             return
         self._write_frame(R.TYPE_EVENT, {"t_ms": t, "code": code, "arg": arg, "arg2": arg2}, commit)
 
@@ -432,17 +364,8 @@ class TreatmentLog:
         if not self.active:
             raise ValueError("no session is open")
         duration = self._t_last if now_ms is None else self._t(now_ms)
-        values = {
-            "session": self.session,
-            "duration_ms": duration,
-            "min_cc": self.min_cc if self.min_cc != S.NO_MIN else R.NO_READING16,
-            "below_target_ms": self.below_target_ms,
-            "valve_open_ms": self.valve_open_ms,
-            "cycles_done": self.cycles_done,
-            "outcome": R.OUTCOME_COMPLETED,
-            "samples": self.n_samples,
-            "events": self.n_events,
-        }
+        values = self.stats.summary(self.session, duration)
+        values["outcome"] = R.OUTCOME_COMPLETED
         if summary:
             for k in summary:
                 values[k] = summary[k]
@@ -459,12 +382,12 @@ class TreatmentLog:
         on a Cortex-M, more when it compacts metadata) happen there and not
         inside a control tick. Same power-cut bound: at most ``commit_every``
         samples, and the events of the tick just run, are ever uncommitted."""
-        if self._qn >= self.commit_every - 1:
-            self._drain(False)
-        self._write_pending()
+        ram = self._ram
+        if ram.n >= self.commit_every - 1 or ram.has_events():
+            ram.write_to(self._store, self._append)
         if self._store.dirty():
             self._store.commit()
-        if self._qn == 0 and self.active and not self.full:
+        if ram.n == 0 and self.active and not self.full:
             # Start the next segment here when the next queue and a tick's
             # events would not fit: a rotation creates a file and commits
             # littlefs metadata, tens of millions of instructions on a
@@ -474,8 +397,7 @@ class TreatmentLog:
 
     def flush(self):
         """Commit queued samples and events now (e.g. before a planned shutdown)."""
-        self._drain(False)
-        self._write_pending()
+        self._ram.write_to(self._store, self._append)
         if self._store.dirty():
             self._store.commit()
 

@@ -13,10 +13,9 @@ import os
 from cryo.storage import records as R
 from cryo.storage import scan
 from cryo.storage.files import join, read_file
+from cryo.storage.session_stats import SessionStats
 
 PULLED = "pulled"
-PHASE_FREEZE = 4  # cryo.protocol.states.FREEZE (not imported: the host reads logs too)
-NO_MIN = 32767  # "no sample yet" for a running minimum of tissue_cc
 _SEG_PREFIX = "seg"
 _SEG_SUFFIX = ".bin"
 
@@ -182,47 +181,25 @@ def session_stats(root, session, names=None):
     """Summary fields recomputed from a session's committed records (in the
     segment files ``names``, if given: those from its header on).
 
-    Same rules as the live statistics (sample resolution). None if the
-    session header is no longer in the log.
+    The live statistics' rules (``SessionStats``). None if the session
+    header is no longer in the log.
     """
     st = None
-    period = 100
-    target = 0
+    last_t = 0
     for rec, s in iter_records(root, names):
         if s != session:
             continue
         t = rec["type"]
         if t == "session":
-            period = 1000 // rec["sample_hz"]
-            target = rec["target_cc"]
-            st = {
-                "session": session,
-                "duration_ms": 0,
-                "min_cc": NO_MIN,
-                "below_target_ms": 0,
-                "valve_open_ms": 0,
-                "cycles_done": 0,
-                "samples": 0,
-                "events": 0,
-            }
+            st = SessionStats(1000 // rec["sample_hz"], rec["target_cc"])
+            last_t = 0
         elif st is None:
             continue
         elif t == "sample":
-            st["samples"] += 1
-            st["duration_ms"] = rec["t_ms"]
-            if rec["tissue_c"] is not None:
-                cc = int(round(rec["tissue_c"] * R.TISSUE_SCALE))
-                if cc < st["min_cc"]:
-                    st["min_cc"] = cc
-                if cc <= target:
-                    st["below_target_ms"] += period
-            if rec["valve"]:
-                st["valve_open_ms"] += period
+            last_t = rec["t_ms"]
+            c = rec["tissue_c"]
+            st.sample(R.NO_READING16 if c is None else int(round(c * R.TISSUE_SCALE)), rec["valve"])
         elif t == "event":
-            st["events"] += 1
-            st["duration_ms"] = rec["t_ms"]
-            if rec["code"] == R.EV_PHASE and rec["arg"] == PHASE_FREEZE:
-                st["cycles_done"] += 1
-    if st is not None and st["min_cc"] == NO_MIN:
-        st["min_cc"] = R.NO_READING16
-    return st
+            last_t = rec["t_ms"]
+            st.event(rec["code"], rec["arg"])
+    return None if st is None else st.summary(session, last_t)
