@@ -354,16 +354,16 @@ class Timer:
             )
         if callback is not None and not callable(callback):
             raise TypeError("Timer.init: callback must be callable, got %r" % (callback,))
-        self._w.timer_disarm(self)
+        self._w.timers.disarm(self)
         self._period = ms if ms >= 1 else 1  # the ports round up to 1 ms too
         self._periodic = mode == Timer.PERIODIC
         self._hard = bool(hard)
         self._cb = callback
         if callback is not None:  # no callback: nothing to run (extmod/machine_timer.c)
-            self._w.timer_arm(self)
+            self._w.timers.arm(self)
 
     def deinit(self):
-        self._w.timer_disarm(self)
+        self._w.timers.disarm(self)
 
     def __repr__(self):
         return "Timer(%d, mode=%s, period=%d)" % (
