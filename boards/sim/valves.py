@@ -22,11 +22,9 @@ class SeriesValves:
         self.solenoid_stuck = None  # None, 'open' or 'closed' (scenario)
         self.master_stuck = None  # the same for the master valve
         self._t_edge = t0  # the last pin edge counted (ticks ms)
-        self._sol_ms = 0
-        self._mst_ms = 0
-        self._both_ms = 0
-        self._sol_on = 0
-        self._mst_on = 0
+        # ms energised since the last plant step: solenoid, master, both
+        self._sol_ms = self._mst_ms = self._both_ms = 0
+        self._sol_on = self._mst_on = 0  # the pins now
         self.cycles = 0
         self.flow_ms = 0  # path open (both valves) with pressure in the dewar
         self.uncommanded_ms = 0  # ... of which with the solenoid pin de-energised
