@@ -94,7 +94,7 @@ class Pin:
     def irq(self, handler=None, trigger=3, hard=False):
         """Scenario input changes call ``handler(pin)`` at once, on the
         edges in ``trigger``; ``hard=True`` runs it with the heap locked
-        (vboard.dispatch), as a hard pin interrupt runs on rp2 and stm32."""
+        (isr.dispatch), as a hard pin interrupt runs on rp2 and stm32."""
         if handler is None:
             self._w.irqs.pop(self._id, None)
         else:
@@ -304,7 +304,7 @@ class WDT:
 class Timer:
     """``machine.Timer``: periodic or one-shot callbacks on virtual time.
 
-    The world (vboard) keeps the armed timers in a fixed table and fires
+    The world keeps the armed timers in a fixed table (timers.py) and fires
     them as time advances: in fast time whenever the runner or a test moves
     the clock (``World.advance_to``, ``sync``, valve sub-ticks), at each
     period boundary crossed, with the clock at that boundary — also while
