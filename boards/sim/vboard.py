@@ -78,7 +78,6 @@ class World:
         self.clock = clock
         self.realtime = realtime
         self.plant = _plant.Plant(plant_params, seed)
-        self.seed = seed
         self.levels = {}  # pin id -> level (outputs: driven level; inputs: physical)
         self.modes = {}
         self.pwm = {}  # pin id -> [freq, duty_u16]
@@ -120,8 +119,6 @@ class World:
         # Watchdog and resets.
         self.wdt_timeout_ms = 0
         self.wdt_fed_ms = 0
-        self.wdt_starve_until = None
-        self.resets = 0
         self.reset_cause = None
         self.ctrl = None  # real time: control pipe to the cryo sim relay
         self.flash = None  # the board's FlashBlockDevice (for power cuts)
