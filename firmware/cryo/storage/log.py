@@ -14,20 +14,13 @@ RAM for the flash is ``cryo.storage.pending``'s. This module decides what
 is written: sessions, samples, events and their statistics
 (``cryo.storage.session_stats``).
 
-Durability. littlefs makes file data durable at ``flush()`` (lfs2
-``file_sync``) and falls back to the last synced state after a power loss
-(littlefs DESIGN.md: copy-on-write, atomic commits). A record is *committed* once flushed:
-
-* session header and summary are flushed immediately (with any samples
-  and events queued before them, preserving order), and so are events,
-  except those the controller writes in a tick (``event(..., commit=False)``):
-  they wait in RAM, and ``commit_soon`` writes and commits them at the idle
-  point right after the tick, so neither a flash write nor a commit lands
-  inside a control tick;
-* samples are queued in a preallocated buffer and flushed every
-  ``commit_every`` samples (default 10 = 1 s at 10 Hz): a power cut costs
-  at most that many samples, never a committed record. ``committed_seq``
-  is the last committed sequence number.
+Durability (docs/storage.md, "Commit policy"). littlefs makes file data
+durable at ``flush()`` (lfs2 ``file_sync``) and falls back to the last
+synced state after a power loss (littlefs DESIGN.md). Header, summary and
+events are committed at once, except the events a tick writes
+(``event(..., commit=False)``), committed by ``commit_soon`` at the idle
+point after it; samples every ``commit_every`` samples. A power cut costs
+at most those, never a committed record (``committed_seq``).
 
 A session without a summary at open time was cut by power loss: the log
 appends an ``EV_INTERRUPTED`` event and a summary with outcome
@@ -47,11 +40,21 @@ from cryo.storage import records as R
 from cryo.storage import segments as S
 from cryo.storage.pending import Pending
 from cryo.storage.segment_store import SegmentStore
-from cryo.storage.session_stats import SessionStats
+from cryo.storage.session_stats import UNKNOWN, SessionStats, unknown_summary
 
 _LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 _EVENT_RESERVE = 64  # events budgeted per session by has_room_for
 _PENDING = 8  # events one tick may leave for the idle point (a FREEZE entry writes 3)
+
+
+class _Elapsed:
+    """Without a clock ``now_ms`` is ms since the session began: no wrap."""
+
+    def diff(self, a, b):
+        return a - b
+
+    def add(self, t, delta):
+        return t + delta
 
 
 class LogFull(OSError):
@@ -92,6 +95,7 @@ class TreatmentLog:
             raise ValueError("log commit_every must be 1..100 samples, got %r" % (commit_every,))
         self.root = root
         self.clock = clock
+        self._ticks = clock if clock is not None else _Elapsed()
         self.sample_hz = sample_hz
         self.period_ms = 1000 // sample_hz
         self.overwrite_unpulled = overwrite_unpulled
@@ -154,22 +158,13 @@ class TreatmentLog:
         self.recovered = self.session
         values = S.session_stats(self.root, self.session, self._store.names_since(self.session))
         if values is None:  # header rotated away: statistics unknown
-            values = {
-                "session": self.session,
-                "duration_ms": last_t,
-                "min_cc": R.NO_READING16,
-                "below_target_ms": 0xFFFFFFFF,
-                "valve_open_ms": 0xFFFFFFFF,
-                "cycles_done": 255,
-                "samples": 0xFFFFFFFF,
-                "events": 0xFFFFFFFF,
-            }
+            values = unknown_summary(self.session, last_t)
         values["outcome"] = R.OUTCOME_DAMAGED if damaged else R.OUTCOME_INTERRUPTED
         self._t0 = 0
         self._t_last = values["duration_ms"]
         if not damaged:
             self.event(R.EV_INTERRUPTED, 0, 0)  # at the last committed time
-            if values["events"] != 0xFFFFFFFF:
+            if values["events"] != UNKNOWN:
                 values["events"] += 1
         self._write_frame(R.TYPE_SUMMARY, values)
         self.active = False
@@ -295,18 +290,12 @@ class TreatmentLog:
         """
         if not self.active:
             return False
-        if self.clock is not None:
-            if self.clock.diff(now_ms, self._next_due) < 0:
-                return False
-            self._next_due = self.clock.add(self._next_due, self.period_ms)
-            if self.clock.diff(now_ms, self._next_due) >= 0:
-                self._next_due = self.clock.add(now_ms, self.period_ms)  # fell behind
-        else:
-            if now_ms - self._next_due < 0:
-                return False
-            self._next_due += self.period_ms
-            if now_ms - self._next_due >= 0:
-                self._next_due = now_ms + self.period_ms
+        c = self._ticks
+        if c.diff(now_ms, self._next_due) < 0:
+            return False
+        self._next_due = c.add(self._next_due, self.period_ms)
+        if c.diff(now_ms, self._next_due) >= 0:
+            self._next_due = c.add(now_ms, self.period_ms)  # fell behind
         t = self._t(now_ms)
         ram = self._ram
         if ram.n == 0:

@@ -11,6 +11,7 @@ from cryo.storage import records as R
 
 PHASE_FREEZE = 4  # cryo.protocol.states.FREEZE (not imported: the host reads logs too)
 NO_MIN = 32767  # "no sample yet" for a running minimum of tissue_cc
+UNKNOWN = 0xFFFFFFFF  # a count the summary cannot give (its session's header is gone)
 
 
 class SessionStats:
@@ -57,3 +58,18 @@ class SessionStats:
             "samples": self.samples,
             "events": self.events,
         }
+
+
+def unknown_summary(session, duration_ms):
+    """The summary of a session whose header rotated away: only its number
+    and how long it ran are known."""
+    return {
+        "session": session,
+        "duration_ms": duration_ms,
+        "min_cc": R.NO_READING16,
+        "below_target_ms": UNKNOWN,
+        "valve_open_ms": UNKNOWN,
+        "cycles_done": 255,
+        "samples": UNKNOWN,
+        "events": UNKNOWN,
+    }
