@@ -20,16 +20,22 @@ from pathlib import Path
 from host_tools import FIRMWARE_DIR, keys, sim
 from host_tools.archive_db import cli as archive
 from host_tools.archive_db.location import ENV_ARCHIVE
-from host_tools.commands import config, flash, logs, monitor, reset, tune
+from host_tools.commands import config, flash, logs, monitor, output, reset, tune
 from host_tools.commands import sim as sim_cmd
 from host_tools.device.connect import add_port_argument
-from host_tools.errors import EXIT_INVALID, CryoError
+from host_tools.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    CryoError,
+)
 from host_tools.serve import cli as serve
 
 # isort: split
 from cryo.paths import LOG_ROOT
 
-EXIT_PIPE = 0  # the reader of our output went away (`| head`): not an error of ours
+EXIT_PIPE = EXIT_OK  # the reader of our output went away (`| head`): not an error of ours
 
 
 def _sim_common(p, run=False):
@@ -83,7 +89,9 @@ def _add_sim(subparsers):
         "--panel",
         help="front-panel file (physical inputs as JSON; default: in the relay's temp dir)",
     )
+    output.add_json_argument(p, "the port, panel and flash as one JSON line")
     p.set_defaults(func=sim_cmd.cmd_realtime)
+    p.hoist = False  # the real-time board's options mean nothing to `run` or `panel`
     sub = p.add_subparsers(dest="sim_command", metavar="run|panel")
     q = sub.add_parser(
         "panel",
@@ -96,6 +104,7 @@ def _add_sim(subparsers):
         ("estop", "1 = loop closed, 0 = pressed"),
     ):
         q.add_argument(f"--{k}", type=int, choices=(0, 1), help=what)
+    output.add_json_argument(q, "the panel's inputs as JSON")
     q.set_defaults(func=sim_cmd.cmd_panel)
     r = sub.add_parser("run", help="fast virtual time: run the control tick as fast as possible")
     _sim_common(r, run=True)
@@ -105,7 +114,7 @@ def _add_sim(subparsers):
     r.add_argument("--config", help="controller configuration (JSON file)")
     r.add_argument("--start-ms", type=int, default=0, help="virtual ticks at boot (wrap tests)")
     r.add_argument("--no-autostart", action="store_true", help="do not call start() after boot")
-    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    output.add_json_argument(r, "the summary as JSON")
     r.set_defaults(func=sim_cmd.cmd_run)
 
 
@@ -127,7 +136,7 @@ def _add_flash(subparsers):
     p.add_argument("--bootsel", metavar="DIR", help="RP2 BOOTSEL drive (default: auto-detect)")
     p.add_argument("--dry-run", action="store_true", help="print what would be done, do nothing")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    output.add_json_argument(p, "the plan and result (or the runtime steps) as JSON")
     p.set_defaults(func=flash.cmd_flash)
 
 
@@ -138,22 +147,24 @@ def _add_config(subparsers):
     p.add_argument("--pin", help=f"the role's PIN (default ${config.ENV_PIN}, else asked)")
     p.add_argument("--yes", "-y", action="store_true", help="write without asking")
     p.add_argument("--reset", action="store_true", help="reset the board after a change")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_json_argument(p)
     sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
     sub.add_parser("show", help="every field with value, unit, range and role")
     g = sub.add_parser("get", help="print one field")
-    g.add_argument("name")
+    g.add_argument("name", help="field name, e.g. protocol.target_c (see `config show`)")
     s = sub.add_parser("set", help="change fields: NAME=VALUE ... (needs --role)")
-    s.add_argument("assignments", nargs="+")
+    s.add_argument("assignments", nargs="+", metavar="NAME=VALUE", help="field and new value")
     d = sub.add_parser("diff", help="differences between the device and FILE")
-    d.add_argument("file", type=Path)
+    d.add_argument("file", type=Path, help="configuration JSON (a full export or a patch)")
     a = sub.add_parser("apply", help="write the fields of FILE (needs --role)")
-    a.add_argument("file", type=Path)
+    a.add_argument("file", type=Path, help="configuration JSON: the fields to write")
     e = sub.add_parser("export", help="write the configuration as JSON")
-    e.add_argument("-o", "--output", type=Path)
+    e.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
     pn = sub.add_parser("pin", help="set a role's PIN (service role; first one on a new device)")
-    pn.add_argument("target_role", choices=("operator", "engineer", "service"))
-    pn.add_argument("new_pin")
+    pn.add_argument(
+        "target_role", choices=("operator", "engineer", "service"), help="whose PIN to set"
+    )
+    pn.add_argument("new_pin", help="the new PIN (digits)")
     p.set_defaults(func=config.cmd_config)
 
 
@@ -168,7 +179,7 @@ def _add_logs(subparsers):
     p.add_argument(
         "--log-root", default=LOG_ROOT, help=f"log folder on the device (default {LOG_ROOT})"
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_json_argument(p)
     sub = p.add_subparsers(dest="logs_cmd", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="list sessions (pulls new records first unless --offline)")
     ls.add_argument("--offline", action="store_true", help="list the archive only")
@@ -207,7 +218,7 @@ def _add_monitor(subparsers):
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--csv", metavar="FILE", help="record every telemetry frame to a CSV file")
     p.add_argument("--plot", metavar="PNG", help="plot the recording to a PNG when done")
-    p.add_argument("--json", action="store_true", help="print frames as JSON lines, no live view")
+    output.add_json_argument(p, "one JSON line per frame and a summary line, no live view")
     p.add_argument(
         "--from-csv",
         metavar="FILE",
@@ -223,8 +234,7 @@ def _add_tune(subparsers):
         help="relay autotune, step test + FOPDT fit, live gains",
         description=tune.__doc__.split("\n\n")[0],
     )
-    sub = p.add_subparsers(dest="tune_cmd", metavar="ACTION")
-    p.set_defaults(func=lambda a: _no_action(p))
+    sub = p.add_subparsers(dest="tune_cmd", metavar="ACTION", required=True)
 
     a = sub.add_parser("auto", help="run the on-device relay autotune")
     _tune_common(a)
@@ -255,9 +265,9 @@ def _add_tune(subparsers):
 
     g = sub.add_parser("apply", help="set PID gains live (bumpless, audited)")
     _tune_common(g)
-    g.add_argument("--kp", type=float, required=True)
-    g.add_argument("--ki", type=float, required=True)
-    g.add_argument("--kd", type=float, default=0.0)
+    g.add_argument("--kp", type=float, required=True, help="proportional gain, demand per °C")
+    g.add_argument("--ki", type=float, required=True, help="integral gain, demand per °C·s")
+    g.add_argument("--kd", type=float, default=0.0, help="derivative gain, demand·s per °C (0)")
     g.add_argument("--save", action="store_true", help="save the configuration")
     g.add_argument("--observe", type=float, default=0.0, help="record S s before and after")
     g.add_argument("--plot", metavar="PNG", help="before/after comparison plot (with --observe)")
@@ -267,19 +277,14 @@ def _add_tune(subparsers):
 def _tune_common(p):
     add_port_argument(p)
     p.add_argument("--role", default="engineer", help="role asserted for changes (engineer)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_json_argument(p)
     p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
-
-
-def _no_action(p):
-    p.print_help()
-    return 2
 
 
 def _add_reset(subparsers):
     what = "restart the board: boot.py, main.py, the controller (refused during a treatment)"
     p = subparsers.add_parser("reset", help=what, description=reset.__doc__.split("\n\n")[0])
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_json_argument(p)
     add_port_argument(p)
     p.set_defaults(func=reset.cmd_reset)
 
@@ -307,6 +312,8 @@ def _hoist_options(parser):
     argparse only accepts a group's options before its sub-action; a copy of
     each, defaulting to "not given", is added to every sub-action (recursively).
     """
+    if not getattr(parser, "hoist", True):
+        return
     for action in parser._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
@@ -322,8 +329,29 @@ def _hoist_options(parser):
             _hoist_options(child)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors become a JSON object when ``--json`` was asked for."""
+
+    json_errors = False
+
+    def error(self, message):
+        if self.json_errors:
+            output.error_json(f"{message} (see `{self.prog} --help`)", EXIT_USAGE)
+            sys.exit(EXIT_USAGE)
+        super().error(message)
+
+
+def parsers(parser, path=()):
+    """Every (path, parser) of the command tree, the root first."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from parsers(child, path + (name,))
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="cryo", description="Cryotherapy controller host tools")
+    p = _Parser(prog="cryo", description="Cryotherapy controller host tools")
     p.add_argument("--version", action="store_true", help="print the tool version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
@@ -334,8 +362,13 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if "--json" in argv:
+        for _, p in parsers(parser):
+            p.json_errors = True
     args = parser.parse_args(argv)
+    as_json = output.wants_json(args)
     try:
         if args.version:
             from host_tools import fwimport
@@ -344,23 +377,21 @@ def main(argv=None):
             import cryo
 
             print("cryo", cryo.VERSION)
-            return 0
+            return EXIT_OK
         if not args.command:
             parser.print_help()
-            return 2
+            return EXIT_USAGE
         from host_tools.device import portlock
 
         sub = [
             getattr(args, a, None) for a in ("config_cmd", "logs_cmd", "sim_command", "tune_cmd")
         ]
         portlock.set_command(args.command, *sub)
-        return args.func(args) or 0
+        return args.func(args) or EXIT_OK
     except CryoError as e:
-        print(f"cryo: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(as_json, str(e), e.exit_code)
     except KeyboardInterrupt:
-        print("cryo: interrupted", file=sys.stderr)
-        return 130
+        return _fail(as_json, "interrupted", EXIT_INTERRUPTED, "cryo: interrupted")
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_PIPE
@@ -369,10 +400,21 @@ def main(argv=None):
             _quiet_stdout()
             return EXIT_PIPE
         if e.errno in (errno.ENOENT, errno.EACCES, errno.EISDIR, errno.ENOTDIR, errno.EROFS):
-            where = f" {e.filename}" if e.filename else ""
-            print(f"cryo: error:{where}: {e.strerror}", file=sys.stderr)
-            return EXIT_INVALID
+            what = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+            return _fail(as_json, what, EXIT_INVALID)
         raise
+
+
+def _fail(as_json: bool, message: str, code: int, line: str | None = None) -> int:
+    """An expected error: one line on standard error, or (``--json``) one JSON object."""
+    try:
+        if as_json:
+            output.error_json(message, code)
+        else:
+            print(line or f"cryo: error: {message}", file=sys.stderr)
+    except BrokenPipeError:
+        _quiet_stdout()
+    return code
 
 
 def _quiet_stdout():

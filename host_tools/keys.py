@@ -17,6 +17,7 @@ import secrets
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.commands import output
 from host_tools.errors import AccessDenied, InvalidInput
 
 # isort: split
@@ -146,6 +147,7 @@ def register(sub):
     from host_tools.device.connect import add_port_argument
 
     p = sub.add_parser("keys", help="manufacturer keys: create, provision a board")
+    output.add_json_argument(p)
     ks = p.add_subparsers(dest="keys_cmd", metavar="ACTION", required=True)
     pi = ks.add_parser("init", help="create a development service master secret")
     pi.add_argument("--dir", help=f"key directory (default ${ENV_KEYS} or ~/.config/cryo/keys)")
@@ -161,13 +163,15 @@ def register(sub):
 
 
 def _cmd_init(args) -> int:
-    print(f"created {init_master(args.dir)}")
+    p = init_master(args.dir)
+    output.emit(args, {"created": str(p)}, f"created {p}")
     return 0
 
 
 def _cmd_release_init(args) -> int:
     p = init_release(args.dir)
-    print(f"created {p}; public key {public_hex(release_key(args.dir))}")
+    pub = public_hex(release_key(args.dir))
+    output.emit(args, {"created": str(p), "public_key": pub}, f"created {p}; public key {pub}")
     return 0
 
 
@@ -176,7 +180,8 @@ def _cmd_provision(args) -> int:
 
     with Session(resolve_port(args.port)) as s:
         dev = provision(s, args.dir, args.device_id)
-    print(f"device {dev} provisioned: its link commands are authenticated from its next start")
+    text = f"device {dev} provisioned: its link commands are authenticated from its next start"
+    output.emit(args, {"provisioned": dev}, text)
     return 0
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
-import json
 import sys
 from pathlib import Path
 
+from host_tools.commands import output
 from host_tools.errors import InvalidInput
 
 YES_NO = {"yes": True, "no": False}
@@ -49,7 +49,7 @@ def register(subparsers):
         help=f"archive folder or postgresql:// URL (default ${ENV_ARCHIVE} or ./cryo-archive)",
     )
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="JSON on standard output")
+    output.add_json_argument(out)
     out.add_argument("--csv", action="store_true", help="CSV on standard output")
     sub = p.add_subparsers(dest="archive_cmd", metavar="ACTION", required=True)
     q = sub.add_parser("query", help="sessions or devices matching filters")
@@ -116,7 +116,7 @@ def device_filters(args) -> dict:
 
 def emit(rows: list[dict], columns, args, title: str):
     if args.json:
-        print(json.dumps(rows, indent=1))
+        output.emit(args, rows)
     elif args.csv:
         w = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
         w.writeheader()
@@ -162,14 +162,13 @@ def cmd_archive(args) -> int:
             for f in folders:
                 if not f.is_dir():
                     raise InvalidInput(f"--from {f}: no such archive folder")
-            done = indexer.reindex(engine, folders)
-            if args.json:
-                print(json.dumps(done, indent=1))
-            else:
-                n = sum(d["sessions"] for d in done)
-                print(
-                    f"re-indexed {len(done)} devices, {n} sessions from {', '.join(map(str, folders))}"
-                )
+            with output.Progress(args, "reindex", unit="devices") as bar:
+                done = indexer.reindex(engine, folders, progress=bar)
+            n = sum(d["sessions"] for d in done)
+            where_from = ", ".join(map(str, folders))
+            output.emit(
+                args, done, f"re-indexed {len(done)} devices, {n} sessions from {where_from}"
+            )
             return 0
         if args.archive_cmd == "user":
             return _cmd_user(engine, args)
@@ -179,11 +178,8 @@ def cmd_archive(args) -> int:
             "revision": store.revision(engine),
             "rows": counts,
         }
-        if args.json:
-            print(json.dumps(status, indent=1))
-        else:
-            rows = ", ".join(f"{n} {k}" for k, n in counts.items())
-            print(f"{status['database']} at revision {status['revision']}: {rows}")
+        rows = ", ".join(f"{n} {k}" for k, n in counts.items())
+        output.emit(args, status, f"{status['database']} at revision {status['revision']}: {rows}")
         return 0
     finally:
         engine.dispose()
@@ -202,7 +198,7 @@ def _cmd_user(engine, args) -> int:
     else:
         raise InvalidInput("no terminal to ask the password on: pipe it in with --password-stdin")
     users.set_user(engine, args.name, args.role, password)
-    print(f"user {args.name}: role {args.role}")
+    output.emit(args, {"user": args.name, "role": args.role}, f"user {args.name}: role {args.role}")
     return 0
 
 

@@ -190,12 +190,22 @@ def device_folders(folder: Path) -> list[Path]:
     )
 
 
-def reindex(engine, folders) -> list[dict]:
-    """Empty the database and index every device folder under ``folders`` again."""
+def reindex(engine, folders, progress=None) -> list[dict]:
+    """Empty the database and index every device folder under ``folders`` again.
+
+    ``progress``: called with 1 after each device (``total`` told first)."""
     with engine.begin() as conn:
         for table in T.DATA_TABLES:
             conn.execute(sa.delete(table))
-    return [index_device(engine, d) for f in folders for d in device_folders(f)]
+    devices = [d for f in folders for d in device_folders(f)]
+    if progress is not None:
+        progress.total(len(devices))
+    done = []
+    for d in devices:
+        done.append(index_device(engine, d))
+        if progress is not None:
+            progress(1)
+    return done
 
 
 def record_pull(dest: Path, result: dict, port=None, when=None):

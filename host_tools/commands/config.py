@@ -28,9 +28,10 @@ import tempfile
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.commands.output import emit
 from host_tools.device.connect import resolve_port
 from host_tools.device.probe import record_audit, reset_board, rtc_now
-from host_tools.errors import AccessDenied, CryoError, InvalidInput
+from host_tools.errors import EXIT_FAILED, AccessDenied, CryoError, InvalidInput
 
 # isort: split
 from cryo.paths import CONFIG_PATH, ROLES_PATH
@@ -39,7 +40,7 @@ ENV_PIN = "CRYO_PIN"
 
 
 class NotConfirmed(CryoError):
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 # -- device I/O ----------------------------------------------------------
@@ -279,34 +280,30 @@ def run(s, args) -> int:
     cmd = args.config_cmd
     cfg, source = read_config(s)
     if cmd == "show":
-        if args.json:
-            print(json.dumps({"source": source, "config": cfg}, indent=2, sort_keys=True))
-        else:
-            print_config(cfg, source)
+        emit(args, {"source": source, "config": cfg}, lambda: print_config(cfg, source))
         return 0
     if cmd == "get":
         if S.field(args.name) is None and args.name != "schema_version":
             raise InvalidInput(f"unknown field {args.name} (see `cryo config show`)")
         v = cfg.get(args.name)
-        print(json.dumps({args.name: v}) if args.json else _fmt(v))
+        emit(args, {args.name: v}, _fmt(v))
         return 0
     if cmd == "export":
         text = json.dumps(cfg, indent=2, sort_keys=True) + "\n"
         if args.output:
             args.output.write_text(text)
-            print(json.dumps({"file": str(args.output)}) if args.json else f"wrote {args.output}")
+            emit(args, {"file": str(args.output)}, f"wrote {args.output}")
+        elif args.json:
+            emit(args, cfg)
         else:
             sys.stdout.write(text)
         return 0
     if cmd == "diff":
         other = load_file(args.file)
         d = diff(cfg, other)
-        if args.json:
-            print(json.dumps([{"field": k, "device": a, "file": b} for k, a, b in d], indent=2))
-        elif d:
-            print_diff(d, title=f"device ({source}) → {args.file}")
-        else:
-            print("no differences")
+        rows = [{"field": k, "device": a, "file": b} for k, a, b in d]
+        title = f"device ({source}) → {args.file}"
+        emit(args, rows, (lambda: print_diff(d, title=title)) if d else "no differences")
         return 0
     if args.role is None:
         raise AccessDenied(f"`cryo config {cmd}` changes the device: pass --role and its PIN")
@@ -319,7 +316,7 @@ def run(s, args) -> int:
     authenticate(s, args.role, args.pin)  # deny by default: nothing is checked before the PIN
     new, diffs = apply_changes(cfg, changes, args.role)
     if not diffs:
-        print(json.dumps({"changed": []}) if args.json else "no changes")
+        emit(args, {"changed": [], "diff": []}, "no changes")
         return 0
     if not args.json:
         print_diff(diffs)
@@ -329,11 +326,10 @@ def run(s, args) -> int:
     reset = None
     if getattr(args, "reset", False):
         reset = reset_board(s)
-    if args.json:
-        print(json.dumps({"changed": [k for k, _, _ in diffs], "audit": rec, "reset": reset}))
-    else:
-        when = "now (board reset)" if reset == "reset" else "at the next start"
-        print(f"written ({len(diffs)} change(s)); audit: {rec}; takes effect {when}")
+    when = "now (board reset)" if reset == "reset" else "at the next start"
+    res = {"changed": [k for k, _, _ in diffs], "audit": rec, "reset": reset}
+    res["diff"] = [{"field": k, "device": old, "new": v} for k, old, v in diffs]
+    emit(args, res, f"written ({len(diffs)} change(s)); audit: {rec}; takes effect {when}")
     return 0
 
 
@@ -362,9 +358,9 @@ def _set_pin(s, args) -> int:
     s.write_file(ROLES_PATH + ".tmp", data)
     s.exec(f"os.rename({ROLES_PATH + '.tmp'!r}, {ROLES_PATH!r})")
     rec = audit(s, [("pin", args.role, args.target_role, None, None)])
-    print(
-        json.dumps({"pin_set": args.target_role, "audit": rec})
-        if args.json
-        else f"PIN for {args.target_role} set; audit: {rec}"
+    emit(
+        args,
+        {"pin_set": args.target_role, "audit": rec},
+        f"PIN for {args.target_role} set; audit: {rec}",
     )
     return 0

@@ -7,11 +7,11 @@ is ``host_tools.cli``.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.commands.output import Progress, emit
 from host_tools.device.connect import resolve_port
 from host_tools.errors import CryoError, InvalidInput
 
@@ -76,30 +76,16 @@ def _do_pull(args) -> dict:
     from host_tools.device.connect import Session
 
     port = resolve_port(args.port)
-    with Session(port) as s:
-        if args.json or not sys.stdout.isatty():
-            return pull(s, args.archive, log_root=args.log_root, database=args.database)
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
+    with Session(port) as s, Progress(args, "pull", unit="bytes") as bar:
+
+        def progress(n, total):
+            if total is not None:
+                bar.total(total)
+            bar.advance(n)
+
+        return pull(
+            s, args.archive, log_root=args.log_root, progress=progress, database=args.database
         )
-
-        with Progress(
-            TextColumn("pull"), BarColumn(), DownloadColumn(), TransferSpeedColumn()
-        ) as pr:
-            task = pr.add_task("pull", total=None)
-
-            def progress(n, total):
-                if total is not None:
-                    pr.update(task, total=total)
-                pr.update(task, advance=n)
-
-            return pull(
-                s, args.archive, log_root=args.log_root, progress=progress, database=args.database
-            )
 
 
 def cmd_logs(args) -> int:
@@ -110,22 +96,7 @@ def cmd_logs(args) -> int:
     args.database = where.url
     if args.logs_cmd == "pull":
         res = _do_pull(args)
-        if args.json:
-            print(json.dumps(res, indent=2, default=str))
-        else:
-            v = res["verify"]
-            rate = res["bytes"] / res["seconds"] / 1024 if res["seconds"] else 0
-            print(
-                f"pulled {res['bytes']} new bytes from device {res['serial']} into "
-                f"{res['archive']} ({rate:.0f} KiB/s); {v['records']} records, "
-                f"CRC errors {len(v['crc_errors'])}, sequence gaps {len(v['sequence_gaps'])}, "
-                f"audit {'ok' if v['audit'].get('ok') else 'BROKEN'}; "
-                f"device events {res['events']['new']} new ({res['events']['records']} archived)"
-            )
-            for msg in res["events"]["problems"]:
-                print(f"warning: {msg}", file=sys.stderr)
-            for msg in v["audit"].get("problems", [])[:1]:
-                print(f"audit trail: first problem: {msg}", file=sys.stderr)
+        emit(args, res, lambda: _print_pull(res))
         if not res["verify"]["ok"]:
             raise InvalidInput("the pulled log failed verification (see above); archive kept")
         return 0
@@ -135,28 +106,7 @@ def cmd_logs(args) -> int:
         else:
             dest = Path(_do_pull(args)["archive"])
         rows = session_rows(dest)
-        if args.json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=f"treatment sessions — device {dest.name}")
-        cols = ("session", "date (UTC)", "duration s", "min °C", "cycles", "faults")
-        for col in cols + ("valve cycles", "outcome"):
-            t.add_column(col, justify="right" if col != "outcome" else "left")
-        for r in rows:
-            t.add_row(
-                str(r["session"]),
-                r["date"],
-                "" if r["duration_s"] is None else f"{r['duration_s']:.1f}",
-                "" if r["min_temp_c"] is None else f"{r['min_temp_c']:.1f}",
-                "" if r["cycles"] is None else str(r["cycles"]),
-                str(r["faults"]),
-                "" if r["valve_cycles"] is None else str(r["valve_cycles"]),
-                r["outcome"],
-            )
-        Console().print(t)
+        emit(args, rows, lambda: _print_sessions(rows, dest))
         return 0
     if args.logs_cmd == "events":
         return _cmd_events(args, archive)
@@ -164,35 +114,71 @@ def cmd_logs(args) -> int:
     if args.logs_cmd == "export":
         out = export_session(dest, args.session, args.format, args.output)
         if str(out) != "-":
-            print(json.dumps({"file": str(out)}) if args.json else f"wrote {out}")
+            emit(args, {"file": str(out)}, f"wrote {out}")
         return 0
     if args.logs_cmd == "report":
-        from host_tools.archive import index as archive_index
-        from host_tools.archive.clinical import clinical_fields
-        from host_tools.report import write_report
-
-        have = [r["session"] for r in archive_index.sessions(archive_index.update(dest))]
-        if args.session not in have:
-            raise InvalidInput(f"no session {args.session} in {dest} (sessions: {have or 'none'})")
-        clinical_fields(
-            dest,
-            args.session,
-            patient_ref=args.patient,
-            lesion_ref=args.lesion,
-            operator=args.operator,
-            reviewer=args.reviewer,
-        )
-        png, pdf = write_report(dest, args.session, args.output or dest)
-        if args.json:
-            print(
-                json.dumps(
-                    {"png": str(png), "pdf": str(pdf), "json": str(png.with_suffix(".json"))}
-                )
-            )
-        else:
-            print(f"wrote {png}\nwrote {pdf}")
-        return 0
+        return _cmd_report(args, dest)
     raise CryoError(f"unknown logs action {args.logs_cmd}")
+
+
+def _print_pull(res):
+    v = res["verify"]
+    rate = res["bytes"] / res["seconds"] / 1024 if res["seconds"] else 0
+    print(
+        f"pulled {res['bytes']} new bytes from device {res['serial']} into "
+        f"{res['archive']} ({rate:.0f} KiB/s); {v['records']} records, "
+        f"CRC errors {len(v['crc_errors'])}, sequence gaps {len(v['sequence_gaps'])}, "
+        f"audit {'ok' if v['audit'].get('ok') else 'BROKEN'}; "
+        f"device events {res['events']['new']} new ({res['events']['records']} archived)"
+    )
+    for msg in res["events"]["problems"]:
+        print(f"warning: {msg}", file=sys.stderr)
+    for msg in v["audit"].get("problems", [])[:1]:
+        print(f"audit trail: first problem: {msg}", file=sys.stderr)
+
+
+def _print_sessions(rows, dest):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"treatment sessions — device {dest.name}")
+    cols = ("session", "date (UTC)", "duration s", "min °C", "cycles", "faults")
+    for col in cols + ("valve cycles", "outcome"):
+        t.add_column(col, justify="right" if col != "outcome" else "left")
+    for r in rows:
+        t.add_row(
+            str(r["session"]),
+            r["date"],
+            "" if r["duration_s"] is None else f"{r['duration_s']:.1f}",
+            "" if r["min_temp_c"] is None else f"{r['min_temp_c']:.1f}",
+            "" if r["cycles"] is None else str(r["cycles"]),
+            str(r["faults"]),
+            "" if r["valve_cycles"] is None else str(r["valve_cycles"]),
+            r["outcome"],
+        )
+    Console().print(t)
+
+
+def _cmd_report(args, dest: Path) -> int:
+    from host_tools.archive import index as archive_index
+    from host_tools.archive.clinical import clinical_fields
+    from host_tools.report import write_report
+
+    have = [r["session"] for r in archive_index.sessions(archive_index.update(dest))]
+    if args.session not in have:
+        raise InvalidInput(f"no session {args.session} in {dest} (sessions: {have or 'none'})")
+    clinical_fields(
+        dest,
+        args.session,
+        patient_ref=args.patient,
+        lesion_ref=args.lesion,
+        operator=args.operator,
+        reviewer=args.reviewer,
+    )
+    png, pdf = write_report(dest, args.session, args.output or dest)
+    files = {"png": str(png), "pdf": str(pdf), "json": str(png.with_suffix(".json"))}
+    emit(args, files, f"wrote {png}\nwrote {pdf}")
+    return 0
 
 
 def _cmd_events(args, archive: Path) -> int:
@@ -205,7 +191,7 @@ def _cmd_events(args, archive: Path) -> int:
         merged = res["events"]
     rows = event_rows(dest, args.since)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        emit(args, rows)
         return 0
     from rich.console import Console
     from rich.table import Table

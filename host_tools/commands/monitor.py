@@ -12,9 +12,9 @@ Telemetry is switched off again on exit, also after Ctrl-C.
 
 from __future__ import annotations
 
-import json
 import time
 
+from host_tools.commands.output import dumps, emit
 from host_tools.device.connect import resolve_port
 from host_tools.errors import InvalidInput
 from host_tools.telemetry import CSV_COLUMNS, Recorder, plot_rows, read_csv
@@ -97,7 +97,12 @@ def main(args) -> int:
                 f"{args.from_csv}: not a cryo monitor CSV (missing {', '.join(missing)})"
             )
         plot_rows(rows, args.plot, title=f"cryo monitor — {args.from_csv}")
-        print(f"cryo monitor: plotted {len(rows)} rows from {args.from_csv} into {args.plot}")
+        res = {"rows": len(rows), "csv": args.from_csv, "plot": args.plot}
+        emit(
+            args,
+            res,
+            f"cryo monitor: plotted {len(rows)} rows from {args.from_csv} into {args.plot}",
+        )
         return 0
     if not (0.2 <= args.rate <= 50):
         raise InvalidInput(f"--rate {args.rate} out of range: 0.2..50 Hz")
@@ -135,16 +140,14 @@ def main(args) -> int:
     if args.plot:
         plot_rows(rec.rows, args.plot, title=f"cryo monitor — {port}")
         summary["plot"] = args.plot
-    if args.json:
-        print(json.dumps({"summary": summary}))
-    else:
-        dr = summary["device_rate_hz"]
-        print(
-            f"cryo monitor: {summary['frames']} frames, "
-            f"{_fmt(dr, ' Hz', 2)} (device time), {rec.gaps} gaps"
-            + (f", CSV {args.csv}" if args.csv else "")
-            + (f", plot {args.plot}" if args.plot else "")
-        )
+    dr = summary["device_rate_hz"]
+    text = (
+        f"cryo monitor: {summary['frames']} frames, "
+        f"{_fmt(dr, ' Hz', 2)} (device time), {rec.gaps} gaps"
+        + (f", CSV {args.csv}" if args.csv else "")
+        + (f", plot {args.plot}" if args.plot else "")
+    )
+    emit(args, {"summary": summary}, text)
     return 0
 
 
@@ -154,8 +157,7 @@ def _run_json(link, rec, end):
         if tel is None:
             continue
         rec.add(tel)
-        out = {k: v for k, v in tel.items() if k != "_rx"}
-        print(json.dumps(out), flush=True)
+        print(dumps({k: v for k, v in tel.items() if k != "_rx"}), flush=True)
 
 
 def _run_live(link, rec, end, port):

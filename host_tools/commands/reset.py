@@ -8,8 +8,7 @@ is waited for, not interrupted.
 
 from __future__ import annotations
 
-import json
-
+from host_tools.commands.output import emit
 from host_tools.device.connect import resolve_port
 
 
@@ -23,5 +22,5 @@ def cmd_reset(args) -> int:
         what = reset_board(s)
         stopped = s.stopped
     res = {"port": port, "reset": what, "controller_was": stopped}
-    print(json.dumps(res) if args.json else f"{port}: {what} (controller was: {stopped})")
+    emit(args, res, f"{port}: {what} (controller was: {stopped})")
     return 0

@@ -7,7 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from host_tools.errors import InvalidInput
+from host_tools.commands.output import emit
+from host_tools.errors import EXIT_FAILED, InvalidInput
 from host_tools.sim import DEFAULT_FLASH, PANEL_INPUTS, run_fast, write_panel
 from host_tools.virtual.board import VirtualBoard
 
@@ -35,27 +36,21 @@ def cmd_run(args):
         flash_kib=args.flash_size,
         board=args.board,
     )
-    if args.json:
-        print(json.dumps(s, indent=1))
-        return 1 if s["errors"] else 0
     st = s.get("status") or {}
-    print(
+    lines = [
         f"plant {s['plant']} seed {s['seed']}: {s['duration_s']:.1f} s virtual in "
-        f"{s['wall_s']:.2f} s ({s['speed_x']:.0f}x real time), {s['ticks']} ticks"
-    )
-    print(
+        f"{s['wall_s']:.2f} s ({s['speed_x']:.0f}x real time), {s['ticks']} ticks",
         f"surface min {s['min_surface_c']:.1f} C, probe min {s['min_probe_c']:.1f} C, "
         f"valve open {s['valve_open_s']:.1f} s ({s['valve_cycles']} cycles), "
-        f"reservoir {s['reservoir_fraction'] * 100:.0f} %"
-    )
-    print(f"final phase {st.get('phase')} ({st.get('reason') or '-'}), latched {st.get('latched')}")
-    for t, cause in s["resets"]:
-        print(f"reset at {t / 1000:.1f} s: {cause}")
-    for e in s["errors"]:
-        print("error:", e)
+        f"reservoir {s['reservoir_fraction'] * 100:.0f} %",
+        f"final phase {st.get('phase')} ({st.get('reason') or '-'}), latched {st.get('latched')}",
+    ]
+    lines += [f"reset at {t / 1000:.1f} s: {cause}" for t, cause in s["resets"]]
+    lines += [f"error: {e}" for e in s["errors"]]
     if args.flash:
-        print(f"flash image: {args.flash}")
-    return 1 if s["errors"] else 0  # an exception escaped the firmware
+        lines.append(f"flash image: {args.flash}")
+    emit(args, s, "\n".join(lines))
+    return EXIT_FAILED if s["errors"] else 0  # an exception escaped the firmware
 
 
 def cmd_panel(args):
@@ -68,7 +63,8 @@ def cmd_panel(args):
         raise InvalidInput(
             "cryo sim panel: give at least one of --footswitch, --handpiece, --estop"
         )
-    print(json.dumps(write_panel(args.panel_file, **inputs)))
+    state = write_panel(args.panel_file, **inputs)
+    emit(args, state, f"{args.panel_file}: " + ", ".join(f"{k} {v}" for k, v in state.items()))
     return 0
 
 
@@ -94,25 +90,22 @@ def cmd_realtime(args):
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         port = vb.open()
-        print(
+        board = {"port": port, "link": args.link, "tcp": vb.tcp.url if vb.tcp else None}
+        board.update(flash=str(vb.flash), panel=str(vb.panel), plant=args.plant, seed=args.seed)
+        text = (
             f"virtual board on {port}"
             + (f" (link {args.link})" if args.link else "")
-            + (f", {vb.tcp.url}" if vb.tcp else ""),
-            flush=True,
+            + (f", {vb.tcp.url}" if vb.tcp else "")
+            + f"\n  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
+            f"try: mpremote connect {args.link or port} resume exec \"print('hi')\""
+            f"\n  front panel {vb.panel}: cryo sim panel {vb.panel} --handpiece 1 --footswitch 1"
         )
-        print(
-            f"  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
-            f"try: mpremote connect {args.link or port} resume exec \"print('hi')\"",
-            flush=True,
-        )
-        print(
-            f"  front panel {vb.panel}: cryo sim panel {vb.panel} --handpiece 1 --footswitch 1",
-            flush=True,
-        )
+        emit(args, board, text)
         vb.serve()
     finally:
         vb.close()
         for s, h in old.items():
             signal.signal(s, h)
-    print("cryo sim: stopped", file=sys.stderr)
+    if not args.json:
+        print("cryo sim: stopped", file=sys.stderr)
     return 0

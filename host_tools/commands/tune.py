@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 
@@ -27,6 +26,7 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
     tuneplot,
 )
+from host_tools.commands.output import Progress, emit
 from host_tools.device.connect import resolve_port
 from host_tools.errors import DeviceError, InvalidInput
 from host_tools.fopdt import clamped_rules, fit_fopdt, fopdt_rules, predict
@@ -40,10 +40,6 @@ from cryo.control.model import hold_duty
 # measured on the plant variants, 2 degC keeps the approach free of windup
 # while the hold ripple stays inside it).
 ZONE_C = 2.0
-
-
-def _out(args, obj, text):
-    print(json.dumps(obj) if args.json else text, flush=True)
 
 
 def _gains_table(gains: dict, chosen=None, pred=None) -> str:
@@ -157,15 +153,18 @@ def run_auto(args) -> int:
         if not args.json:
             print(f"autotune started on {port}: {run_state(st)}", flush=True)
         end = time.monotonic() + args.max_time
+        # minutes on a real plant: the relay cycles counted as they come
         try:
-            while run_state(st) == "running":
-                if time.monotonic() > end:
-                    link.autotune("stop", role=args.role)
-                    raise DeviceError(
-                        f"autotune did not finish within {args.max_time:g} s; stopped"
-                    )
-                time.sleep(0.2)
-                st = link.autotune("status")
+            with Progress(args, "autotune") as bar:
+                while run_state(st) == "running":
+                    if time.monotonic() > end:
+                        link.autotune("stop", role=args.role)
+                        raise DeviceError(
+                            f"autotune did not finish within {args.max_time:g} s; stopped"
+                        )
+                    time.sleep(0.2)
+                    st = link.autotune("status")
+                    bar.update(completed=st.get("cycles") or 0, note="relay cycles")
         except KeyboardInterrupt:
             link.autotune("stop", role=args.role)
             raise
@@ -202,7 +201,7 @@ def run_auto(args) -> int:
                 link.save(role=args.role)
             out["rule"] = name
             text.append(f"applied {name} gains live" + (" and saved" if args.save else ""))
-        _out(args, out, "\n".join(text))
+        emit(args, out, "\n".join(text))
     return 0
 
 
@@ -222,24 +221,7 @@ def run_step(args) -> int:
         link.set_telemetry(args.rate)
         link.drain_telemetry()
         try:
-            link.step_test("start", role=args.role, demand=args.demand, duration_s=args.duration)
-            next_check = time.monotonic() + 0.5
-            give_up = time.monotonic() + 2 * args.duration + 30
-            while True:
-                if time.monotonic() > give_up:
-                    link.step_test("stop", role=args.role)
-                    raise DeviceError(
-                        f"step test still running after {2 * args.duration + 30:g} s; stopped"
-                    )
-                tel = link.next_telemetry(timeout=0.5)
-                if tel is not None:
-                    tels.append(tel)
-                    rec.add(tel)
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + 0.5
-                    if run_state(link.step_test("status")) != "running":
-                        tels.extend(link.drain_telemetry())
-                        break
+            _step_test(link, args, tels, rec)
         except KeyboardInterrupt:
             link.step_test("stop", role=args.role)
             raise
@@ -287,8 +269,33 @@ def run_step(args) -> int:
     if args.plot:
         tuneplot.plot_step(t, y, fit, args.demand, args.plot)
         out["plot"] = args.plot
-    _out(args, out, "\n".join(text))
+    emit(args, out, "\n".join(text))
     return 0
+
+
+def _step_test(link, args, tels, rec):
+    """Start the step test and record its telemetry until the device ends it."""
+    link.step_test("start", role=args.role, demand=args.demand, duration_s=args.duration)
+    t0 = time.monotonic()
+    next_check = t0 + 0.5
+    give_up = t0 + 2 * args.duration + 30
+    with Progress(args, "step test", total=args.duration, unit="s") as bar:
+        while True:
+            if time.monotonic() > give_up:
+                link.step_test("stop", role=args.role)
+                raise DeviceError(
+                    f"step test still running after {2 * args.duration + 30:g} s; stopped"
+                )
+            tel = link.next_telemetry(timeout=0.5)
+            if tel is not None:
+                tels.append(tel)
+                rec.add(tel)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 0.5
+                bar.update(completed=round(min(args.duration, time.monotonic() - t0)))
+                if run_state(link.step_test("status")) != "running":
+                    tels.extend(link.drain_telemetry())
+                    return
 
 
 def run_apply(args) -> int:
@@ -301,14 +308,16 @@ def run_apply(args) -> int:
         link.hello()
         before_gains = _current_gains(link)
         before, after = [], []
-        if args.observe > 0:
-            link.set_telemetry(10)
-            link.drain_telemetry()
-            before = _record(link, args.observe)
-        applied = apply_gains(link, args.kp, args.ki, args.kd, args.role, args.save)
-        if args.observe > 0:
-            after = _record(link, args.observe)
-            link.set_telemetry(0)
+        observing = args.observe > 0
+        with Progress(args, "observe", total=2 * args.observe, unit="s", show=observing) as bar:
+            if observing:
+                link.set_telemetry(10)
+                link.drain_telemetry()
+                before = _record(link, args.observe, bar)
+            applied = apply_gains(link, args.kp, args.ki, args.kd, args.role, args.save)
+            if observing:
+                after = _record(link, args.observe, bar)
+                link.set_telemetry(0)
     out = {"before": before_gains, "applied": applied, "saved": bool(args.save)}
     if before and after:
         out["summary"] = {"before": tuneplot.summary(before), "after": tuneplot.summary(after)}
@@ -322,15 +331,17 @@ def run_apply(args) -> int:
             f"\n  before: mean |error| {b['mae']:.3g} °C, demand σ {b['demand_sd']:.3g}"
             f"\n  after:  mean |error| {a['mae']:.3g} °C, demand σ {a['demand_sd']:.3g}"
         )
-    _out(args, out, text)
+    emit(args, out, text)
     return 0
 
 
-def _record(link, seconds):
-    end = time.monotonic() + seconds
+def _record(link, seconds, bar):
+    t0 = time.monotonic()
+    start = bar.completed
     out = []
-    while time.monotonic() < end:
+    while time.monotonic() < t0 + seconds:
         tel = link.next_telemetry(timeout=0.2)
         if tel is not None:
             out.append(tel)
+        bar.update(completed=start + round(min(seconds, time.monotonic() - t0)))
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from host_tools.commands import output
 from host_tools.device.connect import add_port_argument
 from host_tools.errors import InvalidInput
 
@@ -29,10 +30,14 @@ def register(subparsers):
         help=f"archive folder or postgresql:// URL (default ${ENV_ARCHIVE} or ./cryo-archive)",
     )
     p.add_argument(
-        "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve on (default {DEFAULT_LISTEN})",
     )
     add_port_argument(p)
     p.add_argument("--rate", type=float, default=5.0, help="live telemetry rate, Hz (0.2..50)")
+    output.add_json_argument(p, "the dashboard's address as one JSON line")
     p.set_defaults(func=cmd_serve)
 
 
@@ -77,8 +82,9 @@ def cmd_serve(args) -> int:
             file=sys.stderr,
         )
     server = start_server(create_app(engine, where.folder, live), host, port)
-    print(
-        f"cryo serve: http://{host}:{server.port}/ (archive {store.redact(where.url)}); Ctrl-C stops"
+    url, db = f"http://{host}:{server.port}/", store.redact(where.url)
+    output.emit(
+        args, {"url": url, "archive": db}, f"cryo serve: {url} (archive {db}); Ctrl-C stops"
     )
     try:
         threading.Event().wait()

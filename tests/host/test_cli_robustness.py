@@ -75,6 +75,7 @@ def _run(argv, capsys):
 def _env(tmp_path, monkeypatch):
     monkeypatch.setenv("CRYO_LOCK_DIR", str(tmp_path / "locks"))
     monkeypatch.setenv("CRYO_ARCHIVE", str(tmp_path / "archive"))
+    monkeypatch.setenv("CRYO_KEYS", str(tmp_path / "keys"))  # never the user's key directory
     monkeypatch.chdir(tmp_path)
 
 
@@ -96,6 +97,24 @@ def test_bad_input_gives_one_line_and_a_documented_code(path, parser, tmp_path, 
     if rc:
         assert err.startswith("cryo: error:") or err.startswith("usage:"), err
         assert len(err.strip().splitlines()) <= 2 or err.startswith("usage:"), err
+
+
+@pytest.mark.parametrize("path,parser", LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
+def test_bad_input_with_json_gives_json_lines_only(path, parser, tmp_path, capsys):
+    import json
+
+    for argv in (
+        list(path) + ["--no-such-option", "--json"],
+        _argv(path, parser, tmp_path / "missing" / "f.json")
+        + ["--port", str(tmp_path / "no-such-port"), "--json"],
+    ):
+        rc, out, err = _run(argv, capsys)
+        assert rc in DOCUMENTED and err == "", (argv, rc, err)
+        lines = [json.loads(line) for line in out.splitlines()]
+        if rc:
+            assert lines[-1] == {"error": lines[-1]["error"], "exit_code": rc}, lines
+        else:
+            assert lines and "error" not in lines[-1]
 
 
 @pytest.mark.parametrize("path,parser", LEAVES, ids=[" ".join(p) for p, _ in LEAVES])
@@ -122,7 +141,7 @@ def test_a_port_held_by_another_cryo_is_reported_busy(path, parser, tmp_path, ca
         holder.kill()
         holder.wait()
     assert "Traceback" not in err and rc in DOCUMENTED
-    offline = {("logs", "export"), ("logs", "report"), ("tune",)}
+    offline = {("logs", "export"), ("logs", "report")}
     if "--port" in parser._option_string_actions and path not in offline:
         assert rc == 3 and f"port busy: `cryo monitor` (pid {holder.pid})" in err, err
 
