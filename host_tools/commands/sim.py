@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from host_tools.commands.output import emit
+from host_tools.commands.output import Progress, emit
 from host_tools.errors import EXIT_FAILED, InvalidInput
 from host_tools.sim import DEFAULT_FLASH, PANEL_INPUTS, run_fast, write_panel
 from host_tools.virtual.board import VirtualBoard
@@ -22,20 +22,9 @@ def cmd_run(args):
             config = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as e:
             raise InvalidInput(f"--config {args.config}: {e}")
-    s = run_fast(
-        plant=args.plant,
-        scenario=args.scenario,
-        seed=args.seed,
-        flash=args.flash,
-        duration_s=args.duration,
-        trace=args.trace,
-        trace_ms=args.trace_ms,
-        config=config,
-        start_ms=args.start_ms,
-        autostart=not args.no_autostart,
-        flash_kib=args.flash_size,
-        board=args.board,
-    )
+    # the runner reports only at its end: the bar shows it is alive, and for how long
+    with Progress(args, "sim run") as bar:
+        s = _run_fast(args, config, bar)
     st = s.get("status") or {}
     lines = [
         f"plant {s['plant']} seed {s['seed']}: {s['duration_s']:.1f} s virtual in "
@@ -51,6 +40,24 @@ def cmd_run(args):
         lines.append(f"flash image: {args.flash}")
     emit(args, s, "\n".join(lines))
     return EXIT_FAILED if s["errors"] else 0  # an exception escaped the firmware
+
+
+def _run_fast(args, config, bar):
+    return run_fast(
+        plant=args.plant,
+        scenario=args.scenario,
+        seed=args.seed,
+        flash=args.flash,
+        duration_s=args.duration,
+        trace=args.trace,
+        trace_ms=args.trace_ms,
+        config=config,
+        start_ms=args.start_ms,
+        autostart=not args.no_autostart,
+        flash_kib=args.flash_size,
+        board=args.board,
+        progress=lambda seconds: bar.update(note=f"{args.duration:g} s of virtual time"),
+    )
 
 
 def cmd_panel(args):
