@@ -165,6 +165,8 @@ def _add_config(subparsers):
         "target_role", choices=("operator", "engineer", "service"), help="whose PIN to set"
     )
     pn.add_argument("new_pin", help="the new PIN (digits)")
+    _only_for(p, ("set", "apply", "pin"), "--role", "--pin")
+    _only_for(p, ("set", "apply"), "--yes", "--reset")
     p.set_defaults(func=config.cmd_config)
 
 
@@ -204,6 +206,8 @@ def _add_logs(subparsers):
     )
     ev.add_argument("--offline", action="store_true", help="show the archive only")
     ev.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
+    _only_for(p, ("list", "pull", "events"), "--port", "--log-root")
+    _only_for(p, ("list", "export", "report", "events"), "--serial")
     p.set_defaults(func=logs.cmd_logs)
 
 
@@ -310,16 +314,19 @@ def _hoist_options(parser):
     """Let options go after the action too: `cryo config set X=1 --role engineer`.
 
     argparse only accepts a group's options before its sub-action; a copy of
-    each, defaulting to "not given", is added to every sub-action (recursively).
+    each, defaulting to "not given", is added to every sub-action (recursively)
+    that uses it (``_only_for``), so an action's help lists only its options.
     """
     if not getattr(parser, "hoist", True):
         return
     for action in parser._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
-        for child in set(action.choices.values()):
+        for name, child in action.choices.items():
             for opt in parser._actions:
                 if not opt.option_strings or isinstance(opt, argparse._HelpAction):
+                    continue
+                if name not in getattr(opt, "used_by", (name,)):
                     continue
                 if any(s in child._option_string_actions for s in opt.option_strings):
                     continue
@@ -327,6 +334,12 @@ def _hoist_options(parser):
                 clone.default = argparse.SUPPRESS
                 child._add_action(clone)
             _hoist_options(child)
+
+
+def _only_for(parser, actions, *options):
+    """These options of a command group mean something only to these actions."""
+    for o in options:
+        parser._option_string_actions[o].used_by = actions
 
 
 class _Parser(argparse.ArgumentParser):

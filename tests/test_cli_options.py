@@ -33,3 +33,25 @@ def test_unknown_option_is_still_a_usage_error(capsys):
         build_parser().parse_args(["config", "show", "--colour"])
     assert e.value.code == 2
     assert "unrecognized arguments: --colour" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "path,absent,present",
+    [
+        (("config", "show"), "--pin", "--port"),
+        (("config", "get"), "--yes", "--json"),
+        (("logs", "export"), "--port", "--archive"),
+        (("logs", "pull"), "--serial", "--log-root"),
+        (("sim", "panel"), "--plant", "--json"),
+        (("sim", "run"), "--tcp", "--plant"),
+    ],
+)
+def test_an_action_takes_only_the_group_options_it_uses(path, absent, present, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args([*path, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert f"{present} " in text and f"{absent} " not in text
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args([*path, absent, "x"])
+    assert e.value.code == 2
