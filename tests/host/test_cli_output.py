@@ -214,3 +214,35 @@ def test_json_mode_prints_only_the_result(mpy, tmp_path):
     assert p.returncode == 0 and p.stderr == ""
     (line,) = p.stdout.splitlines()
     assert [d["sessions"] for d in json.loads(line)] == [1, 1]
+
+
+def test_on_a_board_json_and_human_output_agree(mpy, tmp_path):
+    """Through real mpremote on the virtual board: with --json one line on
+    stdout and nothing on stderr (no progress), carrying what the text says."""
+    from host_tools import FIRMWARE_DIR
+    from host_tools.virtual.port import VirtualPort
+
+    fw = tmp_path / "firmware"  # a snapshot: firmware/ may change while the test runs
+    shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    with VirtualPort(flash_dir=tmp_path / "flash") as vp:
+        dry = ("flash", "--port", vp.port, "--firmware", str(fw), "--dry-run")
+        p = cryo(*dry, "--json")
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        (line,) = p.stdout.splitlines()
+        plan = json.loads(line)
+        assert plan["dry_run"] and plan["provision_key"] and plan["transfer"]
+        human = cryo(*dry)
+        assert human.returncode == 0 and f"deploy {plan['version']}" in human.stdout
+        row = re.search(r"transfer\s*│\s*(\d+)\s*│", human.stdout)
+        assert row and int(row.group(1)) == len(plan["transfer"])
+
+        p = cryo("config", "--port", vp.port, "get", "pid.kp", "--json")
+        assert p.returncode == 0 and p.stderr == ""
+        kp = json.loads(p.stdout)["pid.kp"]
+        human = cryo("config", "--port", vp.port, "get", "pid.kp")
+        assert float(human.stdout) == pytest.approx(kp)
+
+        p = cryo("reset", "--port", vp.port, "--json")
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        res = json.loads(p.stdout)
+        assert res["port"] == vp.port and res["reset"]
