@@ -94,12 +94,8 @@ def run_fast(
     flash_kib=2048,
     board=None,
     timeout=600,
-    progress=None,
 ):
-    """Run ``cryo sim run`` and return its summary dict (used by tests/bench).
-
-    ``progress``: called with the wall seconds so far about twice a second
-    (the runner reports nothing until its summary)."""
+    """Run ``cryo sim run`` and return its summary dict (used by tests/bench)."""
     opts = {
         "plant": check_plant(plant),
         "scenario": check_scenario(scenario),
@@ -128,7 +124,10 @@ def run_fast(
         json.dump(opts, f)
         f.flush()
         cmd += [str(SIM_DIR / "fastrun.py"), f.name]
-        proc = _run(cmd, env, timeout, progress)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"cryo sim run did not finish within {timeout} s")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         raise CryoError(
@@ -137,27 +136,6 @@ def run_fast(
     out = json.loads(lines[-1][len(MARK) :])
     out["console"] = "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith(MARK))
     return out
-
-
-def _run(cmd, env, timeout, progress):
-    import time
-
-    t0 = time.monotonic()
-    with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    ) as proc:
-        while True:
-            left = timeout - (time.monotonic() - t0)
-            try:
-                out, err = proc.communicate(timeout=max(0.01, min(0.5, left)))
-                break
-            except subprocess.TimeoutExpired:  # retrying communicate() loses no output
-                if left <= 0.5:
-                    proc.kill()
-                    raise DeviceError(f"cryo sim run did not finish within {timeout} s")
-                if progress is not None:
-                    progress(time.monotonic() - t0)
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 PANEL_INPUTS = ("estop", "footswitch", "handpiece")

@@ -175,7 +175,8 @@ def _cmd_report(args, dest: Path) -> int:
         operator=args.operator,
         reviewer=args.reviewer,
     )
-    png, pdf = write_report(dest, args.session, args.output or dest)
+    with Progress(args, "report", note="rendering PNG (300 dpi) and PDF"):
+        png, pdf = write_report(dest, args.session, args.output or dest)
     files = {"png": str(png), "pdf": str(pdf), "json": str(png.with_suffix(".json"))}
     emit(args, files, f"wrote {png}\nwrote {pdf}")
     return 0

@@ -69,16 +69,20 @@ class Progress:
     ``update(completed=, note=)`` sets it; ``total(n)`` sets the end once it
     is known. ``start(total)`` and calling the object with a count are the
     callback protocol of ``deploy`` and ``Session.write_file``. ``show``:
-    False for a run that is known to be short.
+    False for a run that is known to be short. ``note``: an operation that
+    reports nothing while it runs (one long call): its note and elapsed time
+    are shown as it goes.
     """
 
-    def __init__(self, args, what: str, total=None, unit: str = "", show=True):
+    def __init__(self, args, what: str, total=None, unit: str = "", show=True, note=None):
         self.what = what
         self.unit = unit
         self._total = total
         self._done = 0
-        self._note = ""
+        self._note = note or ""
         self._quiet = wants_json(args) or not show
+        self._ticker = None
+        self._stop = None
         self._rich = None
         self._t0 = time.monotonic()
         self._next_line = self._t0 + PLAIN_EVERY_S
@@ -86,10 +90,23 @@ class Progress:
 
     def __enter__(self):
         if not self._quiet and _stderr_is_terminal():
-            self._start_rich()
+            self._start_rich()  # its own thread redraws the elapsed time
+        elif not self._quiet and self._note:
+            import threading
+
+            self._stop = threading.Event()
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
         return self
 
+    def _tick(self):
+        while not self._stop.wait(PLAIN_EVERY_S / 4):
+            self.update()
+
     def __exit__(self, exc_type, exc, tb):
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
         if self._rich is not None:
             self._rich.stop()
         elif exc_type is None and self._lines:
@@ -163,11 +180,14 @@ class Progress:
         now = time.monotonic()
         self._next_line = now + PLAIN_EVERY_S
         self._lines += 1
-        bits = []
         if self._total:
-            part = f"{min(100, 100 * self._done / self._total):.0f}% "
-            part += f"({self._done:g} of {self._total:g}" + (f" {self.unit})" if self.unit else ")")
-            bits.append(part)
-        bits += [self._open_count(), f"{now - self._t0:.0f} s"]
-        head = f"{self.what}: done" if final else f"{self.what}:"
-        print(head, ", ".join(b for b in bits if b), file=sys.stderr, flush=True)
+            count = f"{min(100, 100 * self._done / self._total):.0f}% ({self._done:g} of "
+            count += f"{self._total:g} {self.unit})" if self.unit else f"{self._total:g})"
+        else:
+            count = f"{self._done:g} {self.unit}".strip() if self._done else ""
+        if final:  # what was done, not what it was doing
+            bits = ["done", count]
+        else:
+            bits = [count if self._total else "", self._open_count()]
+        text = ", ".join(b for b in bits + [f"{now - self._t0:.0f} s"] if b)
+        print(f"{self.what}: {text}", file=sys.stderr, flush=True)

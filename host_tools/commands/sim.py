@@ -22,9 +22,9 @@ def cmd_run(args):
             config = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as e:
             raise InvalidInput(f"--config {args.config}: {e}")
-    # the runner reports only at its end: the bar shows it is alive, and for how long
-    with Progress(args, "sim run") as bar:
-        s = _run_fast(args, config, bar)
+    # the runner reports only at its end: shown alive, and for how long
+    with Progress(args, "sim run", note=f"{args.duration:g} s of virtual time"):
+        s = _run_fast(args, config)
     st = s.get("status") or {}
     lines = [
         f"plant {s['plant']} seed {s['seed']}: {s['duration_s']:.1f} s virtual in "
@@ -42,7 +42,7 @@ def cmd_run(args):
     return EXIT_FAILED if s["errors"] else 0  # an exception escaped the firmware
 
 
-def _run_fast(args, config, bar):
+def _run_fast(args, config):
     return run_fast(
         plant=args.plant,
         scenario=args.scenario,
@@ -56,7 +56,6 @@ def _run_fast(args, config, bar):
         autostart=not args.no_autostart,
         flash_kib=args.flash_size,
         board=args.board,
-        progress=lambda seconds: bar.update(note=f"{args.duration:g} s of virtual time"),
     )
 
 

@@ -144,7 +144,7 @@ def test_progress_without_a_terminal_is_a_plain_line_every_period(monkeypatch, c
     assert err == [
         "pull: 50% (500 of 1000 bytes), 2 s",
         "pull: 70% (700 of 1000 bytes), 4 s",
-        "pull: done 70% (700 of 1000 bytes), 4 s",
+        "pull: done, 70% (700 of 1000 bytes), 4 s",
     ]
 
 
@@ -164,6 +164,20 @@ def test_progress_counts_with_a_note_and_is_silent_in_json_mode(monkeypatch, cap
             bar.advance(5)
             capsys.readouterr()
             raise RuntimeError  # a failed operation: no "done" line
+    assert capsys.readouterr().err == ""
+
+
+def test_a_long_call_that_reports_nothing_is_shown_alive(monkeypatch, capsys):
+    import time
+
+    monkeypatch.setattr(output, "PLAIN_EVERY_S", 0.2)
+    with output.Progress(_args(), "report", note="rendering"):
+        time.sleep(1.0)  # one long call (matplotlib), no updates of its own
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) >= 2 and err[-1].startswith("report: done, ")
+    assert all(re.fullmatch(r"report: rendering, \d+ s", line) for line in err[:-1]), err
+    with output.Progress(_args(as_json=True), "report", note="rendering"):
+        time.sleep(0.5)
     assert capsys.readouterr().err == ""
 
 
