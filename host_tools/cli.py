@@ -6,12 +6,13 @@ handlers live in ``host_tools/commands/`` (one module per command group),
 the device layer in ``host_tools/device/``, the archive readers in
 ``host_tools/archive/``. Each ``_add_*`` below adds one subcommand and sets
 ``func`` (called with the parsed args, returns the exit code). Expected
-errors are ``CryoError`` subclasses: printed as one line, with the exit code
-the class defines — never a traceback.
+errors are ``CryoError`` subclasses: printed as one line (with ``--json`` a
+JSON object, ``host_tools/commands/output.py``), with the exit code the class
+defines — never a traceback. The argparse machinery is
+``host_tools/commands/parsing.py``.
 """
 
 import argparse
-import copy
 import errno
 import os
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 from host_tools import FIRMWARE_DIR, keys, sim
 from host_tools.archive_db import cli as archive
 from host_tools.archive_db.location import ENV_ARCHIVE
-from host_tools.commands import config, flash, logs, monitor, output, reset, tune
+from host_tools.commands import config, flash, logs, monitor, output, parsing, reset, tune
 from host_tools.commands import sim as sim_cmd
 from host_tools.device.connect import add_port_argument
 from host_tools.errors import (
@@ -165,8 +166,8 @@ def _add_config(subparsers):
         "target_role", choices=("operator", "engineer", "service"), help="whose PIN to set"
     )
     pn.add_argument("new_pin", help="the new PIN (digits)")
-    _only_for(p, ("set", "apply", "pin"), "--role", "--pin")
-    _only_for(p, ("set", "apply"), "--yes", "--reset")
+    parsing.only_for(p, ("set", "apply", "pin"), "--role", "--pin")
+    parsing.only_for(p, ("set", "apply"), "--yes", "--reset")
     p.set_defaults(func=config.cmd_config)
 
 
@@ -206,8 +207,8 @@ def _add_logs(subparsers):
     )
     ev.add_argument("--offline", action="store_true", help="show the archive only")
     ev.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
-    _only_for(p, ("list", "pull", "events"), "--port", "--log-root")
-    _only_for(p, ("list", "export", "report", "events"), "--serial")
+    parsing.only_for(p, ("list", "pull", "events"), "--port", "--log-root")
+    parsing.only_for(p, ("list", "export", "report", "events"), "--serial")
     p.set_defaults(func=logs.cmd_logs)
 
 
@@ -310,67 +311,14 @@ COMMANDS = (
 )
 
 
-def _hoist_options(parser):
-    """Let options go after the action too: `cryo config set X=1 --role engineer`.
-
-    argparse only accepts a group's options before its sub-action; a copy of
-    each, defaulting to "not given", is added to every sub-action (recursively)
-    that uses it (``_only_for``), so an action's help lists only its options.
-    """
-    if not getattr(parser, "hoist", True):
-        return
-    for action in parser._actions:
-        if not isinstance(action, argparse._SubParsersAction):
-            continue
-        for name, child in action.choices.items():
-            for opt in parser._actions:
-                if not opt.option_strings or isinstance(opt, argparse._HelpAction):
-                    continue
-                if name not in getattr(opt, "used_by", (name,)):
-                    continue
-                if any(s in child._option_string_actions for s in opt.option_strings):
-                    continue
-                clone = copy.copy(opt)
-                clone.default = argparse.SUPPRESS
-                child._add_action(clone)
-            _hoist_options(child)
-
-
-def _only_for(parser, actions, *options):
-    """These options of a command group mean something only to these actions."""
-    for o in options:
-        parser._option_string_actions[o].used_by = actions
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, whose usage errors become a JSON object when ``--json`` was asked for."""
-
-    json_errors = False
-
-    def error(self, message):
-        if self.json_errors:
-            output.error_json(f"{message} (see `{self.prog} --help`)", EXIT_USAGE)
-            sys.exit(EXIT_USAGE)
-        super().error(message)
-
-
-def parsers(parser, path=()):
-    """Every (path, parser) of the command tree, the root first."""
-    yield path, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                yield from parsers(child, path + (name,))
-
-
 def build_parser():
-    p = _Parser(prog="cryo", description="Cryotherapy controller host tools")
+    p = parsing.Parser(prog="cryo", description="Cryotherapy controller host tools")
     p.add_argument("--version", action="store_true", help="print the tool version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
     for command in sub.choices.values():
-        _hoist_options(command)
+        parsing.hoist_options(command)
     return p
 
 
@@ -378,7 +326,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if "--json" in argv:
-        for _, p in parsers(parser):
+        for _, p in parsing.parsers(parser):
             p.json_errors = True
     args = parser.parse_args(argv)
     as_json = output.wants_json(args)

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from host_tools import ROOT, cli, errors
-from host_tools.commands import output
+from host_tools.commands import output, parsing
 
 # Parsers that only group actions (a sub-action is required) are not commands.
 _GROUP = (argparse._SubParsersAction,)
@@ -28,7 +28,7 @@ def _is_group(parser):
     return any(isinstance(a, _GROUP) and a.required for a in parser._actions)
 
 
-COMMANDS = [(p, sp) for p, sp in cli.parsers(cli.build_parser()) if p and not _is_group(sp)]
+COMMANDS = [(p, sp) for p, sp in parsing.parsers(cli.build_parser()) if p and not _is_group(sp)]
 
 
 def test_the_walk_reaches_every_command():
@@ -41,7 +41,7 @@ def test_the_walk_reaches_every_command():
 
 def test_every_argument_of_every_parser_has_help():
     missing = []
-    for path, parser in cli.parsers(cli.build_parser()):
+    for path, parser in parsing.parsers(cli.build_parser()):
         for a in parser._actions:
             if isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)):
                 continue
