@@ -214,8 +214,9 @@ def main(opts_path=None):
     hold = HoldStats()
     # Cost figures (bench, boards/qemu-mps2): the time of the controller's
     # tick (on the emulated board, instruction-counted virtual time) and, with
-    # ``collect_each_tick``, the heap in use just before the collection after
-    # each tick (live data + one tick's garbage) and right after it (live).
+    # ``collect_each_tick`` (a collection before each tick too), the heap in
+    # use just before the collection after each tick (live data + that
+    # tick's and its idle point's garbage) and right after it (live).
     collect_each = bool(opts.get("collect_each_tick"))
     heap_tick_peak = heap_live_peak = 0
     tick_us_max = 0
@@ -330,6 +331,11 @@ def main(opts_path=None):
         else:
             hang_until = None
             try:
+                if collect_each:
+                    # The plant's and the emulated chips' garbage from the
+                    # sub-ticks is the virtual board's, not the tick's: a
+                    # collection it forced inside the tick would count there.
+                    gc.collect()
                 t0 = time.ticks_us()
                 ctrl.tick(now)
                 dt = time.ticks_diff(time.ticks_us(), t0)

@@ -34,7 +34,7 @@ from host_tools.telemetry import Recorder
 
 # isort: split
 from cryo.control.autotune import RULES as RULE_NAMES
-from cryo.control.model import hold_duty
+from cryo.control.model import hold_duty, stuck_grace
 
 # Integral zone proposed with the holding-duty preload (docs/control.md:
 # measured on the plant variants, 2 degC keeps the approach free of windup
@@ -76,6 +76,31 @@ def apply_approach(link, hold, role="engineer"):
         "pid.hold_duty": link.set("pid.hold_duty", float(hold), role=role),
         "pid.i_zone_c": link.set("pid.i_zone_c", ZONE_C, role=role),
     }
+
+
+def grace_check(link, dead_time):
+    """The stuck-open watch's grace against the dead time the model found:
+    ``(figures, text lines)``. The grace is a service setting, so the
+    engineer's tool only says what it should be."""
+    need, covered = stuck_grace(dead_time)
+    have = float(link.get("limits.stuck_grace_s"))
+    fig = {"dead_time_s": dead_time, "needed_s": need, "device_s": have, "covered": covered}
+    text = [
+        f"stuck-open watch: grace {have:g} s on the device; a {dead_time:.2g} s dead time "
+        f"needs {need:g} s"
+    ]
+    if not covered:
+        text.append(
+            f"warning: this line's dead time is longer than the stuck-open watch can wait "
+            f"({need:g} s at most): a closing solenoid would look stuck open; shorten the "
+            "delivery line or use a faster probe"
+        )
+    elif have < need:
+        text.append(
+            f"warning: ask service to set limits.stuck_grace_s to {need:g} s (service role): "
+            "with the present grace the cryogen left in the line reads as a stuck solenoid"
+        )
+    return fig, text
 
 
 def _pick(gains: dict, rule: str, chosen: str | None):
@@ -188,6 +213,8 @@ def run_auto(args) -> int:
             )
             pred = _proposal(fop, res.get("start_c", 30.0), res["setpoint_c"], res["gains"], hold)
             out["predicted"] = pred
+            out["stuck_grace"], lines = grace_check(link, fop["dead_time"])
+            text += lines
         text.append(f"rule in use: {res.get('rule')} (*)")
         text.append(_gains_table(res["gains"], res.get("rule"), pred))
         for w in res.get("warnings") or ():
@@ -256,6 +283,8 @@ def run_step(args) -> int:
                 "step from rest (tissue settled, valve closed) or lengthen it"
             )
         text.append(f"approach: integral preload (holding duty) {hold:.3f}, zone {ZONE_C:g} °C")
+        out["stuck_grace"], lines = grace_check(link, theta)
+        text += lines
         if args.apply:
             name, g = _pick(gains, args.apply, "simc")
             out["before"] = gains_now

@@ -29,6 +29,23 @@ def test_model_limits_match_the_schema():
         assert schema.field("pid." + gain)[4] == hi
 
 
+def test_grace_range_matches_the_schema():
+    from cryo.control.model import GRACE_RANGE
+
+    f = schema.field("limits.stuck_grace_s")
+    assert (f[3], f[4]) == GRACE_RANGE
+
+
+def test_stuck_grace_covers_the_dead_time_or_says_it_cannot():
+    from cryo.control.model import stuck_grace
+
+    assert stuck_grace(0.0) == (0.3, True)  # the margin alone (sample period, low-pass)
+    assert stuck_grace(0.6) == (0.9, True)  # rounded up to 0.1 s, never below θ + margin
+    g, ok = stuck_grace(2.5)
+    assert ok and 2.75 <= g <= 2.8
+    assert stuck_grace(3.0) == (3.0, False)  # longer than the watch may wait
+
+
 def test_prediction_follows_the_preload_on_a_long_dead_time():
     m = {"gain": 120.0, "tau": 30.0, "dead_time": 2.5, "y0": 32.0}
     _, _, raw = fopdt.fopdt_rules(m["gain"], m["tau"], m["dead_time"])

@@ -49,6 +49,11 @@ def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(cli_json, run
         "pid.kd": chosen["kd"],
     }
     assert on_device == res["applied"]
+    # The stuck-open watch's grace checked against the dead time it found
+    # (the default line: the factory grace covers it, no warning).
+    sg = res["stuck_grace"]
+    assert sg["dead_time_s"] == at["fopdt"]["dead_time"] and sg["covered"]
+    assert sg["device_s"] == 1.0 and sg["needed_s"] <= sg["device_s"]
     assert tune_state["state"] == "done" and st["phase"] == "IDLE" and st["faults"] == []
     # A treatment on the same plant (another seed) with exactly these gains:
     # the FREEZE hold at -35 degC, sampled every tick.
@@ -127,6 +132,7 @@ def test_cli_step_test_on_the_real_controller_fits_a_model(cli_json, tmp_path, m
         assert 0 <= g["kp"] <= 10 and 0 <= g["ki"] <= 5 and 0 <= g["kd"] <= 50, g
     assert set(out["predicted"]) == set(out["gains"]) and 0.0 < out["hold_duty"] <= 1.0
     assert out["predicted"]["simc"]["undershoot_c"] >= 0.0 and fit["r2"] > 0.9
+    assert out["stuck_grace"]["covered"] and out["stuck_grace"]["device_s"] == 1.0
     assert st["state"] == "done" and st["demand"] == 0.3 and st["duration_s"] == 60
     assert "trace" not in st and 55 <= st["trace_len"] <= 61
     assert phase == "IDLE" and png.read_bytes()[:4] == b"\x89PNG"

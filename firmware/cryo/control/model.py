@@ -11,6 +11,7 @@ device) and the host's step-test fit (host_tools/fopdt.py).
 * ``clamp_gains``: a proposal inside the configuration's allowed ranges,
   with a warning naming every gain the rule wanted larger.
 * ``hold_duty``: the demand that holds a setpoint on the model.
+* ``stuck_grace``: the stuck-open watch's grace the model's dead time needs.
 
 Control path (floats), no allocation beyond the small result dicts.
 """
@@ -118,3 +119,23 @@ def hold_duty(gain, rest_c, setpoint_c):
         return 0.0
     u = (rest_c - setpoint_c) / gain
     return 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
+
+
+# Range of limits.stuck_grace_s in cryo.storage.schema (checked equal by
+# tests/host/test_tune_model.py).
+GRACE_RANGE = (0.2, 3.0)
+_GRACE_MARGIN_S = 0.25  # the probe's sample period and the tissue low-pass
+
+
+def stuck_grace(dead_time):
+    """``(grace_s, covered)``: the stuck-open watch's grace for a line of
+    model dead time ``dead_time`` [s]. After the solenoid closes, cryogen
+    already in the line keeps cooling the tissue for about the dead time;
+    a shorter grace would read that as an uncommanded flow. ``covered`` is
+    False when the grace this line needs exceeds the allowed range (the
+    line or the probe must be shortened: the watch cannot wait longer)."""
+    g = math.ceil((dead_time + _GRACE_MARGIN_S) * 10.0) / 10.0
+    lo, hi = GRACE_RANGE
+    if g < lo:
+        g = lo
+    return (hi, False) if g > hi else (g, True)
