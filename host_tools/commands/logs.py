@@ -73,10 +73,10 @@ def pull_and_report(
 
 # -- CLI -----------------------------------------------------------------
 def _do_pull(args) -> dict:
-    from host_tools.device.connect import Session
+    from host_tools.device.files import pull_source
 
     port = resolve_port(args.port)
-    with Session(port) as s:
+    with pull_source(port) as s:  # a locked board: its command link, authenticated
         if args.json or not sys.stdout.isatty():
             return pull(s, args.archive, log_root=args.log_root, database=args.database)
         from rich.progress import (

@@ -33,12 +33,15 @@ def outcome(r):
 """
 
 
+def _run(mpy, tmp_path, body):
+    return mpy.run(PRELUDE % str(tmp_path / "config.json") + "sealed = C.encode(cfg, KEY)\n" + body)
+
+
 def test_sealed_file_loads_and_forgeries_are_refused_without_fallback(mpy, tmp_path):
-    p = str(tmp_path / "config.json")
-    r = mpy.run(
-        PRELUDE % p
-        + """
-sealed = C.encode(cfg, KEY)
+    r = _run(
+        mpy,
+        tmp_path,
+        """
 write(P, sealed); write(P + ".lkg", sealed)
 ok = outcome(C.load(P, key=KEY))
 write(P, forged(sealed))
@@ -56,7 +59,7 @@ write(P, sealed)
 dev = [outcome(C.load(P)), C.decode(forged(sealed))[0]["pid.kp"] == 2 * cfg["pid.kp"]]
 result([ok, edited, unsealed, wrong, accident, bad_lkg_unused, lkg_resealed, dev,
         len(sealed.split(b"\\n")[0].split(b" "))])
-"""
+""",
     )
     ok, edited, unsealed, wrong, accident, bad_lkg_unused, lkg_resealed, dev, fields = r
     assert ok == [True, None, None] and fields == 5
@@ -74,29 +77,28 @@ result([ok, edited, unsealed, wrong, accident, bad_lkg_unused, lkg_resealed, dev
 
 
 def test_fallback_copy_is_checked_too(mpy, tmp_path):
-    p = str(tmp_path / "config.json")
-    r = mpy.run(
-        PRELUDE % p
-        + """
-sealed = C.encode(cfg, KEY)
+    r = _run(
+        mpy,
+        tmp_path,
+        """
 write(P, b"CRYOCFG junk")
 write(P + ".lkg", forged(sealed))
 result(outcome(C.load(P, key=KEY)))
-"""
+""",
     )
     assert r[:2] == [False, 2] and "config.json.lkg: refused" in r[2][0], r
 
 
 def test_save_seals_with_the_key(mpy, tmp_path):
-    p = str(tmp_path / "config.json")
-    r = mpy.run(
-        PRELUDE % p
-        + """
+    r = _run(
+        mpy,
+        tmp_path,
+        """
 C.save(cfg, P, KEY)
 a = outcome(C.load(P, key=KEY))
 C.save(cfg, P)
 b = outcome(C.load(P, key=KEY))
 result([a, b[:2]])
-"""
+""",
     )
     assert r == [[True, None, None], [False, 2]]
