@@ -136,6 +136,7 @@ def open_serial(port: str, baudrate: int = DEFAULT_BAUD):
 
 
 BOOT_WAIT = 8.0  # s a board may take from reset to a running controller
+REPL_SETTLE = 0.3  # s for a restarting board's stale output to arrive before asking again
 
 
 class Link:
@@ -346,6 +347,7 @@ class Link:
         no controller runs: False with ``repl_ok``, else LinkError.
         """
         deadline = time.monotonic() + boot_wait
+        settled = False
         while True:
             try:
                 self.hello()
@@ -353,6 +355,17 @@ class Link:
             except LinkError as e:
                 if getattr(e, "code", None) is not None or self._closed_reason:
                     raise
+            if self.saw_repl and not settled:
+                # Maybe only the output of a board that was restarting (the
+                # prompt a previous session left, printed before its soft
+                # reset started the controller): forget it and ask again.
+                # A REPL answers the fresh request too (it echoes every
+                # line); a controller still starting is silent, so it is
+                # waited for like any boot.
+                settled = True
+                time.sleep(REPL_SETTLE)
+                self.saw_repl = False
+                continue
             if self.saw_repl:
                 if repl_ok:
                     return False

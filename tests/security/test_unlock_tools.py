@@ -3,7 +3,8 @@
 A service engineer unlocks the board (authenticated `service` over the link,
 the service key from $CRYO_KEYS); while the REPL is open the REPL tools
 work as on a development board: `cryo config` (a change sealed with the
-device key and accepted at the next start), `cryo logs pull`, mpremote.
+device key and accepted at the next start), `cryo logs pull`, `cryo flash`
+(the deployed slot boots, still locked), mpremote.
 `cryo reset` ends the unlock; the locked controller answers the link tools
 (`cryo monitor`, `cryo tune apply` with the engineer's PIN). On a host
 without the service key the REPL tools are refused again, each saying why.
@@ -47,6 +48,11 @@ def test_tools_during_and_after_a_service_unlock(board, tmp_path, capsys, monkey
     assert rc == 0 and "audit ok" in out, (out, err)
     r = board.mpremote("exec", "print(open('auth.txt').read()[:9])")
     assert r.returncode == 0 and "cryo-auth" in r.stdout, r.stderr
+    monkeypatch.setenv("CRYO_KEYSTORE", str(tmp_path / "keystore"))
+    rc, out, err = _cryo(capsys, "flash", "--port", p, "--no-reset", "--json")
+    assert rc == 0, (out, err)
+    deployed = json.loads(out)
+    assert deployed["switched"] is True and deployed["slot"] in ("a", "b"), deployed
 
     # the unlock ends with the reset: locked, the sealed change in force
     rc, out, err = _cryo(capsys, "reset", "--port", p)
@@ -54,8 +60,10 @@ def test_tools_during_and_after_a_service_unlock(board, tmp_path, capsys, monkey
     board.wait_ready()
     with Link(p, timeout=3) as link:
         st = link.status()
-        assert link.hello()["auth"] is True and link.get("pid.kp") == new_kp
-    assert "config" not in st["faults"] and st["config_error"] is None, st
+        hello = link.hello()
+        assert hello["auth"] is True and link.get("pid.kp") == new_kp
+    # the new slot booted (verified, else FIRMWARE) with the sealed configuration
+    assert not {"config", "firmware"} & set(st["faults"]) and st["config_error"] is None, st
     rc, out, err = _cryo(capsys, "monitor", "--port", p, "--json", "--duration", "1", "--rate", "5")
     frames = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     assert rc == 0 and frames and "phase" in frames[0] and frames[-1]["summary"]["frames"] > 0, (
@@ -73,6 +81,7 @@ def test_tools_during_and_after_a_service_unlock(board, tmp_path, capsys, monkey
     for argv in (
         ("config", "--port", p, "get", "pid.kp"),
         ("reset", "--port", p),
+        ("flash", "--port", p, "--no-reset"),
         ("logs", "--port", p, "--archive", str(tmp_path / "b"), "pull"),
     ):
         rc, out, err = _cryo(capsys, *argv)
