@@ -53,7 +53,9 @@ def pull_and_report(
                 s, out_dir, log_root=log_root, serial=serial, fallback_serial="virtual-" + p.stem
             )
     else:
-        with Session(resolve_port(src)) as s:
+        from host_tools.device.files import pull_source
+
+        with pull_source(resolve_port(src)) as s:
             res = pull(s, out_dir, log_root=log_root, serial=serial)
     dest = Path(res["archive"])
     rows = session_rows(dest)

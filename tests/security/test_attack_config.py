@@ -53,25 +53,32 @@ def _restart(sim, tmp_path):
 def test_config_edited_on_the_flash_is_refused_until_an_authenticated_save(
     board, tmp_path, monkeypatch
 ):
+    eng = Credentials(pins={"engineer": ENGINEER_PIN}, ask=False)
+    with Link(board.port, timeout=3, credentials=eng) as link:
+        default_kp = link.get("pid.kp")
+        link.set("pid.kp", round(default_kp * 1.25, 5), role="engineer")
+        link.save(role="engineer")  # sealed by the device
+    assert cli.main(["reset", "--port", board.port]) == 0
+    board.wait_ready()  # loads it, and keeps it as the last known good copy
     with Link(board.port, timeout=3) as link:
         st = link.status()
         kp = link.get("pid.kp")
     assert "config" not in st["faults"] and st["config_error"] is None, st
+    assert kp != default_kp
     board.stop()
     sealed = _chip(board.flash, _double_kp)
-    assert len(sealed.split(b"\n", 1)[0].split(b" ")) == 5  # provisioning sealed it
+    assert len(sealed.split(b"\n", 1)[0].split(b" ")) == 5  # the device sealed it
 
     sim = _restart(board, tmp_path)
     try:
-        eng = Credentials(pins={"engineer": ENGINEER_PIN}, ask=False)
         with Link(sim.port, timeout=3, credentials=eng) as link:
             st = link.status()
             assert "config" in st["faults"], st
             assert "config.json: refused: its MAC does not verify" in st["config_error"], st
             assert "authenticated save" in st["config_error"], st
-            # neither the forged value nor the last known good copy: the defaults
-            # of a configuration-less controller, with treatment blocked
-            assert link.get("pid.kp") == kp
+            # neither the forged value nor the last known good copy's: the
+            # built-in defaults that keep the link up, with treatment blocked
+            assert link.get("pid.kp") == default_kp
             with pytest.raises(LinkError, match="state is FAULT"):
                 link.autotune("start", role="engineer")
             assert link.status()["phase"] == "FAULT"
@@ -84,4 +91,4 @@ def test_config_edited_on_the_flash_is_refused_until_an_authenticated_save(
     finally:
         sim.stop()
     saved = _chip(sim.flash, lambda data: None)
-    assert C.decode(saved, key=None)[0]["pid.kp"] == kp
+    assert C.decode(saved)[0]["pid.kp"] == default_kp  # what the engineer saved
