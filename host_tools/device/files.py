@@ -88,14 +88,15 @@ class LinkFiles:
         """One authenticated request, asked again if the line lost it (reads only)."""
         from host_tools.device.link import LinkError
 
-        for attempt in range(ATTEMPTS):
+        tries = 0
+        while True:
             try:
                 return self.link.authenticated(cmd, role=self.role, **fields)
-            except LinkError as e:
-                if e.code is not None or attempt == ATTEMPTS - 1:
+            except LinkError as e:  # a refusal has a code; a lost frame has none
+                tries += 1
+                if e.code is not None or tries >= ATTEMPTS:
                     raise
                 self.retries += 1
-        raise AssertionError("unreachable")
 
     def serial(self):
         return self._hello.get("serial")
