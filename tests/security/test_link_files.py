@@ -55,9 +55,8 @@ def test_only_log_files_are_readable(run_sec):
 
 @pytest.mark.parametrize("cmd", ["list", "read", "pulled"])
 def test_log_reads_are_authenticated_for_engineer_or_above(cmd):
-    from host_tools import fwimport  # noqa: F401
-
     from cryo.link import messages as m
+    from host_tools import fwimport  # noqa: F401
 
     assert m.needs_auth(cmd, {}) and m.ACTION_ROLE[cmd] == "engineer"
     assert not m.role_allows("operator", m.ACTION_ROLE[cmd])
