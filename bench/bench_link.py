@@ -21,12 +21,12 @@ from pathlib import Path
 import mpyrun
 
 LINK = Path(__file__).resolve().parents[1] / "tests" / "link"
-CORE = LINK.parent / "core"  # link_realrig builds on core_rig's virtual device
+CORE = LINK.parent / "core"  # link_rigs builds on core_rig's virtual device
 
 _SNIPPET = """
 import gc, random
 gc.threshold(200000)
-from link_realrig import RealRig
+from link_rigs import RealRig
 from cryo.link.channel import CommandChannel
 from cryo.link.framing import encode
 from link_fakes import SinkStream

@@ -5,5 +5,24 @@
 include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821 - manifestfile.py API
 package("cryo", base_path="../../firmware", opt=1)  # noqa: F821
 package("chips", base_path="../sim", opt=1)  # noqa: F821
-for _name in ("machine", "vboard", "plant", "scenario", "shipped", "flash", "fastrun"):
+for _name in (
+    "machine",
+    "vboard",
+    "isr",
+    "thermocouples",
+    "valves",
+    "timers",
+    "panel",
+    "persist",
+    "rootfs",
+    "plant",
+    "plant_params",
+    "tissue",
+    "cryogen",
+    "native",
+    "scenario",
+    "shipped",
+    "flash",
+    "fastrun",
+):
     module(_name + ".py", base_path="../sim", opt=1)  # noqa: F821

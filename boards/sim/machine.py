@@ -94,7 +94,7 @@ class Pin:
     def irq(self, handler=None, trigger=3, hard=False):
         """Scenario input changes call ``handler(pin)`` at once, on the
         edges in ``trigger``; ``hard=True`` runs it with the heap locked
-        (vboard.dispatch), as a hard pin interrupt runs on rp2 and stm32."""
+        (isr.dispatch), as a hard pin interrupt runs on rp2 and stm32."""
         if handler is None:
             self._w.irqs.pop(self._id, None)
         else:
@@ -304,7 +304,7 @@ class WDT:
 class Timer:
     """``machine.Timer``: periodic or one-shot callbacks on virtual time.
 
-    The world (vboard) keeps the armed timers in a fixed table and fires
+    The world keeps the armed timers in a fixed table (timers.py) and fires
     them as time advances: in fast time whenever the runner or a test moves
     the clock (``World.advance_to``, ``sync``, valve sub-ticks), at each
     period boundary crossed, with the clock at that boundary — also while
@@ -354,16 +354,16 @@ class Timer:
             )
         if callback is not None and not callable(callback):
             raise TypeError("Timer.init: callback must be callable, got %r" % (callback,))
-        self._w.timer_disarm(self)
+        self._w.timers.disarm(self)
         self._period = ms if ms >= 1 else 1  # the ports round up to 1 ms too
         self._periodic = mode == Timer.PERIODIC
         self._hard = bool(hard)
         self._cb = callback
         if callback is not None:  # no callback: nothing to run (extmod/machine_timer.c)
-            self._w.timer_arm(self)
+            self._w.timers.arm(self)
 
     def deinit(self):
-        self._w.timer_disarm(self)
+        self._w.timers.disarm(self)
 
     def __repr__(self):
         return "Timer(%d, mode=%s, period=%d)" % (

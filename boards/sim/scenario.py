@@ -13,6 +13,8 @@ past their time (20 ms resolution). Runner-level events (``call``,
 ``world.pending`` for the runner (fast mode) or handled in place (real time).
 """
 
+import time
+
 import shipped
 
 # event name -> (required fields, optional fields)
@@ -200,3 +202,17 @@ def apply(world, ev, now):
             world.pending.append(ev)
     else:  # call, serial, wdt_starve, reset: the runner's job
         world.pending.append(ev)
+
+
+def handle_in_place(world):
+    """Real time: the runner-level events queued in ``world.pending``."""
+    while world.pending:
+        ev = world.pending.pop(0)
+        name = ev["event"]
+        if name == "wdt_starve":
+            time.sleep_ms(int(ev["ms"]))  # the firmware hangs here
+        elif name == "reset":
+            world.hard_reset("reset")
+        elif name == "power_cut":
+            world.power_cut()
+        # serial: injected by the cryo sim relay; call: fast mode only

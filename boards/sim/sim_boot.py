@@ -51,7 +51,7 @@ def _rom_boot():
                 w.restore(_json.loads(text), keep_outputs=soft)
         except (OSError, ValueError, KeyError) as e:
             print("sim: previous plant state not restored:", repr(e))
-        w.state_file = open(st, "r+b" if _exists(st) else "w+b")
+        w.keep_state(open(st, "r+b" if _exists(st) else "w+b"))
         # Ctrl-D (soft reset) ends the process normally: save the pin levels
         # and the plant for the restarted interpreter
         sys.atexit(w.save_state)
@@ -59,8 +59,8 @@ def _rom_boot():
     if panel is not None:
         # the technician's hands: physical inputs the host writes (JSON)
         try:
-            w.panel = open(panel, "rb")
-            w.poll_panel(clock.ticks_ms(), True)
+            w.attach_panel(open(panel, "rb"))
+            w.panel.poll(w, clock.ticks_ms(), True)
         except OSError as e:
             print("sim: front panel not readable:", repr(e))
     fd = _env("SIM_CTRL_FD")

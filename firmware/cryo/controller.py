@@ -40,6 +40,7 @@ import micropython
 
 from cryo.actuation.valve import MasterValve, SolenoidValve
 from cryo.alarms.alarms import Alarms
+from cryo.app import fw_hash
 from cryo.board import CHANNELS
 from cryo.control.regulator import Regulator
 from cryo.control.tuning import Tuning
@@ -82,26 +83,6 @@ class _Parts:
         self.fw_hash = ctl.fw_hash
         self.config_key = ctl.config_key
         self.ticker = None  # the Tick, once built (it builds the protocol)
-
-
-def fw_hash_of(app):
-    """32-byte firmware identity from boot's app selection (zeros if none):
-    ``manifest_sha256`` is the hex SHA-256 of the booted slot's manifest
-    (every file's hash is in it), so it identifies the whole image."""
-    h = app.get("manifest_sha256") if app else None
-    if h:
-        try:
-            if isinstance(h, str):
-                h = h.encode()
-            if len(h) == 64:
-                from binascii import unhexlify
-
-                h = unhexlify(h)
-            if len(h) == 32:
-                return bytes(h)
-        except (TypeError, ValueError):
-            pass
-    return b"\x00" * 32
 
 
 class Controller:
@@ -205,7 +186,7 @@ class Controller:
         self.wear = ValveWear(self.valve, got["valve_cycles"], board.valve_service_cycles)
         self.journal = Journal(log, audit, il, self.wear, rtc)
         self.site = Site(bool(got["flags"] & SS.FLAG_SITE_FROZEN), board.handpiece is not None)
-        self.fw_hash = fw_hash_of(app)  # the verified manifest's SHA-256 (cryo.app)
+        self.fw_hash = fw_hash(app)  # the verified manifest's SHA-256
         self.app_fault = 0
 
         parts = _Parts(self)

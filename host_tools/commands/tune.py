@@ -8,7 +8,7 @@
   records telemetry, then fits a first-order-plus-dead-time model
   ``y(t) = y0 − K·u·(1 − exp(−(t−θ)/τ))`` on the host (numpy least squares
   over a θ/τ grid, linear in y0 and K) and derives the same rules (the rule
-  formulas are ``cryo.control.autotune.gains_from``, imported from the
+  formulas are ``cryo.control.model.gains_from``, imported from the
   firmware package).
 * ``cryo tune apply --kp --ki --kd``: sets the gains live. The controller
   applies them with ``PID.set_gains`` (bumpless: the P/D change moves into

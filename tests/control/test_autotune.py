@@ -7,7 +7,8 @@ import pytest
 from fopdt import Fopdt, relay_ku_tu
 
 from cryo.clock import ManualClock
-from cryo.control.autotune import RULES, RelayAutotune, fopdt_from, gains_from
+from cryo.control.autotune import RelayAutotune
+from cryo.control.model import RULES, fopdt_from, gains_from
 
 CTL_LIB = Path(__file__).resolve().parent / "ctl_lib"  # on sys.path via conftest.py
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 LINK_TESTS = Path(__file__).resolve().parent
-# link_realrig builds on the core tests' virtual device (tests/core/core_rig.py)
+# link_rigs builds on the core tests' virtual device (tests/core/core_rig.py)
 MPY_PATH = [LINK_TESTS, LINK_TESTS.parent / "core"]
 for _p in MPY_PATH:
     if str(_p) not in sys.path:

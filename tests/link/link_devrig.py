@@ -1,7 +1,7 @@
 """Host side of the e2e rig: a MicroPython device process behind a TCP relay.
 
-``DeviceRig(*args, controller="rig")`` starts ``micropython link_device.py
-CONTROLLER *args`` (``rig`` or ``ctl``, see link_device.py) with pipes on
+``DeviceRig(*args, controller="rig")`` starts ``micropython link_rigs.py
+CONTROLLER *args`` (``rig`` or ``ctl``, see link_rigs.py) with pipes on
 stdin/stdout and relays them to a TCP port, so the host tools open it with
 the pyserial URL ``socket://127.0.0.1:PORT`` exactly like a serial port.
 Connections are served one after another (each ``cryo`` invocation opens its
@@ -22,10 +22,10 @@ HERE = Path(__file__).resolve().parent
 
 class DeviceRig:
     def __init__(self, *args, controller="rig"):
-        # tests/core too: link_realrig builds on core_rig's virtual device
+        # tests/core too: link_rigs builds on core_rig's virtual device
         env = dict(os.environ, MICROPYPATH=mpyrun.micropypath([HERE, HERE.parent / "core"]))
         self.proc = subprocess.Popen(
-            [mpyrun.micropython_exe(), str(HERE / "link_device.py"), controller, *map(str, args)],
+            [mpyrun.micropython_exe(), str(HERE / "link_rigs.py"), controller, *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

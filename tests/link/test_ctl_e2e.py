@@ -1,6 +1,6 @@
 """`cryo tune auto` and `cryo tune step` through the CLI on the real controller.
 
-The device is ``link_device.py ctl`` under the real MicroPython unix port:
+The device is ``link_rigs.py ctl`` under the real MicroPython unix port:
 the virtual board with the calibrated default plant (Har-Shai, ~5 min
 pull-down), ``cryo.controller.Controller`` (TUNE phase, hold-to-run, every interlock
 armed) with the valve sub-ticks every ``service_ms``,
@@ -56,7 +56,7 @@ def test_cli_autotune_on_the_real_controller_gives_gains_that_hold(cli_json, run
         """
 import gc
 gc.threshold(200000)
-from link_realrig import RealRig
+from link_rigs import RealRig
 from cryo.protocol import states as S
 r = RealRig(seed=7, start_ms=(1 << 30) - 200000,
             config={"pid.kp": %r, "pid.ki": %r, "pid.kd": %r, "cycles": 1, "freeze_s": 30.0})

@@ -1,9 +1,9 @@
 """End to end: host tools ↔ a MicroPython process running the real channel.
 
-The device is ``tests/link/link_device.py`` under the real ``micropython``
+The device is ``tests/link/link_rigs.py`` under the real ``micropython``
 unix port: the channel on ``StdioStream`` (select.poll on stdin/stdout),
 polled once per 100 ms tick by a closed loop built from the real PID, valve and
-the plant model (``link_fakes.RigController``), paced against real time (SPEED× faster
+the plant model (``link_rigs.RigController``), paced against real time (SPEED× faster
 when asked). The host side is the real ``cryo`` CLI and ``host_tools.device.link``
 over pyserial's ``socket://`` URL (tests/link/link_devrig.py relays the pipes).
 

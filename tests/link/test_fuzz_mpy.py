@@ -74,7 +74,8 @@ FLOOD = """
 import random
 from cryo.clock import ManualClock
 from cryo.link.channel import CommandChannel
-from link_fakes import CheckingSink, RigController
+from link_fakes import CheckingSink
+from link_rigs import RigController
 import link_fuzz as fuzzgen
 
 def run(flood):

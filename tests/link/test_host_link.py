@@ -17,8 +17,8 @@ from host_tools.device.link import (
     LinkError,
     LinkInvalid,
     LinkMismatch,
-    _SerialLike,
 )
+from host_tools.device.serialport import FdSerial
 from host_tools.errors import EXIT_DENIED, EXIT_INVALID, EXIT_MISMATCH
 
 
@@ -33,7 +33,7 @@ class Device:
         threading.Thread(target=self._run, daemon=True).start()
 
     def port(self):
-        return _SerialLike(self.d2h_r, self.h2d_w)
+        return FdSerial(self.d2h_r, self.h2d_w)
 
     def _run(self):
         buf = b""

@@ -1,7 +1,7 @@
 """The channel against the real controller on the virtual board (MicroPython).
 
 The controller, interlock, valves, drivers, emulated chips and plant are the
-real firmware/sim code (tests/link/link_realrig.py builds them in virtual time);
+real firmware/sim code (tests/link/link_rigs.py builds them in virtual time);
 the channel is polled once after every tick, as ``Controller._loop`` does.
 
 * 6 000 fuzz inputs during a running treatment: the valve output tick by
@@ -20,7 +20,7 @@ import pytest
 PRELUDE = """
 import gc, random
 gc.threshold(200000)
-from link_realrig import RealRig
+from link_rigs import RealRig
 from cryo.link.channel import CommandChannel
 from cryo.link.framing import encode
 from link_fakes import ScriptStream, CheckingSink

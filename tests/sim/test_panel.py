@@ -34,7 +34,7 @@ import vboard
 from cryo.clock import ManualClock
 clk = ManualClock(0)
 w = vboard.install(vboard.World(clock=clk, realtime=False, seed=3))
-w.panel = open(%r, "rb")
+w.attach_panel(open(%r, "rb"))
 out = []
 def step(ms):
     clk.advance(ms)

@@ -95,7 +95,7 @@ def one():
 c0 = log.committed_seq
 assert_no_alloc(one, 300)                  # 30 flash commits with the heap locked
 per = bytes_per_call(one, 200)
-result([log.committed_seq - c0, per, log.n_samples])
+result([log.committed_seq - c0, per, log.stats.samples])
 """,
     )
     committed, per, n = r
@@ -510,3 +510,78 @@ result(out)
         assert reads == 0
         assert answers == fresh
     assert r["2"][1][0] and not r["2"][1][3]  # 10 s fits, 30 000 s does not
+
+
+def test_events_of_a_tick_reach_the_flash_at_the_idle_point_in_order(mpy):
+    # A phase change writes several events inside a control tick; they wait
+    # in RAM (no flash operation in the tick) and the idle point writes and
+    # commits them, in order, with the samples around them. More events than
+    # the RAM slots hold are written at once rather than lost.
+    r = _run(
+        mpy,
+        """
+dev = fresh(blocks=64)
+log = TreatmentLog(ROOT, sample_hz=10)
+log.begin_session(HDR, 0, expected_s=60)
+out = {}
+for i in range(5):
+    log.sample(i * 100, -i, -50, -400, 50, 1, 4)
+ops = dev.ops
+seq = log.committed_seq
+for k in range(3):                        # one tick: FREEZE entry
+    log.event(R.EV_PHASE, 5, k, 450, False)
+out['tick'] = [dev.ops - ops, log.committed_seq == seq]
+log.commit_soon()                         # the idle point
+out['idle'] = log.committed_seq > seq
+for k in range(12):                       # more than a tick ever writes
+    log.event(R.EV_ALARM_ON, k, 0, 600, False)
+log.commit_soon()
+log.end_session(None, 1000)
+recs = log.read_records()
+out['order'] = [[r['type'], r.get('code'), r.get('arg2')] for r in recs if r['type'] != 'sample']
+out['seqs'] = [r['seq'] for r in recs]
+out['events'] = log.sessions()[0]['summary']['events']
+result(out)
+""",
+    )
+    assert r["tick"] == [0, True], "a tick's events touched the flash or were committed in it"
+    assert r["idle"]
+    ev = [x for x in r["order"] if x[0] == "event"]
+    assert ev[:3] == [["event", R.EV_PHASE, 0], ["event", R.EV_PHASE, 1], ["event", R.EV_PHASE, 2]]
+    assert [x[1] for x in ev[3:15]] == [R.EV_ALARM_ON] * 12
+    assert r["seqs"] == sorted(r["seqs"]) and len(set(r["seqs"])) == len(r["seqs"])
+    assert r["events"] == 15
+
+
+def test_recovery_recomputes_the_summary_the_live_log_wrote(mpy):
+    # One set of rules (SessionStats) for the live statistics and for the
+    # ones recomputed from the flash after a power cut.
+    r = _run(
+        mpy,
+        """
+from cryo.storage import segments as S
+from cryo.storage import session_stats as SS
+from cryo.protocol import states
+dev = fresh(blocks=64)
+log = TreatmentLog(ROOT, sample_hz=10)
+log.begin_session(HDR, 0, expected_s=60)
+for i in range(120):
+    if i == 10:
+        log.event(R.EV_PHASE, SS.PHASE_FREEZE, 3, i * 100)
+    if i == 70:
+        log.event(R.EV_PHASE, 6, SS.PHASE_FREEZE, i * 100, False)
+    log.commit_soon()
+    tissue = R.NO_READING16 if i == 50 else 2000 - i * 70   # 20 .. -63 degC, one invalid
+    log.sample(i * 100, tissue, -50, -400, 50, 1 if 10 <= i < 70 else 0, 4)
+live = log.end_session(None, 12000)
+again = S.session_stats(ROOT, 1)
+result([SS.PHASE_FREEZE == states.FREEZE, live, again])
+""",
+    )
+    same_phase, live, again = r
+    assert same_phase
+    del live["outcome"]
+    live["duration_ms"] = again["duration_ms"]  # the summary's own end time vs the last record's
+    assert again == live
+    assert live["cycles_done"] == 1 and live["samples"] == 120 and live["events"] == 2
+    assert 0 < live["below_target_ms"] < 12000 and live["valve_open_ms"] == 6000

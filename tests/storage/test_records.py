@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryo.storage import records as R
+from cryo.storage import scan
 
 HDR = dict(
     session=3,
@@ -53,7 +54,7 @@ def test_sample_is_16_bytes_with_crc32_matching_zlib():
 def test_sample_round_trip(seq, t, tissue, aux, sp, demand, valve, phase):
     buf = bytearray(16)
     R.encode_sample(buf, 0, seq, t, tissue, R.code12(aux), R.code12(sp), demand, valve, phase)
-    recs, rejected = R.parse(bytes(buf), prev_seq=seq - 1)
+    recs, rejected = scan.parse(bytes(buf), prev_seq=seq - 1)
     assert rejected == 0 and len(recs) == 1
     r = recs[0]
     assert r["seq"] == seq and r["t24"] == t and r["phase"] == phase
@@ -91,7 +92,7 @@ def test_framed_records_round_trip_and_missing_field_named():
             ),
         )
     )
-    recs, rejected = R.parse(data)
+    recs, rejected = scan.parse(data)
     assert rejected == 0
     assert [r["type"] for r in recs] == ["session", "event", "summary"]
     assert recs[0]["fw_version"] == "0.1.0" and recs[0]["fw_hash"] == "01" * 32
@@ -113,7 +114,7 @@ def _stream():
 def test_a_damaged_byte_rejects_only_its_record(pos):
     data = bytearray(_stream())
     data[pos] ^= 0x40
-    recs, rejected = R.parse(bytes(data))
+    recs, rejected = scan.parse(bytes(data))
     seqs = [r["seq"] for r in recs]
     assert rejected > 0
     damaged = 10 if pos < 26 else 11 + (pos - 26) // 16
@@ -124,26 +125,28 @@ def test_a_damaged_byte_rejects_only_its_record(pos):
 @pytest.mark.parametrize("cut", range(1, 16))
 def test_torn_sample_tail_is_rejected(cut):
     data = _stream()
-    recs, rejected = R.parse(data[: len(data) - 16 + cut])
+    recs, rejected = scan.parse(data[: len(data) - 16 + cut])
     assert [r["seq"] for r in recs] == [10, 11, 12] and rejected == cut
 
 
 def test_erased_and_zeroed_flash_are_not_records():
-    assert R.parse(b"\xff" * 64) == ([], 64)
-    assert R.parse(b"\x00" * 64) == ([], 64)
+    assert scan.parse(b"\xff" * 64) == ([], 64)
+    assert scan.parse(b"\x00" * 64) == ([], 64)
 
 
 def test_sequence_unwraps_across_16_bits():
     buf = bytearray(32)
     R.encode_sample(buf, 0, 0xFFFF, 0, 0, 0, 0, 0, 0, 4)
     R.encode_sample(buf, 16, 0x10000, 100, 0, 0, 0, 0, 0, 4)
-    recs, _ = R.parse(bytes(buf), prev_seq=0xFFFE)
+    recs, _ = scan.parse(bytes(buf), prev_seq=0xFFFE)
     assert [r["seq"] for r in recs] == [0xFFFF, 0x10000]
 
 
 def test_cpython_and_micropython_encode_identical_bytes(mpy):
     code = """
 from cryo.storage import records as R
+from cryo.storage import scan
+from cryo.crc import crc32
 import binascii
 buf = bytearray(16)
 R.encode_sample(buf, 0, 70001, 123456, -4567, R.code12(-123), R.code12(-500), 55, 1, 4)
@@ -151,8 +154,8 @@ hdr = %r
 hdr['fw_hash'] = b'\\x01' * 32
 hdr['config_hash'] = b'\\x02' * 32
 out = bytes(buf) + R.encode(R.TYPE_SESSION, 5, hdr) + R.encode_pulled(9)
-recs, rej = R.parse(out[16:])
-result([binascii.hexlify(out).decode(), len(recs), rej, R.crc32(b'123456789')])
+recs, rej = scan.parse(out[16:])
+result([binascii.hexlify(out).decode(), len(recs), rej, crc32(b'123456789')])
 """
     hdr = {k: v for k, v in HDR.items() if k not in ("fw_hash", "config_hash")}
     hexdata, n, rej, check = mpy.run(code % hdr)
@@ -168,6 +171,7 @@ def test_sample_encoding_allocates_nothing(mpy):
     r = mpy.run(
         """
 from cryo.storage import records as R
+from cryo.storage import scan
 buf = bytearray(160)
 state = [0]
 def enc():

@@ -15,6 +15,7 @@ import storage_rig
 from cryo.storage.safety_state import SafetyState, FLAG_TREATING, FLAG_SITE_FROZEN
 from cryo.storage import records as R
 from cryo.storage import device_records as D
+from cryo.crc import crc32_into
 P = '/flash/safety.bin'
 
 def raw():
@@ -252,8 +253,8 @@ again = [st.save(0, 0, 0, 0, 0), plain(SafetyState(P).load())]
 img = bytearray(good)
 img[15] = 3
 img[43] = 3
-R.crc32_into(img, 0, 24, 24)
-R.crc32_into(img, 28, 24, 52)
+crc32_into(img, 0, 24, 24)
+crc32_into(img, 28, 24, 52)
 put(img)
 st = SafetyState(P)
 ver = [plain(st.load()), st.problem]
@@ -348,7 +349,7 @@ img = bytearray(48)
 for i, (lat, seq) in enumerate(((0x5, 4), (0x9, 5))):
     struct.pack_into(D.SAFETY_STATE_V1_FMT, img, i * 24, lat, -77, FLAG_SITE_FROZEN, 12,
                      D.RESET_WDT, 1, seq, 0)
-    R.crc32_into(img, i * 24, 20, i * 24 + 20)
+    crc32_into(img, i * 24, 20, i * 24 + 20)
 put(img)
 s = SafetyState(P)
 old = plain(s.load())

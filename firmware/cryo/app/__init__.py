@@ -13,6 +13,26 @@ def select_app(root="", add_path=True):
     return _select(root, add_path)
 
 
+def fw_hash(app):
+    """32-byte firmware identity from boot's app selection (zeros if none):
+    ``manifest_sha256`` is the hex SHA-256 of the booted slot's manifest
+    (every file's hash is in it), so it identifies the whole image."""
+    h = app.get("manifest_sha256") if app else None
+    if h:
+        try:
+            if isinstance(h, str):
+                h = h.encode()
+            if len(h) == 64:
+                from binascii import unhexlify
+
+                h = unhexlify(h)
+            if len(h) == 32:
+                return bytes(h)
+        except (TypeError, ValueError):
+            pass
+    return b"\x00" * 32
+
+
 def run_main(g=None):
     """Run main.py of the slot ``select_app`` put first on sys.path.
 

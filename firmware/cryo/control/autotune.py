@@ -17,16 +17,10 @@ open-source autotuners noted below avoided):
   ``bias += d·(t_cool − t_warm)/(t_cool + t_warm)`` so the oscillation
   becomes symmetric in time around the setpoint; a cryo plant warms much
   more slowly than it cools, so a 0/1 relay would be badly asymmetric.
-- ``Ku = 4d / (π·√(a² − ε²))`` with the measured half peak-to-peak
-  amplitude ``a`` (hysteresis-corrected; Klipper PR #7310).
-- ``Tu`` = median of the peak-to-peak periods (maxima and minima) of the
-  last cycles; the start-up transient (first ``SKIP`` cycles) is ignored
+- **Identification** (cryo.control.identify): once the cycles agree,
+  Ku and Tu from the window, then the FOPDT model and each rule's gains.
+  The start-up transient (first ``SKIP`` cycles) is ignored
   (PID_AutoTune_v0 included it).
-- **FOPDT and rules** (cryo.control.model): the static gain K is the
-  secant from the rest temperature to the setpoint held by the converged
-  bias; Ku/Tu then give τ and θ; rules ZN, "no overshoot", Tyreus–Luyben
-  and SIMC (τc = θ, the default: Skogestad 2003), each clamped into the
-  configuration's ranges with a warning.
 
 Robust to probe noise and lag (a relay switched by one noisy sample
 moves the bias, over-cools, and never switches again):
@@ -64,14 +58,8 @@ import math
 
 from micropython import const
 
-from cryo.control.model import (  # noqa: F401  (RULES, gains_from, fopdt_from re-exported)
-    RULES,
-    _cv,
-    _median,
-    clamp_gains,
-    fopdt_from,
-    gains_from,
-)
+from cryo.control.identify import identify
+from cryo.control.model import RULES
 from cryo.control.relay_cycles import SKIP, WIN, RelayCycles
 
 _COOL = const(1)
@@ -387,58 +375,23 @@ class RelayAutotune:
             )
 
     def _finish(self):
-        amps, ds, pers, dels = self._cycles.window()
-        a = sum(amps) / len(amps)  # the mean: amplitudes are quantised (see _converged)
-        d = _median(ds, len(ds))
-        eps = self.hysteresis_c
-        if a <= eps * 1.05:
-            self.abort("amplitude %.2f °C not above the hysteresis %.2f °C" % (a, eps))
+        res = identify(
+            self._cycles.window(),
+            self.hysteresis_c,
+            self.bias,
+            self.start_c,
+            self.setpoint_c,
+            self.rule,
+        )
+        if isinstance(res, str):
+            self.abort(res)
             return
-        ku = 4.0 * d / (math.pi * math.sqrt(a * a - eps * eps))
-        tu = _median(pers, len(pers))
-        theta = _median(dels, len(dels))
-        if tu <= 0.0:
-            self.abort("non-positive oscillation period")
-            return
-        if theta <= 0.0:
-            theta = 0.01 * tu
-        k_static = None
-        if self.bias > 0.0 and self.start_c is not None:
-            k_static = (self.start_c - self.setpoint_c) / self.bias
-        fop = fopdt_from(ku, tu, theta, k_static)
-        gains = gains_from(ku, tu, fop["gain"], fop["tau"], fop["dead_time"])
-        warnings = []
-        for name in RULES:  # every proposal inside the configuration's ranges
-            gains[name], w = clamp_gains(gains[name])
-            if w:
-                warnings.append("%s: %s" % (name, w))
-        chosen = gains[self.rule]
-        # Fit quality: scatter of the window's amplitudes and periods (std/mean)
-        scatter = max(_cv(amps), _cv(pers))
-        self.result = {
-            "ok": True,
-            "setpoint_c": self.setpoint_c,
-            "Ku": ku,
-            "Tu": tu,
-            "amplitude": a,
-            "d": d,
-            "hysteresis": eps,
-            "noise_c": self.noise_c,
-            "dose_cs": self.dose_cs,
-            "nudges": self.nudges,
-            "hold_duty": self.bias,
-            "scatter": scatter,
-            "warnings": warnings,
-            "bias": self.bias,
-            "cycles": self.cycles,
-            "fopdt": fop,
-            "apparent_dead_time": theta,
-            "start_c": self.start_c,
-            "gains": gains,
-            "rule": self.rule,
-            "kp": chosen["kp"],
-            "ki": chosen["ki"],
-            "kd": chosen["kd"],
-        }
+        res["noise_c"] = self.noise_c
+        res["dose_cs"] = self.dose_cs
+        res["nudges"] = self.nudges
+        res["hold_duty"] = self.bias
+        res["bias"] = self.bias
+        res["cycles"] = self.cycles
+        self.result = res
         self.done = True
         self.demand = 0.0

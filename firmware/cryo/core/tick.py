@@ -41,6 +41,7 @@ tick's cost stays flat.
 
 from micropython import const
 
+from cryo.core.annunciator import Annunciator
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
 from cryo.protocol.protocol import Protocol
@@ -101,10 +102,9 @@ class Tick:
         self._in_loop = False  # under Loop overruns are counted as missed deadlines
         self.last_tick = now
         self._storage_t = now
-        self.alarm_mask = 0
-        self._master_logged = False
-        self._freeze_led = board.leds.get("freeze")
-        self._freeze_lit = -1
+        self._annunciator = Annunciator(
+            parts.il, parts.alarms, parts.journal, board.leds.get("freeze")
+        )
         self.internal_error = None  # type name of the last exception caught
         # Held at power-up is not a press: a stuck or held pedal never
         # starts a treatment; it must be released and pressed again.
@@ -158,7 +158,7 @@ class Tick:
             v.refresh(now)
         v.service(now)
         # 6. alarms, log, watchdog.
-        self._signal(now)
+        self._annunciator.update(now)
         self._alarms.service(now)
         if self._ended < 0:  # no sample after the treatment ended
             self._journal.sample(
@@ -223,7 +223,7 @@ class Tick:
     def restored(self, now, reason):
         """Latches restored at boot: FAULT and their alarm before the first tick."""
         self.protocol.fault(now, reason)
-        self._signal(now)
+        self._annunciator.update(now)
 
     def scheduled(self, on):
         """``cryo.core.loop`` runs the ticks: it counts the overruns (missed
@@ -334,25 +334,6 @@ class Tick:
 
     # -- reactions ---------------------------------------------------------
 
-    def _signal(self, now):
-        """Alarms, the master valve's log line and the freeze lamp follow
-        the interlock."""
-        il = self._il
-        mask = il.blocking()
-        if mask != self.alarm_mask:
-            self._alarm_changes(self.alarm_mask, mask, now)
-            self.alarm_mask = mask
-            self._alarms.update(mask, now)
-        if il.master_open != self._master_logged:
-            self._master_logged = il.master_open
-            self._journal.event(now, R.EV_MASTER_VALVE, 1 if il.master_open else 0, 0)
-        fl = self._freeze_led
-        if fl is not None:
-            lit = 1 if il.master_open else 0
-            if lit != self._freeze_lit:
-                self._freeze_lit = lit
-                fl.value(lit)
-
     def on_trip(self, new, now, reason=None):
         """Newly tripped conditions. The valves are already closed (in
         ``Interlock.evaluate``); now the alarm, then the records (treatment
@@ -364,9 +345,7 @@ class Tick:
         st = proto.state
         if reason is None:
             reason = ",".join(names)
-        il = self._il
-        mask = il.blocking()
-        self._alarms.update(mask, now)
+        self._annunciator.alarm_now(now)
         j = self._journal
         j.fault(now, names, S.name(st))
         j.note(now, "trip", "%s in %s" % (reason, S.name(st)))
@@ -376,25 +355,11 @@ class Tick:
                 j.event(now, R.EV_FAULT, i, C.PRIORITY[i])
                 self._memory.record(D.DEV_FAULT, i, st, now)
             i += 1
-        self._signal(now)  # the alarm on/off and master valve records, the lamp
+        self._annunciator.update(now)  # the alarm on/off and master valve records, the lamp
         if new & C.LATCHING:
             proto.fault(now, reason)
         elif (1 << st) & (S.TREATING | (1 << S.READY) | (1 << S.SELF_TEST)):
             proto.abort(now, reason)
-
-    def _alarm_changes(self, old, new, now):
-        """Alarm log (IEC 60601-1-8 6.12): each condition's alarm on/off."""
-        if old == new:
-            return
-        j = self._journal
-        i = 0
-        while i < C.COUNT:
-            b = 1 << i
-            if new & b and not old & b:
-                j.event(now, R.EV_ALARM_ON, i, C.PRIORITY[i])
-            elif old & b and not new & b:
-                j.event(now, R.EV_ALARM_OFF, i, 0)
-            i += 1
 
     def _on_phase(self, prev, state, now, reason):
         j = self._journal

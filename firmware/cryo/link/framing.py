@@ -11,11 +11,11 @@ talking to older firmware.
 ``encode`` and ``decode`` are shared by the firmware and the host.
 """
 
-import binascii
 import json
 
 from micropython import const
 
+from cryo.crc import crc32
 from cryo.link import messages as m
 
 _STAR = const(0x2A)
@@ -31,10 +31,6 @@ class FrameError(Exception):
         self.msg = msg
         # The request id, once the parser knows it (None: frame unreadable).
         self.rid = None
-
-
-def crc32(data):
-    return binascii.crc32(data) & 0xFFFFFFFF
 
 
 def _hexval(c):

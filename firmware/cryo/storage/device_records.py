@@ -3,13 +3,13 @@ safety state (``cryo.storage.safety_state``) and the device event log
 (``cryo.storage.events``). The one definition, imported by the firmware
 and by the host tools (``cryo logs pull`` copies and reads both files).
 Integers little-endian; every record carries a CRC-32 (IEEE 802.3) over
-its other bytes (``cryo.storage.records.crc32``).
+its other bytes (``cryo.crc.crc32``).
 """
 
 import struct
 
 from cryo import paths as _paths
-from cryo.storage.records import crc32, crc32_into
+from cryo.crc import crc32, crc32_into
 
 # Device paths (flash root; the host strips the leading "/" because its
 # commands run with the flash root as the current directory).

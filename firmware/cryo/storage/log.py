@@ -9,21 +9,18 @@ Each segment starts with a segment record (``records.TYPE_SEGMENT``) and
 holds framed records and 16-byte samples (``cryo.storage.records``). The
 files, their rotation within ``max_bytes`` and the room left are
 ``cryo.storage.segment_store``'s job; the readers that walk a log folder
-(here and on the host) are in ``cryo.storage.segments``. This module
-decides what is written: sessions, samples and their statistics.
+(here and on the host) are in ``cryo.storage.segments``; what waits in
+RAM for the flash is ``cryo.storage.pending``'s. This module decides what
+is written: sessions, samples, events and their statistics
+(``cryo.storage.session_stats``).
 
-Durability. littlefs makes file data durable at ``flush()`` (lfs2
-``file_sync``) and falls back to the last synced state after a power loss
-(littlefs DESIGN.md: copy-on-write, atomic commits). A record is *committed* once flushed:
-
-* session header and summary are flushed immediately (with any samples
-  queued before them, preserving order), and so are events, except those
-  the controller writes in a tick: ``commit_soon`` commits them at the idle
-  point right after it (``event(..., commit=False)``);
-* samples are queued in a preallocated buffer and flushed every
-  ``commit_every`` samples (default 10 = 1 s at 10 Hz): a power cut costs
-  at most that many samples, never a committed record. ``committed_seq``
-  is the last committed sequence number.
+Durability (docs/storage.md, "Commit policy"). littlefs makes file data
+durable at ``flush()`` (lfs2 ``file_sync``) and falls back to the last
+synced state after a power loss (littlefs DESIGN.md). Header, summary and
+events are committed at once, except the events a tick writes
+(``event(..., commit=False)``), committed by ``commit_soon`` at the idle
+point after it; samples every ``commit_every`` samples. A power cut costs
+at most those, never a committed record (``committed_seq``).
 
 A session without a summary at open time was cut by power loss: the log
 appends an ``EV_INTERRUPTED`` event and a summary with outcome
@@ -41,10 +38,23 @@ from cryo import paths
 from cryo.storage import files as F
 from cryo.storage import records as R
 from cryo.storage import segments as S
+from cryo.storage.pending import Pending
 from cryo.storage.segment_store import SegmentStore
+from cryo.storage.session_stats import UNKNOWN, SessionStats, unknown_summary
 
 _LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 _EVENT_RESERVE = 64  # events budgeted per session by has_room_for
+_PENDING = 8  # events one tick may leave for the idle point (a FREEZE entry writes 3)
+
+
+class _Elapsed:
+    """Without a clock ``now_ms`` is ms since the session began: no wrap."""
+
+    def diff(self, a, b):
+        return a - b
+
+    def add(self, t, delta):
+        return t + delta
 
 
 class LogFull(OSError):
@@ -85,19 +95,18 @@ class TreatmentLog:
             raise ValueError("log commit_every must be 1..100 samples, got %r" % (commit_every,))
         self.root = root
         self.clock = clock
+        self._ticks = clock if clock is not None else _Elapsed()
         self.sample_hz = sample_hz
         self.period_ms = 1000 // sample_hz
         self.overwrite_unpulled = overwrite_unpulled
         self.commit_every = commit_every
-        # Preallocated sample queue (the hot path writes the whole buffer).
-        self._qbuf = bytearray(commit_every * R.SAMPLE_SIZE)
-        self._qmv = memoryview(self._qbuf)
-        self._qn = 0
-        self._rotate_at = len(self._qbuf) + R.frame_size(R.TYPE_EVENT)
+        self._ram = Pending(commit_every, _PENDING)
+        self._rotate_at = len(self._ram.buf) + _PENDING * R.frame_size(R.TYPE_EVENT)
         self.dropped = 0  # samples not logged because the log was full
         self.full = False
         self.rejected_bytes = 0  # damaged bytes seen while scanning at open
         self.recovered = None  # session number closed as interrupted at open
+        self.stats = SessionStats()  # the open session's summary statistics
         F.makedirs(root)
         self._store = SegmentStore(
             root, segment_bytes, max_bytes // segment_bytes, overwrite_unpulled, rtc
@@ -149,45 +158,35 @@ class TreatmentLog:
         self.recovered = self.session
         values = S.session_stats(self.root, self.session, self._store.names_since(self.session))
         if values is None:  # header rotated away: statistics unknown
-            values = {
-                "session": self.session,
-                "duration_ms": last_t,
-                "min_cc": R.NO_READING16,
-                "below_target_ms": 0xFFFFFFFF,
-                "valve_open_ms": 0xFFFFFFFF,
-                "cycles_done": 255,
-                "samples": 0xFFFFFFFF,
-                "events": 0xFFFFFFFF,
-            }
+            values = unknown_summary(self.session, last_t)
         values["outcome"] = R.OUTCOME_DAMAGED if damaged else R.OUTCOME_INTERRUPTED
         self._t0 = 0
         self._t_last = values["duration_ms"]
         if not damaged:
             self.event(R.EV_INTERRUPTED, 0, 0)  # at the last committed time
-            if values["events"] != 0xFFFFFFFF:
+            if values["events"] != UNKNOWN:
                 values["events"] += 1
         self._write_frame(R.TYPE_SUMMARY, values)
         self.active = False
         self._store.track(self.session, False)
 
-    def _reset_stats(self):
+    def _reset_stats(self, target_cc=0):
         self._t0 = 0
         self._t_last = 0
         self._next_due = 0
-        self._target_cc = 0
-        self.n_samples = 0
-        self.n_events = 0
-        self.min_cc = S.NO_MIN
-        self.below_target_ms = 0
-        self.valve_open_ms = 0
-        self.cycles_done = 0
+        self.stats.begin(self.period_ms, target_cc)
 
     # -- writing --
 
     def _write_frame(self, rtype, values, commit=True):
-        """Write queued samples, append one framed record; commit both
-        (else ``commit_soon`` does, at the idle point)."""
-        self._drain(commit)
+        """Write queued samples and events, append one framed record; commit
+        them all (else ``commit_soon`` does, at the idle point)."""
+        self._ram.write_to(self._store, self._append)
+        self._append(rtype, values)
+        if commit:
+            self._store.commit()
+
+    def _append(self, rtype, values):
         if not self._store.ensure_room(R.frame_size(rtype)):
             self.full = True
             raise LogFull(
@@ -195,18 +194,6 @@ class TreatmentLog:
                 "pull logs or set log.overwrite_unpulled)" % self._store.limit
             )
         self._store.emit(rtype, values)
-        if commit:
-            self._store.commit()
-
-    def _drain(self, commit=True):
-        # Write (and commit) queued samples (partial queue: allocates a view).
-        n = self._qn
-        if n == 0:
-            return
-        self._qn = 0
-        self._store.write(self._qmv[: n * R.SAMPLE_SIZE])
-        if commit:
-            self._store.commit()
 
     # -- capacity --
 
@@ -266,13 +253,12 @@ class TreatmentLog:
         values["session"] = self.session + 1
         # Rotate first if needed, so the new segment record names the
         # previous session, not this one.
-        self._drain()
-        if not self._store.ensure_room(R.frame_size(R.TYPE_SESSION) + len(self._qbuf)):
+        self.flush()
+        if not self._store.ensure_room(R.frame_size(R.TYPE_SESSION) + len(self._ram.buf)):
             self.full = True
             raise LogFull("treatment log full: no segment can be deleted")
         values["sample_hz"] = self.sample_hz
-        self._reset_stats()
-        self._target_cc = values.get("target_cc", 0)
+        self._reset_stats(values.get("target_cc", 0))
         self._t0 = now_ms
         self._next_due = now_ms
         self.session += 1
@@ -304,57 +290,29 @@ class TreatmentLog:
         """
         if not self.active:
             return False
-        if self.clock is not None:
-            if self.clock.diff(now_ms, self._next_due) < 0:
-                return False
-            self._next_due = self.clock.add(self._next_due, self.period_ms)
-            if self.clock.diff(now_ms, self._next_due) >= 0:
-                self._next_due = self.clock.add(now_ms, self.period_ms)  # fell behind
-        else:
-            if now_ms - self._next_due < 0:
-                return False
-            self._next_due += self.period_ms
-            if now_ms - self._next_due >= 0:
-                self._next_due = now_ms + self.period_ms
+        c = self._ticks
+        if c.diff(now_ms, self._next_due) < 0:
+            return False
+        self._next_due = c.add(self._next_due, self.period_ms)
+        if c.diff(now_ms, self._next_due) >= 0:
+            self._next_due = c.add(now_ms, self.period_ms)  # fell behind
         t = self._t(now_ms)
-        qn = self._qn
-        if qn == 0:
+        ram = self._ram
+        if ram.n == 0:
             if self.full:  # do not retry rotation every sample; mark_pulled clears it
                 self.dropped += 1
                 return False
             # A whole queue's worth must fit in the current segment.
-            if not self._store.ensure_room(len(self._qbuf)):
+            if not self._store.ensure_room(len(ram.buf)):
                 self.full = True
                 self.dropped += 1
                 return False
-        R.encode_sample(
-            self._qbuf,
-            qn * 16,
-            self._store.take_seq(16),
-            t,
-            tissue_cc,
-            R.code12(aux_dc),
-            R.code12(setpoint_dc),
-            demand_pct,
-            valve,
-            phase,
-        )
-        self._t_last = t
-        # Statistics for the summary (integer, sample resolution).
-        self.n_samples += 1
-        if tissue_cc != R.NO_READING16:
-            if tissue_cc < self.min_cc:
-                self.min_cc = tissue_cc
-            if tissue_cc <= self._target_cc:
-                self.below_target_ms += self.period_ms
-        if valve:
-            self.valve_open_ms += self.period_ms
-        qn += 1
-        if qn == self.commit_every:
-            self._store.write(self._qbuf)
+        seq = self._store.take_seq(R.SAMPLE_SIZE)
+        if ram.add_sample(seq, t, tissue_cc, aux_dc, setpoint_dc, demand_pct, valve, phase):
+            ram.write_samples(self._store)  # no idle point came: commit here
             self._store.commit()
-            qn = 0
-        self._qn = qn
+        self._t_last = t
+        self.stats.sample(tissue_cc, valve)
         return True
 
     def sample_c(self, now_ms, tissue_c, aux_c, setpoint_c, demand, valve, phase):
@@ -371,7 +329,8 @@ class TreatmentLog:
 
     def event(self, code, arg=0, arg2=0, now_ms=None, commit=True):
         """Append an event (phase change, fault, ack, alarm, ...) and commit
-        it, or with ``commit`` False leave the commit to ``commit_soon``."""
+        it; with ``commit`` False it waits in RAM for ``commit_soon`` (up to
+        ``_PENDING`` events; more are written at once)."""
         if not self.active:
             t = 0
         elif now_ms is None:
@@ -379,9 +338,9 @@ class TreatmentLog:
         else:
             t = self._t(now_ms)
             self._t_last = t
-        if code == R.EV_PHASE and arg == S.PHASE_FREEZE:
-            self.cycles_done += 1
-        self.n_events += 1
+        self.stats.event(code, arg)
+        if not commit and self._ram.add_event(t, code, arg, arg2):
+            return
         self._write_frame(R.TYPE_EVENT, {"t_ms": t, "code": code, "arg": arg, "arg2": arg2}, commit)
 
     def end_session(self, summary=None, now_ms=None):
@@ -394,17 +353,8 @@ class TreatmentLog:
         if not self.active:
             raise ValueError("no session is open")
         duration = self._t_last if now_ms is None else self._t(now_ms)
-        values = {
-            "session": self.session,
-            "duration_ms": duration,
-            "min_cc": self.min_cc if self.min_cc != S.NO_MIN else R.NO_READING16,
-            "below_target_ms": self.below_target_ms,
-            "valve_open_ms": self.valve_open_ms,
-            "cycles_done": self.cycles_done,
-            "outcome": R.OUTCOME_COMPLETED,
-            "samples": self.n_samples,
-            "events": self.n_events,
-        }
+        values = self.stats.summary(self.session, duration)
+        values["outcome"] = R.OUTCOME_COMPLETED
         if summary:
             for k in summary:
                 values[k] = summary[k]
@@ -415,27 +365,28 @@ class TreatmentLog:
         return values
 
     def commit_soon(self):
-        """Commit what the tick wrote (events) and the queue if the next
-        sample would fill it: called at the controller's idle point, so the
-        flash commits (a littlefs sync, millions of instructions on a
-        Cortex-M, more when it compacts metadata) happen there and not inside
-        a control tick. Same power-cut bound: at most ``commit_every``
+        """Write and commit what the tick left (events) and the queue if the
+        next sample would fill it: called at the controller's idle point, so
+        flash writes and commits (a littlefs sync, millions of instructions
+        on a Cortex-M, more when it compacts metadata) happen there and not
+        inside a control tick. Same power-cut bound: at most ``commit_every``
         samples, and the events of the tick just run, are ever uncommitted."""
-        if self._qn >= self.commit_every - 1:
-            self._drain()
+        ram = self._ram
+        if ram.n >= self.commit_every - 1 or ram.has_events():
+            ram.write_to(self._store, self._append)
         if self._store.dirty():
             self._store.commit()
-        if self._qn == 0 and self.active and not self.full:
-            # Start the next segment here when the next queue (and an event)
-            # would not fit: a rotation creates a file and commits littlefs
-            # metadata, tens of millions of instructions on a Cortex-M, which
-            # must not land inside a control tick.
+        if ram.n == 0 and self.active and not self.full:
+            # Start the next segment here when the next queue and a tick's
+            # events would not fit: a rotation creates a file and commits
+            # littlefs metadata, tens of millions of instructions on a
+            # Cortex-M, which must not land inside a control tick.
             if not self._store.ensure_room(self._rotate_at):
                 self.full = True
 
     def flush(self):
         """Commit queued samples and events now (e.g. before a planned shutdown)."""
-        self._drain()
+        self._ram.write_to(self._store, self._append)
         if self._store.dirty():
             self._store.commit()
 

@@ -38,7 +38,8 @@ are not type codes and the CRC would not match.
 """
 
 import struct
-from binascii import crc32 as _crc32
+
+from cryo.crc import crc32, crc32_into
 
 FORMAT_VERSION = 1
 
@@ -166,61 +167,6 @@ LAYOUTS = {
     TYPE_PULLED: (1, PULLED_FMT, PULLED_FIELDS),
 }
 _STR_FIELDS = ("fw_version", "board_id")
-
-# -- CRC-32 ---------------------------------------------------------------
-# binascii.crc32 returns up to 2**32-1: on a 32-bit board values >= 2**30
-# are heap-allocated long ints. The sample path therefore uses this
-# table-driven CRC-32 held as two 16-bit halves (small ints only), which
-# allocates nothing on any port and gives the same value as zlib.crc32.
-
-
-def _make_tables():
-    lo = []
-    hi = []
-    n = 0
-    while n < 256:
-        c = n
-        k = 0
-        while k < 8:
-            c = (0xEDB88320 ^ (c >> 1)) if c & 1 else (c >> 1)
-            k += 1
-        lo.append(c & 0xFFFF)
-        hi.append(c >> 16)
-        n += 1
-    return tuple(lo), tuple(hi)
-
-
-_T_LO, _T_HI = _make_tables()
-
-
-def crc32_into(buf, start, n, out):
-    """CRC-32 of ``buf[start:start+n]`` written little-endian at ``buf[out]``.
-
-    Allocation-free (index loop, 16-bit halves): usable with the heap locked.
-    """
-    lo = 0xFFFF
-    hi = 0xFFFF
-    tlo = _T_LO
-    thi = _T_HI
-    i = start
-    end = start + n
-    while i < end:
-        idx = (lo ^ buf[i]) & 0xFF
-        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[idx]
-        hi = (hi >> 8) ^ thi[idx]
-        i += 1
-    lo ^= 0xFFFF
-    hi ^= 0xFFFF
-    buf[out] = lo & 0xFF
-    buf[out + 1] = lo >> 8
-    buf[out + 2] = hi & 0xFF
-    buf[out + 3] = hi >> 8
-
-
-def crc32(data):
-    """CRC-32 of ``data`` (bytes-like) as an int (may allocate)."""
-    return _crc32(data) & 0xFFFFFFFF
-
 
 # -- scaled integers --------------------------------------------------------
 
@@ -420,94 +366,6 @@ def decode_frame(data, off=0):
     rec = _decode_payload(rtype, bytes(data[off + FRAME_HEAD : end]))
     rec["seq"] = seq
     return rec, end + FRAME_CRC - off
-
-
-def check_sample(data, off=0):
-    """True if the 16 bytes at ``data[off]`` are a sample with a valid CRC."""
-    if len(data) - off < SAMPLE_SIZE or not is_sample(data[off]):
-        return False
-    (crc,) = struct.unpack_from("<I", data, off + 12)
-    return crc32(memoryview(data)[off : off + 12]) == crc
-
-
-def sample_seq(data, off, last_seq):
-    """Full sequence number of the sample at ``data[off]`` after ``last_seq``."""
-    s16 = data[off + 1] | (data[off + 2] << 8)
-    base = last_seq + 1
-    seq = (base & ~0xFFFF) | s16
-    if seq < base:
-        seq += 0x10000
-    return seq
-
-
-def walk(data, prev_seq=-1):
-    """Yield ``(offset, size, rtype, seq)`` for every intact record in ``data``.
-
-    ``rtype`` is ``SAMPLE_MARK`` for samples. A damaged byte range (torn
-    tail, corruption) is yielded once as ``(offset, size, None, -1)`` and
-    skipped by resynchronising byte by byte on the next valid record, so one
-    damaged record never hides the committed records after it. Sample
-    sequence numbers (16 bits on flash) are unwrapped against the previous
-    record. Samples are not decoded (cheap enough for a boot-time scan).
-    """
-    off = 0
-    n = len(data)
-    last_seq = prev_seq
-    bad_start = -1
-    while off < n:
-        b0 = data[off]
-        size = 0
-        if is_sample(b0) and check_sample(data, off):
-            seq = sample_seq(data, off, last_seq)
-            size = SAMPLE_SIZE
-            rtype = SAMPLE_MARK
-        elif b0 in LAYOUTS:
-            rec, size = decode_frame(data, off)
-            if rec is None:
-                size = 0
-            else:
-                rtype = b0
-                seq = rec["seq"]
-        if size:
-            if bad_start >= 0:
-                yield bad_start, off - bad_start, None, -1
-                bad_start = -1
-            yield off, size, rtype, seq
-            last_seq = seq
-            off += size
-        else:
-            if bad_start < 0:
-                bad_start = off
-            off += 1
-    if bad_start >= 0:
-        yield bad_start, n - bad_start, None, -1
-
-
-def decode_at(data, off, rtype, seq):
-    """Decode the (already verified) record at ``data[off]`` into a dict."""
-    if rtype == SAMPLE_MARK:
-        rec = decode_sample(data, off)
-        del rec["seq16"]
-        rec["seq"] = seq
-        return rec
-    rec, _ = decode_frame(data, off)
-    return rec
-
-
-def parse(data, prev_seq=-1):
-    """Parse a segment's bytes: ``(records, rejected_bytes)``.
-
-    Every record whose CRC matches is returned (dicts with ``seq``); bytes
-    of damaged records are counted in ``rejected_bytes`` and never decoded.
-    """
-    records = []
-    rejected = 0
-    for off, size, rtype, seq in walk(data, prev_seq):
-        if rtype is None:
-            rejected += size
-        else:
-            records.append(decode_at(data, off, rtype, seq))
-    return records, rejected
 
 
 def encode_pulled(session):

@@ -11,11 +11,11 @@ at any segment (``walk_segment``'s cursor). Record layouts:
 import os
 
 from cryo.storage import records as R
+from cryo.storage import scan
 from cryo.storage.files import join, read_file
+from cryo.storage.session_stats import SessionStats
 
 PULLED = "pulled"
-PHASE_FREEZE = 4  # cryo.protocol.states.FREEZE (not imported: the host reads logs too)
-NO_MIN = 32767  # "no sample yet" for a running minimum of tissue_cc
 _SEG_PREFIX = "seg"
 _SEG_SUFFIX = ".bin"
 
@@ -53,7 +53,7 @@ def scan_tail(data):
     out = {"last_seq": -1, "session": 0, "active": False, "last_t": 0}
     out["damaged"] = out["tail_damaged"] = False
     out["rejected"] = 0
-    for off, size, rtype, seq in R.walk(data):
+    for off, size, rtype, seq in scan.walk(data):
         if rtype is None:
             out["damaged"] = out["tail_damaged"] = True
             out["rejected"] += size
@@ -61,18 +61,18 @@ def scan_tail(data):
         out["tail_damaged"] = False
         out["last_seq"] = seq
         if rtype == R.TYPE_SEGMENT:
-            rec = R.decode_at(data, off, rtype, seq)
+            rec = scan.decode_at(data, off, rtype, seq)
             out["session"] = rec["session"]
             out["active"] = bool(rec["open"])
         elif rtype == R.TYPE_SESSION:
-            rec = R.decode_at(data, off, rtype, seq)
+            rec = scan.decode_at(data, off, rtype, seq)
             out["session"] = rec["session"]
             out["active"] = True
             out["last_t"] = 0
         elif rtype == R.TYPE_SUMMARY:
             out["active"] = False
         elif rtype == R.TYPE_EVENT:
-            out["last_t"] = R.decode_at(data, off, rtype, seq)["t_ms"]
+            out["last_t"] = scan.decode_at(data, off, rtype, seq)["t_ms"]
         elif rtype == R.SAMPLE_MARK:
             t24 = data[off + 3] | (data[off + 4] << 8) | (data[off + 5] << 16)
             out["last_t"] = unwrap24(out["last_t"], t24)
@@ -87,11 +87,11 @@ def walk_segment(data, cursor):
     can resume at any segment (the host's archive index does). A damaged
     range is yielded with ``None`` and the session it lies in.
     """
-    for off, size, rtype, seq in R.walk(data, cursor[0]):
+    for off, size, rtype, seq in scan.walk(data, cursor[0]):
         if rtype is None:
             yield off, size, None, cursor[1]
             continue
-        rec = R.decode_at(data, off, rtype, seq)
+        rec = scan.decode_at(data, off, rtype, seq)
         cursor[0] = seq
         if rtype == R.TYPE_SEGMENT:
             cursor[1] = rec["session"] if rec["open"] else 0
@@ -181,47 +181,25 @@ def session_stats(root, session, names=None):
     """Summary fields recomputed from a session's committed records (in the
     segment files ``names``, if given: those from its header on).
 
-    Same rules as the live statistics (sample resolution). None if the
-    session header is no longer in the log.
+    The live statistics' rules (``SessionStats``). None if the session
+    header is no longer in the log.
     """
     st = None
-    period = 100
-    target = 0
+    last_t = 0
     for rec, s in iter_records(root, names):
         if s != session:
             continue
         t = rec["type"]
         if t == "session":
-            period = 1000 // rec["sample_hz"]
-            target = rec["target_cc"]
-            st = {
-                "session": session,
-                "duration_ms": 0,
-                "min_cc": NO_MIN,
-                "below_target_ms": 0,
-                "valve_open_ms": 0,
-                "cycles_done": 0,
-                "samples": 0,
-                "events": 0,
-            }
+            st = SessionStats(1000 // rec["sample_hz"], rec["target_cc"])
+            last_t = 0
         elif st is None:
             continue
         elif t == "sample":
-            st["samples"] += 1
-            st["duration_ms"] = rec["t_ms"]
-            if rec["tissue_c"] is not None:
-                cc = int(round(rec["tissue_c"] * R.TISSUE_SCALE))
-                if cc < st["min_cc"]:
-                    st["min_cc"] = cc
-                if cc <= target:
-                    st["below_target_ms"] += period
-            if rec["valve"]:
-                st["valve_open_ms"] += period
+            last_t = rec["t_ms"]
+            c = rec["tissue_c"]
+            st.sample(R.NO_READING16 if c is None else int(round(c * R.TISSUE_SCALE)), rec["valve"])
         elif t == "event":
-            st["events"] += 1
-            st["duration_ms"] = rec["t_ms"]
-            if rec["code"] == R.EV_PHASE and rec["arg"] == PHASE_FREEZE:
-                st["cycles_done"] += 1
-    if st is not None and st["min_cc"] == NO_MIN:
-        st["min_cc"] = R.NO_READING16
-    return st
+            last_t = rec["t_ms"]
+            st.event(rec["code"], rec["arg"])
+    return None if st is None else st.summary(session, last_t)
