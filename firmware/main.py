@@ -37,21 +37,48 @@ def _optional(what, fn):
         return None
 
 
-def _load_config():
-    """(cfg, fault) from storage, or ({}, None) when no config file exists."""
+def _load_config(key, locked):
+    """(cfg, fault) from storage, or ({}, None) when no config file exists.
+
+    ``key``: the device key of a provisioned (``locked``) device, which MACs
+    its configuration (``cryo.storage.config``). There, a missing file is
+    no factory state (provisioning seals one, ``host_tools.keys``) and an
+    unreadable key cannot check one: both refuse treatment (CONFIG) with
+    the reason, rather than run on defaults nobody chose."""
     import os
 
     from cryo.storage import config as cfgstore
 
-    try:
-        os.stat(CONFIG_PATH)
-    except OSError:
+    problem = None
+    if locked and key is None:
+        problem = "%s: cannot be checked: the device key in %s is unreadable; provision again" % (
+            paths.CONFIG_PATH,
+            paths.AUTH_PATH,
+        )
+    else:
         try:
-            os.stat(CONFIG_PATH + ".lkg")
+            os.stat(CONFIG_PATH)
         except OSError:
-            return {}, None  # factory state: built-in defaults
-    cfg, fault = cfgstore.load(CONFIG_PATH)
-    return (cfg or {}), fault
+            try:
+                os.stat(CONFIG_PATH + ".lkg")
+            except OSError:
+                if not locked:
+                    return {}, None  # factory state: built-in defaults
+                problem = (
+                    "%s: missing on a provisioned device (deleted outside the firmware?); %s"
+                    % (
+                        paths.CONFIG_PATH,
+                        cfgstore.REWRITE,
+                    )
+                )
+    if problem is not None:
+        fault = cfgstore.ConfigFault(cfgstore.FAULT_UNUSABLE, [problem], None)
+    else:
+        cfg, fault = cfgstore.load(CONFIG_PATH, key=key)
+        if fault is None:
+            return cfg, None
+    print("main:", fault)
+    return (cfg if fault.code == cfgstore.FAULT_FALLBACK else {}), fault
 
 
 def _rtc_seconds(board):
@@ -108,7 +135,11 @@ def build(board=None, app=None, locked=False):
         from cryo import board as cboard
 
         board = cboard.build()
-    cfg, fault = _load_config()
+    from cryo.link.auth import load_audit_key
+
+    # a provisioned device keys its audit entries and its configuration file
+    key = load_audit_key(paths.on_flash(paths.AUTH_PATH))
+    cfg, fault = _load_config(key, locked)
 
     rtc = _rtc_seconds(board)  # audit trail: seconds since 2000-01-01
     rtc_log = None if rtc is None else (lambda: (rtc(), 0))  # log: (s, ms)
@@ -122,11 +153,9 @@ def build(board=None, app=None, locked=False):
         return logmod.TreatmentLog(root=LOG_ROOT, clock=board.clock, rtc=rtc_log)
 
     def make_audit():
-        from cryo.link.auth import load_audit_key
         from cryo.storage.audit import AuditTrail
 
-        # a provisioned device keys every entry (cryo.storage.audit)
-        return AuditTrail(AUDIT_PATH, rtc=rtc, key=load_audit_key(paths.on_flash(paths.AUTH_PATH)))
+        return AuditTrail(AUDIT_PATH, rtc=rtc, key=key)
 
     def make_events():
         from cryo.storage.events import DeviceEventLog
@@ -147,6 +176,7 @@ def build(board=None, app=None, locked=False):
         events=events,
         rtc=rtc_log,
         console_locked=locked,
+        config_key=key,
     )
 
     def make_link():

@@ -6,8 +6,9 @@ key directory (``$CRYO_KEYS``, default ``~/.config/cryo/keys``; mode 0600).
 Production master secrets are held by the manufacturer's service
 infrastructure, never on a clinic laptop or in git (docs/security.md).
 ``cryo keys provision`` gives a development board (open REPL) its device id
-and per-device service key (``cryo.link.auth.provisioning_text``); from its
-next start the board authenticates every state-changing link command.
+and per-device service key (``cryo.link.auth.provisioning_text``) and seals
+its configuration (MAC under the device key); from its next start the
+board authenticates every state-changing link command.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def provision(session, directory: str | None = None, device_id: str | None = Non
         device_id = device_serial(probe(session)) or secrets.token_hex(8)
     if not device_id.replace("-", "").isalnum() or len(device_id) > 32:
         raise InvalidInput(f"device id {device_id!r}: 1..32 letters, digits or '-'")
+    # sealed first: a board whose configuration cannot be sealed stays unprovisioned
+    seal_config(session, wire.audit_key(master, device_id))
     text = wire.provisioning_text(
         device_id, wire.service_key(master, device_id), wire.audit_key(master, device_id)
     )
@@ -141,6 +144,56 @@ def provision(session, directory: str | None = None, device_id: str | None = Non
         [f"_t.append({{'kind': 'provision', 'role': 'service', 'subject': {device_id!r}}})"],
     )
     return device_id
+
+
+def device_config_key(session, directory: str | None = None) -> bytes | None:
+    """The key that MACs ``config.json`` on the board of an open session:
+    None on a development board (no provisioning file); on a provisioned
+    one the audit key (``cryo.storage.config``), derived here from the
+    master secret and the device id - the device's key is never read."""
+    if session.eval(f"_cry_size({paths.AUTH_PATH!r})") < 0:
+        return None
+    got = session.eval(
+        f"[x[7:].strip() for x in open({paths.AUTH_PATH!r}).read().split(chr(10)) "
+        "if x[:7] == 'device ']"
+    )
+    if len(got) != 1:
+        raise InvalidInput(f"the board's {paths.AUTH_PATH} names no device: provision it again")
+    return wire.audit_key(load_master(directory), got[0])
+
+
+def write_sealed(session, cfg: dict, key: bytes | None):
+    """``cfg`` as the board's configuration (atomic; MAC'd under ``key``)."""
+    from cryo.storage import config as C
+
+    data = C.encode(cfg, key)
+    session.write_file(paths.CONFIG_PATH + ".tmp", data)
+    session.exec(f"os.rename({paths.CONFIG_PATH + '.tmp'!r}, {paths.CONFIG_PATH!r})")
+    return data
+
+
+def seal_config(session, key: bytes):
+    """At provisioning: the board's configuration (or, on a board that has
+    none, the schema's defaults) rewritten with its MAC, and the same file
+    as its last known good copy. From now on a missing or unsealed
+    ``config.json`` is refused (docs/security.md)."""
+    from cryo.storage import config as C
+    from cryo.storage import schema as S
+
+    cfg = S.defaults()
+    if session.eval(f"_cry_size({paths.CONFIG_PATH!r})") >= 0:
+        try:
+            cfg, version = C.decode(session.read_file(paths.CONFIG_PATH), paths.CONFIG_PATH)
+        except C.ConfigError as e:
+            raise InvalidInput(f"{e}: write a good configuration before provisioning") from None
+        if version != S.SCHEMA_VERSION:
+            cfg, _ = S.migrate(cfg)
+    problems = S.validate(cfg)
+    if problems:
+        raise InvalidInput(f"{paths.CONFIG_PATH} invalid: {'; '.join(problems)}: fix it first")
+    data = write_sealed(session, cfg, key)
+    session.write_file(paths.CONFIG_PATH + ".lkg.tmp", data)
+    session.exec(f"os.rename({paths.CONFIG_PATH + '.lkg.tmp'!r}, {paths.CONFIG_PATH + '.lkg'!r})")
 
 
 def register(sub):

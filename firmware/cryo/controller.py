@@ -81,6 +81,7 @@ class _Parts:
         self.watchdog = ctl.watchdog
         self.alarms = ctl.alarms
         self.fw_hash = ctl.fw_hash
+        self.config_key = ctl.config_key
         self.ticker = None  # the Tick, once built (it builds the protocol)
 
 
@@ -102,7 +103,8 @@ class Controller:
     returning (seconds since 2000-01-01, ms) for session headers. ``link``:
     the command channel ``run()`` polls (``attach_link`` when it needs the
     controller first). ``console_locked``: a provisioned device whose
-    Ctrl-C stays off (docs/security.md). ``app``: boot's app selection (``cryo.app``): fault 1
+    Ctrl-C stays off (docs/security.md); ``config_key`` its device key,
+    which MACs the configuration ``save_config`` writes. ``app``: boot's app selection (``cryo.app``): fault 1
     latches FIRMWARE until a service acknowledgement, 2 keeps it active;
     ``manifest_sha256`` becomes the session header's ``fw_hash``.
     """
@@ -124,12 +126,14 @@ class Controller:
         events=None,
         rtc=None,
         console_locked=False,
+        config_key=None,
     ):
         self.board = board
         clock = clock if clock is not None else board.clock
         self.clock = clock
         self.link = link
         self.config = config if config is not None else {}
+        self.config_key = config_key  # a provisioned device MACs what it saves
         self.settings = st = Settings(config, board.tick_ms, board.watchdog_ms)
         x = st.extra
         now = clock.ticks_ms()
@@ -346,6 +350,7 @@ class Controller:
     def status(self):
         """Snapshot for the host (the telemetry fields of cryo.link.messages)."""
         il = self.il
+        st = self.settings
         tk = self.ticker
         t = self.inputs.temps
         temps = {}
@@ -385,4 +390,6 @@ class Controller:
             "reason": self.protocol.reason,
             "valve_cycles": self.wear.lifetime(),
             "valve_service_due": self.wear.service_due(),
+            # why CONFIG blocks treatment, when it does (one line, bounded)
+            "config_error": st.errors[0][:300] if st.errors else None,
         }

@@ -42,3 +42,7 @@ AUTH_FAILS_PATH = "auth.fails"
 AUTH_UNLOCK_PATH = "auth.unlock"  # cryo.link.unlock: end of a service unlock (ticks)
 APP_RELEASE_PUB = "app/release.pub"  # cryo.app.release: the release key (Ed25519, public)
 APP_COUNTER = "app/counter"  # cryo.app.release: lowest version code still accepted
+
+# What the link's read path (cryo.link.files) may read: the files a log pull
+# copies, and every file in LOG_ROOT - never keys, PINs or the app.
+PULL_FILES = (AUDIT_PATH, AUDIT_PATH + ".head", DEVICE_EVENTS_PATH, SAFETY_STATE_PATH)

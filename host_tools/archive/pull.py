@@ -9,7 +9,8 @@ grow with history: the device stats the segments from the newest one the
 archive verified (it does not list the folder), and checks the archive's last 64 bytes of each growing
 file (SHA-256), not its whole prefix.
 
-Transfer: framed, CRC-checked and retried (``host_tools.device.transfer.fetch``),
+Transfer (``host_tools.device.files``: the raw REPL, or a locked board's command
+link): framed, CRC-checked and retried (``host_tools.device.transfer.fetch``),
 read straight off the port in large blocks instead of ``mpremote fs cp``'s
 one round trip per 256-byte chunk; see bench/bench_host.py for the ratio.
 
@@ -37,16 +38,9 @@ from cryo.paths import AUDIT_PATH, LOG_ROOT
 from cryo.storage.segments import PULLED
 from host_tools.archive.events import DEVICE_DIR, device_file_names, merge_events, safety_state
 from host_tools.archive.verify import verify_archive
-from host_tools.device.snippets import PULL_HELPERS as _PULL_HELPERS
+from host_tools.device.files import ReplFiles
 
 TAIL = 64  # bytes before the archived end compared with the device (bit rot, reset)
-
-
-def device_identity(session, fallback="unknown-device") -> str:
-    from host_tools.device.probe import device_serial, probe
-
-    serial = device_serial(probe(session))
-    return serial or fallback
 
 
 def _sha(data: bytes) -> str:
@@ -59,14 +53,14 @@ def _read_range(path: Path, a: int, b: int) -> bytes:
         return f.read(b - a)
 
 
-def _plan(session, log_root, audit_path, device_names, dest: Path, since) -> tuple[list, list]:
+def _plan(src, log_root, audit_path, device_names, dest: Path, since) -> tuple[list, list]:
     """What to fetch: ``[(remote, local, offset, size)]`` and warnings.
 
     Growing files (segments, the audit trail) continue from the archived
     size once the device's bytes just before it match the archive; small
     state files are fetched whole when their CRC differs.
     """
-    listing = session.query(f"_cry_ls({log_root!r}, {since or ''!r})")
+    listing = src.ls(log_root, since)
     files = []  # (remote, local, grows)
     for name, _size in sorted(listing):
         if name.endswith(".tmp"):
@@ -79,7 +73,7 @@ def _plan(session, log_root, audit_path, device_names, dest: Path, since) -> tup
     have = {r: (loc.stat().st_size if loc.exists() else 0) for r, loc, _ in files}
     grow = [(r, have[r]) for r, _, g in files if g]
     small = [r for r, _, g in files if not g]
-    g_chk, s_chk = session.query(f"_cry_chk({grow!r}, {small!r})")
+    g_chk, s_chk = src.chk(grow, small)
     plan, warnings = [], []
     for r, loc, grows in files:
         h = have[r]
@@ -111,9 +105,7 @@ def _plan(session, log_root, audit_path, device_names, dest: Path, since) -> tup
     return plan, warnings
 
 
-def _fetch(session, plan, progress, stats) -> dict:
-    from host_tools.device import transfer
-
+def _fetch(src, plan, progress, stats) -> dict:
     copied = {}
     for r, loc, have, _size in plan:
         loc.parent.mkdir(parents=True, exist_ok=True)
@@ -126,13 +118,13 @@ def _fetch(session, plan, progress, stats) -> dict:
                 f.flush()
                 stats["bytes"] += len(data)
 
-            end = transfer.fetch(session, r, have, sink, progress)
+            end = src.fetch(r, have, sink, progress)
         copied[r] = end - have
     return copied
 
 
 def pull(
-    session,
+    source,
     archive: Path | None = None,
     *,
     log_root=LOG_ROOT,
@@ -147,6 +139,9 @@ def pull(
 ) -> dict:
     """Pull new log and audit bytes from the device into the archive.
 
+    ``source``: an open ``Session`` (raw REPL) or a
+    ``host_tools.device.files`` source (``LinkFiles``: a locked board's
+    command link).
     Returns a summary dict (device serial, archive folder, files and bytes
     copied, throughput, verification result). ``serial`` overrides the
     archive folder name for a device that has no id of its own. The device
@@ -164,8 +159,8 @@ def pull(
 
         archive = locate().folder  # $CRYO_ARCHIVE may name a database: its raw records go elsewhere
     archive = Path(archive)
-    session.exec(_PULL_HELPERS)
-    serial = serial or device_identity(session, fallback_serial)
+    src = source if hasattr(source, "fetch") else ReplFiles(source)
+    serial = serial or src.serial() or fallback_serial
     dest = archive / serial
     t0 = time.perf_counter()
     stats = {"bytes": 0}
@@ -174,13 +169,13 @@ def pull(
     idx = archive_index.load(dest)
     loaded = archive_index.mark(idx)
     since = idx["newest"]
-    plan, warnings = _plan(session, log_root, audit_path, device_names, dest, since)
+    plan, warnings = _plan(src, log_root, audit_path, device_names, dest, since)
     if progress is not None:
         progress(0, sum(size - have for _, _, have, size in plan))
         cb = lambda n: progress(n, None)  # noqa: E731
     else:
         cb = None
-    copied = _fetch(session, plan, cb, stats)
+    copied = _fetch(src, plan, cb, stats)
     dt = time.perf_counter() - t0
 
     def rel(prefix):
@@ -203,7 +198,7 @@ def pull(
         "safety_state": safety_state(dest, device_names[1]),
         "bytes": stats["bytes"],
         "seconds": round(dt, 3),
-        "retries": session.retries,
+        "retries": src.retries,
         "warnings": warnings,
         "verify": check,
     }
@@ -215,12 +210,11 @@ def pull(
         held = R.decode_pulled(marker.read_bytes()) if marker.exists() else None
         if held is None or held < upto:
             data = R.encode_pulled(upto)
-            session.write_file(f"{log_root}/{PULLED}.tmp", data)
-            session.exec(f"os.rename('{log_root}/{PULLED}.tmp', '{log_root}/{PULLED}')")
+            src.mark_pulled(log_root, data, upto)
             marker.write_bytes(data)
         result["marked_pulled_upto"] = upto
     from host_tools.archive_db.hook import after_pull
 
-    result["index"] = after_pull(archive, dest, result, session.port, database)
+    result["index"] = after_pull(archive, dest, result, src.port, database)
     (dest / "pull.json").write_text(json.dumps(result, indent=2, default=str))
     return result

@@ -68,11 +68,11 @@ def read_config(session) -> tuple[dict, str]:
 
 
 def write_config(session, cfg: dict):
-    from cryo.storage import config as C
+    """Write ``cfg`` atomically; on a provisioned board with its MAC under the
+    device key (``host_tools.keys.device_config_key``), or the firmware refuses it."""
+    from host_tools.keys import device_config_key, write_sealed
 
-    data = C.encode(cfg)
-    session.write_file(CONFIG_PATH + ".tmp", data)
-    session.exec(f"os.rename({CONFIG_PATH + '.tmp'!r}, {CONFIG_PATH!r})")
+    write_sealed(session, cfg, device_config_key(session))
 
 
 def authenticate(session, role: str, pin: str | None) -> str:

@@ -53,7 +53,9 @@ def pull_and_report(
                 s, out_dir, log_root=log_root, serial=serial, fallback_serial="virtual-" + p.stem
             )
     else:
-        with Session(resolve_port(src)) as s:
+        from host_tools.device.files import pull_source
+
+        with pull_source(resolve_port(src)) as s:
             res = pull(s, out_dir, log_root=log_root, serial=serial)
     dest = Path(res["archive"])
     rows = session_rows(dest)
@@ -73,10 +75,11 @@ def pull_and_report(
 
 # -- CLI -----------------------------------------------------------------
 def _do_pull(args) -> dict:
-    from host_tools.device.connect import Session
+    from host_tools.device.files import pull_source
 
     port = resolve_port(args.port)
-    with Session(port) as s, Progress(args, "pull", unit="bytes") as bar:
+    with pull_source(port) as s, Progress(args, "pull", unit="bytes") as bar:
+        # a locked board is read over its command link, authenticated
 
         def progress(n, total):
             if total is not None:

@@ -153,7 +153,7 @@ class Session:
             raise
         return self
 
-    def _open(self, retry=True):
+    def _open(self):
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
 
@@ -177,12 +177,6 @@ class Session:
         except Exception as e:
             self.transport.close()
             self.transport = None
-            if retry and self.stop_firmware and self.stopped == "no command channel":
-                # A REPL answered the probe while the board was restarting
-                # (a previous session's soft reset) and a locked controller
-                # (docs/security.md) came up after it: ask it again, once.
-                time.sleep(1.0)
-                return self._open(retry=False)
             raise DeviceError(
                 f"no MicroPython raw REPL on {self.port} ({e}): the firmware ignores Ctrl-C "
                 "(a treatment running with the console locked) or this build has no REPL"

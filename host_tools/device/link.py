@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 BOOT_WAIT = 8.0  # s a board may take from reset to a running controller
+REPL_SETTLE = 0.3  # s for a restarting board's stale output to arrive before asking again
 
 
 class Link(Session):
@@ -56,6 +57,7 @@ class Link(Session):
         no controller runs: False with ``repl_ok``, else LinkError.
         """
         deadline = time.monotonic() + boot_wait
+        settled = False
         while True:
             try:
                 self.hello()
@@ -63,6 +65,17 @@ class Link(Session):
             except LinkError as e:
                 if getattr(e, "code", None) is not None or self.closed_reason:
                     raise
+            if self.saw_repl and not settled:
+                # Maybe only the output of a board that was restarting (the
+                # prompt a previous session left, printed before its soft
+                # reset started the controller): forget it and ask again.
+                # A REPL answers the fresh request too (it echoes every
+                # line); a controller still starting is silent, so it is
+                # waited for like any boot.
+                settled = True
+                time.sleep(REPL_SETTLE)
+                self.saw_repl = False
+                continue
             if self.saw_repl:
                 if repl_ok:
                     return False

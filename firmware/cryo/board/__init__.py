@@ -337,6 +337,15 @@ def last_reset():
     return reset_cause_name(machine.reset_cause(), machine)
 
 
+def unique_id():
+    """Hex of the chip's unique id, as the host's probe reads it (None: the
+    port has none)."""
+    from binascii import hexlify
+
+    get = getattr(machine, "unique_id", None)
+    return None if get is None else hexlify(get()).decode()
+
+
 def reset_after(ms):
     """Hard-reset the board in ``ms`` milliseconds (a one-shot virtual timer,
     which also fires while the board sits at the REPL): the end of a

@@ -78,11 +78,12 @@ class Engineer:
         return value
 
     def save_config(self, role, path=_CONFIG_JSON):
-        """Store the parameters in force (cryo.storage.config, atomic + CRC)."""
+        """Store the parameters in force (cryo.storage.config, atomic + CRC,
+        and the MAC under the device key of a provisioned device)."""
         if role_level(role) < 2:
             raise denied("saving the configuration needs role engineer or higher (got %s)" % role)
         cfg = self._p.settings.stored(self._p.regulator.bands())
-        CFG.save(cfg, path)
+        CFG.save(cfg, path, self._p.config_key)
         self._p.journal.audit("save_config", role, path=path)
         return {"path": path, "fields": len(cfg)}
 

@@ -26,6 +26,7 @@ What the channel needs from the controller is documented in docs/link.md
 
 from micropython import const
 
+from cryo.link import files
 from cryo.link import messages as m
 from cryo.link.errors import AuthFailed, Denied, Locked, NotNow
 from cryo.link.framing import FrameError, encode, payload_length
@@ -246,6 +247,7 @@ class CommandChannel:
 
             out = {"fw": cryo.VERSION, "proto": m.VERSION, "max_line": m.MAX_LINE}
             out["auth"] = self._auth is not None
+            out["serial"] = files.serial()  # the host's archive folder
             if self._auth is not None:
                 out["device"] = self._auth.device_id
             return out
@@ -260,9 +262,11 @@ class CommandChannel:
             return {"stats": self.stats()}
         if cmd == "autotune" or cmd == "step":
             return self._cmd_run(cmd, args)
-        # ack, service, save: role-checked one-shot actions
+        # ack, service, save, the log reads: role-checked one-shot actions
         role = args["role"]
         self._need(role, m.ACTION_ROLE[cmd], cmd)
+        if cmd in m.FILE_COMMANDS:
+            return self._files(cmd, args)
         if cmd == "ack":
             return {"result": _clean(self._call("ack_fault", role))}
         if cmd == "service":
@@ -275,6 +279,13 @@ class CommandChannel:
             self.unlock_s = unlock
             return {"service": True, "unlock_s": unlock}
         return {"saved": _clean(self._call("save_config", role))}  # save
+
+    def _files(self, cmd, args):
+        if cmd == "read":
+            return files.read(args["path"], args["offset"], args.get("n", files.READ_MAX))
+        if cmd == "list":
+            return files.listing(args["path"], args.get("after", ""))
+        return files.mark_pulled(getattr(self._ctl, "log", None), args["upto"])
 
     def _unlock_seconds(self, args):
         lo, default, hi = m.UNLOCK_S

@@ -107,7 +107,12 @@ COMMANDS = {
     "service": ((("role", T_ROLE),), (("unlock_s", T_INT), _A)),
     "stats": ((), ()),
     "challenge": ((("role", T_ROLE),), ()),  # a nonce for one authenticated command
+    # the log pull's read path (cryo.link.files)
+    "list": ((("path", T_STR), ("role", T_ROLE)), (("after", T_STR), _A)),
+    "read": ((("path", T_STR), ("offset", T_INT), ("role", T_ROLE)), (("n", T_INT), _A)),
+    "pulled": ((("upto", T_INT), ("role", T_ROLE)), (_A,)),
 }
+FILE_COMMANDS = ("list", "read", "pulled")
 
 # A provisioned (locked) device opens its REPL only to the service role, for
 # unlock_s seconds (then it resets; any reset ends the unlock).
@@ -144,6 +149,10 @@ ACTION_ROLE = {
     "step": "engineer",
     "ack": "operator",
     "service": "engineer",  # the controller may require more
+    # logs hold patient data: read by engineer or service only, authenticated
+    "list": "engineer",
+    "read": "engineer",
+    "pulled": "engineer",
 }
 
 
@@ -156,8 +165,8 @@ def role_allows(role, needed):
 
 def needs_auth(cmd, args):
     """True for the commands a provisioned device authenticates: every one
-    that changes state (``set`` and ``ACTION_ROLE``), except the read-only
-    ``status`` action of autotune/step."""
+    that changes state (``set`` and ``ACTION_ROLE``) and the log reads,
+    except the read-only ``status`` action of autotune/step."""
     if cmd != "set" and cmd not in ACTION_ROLE:
         return False
     return args.get("action") != "status"

@@ -2,8 +2,20 @@
 
 File format (text, so service staff can read it)::
 
-    CRYOCFG <schema version> <crc32 of body, 8 hex digits> <body length>\\n
+    CRYOCFG <schema version> <crc32 of body, 8 hex digits> <body length>[ <mac>]\\n
     <body: one JSON object, keys sorted>
+
+The CRC catches accidents. A provisioned device (docs/security.md) also
+writes ``<mac>``: HMAC-SHA256 (RFC 2104) under the device's audit key
+(``cryo.link.auth.audit_key``: the same per-device key that keys the audit
+trail, never a second one) of ``MAC_LABEL`` followed by the body, in hex.
+The label keeps a configuration MAC from ever equalling an audit entry's.
+Loaded with that key, a file without a MAC or whose MAC does not verify was
+written outside the firmware (chip removal, an old REPL) and is refused:
+:class:`ConfigTampered`, and :func:`load` does not fall back to the last
+known good copy either (``FAULT_UNUSABLE``: no treatment until an
+authenticated rewrite). A device without the key (development) neither
+writes nor checks a MAC.
 
 Writes are atomic: ``<path>.tmp`` is written and flushed, then renamed over
 ``<path>`` (littlefs renames atomically, littlefs DESIGN.md: after a power
@@ -23,17 +35,29 @@ migrated in memory, written back atomically, and reported in ``notes``.
 import hashlib
 import json
 from binascii import crc32 as _crc32
+from binascii import hexlify
 
+from cryo.app.hmac256 import HMAC, equal
 from cryo.storage import schema
 from cryo.storage.files import read_file, write_atomic
 
 MAGIC = "CRYOCFG"
 FAULT_FALLBACK = 1
 FAULT_UNUSABLE = 2
+MAC_LABEL = b"cryo-config-mac-v1\n"
+_MAC_HEX = 64
+REWRITE = (
+    "rewrite it with an authenticated save (link `save`, or `cryo config` by the service role)"
+)
 
 
 class ConfigError(ValueError):
     """A rejected change or file; the message says what and what is allowed."""
+
+
+class ConfigTampered(ConfigError):
+    """A file a provisioned device did not write itself: no MAC, or a MAC
+    that does not verify under its key."""
 
 
 class ConfigFault:
@@ -68,16 +92,25 @@ def encode_body(cfg):
     return "{" + ",".join(parts) + "}"
 
 
-def encode(cfg):
-    """Complete file contents (bytes) for ``cfg``."""
+def body_mac(key, body):
+    """Hex (bytes) of the configuration MAC of ``body`` under the device key."""
+    h = HMAC(key, MAC_LABEL)
+    h.update(body)
+    return hexlify(h.digest())
+
+
+def encode(cfg, key=None):
+    """Complete file contents (bytes) for ``cfg``; with the device ``key``
+    (provisioned device) the header carries the body's MAC."""
     body = encode_body(cfg).encode()
-    head = "%s %d %08x %d\n" % (
+    head = "%s %d %08x %d" % (
         MAGIC,
         cfg.get("schema_version", 0),
         _crc32(body) & 0xFFFFFFFF,
         len(body),
     )
-    return head.encode() + body
+    mac = b"" if key is None else b" " + body_mac(key, body)
+    return head.encode() + mac + b"\n" + body
 
 
 def config_hash(cfg):
@@ -96,13 +129,14 @@ def config_hash(cfg):
     return h.digest()
 
 
-def decode(data, name="config"):
-    """File bytes -> (cfg dict as stored, version). ConfigError if damaged."""
+def decode(data, name="config", key=None):
+    """File bytes -> (cfg dict as stored, version). ConfigError if damaged;
+    with the device ``key``, ConfigTampered if its MAC is missing or wrong."""
     nl = data.find(b"\n")
     if nl < 0:
         raise ConfigError("%s: truncated or not a config file (no header line)" % name)
     head = data[:nl].decode().split(" ")
-    if len(head) != 4 or head[0] != MAGIC:
+    if len(head) not in (4, 5) or head[0] != MAGIC:
         raise ConfigError("%s: not a config file (header must start with %s)" % (name, MAGIC))
     try:
         version = int(head[1])
@@ -120,6 +154,8 @@ def decode(data, name="config"):
         raise ConfigError(
             "%s: CRC mismatch (stored %08x, computed %08x): corrupt" % (name, crc, actual)
         )
+    if key is not None:
+        _check_mac(name, key, body, head[4].encode() if len(head) == 5 else None)
     try:
         cfg = json.loads(body)
     except ValueError:
@@ -134,14 +170,29 @@ def decode(data, name="config"):
     return cfg, version
 
 
-def _load_one(path, notes):
-    """(cfg, None) if usable, else (None, message)."""
+def _check_mac(name, key, body, mac):
+    if mac is None:
+        raise ConfigTampered(
+            "%s: refused: no MAC, so not written by this device (edited outside the "
+            "firmware: flash chip or an old REPL); %s" % (name, REWRITE)
+        )
+    if len(mac) != _MAC_HEX or not equal(mac, body_mac(key, body)):
+        raise ConfigTampered(
+            "%s: refused: its MAC does not verify under this device's key (edited outside "
+            "the firmware: flash chip or an old REPL); %s" % (name, REWRITE)
+        )
+
+
+def _load_one(path, notes, key=None):
+    """(cfg, None) if usable, else (None, message); ConfigTampered passes."""
     try:
         data = read_file(path)
     except OSError:
         return None, "%s: missing" % path
     try:
-        cfg, version = decode(data, path)
+        cfg, version = decode(data, path, key)
+    except ConfigTampered:
+        raise
     except ConfigError as e:
         return None, str(e)
     if version != schema.SCHEMA_VERSION:
@@ -157,22 +208,33 @@ def _load_one(path, notes):
     return cfg, None
 
 
-def load(path, notes=None):
+def load(path, notes=None, key=None):
     """Boot-time load with last-known-good fallback: ``(cfg, fault)``.
 
     Primary valid: ``(cfg, None)``; the last-known-good copy is refreshed
     if it differs, and a migrated file is written back in the new version.
     Primary bad, LKG valid: ``(lkg_cfg, ConfigFault(FAULT_FALLBACK, ...))``.
     Neither: ``(None, ConfigFault(FAULT_UNUSABLE, ...))``. ``notes``: a list
-    that receives migration notes.
+    that receives migration notes. ``key``: the device key of a provisioned
+    device; a file it did not MAC (:class:`ConfigTampered`, primary or
+    last known good) gives ``(None, ConfigFault(FAULT_UNUSABLE, ...))``
+    without any fallback: someone wrote the flash outside the firmware, and
+    running on another configuration would hide it.
     """
     if notes is None:
         notes = []
+    try:
+        return _load(path, notes, key)
+    except ConfigTampered as e:
+        return None, ConfigFault(FAULT_UNUSABLE, [str(e)], None)
+
+
+def _load(path, notes, key):
     n0 = len(notes)
-    cfg, msg = _load_one(path, notes)
+    cfg, msg = _load_one(path, notes, key)
     lkg_path = path + ".lkg"
     if cfg is not None:
-        data = encode(cfg)
+        data = encode(cfg, key)
         try:
             if len(notes) > n0:  # migrated: store the upgraded file
                 write_atomic(path, data)
@@ -185,18 +247,19 @@ def load(path, notes=None):
         except OSError as e:  # flash full or failing: run, but say so
             notes.append("%s: could not write back (%s)" % (path, e))
         return cfg, None
-    lkg, msg2 = _load_one(lkg_path, notes)
+    lkg, msg2 = _load_one(lkg_path, notes, key)
     if lkg is not None:
         return lkg, ConfigFault(FAULT_FALLBACK, [msg], "lkg")
     return None, ConfigFault(FAULT_UNUSABLE, [msg, msg2], None)
 
 
-def save(cfg, path):
-    """Validate, then write atomically. ConfigError listing every problem."""
+def save(cfg, path, key=None):
+    """Validate, then write atomically (with its MAC under ``key``, a
+    provisioned device's). ConfigError listing every problem."""
     problems = schema.validate(cfg)
     if problems:
         raise ConfigError("configuration not saved: " + "; ".join(problems))
-    write_atomic(path, encode(cfg))
+    write_atomic(path, encode(cfg, key))
 
 
 def parse_value(name, text):
