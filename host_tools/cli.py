@@ -207,7 +207,11 @@ def _add_logs(subparsers):
     )
     ev.add_argument("--offline", action="store_true", help="show the archive only")
     ev.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
-    parsing.only_for(p, ("list", "pull", "events"), "--port", "--log-root")
+    p.add_argument(
+        "--pin",
+        help=f"engineer's PIN for a locked (provisioned) device (default ${config.ENV_PIN})",
+    )
+    parsing.only_for(p, ("list", "pull", "events"), "--port", "--log-root", "--pin")
     parsing.only_for(p, ("list", "export", "report", "events"), "--serial")
     p.set_defaults(func=logs.cmd_logs)
 

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools.auth import ENV_PIN
 from host_tools.commands.output import emit
 from host_tools.device.connect import resolve_port
 from host_tools.device.probe import record_audit, reset_board, rtc_now
@@ -35,8 +36,6 @@ from host_tools.errors import EXIT_FAILED, AccessDenied, CryoError, InvalidInput
 
 # isort: split
 from cryo.paths import CONFIG_PATH, ROLES_PATH
-
-ENV_PIN = "CRYO_PIN"
 
 
 class NotConfirmed(CryoError):

@@ -78,7 +78,7 @@ def _do_pull(args) -> dict:
     from host_tools.device.files import pull_source
 
     port = resolve_port(args.port)
-    with pull_source(port) as s, Progress(args, "pull", unit="bytes") as bar:
+    with pull_source(port, args.pin) as s, Progress(args, "pull", unit="bytes") as bar:
         # a locked board is read over its command link, authenticated
 
         def progress(n, total):

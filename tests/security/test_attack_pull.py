@@ -58,9 +58,12 @@ def test_locked_board_pull_over_the_link(board, tmp_path, capsys, monkeypatch):
     assert rc == 4 and "locked" in err and "engineer's PIN" in err, err
     monkeypatch.setenv("CRYO_KEYS", keys)  # the host verifies the keyed trail
 
-    monkeypatch.setenv("CRYO_PIN", ENGINEER_PIN)
-    a = tmp_path / "link"
-    rc = cli.main(["logs", "--port", board.port, "--archive", str(a), "--json", "pull"])
+    a = (
+        tmp_path / "link"
+    )  # the PIN on the command line ($CRYO_PIN: tests/security/test_unlock_tools.py)
+    rc = cli.main(
+        ["logs", "--port", board.port, "--archive", str(a), "--json", "pull", "--pin", ENGINEER_PIN]
+    )
     out = capsys.readouterr()
     assert rc == 0, out
     res = json.loads(out.out)
