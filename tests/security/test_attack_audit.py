@@ -37,9 +37,13 @@ def _rechain(data: bytes, n: int, new_value) -> bytes:
 
 
 def _pull(capsys, port, archive):
-    """`cryo logs pull --json`: (exit code, its JSON result)."""
+    """`cryo logs pull --json`: (exit code, its JSON result). A pull that
+    fails verification prints its result, then the error, one line each."""
     rc = cli.main(["logs", "--port", port, "--archive", str(archive), "--json", "pull"])
-    return rc, json.loads(capsys.readouterr().out)
+    lines = capsys.readouterr().out.splitlines()
+    if rc:
+        assert json.loads(lines[-1])["exit_code"] == rc, lines
+    return rc, json.loads(lines[0])
 
 
 def test_rewritten_entry_detected_by_pull(board, tmp_path, capsys):
