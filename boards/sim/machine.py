@@ -397,7 +397,11 @@ _CAUSE_CODES = {"wdt": 3, "reset": 2, "soft": 5, "raw": 5, "deepsleep": 4}
 def reset_cause():
     import os
 
-    c = os.getenv("SIM_RESET_CAUSE") if _world().realtime else _world().reset_cause
+    # the unix port's relay names the cause in the environment; the emulated
+    # Cortex-M board (no environment) sets it on the world at boot
+    getenv = getattr(os, "getenv", None)
+    w = _world()
+    c = getenv("SIM_RESET_CAUSE") if w.realtime and getenv is not None else w.reset_cause
     return _CAUSE_CODES.get(c, PWRON_RESET)
 
 

@@ -1,0 +1,266 @@
+"""The emulated Cortex-M board in real time (`cryo sim --board qemu-mps2`).
+
+QEMU's ``mps2-an385`` machine (Arm MPS2, AN385 Cortex-M3 image, Arm DAI 0385)
+runs the qemu-port MicroPython built by ``make qemu``: float32, 31-bit small
+ints, an RP2040-sized heap and the firmware frozen in, with the virtual
+board's chips and plant (boards/qemu-mps2). Here it runs in real time:
+
+* no ``-icount``: QEMU's virtual clock is the host clock, so the SysTick
+  the port's ``ticks_ms`` counts advances with the wall clock and the plant,
+  the scenario and the control loop run at the speed of the real device
+  (docs/boards.md, "Time base");
+* QEMU's first UART is ``-serial stdio`` on pty A (``spawn_on_pty``); the
+  relay (``PtyRelay``) bridges it to pty B, which mpremote and ``cryo`` open.
+  The port handles Ctrl-C and the soft reset itself, so bytes pass as they are;
+* a ROMFS image (``mpremote romfs build``) in the board's ROMFS partition holds
+  ``realtime.json`` (what makes the frozen ``_boot.py`` build the world and
+  run boot.py then main.py), the board and plant definitions, the scenario and
+  the firmware's boot.py and main.py, which the ROM installs on the flash;
+* the front panel (``cryo sim panel FILE``) reaches the board's second UART
+  through a FIFO pair (``-serial pipe:``): one byte per panel state
+  (``boards/qemu-mps2/qemu_rom.py``).
+
+The flash is the emulator's memory: it lasts as long as this QEMU run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+import tty
+from pathlib import Path
+
+from host_tools import FIRMWARE_DIR, ROOT
+from host_tools.errors import DeviceError, InvalidInput
+from host_tools.sim import SIM_DIR, check_plant, check_scenario, flash_blocks, write_panel
+from host_tools.virtual.relay import PtyRelay, spawn_on_pty
+
+NAME = "qemu-mps2"
+ROMFS_AT = 0x21000000  # MICROPY_HW_ROMFS_PART0_START of the port's MPS2_AN385 board
+ROMFS_MAX = 0x400000  # the flash starts above it (boards/qemu-mps2/qemu_rom.py FLASH_AT)
+FLASH_MAX_KIB = 8192  # what the 16 MB PSRAM leaves above it, rounded down
+PANEL_BITS = ("footswitch", "handpiece", "estop")  # bit 0, 1, 2 (qemu_rom.UartPanel)
+_PANEL_POLL_S = 0.05
+
+
+def elf() -> Path:
+    """The board's image, built by ``make qemu``."""
+    p = Path(
+        os.environ.get("QEMU_ELF")
+        or ROOT / "build" / "micropython" / "ports" / "qemu" / "build-cryo" / "firmware.elf"
+    )
+    if not p.exists():
+        raise DeviceError(f"{p} missing: `make qemu` builds the emulated board's image")
+    return p
+
+
+def panel_byte(inputs: dict) -> int:
+    """The UART1 byte of a front-panel state: 0x40 | present << 3 | levels."""
+    b = 0x40
+    for i, k in enumerate(PANEL_BITS):
+        if k in inputs:
+            b |= 8 << i
+            if inputs[k]:
+                b |= 1 << i
+    return b
+
+
+def _shipped(sub, value):
+    """Path of a plant/scenario given as a shipped name or a JSON file."""
+    p = Path(value)
+    return p if p.suffix == ".json" or "/" in value else SIM_DIR / sub / (value + ".json")
+
+
+class QemuVirtualBoard:
+    """``open()`` boots the emulated board, ``serve()`` relays its UART,
+    ``close()`` stops QEMU. ``port``: the pty the host opens."""
+
+    def __init__(
+        self,
+        plant="default",
+        seed=0,
+        scenario=None,
+        link=None,
+        flash_kib=2048,
+        board=None,
+        rom=None,
+        log=None,
+        panel=None,
+        tcp=None,
+    ):
+        if flash_kib > FLASH_MAX_KIB:
+            raise InvalidInput(
+                f"--flash-size {flash_kib} KiB: the {NAME} board holds at most {FLASH_MAX_KIB} KiB"
+            )
+        self.blocks = flash_blocks(flash_kib)
+        self.plant = check_plant(plant)
+        self.scenario = check_scenario(scenario)
+        self.seed = int(seed)
+        self.link = link
+        self.tcp_port = tcp
+        self.board = Path(board) if board else SIM_DIR / "board.json"
+        self.rom = Path(rom) if rom else FIRMWARE_DIR
+        self.log = log or (lambda msg: print("cryo sim:", msg, file=sys.stderr, flush=True))
+        self.relay = None
+        self.proc = None
+        self.port = None
+        self.resets = []  # the interface of VirtualBoard: QEMU is never restarted here
+        self.t_boot = None
+        self._stop = False
+        self._dir = tempfile.mkdtemp(prefix="cryo-qemu-")
+        self.panel = os.path.abspath(panel) if panel else os.path.join(self._dir, "panel.json")
+        write_panel(self.panel, reset=True)
+        self._panel_seen = None
+        self._panel_next = 0.0
+        self._panel_fd = None
+
+    # -- the ROMFS image --
+    def _romfs(self) -> Path:
+        src = Path(self._dir) / "rom"
+        src.mkdir()
+        opts = {"board": "/rom/board.json", "plant": "/rom/plant.json", "seed": self.seed}
+        opts["flash_blocks"] = self.blocks
+        shutil.copy(self.board, src / "board.json")
+        shutil.copy(_shipped("plants", self.plant), src / "plant.json")
+        if self.scenario:
+            shutil.copy(_shipped("scenarios", self.scenario), src / "scenario.json")
+            opts["scenario"] = "/rom/scenario.json"
+        for name in ("boot.py", "main.py"):
+            if not (self.rom / name).exists():
+                raise InvalidInput(f"--rom {self.rom}: no {name} to put on the board's flash")
+            shutil.copy(self.rom / name, src / name)
+        (src / "realtime.json").write_text(json.dumps(opts))
+        img = Path(self._dir) / "romfs.img"
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mpremote",
+                "romfs",
+                "--no-mpy",
+                "-o",
+                str(img),
+                "build",
+                str(src),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            raise DeviceError(f"mpremote romfs build failed: {r.stderr.strip()[-500:]}")
+        if img.stat().st_size > ROMFS_MAX:
+            raise InvalidInput(
+                f"the ROMFS image is {img.stat().st_size} bytes; at most {ROMFS_MAX}"
+            )
+        return img
+
+    def _panel_fifo(self) -> str:
+        """FIFOs of QEMU's ``pipe:`` chardev, opened read-write here first so
+        QEMU's own open never blocks."""
+        base = os.path.join(self._dir, "uart1")
+        os.mkfifo(base + ".in")
+        os.mkfifo(base + ".out")
+        self._panel_fd = os.open(base + ".in", os.O_RDWR | os.O_NONBLOCK)
+        self._out_fd = os.open(base + ".out", os.O_RDWR | os.O_NONBLOCK)
+        return base
+
+    # -- lifecycle --
+    @property
+    def tcp(self):
+        return self.relay.tcp if self.relay is not None else None
+
+    def open(self):
+        image = elf()
+        img = self._romfs()
+        uart1 = self._panel_fifo()
+        try:
+            self.relay = PtyRelay(tcp=self.tcp_port, log=self.log)
+        except OSError as e:
+            raise DeviceError(f"--tcp {self.tcp_port}: {e.strerror}")
+        self.port = self.relay.port
+        if self.link:
+            try:
+                if os.path.islink(self.link):
+                    os.unlink(self.link)
+                os.symlink(self.port, self.link)
+            except OSError as e:
+                raise DeviceError(f"--link {self.link}: {e.strerror}")
+        # UART0 on QEMU's stdio, pty A, without its signals (a 0x03 is the
+        # guest's Ctrl-C, not QEMU's) and without ONLCR (QEMU turns OPOST on;
+        # the port already sends \r\n, a doubled \r hangs mpremote)
+        tty.setraw(self.relay.a_slave)
+        a = termios.tcgetattr(self.relay.a_slave)
+        a[1] &= ~termios.ONLCR
+        termios.tcsetattr(self.relay.a_slave, termios.TCSANOW, a)
+        cmd = ["qemu-system-arm", "-machine", "mps2-an385", "-display", "none"]
+        cmd += ["-monitor", "none", "-semihosting", "-chardev", "stdio,id=uart0,signal=off"]
+        cmd += ["-serial", "chardev:uart0", "-serial", "pipe:" + uart1]
+        cmd += ["-kernel", str(image)]
+        cmd += ["-device", f"loader,file={img},addr=0x{ROMFS_AT:x},force-raw=on"]
+        try:
+            self.proc = spawn_on_pty(cmd, self.relay.a_slave, die_with_parent=True)
+        except OSError as e:
+            raise DeviceError(f"qemu-system-arm could not start: {e.strerror}")
+        self.t_boot = time.monotonic()
+        return self.port
+
+    def close(self):
+        self._stop = True
+        p = self.proc
+        if p is not None and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+        for fd in (self._panel_fd, getattr(self, "_out_fd", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self.relay is not None:
+            self.relay.close()
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def press(self, **inputs):
+        """Operate the front panel: ``press(handpiece=1, footswitch=1)``."""
+        return write_panel(self.panel, **inputs)
+
+    def _poll_panel(self):
+        now = time.monotonic()
+        if now < self._panel_next:
+            return
+        self._panel_next = now + _PANEL_POLL_S
+        try:
+            text = Path(self.panel).read_text()
+            state = json.loads(text) if text.strip() else {}
+        except (OSError, ValueError):
+            return  # caught mid-write: read again next time
+        if state != self._panel_seen and isinstance(state, dict):
+            self._panel_seen = state
+            try:
+                os.write(self._panel_fd, bytes([panel_byte(state)]))
+            except OSError as e:
+                self.log(f"front panel not sent: {e.strerror}")
+
+    def serve(self, until=None):
+        """Relay until stopped (signal), ``until()`` is true, or QEMU exits."""
+        relay = self.relay
+        while not self._stop and (until is None or not until()):
+            relay.step(relay.to_host, relay.to_board)
+            self._poll_panel()
+            if self.proc.poll() is not None:
+                relay.drain_board(relay.to_host)
+                if not self._stop:
+                    self.log(f"qemu-system-arm exited ({self.proc.returncode})")
+                break
