@@ -20,6 +20,8 @@ panel state: ``0x40 | present << 3 | levels``, bit 0 footswitch, bit 1
 handpiece, bit 2 e-stop loop closed. The host relay sends a byte whenever
 ``cryo sim panel`` changes the panel file. The world reads one byte per
 poll (100 ms), so every state is held at least one poll, as a press is.
+Byte 0x01 announces a power cycle by the host (the flash chip keeps its
+contents, the rest of the board starts from power-up).
 """
 
 import json
@@ -35,7 +37,10 @@ _STATE_RXFULL = 2
 _CTRL_TX_RX = 3
 _PANEL_KEYS = ("footswitch", "handpiece", "estop")
 
-_MARK = {"magic": uctypes.UINT32 | 0, "t0": uctypes.UINT32 | 4}
+_MARK = {"magic": uctypes.UINT32 | 0, "t0": uctypes.UINT32 | 4, "cause": uctypes.UINT32 | 8}
+_CAUSES = {b"R": 1, b"P": 2}  # control lines that end in a hard reset by the host
+_CAUSE_NAMES = (None, "reset", "power")
+_POWER_OFF = 0x01  # UART1 byte: the host power-cycles the board next (flash kept)
 _UART = {
     "data": uctypes.UINT32 | 0,
     "state": uctypes.UINT32 | 4,
@@ -46,9 +51,16 @@ _UART = {
 
 class UartPanel:
     """The front panel as the file-like object ``World.poll_panel`` reads:
-    ``read()`` returns the inputs set by the latest byte as JSON text."""
+    ``read()`` returns the inputs set by the latest byte as JSON text.
 
-    def __init__(self):
+    It is also the world's control line (``World.ctrl``): ``W<ms>``/``F``
+    (watchdog armed/fed), ``R`` (machine.reset) and ``P`` (flash power cut)
+    go out on UART1's transmitter; for R and P the host resets the machine
+    (QMP ``system_reset``: memory, so the flash, is kept) and the cause is
+    left in the mark for the next boot."""
+
+    def __init__(self, mark=None):
+        self._mark = mark
         u = uctypes.struct(_UART1, _UART, uctypes.LITTLE_ENDIAN)
         u.bauddiv = 16  # the CMSDK UART transmits only with a divider >= 16
         u.ctrl = _CTRL_TX_RX
@@ -62,7 +74,9 @@ class UartPanel:
         u = self._u
         if u.state & _STATE_RXFULL:
             b = u.data & 0xFF
-            if b & 0xC0 == 0x40:
+            if b == _POWER_OFF and self._mark is not None:
+                self._mark.cause = 2  # the host cuts the power next: the next boot is a power-up
+            elif b & 0xC0 == 0x40:
                 d = {}
                 i = 0
                 while i < 3:
@@ -71,6 +85,17 @@ class UartPanel:
                     i += 1
                 self._text = json.dumps(d)
         return self._text
+
+    def write(self, data):
+        cause = _CAUSES.get(bytes(data[:1]))
+        if cause is not None and self._mark is not None:
+            self._mark.cause = cause
+        u = self._u
+        for b in data:
+            while u.state & 1:  # TXFULL
+                pass
+            u.data = b
+        return len(data)
 
 
 def boot(opts_path):
@@ -94,8 +119,12 @@ def boot(opts_path):
             board, plant.load(opts.get("plant") or "default"), int(opts.get("seed", 0)), clock
         )
     )
-    w.reset_cause = "power" if power_up else "soft"
-    w.panel = UartPanel()
+    cause = _CAUSE_NAMES[mark.cause] if mark.cause < 3 else None
+    mark.cause = 0
+    w.reset_cause = "power" if power_up else (cause or "soft")
+    # the RTC: the host's clock when it started the board, kept from power-up
+    w.rtc_base_s = int(opts.get("rtc_epoch_s", 946684800)) - mark.t0 // 1000
+    w.panel = w.ctrl = UartPanel(mark)
     if opts.get("scenario"):
         # scenario time counts from the power-up, not from this (re)start
         now = clock.ticks_ms()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,13 @@ from pathlib import Path
 from host_tools import FIRMWARE_DIR, ROOT
 from host_tools.errors import DeviceError, InvalidInput
 from host_tools.sim import SIM_DIR, check_plant, check_scenario, flash_blocks, write_panel
-from host_tools.virtual.relay import PtyRelay, spawn_on_pty
+from host_tools.virtual.relay import (
+    close_fds,
+    close_relay,
+    kill_board,
+    open_relay,
+    spawn_on_pty,
+)
 
 NAME = "qemu-mps2"
 ROMFS_AT = 0x21000000  # MICROPY_HW_ROMFS_PART0_START of the port's MPS2_AN385 board
@@ -85,15 +90,16 @@ class QemuVirtualBoard:
     def __init__(
         self,
         plant="default",
-        seed=0,
         scenario=None,
+        seed=0,
+        *,
         link=None,
+        tcp=None,
+        panel=None,
         flash_kib=2048,
         board=None,
         rom=None,
         log=None,
-        panel=None,
-        tcp=None,
     ):
         if flash_kib > FLASH_MAX_KIB:
             raise InvalidInput(
@@ -120,6 +126,10 @@ class QemuVirtualBoard:
         self._panel_seen = None
         self._panel_next = 0.0
         self._panel_fd = None
+        self._out_fd = None
+        self._ctrl_buf = b""
+        self._qmp_path = os.path.join(self._dir, "qmp.sock")
+        self.tail = b""  # the board's last output (what a failed check reports)
 
     # -- the ROMFS image --
     def _romfs(self) -> Path:
@@ -127,6 +137,7 @@ class QemuVirtualBoard:
         src.mkdir()
         opts = {"board": "/rom/board.json", "plant": "/rom/plant.json", "seed": self.seed}
         opts["flash_blocks"] = self.blocks
+        opts["rtc_epoch_s"] = int(time.time())  # the board has no RTC of its own
         shutil.copy(self.board, src / "board.json")
         shutil.copy(_shipped("plants", self.plant), src / "plant.json")
         if self.scenario:
@@ -180,18 +191,8 @@ class QemuVirtualBoard:
         image = elf()
         img = self._romfs()
         uart1 = self._panel_fifo()
-        try:
-            self.relay = PtyRelay(tcp=self.tcp_port, log=self.log)
-        except OSError as e:
-            raise DeviceError(f"--tcp {self.tcp_port}: {e.strerror}")
+        self.relay = open_relay(self.tcp_port, self.link, self.log)
         self.port = self.relay.port
-        if self.link:
-            try:
-                if os.path.islink(self.link):
-                    os.unlink(self.link)
-                os.symlink(self.port, self.link)
-            except OSError as e:
-                raise DeviceError(f"--link {self.link}: {e.strerror}")
         # UART0 on QEMU's stdio, pty A, without its signals (a 0x03 is the
         # guest's Ctrl-C, not QEMU's) and without ONLCR (QEMU turns OPOST on;
         # the port already sends \r\n, a doubled \r hangs mpremote)
@@ -202,7 +203,7 @@ class QemuVirtualBoard:
         cmd = ["qemu-system-arm", "-machine", "mps2-an385", "-display", "none"]
         cmd += ["-monitor", "none", "-semihosting", "-chardev", "stdio,id=uart0,signal=off"]
         cmd += ["-serial", "chardev:uart0", "-serial", "pipe:" + uart1]
-        cmd += ["-kernel", str(image)]
+        cmd += ["-qmp", f"unix:{self._qmp_path},server=on,wait=off", "-kernel", str(image)]
         cmd += ["-device", f"loader,file={img},addr=0x{ROMFS_AT:x},force-raw=on"]
         try:
             self.proc = spawn_on_pty(cmd, self.relay.a_slave, die_with_parent=True)
@@ -213,23 +214,10 @@ class QemuVirtualBoard:
 
     def close(self):
         self._stop = True
-        p = self.proc
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-        for fd in (self._panel_fd, getattr(self, "_out_fd", None)):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        if self.relay is not None:
-            self.relay.close()
-        if self.link and os.path.islink(self.link):
-            os.unlink(self.link)
+        kill_board(self.proc)
+        close_fds(self._panel_fd, self._out_fd)
+        self._panel_fd = self._out_fd = None
+        close_relay(self.relay, self.link)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def press(self, **inputs):
@@ -253,14 +241,60 @@ class QemuVirtualBoard:
             except OSError as e:
                 self.log(f"front panel not sent: {e.strerror}")
 
+    def power_cycle(self, off_s=0.5):
+        """Switch the board off and on (a technician's power button): the
+        ROM is told first on UART1, then QEMU resets the machine; the flash
+        keeps its files, the controller starts from power-up."""
+        os.write(self._panel_fd, b"\x01")
+        time.sleep(off_s)  # the board reads UART1 every 100 ms
+        self.resets.append((time.monotonic(), "power"))
+        self._qmp("system_reset")
+
+    def _qmp(self, command):
+        """One QMP command (QEMU Machine Protocol, docs/interop/qmp-spec)."""
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(self._qmp_path)
+            f = s.makefile("rwb")
+            f.readline()  # greeting
+            for cmd in ("qmp_capabilities", command):
+                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+                f.flush()
+                while b'"return"' not in (line := f.readline()) and line:
+                    pass
+
+    def _ctrl(self, data):
+        """The world's control line (UART1 out): R/P ask for a hard reset."""
+        self._ctrl_buf += data
+        while b"\n" in self._ctrl_buf:
+            line, self._ctrl_buf = self._ctrl_buf.split(b"\n", 1)
+            if line in (b"R", b"P"):
+                mode = "reset" if line == b"R" else "power"
+                self.resets.append((time.monotonic(), mode))
+                self.log(f"board reset ({mode})")
+                try:
+                    self._qmp("system_reset")
+                except OSError as e:
+                    self.log(f"reset not delivered to QEMU: {e}")
+
+    def _from_board(self, data):
+        self.tail = (self.tail + data)[-4096:]
+        self.relay.to_host(data)
+
     def serve(self, until=None):
         """Relay until stopped (signal), ``until()`` is true, or QEMU exits."""
         relay = self.relay
         while not self._stop and (until is None or not until()):
-            relay.step(relay.to_host, relay.to_board)
+            if relay.step(self._from_board, relay.to_board, [self._out_fd]):
+                try:
+                    self._ctrl(os.read(self._out_fd, 4096))
+                except BlockingIOError:
+                    pass
             self._poll_panel()
             if self.proc.poll() is not None:
-                relay.drain_board(relay.to_host)
+                relay.drain_board(self._from_board)
                 if not self._stop:
                     self.log(f"qemu-system-arm exited ({self.proc.returncode})")
                 break
