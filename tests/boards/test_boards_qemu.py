@@ -3,10 +3,13 @@
 boards/qemu-mps2: QEMU's MPS2 AN385 machine (Cortex-M3) running the qemu
 port of MicroPython built from the pinned upstream source by ``make qemu``
 (boards/qemu-mps2/manifest.py frozen in), with the heap of an RP2040
-(``QEMU_HEAP``). Reached over its emulated UART with real mpremote.
+(``QEMU_HEAP``). Reached over its emulated UART with real mpremote; in
+real time (``cryo sim --board qemu-mps2``, host_tools/virtual/qemu.py) also
+by the shipped ``cryo`` commands.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import qemu_board as Q
@@ -68,6 +71,26 @@ def test_a_treatment_on_the_emulated_board_fits_an_rp2040_heap():
     assert free > s["heap_size"] - 8 * 1024  # nothing but the runner before it
 
 
+@pytest.fixture
+def realtime_board():
+    """``cryo sim --board qemu-mps2`` in this process: the board booting,
+    its relay served by a thread; stopped (QEMU killed) in teardown."""
+    import threading
+
+    from host_tools.virtual.qemu import QemuVirtualBoard
+
+    Q.require_elf()
+    vb = QemuVirtualBoard(log=lambda m: None)
+    vb.open()
+    stop = threading.Event()
+    t = threading.Thread(target=vb.serve, kwargs={"until": stop.is_set}, daemon=True)
+    t.start()
+    yield vb
+    stop.set()
+    t.join(5)
+    vb.close()
+
+
 def _cryo(*args, timeout=120):
     import subprocess
     import sys
@@ -99,74 +122,56 @@ def _status(vb, within_s=30):
     return json.loads(r.stdout.splitlines()[0])
 
 
-def test_cryo_sim_qemu_board_in_real_time_treatment_then_logs_pull(tmp_path):
+def test_cryo_sim_qemu_board_in_real_time_treatment_then_logs_pull(realtime_board, tmp_path):
     """``cryo sim --board qemu-mps2``: the frozen firmware's boot.py and
     main.py on the emulated Cortex-M3 in real time, reached over the pty
     relay by the shipped ``cryo`` commands. The front panel (UART1) takes
     the handpiece and holds the footswitch, then releases them;
     after a power cycle (the watchdog the treatment armed blocks service
     mode until then) ``cryo logs pull`` fetches the session, CRCs verified."""
-    import threading
     import time
 
-    from host_tools.virtual.qemu import QemuVirtualBoard
-
-    Q.require_elf()
-    vb = QemuVirtualBoard(log=lambda m: None)
-    port = vb.open()
-    stop = threading.Event()
-    t = threading.Thread(target=vb.serve, kwargs={"until": stop.is_set}, daemon=True)
-    t.start()
-    try:
-        st = _status(vb)  # waits for the boot
-        assert st["phase"] == "IDLE" and st["temps"]["tissue"] > 30.0, st
-        r = _cryo("config", "-p", port, "--json", "get", "pid.kp")
-        assert r.returncode == 0, r.stderr
-        assert isinstance(json.loads(r.stdout)["pid.kp"], float)
-        # the service session restarted the controller (soft reset): a pedal
-        # already held when it comes up is no press, so wait for it first
-        assert _status(vb)["phase"] == "IDLE"
-        vb.press(handpiece=1, footswitch=1)  # the technician starts a treatment
-        deadline = time.monotonic() + 90
+    vb = realtime_board
+    port = vb.port
+    st = _status(vb)  # waits for the boot
+    assert st["phase"] == "IDLE" and st["temps"]["tissue"] > 30.0, st
+    r = _cryo("config", "-p", port, "--json", "get", "pid.kp")
+    assert r.returncode == 0, r.stderr
+    assert isinstance(json.loads(r.stdout)["pid.kp"], float)
+    # the service session restarted the controller (soft reset): a pedal
+    # already held when it comes up is no press, so wait for it first
+    assert _status(vb)["phase"] == "IDLE"
+    vb.press(handpiece=1, footswitch=1)  # the technician starts a treatment
+    deadline = time.monotonic() + 90
+    st = _status(vb)
+    while not (st["phase"] == "FREEZE" and st["valve"]) and time.monotonic() < deadline:
         st = _status(vb)
-        while not (st["phase"] == "FREEZE" and st["valve"]) and time.monotonic() < deadline:
-            st = _status(vb)
-        assert st["phase"] == "FREEZE" and st["faults"] == [], st
-        assert st["temps"]["tissue"] < 33.0  # the plant is cooling in real time
-        vb.press(footswitch=0, handpiece=0)  # pedal released: the treatment stops
-        deadline = time.monotonic() + 30
-        while st["phase"] in ("PRECOOL", "FREEZE") and time.monotonic() < deadline:
-            st = _status(vb)
-        assert st["phase"] not in ("PRECOOL", "FREEZE") and not st["valve"], st
-        vb.power_cycle()
-        r = _cryo("logs", "--port", port, "--archive", str(tmp_path / "arch"), "--json", "pull")
-        assert r.returncode == 0, r.stdout + r.stderr
-        pulled = json.loads(r.stdout)
-    finally:
-        stop.set()
-        t.join(5)
-        vb.close()
+    assert st["phase"] == "FREEZE" and st["faults"] == [], st
+    assert st["temps"]["tissue"] < 33.0  # the plant is cooling in real time
+    vb.press(footswitch=0, handpiece=0)  # pedal released: the treatment stops
+    deadline = time.monotonic() + 30
+    while st["phase"] in ("PRECOOL", "FREEZE") and time.monotonic() < deadline:
+        st = _status(vb)
+    assert st["phase"] not in ("PRECOOL", "FREEZE") and not st["valve"], st
+    vb.power_cycle()
+    r = _cryo("logs", "--port", port, "--archive", str(tmp_path / "arch"), "--json", "pull")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pulled = json.loads(r.stdout)
     assert pulled["verify"]["ok"], pulled["verify"]
     assert pulled["bytes"] > 1000 and pulled["marked_pulled_upto"] == 1
     assert [m for _, m in vb.resets] == ["power"]
 
 
-def test_machine_reset_on_the_real_time_qemu_board_keeps_the_flash():
+def test_machine_reset_on_the_real_time_qemu_board_keeps_the_flash(realtime_board):
     """``machine.reset()`` on the emulated board: the world asks the host on
     UART1, QEMU resets the machine (QMP), the flash keeps its files, the
     controller comes back and the reset cause is the reset's, not power-up."""
     import subprocess
-    import threading
 
     from host_tools.device.link import Link
-    from host_tools.virtual.qemu import QemuVirtualBoard
 
-    Q.require_elf()
-    vb = QemuVirtualBoard(log=lambda m: None)
-    port = vb.open()
-    stop = threading.Event()
-    t = threading.Thread(target=vb.serve, kwargs={"until": stop.is_set}, daemon=True)
-    t.start()
+    vb = realtime_board
+    port = vb.port
 
     def mpremote(*args):
         r = subprocess.run(
@@ -178,20 +183,55 @@ def test_machine_reset_on_the_real_time_qemu_board_keeps_the_flash():
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
-    try:
-        with Link(port) as link:
-            assert link.await_controller(boot_wait=60)
-        code = "open('/mark.txt', 'w').write('x')\nimport machine\nmachine.reset()"
-        mpremote("--no-follow", code)
-        with Link(port) as link:
-            assert link.await_controller(boot_wait=60)  # main.py runs again
-        out = mpremote(
-            "import machine, os\nprint(machine.reset_cause(), machine.HARD_RESET, os.listdir('/'))"
-        )
-    finally:
-        stop.set()
-        t.join(5)
-        vb.close()
+    with Link(port) as link:
+        assert link.await_controller(boot_wait=60)
+    code = "open('/mark.txt', 'w').write('x')\nimport machine\nmachine.reset()"
+    mpremote("--no-follow", code)
+    with Link(port) as link:
+        assert link.await_controller(boot_wait=60)  # main.py runs again
+    out = mpremote(
+        "import machine, os\nprint(machine.reset_cause(), machine.HARD_RESET, os.listdir('/'))"
+    )
     cause, hard, files = out.split(" ", 2)
     assert cause == hard and "mark.txt" in files
     assert [m for _, m in vb.resets] == ["reset"]
+
+
+def test_cryo_sim_board_qemu_mps2_command_line(tmp_path):
+    """The command as users type it: ``cryo sim --board qemu-mps2 --link``
+    prints its port, real mpremote runs code on the emulated Cortex-M3
+    through the link, SIGTERM stops it (exit 0, QEMU gone, link removed);
+    options the emulated board cannot honour are refused by name."""
+    import signal
+    import subprocess
+    import sys
+
+    Q.require_elf()
+    link = tmp_path / "port"
+    cmd = [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2"]
+    p = subprocess.Popen(
+        cmd + ["--link", str(link)],
+        cwd=Q.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "virtual board on /dev/pts/" in p.stdout.readline()
+        r = subprocess.run(
+            [Q.MPREMOTE, "connect", str(link), "resume", "exec", "import sys; print(sys.platform)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0 and r.stdout.strip() == "qemu", r.stdout + r.stderr
+        kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+    assert rc == 0 and not link.exists()
+    assert kids and not [k for k in kids if Path("/proc/" + k).exists()]
+    r = subprocess.run(
+        cmd + ["--flash", str(tmp_path / "f.img")], cwd=Q.ROOT, capture_output=True, text=True
+    )
+    assert r.returncode != 0 and "--flash is not available with --board qemu-mps2" in r.stderr
