@@ -124,7 +124,9 @@ def boot(opts_path):
     w.reset_cause = "power" if power_up else (cause or "soft")
     # the RTC: the host's clock when it started the board, kept from power-up
     w.rtc_base_s = int(opts.get("rtc_epoch_s", 946684800)) - mark.t0 // 1000
-    w.panel = w.ctrl = UartPanel(mark)
+    uart = UartPanel(mark)
+    w.attach_panel(uart)
+    w.ctrl = uart
     if opts.get("scenario"):
         # scenario time counts from the power-up, not from this (re)start
         now = clock.ticks_ms()

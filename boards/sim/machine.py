@@ -430,7 +430,8 @@ def unique_id():
     # virtual boards never share a serial; a RAM-only board has the fixed one.
     import os
 
-    h = os.getenv("SIM_UID") or ""
+    getenv = getattr(os, "getenv", None)  # none on the emulated Cortex-M board
+    h = (getenv("SIM_UID") if getenv is not None else None) or ""
     if len(h) == 12:
         return bytes(int(h[i : i + 2], 16) for i in range(0, 12, 2))
     return b"\x53\x49\x4d\x00\x00\x01"
