@@ -20,12 +20,13 @@ panel state: ``0x40 | present << 3 | levels``, bit 0 footswitch, bit 1
 handpiece, bit 2 e-stop loop closed. The host relay sends a byte whenever
 ``cryo sim panel`` changes the panel file. The world reads one byte per
 poll (100 ms), so every state is held at least one poll, as a press is.
-Byte 0x01 announces a power cycle by the host (the flash chip keeps its
-contents, the rest of the board starts from power-up).
+A power cycle is a new QEMU with the flash chip's contents loaded back
+(``host_tools/virtual/qemu.py``): memory that is not 0 at ``FLASH_AT`` is kept.
 """
 
 import json
 import sys
+import time
 
 import uctypes
 
@@ -37,10 +38,15 @@ _STATE_RXFULL = 2
 _CTRL_TX_RX = 3
 _PANEL_KEYS = ("footswitch", "handpiece", "estop")
 
-_MARK = {"magic": uctypes.UINT32 | 0, "t0": uctypes.UINT32 | 4, "cause": uctypes.UINT32 | 8}
+_MARK = {
+    "magic": uctypes.UINT32 | 0,
+    "t0": uctypes.UINT32 | 4,  # ticks_ms at power-up (scenario time, RTC)
+    "cause": uctypes.UINT32 | 8,  # a hard reset the host was asked for (_CAUSES)
+    "up_ms": uctypes.UINT32 | 12,  # ms since power-up when it was asked
+}
 _CAUSES = {b"R": 1, b"P": 2}  # control lines that end in a hard reset by the host
 _CAUSE_NAMES = (None, "reset", "power")
-_POWER_OFF = 0x01  # UART1 byte: the host power-cycles the board next (flash kept)
+
 _UART = {
     "data": uctypes.UINT32 | 0,
     "state": uctypes.UINT32 | 4,
@@ -74,9 +80,7 @@ class UartPanel:
         u = self._u
         if u.state & _STATE_RXFULL:
             b = u.data & 0xFF
-            if b == _POWER_OFF and self._mark is not None:
-                self._mark.cause = 2  # the host cuts the power next: the next boot is a power-up
-            elif b & 0xC0 == 0x40:
+            if b & 0xC0 == 0x40:
                 d = {}
                 i = 0
                 while i < 3:
@@ -88,8 +92,11 @@ class UartPanel:
 
     def write(self, data):
         cause = _CAUSES.get(bytes(data[:1]))
-        if cause is not None and self._mark is not None:
-            self._mark.cause = cause
+        m = self._mark
+        if cause is not None and m is not None:
+            # the machine reset restarts ticks_ms from 0: keep the time since power-up
+            m.up_ms = time.ticks_diff(time.ticks_ms(), m.t0)
+            m.cause = cause
         u = self._u
         for b in data:
             while u.state & 1:  # TXFULL
@@ -111,8 +118,11 @@ def boot(opts_path):
     clock = BoardClock()
     mark = uctypes.struct(_MARK_AT, _MARK, uctypes.LITTLE_ENDIAN)
     power_up = mark.magic != _MAGIC
+    now = clock.ticks_ms()
     if power_up:
-        mark.t0 = clock.ticks_ms()
+        mark.t0 = now
+    elif mark.cause:
+        mark.t0 = time.ticks_add(now, -mark.up_ms)
     board = vboard.load_board(opts.get("board"))
     w = vboard.install(
         vboard.World(
@@ -123,19 +133,22 @@ def boot(opts_path):
     mark.cause = 0
     w.reset_cause = "power" if power_up else (cause or "soft")
     # the RTC: the host's clock when it started the board, kept from power-up
-    w.rtc_base_s = int(opts.get("rtc_epoch_s", 946684800)) - mark.t0 // 1000
+    up_s = time.ticks_diff(now, mark.t0) // 1000
+    w.rtc_base_s = int(opts.get("rtc_epoch_s", 946684800)) + up_s - now // 1000
     uart = UartPanel(mark)
     w.attach_panel(uart)
     w.ctrl = uart
     if opts.get("scenario"):
         # scenario time counts from the power-up, not from this (re)start
-        now = clock.ticks_ms()
         w.scenario = scenario.Scenario(
             scenario.load(opts["scenario"]), mark.t0, clock, None if power_up else now
         )
     import machine  # noqa: F401 - the virtual board's machine, before the firmware's
 
-    dev = vboard.make_flash(None, 4096, int(opts.get("flash_blocks", 512)), FLASH_AT, power_up)
+    # A new QEMU's memory reads 0: erased at the first power-up; a flash image
+    # the host loaded there (power cycle, --flash FILE) is kept
+    blank = power_up and uctypes.bytearray_at(FLASH_AT, 4) == b"\0\0\0\0"
+    dev = vboard.make_flash(None, 4096, int(opts.get("flash_blocks", 512)), FLASH_AT, blank)
     w.flash = dev
     vboard.mount_root(dev)
     # Frozen modules first: every import would otherwise look on the flash

@@ -80,20 +80,20 @@ def _qemu_board(args):
     from host_tools.virtual.qemu import QemuVirtualBoard
 
     for opt, given in (
-        ("--flash", args.flash),
         ("--power-cut-after", args.power_cut_after is not None),
         ("--tear", args.tear),
     ):
         if given:
             raise InvalidInput(
-                f"{opt} is not available with --board {QEMU_BOARD}: its flash lives in the "
-                "emulator's memory for one run"
+                f"{opt} is not available with --board {QEMU_BOARD}: its flash chip is "
+                "the emulator's memory, not a file the relay can cut"
             )
     return QemuVirtualBoard(
         plant=args.plant,
         seed=args.seed,
         scenario=args.scenario,
         link=args.link,
+        flash=args.flash,
         flash_kib=args.flash_size,
         rom=args.rom,
         panel=args.panel,

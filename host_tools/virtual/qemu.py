@@ -8,19 +8,24 @@ board's chips and plant (boards/qemu-mps2). Here it runs in real time:
 * no ``-icount``: QEMU's virtual clock is the host clock, so the SysTick
   the port's ``ticks_ms`` counts advances with the wall clock and the plant,
   the scenario and the control loop run at the speed of the real device
-  (docs/boards.md, "Time base");
-* QEMU's first UART is ``-serial stdio`` on pty A (``spawn_on_pty``); the
-  relay (``PtyRelay``) bridges it to pty B, which mpremote and ``cryo`` open.
-  The port handles Ctrl-C and the soft reset itself, so bytes pass as they are;
+  (docs/boards.md, "The emulated board in real time");
+* QEMU's first UART is its stdio (without QEMU's own signals) on pty A
+  (``spawn_on_pty``); the relay (``PtyRelay``) bridges it to pty B, which
+  mpremote and ``cryo`` open. The port handles Ctrl-C and the soft reset
+  itself, so bytes pass as they are;
 * a ROMFS image (``mpremote romfs build``) in the board's ROMFS partition holds
   ``realtime.json`` (what makes the frozen ``_boot.py`` build the world and
   run boot.py then main.py), the board and plant definitions, the scenario and
   the firmware's boot.py and main.py, which the ROM installs on the flash;
 * the front panel (``cryo sim panel FILE``) reaches the board's second UART
   through a FIFO pair (``-serial pipe:``): one byte per panel state
-  (``boards/qemu-mps2/qemu_rom.py``).
+  (``boards/qemu-mps2/qemu_rom.py``); the world's control lines come back on
+  it, and ``machine.reset()`` or a flash power cut become a QMP
+  ``system_reset`` of the machine, which keeps its memory.
 
-The flash is the emulator's memory: it lasts as long as this QEMU run.
+The flash is the emulator's memory: it survives resets; ``--flash FILE``
+loads it from FILE at start and saves it there when ``cryo sim`` stops
+(QMP ``pmemsave``), and a power cycle carries it into a new QEMU the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 import tty
 from pathlib import Path
@@ -49,8 +55,9 @@ from host_tools.virtual.relay import (
 
 NAME = "qemu-mps2"
 ROMFS_AT = 0x21000000  # MICROPY_HW_ROMFS_PART0_START of the port's MPS2_AN385 board
-ROMFS_MAX = 0x400000  # the flash starts above it (boards/qemu-mps2/qemu_rom.py FLASH_AT)
-FLASH_MAX_KIB = 8192  # what the 16 MB PSRAM leaves above it, rounded down
+ROMFS_MAX = 0x400000 - 16  # the partition less the reset mark (qemu_rom._MARK_AT)
+FLASH_AT = ROMFS_AT + 0x400000  # the flash chip's contents (qemu_rom.FLASH_AT)
+FLASH_MAX_KIB = 8192  # what the 16 MB PSRAM holds above the partition, rounded down
 PANEL_BITS = ("footswitch", "handpiece", "estop")  # bit 0, 1, 2 (qemu_rom.UartPanel)
 _PANEL_POLL_S = 0.05
 
@@ -96,6 +103,7 @@ class QemuVirtualBoard:
         link=None,
         tcp=None,
         panel=None,
+        flash=None,
         flash_kib=2048,
         board=None,
         rom=None,
@@ -117,7 +125,7 @@ class QemuVirtualBoard:
         self.relay = None
         self.proc = None
         self.port = None
-        self.resets = []  # the interface of VirtualBoard: QEMU is never restarted here
+        self.resets = []  # (monotonic s, "reset" | "power"), as VirtualBoard.resets
         self.t_boot = None
         self._stop = False
         self._dir = tempfile.mkdtemp(prefix="cryo-qemu-")
@@ -130,6 +138,9 @@ class QemuVirtualBoard:
         self._ctrl_buf = b""
         self._qmp_path = os.path.join(self._dir, "qmp.sock")
         self.tail = b""  # the board's last output (what a failed check reports)
+        self.flash = os.path.abspath(flash) if flash else None
+        self._want_cycle = False
+        self._cycle = threading.Event()
 
     # -- the ROMFS image --
     def _romfs(self) -> Path:
@@ -189,10 +200,32 @@ class QemuVirtualBoard:
 
     def open(self):
         image = elf()
+        preload = self._flash_image()
         img = self._romfs()
         uart1 = self._panel_fifo()
         self.relay = open_relay(self.tcp_port, self.link, self.log)
         self.port = self.relay.port
+        self._uart1 = uart1
+        self._romfs_img = img
+        self._image = image
+        self._spawn(preload)
+        self.t_boot = time.monotonic()
+        return self.port
+
+    def _flash_image(self):
+        """``--flash FILE`` to load at power-up (None: a blank chip)."""
+        if not self.flash or not os.path.exists(self.flash):
+            return None
+        size, want = os.path.getsize(self.flash), self.blocks * 4096
+        if size != want:
+            raise InvalidInput(
+                f"--flash {self.flash}: {size} bytes, the board's flash is {want} "
+                f"(--flash-size {want // 1024})"
+            )
+        return self.flash
+
+    def _spawn(self, flash=None):
+        """Start QEMU on pty A; ``flash``: an image loaded into the chip first."""
         # UART0 on QEMU's stdio, pty A, without its signals (a 0x03 is the
         # guest's Ctrl-C, not QEMU's) and without ONLCR (QEMU turns OPOST on;
         # the port already sends \r\n, a doubled \r hangs mpremote)
@@ -200,20 +233,29 @@ class QemuVirtualBoard:
         a = termios.tcgetattr(self.relay.a_slave)
         a[1] &= ~termios.ONLCR
         termios.tcsetattr(self.relay.a_slave, termios.TCSANOW, a)
+        if os.path.exists(self._qmp_path):
+            os.unlink(self._qmp_path)
         cmd = ["qemu-system-arm", "-machine", "mps2-an385", "-display", "none"]
         cmd += ["-monitor", "none", "-semihosting", "-chardev", "stdio,id=uart0,signal=off"]
-        cmd += ["-serial", "chardev:uart0", "-serial", "pipe:" + uart1]
-        cmd += ["-qmp", f"unix:{self._qmp_path},server=on,wait=off", "-kernel", str(image)]
-        cmd += ["-device", f"loader,file={img},addr=0x{ROMFS_AT:x},force-raw=on"]
+        cmd += ["-serial", "chardev:uart0", "-serial", "pipe:" + self._uart1]
+        cmd += ["-qmp", f"unix:{self._qmp_path},server=on,wait=off"]
+        cmd += ["-kernel", str(self._image)]
+        cmd += ["-device", f"loader,file={self._romfs_img},addr=0x{ROMFS_AT:x},force-raw=on"]
+        if flash is not None:
+            cmd += ["-device", f"loader,file={flash},addr=0x{FLASH_AT:x},force-raw=on"]
         try:
             self.proc = spawn_on_pty(cmd, self.relay.a_slave, die_with_parent=True)
         except OSError as e:
             raise DeviceError(f"qemu-system-arm could not start: {e.strerror}")
-        self.t_boot = time.monotonic()
-        return self.port
+        self._panel_seen = None  # the new board hears the panel's state again
 
     def close(self):
         self._stop = True
+        if self.flash and self.proc is not None and self.proc.poll() is None:
+            try:
+                self._save_flash(Path(self.flash).resolve())
+            except OSError as e:
+                self.log(f"flash image not saved to {self.flash}: {e}")
         kill_board(self.proc)
         close_fds(self._panel_fd, self._out_fd)
         self._panel_fd = self._out_fd = None
@@ -241,29 +283,46 @@ class QemuVirtualBoard:
             except OSError as e:
                 self.log(f"front panel not sent: {e.strerror}")
 
-    def power_cycle(self, off_s=0.5):
+    def power_cycle(self):
         """Switch the board off and on (a technician's power button): the
-        ROM is told first on UART1, then QEMU resets the machine; the flash
-        keeps its files, the controller starts from power-up."""
-        os.write(self._panel_fd, b"\x01")
-        time.sleep(off_s)  # the board reads UART1 every 100 ms
-        self.resets.append((time.monotonic(), "power"))
-        self._qmp("system_reset")
+        flash chip's contents are saved (QMP ``pmemsave``), QEMU is stopped
+        and started again with them loaded back; everything else starts
+        from power-up. Run by the thread in ``serve()`` (waited for here)."""
+        self._cycle.clear()
+        self._want_cycle = True
+        if not self._cycle.wait(60):
+            raise DeviceError("the power cycle did not complete within 60 s")
 
-    def _qmp(self, command):
+    def _save_flash(self, path):
+        self._qmp("pmemsave", val=FLASH_AT, size=self.blocks * 4096, filename=str(path))
+
+    def _power_cycle(self):
+        self._want_cycle = False
+        image = Path(self._dir) / "flash.bin"
+        self._save_flash(image)
+        kill_board(self.proc)
+        self.resets.append((time.monotonic(), "power"))
+        self.log("board power-cycled")
+        self._spawn(image)
+        self._cycle.set()
+
+    def _qmp(self, command, **arguments):
         """One QMP command (QEMU Machine Protocol, docs/interop/qmp-spec)."""
         import socket
 
         with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
+            s.settimeout(30)
             s.connect(self._qmp_path)
             f = s.makefile("rwb")
             f.readline()  # greeting
-            for cmd in ("qmp_capabilities", command):
-                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+            for cmd, args in (("qmp_capabilities", {}), (command, arguments)):
+                f.write(json.dumps({"execute": cmd, "arguments": args}).encode() + b"\n")
                 f.flush()
-                while b'"return"' not in (line := f.readline()) and line:
-                    pass
+                line = f.readline()
+                while line and b'"return"' not in line:
+                    if b'"error"' in line:
+                        raise OSError(f"QMP {cmd}: {line.decode(errors='replace').strip()}")
+                    line = f.readline()
 
     def _ctrl(self, data):
         """The world's control line (UART1 out): R/P ask for a hard reset."""
@@ -287,6 +346,8 @@ class QemuVirtualBoard:
         """Relay until stopped (signal), ``until()`` is true, or QEMU exits."""
         relay = self.relay
         while not self._stop and (until is None or not until()):
+            if self._want_cycle:
+                self._power_cycle()
             if relay.step(self._from_board, relay.to_board, [self._out_fd]):
                 try:
                     self._ctrl(os.read(self._out_fd, 4096))

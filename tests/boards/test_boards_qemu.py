@@ -197,41 +197,82 @@ def test_machine_reset_on_the_real_time_qemu_board_keeps_the_flash(realtime_boar
     assert [m for _, m in vb.resets] == ["reset"]
 
 
-def test_cryo_sim_board_qemu_mps2_command_line(tmp_path):
-    """The command as users type it: ``cryo sim --board qemu-mps2 --link``
-    prints its port, real mpremote runs code on the emulated Cortex-M3
-    through the link, SIGTERM stops it (exit 0, QEMU gone, link removed);
-    options the emulated board cannot honour are refused by name."""
-    import signal
+def _cryo_sim_qemu(tmp_path, *extra):
+    """``cryo sim --board qemu-mps2 --link PORT ...`` as users start it."""
     import subprocess
     import sys
 
-    Q.require_elf()
-    link = tmp_path / "port"
     cmd = [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2"]
     p = subprocess.Popen(
-        cmd + ["--link", str(link)],
+        cmd + ["--link", str(tmp_path / "port"), *extra],
         cwd=Q.ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert "virtual board on /dev/pts/" in p.stdout.readline()
+    assert "virtual board on /dev/pts/" in p.stdout.readline(), p.stderr.read()
+    from host_tools.device.link import Link
+
+    with Link(str(tmp_path / "port")) as link:
+        assert link.await_controller(boot_wait=60)  # booted: main.py runs
+    return p
+
+
+def _stop(p):
+    import signal
+
+    kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    assert kids and not [k for k in kids if Path("/proc/" + k).exists()]  # no QEMU left
+
+
+def test_cryo_sim_board_qemu_mps2_command_line_and_flash_file(tmp_path):
+    """The command as users type it: ``cryo sim --board qemu-mps2 --link``
+    prints its port, real mpremote runs code on the emulated Cortex-M3
+    through the link, SIGTERM stops it (exit 0, QEMU gone, link removed).
+    ``--flash FILE`` keeps the flash chip in FILE between runs; options the
+    emulated board cannot honour are refused by name."""
+    import subprocess
+    import sys
+
+    Q.require_elf()
+    link, img = tmp_path / "port", tmp_path / "flash.img"
+
+    def mpremote(code):
         r = subprocess.run(
-            [Q.MPREMOTE, "connect", str(link), "resume", "exec", "import sys; print(sys.platform)"],
+            [Q.MPREMOTE, "connect", str(link), "resume", "exec", code],
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert r.returncode == 0 and r.stdout.strip() == "qemu", r.stdout + r.stderr
-        kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout.strip()
+
+    p = _cryo_sim_qemu(tmp_path, "--flash", str(img))
+    try:
+        assert mpremote("import sys; print(sys.platform)") == "qemu"
+        mpremote("with open('/kept.txt', 'w') as f:\n    f.write('across runs')")
     finally:
-        p.send_signal(signal.SIGTERM)
-        rc = p.wait(timeout=20)
-    assert rc == 0 and not link.exists()
-    assert kids and not [k for k in kids if Path("/proc/" + k).exists()]
+        _stop(p)
+    assert not link.exists() and img.stat().st_size == 2048 * 1024
+    p = _cryo_sim_qemu(tmp_path, "--flash", str(img))
+    try:
+        assert mpremote("print(open('/kept.txt').read())") == "across runs"
+    finally:
+        _stop(p)
     r = subprocess.run(
-        cmd + ["--flash", str(tmp_path / "f.img")], cwd=Q.ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2", "--tear"],
+        cwd=Q.ROOT,
+        capture_output=True,
+        text=True,
     )
-    assert r.returncode != 0 and "--flash is not available with --board qemu-mps2" in r.stderr
+    assert r.returncode != 0 and "--tear is not available with --board qemu-mps2" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2"]
+        + ["--flash", str(img), "--flash-size", "1024"],
+        cwd=Q.ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0 and "the board's flash is 1048576" in r.stderr
