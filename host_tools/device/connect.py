@@ -83,8 +83,8 @@ TREATMENT_RUNNING = (
     "device) before this operation"
 )
 # A running controller answers within a few ticks: 0.1 s on the unix-port
-# virtual board, 0.3 s on the emulated Cortex-M3 (its service entry writes
-# the flash); a reply later than this is taken for no controller at all.
+# virtual board, up to 0.3 s on the emulated Cortex-M3 (its service entry
+# writes the flash); a reply later than this is taken for no controller.
 SERVICE_PROBE_TIMEOUT = 1.0
 
 
