@@ -89,15 +89,15 @@ def _qemu_board(args):
                 "the emulator's memory, not a file the relay can cut"
             )
     return QemuVirtualBoard(
-        plant=args.plant,
-        seed=args.seed,
-        scenario=args.scenario,
+        args.plant,
+        args.scenario,
+        args.seed,
         link=args.link,
+        tcp=args.tcp,
+        panel=args.panel,
         flash=args.flash,
         flash_kib=args.flash_size,
         rom=args.rom,
-        panel=args.panel,
-        tcp=args.tcp,
     )
 
 

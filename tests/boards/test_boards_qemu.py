@@ -154,6 +154,7 @@ def test_cryo_sim_qemu_board_in_real_time_treatment_then_logs_pull(realtime_boar
         st = _status(vb)
     assert st["phase"] not in ("PRECOOL", "FREEZE") and not st["valve"], st
     vb.power_cycle()
+    assert _status(vb)["phase"] == "IDLE"  # booted again (a loaded machine: seconds)
     r = _cryo("logs", "--port", port, "--archive", str(tmp_path / "arch"), "--json", "pull")
     assert r.returncode == 0, r.stdout + r.stderr
     pulled = json.loads(r.stdout)
