@@ -31,7 +31,7 @@ QEMU_HEAP   := 194560
 QEMU_PATCH  := boards/qemu-mps2/qemu-port.patch
 QEMU_ELF    := $(abspath $(MP_DIR)/ports/qemu/build-cryo/firmware.elf)
 export QEMU_ELF QEMU_HEAP
-FROZEN_SRC  := $(shell find firmware/cryo boards/sim -name '*.py') boards/qemu-mps2/manifest.py
+FROZEN_SRC  := $(shell find firmware/cryo boards/sim boards/qemu-mps2 -name '*.py')
 
 .PHONY: all venv test test32 lint bench demo clean micropython32 qemu stress sbom
 
@@ -135,11 +135,16 @@ stress: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m host_tools.demo
 
-# Two small changes to the qemu port: asyncio may be switched on, and the
-# time littlefs stamps files with (boards/qemu-mps2/README.md).
+# Small changes to the qemu port: asyncio may be switched on, the time
+# littlefs stamps files with, the board's _boot.py/boot.py/main.py run at
+# start-up and idle waits sleep the core (boards/qemu-mps2/README.md). The
+# files the patch touches are restored from the pinned source first, so a
+# changed patch applies to a tree an older one was applied to.
+QEMU_PATCHED := $(shell sed -n 's|^+++ b/||p' $(QEMU_PATCH))
 $(MP_DIR)/.qemu-patched: $(MP_UNPACKED) $(QEMU_PATCH)
-	@if ! patch -p1 -R -s -f --dry-run -d $(MP_DIR) < $(QEMU_PATCH) >/dev/null; then \
-	  patch -p1 -s -d $(MP_DIR) < $(QEMU_PATCH); fi
+	@if [ -d $(MP_DIR)/.git ]; then git -C $(MP_DIR) checkout -- $(QEMU_PATCHED); \
+	else tar -xzf "$(MP_TARBALL)" -C build $(addprefix micropython/,$(QEMU_PATCHED)); fi
+	@patch -p1 -s -d $(MP_DIR) < $(QEMU_PATCH)
 	@touch $@
 
 # Rebuilt (incrementally) when a frozen module changes.

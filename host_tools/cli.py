@@ -61,7 +61,12 @@ def _sim_common(p, run=False):
     p.add_argument(
         "--flash-size", type=int, default=d or 2048, help="flash size in KiB (default 2048)"
     )
-    p.add_argument("--board", default=d, help="board.json (default boards/sim/board.json)")
+    p.add_argument(
+        "--board",
+        default=d,
+        help="board.json (default boards/sim/board.json); real time also qemu-mps2: the "
+        "emulated Cortex-M3 with the firmware frozen (make qemu)",
+    )
 
 
 def _add_sim(subparsers):

@@ -1,7 +1,8 @@
 # The frozen image of the emulated Cortex-M board (qemu port, MPS2_AN385):
 # the firmware, asyncio, and the virtual board's emulated chips, plant,
 # flash and ``machine`` beside it, so none of their bytecode takes heap.
-# Built by `make qemu` (Makefile); checked by tests/boards/test_boards_manifests.py.
+# _boot.py and qemu_rom.py are the board's ROM (real-time mode: `cryo sim
+# --board qemu-mps2`). Built by `make qemu` (Makefile); checked by tests/boards/test_boards_manifests.py.
 include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821 - manifestfile.py API
 package("cryo", base_path="../../firmware", opt=1)  # noqa: F821
 package("chips", base_path="../sim", opt=1)  # noqa: F821
@@ -26,3 +27,6 @@ for _name in (
     "fastrun",
 ):
     module(_name + ".py", base_path="../sim", opt=1)  # noqa: F821
+# The board's ROM: run after every reset, before boot.py (real time only).
+module("_boot.py", opt=1)  # noqa: F821
+module("qemu_rom.py", opt=1)  # noqa: F821

@@ -249,6 +249,22 @@ def _unix_seconds(y, mo, d, h, mi, s):
     return days * 86400 + h * 3600 + mi * 60 + s
 
 
+def _civil(secs):
+    """Seconds since 1970-01-01 -> gmtime's first 7 fields (civil-from-days,
+    the inverse of _unix_seconds), for a port without time.gmtime."""
+    days, rem = divmod(int(secs), 86400)
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    mo = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if mo <= 2 else 0)
+    return (y, mo, d, rem // 3600, rem // 60 % 60, rem % 60, (days + 3) % 7)
+
+
 class RTC:
     """Real-time clock: an offset on top of host time (real) or virtual time."""
 
@@ -261,15 +277,19 @@ class RTC:
         import time
 
         w = _world()
-        if w.realtime:
+        if w.realtime and hasattr(time, "time"):
             return time.time() + RTC._offset_s
-        return 946684800 + w.clock.ticks_ms() // 1000 + RTC._offset_s
+        # fast time from 2000-01-01; the emulated Cortex-M board (no time.time)
+        # from the host's clock at its power-up (boards/qemu-mps2/qemu_rom.py)
+        base = getattr(w, "rtc_base_s", 946684800)
+        return base + w.clock.ticks_ms() // 1000 + RTC._offset_s
 
     def datetime(self, dt=None):
         import time
 
         if dt is None:
-            t = time.gmtime(self._now_s())
+            gmtime = getattr(time, "gmtime", None) or _civil
+            t = gmtime(self._now_s())
             # (year, month, day, weekday, hours, minutes, seconds, subseconds)
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
         # Civil date -> Unix seconds ourselves: time.mktime takes an 8-tuple
@@ -397,7 +417,11 @@ _CAUSE_CODES = {"wdt": 3, "reset": 2, "soft": 5, "raw": 5, "deepsleep": 4}
 def reset_cause():
     import os
 
-    c = os.getenv("SIM_RESET_CAUSE") if _world().realtime else _world().reset_cause
+    # the unix port's relay names the cause in the environment; the emulated
+    # Cortex-M board (no environment) sets it on the world at boot
+    getenv = getattr(os, "getenv", None)
+    w = _world()
+    c = getenv("SIM_RESET_CAUSE") if w.realtime and getenv is not None else w.reset_cause
     return _CAUSE_CODES.get(c, PWRON_RESET)
 
 
@@ -406,7 +430,8 @@ def unique_id():
     # virtual boards never share a serial; a RAM-only board has the fixed one.
     import os
 
-    h = os.getenv("SIM_UID") or ""
+    getenv = getattr(os, "getenv", None)  # none on the emulated Cortex-M board
+    h = (getenv("SIM_UID") if getenv is not None else None) or ""
     if len(h) == 12:
         return bytes(int(h[i : i + 2], 16) for i in range(0, 12, 2))
     return b"\x53\x49\x4d\x00\x00\x01"

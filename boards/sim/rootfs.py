@@ -7,14 +7,15 @@ board boots from its flash with its frozen modules beside it.
 """
 
 
-def make_flash(path=None, block_size=4096, block_count=512, ram_at=None):
+def make_flash(path=None, block_size=4096, block_count=512, ram_at=None, erase=True):
     """The board's flash chip: a FlashBlockDevice (flash.py) whose power cut takes the
     whole board down (real time: the relay restarts the process; fast time:
     BoardReset('power') unwinds to the runner, past any ``except OSError``).
 
     ``ram_at``: address of memory outside the MicroPython heap that holds the
     chip's contents (an emulated Cortex-M board, boards/qemu-mps2), erased
-    here; the firmware's heap then carries only what a real board's does."""
+    here (``erase``: only at power-up; after a soft reset the chip keeps
+    its contents); the firmware's heap then carries only what a real board's does."""
     from flash import FlashBlockDevice, PowerCut
 
     class BoardFlash(FlashBlockDevice):
@@ -47,6 +48,8 @@ def make_flash(path=None, block_size=4096, block_count=512, ram_at=None):
     import uctypes
 
     ram = uctypes.bytearray_at(ram_at, block_size * block_count)
+    if not erase:
+        return BoardFlash(None, block_size, block_count, _shared=(ram, None))
     blank = b"\xff" * block_size
     mv = memoryview(ram)
     i = 0

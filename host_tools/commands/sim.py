@@ -11,6 +11,7 @@ from host_tools.commands.output import Progress, emit
 from host_tools.errors import EXIT_FAILED, InvalidInput
 from host_tools.sim import DEFAULT_FLASH, PANEL_INPUTS, run_fast, write_panel
 from host_tools.virtual.board import VirtualBoard
+from host_tools.virtual.qemu import NAME as QEMU_BOARD
 
 
 def cmd_run(args):
@@ -74,8 +75,40 @@ def cmd_panel(args):
     return 0
 
 
+def _qemu_board(args):
+    """``--board qemu-mps2``: the emulated Cortex-M board (host_tools/virtual/qemu.py)."""
+    from host_tools.virtual.qemu import QemuVirtualBoard
+
+    for opt, given in (
+        ("--power-cut-after", args.power_cut_after is not None),
+        ("--tear", args.tear),
+    ):
+        if given:
+            raise InvalidInput(
+                f"{opt} is not available with --board {QEMU_BOARD}: its flash chip is "
+                "the emulator's memory, not a file the relay can cut"
+            )
+    return QemuVirtualBoard(
+        args.plant,
+        args.scenario,
+        args.seed,
+        link=args.link,
+        tcp=args.tcp,
+        panel=args.panel,
+        flash=args.flash,
+        flash_kib=args.flash_size,
+        rom=args.rom,
+    )
+
+
 def cmd_realtime(args):
-    vb = VirtualBoard(
+    if args.board == QEMU_BOARD:
+        return _serve(_qemu_board(args), args)
+    return _serve(_unix_board(args), args)
+
+
+def _unix_board(args):
+    return VirtualBoard(
         flash=args.flash or DEFAULT_FLASH,
         plant=args.plant,
         seed=args.seed,
@@ -90,6 +123,8 @@ def cmd_realtime(args):
         tcp=args.tcp,
     )
 
+
+def _serve(vb, args):
     def stop(signum, frame):
         vb._stop = True
 
@@ -97,12 +132,14 @@ def cmd_realtime(args):
     try:
         port = vb.open()
         board = {"port": port, "link": args.link, "tcp": vb.tcp.url if vb.tcp else None}
-        board.update(flash=str(vb.flash), panel=str(vb.panel), plant=args.plant, seed=args.seed)
+        flash = getattr(vb, "flash", None)  # None: the qemu board's chip is its memory
+        board.update(flash=flash and str(flash), panel=str(vb.panel), plant=args.plant)
+        board["seed"] = args.seed
         text = (
             f"virtual board on {port}"
             + (f" (link {args.link})" if args.link else "")
             + (f", {vb.tcp.url}" if vb.tcp else "")
-            + f"\n  flash {vb.flash}, plant {args.plant}, seed {args.seed}; "
+            + f"\n  flash {flash or 'in the emulator'}, plant {args.plant}, seed {args.seed}; "
             f"try: mpremote connect {args.link or port} resume exec \"print('hi')\""
             f"\n  front panel {vb.panel}: cryo sim panel {vb.panel} --handpiece 1 --footswitch 1"
         )

@@ -82,7 +82,10 @@ TREATMENT_RUNNING = (
     "a treatment is running on the device: wait for it to finish (or stop it at the "
     "device) before this operation"
 )
-SERVICE_PROBE_TIMEOUT = 0.25  # a running controller answers within a few ticks
+# A running controller answers within a few ticks: 0.1 s on the unix-port
+# virtual board, up to 0.3 s on the emulated Cortex-M3 (its service entry
+# writes the flash); a reply later than this is taken for no controller.
+SERVICE_PROBE_TIMEOUT = 1.0
 
 
 def _stop_safely(port: str, link_module=None) -> str:

@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 
 from host_tools import FIRMWARE_DIR
-from host_tools.errors import DeviceError
 from host_tools.interpreter import micropython_exe
 from host_tools.sim import (
     DEFAULT_FLASH,
@@ -51,7 +50,13 @@ from host_tools.sim import (
     sim_uid,
     write_panel,
 )
-from host_tools.virtual.relay import PtyRelay, spawn_on_pty
+from host_tools.virtual.relay import (
+    close_fds,
+    close_relay,
+    kill_board,
+    open_relay,
+    spawn_on_pty,
+)
 
 
 def _base_termios(fd):
@@ -160,18 +165,8 @@ class VirtualBoard:
         return self.relay.tcp if self.relay is not None else None
 
     def open(self):
-        try:
-            self.relay = PtyRelay(tcp=self.tcp_port, log=self.log)
-        except OSError as e:
-            raise DeviceError(f"--tcp {self.tcp_port}: {e.strerror}")
+        self.relay = open_relay(self.tcp_port, self.link, self.log)
         self.port = self.relay.port
-        if self.link:
-            try:
-                if os.path.islink(self.link):
-                    os.unlink(self.link)
-                os.symlink(self.port, self.link)
-            except OSError as e:
-                raise DeviceError(f"--link {self.link}: {e.strerror}")
         self._spawn("power", first=True)
         self._t_boot = time.monotonic()
         return self.port
@@ -230,32 +225,14 @@ class VirtualBoard:
 
     def _kill(self, reason):
         self._kill_reason = reason
-        p = self.proc
-        if p is not None and p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
+        kill_board(self.proc)
 
     def close(self):
         self._stop = True
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.proc.wait()
-        if self._ctrl_r is not None:
-            try:
-                os.close(self._ctrl_r)
-            except OSError:
-                pass
+        kill_board(self.proc)
+        close_fds(self._ctrl_r)
         self._ctrl_r = None
-        if self.relay is not None:
-            self.relay.close()
-        if self.link and os.path.islink(self.link):
-            os.unlink(self.link)
+        close_relay(self.relay, self.link)
         import shutil
 
         shutil.rmtree(self._state_dir, ignore_errors=True)

@@ -92,6 +92,55 @@ def spawn_on_pty(cmd, slave, *, die_with_parent=False, **popen_kw):
     )
 
 
+def close_fds(*fds):
+    """Close each descriptor that is open (None and closed ones skipped)."""
+    for fd in fds:
+        if fd is None:
+            continue
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def open_relay(tcp=None, link=None, log=None):
+    """A :class:`PtyRelay` for a virtual board, its host pty also reachable
+    as the symlink ``link`` (``--link``) and on ``127.0.0.1:tcp`` (``--tcp``)."""
+    from host_tools.errors import DeviceError
+
+    try:
+        relay = PtyRelay(tcp=tcp, log=log)
+    except OSError as e:
+        raise DeviceError(f"--tcp {tcp}: {e.strerror}")
+    if link:
+        try:
+            if os.path.islink(link):
+                os.unlink(link)
+            os.symlink(relay.port, link)
+        except OSError as e:
+            relay.close()
+            raise DeviceError(f"--link {link}: {e.strerror}")
+    return relay
+
+
+def kill_board(proc):
+    """SIGKILL the board process ``proc`` and its session (spawn_on_pty)."""
+    if proc is not None and proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+
+
+def close_relay(relay, link=None):
+    """Close ``relay`` (if opened) and remove its ``--link`` symlink."""
+    if relay is not None:
+        relay.close()
+    if link and os.path.islink(link):
+        os.unlink(link)
+
+
 class OutQueue:
     """Bytes waiting for one non-blocking descriptor (pty master or socket)."""
 
@@ -320,10 +369,6 @@ class PtyRelay:
             on_board(d)
 
     def close(self):
-        for fd in (self.a_master, self.a_slave, self.b_master, self.b_slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_fds(self.a_master, self.a_slave, self.b_master, self.b_slave)
         if self.tcp is not None:
             self.tcp.close()

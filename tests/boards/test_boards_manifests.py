@@ -46,8 +46,9 @@ def test_manifest_freezes_the_controller_package(name):
 
 def test_the_emulated_boards_manifest_freezes_firmware_asyncio_and_the_virtual_board():
     """boards/qemu-mps2 (built by `make qemu`): the controller as the real
-    boards freeze it, asyncio from the MicroPython tree, and every module of
-    the virtual board that runs beside it (each one exists)."""
+    boards freeze it, asyncio from the MicroPython tree, every module of
+    the virtual board that runs beside it (each one exists) and the board's
+    own ROM."""
     path = boardcheck.BOARDS / "qemu-mps2" / "manifest.py"
     calls = run_manifest(path)
     assert ("include", ("$(MPY_DIR)/extmod/asyncio",), {}) in calls
@@ -56,10 +57,17 @@ def test_the_emulated_boards_manifest_freezes_firmware_asyncio_and_the_virtual_b
     assert packages["cryo"]["opt"] == 1
     sim = boardcheck.BOARDS / "sim"
     assert (path.parent / packages["chips"]["base_path"]).resolve() == sim
-    modules = sorted(a[0] for n, a, kw in calls if n == "module")
-    for m in modules:
-        assert (sim / m).is_file(), m
+    where = {
+        a[0]: (path.parent / kw.get("base_path", ".")).resolve()
+        for n, a, kw in calls
+        if n == "module"
+    }
+    for m, d in where.items():
+        assert (d / m).is_file(), m
     # Every module of the virtual board but the real-time ROM (sim_boot.py,
     # the unix port's) is frozen: a module left out is an ImportError on qemu.
     needed = {p.name for p in sim.glob("*.py")} - {"sim_boot.py"}
-    assert needed <= set(modules), sorted(needed - set(modules))
+    frozen = {m for m, d in where.items() if d == sim}
+    assert needed <= frozen, sorted(needed - frozen)
+    # the board's own ROM, real-time mode (`cryo sim --board qemu-mps2`)
+    assert where["_boot.py"] == where["qemu_rom.py"] == path.parent

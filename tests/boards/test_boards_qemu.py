@@ -3,10 +3,13 @@
 boards/qemu-mps2: QEMU's MPS2 AN385 machine (Cortex-M3) running the qemu
 port of MicroPython built from the pinned upstream source by ``make qemu``
 (boards/qemu-mps2/manifest.py frozen in), with the heap of an RP2040
-(``QEMU_HEAP``). Reached over its emulated UART with real mpremote.
+(``QEMU_HEAP``). Reached over its emulated UART with real mpremote; in
+real time (``cryo sim --board qemu-mps2``, host_tools/virtual/qemu.py) also
+by the shipped ``cryo`` commands.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import qemu_board as Q
@@ -66,3 +69,211 @@ def test_a_treatment_on_the_emulated_board_fits_an_rp2040_heap():
     assert s["status"]["phase"] in ("FREEZE", "THAW") and s["status"]["faults"] == []
     assert s["heap_live_peak"] < s["heap_tick_peak"] <= s["heap_size"]
     assert free > s["heap_size"] - 8 * 1024  # nothing but the runner before it
+
+
+@pytest.fixture
+def realtime_board():
+    """``cryo sim --board qemu-mps2`` in this process: the board booting,
+    its relay served by a thread; stopped (QEMU killed) in teardown."""
+    import threading
+
+    from host_tools.virtual.qemu import QemuVirtualBoard
+
+    Q.require_elf()
+    vb = QemuVirtualBoard(log=lambda m: None)
+    vb.open()
+    stop = threading.Event()
+    t = threading.Thread(target=vb.serve, kwargs={"until": stop.is_set}, daemon=True)
+    t.start()
+    yield vb
+    stop.set()
+    t.join(5)
+    vb.close()
+
+
+def _cryo(*args, timeout=120):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=Q.ROOT,
+        timeout=timeout,
+    )
+
+
+def _status(vb, within_s=30):
+    """The controller's status through ``cryo monitor``. A board that a
+    service session just soft-reset boots for about 3 s (docs/boards.md);
+    its REPL banner left on the line answers first: asked again."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        r = _cryo("monitor", "-p", vb.port, "--json", "--duration", "0.5", "--rate", "2")
+        if r.returncode == 0 or time.monotonic() > deadline:
+            break
+    assert r.returncode == 0, "%s\nthe board printed:\n%s" % (
+        r.stderr,
+        vb.tail.decode("utf-8", "replace"),
+    )
+    return json.loads(r.stdout.splitlines()[0])
+
+
+def test_cryo_sim_qemu_board_in_real_time_treatment_then_logs_pull(realtime_board, tmp_path):
+    """``cryo sim --board qemu-mps2``: the frozen firmware's boot.py and
+    main.py on the emulated Cortex-M3 in real time, reached over the pty
+    relay by the shipped ``cryo`` commands. The front panel (UART1) takes
+    the handpiece and holds the footswitch, then releases them;
+    after a power cycle (the watchdog the treatment armed blocks service
+    mode until then) ``cryo logs pull`` fetches the session, CRCs verified."""
+    import time
+
+    vb = realtime_board
+    port = vb.port
+    st = _status(vb)  # waits for the boot
+    assert st["phase"] == "IDLE" and st["temps"]["tissue"] > 30.0, st
+    r = _cryo("config", "-p", port, "--json", "get", "pid.kp")
+    assert r.returncode == 0, r.stderr
+    assert isinstance(json.loads(r.stdout)["pid.kp"], float)
+    # the service session restarted the controller (soft reset): a pedal
+    # already held when it comes up is no press, so wait for it first
+    assert _status(vb)["phase"] == "IDLE"
+    vb.press(handpiece=1, footswitch=1)  # the technician starts a treatment
+    deadline = time.monotonic() + 90
+    st = _status(vb)
+    while not (st["phase"] == "FREEZE" and st["valve"]) and time.monotonic() < deadline:
+        st = _status(vb)
+    assert st["phase"] == "FREEZE" and st["faults"] == [], st
+    assert st["temps"]["tissue"] < 33.0  # the plant is cooling in real time
+    vb.press(footswitch=0, handpiece=0)  # pedal released: the treatment stops
+    deadline = time.monotonic() + 30
+    while st["phase"] in ("PRECOOL", "FREEZE") and time.monotonic() < deadline:
+        st = _status(vb)
+    assert st["phase"] not in ("PRECOOL", "FREEZE") and not st["valve"], st
+    vb.power_cycle()
+    assert _status(vb)["phase"] == "IDLE"  # booted again (a loaded machine: seconds)
+    r = _cryo("logs", "--port", port, "--archive", str(tmp_path / "arch"), "--json", "pull")
+    assert r.returncode == 0, r.stdout + r.stderr
+    pulled = json.loads(r.stdout)
+    assert pulled["verify"]["ok"], pulled["verify"]
+    assert pulled["bytes"] > 1000 and pulled["marked_pulled_upto"] == 1
+    assert [m for _, m in vb.resets] == ["power"]
+
+
+def test_machine_reset_on_the_real_time_qemu_board_keeps_the_flash(realtime_board):
+    """``machine.reset()`` on the emulated board: the world asks the host on
+    UART1, QEMU resets the machine (QMP), the flash keeps its files, the
+    controller comes back and the reset cause is the reset's, not power-up."""
+    import subprocess
+
+    from host_tools.device.link import Link
+
+    vb = realtime_board
+    port = vb.port
+
+    def mpremote(*args):
+        r = subprocess.run(
+            [Q.MPREMOTE, "connect", port, "resume", "exec", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    with Link(port) as link:
+        assert link.await_controller(boot_wait=60)
+    code = "open('/mark.txt', 'w').write('x')\nimport machine\nmachine.reset()"
+    mpremote("--no-follow", code)
+    with Link(port) as link:
+        assert link.await_controller(boot_wait=60)  # main.py runs again
+    out = mpremote(
+        "import machine, os\nprint(machine.reset_cause(), machine.HARD_RESET, os.listdir('/'))"
+    )
+    cause, hard, files = out.split(" ", 2)
+    assert cause == hard and "mark.txt" in files
+    assert [m for _, m in vb.resets] == ["reset"]
+
+
+def _cryo_sim_qemu(tmp_path, *extra):
+    """``cryo sim --board qemu-mps2 --link PORT ...`` as users start it."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2"]
+    p = subprocess.Popen(
+        cmd + ["--link", str(tmp_path / "port"), *extra],
+        cwd=Q.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "virtual board on /dev/pts/" in p.stdout.readline(), p.stderr.read()
+    from host_tools.device.link import Link
+
+    with Link(str(tmp_path / "port")) as link:
+        assert link.await_controller(boot_wait=60)  # booted: main.py runs
+    return p
+
+
+def _stop(p):
+    import signal
+
+    kids = Path("/proc/%d/task/%d/children" % (p.pid, p.pid)).read_text().split()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    assert kids and not [k for k in kids if Path("/proc/" + k).exists()]  # no QEMU left
+
+
+def test_cryo_sim_board_qemu_mps2_command_line_and_flash_file(tmp_path):
+    """The command as users type it: ``cryo sim --board qemu-mps2 --link``
+    prints its port, real mpremote runs code on the emulated Cortex-M3
+    through the link, SIGTERM stops it (exit 0, QEMU gone, link removed).
+    ``--flash FILE`` keeps the flash chip in FILE between runs; options the
+    emulated board cannot honour are refused by name."""
+    import subprocess
+    import sys
+
+    Q.require_elf()
+    link, img = tmp_path / "port", tmp_path / "flash.img"
+
+    def mpremote(code):
+        r = subprocess.run(
+            [Q.MPREMOTE, "connect", str(link), "resume", "exec", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout.strip()
+
+    p = _cryo_sim_qemu(tmp_path, "--flash", str(img))
+    try:
+        assert mpremote("import sys; print(sys.platform)") == "qemu"
+        mpremote("with open('/kept.txt', 'w') as f:\n    f.write('across runs')")
+    finally:
+        _stop(p)
+    assert not link.exists() and img.stat().st_size == 2048 * 1024
+    p = _cryo_sim_qemu(tmp_path, "--flash", str(img))
+    try:
+        assert mpremote("print(open('/kept.txt').read())") == "across runs"
+    finally:
+        _stop(p)
+    r = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2", "--tear"],
+        cwd=Q.ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0 and "--tear is not available with --board qemu-mps2" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "sim", "--board", "qemu-mps2"]
+        + ["--flash", str(img), "--flash-size", "1024"],
+        cwd=Q.ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0 and "the board's flash is 1048576" in r.stderr

@@ -1,0 +1,16 @@
+# The emulated board's ROM (frozen): the qemu port runs it after every reset,
+# before boot.py and main.py (qemu-port.patch), as real ports run their
+# frozen _boot.py. Real time only: a ROMFS that holds realtime.json (written
+# by `cryo sim --board qemu-mps2`) makes it build the world, mount the flash
+# and put boot.py/main.py on it; otherwise the board starts at the REPL
+# (the fast-mode runner and the tests drive it from there).
+try:
+    open("/rom/realtime.json").close()
+    _rt = True
+except OSError:
+    _rt = False
+if _rt:
+    import qemu_rom
+
+    qemu_rom.boot("/rom/realtime.json")
+del _rt
