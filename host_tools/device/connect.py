@@ -4,7 +4,11 @@ mpremote's ``SerialTransport`` is used as a library (pinned version, see
 pyproject.toml) with two rules:
 
 * ``timeout=`` is always passed: on a pty ``read_until`` does a blocking
-  ``read(1)`` and would hang forever without it;
+  ``read(1)`` and would hang forever without it. It is a few seconds, not
+  one: mpremote reads the 2-byte answers of the raw REPL (``OK``, the
+  raw-paste ``R\x01``) with a single read, and a board that answers late
+  (a loaded host, a busy port) would leave that answer for the next
+  request, out of step;
 * ``enter_raw_repl(soft_reset=False)``: a soft reset would end the unix
   port (the virtual board) and would skip main.py on a real board anyway.
 
@@ -127,7 +131,7 @@ class Session:
     bulk. Every transport failure becomes a one-line DeviceError.
     """
 
-    def __init__(self, port: str, *, timeout: float = 1.0, stop_firmware=True, restart=True):
+    def __init__(self, port: str, *, timeout: float = 5.0, stop_firmware=True, restart=True):
         self.port = port
         self.timeout = timeout
         self.stop_firmware = stop_firmware
@@ -232,23 +236,30 @@ class Session:
     def _start(self, code: str):
         """Send ``code`` for execution (raw-paste), without waiting for output.
 
-        mpremote's ``exec_raw_no_follow`` first waits for the ``>`` prompt;
-        after a :meth:`stream` that prompt may already have been read. Every
-        command first feeds the firmware watchdog (``_cry_feed``).
+        Not mpremote's ``exec_raw_no_follow``: when stale bytes sit in the
+        input (a second raw-REPL banner a restarting board printed), its
+        single 2-byte read of the raw-paste answer misses, it falls back to
+        the plain raw REPL and the board's late ``R\x01`` is then read as
+        the answer to the next step: out of step for the whole session.
+        Here the answer is searched for (stale output always comes before
+        it). After a :meth:`stream` the ``>`` prompt may already have been
+        read. Every command first feeds the firmware watchdog
+        (``_cry_feed``).
         """
+        from mpremote.transport import TransportError
+
         if self._helpers:
             code = "_cry_feed()\n" + code
         t = self.transport
         if not self._have_prompt:
-            t.exec_raw_no_follow(code)
-            return
+            if not t.read_until(1, b">", timeout=self.timeout).endswith(b">"):
+                raise TransportError("no raw REPL prompt")
         self._have_prompt = False
         data = code.encode() if isinstance(code, str) else code
         t.serial.write(b"\x05A\x01")
-        if t.serial.read(2) != b"R\x01":
-            from mpremote.transport import TransportError
-
-            raise TransportError("device refused raw-paste mode")
+        got = t.read_until(2, b"R\x01", timeout=self.timeout)
+        if not got.endswith(b"R\x01"):
+            raise TransportError("device refused raw-paste mode (%r)" % got[-16:])
         t.raw_paste_write(data)
 
     def eval(self, expr: str):
