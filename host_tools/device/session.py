@@ -163,6 +163,11 @@ class Session:
         if "ok" not in obj:
             self.noise_lines += 1  # an echoed request: a REPL's line editor echoes
             self.saw_repl = True
+            # No controller will answer what is pending (a controller never
+            # echoes): wake the waiters now, not at their timeout.
+            with self._lock:
+                for slot in self._pending.values():
+                    slot[1].set()
             return
         with self._lock:
             slot = self._pending.get(obj.get("id"))
