@@ -175,28 +175,35 @@ def pull_source(port: str, pin: str | None = None):
     from host_tools.device.connect import Session
     from host_tools.device.link import Link, LinkError
 
-    hello = None
-    try:
-        with Link(port) as link:
-            if link.await_controller(repl_ok=True):
-                hello = link.hello()
-    except LinkError:
-        hello = None  # no controller answering: the REPL path says why
-    if not (hello and hello.get("auth")):
-        with Session(port) as s:
-            yield ReplFiles(s)
-        return
     pin = pin if pin is not None else os.environ.get(ENV_PIN)
-    role = "engineer"
-    if pin is None:
-        from host_tools import keys
-        from host_tools.errors import CryoError
-
-        try:
-            keys.load_master()
-            role = "service"
-        except CryoError:
-            raise AccessDenied(NO_CREDENTIAL) from None
     creds = Credentials(pins={} if pin is None else {"engineer": pin}, ask=False)
-    with Link(port, timeout=3, credentials=creds) as link:
-        yield LinkFiles(link, role, hello)
+    try:
+        link = Link(port, timeout=3, credentials=creds)
+    except LinkError:
+        link = None  # the port cannot be opened: the REPL path says why
+    if link is not None:
+        with link:
+            try:
+                hello = link.await_controller(repl_ok=True)
+            except LinkError:
+                hello = None  # no controller answering: the REPL path says why
+            if hello and hello.get("auth"):
+                yield LinkFiles(link, _pull_role(pin), hello)
+                return
+    with Session(port) as s:
+        yield ReplFiles(s)
+
+
+def _pull_role(pin):
+    """The engineer with a PIN, else service when this host holds the
+    manufacturer's secret; AccessDenied naming both otherwise."""
+    if pin is not None:
+        return "engineer"
+    from host_tools import keys
+    from host_tools.errors import CryoError
+
+    try:
+        keys.load_master()
+    except CryoError:
+        raise AccessDenied(NO_CREDENTIAL) from None
+    return "service"

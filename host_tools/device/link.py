@@ -48,8 +48,8 @@ class Link(Session):
     raises; the methods below wrap each command.
     """
 
-    def await_controller(self, boot_wait: float = BOOT_WAIT, repl_ok=False) -> bool:
-        """Wait until the controller answers ``hello`` (True).
+    def await_controller(self, boot_wait: float = BOOT_WAIT, repl_ok=False):
+        """Wait until the controller answers ``hello``: its reply (a dict).
 
         Silence is a board still booting: asked again until ``boot_wait`` s
         have passed, so no command breaks into boot.py/main.py; then
@@ -60,8 +60,7 @@ class Link(Session):
         settled = False
         while True:
             try:
-                self.hello()
-                return True
+                return self.hello()
             except LinkError as e:
                 if getattr(e, "code", None) is not None or self.closed_reason:
                     raise
@@ -93,7 +92,7 @@ class Link(Session):
                 raise err
 
     def hello(self):
-        r = self.request("hello")
+        r = self.request("hello", probe=True)
         if r.get("proto") != msg.VERSION:
             raise LinkMismatch(
                 f"device speaks protocol {r.get('proto')}, host {msg.VERSION}: update one side"
