@@ -34,6 +34,14 @@ def _sim_modules():
     return plant, scenario
 
 
+def shipped_path(sub: str, name: str) -> str:
+    """The file a shipped name or a JSON path stands for (boards/sim/shipped.py)."""
+    _sim_modules()
+    import shipped
+
+    return shipped.path_of(sub, name)
+
+
 def _check_shipped(sub, load, error, name):
     """Validate a shipped name or JSON file on the host; returns what the board loads."""
     try:
@@ -41,7 +49,8 @@ def _check_shipped(sub, load, error, name):
     except error as e:
         shipped = sorted(p.stem for p in (SIM_DIR / sub).glob("*.json"))
         raise InvalidInput(f"{e} (shipped {sub}: {', '.join(shipped)})")
-    return str(Path(name).resolve()) if ("/" in name or name.endswith(".json")) else name
+    path = shipped_path(sub, name)
+    return name if path != name else str(Path(name).resolve())
 
 
 def check_plant(name: str) -> str:

@@ -44,7 +44,14 @@ from pathlib import Path
 
 from host_tools import FIRMWARE_DIR, ROOT
 from host_tools.errors import DeviceError, InvalidInput
-from host_tools.sim import SIM_DIR, check_plant, check_scenario, flash_blocks, write_panel
+from host_tools.sim import (
+    SIM_DIR,
+    check_plant,
+    check_scenario,
+    flash_blocks,
+    shipped_path,
+    write_panel,
+)
 from host_tools.virtual.relay import (
     close_fds,
     close_relay,
@@ -82,12 +89,6 @@ def panel_byte(inputs: dict) -> int:
             if inputs[k]:
                 b |= 1 << i
     return b
-
-
-def _shipped(sub, value):
-    """Path of a plant/scenario given as a shipped name or a JSON file."""
-    p = Path(value)
-    return p if p.suffix == ".json" or "/" in value else SIM_DIR / sub / (value + ".json")
 
 
 class QemuVirtualBoard:
@@ -150,9 +151,9 @@ class QemuVirtualBoard:
         opts["flash_blocks"] = self.blocks
         opts["rtc_epoch_s"] = int(time.time())  # the board has no RTC of its own
         shutil.copy(self.board, src / "board.json")
-        shutil.copy(_shipped("plants", self.plant), src / "plant.json")
+        shutil.copy(shipped_path("plants", self.plant), src / "plant.json")
         if self.scenario:
-            shutil.copy(_shipped("scenarios", self.scenario), src / "scenario.json")
+            shutil.copy(shipped_path("scenarios", self.scenario), src / "scenario.json")
             opts["scenario"] = "/rom/scenario.json"
         for name in ("boot.py", "main.py"):
             if not (self.rom / name).exists():
