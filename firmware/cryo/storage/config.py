@@ -34,10 +34,10 @@ migrated in memory, written back atomically, and reported in ``notes``.
 
 import hashlib
 import json
-from binascii import crc32 as _crc32
 from binascii import hexlify
 
-from cryo.app.hmac256 import HMAC, equal
+from cryo.app.hmac256 import equal, hmac_sha256
+from cryo.crc import crc32
 from cryo.storage import schema
 from cryo.storage.files import read_file, write_atomic
 
@@ -94,9 +94,7 @@ def encode_body(cfg):
 
 def body_mac(key, body):
     """Hex (bytes) of the configuration MAC of ``body`` under the device key."""
-    h = HMAC(key, MAC_LABEL)
-    h.update(body)
-    return hexlify(h.digest())
+    return hexlify(hmac_sha256(key, MAC_LABEL + body))
 
 
 def encode(cfg, key=None):
@@ -106,7 +104,7 @@ def encode(cfg, key=None):
     head = "%s %d %08x %d" % (
         MAGIC,
         cfg.get("schema_version", 0),
-        _crc32(body) & 0xFFFFFFFF,
+        crc32(body),
         len(body),
     )
     mac = b"" if key is None else b" " + body_mac(key, body)
@@ -149,7 +147,7 @@ def decode(data, name="config", key=None):
         raise ConfigError(
             "%s: truncated: body is %d bytes, header says %d" % (name, len(body), length)
         )
-    actual = _crc32(body) & 0xFFFFFFFF
+    actual = crc32(body)
     if actual != crc:
         raise ConfigError(
             "%s: CRC mismatch (stored %08x, computed %08x): corrupt" % (name, crc, actual)
