@@ -137,6 +137,16 @@ class Session:
             for slot in self._pending.values():
                 slot[1].set()
 
+    def _repl_answered(self, certain):
+        """A REPL answered: a prompt or a traceback (a controller may print
+        one too: only probes stop waiting), or an echoed request (certain: a
+        controller never echoes, so nothing pending will be answered)."""
+        self.saw_repl = True
+        with self._lock:
+            for slot in self._pending.values():
+                if certain or slot[2]:
+                    slot[1].set()
+
     def _line(self, line: bytes):
         line = line.rstrip(b"\r")
         if not line:
@@ -149,7 +159,7 @@ class Session:
             else:
                 self.noise_lines += 1
             if any(m in line for m in _REPL_MARKS):
-                self.saw_repl = True
+                self._repl_answered(False)
             if self._on_noise:
                 self._on_noise(line)
             return
@@ -162,12 +172,7 @@ class Session:
             return
         if "ok" not in obj:
             self.noise_lines += 1  # an echoed request: a REPL's line editor echoes
-            self.saw_repl = True
-            # No controller will answer what is pending (a controller never
-            # echoes): wake the waiters now, not at their timeout.
-            with self._lock:
-                for slot in self._pending.values():
-                    slot[1].set()
+            self._repl_answered(True)
             return
         with self._lock:
             slot = self._pending.get(obj.get("id"))
@@ -179,10 +184,12 @@ class Session:
 
     # ---- requests -------------------------------------------------------
 
-    def request(self, cmd: str, timeout: float | None = None, **fields) -> dict:
+    def request(self, cmd: str, timeout: float | None = None, *, probe=False, **fields) -> dict:
+        """One request and its reply. ``probe``: asking whether a controller
+        runs at all, so a REPL's prompt or traceback ends the wait."""
         obj = {"cmd": cmd}
         obj.update(fields)
-        reply = self._exchange(obj, timeout)
+        reply = self._exchange(obj, timeout, probe=probe)
         if not reply.get("ok") and reply.get("err") == msg.E_AUTH and reply.get("required"):
             # A provisioned device: challenge-response (host_tools.auth). It
             # answered, so a short probe timeout no longer applies.
@@ -205,7 +212,7 @@ class Session:
             raise error_for(reply)
         return reply
 
-    def _exchange(self, obj: dict, timeout: float | None, auth=None) -> dict:
+    def _exchange(self, obj: dict, timeout: float | None, auth=None, probe=False) -> dict:
         """Send one request (signed with ``auth`` = (key, nonce)), return its reply."""
         cmd = obj["cmd"]
         rid = next(self._ids) & 0x3FFFFFFF
@@ -220,7 +227,7 @@ class Session:
             raise LinkInvalid(
                 f"{cmd}: request too long ({len(frame) - 1} > {msg.MAX_LINE} B)", msg.E_TOO_LONG
             )
-        slot = [None, threading.Event()]
+        slot = [None, threading.Event(), probe]  # reply, woken, a probe
         with self._lock:
             self._pending[rid] = slot
         try:
