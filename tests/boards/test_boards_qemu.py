@@ -154,8 +154,8 @@ def test_cryo_sim_qemu_board_in_real_time_treatment_then_logs_pull(realtime_boar
         st = _status(vb)
     assert st["phase"] not in ("PRECOOL", "FREEZE") and not st["valve"], st
     vb.power_cycle()
-    st = _status(vb)
-    assert st["phase"] == "IDLE", {k: st.get(k) for k in ("phase", "faults", "latched", "reason")}  # booted again (a loaded machine: seconds)
+    st = _status(vb)  # booted again (a loaded machine: seconds)
+    assert st["phase"] == "IDLE", {k: st.get(k) for k in ("phase", "faults", "latched", "reason")}
     r = _cryo("logs", "--port", port, "--archive", str(tmp_path / "arch"), "--json", "pull")
     assert r.returncode == 0, r.stdout + r.stderr
     pulled = json.loads(r.stdout)
