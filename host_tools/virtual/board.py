@@ -12,14 +12,14 @@ How the serial line is made to behave like a board's USB serial port:
   ways); pty A carries the interpreter (``setsid`` + ``TIOCSCTTY``, so it is the
   controlling terminal); its line discipline is reset before every start:
   no ONLCR (the port already sends ``\\r\\n``; a doubled ``\\r`` hangs
-  mpremote), no echo, no canonical mode, but ISIG on so Ctrl-C raises SIGINT
-  while a script (boot.py/main.py) runs;
+  mpremote), no echo, no canonical mode, ISIG off: the relay, not the
+  kernel, turns Ctrl-C into SIGINT (next point);
 * pty B is what the host opens; the relay copies A <-> B. A 0x03 that
-  arrives while code started from the raw REPL is running (the unix port
-  leaves the tty raw there, so the byte alone does nothing) is also sent as
-  SIGINT — unless the firmware disabled Ctrl-C (``kbd_intr(-1)`` restores
-  SIGINT to SIG_DFL on unix: the relay sees that in /proc and drops the
-  byte, as a board would ignore it, instead of killing the interpreter);
+  arrives while code runs (a script, or code started from the raw REPL)
+  becomes a KeyboardInterrupt at a safe point of the interpreter
+  (``host_tools.virtual.interrupt``); at the REPL prompt it is plain input.
+  If the firmware disabled Ctrl-C the byte is dropped, as a board ignores
+  it, instead of killing the interpreter;
 * the unix port exits on Ctrl-D; the relay prints ``MPY: soft reboot`` and
   starts it again: boot.py then main.py, or, after a soft reset from the raw
   REPL, boot.py only and back into the raw REPL (mpremote's expectation);
@@ -31,11 +31,9 @@ How the serial line is made to behave like a board's USB serial port:
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import termios
 import time
-from pathlib import Path
 
 from host_tools import FIRMWARE_DIR
 from host_tools.interpreter import micropython_exe
@@ -50,6 +48,7 @@ from host_tools.sim import (
     sim_uid,
     write_panel,
 )
+from host_tools.virtual.interrupt import RUNNING_MARK, CtrlC
 from host_tools.virtual.relay import (
     close_fds,
     close_relay,
@@ -60,25 +59,16 @@ from host_tools.virtual.relay import (
 
 
 def _base_termios(fd):
-    """Board-like line discipline: raw bytes, no echo, no ONLCR, ISIG on."""
+    """Board-like line discipline: raw bytes, no echo, no ONLCR, ISIG off
+    (the relay delivers Ctrl-C), and the running mark."""
     a = termios.tcgetattr(fd)
     a[0] &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON | termios.ISTRIP)
     a[1] &= ~termios.ONLCR
-    a[3] &= ~(termios.ICANON | termios.ECHO | termios.ECHONL | termios.IEXTEN)
-    a[3] |= termios.ISIG
+    a[3] &= ~(termios.ICANON | termios.ECHO | termios.ECHONL | termios.IEXTEN | termios.ISIG)
+    a[3] |= RUNNING_MARK
     a[6][termios.VMIN] = 1
     a[6][termios.VTIME] = 0
     termios.tcsetattr(fd, termios.TCSANOW, a)
-
-
-def _sigint_caught(pid) -> bool:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("SigCgt:"):
-                return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
-    except OSError:
-        pass
-    return True
 
 
 class VirtualBoard:
@@ -121,6 +111,7 @@ class VirtualBoard:
         self._exec_raw = False
         self._enter_raw = False
         self._tail = b""
+        self._ctrl_c = None  # Ctrl-C for the interpreter (interrupt.CtrlC)
         self._kill_reason = None
         self._wdt_ms = 0
         self._wdt_fed = 0.0
@@ -167,6 +158,7 @@ class VirtualBoard:
     def open(self):
         self.relay = open_relay(self.tcp_port, self.link, self.log)
         self.port = self.relay.port
+        self._ctrl_c = CtrlC(self.relay.a_slave, self._write_a)
         self._spawn("power", first=True)
         self._t_boot = time.monotonic()
         return self.port
@@ -211,6 +203,9 @@ class VirtualBoard:
             pass_fds=(w,),
         )
         os.close(w)
+        held = self._ctrl_c.attach(self.proc) if self._ctrl_c else b""
+        if held:  # the reset answered a waiting Ctrl-C; what followed it goes on
+            self._write_a(held)
         if self._ctrl_r is not None:
             os.close(self._ctrl_r)
         self._ctrl_r = r
@@ -258,8 +253,11 @@ class VirtualBoard:
         self.relay.to_host(data)
 
     def _from_client(self, data):
+        if self._ctrl_c.waiting():
+            self._ctrl_c.hold(data)
+            return
         out = bytearray()
-        for b in data:
+        for i, b in enumerate(data):
             if b == 0x01:
                 self._raw = True
             elif b == 0x02:
@@ -269,21 +267,25 @@ class VirtualBoard:
                 self._exec_raw = True
                 self._tail = b""  # only the output of this execution ends it
             if b == 0x03:
-                pid = self.proc.pid if self.proc else None
-                if pid is not None and not _sigint_caught(pid):
+                if not self._ctrl_c.enabled():
                     continue  # Ctrl-C disabled by the firmware: a board ignores it
-                isig = bool(termios.tcgetattr(self.relay.a_slave)[3] & termios.ISIG)
-                if not isig and self._exec_raw:
-                    self._write_a(bytes(out) + b"\x03")
-                    out.clear()
-                    try:
-                        os.kill(pid, signal.SIGINT)
-                    except OSError:
-                        pass
-                    continue
+                running = self._ctrl_c.code_running()
+                if running or self._exec_raw:
+                    if not running:
+                        out.append(b)  # the raw REPL's own reader sees it too
+                    if out:
+                        self._write_a(bytes(out))
+                    self._ctrl_c.start(data[i + 1 :])
+                    self._pump_interrupt()
+                    return
             out.append(b)
         if out:
             self._write_a(bytes(out))
+
+    def _pump_interrupt(self):
+        held = self._ctrl_c.pump(self._exec_raw)
+        if held:
+            self._from_client(held)
 
     def _write_a(self, data):
         self.relay.to_board(data)
@@ -319,7 +321,9 @@ class VirtualBoard:
         relay = self.relay
         while not self._stop and (until is None or not until()):
             extra = [self._ctrl_r] if self._ctrl_r is not None else []
-            ready = relay.step(self._from_board, self._from_client, extra)
+            wait = 0.001 if self._ctrl_c.waiting() else 0.02
+            ready = relay.step(self._from_board, self._from_client, extra, timeout=wait)
+            self._pump_interrupt()
             if self._ctrl_r is not None and self._ctrl_r in ready:
                 try:
                     d = os.read(self._ctrl_r, 4096)

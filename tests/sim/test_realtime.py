@@ -309,3 +309,39 @@ def test_soft_reset_keeps_pin_levels_and_boot_py_closes_the_valves(sim, tmp_path
     b = sim()  # the real boot.py
     r = b.mpremote("resume", "exec", OPEN_VALVES, "soft-reset", "eval", VALVE_OPEN)
     assert r.stdout.strip() == "False", r.stdout + r.stderr
+
+
+def test_ctrl_c_never_leaves_the_timer_threads_stuck(sim):
+    """The unix port raises KeyboardInterrupt straight from its SIGINT
+    handler; delivered inside the allocator it would leave the heap's mutex
+    held, and a real-time machine.Timer's thread would block for ever on its
+    first allocation. The relay delivers Ctrl-C while the main thread is
+    blocked: interrupt an allocating loop many times, then every timer still
+    fires."""
+    b = sim()
+    t = b.transport()
+    run(t, "import time, machine, micropython\nmicropython.kbd_intr(3)")
+    for _ in range(8):
+        t.exec_raw_no_follow(
+            "print('busy')\nwhile True:\n"
+            "    junk = [bytearray(64) for _ in range(3000)]\n"
+            "    time.sleep_ms(1)\n"
+        )
+        t.read_until(1, b"busy\n", timeout=10)
+        time.sleep(0.05)
+        t.serial.write(b"\x03")
+        out, err = t.follow(timeout=5)
+        assert b"KeyboardInterrupt" in err, (out, err)
+    got = run(
+        t,
+        "n = [0]\n"
+        "def cb(tm):\n    n[0] += 1\n"
+        "tm = machine.Timer(-1, mode=machine.Timer.PERIODIC, period=10, callback=cb)\n"
+        "t0 = time.ticks_ms()\n"
+        "while n[0] < 5 and time.ticks_diff(time.ticks_ms(), t0) < 3000:\n"
+        "    time.sleep_ms(10)\n"
+        "tm.deinit()\nprint(n[0])",
+    )
+    assert int(got.strip()) >= 5, got
+    assert b.resets() == []
+    t.close()
