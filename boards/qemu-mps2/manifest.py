@@ -8,6 +8,9 @@ package("cryo", base_path="../../firmware", opt=1)  # noqa: F821
 package("chips", base_path="../sim", opt=1)  # noqa: F821
 for _name in (
     "machine",
+    "machine_pin",
+    "machine_rtc",
+    "machine_timer",
     "vboard",
     "isr",
     "thermocouples",

@@ -647,9 +647,24 @@ def _api(tree) -> dict:
     return api
 
 
+def _sim_machine_tree() -> ast.Module:
+    """boards/sim/machine.py with the classes and functions it imports from
+    its sibling modules (machine_pin.py, ...): the ``machine`` the firmware sees."""
+    sim = BOARDS / "sim"
+    tree = ast.parse((sim / "machine.py").read_text())
+    body = list(tree.body)
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (sim / ("%s.py" % node.module)).exists():
+            wanted = {a.name for a in node.names}
+            other = ast.parse((sim / ("%s.py" % node.module)).read_text()).body
+            body += [n for n in other if getattr(n, "name", None) in wanted]
+    tree.body = body
+    return tree
+
+
 def sim_machine_extras(board: str) -> list[str]:
-    """Public names of boards/sim/machine.py missing from ``board``'s machine stubs."""
-    sim = _api(ast.parse((BOARDS / "sim" / "machine.py").read_text()))
+    """Public names of the virtual board's ``machine`` missing from ``board``'s machine stubs."""
+    sim = _api(_sim_machine_tree())
     port = _api(ast.parse((ensure_stubs(board) / "port" / "machine.pyi").read_text()))
     extra = []
     for cls, names in sorted(sim.items()):
