@@ -28,6 +28,8 @@ for _name in (
     "shipped",
     "flash",
     "fastrun",
+    "fastrun_firmware",
+    "fastrun_figures",
 ):
     module(_name + ".py", base_path="../sim", opt=1)  # noqa: F821
 # The board's ROM: run after every reset, before boot.py (real time only).

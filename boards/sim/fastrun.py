@@ -25,6 +25,9 @@ time integrated from the pin-edge times, to the ms), then the tick;
 scenario events fire at their virtual time. The flash image is written as the
 firmware writes it (file-backed littlefs), so ``cryo logs`` can pull the
 logs afterwards. The last stdout line is ``@@SIM@@`` + a JSON summary.
+
+The firmware it boots is built in fastrun_firmware.py; what it measures
+(summary figures, trace) is kept in fastrun_figures.py.
 """
 
 import gc
@@ -35,135 +38,13 @@ import time
 import plant
 import scenario as scen_mod
 import vboard
+from fastrun_figures import RunFigures, Trace
+from fastrun_firmware import make_controller, serial_bytes
 from vboard import BoardReset
 
 from cryo.clock import ManualClock
 
 MARK = "@@SIM@@"
-TRACE_HEADER = (
-    "t_s,surface_c,probe_c,probe2_c,aux_c,valve,reservoir_fraction,supply_kpa,flow,phase\n"
-)
-
-
-class SimStream:
-    """Non-blocking byte stream: reads from ``buf`` (serial events), writes
-    append to ``out`` (what the firmware answers)."""
-
-    def __init__(self, buf, out=None):
-        self.buf = buf
-        self.out = out
-
-    def readinto(self, b):
-        n = len(self.buf)
-        if n == 0:
-            return None
-        m = len(b)
-        if m > n:
-            m = n
-        b[:m] = self.buf[:m]
-        self.buf[:] = self.buf[m:]
-        return m
-
-    def write(self, b):
-        self.out.extend(b)
-        return len(b)
-
-
-def serial_bytes(ev):
-    """Bytes of a scenario ``serial`` event (``frame``: framed like the host)."""
-    if "frame" in ev:
-        from cryo.link.framing import encode
-
-        return encode(ev["frame"])
-    return ev["data"].encode()
-
-
-def _make_controller(board, opts, clock, world):
-    """The firmware's Controller with the flash log, or None (reason)."""
-    from cryo.controller import Controller
-
-    log = None
-    try:
-        from cryo.storage.log import TreatmentLog
-
-        log = TreatmentLog(root="/logs", clock=clock)
-    except Exception as e:  # noqa: BLE001 - the controller reports STORAGE
-        world.log.append((clock.ticks_ms(), "log unavailable: %r" % (e,)))
-    audit = None
-    try:
-        from cryo.storage.audit import AuditTrail
-
-        audit = AuditTrail("/audit.log")
-    except Exception:  # noqa: BLE001 - optional
-        audit = None
-    from cryo.storage import device_records as D
-    from cryo.storage.events import DeviceEventLog
-    from cryo.storage.safety_state import SafetyState
-
-    link = None
-    ctrl = Controller(
-        board,
-        opts.get("config"),
-        log=log,
-        audit=audit,
-        state=SafetyState(D.SAFETY_STATE_PATH),
-        events=DeviceEventLog(D.DEVICE_EVENTS_PATH),
-    )
-    try:
-        from cryo.link.channel import CommandChannel
-
-        stream = SimStream(world.serial_in, world.serial_out)
-        link = CommandChannel(ctrl, stream, stream)
-    except Exception as e:  # noqa: BLE001 - the link is optional here
-        world.log.append((clock.ticks_ms(), "link unavailable: %r" % (e,)))
-    return ctrl, link
-
-
-class HoldStats:
-    """The treatment's own hold (FREEZE after the target was reached), on
-    the true skin surface at every valve sub-tick: error RMS and valve
-    cycles (regulation bench)."""
-
-    def __init__(self):
-        self.sq = 0.0
-        self.n = 0
-        self.ms = 0
-        self.cycles = 0
-        self._c0 = None
-        self.t_reach_ms = None
-
-    def add(self, ctrl, world, elapsed, step_ms):
-        if ctrl is None:
-            return
-        proto = ctrl.protocol
-        if proto.name != "FREEZE" or not proto.reached:
-            self._c0 = None
-            return
-        if self.t_reach_ms is None:
-            self.t_reach_ms = elapsed
-        if self._c0 is None:
-            self._c0 = world.valve_cycles
-        e = world.plant.surface_c - ctrl.ticker.setpoint_c
-        self.sq += e * e
-        self.n += 1
-        self.ms += step_ms
-        self.cycles += world.valve_cycles - self._c0
-        self._c0 = world.valve_cycles
-
-    def summary(self):
-        return {
-            "rms_c": (self.sq / self.n) ** 0.5 if self.n else None,
-            "s": self.ms / 1000.0,
-            "cycles": self.cycles,
-            "t_reach_s": self.t_reach_ms / 1000.0 if self.t_reach_ms is not None else None,
-        }
-
-
-def _autotune(ctrl):
-    try:
-        return ctrl.autotune_status() if ctrl is not None else None
-    except Exception as e:  # noqa: BLE001 - reported, not raised
-        return {"error": repr(e)}
 
 
 def main(opts_path=None):
@@ -175,7 +56,10 @@ def main(opts_path=None):
     if opts_path is not None:
         with open(opts_path) as f:
             opts = json.load(f)
-    gc.threshold(256 * 1024)  # micropython.md fact 16
+    # A collection every 256 KB allocated: on the PyPI unix port a list
+    # growing among many new floats raises MemoryError with most of the
+    # heap free (a long run's events and logs); collecting early avoids it.
+    gc.threshold(256 * 1024)
     seed = int(opts.get("seed", 0))
     clock = ManualClock(int(opts.get("start_ms", 0)))
     board_def = vboard.load_board(opts.get("board"))
@@ -185,10 +69,7 @@ def main(opts_path=None):
     if opts.get("scenario"):
         doc = scen_mod.load(opts["scenario"])
         world.scenario = scen_mod.Scenario(doc, clock.ticks_ms(), clock)
-    trace = open(opts["trace"], "w") if opts.get("trace") else None
-    if trace is not None:
-        trace.write(TRACE_HEADER)
-    trace_ms = int(opts.get("trace_ms", 100))
+    trace = Trace(opts["trace"], int(opts.get("trace_ms", 100))) if opts.get("trace") else None
     dev = vboard.make_flash(
         opts.get("flash"), 4096, int(opts.get("flash_blocks", 512)), opts.get("flash_at")
     )
@@ -199,35 +80,19 @@ def main(opts_path=None):
     duration_ms = int(float(opts.get("duration_s", 60)) * 1000)
     resets = []
     errors = []
-    min_surface = 1e9
-    min_probe = 1e9
-    open_ms = 0
-    flow_ms = 0
-    ticks = 0
     t_start_wall = time.ticks_us()
     elapsed = 0
     hang_until = None
     off_until = None
     ctrl = link = None
-    next_trace = 0
     period = 10
-    hold = HoldStats()
-    # Cost figures (bench, boards/qemu-mps2): the time of the controller's
-    # tick (on the emulated board, instruction-counted virtual time) and, with
-    # ``collect_each_tick`` (a collection before each tick too), the heap in
-    # use just before the collection after each tick (live data + that
-    # tick's and its idle point's garbage) and right after it (live).
-    collect_each = bool(opts.get("collect_each_tick"))
-    heap_tick_peak = heap_live_peak = 0
-    tick_us_max = 0
-    tick_us_sum = 0
-    tick_max_at = None
+    figures = RunFigures(bool(opts.get("collect_each_tick")))
 
     def boot():
         b = cboard.Board(board_def, clock)
         # The controller arms the safety timer beside the loop at
         # construction (it fires in virtual time, so a wdt_starve hang meets it).
-        return _make_controller(b, opts, clock, world)
+        return make_controller(b, opts, clock, world)
 
     autostart_ms = int(float(opts.get("autostart_s", 1.0)) * 1000)
     started_at = [None]
@@ -285,7 +150,7 @@ def main(opts_path=None):
                     ctrl.service_valve(now)
             except BoardReset as r:
                 reboot(r.cause)
-            hold.add(ctrl, world, elapsed, sub)
+            figures.hold(ctrl, world, elapsed, sub)
         clock.advance(left)
         elapsed += left
         now = clock.ticks_ms()
@@ -331,18 +196,7 @@ def main(opts_path=None):
         else:
             hang_until = None
             try:
-                if collect_each:
-                    # The plant's and the emulated chips' garbage from the
-                    # sub-ticks is the virtual board's, not the tick's: a
-                    # collection it forced inside the tick would count there.
-                    gc.collect()
-                t0 = time.ticks_us()
-                ctrl.tick(now)
-                dt = time.ticks_diff(time.ticks_us(), t0)
-                tick_us_sum += dt
-                if dt > tick_us_max:
-                    tick_us_max = dt
-                    tick_max_at = (elapsed, ctrl.protocol.name)
+                figures.tick(ctrl, now, elapsed)
                 ctrl.idle(now)
                 if link is not None:
                     link.poll()
@@ -354,15 +208,7 @@ def main(opts_path=None):
                 errors.append("t=%d ms: %r" % (elapsed, e))
                 reboot("exception")
                 continue
-            ticks += 1
-            if collect_each:
-                used = gc.mem_alloc()
-                if used > heap_tick_peak:
-                    heap_tick_peak = used
-                gc.collect()
-                used = gc.mem_alloc()
-                if used > heap_live_peak:
-                    heap_live_peak = used
+            figures.tick_done()
             if (
                 opts.get("autostart", True)
                 and started_at[0] is not None
@@ -370,36 +216,13 @@ def main(opts_path=None):
             ):
                 started_at[0] = None
                 autostart(now)
-        hold.add(ctrl, world, elapsed, left)
+        figures.hold(ctrl, world, elapsed, left)
         if world.wdt_expired(now):
             reboot("wdt")
-        p = world.plant
-        if p.surface_c < min_surface:
-            min_surface = p.surface_c
-        if p.probe_c < min_probe:
-            min_probe = p.probe_c
-        if world.valve_is_open():
-            open_ms += period
-        if p.flow > 0.0:
-            flow_ms += period
-        if trace is not None and elapsed >= next_trace:
-            next_trace += trace_ms
-            trace.write(
-                "%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.4f,%.2f,%.3f,%s\n"
-                % (
-                    elapsed / 1000.0,
-                    p.surface_c,
-                    p.probe_c,
-                    p.probe2_c,
-                    p.aux_c,
-                    1 if world.valve_is_open() else 0,
-                    p.reservoir_fraction,
-                    p.supply_pressure_kpa,
-                    p.flow,
-                    ctrl.protocol.name if ctrl is not None else "OFF",
-                )
-            )
-        if ticks % 200 == 0:
+        figures.step(world, period)
+        if trace is not None:
+            trace.sample(elapsed, world, ctrl)
+        if figures.ticks % 200 == 0:
             gc.collect()
 
     wall_us = time.ticks_diff(time.ticks_us(), t_start_wall)
@@ -429,18 +252,13 @@ def main(opts_path=None):
         "plant": p.name,
         "seed": seed,
         "duration_s": duration_ms / 1000.0,
-        "ticks": ticks,
         "period_ms": period,
         "wall_s": wall_us / 1e6,
         "speed_x": (duration_ms * 1000.0 / wall_us) if wall_us > 0 else 0,
         "resets": resets,
         "errors": errors,
         "surface_c": p.surface_c,
-        "min_surface_c": min_surface,
-        "min_probe_c": min_probe,
-        "valve_open_s": open_ms / 1000.0,
         "valve_cycles": world.valve_cycles,
-        "cryogen_flow_s": flow_ms / 1000.0,
         "valve_flow_s": world.flow_ms / 1000.0,
         "uncommanded_flow_s": world.uncommanded_ms / 1000.0,
         "reservoir_fraction": p.reservoir_fraction,
@@ -448,17 +266,9 @@ def main(opts_path=None):
         "events": [[t, str(n)] for t, n in world.log],
         "scenario_done": world.scenario.done() if world.scenario is not None else None,
         "status": status,
-        # the TUNE phase's outcome (engineer workflow in virtual time: bench)
-        "autotune": _autotune(ctrl),
-        "hold": hold.summary(),
-        "heap_tick_peak": heap_tick_peak if collect_each else None,
-        "heap_live_peak": heap_live_peak if collect_each else None,
-        "heap_size": gc.mem_alloc() + gc.mem_free(),
-        "tick_us_mean": tick_us_sum / ticks if ticks else 0,
-        "tick_us_max": tick_us_max,
-        "tick_max_at": tick_max_at,
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
+    summary.update(figures.summary(ctrl))
     # Streamed: the summary as one string does not fit a small board's heap.
     sys.stdout.write(MARK)
     json.dump(summary, sys.stdout)
