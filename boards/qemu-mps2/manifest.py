@@ -15,6 +15,7 @@ for _name in (
     "isr",
     "thermocouples",
     "valves",
+    "pressure",
     "timers",
     "panel",
     "persist",
