@@ -12,8 +12,8 @@ work whatever arrives:
   the next newline and answered with ``E_TOO_LONG``),
 * emits at most one telemetry frame when due,
 * writes what the output stream accepts from a preallocated ring
-  (``stream_out.write`` returns the bytes taken, may take fewer; frames that
-  do not fit are dropped and counted, never waited for).
+  (``cryo.link.outbox``; frames that do not fit are dropped and counted,
+  never waited for).
 
 An idle ``poll()`` (nothing to read, nothing due) allocates nothing. Every
 rejected input gets an error reply and increments ``errors[code]``; nothing
@@ -29,37 +29,13 @@ from micropython import const
 from cryo.link import files
 from cryo.link import messages as m
 from cryo.link.errors import AuthFailed, Denied, Locked, NotNow
-from cryo.link.framing import FrameError, encode, payload_length
+from cryo.link.framing import FrameError, encode, json_safe, payload_length
+from cryo.link.outbox import Outbox
 from cryo.link.parser import parse
 
 _RX_CHUNK = const(64)
-_RX_BUDGET = const(576)
-_INF = float("inf")  # bytes scanned per poll: one MAX_LINE frame + slack
+_RX_BUDGET = const(576)  # bytes scanned per poll: one MAX_LINE frame + slack
 _NL = const(0x0A)
-
-
-def _clean(x, nd=3):
-    """A JSON-safe copy of a value: nan/inf -> None, floats rounded.
-
-    ``nd`` decimals for status/telemetry (compact frames); ``nd=None``
-    keeps 7 significant digits (float32 precision) for parameters and
-    tuning results, where small gains must survive the round trip.
-    """
-    t = type(x)
-    if t is float:
-        if x != x or x in (_INF, -_INF):
-            return None
-        if nd is None:
-            return float("%.7g" % x)
-        return round(x, nd)
-    if t is dict:
-        out = {}
-        for k in x:
-            out[k] = _clean(x[k], nd)
-        return out
-    if t is list or t is tuple:
-        return [_clean(v, nd) for v in x]
-    return x
 
 
 class CommandChannel:
@@ -81,10 +57,7 @@ class CommandChannel:
         self._rx = bytearray(_RX_CHUNK)
         self._rx_pos = 0
         self._rx_len = 0
-        self._tx = bytearray(tx_size)
-        self._tx_mv = memoryview(self._tx)
-        self._tx_start = 0
-        self._tx_end = 0
+        self._tx = Outbox(tx_size)
         self._tel_period = 0  # ms, 0 = off
         self._tel_due = 0
         self.tel_seq = 0
@@ -118,8 +91,7 @@ class CommandChannel:
 
     def _poll(self):
         busy = False
-        if self._tx_end != self._tx_start:
-            self._flush()
+        self.tx_bytes += self._tx.flush(self._out)
         budget = _RX_BUDGET
         while budget > 0:
             if self._rx_pos >= self._rx_len:
@@ -142,8 +114,7 @@ class CommandChannel:
             if self._clock.diff(now, self._tel_due) >= 0:
                 self._telemetry(now)
                 busy = True
-        if self._tx_end != self._tx_start:
-            self._flush()
+        self.tx_bytes += self._tx.flush(self._out)
         return busy
 
     @property
@@ -235,7 +206,7 @@ class CommandChannel:
 
     def _dispatch(self, cmd, args):
         if cmd == "status":
-            return {"status": _clean(self._ctl.status())}
+            return {"status": json_safe(self._ctl.status())}
         if cmd == "telemetry":
             return self._cmd_telemetry(args)
         if cmd == "get":
@@ -268,7 +239,7 @@ class CommandChannel:
         if cmd in m.FILE_COMMANDS:
             return self._files(cmd, args)
         if cmd == "ack":
-            return {"result": _clean(self._call("ack_fault", role))}
+            return {"result": json_safe(self._call("ack_fault", role))}
         if cmd == "service":
             unlock = 0
             if self._auth is not None:
@@ -278,7 +249,7 @@ class CommandChannel:
             self._call("request_service_mode", role)
             self.unlock_s = unlock
             return {"service": True, "unlock_s": unlock}
-        return {"saved": _clean(self._call("save_config", role))}  # save
+        return {"saved": json_safe(self._call("save_config", role))}  # save
 
     def _files(self, cmd, args):
         if cmd == "read":
@@ -321,11 +292,11 @@ class CommandChannel:
         return {"rate_hz": round(1000 / p, 3) if p else 0, "period_ms": p}
 
     def _cmd_get(self, name):
-        return {"name": name, "value": _clean(self._call("get_param", name), None)}
+        return {"name": name, "value": json_safe(self._call("get_param", name), None)}
 
     def _cmd_set(self, name, value, role):
         applied = self._call("set_param", name, value, role)
-        return {"name": name, "value": _clean(applied, None)}
+        return {"name": name, "value": json_safe(applied, None)}
 
     def _cmd_run(self, cmd, args):
         action = args["action"]
@@ -354,7 +325,7 @@ class CommandChannel:
     def _run_status(self, base):
         # A recorded trace (up to minutes of samples) would not fit a frame;
         # the host records the response from telemetry instead.
-        st = _clean(self._call(base + "_status"), None)
+        st = json_safe(self._call(base + "_status"), None)
         if type(st) is dict and "trace" in st:
             tr = st.pop("trace")
             st["trace_len"] = len(tr) if type(tr) is list else 0
@@ -383,7 +354,7 @@ class CommandChannel:
             self._tel_due = self._clock.add(now, self._tel_period)  # fell behind: no burst
         self.tel_seq += 1
         try:
-            obj = _clean(self._ctl.status())
+            obj = json_safe(self._ctl.status())
         except Exception:  # noqa: BLE001 - telemetry must not stop the loop
             self.internal += 1
             return
@@ -399,7 +370,7 @@ class CommandChannel:
                 {"id": obj.get("id"), "ok": False, "err": m.E_INTERNAL, "msg": "unencodable reply"}
             )
         n = len(frame)
-        cap = len(self._tx)
+        cap = self._tx.size
         if n > cap and "ok" in obj:  # a reply that can never fit: say so, don't go silent
             self.internal += 1
             frame = encode(
@@ -410,30 +381,5 @@ class CommandChannel:
                     "msg": "reply of %d bytes exceeds the %d-byte frame limit" % (n, cap),
                 }
             )
-            n = len(frame)
-        if cap - self._tx_end < n and self._tx_start:
-            # compact: move pending bytes to the front
-            pending = self._tx_end - self._tx_start
-            self._tx[0:pending] = self._tx_mv[self._tx_start : self._tx_end]
-            self._tx_start = 0
-            self._tx_end = pending
-        if cap - self._tx_end < n:
+        if not self._tx.put(frame):
             self.tx_dropped += 1
-            return
-        self._tx[self._tx_end : self._tx_end + n] = frame
-        self._tx_end += n
-
-    def _flush(self):
-        # Write until the stream takes nothing more; bounded by the ring size.
-        while self._tx_start < self._tx_end:
-            try:
-                w = self._out.write(self._tx_mv[self._tx_start : self._tx_end])
-            except OSError:
-                w = 0
-            if not w:
-                break
-            self._tx_start += w
-            self.tx_bytes += w
-        if self._tx_start >= self._tx_end:
-            self._tx_start = 0
-            self._tx_end = 0

@@ -20,6 +20,7 @@ from cryo.link import messages as m
 
 _STAR = const(0x2A)
 _CR = const(0x0D)
+_INF = float("inf")
 
 
 class FrameError(Exception):
@@ -106,3 +107,28 @@ def encode(obj):
     obj["v"] = m.VERSION
     payload = json.dumps(obj, separators=(",", ":")).encode()
     return payload + (b"*%08x\n" % crc32(payload))
+
+
+def json_safe(x, nd=3):
+    """A copy of a value JSON can carry: nan/inf -> None (JSON has
+    neither), floats rounded.
+
+    ``nd`` decimals for status/telemetry (compact frames); ``nd=None``
+    keeps 7 significant digits (float32 precision) for parameters and
+    tuning results, where small gains must survive the round trip.
+    """
+    t = type(x)
+    if t is float:
+        if x != x or x in (_INF, -_INF):
+            return None
+        if nd is None:
+            return float("%.7g" % x)
+        return round(x, nd)
+    if t is dict:
+        out = {}
+        for k in x:
+            out[k] = json_safe(x[k], nd)
+        return out
+    if t is list or t is tuple:
+        return [json_safe(v, nd) for v in x]
+    return x

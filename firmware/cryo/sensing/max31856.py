@@ -19,6 +19,9 @@ always applies (the reasons are in docs/sensing.md):
   ``verify_every`` collects the whole configuration is read back and
   rewritten if it differs (a brown-out resets CR0 to 00h: OC detection off).
 
+The settings are checked and encoded once, into the CR0..CJTO image, by
+``cryo.sensing.max31856_config``, with the conversion times they imply.
+
 Raw codes: ``tc_code`` signed 19-bit, 0.0078125 °C/LSB (1/128 °C);
 ``cj_code`` signed 14-bit, 0.015625 °C/LSB (1/64 °C). ``start``, ``ready``,
 ``collect`` and ``poll`` are allocation-free.
@@ -40,34 +43,21 @@ from cryo.sensing.faults import (  # noqa: F401 - re-exported for callers
     FAULT_TC_RANGE,
     FAULT_TIMEOUT,
 )
+from cryo.sensing.max31856_config import TC_RANGE_C, conversion_ms, register_image
 
 TC_LSB_C = 0.0078125  # °C per tc_code LSB
 CJ_LSB_C = 0.015625  # °C per cj_code LSB
 TC_CODES_PER_C = 128
 
-# Registers (read address; write = address | 0x80).
+# Registers the conversion cycle uses (read address; write = address | 0x80);
+# the configuration registers are cryo.sensing.max31856_config's.
 _REG_CR0 = const(0x00)
-_REG_CR1 = const(0x01)
-_REG_MASK = const(0x02)
-_REG_CJHF = const(0x03)
-_REG_CJLF = const(0x04)
-_REG_LTHFTH = const(0x05)
-_REG_LTHFTL = const(0x06)
-_REG_LTLFTH = const(0x07)
-_REG_LTLFTL = const(0x08)
-_REG_CJTO = const(0x09)
-_REG_CJTH = const(0x0A)
-_REG_SR = const(0x0F)
+_REG_CJTH = const(0x0A)  # CJTH CJTL LTCBH LTCBM LTCBL SR: one 6-byte read
 _WRITE = const(0x80)
 
 # CR0 bits
-_CR0_CMODE = const(0x80)
 _CR0_1SHOT = const(0x40)
-_CR0_OCFAULT_SHIFT = const(4)
-_CR0_CJ = const(0x08)
-_CR0_FAULT = const(0x04)  # 1 = interrupt (latched) mode
 _CR0_FAULTCLR = const(0x02)
-_CR0_50HZ = const(0x01)
 
 # SR bits
 _SR_CJRANGE = const(0x80)
@@ -90,29 +80,6 @@ _F_CJ_HIGH = const(0x0400)
 _F_CJ_LOW = const(0x0800)
 _F_TIMEOUT = const(0x1000)
 _F_CONFIG = const(0x2000)
-
-_N_CFG = const(10)  # CR0..CJTO
-
-# CR1 thermocouple type codes (DS56 p.20).
-TC_TYPES = {"B": 0, "E": 1, "J": 2, "K": 3, "N": 4, "R": 5, "S": 6, "T": 7}
-# CR1 AVGSEL codes.
-AVERAGING = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4}
-# Type ranges of the LUT (Table 1), °C: below/above -> TC Range, clamped.
-TC_RANGE_C = {"K": (-200.0, 1372.0), "T": (-200.0, 400.0)}
-
-# One-shot conversion time (DS56): 143/169 ms typ, 155/185 ms max at 60/50 Hz,
-# + (samples-1) x 33.33/40 ms, + open-circuit test (Table 4, CJ sensor on).
-CONV_TYP_MS = {60: 143, 50: 169}
-CONV_MAX_MS = {60: 155, 50: 185}
-AVG_EXTRA_TYP_MS = {60: 33, 50: 40}
-AVG_EXTRA_MAX_MS = {60: 34, 50: 40}
-OC_TEST_TYP_MS = (0, 13, 33, 113)
-OC_TEST_MAX_MS = (0, 15, 37, 125)
-
-
-def _s8(v, name, lo, hi):
-    if not (lo <= v <= hi):
-        raise ValueError("%s %r out of range: allowed %g to %g" % (name, v, lo, hi))
 
 
 class MAX31856:
@@ -156,23 +123,19 @@ class MAX31856:
         clock=None,
         spi_mode_switch=False,
     ):
-        if tc_type not in TC_RANGE_C:
-            raise ValueError("unknown thermocouple type %r: allowed 'K' or 'T'" % (tc_type,))
-        if averaging not in AVERAGING:
-            raise ValueError("averaging %r not allowed: use 1, 2, 4, 8 or 16" % (averaging,))
-        if mains_hz not in (50, 60):
-            raise ValueError("mains_hz %r not allowed: use 50 or 60" % (mains_hz,))
-        if oc_mode not in (1, 2, 3):
-            raise ValueError(
-                "oc_mode %r not allowed: use 1, 2 or 3 (open-circuit detection "
-                "must stay enabled)" % (oc_mode,)
-            )
-        _s8(tc_low_c, "tc_low_c", -2048.0, 2047.9375)
-        _s8(tc_high_c, "tc_high_c", -2048.0, 2047.9375)
-        _s8(cj_low_c, "cj_low_c", -128, 127)
-        _s8(cj_high_c, "cj_high_c", -128, 127)
-        _s8(cj_offset_c, "cj_offset_c", -8.0, 7.9375)
-        _s8(fault_mask, "fault_mask", 0, 0xFF)
+        cfg = register_image(
+            tc_type=tc_type,
+            averaging=averaging,
+            mains_hz=mains_hz,
+            oc_mode=oc_mode,
+            latched=latched,
+            tc_low_c=tc_low_c,
+            tc_high_c=tc_high_c,
+            cj_low_c=cj_low_c,
+            cj_high_c=cj_high_c,
+            cj_offset_c=cj_offset_c,
+            fault_mask=fault_mask,
+        )
         self._spi = spi
         self._cs = cs
         self.tc_type = tc_type
@@ -185,43 +148,15 @@ class MAX31856:
         self.verify_every = verify_every
         self._clock = clock
         self._mode_switch = spi_mode_switch
-        cr0 = oc_mode << _CR0_OCFAULT_SHIFT
-        if latched:
-            cr0 |= _CR0_FAULT
-        if mains_hz == 50:
-            cr0 |= _CR0_50HZ
-        cr1 = (AVERAGING[averaging] << 4) | TC_TYPES[tc_type]
-        tch = int(round(tc_high_c * 16)) & 0xFFFF
-        tcl = int(round(tc_low_c * 16)) & 0xFFFF
-        cfg = bytearray(1 + _N_CFG)
-        cfg[0] = _WRITE | _REG_CR0
-        cfg[1 + _REG_CR0] = cr0
-        cfg[1 + _REG_CR1] = cr1
-        cfg[1 + _REG_MASK] = fault_mask
-        cfg[1 + _REG_CJHF] = int(cj_high_c) & 0xFF
-        cfg[1 + _REG_CJLF] = int(cj_low_c) & 0xFF
-        cfg[1 + _REG_LTHFTH] = tch >> 8
-        cfg[1 + _REG_LTHFTL] = tch & 0xFF
-        cfg[1 + _REG_LTLFTH] = tcl >> 8
-        cfg[1 + _REG_LTLFTL] = tcl & 0xFF
-        cfg[1 + _REG_CJTO] = int(round(cj_offset_c * 16)) & 0xFF
         self._cfg = cfg  # the whole configuration as one multibyte write
-        self._start_buf = bytearray((_WRITE | _REG_CR0, cr0 | _CR0_1SHOT, cr1))
+        cr0 = cfg[1]
+        self._start_buf = bytearray((_WRITE | _REG_CR0, cr0 | _CR0_1SHOT, cfg[2]))  # CR0, CR1
         self._clr_buf = bytearray((_WRITE | _REG_CR0, cr0 | _CR0_FAULTCLR))
         self._addr = bytearray(1)
         self._rx1 = bytearray(1)
         self._rx6 = bytearray(6)  # CJTH CJTL LTCBH LTCBM LTCBL SR
-        self._rxcfg = bytearray(_N_CFG)
-        self.conv_typ_ms = (
-            CONV_TYP_MS[mains_hz]
-            + (averaging - 1) * AVG_EXTRA_TYP_MS[mains_hz]
-            + OC_TEST_TYP_MS[oc_mode]
-        )
-        self.conv_max_ms = (
-            CONV_MAX_MS[mains_hz]
-            + (averaging - 1) * AVG_EXTRA_MAX_MS[mains_hz]
-            + OC_TEST_MAX_MS[oc_mode]
-        )
+        self._rxcfg = bytearray(len(cfg) - 1)
+        self.conv_typ_ms, self.conv_max_ms = conversion_ms(mains_hz, averaging, oc_mode)
         self._timeout_ms = 2 * self.conv_max_ms
         self.tc_code = 0
         self.cj_code = 0
@@ -270,7 +205,7 @@ class MAX31856:
         cfg = self._cfg
         ok = (rx[0] & ~(_CR0_1SHOT | _CR0_FAULTCLR)) & 0xFF == cfg[1]
         i = 1
-        while i < _N_CFG:
+        while i < len(rx):
             if rx[i] != cfg[1 + i]:
                 ok = False
             i += 1

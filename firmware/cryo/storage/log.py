@@ -10,8 +10,9 @@ holds framed records and 16-byte samples (``cryo.storage.records``). The
 files, their rotation within ``max_bytes`` and the room left are
 ``cryo.storage.segment_store``'s job; the readers that walk a log folder
 (here and on the host) are in ``cryo.storage.segments``; what waits in
-RAM for the flash is ``cryo.storage.pending``'s. This module decides what
-is written: sessions, samples, events and their statistics
+RAM for the flash is ``cryo.storage.pending``'s; the session's time base
+and sample cadence are ``cryo.storage.session_clock``'s. This module decides
+what is written: sessions, samples, events and their statistics
 (``cryo.storage.session_stats``).
 
 Durability (docs/storage.md, "Commit policy"). littlefs makes file data
@@ -40,21 +41,12 @@ from cryo.storage import records as R
 from cryo.storage import segments as S
 from cryo.storage.pending import Pending
 from cryo.storage.segment_store import SegmentStore
+from cryo.storage.session_clock import SessionClock
 from cryo.storage.session_stats import UNKNOWN, SessionStats, unknown_summary
 
 _LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 _EVENT_RESERVE = 64  # events budgeted per session by has_room_for
 _PENDING = 8  # events one tick may leave for the idle point (a FREEZE entry writes 3)
-
-
-class _Elapsed:
-    """Without a clock ``now_ms`` is ms since the session began: no wrap."""
-
-    def diff(self, a, b):
-        return a - b
-
-    def add(self, t, delta):
-        return t + delta
 
 
 class LogFull(OSError):
@@ -95,9 +87,9 @@ class TreatmentLog:
             raise ValueError("log commit_every must be 1..100 samples, got %r" % (commit_every,))
         self.root = root
         self.clock = clock
-        self._ticks = clock if clock is not None else _Elapsed()
         self.sample_hz = sample_hz
         self.period_ms = 1000 // sample_hz
+        self._time = SessionClock(clock, self.period_ms)
         self.overwrite_unpulled = overwrite_unpulled
         self.commit_every = commit_every
         self._ram = Pending(commit_every, _PENDING)
@@ -106,7 +98,7 @@ class TreatmentLog:
         self.full = False
         self.rejected_bytes = 0  # damaged bytes seen while scanning at open
         self.recovered = None  # session number closed as interrupted at open
-        self.stats = SessionStats()  # the open session's summary statistics
+        self.stats = SessionStats(self.period_ms)  # the open session's summary statistics
         F.makedirs(root)
         self._store = SegmentStore(
             root, segment_bytes, max_bytes // segment_bytes, overwrite_unpulled, rtc
@@ -124,26 +116,13 @@ class TreatmentLog:
     def _open(self):
         self.session = 0  # last session number started
         self.active = False
-        self._reset_stats()
-        store = self._store
         # The newest segment holding a valid record gives seq/session state.
-        i = store.count() - 1
-        while i >= 0:
-            data = store.read(i)
-            tail = S.scan_tail(data)
-            self.rejected_bytes += tail["rejected"]
-            if tail["last_seq"] < 0:
-                # Nothing committed in it (cut while the segment was created).
-                store.discard(i)
-                i -= 1
-                continue
+        tail, rejected = self._store.recover()
+        self.rejected_bytes += rejected
+        if tail is not None:
             self.session = tail["session"]
             self.active = tail["active"]
-            # Append to the newest segment only if it is intact.
-            intact = not tail["damaged"] and i == store.count() - 1
-            store.resume(i, len(data), tail["last_seq"], intact)
-            break
-        store.track(self.session, self.active)
+        self._store.track(self.session, self.active)
         if self.active:
             try:
                 self._close_interrupted(tail["last_t"], tail["tail_damaged"])
@@ -160,8 +139,7 @@ class TreatmentLog:
         if values is None:  # header rotated away: statistics unknown
             values = unknown_summary(self.session, last_t)
         values["outcome"] = R.OUTCOME_DAMAGED if damaged else R.OUTCOME_INTERRUPTED
-        self._t0 = 0
-        self._t_last = values["duration_ms"]
+        self._time.note(values["duration_ms"])
         if not damaged:
             self.event(R.EV_INTERRUPTED, 0, 0)  # at the last committed time
             if values["events"] != UNKNOWN:
@@ -169,12 +147,6 @@ class TreatmentLog:
         self._write_frame(R.TYPE_SUMMARY, values)
         self.active = False
         self._store.track(self.session, False)
-
-    def _reset_stats(self, target_cc=0):
-        self._t0 = 0
-        self._t_last = 0
-        self._next_due = 0
-        self.stats.begin(self.period_ms, target_cc)
 
     # -- writing --
 
@@ -258,9 +230,8 @@ class TreatmentLog:
             self.full = True
             raise LogFull("treatment log full: no segment can be deleted")
         values["sample_hz"] = self.sample_hz
-        self._reset_stats(values.get("target_cc", 0))
-        self._t0 = now_ms
-        self._next_due = now_ms
+        self.stats.begin(self.period_ms, values.get("target_cc", 0))
+        self._time.start(now_ms)
         self.session += 1
         self.active = True
         self._store.track(self.session, True)
@@ -274,11 +245,6 @@ class TreatmentLog:
         self._store.refresh_room(False)
         return self.session
 
-    def _t(self, now_ms):
-        if self.clock is None:
-            return now_ms
-        return self.clock.diff(now_ms, self._t0)
-
     def sample(self, now_ms, tissue_cc, aux_dc, setpoint_dc, demand_pct, valve, phase):
         """Record one sample if due (``sample_hz``); integer arguments only.
 
@@ -290,13 +256,9 @@ class TreatmentLog:
         """
         if not self.active:
             return False
-        c = self._ticks
-        if c.diff(now_ms, self._next_due) < 0:
+        if not self._time.due(now_ms):
             return False
-        self._next_due = c.add(self._next_due, self.period_ms)
-        if c.diff(now_ms, self._next_due) >= 0:
-            self._next_due = c.add(now_ms, self.period_ms)  # fell behind
-        t = self._t(now_ms)
+        t = self._time.at(now_ms)
         ram = self._ram
         if ram.n == 0:
             if self.full:  # do not retry rotation every sample; mark_pulled clears it
@@ -311,7 +273,7 @@ class TreatmentLog:
         if ram.add_sample(seq, t, tissue_cc, aux_dc, setpoint_dc, demand_pct, valve, phase):
             ram.write_samples(self._store)  # no idle point came: commit here
             self._store.commit()
-        self._t_last = t
+        self._time.note(t)
         self.stats.sample(tissue_cc, valve)
         return True
 
@@ -334,10 +296,10 @@ class TreatmentLog:
         if not self.active:
             t = 0
         elif now_ms is None:
-            t = self._t_last
+            t = self._time.last
         else:
-            t = self._t(now_ms)
-            self._t_last = t
+            t = self._time.at(now_ms)
+            self._time.note(t)
         self.stats.event(code, arg)
         if not commit and self._ram.add_event(t, code, arg, arg2):
             return
@@ -352,7 +314,7 @@ class TreatmentLog:
         """
         if not self.active:
             raise ValueError("no session is open")
-        duration = self._t_last if now_ms is None else self._t(now_ms)
+        duration = self._time.last if now_ms is None else self._time.at(now_ms)
         values = self.stats.summary(self.session, duration)
         values["outcome"] = R.OUTCOME_COMPLETED
         if summary:

@@ -68,28 +68,33 @@ class SegmentStore:
     def _path(self, n):
         return F.join(self.root, S.seg_name(n))
 
-    # -- recovery at open (TreatmentLog walks the newest segments) --
+    # -- recovery at open --
 
-    def count(self):
-        return len(self._segs)
+    def recover(self):
+        """Find where the log ends after a reset or power cut: delete the
+        newest segments holding no committed record (cut while being
+        created), then continue after the newest that holds one, appending
+        to it only if it is intact (a damaged end starts a new segment).
 
-    def read(self, i):
-        """Bytes of the i-th segment (oldest first)."""
-        return F.read_file(self._path(self._segs[i]))
-
-    def discard(self, i):
-        """Delete the i-th segment (nothing committed in it)."""
-        os.remove(self._path(self._segs[i]))
-        self._segs.pop(i)
-
-    def resume(self, i, size, last_seq, append):
-        """Continue after the i-th segment's last record (``last_seq``);
-        ``append``: its end is intact, so the next record may follow it."""
-        self._cur = self._segs[i]
-        self._size = size
-        self._need_new = not append
-        self.next_seq = last_seq + 1
-        self.committed_seq = last_seq
+        Returns that segment's ``segments.scan_tail`` dict (None: no record
+        anywhere) and the damaged bytes seen on the way.
+        """
+        rejected = 0
+        while self._segs:
+            n = self._segs[-1]
+            data = F.read_file(self._path(n))
+            tail = S.scan_tail(data)
+            rejected += tail["rejected"]
+            if tail["last_seq"] >= 0:
+                self._cur = n
+                self._size = len(data)
+                self._need_new = tail["damaged"]
+                self.next_seq = tail["last_seq"] + 1
+                self.committed_seq = tail["last_seq"]
+                return tail, rejected
+            os.remove(self._path(n))
+            self._segs.pop()
+        return None, rejected
 
     def names_since(self, session):
         """Segment names that may hold ``session``'s records: walks back from
