@@ -1,11 +1,26 @@
 # boot.py: runs first after every reset (power-up, machine.reset, watchdog,
 # soft reset). Order matters:
+#   0. Ctrl-C off, so nothing typed on the console can stop step 1 or skip
+#      the lock of step 2b (on again in 2b on a development device);
 #   1. valves closed before anything else (soft reset keeps pin levels);
 #   2. flash mounted where the board definition says (flash_root: "/", the
 #      pyboard "/flash"), checked in the mount table;
 #   3. app selection (A/B slot verification, cryo.app.select_app).
 # boot.py and main.py share one global namespace on MicroPython boards, so
 # main.py finds BOOT (dict) and APP (the select_app result or None) here.
+
+# 0. Two straight-line statements: the VM raises a pending KeyboardInterrupt
+# only at a jump, so a Ctrl-C that arrived before them (during the port's
+# start-up or the compile of this file) surfaces at the loop below, where it
+# is caught; after them no new one is taken.
+import micropython as _mp
+
+_mp.kbd_intr(-1)
+try:
+    for _i in range(2):
+        pass
+except KeyboardInterrupt:
+    pass
 
 # 1. Safe state first: minimal code, nothing else imported before it.
 _closed = False
@@ -29,8 +44,8 @@ try:
 except Exception as _e:  # noqa: BLE001 - main.py then runs without storage: STORAGE blocks treatment
     print("boot: flash not mounted:", _e)
 
-# 2b. A provisioned device (docs/security.md) is locked: Ctrl-C off from here
-# on, and a reset timer that main.py cancels when it starts (cryo.link.unlock:
+# 2b. A provisioned device (docs/security.md) is locked: Ctrl-C stays off,
+# and a reset timer that main.py cancels when it starts (cryo.link.unlock:
 # the board never idles at an open REPL unless a service unlock runs).
 _locked = False
 try:
@@ -42,10 +57,9 @@ try:
     _locked = True
 except OSError:
     pass  # a development device: the console stays open, BOOT as before
-if _locked:
-    import micropython as _mp
-
-    _mp.kbd_intr(-1)
+if not _locked:
+    _mp.kbd_intr(3)  # a development device: the console is open again
+else:
     BOOT["locked"] = True
     try:
         from cryo.clock import BoardClock as _Clock

@@ -15,10 +15,23 @@ the loop with the valves closed and leaves the REPL to the service tools.
 
 import micropython
 
+# Ctrl-C off before anything else. The port turns it on for every file it
+# runs (pyexec), boot.py's setting included; interrupted in the imports
+# below, main.py would end into an open REPL on a locked device. Two
+# straight-line statements: a Ctrl-C that came earlier is raised at the
+# first jump, in the loop, and caught there. main() opens the console again
+# on a development device.
+micropython.kbd_intr(-1)
+try:
+    for _i in range(2):
+        pass
+except KeyboardInterrupt:
+    pass
+
 if hasattr(micropython, "alloc_emergency_exception_buf"):  # absent on the unix port
     micropython.alloc_emergency_exception_buf(100)
 
-from cryo import paths
+from cryo import paths  # noqa: E402 - after Ctrl-C is off
 
 CONFIG_PATH = paths.on_flash(paths.CONFIG_PATH)
 LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
@@ -216,9 +229,9 @@ def provisioned():
 def main(board=None, app=None):
     locked = provisioned()
     if locked:
-        if hasattr(micropython, "kbd_intr"):
-            micropython.kbd_intr(-1)
         _lock_again()
+    else:
+        micropython.kbd_intr(3)  # a development device: Ctrl-C stops the loop
     ctl = None
     unlocked = False
     try:
@@ -242,8 +255,7 @@ def main(board=None, app=None):
         finally:
             if locked and not unlocked:
                 _halt()  # never returns: no REPL on a locked device
-            if hasattr(micropython, "kbd_intr"):
-                micropython.kbd_intr(3)
+            micropython.kbd_intr(3)
 
 
 def _lock_again():

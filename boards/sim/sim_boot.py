@@ -9,15 +9,21 @@
 #    boards/sim at /sim (stand-ins for frozen modules);
 # 3. run boot.py, then main.py (skipped after a soft reset from the raw
 #    REPL, as on real boards), in one shared global namespace.
-import json as _json
-import os
-import sys
+import micropython as _mp
 
-import plant as _plant
-import scenario as _scenario
-import vboard as _vboard
+# The ROM takes no Ctrl-C (boot.py decides when the console opens). The
+# relay delivers none before the ROM says so on the control pipe ("K").
+_mp.kbd_intr(-1)
 
-from cryo.clock import BoardClock as _BoardClock
+import json as _json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+import plant as _plant  # noqa: E402
+import scenario as _scenario  # noqa: E402
+import vboard as _vboard  # noqa: E402
+
+from cryo.clock import BoardClock as _BoardClock  # noqa: E402
 
 
 def _env(k, d=None):
@@ -63,9 +69,7 @@ def _rom_boot():
             w.panel.poll(w, clock.ticks_ms(), True)
         except OSError as e:
             print("sim: front panel not readable:", repr(e))
-    fd = _env("SIM_CTRL_FD")
-    if fd is not None:
-        w.ctrl = open("/dev/fd/" + fd, "wb")
+    w.ctrl = _ctrl
     if _env("SIM_SCENARIO"):
         # scenario time counts from the first power-up (SIM_T0_MS, the
         # relay's CLOCK_MONOTONIC = the unix port's ticks_ms), not from
@@ -97,11 +101,26 @@ def _find(name):
 
 
 def _run(path):
-    with open(path) as f:
-        code = f.read()
-    exec(compile(code, path, "exec"), globals())
+    """As a port's pyexec_file: Ctrl-C on while the file runs, off after it;
+    an exception (a Ctrl-C included) is printed and the boot goes on; only
+    SystemExit ends it."""
+    try:
+        with open(path) as f:
+            code = compile(f.read(), path, "exec")
+        _mp.kbd_intr(3)
+        exec(code, globals())
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - reported, as the ports do
+        sys.print_exception(e)
+    finally:
+        _mp.kbd_intr(-1)
 
 
+_ctrl = None
+if _env("SIM_CTRL_FD") is not None:
+    _ctrl = open("/dev/fd/" + _env("SIM_CTRL_FD"), "wb")
+    _ctrl.write(b"K\n")  # console ready: Ctrl-C now as the firmware sets it
 _world = _rom_boot()
 _mode = _env("SIM_RESET_MODE", "power")
 _p = _find("boot.py")

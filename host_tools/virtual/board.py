@@ -310,6 +310,8 @@ class VirtualBoard:
                 self._wdt_fed = time.monotonic()
             elif line == b"F":
                 self._wdt_fed = time.monotonic()
+            elif line == b"K":
+                self._ctrl_c.ready()
             elif line == b"R":
                 self._kill("reset")
             elif line == b"P":

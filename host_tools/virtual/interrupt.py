@@ -23,6 +23,11 @@ kernel's own SIGINT. A loop that never blocks is interrupted after
 ``WAIT_S`` regardless: the one case left asynchronous. Code that ends
 meanwhile gets the byte at its REPL.
 
+From the start of an interpreter until its ROM (``boards/sim/sim_boot.py``)
+reports on the control pipe that it turned Ctrl-C off, 0x03 is dropped: a
+board's ROM takes no Ctrl-C, and the unix port would otherwise interrupt its
+own start-up (or the CPython launcher in front of it) into an open REPL.
+
 Which mode the interpreter is in comes from the tty: its REPL puts it raw
 (``lflag`` 0) while reading a line and restores the mode it found while
 code runs; that mode carries ``RUNNING_MARK``, an inert flag (no ECHO).
@@ -109,7 +114,7 @@ def interrupt_at_safe_point(pid, futex=()) -> bool:
         except (OSError, ValueError, IndexError):
             nr = -1  # "running" (user space) or unreadable: not a safe point
         safe = nr >= 0 and nr not in futex
-        if safe:
+        if safe and sigint_caught(pid):  # still on: SIG_DFL would kill it
             sigint_main_thread(pid)
         return safe
     finally:
@@ -130,12 +135,14 @@ class CtrlC:
         self._futex = ()
         self._due = None
         self._held = b""
+        self._ready = False
 
     def attach(self, proc) -> bytes:
         """A new interpreter: a waiting Ctrl-C is answered by its start;
         returns the bytes that were held behind it."""
         self._proc = proc
         self._futex = futex_numbers(proc.pid)
+        self._ready = False
         self._due = None
         held, self._held = self._held, b""
         return held
@@ -144,9 +151,14 @@ class CtrlC:
         p = self._proc
         return p.pid if p is not None and p.poll() is None else None
 
+    def ready(self):
+        """The ROM turned Ctrl-C off: from now on the firmware's setting rules."""
+        self._ready = True
+
     def enabled(self) -> bool:
+        """Ctrl-C would interrupt the firmware now (False: drop the byte)."""
         pid = self._pid()
-        return pid is None or sigint_caught(pid)
+        return pid is None or (self._ready and sigint_caught(pid))
 
     def code_running(self) -> bool:
         return bool(termios.tcgetattr(self._fd)[3] & RUNNING_MARK)
@@ -171,7 +183,9 @@ class CtrlC:
             return b""
         pid = self._pid()
         if pid is not None:
-            if not exec_raw and not self.code_running():
+            if not self.enabled():
+                pass  # turned off meanwhile: dropped, as a board ignores it
+            elif not exec_raw and not self.code_running():
                 self._write_a(b"\x03")  # the code ended meanwhile: the REPL reads it
             elif time.monotonic() >= self._due:
                 sigint_main_thread(pid)  # a loop that never blocks

@@ -116,3 +116,29 @@ def test_raw_repl_soft_reset_without_a_running_unlock_restarts_locked(board):
     _wait_locked_controller(board)
     r = _mpremote(board, "exec", "print(1)", timeout=60)
     assert r.returncode != 0
+
+
+def test_ctrl_c_across_a_restart_opens_no_repl(board):
+    """Ctrl-C typed without pause while the board restarts (the interpreter
+    killed: a reset): the ROM, boot.py and main.py run in turn, and none of
+    them, nor the window between, drops to a REPL. On a real board the same
+    holds because boot.py's first statements turn Ctrl-C off before any
+    jump, where a Ctrl-C that came earlier would be raised (and is caught)."""
+    import os
+    import signal
+
+    from sim_harness import _children
+
+    (interp,) = _children(board.proc.pid)
+    seen = b""
+    with serial.Serial(board.port, timeout=0) as s:
+        os.kill(interp, signal.SIGKILL)
+        t_end = time.monotonic() + 6.0
+        while time.monotonic() < t_end:
+            s.write(b"\x03")
+            time.sleep(0.004)
+            seen += s.read(4096)
+    # the relay reports the killed interpreter's restart as a soft reboot
+    assert not any(m in seen for m in MARKS if m != b"soft reboot"), seen
+    _wait_locked_controller(board)
+    assert _children(board.proc.pid) != [interp]  # it did restart
