@@ -30,9 +30,10 @@ RENEW_MARGIN_S = 1.0  # renewed this long before the device's idle expiry
 
 
 class ReadSession:
-    def __init__(self, link, role: str):
+    def __init__(self, link, role: str, clock=time.monotonic):
         self.link = link
         self.role = role
+        self._clock = clock  # seconds, for the idle expiry
         self.opened = 0  # challenges asked (one for a pull nothing interrupted)
         self._auth = None  # (key, nonce hex) while a session is open
         self._seq = 0
@@ -47,7 +48,7 @@ class ReadSession:
         self._auth = (self.link.credentials.key(ch), ch["nonce"])
         self._seq = 0
         self._ttl = float(ch["ttl_s"])
-        self._used = time.monotonic()
+        self._used = self._clock()
         self.opened += 1
 
     def request(self, cmd: str, **fields) -> dict:
@@ -56,7 +57,7 @@ class ReadSession:
                 f"{cmd} cannot run in a read session (only {', '.join(msg.SESSION_COMMANDS)})"
             )
         wait = max(self.link.timeout, DEFAULT_TIMEOUT)
-        if self._auth is not None and time.monotonic() - self._used > self._ttl - RENEW_MARGIN_S:
+        if self._auth is not None and self._clock() - self._used > self._ttl - RENEW_MARGIN_S:
             self._auth = None  # idle: the device has ended it, or is about to
         renewed = False
         while True:
@@ -72,5 +73,5 @@ class ReadSession:
                 if e.code == msg.E_AUTH and not renewed:
                     continue  # the device ended the session: a new one, this request again
                 raise
-            self._used = time.monotonic()
+            self._used = self._clock()
             return reply

@@ -18,6 +18,7 @@ from host_tools.archive.pull import pull
 from host_tools.auth import Credentials
 from host_tools.device.files import LinkFiles
 from host_tools.device.link import Link
+from host_tools.device.readsession import ReadSession
 
 pytestmark = pytest.mark.sim
 
@@ -97,3 +98,24 @@ def test_locked_pull_in_one_session_and_its_frames_replayed(board, tmp_path):
         assert r["err"] == "E_AUTH" and "no open challenge" in r["msg"], r
     finally:
         w.close()
+
+
+def test_host_renews_an_idle_session_before_using_it(board):
+    now = [0.0]
+    rec = Recorder(board.port)
+    eng = Credentials(pins={"engineer": ENGINEER_PIN}, ask=False)
+    with Link(rec, timeout=3, credentials=eng) as link:
+        s = ReadSession(link, "engineer", clock=lambda: now[0])
+        replies = [s.request("read", path="audit.log", offset=0)]
+        opened = [s.opened]
+        now[0] = 28.5  # within ttl_s (30) less the margin: the same session
+        replies.append(s.request("read", path="audit.log", offset=0))
+        opened.append(s.opened)
+        now[0] = 58.0  # 29.5 s idle: renewed before it is used, no frame refused
+        replies.append(s.request("read", path="audit.log", offset=0))
+        opened.append(s.opened)
+        with pytest.raises(ValueError, match="cannot run in a read session"):
+            s.request("pulled", upto=0)
+    assert opened == [1, 1, 2] and all(r["ok"] and r["size"] > 0 for r in replies)
+    seqs = [_fields(f)["seq"] for f in _sent(rec, b'"cmd":"read"')]
+    assert seqs == [1, 2, 1]
