@@ -11,7 +11,9 @@ hash of each file it holds (``chk``), the bytes from an offset
 * :class:`LinkFiles`: a locked board through its running controller's
   read-only commands (``cryo.link.files``), every frame CRC-checked by the
   link and, on a provisioned board, authenticated for the engineer (PIN)
-  or service (key) role. The controller keeps running; no REPL opens.
+  or service (key) role: the reads in one read session
+  (``host_tools.device.readsession``), the ``pulled`` mark with its own
+  challenge. The controller keeps running; no REPL opens.
 
 :func:`pull_source` picks one for ``cryo logs pull``.
 """
@@ -27,6 +29,7 @@ from host_tools.errors import AccessDenied, DeviceError
 
 # isort: split
 from cryo.link import files as wire
+from cryo.link import messages as msg
 from cryo.storage.segments import PULLED
 
 SMALL_MAX = 16384  # state files hashed whole (larger: fetched whenever listed)
@@ -77,20 +80,28 @@ class LinkFiles:
     """A running controller's read path (``cryo.link.files``) over a ``Link``."""
 
     def __init__(self, link, role="engineer", hello=None):
+        from host_tools.device.readsession import ReadSession
+
         self.link = link
         self.port = link.port
         self.role = role
         self.retries = 0
+        self.session = ReadSession(link, role)
         self._hello = hello or link.hello()
         self._small = {}  # small files read whole by chk(): fetch() reuses them
 
     def _ask(self, cmd, **fields):
-        """One authenticated request, asked again if the line lost it (reads only)."""
+        """One authenticated request, asked again if the line lost it: the
+        reads in the read session, ``pulled`` (it changes state) with its
+        own single-use challenge (which ends the session)."""
         from host_tools.device.link import LinkError
 
         tries = 0
         while True:
             try:
+                if cmd in msg.SESSION_COMMANDS:
+                    return self.session.request(cmd, **fields)
+                self.session.end()
                 return self.link.authenticated(cmd, role=self.role, **fields)
             except LinkError as e:  # a refusal has a code; a lost frame has none
                 tries += 1

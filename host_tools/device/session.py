@@ -206,8 +206,12 @@ class Session:
         ``auth``): the challenge first, two round trips instead of three."""
         wait = max(self.timeout if timeout is None else timeout, DEFAULT_TIMEOUT)
         ch = self.request("challenge", wait, role=fields.get("role"))
-        obj = dict(fields, cmd=cmd)
-        reply = self._exchange(obj, wait, (self.credentials.key(ch), ch["nonce"]))
+        return self.signed(cmd, (self.credentials.key(ch), ch["nonce"]), wait, **fields)
+
+    def signed(self, cmd: str, auth, timeout: float | None = None, **fields) -> dict:
+        """``cmd`` signed with ``auth`` = (key, nonce hex) of a challenge
+        already answered: the reply, or the error it maps to."""
+        reply = self._exchange(dict(fields, cmd=cmd), timeout, auth)
         if not reply.get("ok"):
             raise error_for(reply)
         return reply

@@ -16,6 +16,19 @@ builds its frames with :func:`sign_payload`, the device checks them with
    outcome (a captured frame replayed finds no nonce), and refuses a nonce
    older than ``NONCE_MS``.
 
+A read session (``messages.SESSION``) lets one challenge authenticate a
+run of the read-only log commands (``messages.SESSION_COMMANDS``), so a
+pull costs one round trip per KiB instead of two. The challenge asks
+``"session": true`` (a role that may read the logs); each command then
+carries ``"seq": k``, k = 1, 2, 3, ..., and its MAC as in step 2 over the
+text holding that seq: the device accepts it when the MAC is right and k
+is exactly one more than the last accepted. A replayed or reordered frame
+carries a used seq, so it is refused like a wrong MAC. The session ends
+at the first failed check (MAC, seq, role), at any authenticated command
+that is not a sequenced read (``pulled``, ``set``, ...: those need their
+own single-use challenge), at a new challenge, after ``NONCE_MS`` without
+use, and at a reset (RAM only).
+
 Keys: operator and engineer use the verifier ``cryo.storage.roles`` keeps
 for their PIN (salted, iterated SHA-256; the device never needs the PIN,
 the host derives the verifier from what the user types). The service key
@@ -35,8 +48,9 @@ from binascii import hexlify, unhexlify
 from micropython import const
 
 from cryo.app.hmac256 import HMAC, equal, hmac_sha256
+from cryo.link import messages as m
 from cryo.link.backoff import Backoff
-from cryo.link.errors import AuthFailed, Locked
+from cryo.link.errors import AuthFailed, Denied, Locked
 from cryo.storage import roles as role_store
 
 MAGIC = "cryo-auth 1"
@@ -49,6 +63,7 @@ SUFFIX_LEN = const(75)  # len(FIELD_HEAD) + MAC_HEX + _TAIL
 SERVICE_ROLE = "service"
 _SERVICE_LABEL = b"cryo-service-key-v1:"
 _AUDIT_LABEL = b"cryo-audit-key-v1:"
+_SINGLE = const(-1)  # the open nonce serves one command (no read session)
 
 
 def service_key(master, device_id):
@@ -144,7 +159,9 @@ class Authenticator:
         self.backoff = backoff
         self._clock = clock
         self._nonce = None
-        self._issued = 0
+        self._issued = 0  # ticks of the challenge, or of the session's last use
+        self._last = _SINGLE  # a read session: the last seq accepted (0: none yet)
+        self._session_role = None
         self.problem = None
         self.accepted = 0
         self.refused = 0
@@ -155,8 +172,15 @@ class Authenticator:
         e = role_store.entry(self._roles, role)
         return None if e is None else e[2]
 
-    def challenge(self, role):
-        """A fresh nonce (replacing any open one) and what the host needs to derive its key."""
+    def challenge(self, role, session=False):
+        """A fresh nonce (replacing any open one, session or not) and what
+        the host needs to derive its key; ``session``: a read session."""
+        self._nonce = None
+        if session and not m.role_allows(role, m.SESSION_ROLE):
+            raise Denied(
+                "a read session needs role %s or higher (got %s): it serves the log reads"
+                % (m.SESSION_ROLE, role)
+            )
         wait = self.backoff.wait_ms()
         if wait:
             raise self._locked(wait)
@@ -173,6 +197,8 @@ class Authenticator:
             raise AuthFailed("this device has no service key: provision it again (cryo keys)")
         self._nonce = os.urandom(NONCE_BYTES)
         self._issued = self._clock.ticks_ms()
+        self._last = 0 if session else _SINGLE
+        self._session_role = role
         out["nonce"] = hexlify(self._nonce).decode()
         out["ttl_s"] = NONCE_MS // 1000
         return out
@@ -187,13 +213,15 @@ class Authenticator:
             fails,
         )
 
-    def verify(self, line, plen, cmd, role):
-        """Check the auth field of the frame ``line[:plen]`` for ``role``.
+    def verify(self, line, plen, cmd, role, seq=None):
+        """Check the auth field of the frame ``line[:plen]`` for ``role``
+        (``seq``: its place in a read session, None outside one).
 
         Raises AuthFailed / Locked; returns None when the command may run.
         """
         nonce = self._nonce
-        self._nonce = None  # single use, whatever happens next
+        self._nonce = None  # single use, whatever happens next (a session read puts it back)
+        last = self._last
         start = plen - SUFFIX_LEN
         mv = memoryview(line)
         text = bytes(mv[0:plen])
@@ -221,7 +249,9 @@ class Authenticator:
             why = "the challenge expired (answer within %d s)" % (NONCE_MS // 1000)
         elif key is None:
             why = "no credential for role %s on this device" % role
-        else:
+        elif last != _SINGLE or seq is not None:
+            why = self._session_problem(cmd, role, seq, last)
+        if why is None:
             h = HMAC(key, nonce)
             h.update(mv[0:start])
             h.update(b"}")
@@ -234,3 +264,25 @@ class Authenticator:
             raise AuthFailed("%s: authentication failed: %s" % (cmd, why))
         self.backoff.succeeded()
         self.accepted += 1
+        if seq is not None:  # the session goes on from this read, idle time from now
+            self._nonce = nonce
+            self._last = seq
+            self._issued = self._clock.ticks_ms()
+
+    def _session_problem(self, cmd, role, seq, last):
+        """Why a read session cannot serve this command (None: it can, MAC aside)."""
+        if last == _SINGLE:
+            return "'%s' belongs to a read session: ask 'challenge' with '%s' true" % (
+                m.SEQ,
+                m.SESSION,
+            )
+        if seq is None or cmd not in m.SESSION_COMMANDS:
+            return (
+                "the open challenge is a read session: it serves only %s, each with '%s'; "
+                "%s needs its own challenge" % (", ".join(m.SESSION_COMMANDS), m.SEQ, cmd)
+            )
+        if role != self._session_role:
+            return "the read session was opened for role %s, not %s" % (self._session_role, role)
+        if seq != last + 1:
+            return "%s %d out of order: the read session expects %d" % (m.SEQ, seq, last + 1)
+        return None

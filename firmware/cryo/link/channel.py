@@ -165,7 +165,8 @@ class CommandChannel:
             if self._auth is not None and m.needs_auth(cmd, args):
                 if "role" not in args:
                     raise FrameError(m.E_ARGS, "%s: missing field 'role'" % cmd)
-                self._auth.verify(self._line, payload_length(self._line, n), cmd, args["role"])
+                plen = payload_length(self._line, n)
+                self._auth.verify(self._line, plen, cmd, args["role"], args.get(m.SEQ))
             reply = self._dispatch(cmd, args)
         except FrameError as e:
             # parse() sets e.rid; a FrameError raised while dispatching keeps None.
@@ -228,7 +229,7 @@ class CommandChannel:
                     m.E_UNSUPPORTED,
                     "this device is not provisioned: its commands need no authentication",
                 )
-            return self._auth.challenge(args["role"])
+            return self._auth.challenge(args["role"], args.get(m.SESSION, False))
         if cmd == "stats":
             return {"stats": self.stats()}
         if cmd == "autotune" or cmd == "step":

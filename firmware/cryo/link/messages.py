@@ -75,10 +75,19 @@ T_NUM = "num"  # int or float, finite
 T_STR = "str"
 T_ANY = "any"  # a JSON scalar (config values: int, float, bool, str)
 T_ROLE = "role"
+T_BOOL = "bool"
 
 # The authentication field (cryo.link.auth): HMAC hex, last in the JSON text.
 AUTH = "auth"
 _A = (AUTH, T_STR)
+
+# A read session (cryo.link.auth): ``challenge`` with ``"session": true``
+# opens it; each sequenced command carries ``"seq": k`` (1, 2, 3, ...),
+# covered by its MAC. Only the read-only log commands may run in one.
+SESSION = "session"
+SEQ = "seq"
+SESSION_COMMANDS = ("list", "read")
+_S = (SEQ, T_INT)
 
 # Commands: name -> (required fields, optional fields), each a tuple of
 # (field, type). "v", "id" and "cmd" are implicit. Anything else is E_ARGS.
@@ -106,10 +115,11 @@ COMMANDS = {
     "ack": ((("role", T_ROLE),), (_A,)),
     "service": ((("role", T_ROLE),), (("unlock_s", T_INT), _A)),
     "stats": ((), ()),
-    "challenge": ((("role", T_ROLE),), ()),  # a nonce for one authenticated command
+    # a nonce for one authenticated command, or for a read session
+    "challenge": ((("role", T_ROLE),), ((SESSION, T_BOOL),)),
     # the log pull's read path (cryo.link.files)
-    "list": ((("path", T_STR), ("role", T_ROLE)), (("after", T_STR), _A)),
-    "read": ((("path", T_STR), ("offset", T_INT), ("role", T_ROLE)), (("n", T_INT), _A)),
+    "list": ((("path", T_STR), ("role", T_ROLE)), (("after", T_STR), _S, _A)),
+    "read": ((("path", T_STR), ("offset", T_INT), ("role", T_ROLE)), (("n", T_INT), _S, _A)),
     "pulled": ((("upto", T_INT), ("role", T_ROLE)), (_A,)),
 }
 FILE_COMMANDS = ("list", "read", "pulled")
@@ -154,6 +164,8 @@ ACTION_ROLE = {
     "read": "engineer",
     "pulled": "engineer",
 }
+# The roles that may open a read session: those that may read the logs.
+SESSION_ROLE = ACTION_ROLE["read"]
 
 
 def role_allows(role, needed):

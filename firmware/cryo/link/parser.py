@@ -32,6 +32,8 @@ def check_type(field, value, kind):
         ok = t is str and 0 < len(value) <= _MAX_STR
         if ok and kind == m.T_ROLE and value not in m.ROLES:
             raise FrameError(m.E_ARGS, "role %r unknown; allowed: %s" % (value, ", ".join(m.ROLES)))
+    elif kind == m.T_BOOL:
+        ok = t is bool
     elif kind == m.T_ANY:
         ok = t is int or t is bool or (t is float and _finite(value))
         ok = ok or (t is str and len(value) <= _MAX_STR)
@@ -45,6 +47,7 @@ _KIND_TEXT = {
     m.T_STR: "a non-empty string of at most 64 characters",
     m.T_ROLE: "a role (%s)" % ", ".join(m.ROLES),
     m.T_ANY: "a finite number, boolean or short string",
+    m.T_BOOL: "true or false",
 }
 
 
