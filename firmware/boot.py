@@ -56,7 +56,7 @@ try:
     _os.stat(_paths.on_flash(_paths.AUTH_PATH))
     _locked = True
 except OSError:
-    pass  # a development device: the console stays open, BOOT as before
+    pass  # a development device: not locked
 if not _locked:
     _mp.kbd_intr(3)  # a development device: the console is open again
 else:
