@@ -518,10 +518,14 @@ END_PHASES = ("DONE", "FAULT", "ABORTED")
 # a few lines changed in two modules the floor was 392 KB; 2026-12-04,
 # with the persistent safety state, the device event log and the
 # interlock's detectors: 432 KB completed, 440 KB did not, all from 448 KB
-# up did). The unix port is 64-bit (8-byte pointers), so these are upper
-# bounds for a 32-bit board running the same .py sources.
-HEAP_MIN_MEASURED = 448 * 1024
-HEAP_BUDGET = 528 * 1024
+# up did; 2026-12-05, with the events waiting in RAM for the idle point, the
+# link's read sessions and the firmware split into a few more modules: 500
+# KB did not, all from 504 KB up did; the same growth frozen on the
+# emulated Cortex-M3 is 3 KB of live heap). The unix port is 64-bit (8-byte
+# pointers), so these are upper bounds for a 32-bit board running the same
+# .py sources; the frozen figure on the emulated Cortex-M3 is the real one.
+HEAP_MIN_MEASURED = 504 * 1024
+HEAP_BUDGET = 600 * 1024
 
 
 def compile_firmware(dest: Path, march: str | None = None, opt: int | None = None) -> Path:
