@@ -48,6 +48,35 @@ result([lst, got, replay, after, ch._auth.accepted, ch._auth.backoff.fails])
     assert accepted == 39 and fails == 2  # two failed attempts counted
 
 
+def test_only_the_first_read_of_a_session_writes_the_backoff_count(device):
+    """The first read proves the key: counted on flash before its MAC and
+    cleared after (two writes); the reads riding on it write nothing, and a
+    failed one is on flash before its refusal is sent."""
+    r = device(
+        """
+bo = ch._auth.backoff
+stores = [0]
+_store = bo._store
+def counting():
+    stores[0] += 1
+    _store()
+bo._store = counting
+key, nonce = open_session()
+got = oks([rd(0, k, key, nonce, offset=k) for k in range(1, 21)])
+after_reads = stores[0]
+bad = send_raw(signed({"cmd": "read", "path": "audit.log", "offset": 0, "role": "engineer",
+                       "seq": 21}, bytes(32), nonce))
+with open(bo._path) as f:
+    on_flash = f.read().strip()
+result([got, after_reads, stores[0], bad.get("err"), bo.fails, on_flash])
+""",
+    )
+    got, after_reads, after_bad, err, fails, on_flash = r
+    assert got == [True] * 20
+    assert after_reads == 2  # count + clear of the first read only
+    assert err == "E_AUTH" and fails == 1 and after_bad == 3 and on_flash == "1"
+
+
 def test_seq_skipped_or_repeated_is_refused_and_ends_the_session(device):
     r = device(
         """

@@ -240,7 +240,14 @@ class Authenticator:
             self.backoff.failed()
             self.refused += 1
             raise self._locked(self.backoff.wait_ms())
-        self.backoff.count()  # on flash before the MAC is evaluated
+        # A read riding on a session whose first read proved the key: the
+        # count stored by that success is 0 and stays so on success, and a
+        # failure (which ends the session) is counted at once below. Counting
+        # it on flash before the MAC as well would cost two littlefs writes
+        # per KiB pulled for no guess it could stop.
+        riding = nonce is not None and seq is not None and last > 0
+        if not riding:
+            self.backoff.count()  # on flash before the MAC is evaluated
         why = None
         key = self._key(role)
         if nonce is None:
@@ -259,10 +266,13 @@ class Authenticator:
             if not equal(want, text[start + 9 : start + 9 + MAC_HEX]):
                 why = "wrong credential for role %s" % role
         if why is not None:
+            if riding:
+                self.backoff.count()
             self.backoff.failed()
             self.refused += 1
             raise AuthFailed("%s: authentication failed: %s" % (cmd, why))
-        self.backoff.succeeded()
+        if not riding:
+            self.backoff.succeeded()
         self.accepted += 1
         if seq is not None:  # the session goes on from this read, idle time from now
             self._nonce = nonce
