@@ -203,7 +203,7 @@ class VirtualBoard:
             pass_fds=(w,),
         )
         os.close(w)
-        held = self._ctrl_c.attach(self.proc) if self._ctrl_c else b""
+        held = self._ctrl_c.attach(self.proc)
         if held:  # the reset answered a waiting Ctrl-C; what followed it goes on
             self._write_a(held)
         if self._ctrl_r is not None:
