@@ -318,8 +318,9 @@ class Controller:
         """Valve sub-tick (integer-only, allocation-free): time-proportioning
         between control ticks, every ``service_ms``. Permit and dead-man
         are checked inside the valve driver, so a sub-tick can only close,
-        or open as the last tick allowed."""
-        self.valve.service(now)
+        or open as the last tick allowed; the master valve follows the
+        solenoid's pulses where it must (TUNE)."""
+        self.ticker.service_valves(now)
 
     def safe(self):
         """De-energise everything (allocation-free paths of the drivers)."""

@@ -212,12 +212,61 @@ ok.append(assert_no_alloc(v.force_closed, 10))
 ok.append(assert_no_alloc(ptick, 100))
 ok.append(assert_no_alloc(pv.force_closed, 10))
 ok.append(assert_no_alloc(m.open, 10))
+ok.append(assert_no_alloc(lambda: m.track(True), 10))
 ok.append(assert_no_alloc(m.close, 10))
 ok.append(v.cycles > 50)
 result(ok)
 """,
     )
-    assert r == [True] * 9
+    assert r == [True] * 10
+
+
+def test_master_in_pulsed_mode_opens_only_with_the_solenoid(mpy):
+    """Open loop (TUNE) the master follows the solenoid's pulses: every
+    solenoid off-time is a master off-time, held mode ignores ``track``,
+    ``close`` ends pulsed mode, and ``track`` allocates nothing."""
+    r = run(
+        mpy,
+        """
+from cryo.clock import ManualClock
+from cryo.actuation.valve import SolenoidValve, MasterValve
+from pins import RecordingPin
+c = ManualClock((1 << 30) - 3000)
+vp = RecordingPin()
+mp = RecordingPin()
+v = SolenoidValve(vp, c, window_ms=200, min_on_ms=30, min_off_ms=30)
+m = MasterValve(mp)
+v.permit = True
+v.request(0.3)
+m.open(True)
+before = mp.value()
+apart = [0]
+def tick():
+    c.advance(10)
+    v.refresh(c.ticks_ms())
+    m.track(v.service(c.ticks_ms()))
+    if vp.value() != mp.value():
+        apart[0] += 1
+ok = assert_no_alloc(tick, 1000)  # 10 s across the tick wrap
+pulsed = [before, apart[0], v.cycles, m.cycles]
+m.open()          # held: open whatever the solenoid does
+v.request(0.0)
+for _ in range(30):
+    tick()
+held = [mp.value(), m.is_open]
+m.close()
+m.track(True)     # closed: tracking opens nothing
+result([ok, pulsed, held, mp.value(), m.is_open])
+""",
+    )
+    ok, pulsed, held, level, is_open = r
+    assert ok
+    before, apart, sol_cycles, master_cycles = pulsed
+    assert before == 0  # pulsed mode does not open by itself
+    assert apart == 0  # never one open without the other
+    assert sol_cycles >= 45 and master_cycles == sol_cycles
+    assert held == [1, True]
+    assert level == 0 and is_open is False
 
 
 def test_bad_configuration_and_demand_are_rejected(mpy):

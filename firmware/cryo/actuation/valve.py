@@ -310,20 +310,49 @@ class ProportionalValve:
 class MasterValve:
     """Normally closed master shut-off valve in series with the control valve.
 
-    Commanded separately (by the protocol / interlock), never by the PID.
-    Closed at construction; ``close()`` is allocation-free and always
-    rewrites the pin, so it can be repeated from a fault path.
+    Commanded by the interlock, never by the PID. ``open()`` holds it open
+    (PRECOOL, FREEZE: the solenoid alone modulates, the master is the second
+    barrier for when the loop closes it). ``open(pulsed=True)`` lets it open
+    only with the solenoid's pulses (``track``, called after every solenoid
+    service): in an open-loop experiment nothing drives the demand to 0
+    around a solenoid that sticks open or leaks, so its window's off-time
+    is made a master off-time too and the failed solenoid delivers exactly
+    the commanded pulses. ``close()`` always rewrites the pin, so it can be
+    repeated from a fault path. Integer-only and allocation-free.
     """
 
     def __init__(self, pin):
         pin.value(0)
         self._pin = pin
         self.is_open = False
+        self.cycles = 0  # closed->open edges (pulsed mode makes them many)
+        self._allowed = False
+        self._pulsed = False
 
-    def open(self):
-        self._pin.value(1)
-        self.is_open = True
+    def open(self, pulsed=False):
+        """Allow the flow: held open, or (``pulsed``) opened by ``track``."""
+        self._allowed = True
+        self._pulsed = pulsed
+        if not pulsed:
+            self._drive(True)
+
+    def track(self, solenoid_open):
+        """Follow the solenoid in pulsed mode (no effect otherwise)."""
+        if self._allowed and self._pulsed:
+            self._drive(solenoid_open)
 
     def close(self):
+        self._allowed = False
+        self._pulsed = False
         self._pin.value(0)
         self.is_open = False
+
+    def _drive(self, on):
+        if on:
+            self._pin.value(1)
+            if not self.is_open and self.cycles < _SAT:
+                self.cycles += 1
+            self.is_open = True
+        else:
+            self._pin.value(0)
+            self.is_open = False

@@ -94,11 +94,10 @@ class Loop:
 
         ctl = self._ctl
         clock = ctl.clock
-        valve = ctl.valve
         while True:
             left = clock.diff(deadline, clock.ticks_ms())
             if left <= 0:
                 return
             step = ctl.service_ms
             await asyncio.sleep_ms(step if left > step else left)
-            valve.service(clock.ticks_ms())
+            ctl.service_valve(clock.ticks_ms())

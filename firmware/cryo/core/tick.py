@@ -156,7 +156,7 @@ class Tick:
         v.request(self.demand)
         if il.permit and self.demand > 0.0:
             v.refresh(now)
-        v.service(now)
+        self.service_valves(now)
         # 6. alarms, log, watchdog.
         self._annunciator.update(now)
         self._alarms.service(now)
@@ -174,7 +174,7 @@ class Tick:
             new = il.take_new()
             if new:
                 self.on_trip(new, now)
-                v.service(now)
+                self.service_valves(now)
         self.ticks += 1
         self.last_tick = now
         # Tick cost (real clocks). Under run() the loop counts overruns as
@@ -237,6 +237,12 @@ class Tick:
             self._overruns_consec += 1
         else:
             self._overruns_consec = 0
+
+    def service_valves(self, now):
+        """The valves' sub-tick (integer-only, allocation-free): the
+        solenoid's time-proportioning, then the master valve following it
+        where it opens with each pulse (TUNE)."""
+        self._master.track(self._valve.service(now))
 
     def quench(self):
         """Demand nothing and close the valve now (a stop between ticks:

@@ -20,7 +20,11 @@ moment the solenoid is suspected stuck open. Either one closed stops the
 flow, so one stuck valve never delivers cryogen on its own (IEC 60601-1
 4.7, single-fault condition); at every FREEZE entry the solenoid is proved
 closed before it may open (:mod:`cryo.interlock.proof`), so a stuck one is
-not left latent behind the master valve.
+not left latent behind the master valve. In TUNE the experiments are
+open-loop (no regulator drives the demand to 0 around a solenoid that
+sticks open or leaks), so there the master opens only with the solenoid's
+pulses: a failed solenoid delivers the commanded pulses and nothing more,
+and the next FREEZE entry's proof finds it.
 
 The checks are objects of their own (sensors, treatment limits, cooling,
 stuck-open watch, solenoid proof, operator inputs); the limit block
@@ -86,7 +90,8 @@ class Interlock:
         self.latched = 0  # latching conditions not yet acknowledged
         self._new = 0  # conditions that tripped since the controller last took them
         self.permit = False
-        self.master_open = False
+        self.master_open = False  # the master may open (held, or pulsed in TUNE)
+        self._master_pulsed = False
         self.trips = 0
         # Phase bookkeeping.
         self.phase = S.IDLE
@@ -344,9 +349,14 @@ class Interlock:
             if self.master_open or newly:
                 self._master.close()
                 self.master_open = False
-        elif not self.master_open:
-            self._master.open()
-            self.master_open = True
+        else:
+            # TUNE runs open-loop experiments: the master opens only with
+            # the solenoid's pulses (cryo.actuation.valve.MasterValve).
+            pulsed = self.phase == S.TUNE
+            if not self.master_open or pulsed != self._master_pulsed:
+                self._master.open(pulsed)
+                self._master_pulsed = pulsed
+                self.master_open = True
         if newly:
             self._new |= newly
             self.trips += 1
