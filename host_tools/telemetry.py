@@ -20,6 +20,7 @@ CSV_COLUMNS = (
     "tissue",
     "tissue2",
     "aux",
+    "tissue3",
     "cj_c",
     "demand",
     "valve",
@@ -43,6 +44,7 @@ def row_of(tel: dict, host_s: float) -> dict:
         "tissue": temps.get("tissue"),
         "tissue2": temps.get("tissue2"),
         "aux": temps.get("aux"),
+        "tissue3": temps.get("tissue3"),
         "cj_c": tel.get("cj_c"),
         "demand": tel.get("demand"),
         "valve": int(bool(tel.get("valve"))),
@@ -121,7 +123,12 @@ def plot_rows(rows: list[dict], path, title="cryo monitor"):
         raise InvalidInput("nothing to plot: no telemetry was recorded")
     t = [_num(r["host_s"]) - _num(rows[0]["host_s"]) for r in rows]
     fig, ax = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    for key, label in (("tissue", "tissue"), ("tissue2", "tissue 2"), ("aux", "aux")):
+    for key, label in (
+        ("tissue", "tissue"),
+        ("tissue2", "tissue 2"),
+        ("tissue3", "skin probe"),
+        ("aux", "aux"),
+    ):
         ys = [_num(r[key]) for r in rows]
         if any(y == y for y in ys):
             ax[0].plot(t, ys, label=label)

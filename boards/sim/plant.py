@@ -10,7 +10,7 @@ in sub-steps of at most ``max_substep_s``:
 * Tissue (tissue.py): the node stack, cooled through its surface by room
   air and the spray at the line's temperature.
 * Sensors (here): thermocouple hot junctions with first-order lag and seeded
-  Gaussian-ish noise (``probe_c``, ``probe2_c`` on the skin surface, ``aux_c``
+  Gaussian-ish noise (``probe_c``, ``probe2_c``, ``probe3_c`` on the skin surface, ``aux_c``
   on the nozzle line), the board's cold-junction temperature warming up.
 
 Plant files (fields, checks, loading) are plant_params.py's; ``load``,
@@ -60,6 +60,9 @@ class Plant:
         self.params = params
         self.name = params.get("name", "plant")
         self._noise = Noise(seed)
+        # The independent skin probe's noise is a stream of its own, so the
+        # other probes' sequences do not depend on whether a board fits it.
+        self._noise3 = Noise(seed + 1000003)
         p = params
         self._amb = num(p, "ambient_c")
         self._h_air = num(p, "h_air_w_m2k")
@@ -82,6 +85,7 @@ class Plant:
         self.surface_c = self.depth_c[0]
         self._probe = self.surface_c
         self._probe2 = self.surface_c
+        self._probe3 = self.surface_c
         self._aux = self.line_c
         self.cold_junction_c = self._cj0
         self._update_outputs(0.0)
@@ -104,10 +108,12 @@ class Plant:
             a = dt / (self._probe_tau + dt)
             self._probe += (self.surface_c - self._probe) * a
             self._probe2 += (self.surface_c - self._probe2) * a
+            self._probe3 += (self.surface_c - self._probe3) * a
             self._aux += (self.line_c - self._aux) * (dt / (self._aux_tau + dt))
         self.probe_c = self._probe + self._probe_noise * nz.gauss()
         self.probe2_c = self._probe2 + self._probe_noise * nz.gauss()
         self.aux_c = self._aux + self._aux_noise * nz.gauss()
+        self.probe3_c = self._probe3 + self._probe_noise * self._noise3.gauss()
         if self._cj_tau > 0:
             x = self.t_s / self._cj_tau
             self.cold_junction_c = self._cj0 + self._cj_rise * x / (1.0 + x)
@@ -150,7 +156,7 @@ class Plant:
             "line_c": self.line_c,
             "reservoir_kg": self.reservoir_kg,
             "pressure_loss": self.pressure_loss,
-            "probe": [self._probe, self._probe2, self._aux],
+            "probe": [self._probe, self._probe2, self._aux, self._probe3],
         }
 
     def restore(self, st):
@@ -168,7 +174,9 @@ class Plant:
         cryo.line_c = float(st["line_c"])
         cryo.reservoir_kg = float(st["reservoir_kg"])
         cryo.pressure_loss = float(st["pressure_loss"])
-        self._probe, self._probe2, self._aux = [float(x) for x in st["probe"]]
+        pr = [float(x) for x in st["probe"]]
+        self._probe, self._probe2, self._aux = pr[0], pr[1], pr[2]
+        self._probe3 = pr[3] if len(pr) > 3 else pr[0]  # saved before it was fitted
         self._update_outputs(0.0)
 
     def empty_reservoir(self):

@@ -11,7 +11,7 @@ plant step, when it is next selected.
 import plant as _plant
 
 # Which plant temperature a thermocouple channel of the board measures.
-_SOURCES = {"tissue": "probe", "tissue2": "probe2", "aux": "aux"}
+_SOURCES = {"tissue": "probe", "tissue2": "probe2", "aux": "aux", "tissue3": "probe3"}
 
 
 class Channel:
@@ -20,7 +20,7 @@ class Channel:
     def __init__(self, name, chip, source):
         self.name = name
         self.chip = chip
-        self.source = source  # 'probe', 'probe2' or 'aux'
+        self.source = source  # 'probe', 'probe2', 'probe3' or 'aux'
         self.version = -1
         self.hot_c = 25.0
         self.stuck = False
@@ -109,6 +109,8 @@ class Thermocouples:
             v = plant.probe_c
             if ch.source == "probe2":
                 v = plant.probe2_c
+            elif ch.source == "probe3":
+                v = plant.probe3_c
             elif ch.source == "aux":
                 v = plant.aux_c
             ch.offset_c += ch.drift_c_per_s * dt

@@ -356,7 +356,7 @@ class Controller:
         t = self.inputs.temps
         temps = {}
         i = 0
-        while i < 3:
+        while i < len(CHANNELS):
             if self.inputs.fitted(i):
                 temps[CHANNELS[i]] = t[i]
             i += 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-THERMOCOUPLE_CHANNELS = ("tissue", "tissue2", "aux")
+THERMOCOUPLE_CHANNELS = ("tissue", "tissue2", "aux", "tissue3")
 INPUTS = ("estop", "footswitch", "handpiece")
 # Optional: the valve driver's supply read back after the hardwired e-stop contact.
 OPTIONAL_INPUTS = ("valve_supply",)

@@ -252,7 +252,7 @@ result(r)
         % json.dumps(_defn(name))
     )
     assert got["valves"] == [0, 0] and got["safe"] == [0, 0]
-    assert got["cs"] == [1, 1, 1]
+    assert got["cs"] == [1, 1, 1, 1]  # every chip deselected
     # Raw level 1 = loop closed on these boards (NC loop from 3V3, pull-down).
     assert got["estop"] == 1 and got["estop_tripped"] == 0
     assert got["foot_rest"] is False and got["foot"] is True

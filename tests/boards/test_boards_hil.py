@@ -23,7 +23,7 @@ def test_valves_closed_and_chip_selects_idle(target):
         """
 import micropython
 r = {"valves": [board.valve_pin.value(), board.master_pin.value()],
-     "cs": [board.cs[n].value() for n in ("tissue", "tissue2", "aux")]}
+     "cs": [board.cs[n].value() for n in ("tissue", "tissue2", "aux", "tissue3")]}
 board.valve_pin.value(1)            # even if something drove it open ...
 board.safe_outputs()                # ... one allocation-free call closes both
 locked = None                       # bound before the heap is locked
@@ -39,7 +39,7 @@ r["alloc_free"] = locked
 result(r)
 """
     )
-    assert got == {"valves": [0, 0], "cs": [1, 1, 1], "after": [0, 0], "alloc_free": True}
+    assert got == {"valves": [0, 0], "cs": [1, 1, 1, 1], "after": [0, 0], "alloc_free": True}
 
 
 def test_tick_arithmetic_wraps_at_2_30(target):
@@ -72,7 +72,7 @@ def test_thermocouples_read_ambient_without_faults(target):
     got = target.run(
         """
 sensors = {}
-for name in ("tissue", "tissue2", "aux"):
+for name in ("tissue", "tissue2", "aux", "tissue3"):
     sensors[name] = board.sensor(name)
 out = {}
 i = 0
@@ -108,7 +108,7 @@ def test_sensor_reads_and_valve_off_allocate_nothing(target):
     got = target.run(
         """
 import micropython
-drv = [board.sensor(n) for n in ("tissue", "tissue2", "aux")]
+drv = [board.sensor(n) for n in ("tissue", "tissue2", "aux", "tissue3")]
 adc = board.pressure_adc
 estop = board.estop
 clock = board.clock

@@ -215,8 +215,13 @@ def _cryo_sim_qemu(tmp_path, *extra):
     assert "virtual board on /dev/pts/" in p.stdout.readline(), p.stderr.read()
     from host_tools.device.link import Link
 
-    with Link(str(tmp_path / "port")) as link:
-        assert link.await_controller(boot_wait=60)  # booted: main.py runs
+    try:
+        with Link(str(tmp_path / "port")) as link:
+            assert link.await_controller(boot_wait=60)  # booted: main.py runs
+    except BaseException:
+        p.terminate()  # cryo sim stops its QEMU on SIGTERM: none is left behind
+        p.wait(timeout=30)
+        raise
     return p
 
 

@@ -23,6 +23,9 @@ from cryo.protocol import states as S
 
 CORE = __file__[: __file__.rfind("/")]
 FAST_PLANT = CORE + "/fast_plant.json"
+# Every probe on the skin: an injection meant to exercise one condition's
+# own path moves them all (one moved alone is a disagreement).
+_TISSUE = ("tissue", "tissue2", "tissue3")
 
 # Short protocol so every phase is reached within seconds of virtual time.
 FAST = {
@@ -105,11 +108,11 @@ def inject(rig, cond):
     w = rig.world
     ctl = rig.ctl
     if cond == "overcool":
-        # The tissue keeps getting colder at 20 °C/s on both probes (fast but
+        # The tissue keeps getting colder at 20 °C/s on every probe (fast but
         # plausible for a spray: sensor supervision accepts it) until it
         # crosses the hard floor.
-        w.channels["tissue"].drift_c_per_s = -20.0
-        w.channels["tissue2"].drift_c_per_s = -20.0
+        for name in _TISSUE:
+            w.channels[name].drift_c_per_s = -20.0
     elif cond == "freeze_time":
         # The sequencer fails to end FREEZE (its copy of freeze_s corrupted):
         # the interlock's own hold limit must stop the freeze.
@@ -117,11 +120,11 @@ def inject(rig, cond):
         p["freeze_s"] = 100000.0
         ctl.protocol.p = p
     elif cond == "dose":
-        # Both tissue probes read ever colder than the plant, 1 °C/s (a
+        # The tissue probes read ever colder than the plant, 1 °C/s (a
         # plausible rate, so sensor supervision stays quiet): the cold dose
         # grows until its limit, before the (lowered) floor is reached.
-        w.channels["tissue"].drift_c_per_s = -1.0
-        w.channels["tissue2"].drift_c_per_s = -1.0
+        for name in _TISSUE:
+            w.channels[name].drift_c_per_s = -1.0
     elif cond == "sensor":
         w.channels["tissue"].chip.open_circuit = True
     elif cond == "disagree":
@@ -153,10 +156,11 @@ def inject(rig, cond):
         # A firmware defect: an exception out of a part of the tick.
         ctl.protocol.step = _raise_runtime
     elif cond == "excess_flow":
-        # Both tissue probes read warm together (common cause: one
-        # connector, one cold junction, or the probe lifted off the skin):
-        # the readings stay above the target while the tissue freezes.
-        for name in ("tissue", "tissue2"):
+        # Every tissue probe reads warm (the handpiece lifted off the skin;
+        # a cause shared by the pair alone is the skin probe's
+        # disagreement): the readings stay above the target while the
+        # tissue freezes.
+        for name in _TISSUE:
             _stick(rig, name, w.channels[name].hot_c)
     elif cond == "storage":
         log = ctl.log
@@ -365,7 +369,7 @@ def random_walk(seed, steps=150, start_ms=0):
     ctl = rig.ctl
     il = ctl.il
     seen = {"open_ticks": 0, "latched_ticks": 0, "violations": 0, "refused": 0}
-    chans = ("tissue", "tissue2", "aux")
+    chans = ("tissue", "tissue2", "aux", "tissue3")
 
     def check():
         if rig.board.valve_pin.value() or w.valve_is_open():

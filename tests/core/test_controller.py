@@ -371,7 +371,7 @@ def test_status_fields_for_the_link():
     ):
         assert k in st
     assert st["phase"] == "FREEZE" and st["setpoint_c"] == SC.FAST["target_c"]
-    assert set(st["temps"]) == {"tissue", "tissue2", "aux"}
+    assert set(st["temps"]) == {"tissue", "tissue2", "aux", "tissue3"}
 
 
 def test_save_config_round_trip_through_storage(tmp_path):

@@ -47,10 +47,10 @@ def _drivers():
 
 
 def test_every_limit_and_every_product_stays_a_small_int():
-    d0, d1, da = _drivers()
+    d0, d1, da, d3 = _drivers()
     checked = 0
     for p, cj, sp in itertools.product(_param_corners(), (-20.0, 24.0, 70.0), (-50.0, -20.0)):
-        blk = LIM.build(p, d0, d1, cj, sp, (1, 1, 1), lambda kpa: int(kpa * 100), da)
+        blk = LIM.build(p, d0, d1, cj, sp, (1, 1, 1), lambda kpa: int(kpa * 100), da, d3)
         assert len(blk) == B.NL
         for i, v in enumerate(blk):
             assert isinstance(v, int) and -SMALL < v < SMALL, (i, v, p)
@@ -58,10 +58,16 @@ def test_every_limit_and_every_product_stays_a_small_int():
         c_lo = int(d0.code_for(-270.0, cj))
         c_hi = int(d0.code_for(400.0, cj))
         for c0 in (c_lo, c_hi):
-            # Disagreement map: M * code0 before the shift.
-            assert abs(blk[B.L_DIS_M] * c0) < SMALL, (blk[B.L_DIS_M], c0)
-            exp = blk[B.L_DIS_B] + ((blk[B.L_DIS_M] * c0) >> blk[B.L_DIS_SHIFT])
-            assert abs(exp) < SMALL
+            # Disagreement maps (tissue2, tissue3): M * code0 before the shift.
+            for m, b, sh in (
+                (B.L_DIS_M, B.L_DIS_B, B.L_DIS_SHIFT),
+                (B.L_DIS3_M, B.L_DIS3_B, B.L_DIS3_SHIFT),
+            ):
+                assert abs(blk[m] * c0) < SMALL, (blk[m], c0)
+                exp = blk[b] + ((blk[m] * c0) >> blk[sh])
+                assert abs(exp) < SMALL
+                for c in (int(d.code_for(t, cj)) for d in (d1, d3) for t in (-270.0, 400.0)):
+                    assert abs(c - exp) < SMALL
             # Dose and no-cool increments at the largest step, added to a
             # value just below saturation.
             inc = abs((blk[B.L_DOSE_THR] - c0) >> blk[B.L_Q]) * _DT_MAX
@@ -76,7 +82,7 @@ def test_every_limit_and_every_product_stays_a_small_int():
         # Low-passes of the stuck-open watch and the solenoid proof (x8) and
         # the limits they compare with, shifted the same (a line sensor
         # fitted: without one those limits are never shifted).
-        ends = [int(d.code_for(t, cj)) for d in (d1, da) for t in (-270.0, 400.0)]
+        ends = [int(d.code_for(t, cj)) for d in (d1, da, d3) for t in (-270.0, 400.0)]
         for c in [c_lo, c_hi] + ends:
             assert abs(c << 3) * 2 < SMALL, c
         for i in (B.L_STUCK_DROP, B.L_AUX_DROP, B.L_AUX_RISE, B.L_DEPL_AUX):
@@ -91,9 +97,9 @@ def test_every_limit_and_every_product_stays_a_small_int():
 def test_integrals_saturate_below_the_limit_they_compare_with():
     """A saturated integral must still trip: every integral limit is below
     the saturation value."""
-    d0, d1, da = _drivers()
+    d0, d1, da, d3 = _drivers()
     for p in _param_corners():
-        blk = LIM.build(p, d0, d1, 24.0, -35.0, (1, 1, 1), None, da)
+        blk = LIM.build(p, d0, d1, 24.0, -35.0, (1, 1, 1), None, da, d3)
         assert blk[B.L_DOSE_MAX] < _SAT
         assert blk[B.L_NOCOOL_MAX] < _SAT
         assert blk[B.L_FLOW_MAX_MS] < _SAT

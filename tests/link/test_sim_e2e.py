@@ -69,7 +69,7 @@ def _monitor_5hz(cli_json, port):
 def test_monitor_on_the_virtual_board(sim, cli_json):
     tel = _monitor_5hz(cli_json, sim.port)
     assert {t["phase"] for t in tel} == {"IDLE"}
-    assert set(tel[-1]["temps"]) == {"tissue", "tissue2", "aux"}
+    assert set(tel[-1]["temps"]) == {"tissue", "tissue2", "aux", "tissue3"}
     assert all(20 < t["temps"]["tissue"] < 40 for t in tel)  # skin at rest
 
 

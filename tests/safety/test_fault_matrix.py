@@ -13,19 +13,10 @@ import safety_matrix as M
 
 from cryo.interlock import conditions as C
 
-# Requirements the firmware does not meet yet (docs/hazards.md, "Residual
-# risk and known gaps"). Each case runs and must still fail (strict xfail),
-# so a fix shows here at once and the gap cannot be forgotten.
-_DRIFT = (
-    "both tissue probes drifting warm together: the readings agree and move "
-    "like tissue; only the valve-open budget of the approach (flow_max_s, set "
-    "per device) bounds it"
-)
+# Requirements the firmware does not meet yet (docs/hazards.md, "Known
+# gaps"), each with its reason: such a case runs and must still fail
+# (strict xfail), so a fix shows here at once and a gap cannot be forgotten.
 KNOWN_GAPS = {}
-for _ph in ("PRECOOL", "APPROACH", "HOLD", "THAW"):
-    KNOWN_GAPS[("tc12_drift_warm", _ph, "fast")] = _DRIFT
-    KNOWN_GAPS[("tc12_drift_warm", _ph, "strong")] = _DRIFT
-KNOWN_GAPS[("tc12_drift_warm", "LAST_THAW", "strong")] = _DRIFT
 
 
 def _case(m, ph, pl):

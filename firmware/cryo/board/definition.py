@@ -8,8 +8,9 @@ only (no ``machine``): the boot layer ships it beside ``cryo/board``.
 
 # The thermocouple channels a board may fit, by name; the index is the
 # interlock's channel number (0 tissue, required; 1 redundant tissue; 2 the
-# line/nozzle). Defined here, in the boot layer, for everything above it.
-CHANNELS = ("tissue", "tissue2", "aux")
+# line/nozzle; 3 the independent skin probe on its own connector and chip).
+# Defined here, in the boot layer, for everything above it.
+CHANNELS = ("tissue", "tissue2", "aux", "tissue3")
 _REQUIRED = ("spi", "thermocouples", "valve", "master_valve", "inputs")
 _INPUTS = ("estop", "footswitch", "handpiece")
 _OPTIONAL_INPUTS = ("valve_supply",)

@@ -71,7 +71,7 @@ class Inputs:
         ]
         self._sup = [
             self._channel(i, params, calibrations[i]) if drv[i] is not None else None
-            for i in range(3)
+            for i in range(B.NCH)
         ]
         self._adc = board.pressure_adc
         self._p_code = board.pressure_code if self._adc is not None else None
@@ -80,7 +80,7 @@ class Inputs:
             board.active_level("handpiece"),
             board.active_level("estop"),
         )
-        self.temps = [None, None, None]
+        self.temps = [None] * B.NCH
         self.cj_c = None
         self._cj_limits = None
         fitted = 1
@@ -88,6 +88,8 @@ class Inputs:
             fitted |= 1 << B.TISSUE2
         if drv[2] is not None:
             fitted |= 1 << B.AUX
+        if drv[3] is not None:
+            fitted |= 1 << B.TISSUE3
         interlock.fit(fitted, self._adc is not None)
 
     def _channel(self, i, p, cal):
@@ -123,7 +125,7 @@ class Inputs:
         sup = self._sup
         ch = 0
         fresh = 0
-        while ch < 3:
+        while ch < B.NCH:
             sv = sup[ch]
             if sv is not None:
                 n0 = sv.samples
@@ -145,7 +147,7 @@ class Inputs:
         il = self._il
         stale = il.lim[B.L_STALE_MS]
         ch = 0
-        while ch < 3:
+        while ch < B.NCH:
             if fresh & (1 << ch):
                 t, cj, _st = self._sup[ch].convert()  # None unless plausible
                 self.temps[ch] = t
@@ -179,7 +181,7 @@ class Inputs:
         cj = self.cj_c if self.cj_c is not None else _ROOM_C
         ld = self._lim_drv
         block = LIM.build(
-            params, ld[0], ld[1], cj, setpoint_c, self._levels, self._p_code, ld[_AUX]
+            params, ld[0], ld[1], cj, setpoint_c, self._levels, self._p_code, ld[_AUX], ld[3]
         )
         self._il.load_limits(block)
         self._cj_limits = cj

@@ -80,8 +80,8 @@ class Operator:
             return False, why
         temps = self._p.inputs.temps
         ch = 0
-        while ch < 2:
-            if il.required & (1 << ch):
+        while ch < len(CHANNELS):
+            if il.required & (1 << ch):  # the tissue probes
                 t = temps[ch]
                 if il.bad[ch] or t is None:
                     return False, "sensor %s not reading" % CHANNELS[ch]

@@ -61,7 +61,8 @@ EXTRAS = _extras()
 # and new value. Everything else (protocol parameters, limits, valve timing)
 # is refused during PRECOOL/FREEZE/THAW/TUNE (docs/safety.md).
 LIVE_GAINS = ("pid.kp", "pid.ki", "pid.kd")
-CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal")
+# In cryo.board.CHANNELS order.
+CAL_FIELDS = ("sensor.tissue.cal", "sensor.tissue2.cal", "sensor.aux.cal", "sensor.tissue3.cal")
 BANDS_MAX = _schema.BANDS_MAX
 # A hung firmware must leave the valve closed within this time (the watchdog
 # resets the MCU, the reset releases the valve pins, gate pull-downs close
@@ -165,12 +166,12 @@ class Settings:
         """Two-point calibration per channel
         (``cryo.supervision.channel.Calibration.from_config``); a bad one is
         a configuration error."""
-        raw = [None, None, None]
-        cals = [None, None, None]
+        raw = [None] * len(CAL_FIELDS)
+        cals = [None] * len(CAL_FIELDS)
         if not isinstance(cfg, dict):
             return raw, cals
         i = 0
-        while i < 3:
+        while i < len(CAL_FIELDS):
             c = cfg.get(CAL_FIELDS[i])
             if c is not None:
                 try:
@@ -296,7 +297,7 @@ class Settings:
             if k in cfg:
                 cfg[k] = self.extra[k]
         i = 0
-        while i < 3:
+        while i < len(CAL_FIELDS):
             if CAL_FIELDS[i] in cfg:
                 cfg[CAL_FIELDS[i]] = self._cal_cfg[i]
             i += 1

@@ -42,6 +42,7 @@ tick's cost stays flat.
 from micropython import const
 
 from cryo.core.annunciator import Annunciator
+from cryo.interlock import block as B
 from cryo.interlock import conditions as C
 from cryo.protocol import states as S
 from cryo.protocol.protocol import Protocol
@@ -50,7 +51,10 @@ from cryo.storage import records as R
 from cryo.storage import safety_state as SS
 
 _STORAGE_CHECK_MS = const(1000)
-_AUX_EVERY = const(10)  # aux °C once a second outside PRECOOL (the interlock sees every code)
+# The line (aux, outside PRECOOL) and the skin probe (tissue3) in °C once a
+# second: only the display and the self-test use them; the interlock sees
+# every raw code.
+_SLOW_EVERY = const(10)
 
 
 def _name_id(name):
@@ -142,8 +146,11 @@ class Tick:
         # 4. °C for the control path (the line/aux channel every tick only
         # in PRECOOL, where it ends the chill-down), then the sequence.
         proto = self.protocol
-        if proto.state != S.PRECOOL and self.ticks % _AUX_EVERY:
-            fresh &= ~(1 << 2)
+        if self.ticks % _SLOW_EVERY:
+            if inputs.temps[B.TISSUE3] is not None:
+                fresh &= ~(1 << B.TISSUE3)
+            if proto.state != S.PRECOOL:
+                fresh &= ~(1 << B.AUX)
         inputs.convert(now, fresh)
         temps = inputs.temps
         self._footswitch()

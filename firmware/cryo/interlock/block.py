@@ -7,8 +7,10 @@ these constants, not attributes, so the whole block is checked in one loop
 and the safety path reads a slot without a dictionary lookup.
 
 Channels (the first constants): 0 = tissue (required), 1 = redundant tissue
-("tissue2", required when fitted), 2 = aux (line/nozzle). A lower raw code
-is a colder temperature on every supported converter.
+("tissue2", required when fitted), 2 = aux (line/nozzle), 3 = the
+independent skin probe ("tissue3", required when fitted: its own connector
+and cold junction, so a cause shared by the pair does not reach it). A
+lower raw code is a colder temperature on every supported converter.
 """
 
 from micropython import const
@@ -16,7 +18,8 @@ from micropython import const
 TISSUE = const(0)
 TISSUE2 = const(1)
 AUX = const(2)
-NCH = const(3)
+TISSUE3 = const(3)
+NCH = const(4)
 
 # Limit block indices (all ints; see limits.py for units and conversion).
 L_FLOOR0 = const(0)  # hard floor, raw code, channel 0
@@ -61,7 +64,12 @@ L_AUX_RISE = const(38)  # stuck open: a cold line must warm this much per window
 L_FLOW_MAX_MS = const(39)  # valve-open time allowed before the target is reached, ms
 L_NEED_WDT = const(40)  # 1: no permit until the hardware watchdog is armed
 L_LEAD_MS = const(41)  # floor anticipation: dead time of the line + probe lag, ms
-NL = const(42)
+L_FLOOR3 = const(42)  # hard floor, raw code, channel 3
+L_DIS3_M = const(43)  # channel-3 code ≈ B + (M * code0 >> L_DIS3_SHIFT)
+L_DIS3_B = const(44)
+L_DIS3_MAX = const(45)  # disagreement limit, codes of channel 3
+L_DIS3_SHIFT = const(46)
+NL = const(47)
 
 
 _MASK24 = const(0xFFFFFF)

@@ -73,6 +73,7 @@ class Interlock:
         self.good_t = [now] * B.NCH
         self.bad = [0] * B.NCH
         self.fitted = 1  # bitmask of fitted channels (channel 0 always)
+        self._read = 0  # channels that have delivered a good sample
         self.required = 1  # bitmask of channels the interlock requires
         # Other inputs (methods below).
         self._pressure = 0  # raw ADC code of the supply pressure
@@ -124,10 +125,11 @@ class Interlock:
 
     # ------------------------------------------------------------ inputs
     def fit(self, fitted, has_pressure):
-        """Which channels are fitted (bitmask; tissue2 becomes required) and
-        whether a supply pressure sensor is (construction)."""
+        """Which channels are fitted (bitmask; a fitted tissue2 or tissue3
+        becomes required) and whether a supply pressure sensor is
+        (construction)."""
         self.fitted = fitted | 1
-        self.required = self.fitted & ((1 << B.TISSUE) | (1 << B.TISSUE2))
+        self.required = self.fitted & ((1 << B.TISSUE) | (1 << B.TISSUE2) | (1 << B.TISSUE3))
         self._has_pressure = 1 if has_pressure else 0
 
     def record(self, ch, code, faults, now):
@@ -140,6 +142,7 @@ class Interlock:
             self.code[ch] = code
             self.good_t[ch] = now
             self.bad[ch] = 0
+            self._read |= 1 << ch
         elif self.bad[ch] < _CNT_MAX:
             self.bad[ch] += 1
 
@@ -274,7 +277,10 @@ class Interlock:
         dem = self._demand_pm
         t0 = self.phase_t0
         act |= self._integrity()
-        act |= self._sensors.check(now, lim, self.fitted, self.required, self.master_open, dem)
+        # A channel's reading is compared once it has one; until then its
+        # liveness alone is judged (no good sample within stale_ms: SENSOR).
+        read = self.fitted & (self._read | 1)
+        act |= self._sensors.check(now, lim, read, self.required, self.master_open, dem)
         reached = self.reached_t if self.reached else -1
         act |= self._limits.check(now, ph, dt, lim, code[B.TISSUE], self.permit, dem, t0, reached)
         aux_live = self._aux_live(now)

@@ -43,11 +43,35 @@ def _clamp_int(x):
     return x
 
 
-def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=None):
+def _agreement(L, p, drv0, drv, cj_c, setpoint_c, i_m, i_b, i_max, i_shift):
+    """Slots ``i_*``: a tissue channel's expected code from channel 0's,
+    code ≈ B + (M * code0 >> shift), fitted through two tissue temperatures
+    (the chips and thermocouple types may differ), and the disagreement
+    limit in that channel's codes. No driver: a limit nothing can exceed."""
+    if drv is None:
+        L[i_m] = 1
+        L[i_max] = 1 << 28
+        return
+    ta, tb = p["floor_c"], 35.0
+    a0, b0 = _code(drv0, ta, cj_c), _code(drv0, tb, cj_c)
+    a1, b1 = _code(drv, ta, cj_c), _code(drv, tb, cj_c)
+    ratio = (b1 - a1) / (b0 - a0) if b0 != a0 else 1.0
+    span0 = max(abs(_code(drv0, -200.0, cj_c)), abs(_code(drv0, 200.0, cj_c)), 1)
+    shift = 12
+    while shift > 0 and abs(ratio) * (1 << shift) * span0 >= (1 << 29):
+        shift -= 1
+    m = int(ratio * (1 << shift) + (0.5 if ratio >= 0 else -0.5))
+    L[i_m] = m
+    L[i_shift] = shift
+    L[i_b] = a1 - ((m * a0) >> shift)
+    L[i_max] = max(1, int(p["disagree_c"] * codes_per_c(drv, setpoint_c, cj_c) + 0.5))
+
+
+def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=None, drv3=None):
     """Full limit block (list of ints, length ``interlock.NL``) for params ``p``.
 
-    ``drv0``/``drv1``: drivers of the tissue channels (``drv1`` None when no
-    redundant sensor); ``cj_c``: present cold-junction temperature;
+    ``drv0``/``drv1``/``drv3``: drivers of the tissue channels (``drv1``,
+    ``drv3`` None when not fitted); ``cj_c``: present cold-junction temperature;
     ``setpoint_c``: the active tissue setpoint; ``levels``: the pin levels
     of a pressed footswitch, a held handpiece and a closed e-stop loop;
     ``pressure_code(kpa)`` maps a supply pressure to the raw ADC code (None:
@@ -68,24 +92,11 @@ def build(p, drv0, drv1, cj_c, setpoint_c, levels, pressure_code=None, drv_aux=N
     L[B.L_WATCH_MS] = int(p["watch_s"] * 1000)
     L[B.L_PRECOOL_MS] = int(p["precool_s"] * 1000)
     L[B.L_FREEZE_MAX_MS] = int(p["freeze_max_s"] * 1000)
-    if drv1 is not None:
-        # code1 ≈ B + (M * code0 >> shift), fitted through two tissue temperatures.
-        ta, tb = p["floor_c"], 35.0
-        a0, b0 = _code(drv0, ta, cj_c), _code(drv0, tb, cj_c)
-        a1, b1 = _code(drv1, ta, cj_c), _code(drv1, tb, cj_c)
-        ratio = (b1 - a1) / (b0 - a0) if b0 != a0 else 1.0
-        span0 = max(abs(_code(drv0, -200.0, cj_c)), abs(_code(drv0, 200.0, cj_c)), 1)
-        shift = 12
-        while shift > 0 and abs(ratio) * (1 << shift) * span0 >= (1 << 29):
-            shift -= 1
-        m = int(ratio * (1 << shift) + (0.5 if ratio >= 0 else -0.5))
-        L[B.L_DIS_M] = m
-        L[B.L_DIS_SHIFT] = shift
-        L[B.L_DIS_B] = a1 - ((m * a0) >> shift)
-        L[B.L_DIS_MAX] = max(1, int(p["disagree_c"] * codes_per_c(drv1, setpoint_c, cj_c) + 0.5))
-    else:
-        L[B.L_DIS_M] = 1
-        L[B.L_DIS_MAX] = 1 << 28
+    _agreement(L, p, drv0, drv1, cj_c, setpoint_c, B.L_DIS_M, B.L_DIS_B, B.L_DIS_MAX, B.L_DIS_SHIFT)
+    _agreement(
+        L, p, drv0, drv3, cj_c, setpoint_c, B.L_DIS3_M, B.L_DIS3_B, B.L_DIS3_MAX, B.L_DIS3_SHIFT
+    )
+    L[B.L_FLOOR3] = _code(drv3, p["floor_c"], cj_c) if drv3 is not None else -(1 << 28)
     L[B.L_STUCK_DROP] = max(1, int(p["stuck_rate_c_s"] * p["stuck_window_s"] * slope + 0.5))
     L[B.L_STUCK_MS] = int(p["stuck_window_s"] * 1000)
     L[B.L_STUCK_GRACE_MS] = int(p["stuck_grace_s"] * 1000)

@@ -7,7 +7,8 @@
   regulator asks for less than full cooling: the tissue's present fall
   projected ``L_LEAD_MS`` ahead (the line's dead time plus the probe's lag)
   must not pass the floor.
-* **Agreement** of the redundant tissue channels (debounced).
+* **Agreement** of the redundant tissue channel and of the independent
+  skin probe with channel 0 (debounced each).
 * **Supply pressure** window (debounced; any phase, so it also blocks a
   start).
 
@@ -25,6 +26,16 @@ _CNT_MAX = const(1000)  # debounce counters saturate here
 _RATE_N = const(4)  # the tissue's fall is measured over this many evaluations
 
 
+def _apart(d, limit, count):
+    """The debounce count after a channel read ``d`` codes away from what
+    channel 0 predicts for it."""
+    if d < 0:
+        d = -d
+    if d > limit:
+        return count + 1 if count < _CNT_MAX else count
+    return 0
+
+
 class SensorCheck:
     def __init__(self, clock, code, good_t, bad):
         self._clock = clock
@@ -37,6 +48,7 @@ class SensorCheck:
         self._hist_i = 0
         self._hist_n = 0
         self._dis_bad = 0
+        self._dis3_bad = 0
         self._p_bad = 0
 
     def check(self, now, lim, fitted, required, master_open, demand_pm):
@@ -59,7 +71,12 @@ class SensorCheck:
             ch += 1
         c0 = code[B.TISSUE]
         two = fitted & (1 << B.TISSUE2)
-        if c0 < lim[B.L_FLOOR0] or (two and code[B.TISSUE2] < lim[B.L_FLOOR1]):
+        three = fitted & (1 << B.TISSUE3)
+        if (
+            c0 < lim[B.L_FLOOR0]
+            or (two and code[B.TISSUE2] < lim[B.L_FLOOR1])
+            or (three and code[B.TISSUE3] < lim[B.L_FLOOR3])
+        ):
             act |= 1 << C.OVERCOOL
         elif (
             master_open
@@ -74,17 +91,24 @@ class SensorCheck:
             # long before the floor (the target is at least floor_margin_c
             # above it).
             act |= 1 << C.OVERCOOL
+        # Agreement with channel 0: the redundant probe of the pair, and the
+        # independent probe, which alone sees a cause the pair shares (one
+        # connector, one cold junction: both drifting warm together).
         if two:
-            exp = lim[B.L_DIS_B] + ((lim[B.L_DIS_M] * c0) >> lim[B.L_DIS_SHIFT])
-            d = code[B.TISSUE2] - exp
-            if d < 0:
-                d = -d
-            if d > lim[B.L_DIS_MAX]:
-                if self._dis_bad < _CNT_MAX:
-                    self._dis_bad += 1
-            else:
-                self._dis_bad = 0
+            self._dis_bad = _apart(
+                code[B.TISSUE2] - lim[B.L_DIS_B] - ((lim[B.L_DIS_M] * c0) >> lim[B.L_DIS_SHIFT]),
+                lim[B.L_DIS_MAX],
+                self._dis_bad,
+            )
             if self._dis_bad >= lim[B.L_DEBOUNCE]:
+                act |= 1 << C.DISAGREE
+        if three:
+            self._dis3_bad = _apart(
+                code[B.TISSUE3] - lim[B.L_DIS3_B] - ((lim[B.L_DIS3_M] * c0) >> lim[B.L_DIS3_SHIFT]),
+                lim[B.L_DIS3_MAX],
+                self._dis3_bad,
+            )
+            if self._dis3_bad >= lim[B.L_DEBOUNCE]:
                 act |= 1 << C.DISAGREE
         return act
 

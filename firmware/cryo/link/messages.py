@@ -138,7 +138,7 @@ TELEMETRY_FIELDS = (
     ("t_ms", "controller tick time, ms (wraps)"),
     ("phase", "treatment phase name"),
     ("setpoint_c", "active setpoint, degC"),
-    ("temps", "dict channel -> degC (tissue, tissue2, aux)"),
+    ("temps", "dict channel -> degC (tissue, tissue2, aux, tissue3: the fitted ones)"),
     ("cj_c", "cold-junction temperature, degC"),
     ("demand", "PID demand 0..1 (1 = full cooling)"),
     ("valve", "valve open now (bool)"),

@@ -83,6 +83,7 @@ FIELDS = (
     ("sensor.aux.type", _TC, "", None, None, "engineer", "T", "thermocouple type"),
     ("sensor.aux.chip", _CHIP, "", None, None, "engineer", "MAX31856", "converter"),
     ("sensor.aux.cal", "cal", "", None, None, "engineer", None, "two-point calibration"),
+    ("sensor.tissue3.cal", "cal", "", None, None, "engineer", None, "two-point calibration"),
     # Per-channel plausibility (service: a sample outside is a bad sample)
     ("sensor.t_min_c", "float", "degC", -270.0, -150.0, "service", -210.0, "probe range low"),
     ("sensor.t_max_c", "float", "degC", 40.0, 100.0, "service", 60.0, "probe range high"),
