@@ -103,3 +103,10 @@ def test_integrals_saturate_below_the_limit_they_compare_with():
         assert blk[B.L_DOSE_MAX] < _SAT
         assert blk[B.L_NOCOOL_MAX] < _SAT
         assert blk[B.L_FLOW_MAX_MS] < _SAT
+
+
+def test_each_tissue_channels_agreement_slots_are_consecutive():
+    """cryo.interlock.sensors reads a channel's M, B and limit as three
+    consecutive slots of the limit block."""
+    for m, b, lim in ((B.L_DIS_M, B.L_DIS_B, B.L_DIS_MAX), (B.L_DIS3_M, B.L_DIS3_B, B.L_DIS3_MAX)):
+        assert (b, lim) == (m + 1, m + 2)

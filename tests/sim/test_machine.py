@@ -43,7 +43,18 @@ result([b.valve_pin.value(), b.master_pin.value(), w.valve_is_open(), b.estop.va
     )
     # footswitch/handpiece are inverted in board.json: idle pin level 1
     # every channel a MAX31855 (one bus in SPI mode 0, as on the RP2040 board)
-    assert r == [0, 0, False, 1, 1, 1, ["aux", "tissue", "tissue2", "tissue3"], "max31855", 150, True]
+    assert r == [
+        0,
+        0,
+        False,
+        1,
+        1,
+        1,
+        ["aux", "tissue", "tissue2", "tissue3"],
+        "max31855",
+        150,
+        True,
+    ]
 
 
 def test_scenario_inputs_reach_the_pins(mpy):

@@ -22,6 +22,8 @@ TISSUE3 = const(3)
 NCH = const(4)
 
 # Limit block indices (all ints; see limits.py for units and conversion).
+# A tissue channel's agreement slots are consecutive: M, B, limit
+# (cryo.interlock.sensors reads them so).
 L_FLOOR0 = const(0)  # hard floor, raw code, channel 0
 L_FLOOR1 = const(1)  # hard floor, raw code, channel 1
 L_DOSE_THR = const(2)  # dose threshold, raw code, channel 0

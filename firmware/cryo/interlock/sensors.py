@@ -26,12 +26,14 @@ _CNT_MAX = const(1000)  # debounce counters saturate here
 _RATE_N = const(4)  # the tissue's fall is measured over this many evaluations
 
 
-def _apart(d, limit, count):
-    """The debounce count after a channel read ``d`` codes away from what
-    channel 0 predicts for it."""
+def _apart(c0, c, lim, i_m, i_shift, count):
+    """The debounce count after comparing code ``c`` with the code channel
+    0's ``c0`` predicts for its channel: B + (M * c0 >> shift), slots
+    ``i_m`` (M), ``i_m + 1`` (B), ``i_m + 2`` (the limit), ``i_shift``."""
+    d = c - lim[i_m + 1] - ((lim[i_m] * c0) >> lim[i_shift])
     if d < 0:
         d = -d
-    if d > limit:
+    if d > lim[i_m + 2]:
         return count + 1 if count < _CNT_MAX else count
     return 0
 
@@ -96,20 +98,13 @@ class SensorCheck:
         # connector, one cold junction: both drifting warm together).
         if two:
             self._dis_bad = _apart(
-                code[B.TISSUE2] - lim[B.L_DIS_B] - ((lim[B.L_DIS_M] * c0) >> lim[B.L_DIS_SHIFT]),
-                lim[B.L_DIS_MAX],
-                self._dis_bad,
+                c0, code[B.TISSUE2], lim, B.L_DIS_M, B.L_DIS_SHIFT, self._dis_bad
             )
-            if self._dis_bad >= lim[B.L_DEBOUNCE]:
-                act |= 1 << C.DISAGREE
         if three:
-            self._dis3_bad = _apart(
-                code[B.TISSUE3] - lim[B.L_DIS3_B] - ((lim[B.L_DIS3_M] * c0) >> lim[B.L_DIS3_SHIFT]),
-                lim[B.L_DIS3_MAX],
-                self._dis3_bad,
-            )
-            if self._dis3_bad >= lim[B.L_DEBOUNCE]:
-                act |= 1 << C.DISAGREE
+            d3 = self._dis3_bad
+            self._dis3_bad = _apart(c0, code[B.TISSUE3], lim, B.L_DIS3_M, B.L_DIS3_SHIFT, d3)
+        if self._dis_bad >= lim[B.L_DEBOUNCE] or self._dis3_bad >= lim[B.L_DEBOUNCE]:
+            act |= 1 << C.DISAGREE
         return act
 
     def _ahead(self, now, c0, lim):
