@@ -10,7 +10,8 @@ The parts, each owning its state (docs/architecture.md):
 ``inputs``                thermocouples, pressure, pedal/holder levels, and
                           the interlock's limits in their codes (core.inputs)
 ``il``                    the interlock: alone grants the permit to cool
-``valve``, ``master``     the cryogen solenoid and the series master valve
+``valve``, ``master``     the cryogen valve (solenoid or proportional, as
+                          the board fits) and the series master valve
 ``regulator``             PID (+ gain schedule) for FREEZE (control.regulator)
 ``tuning``                the TUNE phase's experiments (control.tuning)
 ``journal``               treatment log session, audit, recent events
@@ -38,7 +39,7 @@ loop between ticks.
 
 import micropython
 
-from cryo.actuation.valve import MasterValve, SolenoidValve
+from cryo.actuation.valve import MasterValve, ProportionalValve, SolenoidValve
 from cryo.alarms.alarms import Alarms
 from cryo.app import fw_hash
 from cryo.board import CHANNELS
@@ -59,6 +60,27 @@ from cryo.core.wear import ValveWear
 from cryo.interlock import conditions as C
 from cryo.interlock import interlock as I
 from cryo.storage import safety_state as SS
+
+
+def _cryogen_valve(board, clock, x):
+    """The board's cryogen valve driver: a proportional valve on its PWM
+    (the duty is the opening; no window, so no ripple from pulses and no
+    cycles while it modulates) or the time-proportioned solenoid."""
+    if board.valve_pwm is not None:
+        return ProportionalValve(
+            board.valve_pwm,
+            clock,
+            max_open_ms=int(x["valve.max_open_ms"]),
+            min_demand=board.valve_min_demand,
+        )
+    return SolenoidValve(
+        board.valve_pin,
+        clock,
+        window_ms=int(x["valve.window_ms"]),
+        min_on_ms=int(x["valve.min_on_ms"]),
+        min_off_ms=int(x["valve.min_off_ms"]),
+        max_open_ms=int(x["valve.max_open_ms"]),
+    )
 
 
 class _Parts:
@@ -139,14 +161,7 @@ class Controller:
         now = clock.ticks_ms()
 
         # Actuators first: both valves closed before anything else can fail.
-        self.valve = valve or SolenoidValve(
-            board.valve_pin,
-            clock,
-            window_ms=int(x["valve.window_ms"]),
-            min_on_ms=int(x["valve.min_on_ms"]),
-            min_off_ms=int(x["valve.min_off_ms"]),
-            max_open_ms=int(x["valve.max_open_ms"]),
-        )
+        self.valve = valve or _cryogen_valve(board, clock, x)
         self.master = master or MasterValve(board.master_pin)
         self.valve.force_closed()
         self.master.close()

@@ -235,7 +235,5 @@ class Rig:
     def valves_closed(self):
         b = self.board
         return (
-            b.valve_pin.value() == 0
-            and b.master_pin.value() == 0
-            and not self.world.valve_is_open()
+            not b.valve_energised() and b.master_pin.value() == 0 and not self.world.valve_is_open()
         )

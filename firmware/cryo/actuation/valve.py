@@ -266,6 +266,15 @@ class ProportionalValve:
         self._armed = False
         self._deadline = 0
 
+    def retime(self, window_ms, min_on_ms, min_off_ms, max_open_ms):
+        """New valve settings (a configuration change outside a treatment):
+        the valve closes first. Only the dead-man's ``max_open_ms`` applies;
+        the window and minimum times are the solenoid's."""
+        if not isinstance(max_open_ms, int) or max_open_ms < 1:
+            raise ValueError("max_open_ms must be an integer >= 1 ms, got %r" % (max_open_ms,))
+        self.force_closed()
+        self.max_open_ms = max_open_ms
+
     def request(self, demand):
         if not (0.0 <= demand <= 1.0):
             raise ValueError("valve demand must be within 0..1, got %r" % (demand,))

@@ -109,7 +109,9 @@ class Board:
     """Hardware of one board, built from its definition dict.
 
     Attributes: ``spi``, ``cs`` (channel -> Pin, idle high),
-    ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``master_pin``,
+    ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``valve_kind``
+    ("solenoid" or "proportional"), ``valve_pwm`` (the proportional valve's
+    PWM on ``valve_pin``, else None), ``valve_min_demand``, ``master_pin``,
     ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``,
     ``handpiece`` (raw input Pins; the definition's ``invert`` says that 0
     means pressed/active, see :meth:`active_level`), ``valve_supply``
@@ -127,9 +129,16 @@ class Board:
         self.definition = d
         self.name = d.get("name", "board")
         # Safe state first: both valves de-energised before anything else.
-        self.valve_pin = _output(d["valve"], "valve")
+        v = d["valve"]
+        self.valve_pin = _output(v, "valve")
+        self.valve_pwm = None
+        self.valve_kind = v.get("kind", "solenoid")
+        self.valve_min_demand = float(v.get("min_demand", 0.0))
+        if self.valve_kind == "proportional":
+            # The pin was driven low first; the PWM takes it over at duty 0.
+            self.valve_pwm = machine.PWM(self.valve_pin, freq=v["freq"], duty_u16=0)
         self.master_pin = _output(d["master_valve"], "master_valve")
-        self.valve_service_cycles = d["valve"].get("service_cycles")  # None: no rating given
+        self.valve_service_cycles = v.get("service_cycles")  # None: no rating given
         self.clock = clock if clock is not None else BoardClock()
         self.spi = _spi(d["spi"])
         self.cs = {}
@@ -255,8 +264,17 @@ class Board:
 
     def safe_outputs(self):
         """Drive both valves closed (allocation-free; any time, any state)."""
-        self.valve_pin.value(0)
+        if self.valve_pwm is not None:
+            self.valve_pwm.duty_u16(0)
+        else:
+            self.valve_pin.value(0)
         self.master_pin.value(0)
+
+    def valve_energised(self):
+        """The valve output reads back energised (pin level, or PWM duty > 0)."""
+        if self.valve_pwm is not None:
+            return self.valve_pwm.duty_u16() != 0
+        return self.valve_pin.value() != 0
 
     def start_watchdog(self, timeout_ms=None):
         """Start the hardware watchdog (cannot be stopped once started)."""

@@ -95,14 +95,63 @@ def validate(defn):
             "stm32) or false (soft: esp32, whose Pin.irq has no 'hard'), got %r"
             % (inputs["estop"]["irq_hard"],)
         )
-    sc = defn["valve"].get("service_cycles") if isinstance(defn["valve"], dict) else None
+    _validate_valve(defn["valve"])
+    if "safety_timer" in defn:
+        _validate_safety_timer(defn["safety_timer"])
+
+
+# The cryogen valve: an on/off solenoid (default) or a PWM-driven
+# proportional valve, and the PWM frequencies a definition may give it.
+VALVE_KINDS = ("solenoid", "proportional")
+VALVE_FREQ = (20, 20000)
+
+
+def _validate_valve(v):
+    """``{"pin", "kind": "solenoid"|"proportional", ...}``: the cryogen valve.
+
+    A solenoid (the default) is a Pin, time-proportioned by the firmware; a
+    proportional valve is driven by ``machine.PWM`` at ``freq`` Hz, its
+    duty the opening, and demands below ``min_demand`` (its cracking point)
+    close it. Both are normally closed (``active_high``)."""
+    if not isinstance(v, dict):
+        raise BoardError('board definition: valve must be an object like {"pin": 2}')
+    pin_id(v, "valve")
+    sc = v.get("service_cycles")
     if sc is not None and (isinstance(sc, bool) or not isinstance(sc, int) or not 0 < sc < 1 << 30):
         raise BoardError(
             "board definition: valve.service_cycles must be an integer 1..2**30-1 (the fitted "
-            "solenoid's rated cycles, with a margin), got %r" % (sc,)
+            "valve's rated cycles, with a margin), got %r" % (sc,)
         )
-    if "safety_timer" in defn:
-        _validate_safety_timer(defn["safety_timer"])
+    kind = v.get("kind", "solenoid")
+    if kind not in VALVE_KINDS:
+        raise BoardError(
+            "board definition: valve.kind %r unknown; allowed: %s" % (kind, ", ".join(VALVE_KINDS))
+        )
+    if kind == "solenoid":
+        for k in ("freq", "min_demand"):
+            if k in v:
+                raise BoardError(
+                    "board definition: valve.%s is for a proportional valve only "
+                    '("kind": "proportional"); a solenoid has no PWM' % k
+                )
+        return
+    if v.get("active_high", True) is not True:
+        raise BoardError(
+            "board definition: a proportional valve must be active_high (duty 0 = closed: a "
+            "normally closed valve whose driver's gate pull-down closes it at reset)"
+        )
+    f = v.get("freq")
+    if isinstance(f, bool) or not isinstance(f, int) or not VALVE_FREQ[0] <= f <= VALVE_FREQ[1]:
+        raise BoardError(
+            "board definition: valve.freq must be the proportional valve driver's PWM frequency, "
+            "an integer %d..%d Hz (the valve's data sheet), got %r" % (VALVE_FREQ + (f,))
+        )
+    md = v.get("min_demand", 0.0)
+    if isinstance(md, bool) or not isinstance(md, (int, float)) or not 0.0 <= md < 0.5:
+        raise BoardError(
+            "board definition: valve.min_demand must be a number 0 <= x < 0.5 (the valve's "
+            "cracking point as a fraction of full opening: lower demands close it), got %r" % (md,)
+        )
 
 
 def _validate_safety_timer(st):

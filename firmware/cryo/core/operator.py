@@ -94,11 +94,12 @@ class Operator:
         # Valve outputs: both de-energised and reading back de-energised.
         self._p.valve.force_closed()
         self._p.master.close()
-        for pin, name in (
-            (self._p.board.valve_pin, "valve"),
-            (self._p.board.master_pin, "master valve"),
+        board = self._p.board
+        for energised, name in (
+            (board.valve_energised(), "valve"),
+            (board.master_pin.value() != 0, "master valve"),
         ):
-            if pin.value() != 0:
+            if energised:
                 return False, "%s output reads energised while commanded closed" % name
         if not self._arm_watchdog(now):
             return False, "no hardware watchdog"
