@@ -80,19 +80,24 @@ class SoftSPI(SPI):
 
 
 class PWM:
-    """PWM output (buzzer, LEDs): records frequency and duty in the world."""
+    """PWM output (buzzer, LEDs, a proportional valve): records frequency and
+    duty in the world; a duty written on the valve's pin drives the plant
+    (allocation-free: the firmware's safety path closes the valve with the
+    heap locked)."""
 
     def __init__(self, pin, freq=0, duty_u16=0, **kw):
         self._w = vboard.get()
         self._id = pin._id if isinstance(pin, Pin) else pin
         self._state = [freq, duty_u16]
         self._w.pwm[self._id] = self._state
+        self._w.pwm_edge(self._id)
 
     def init(self, freq=None, duty_u16=None, **kw):
         if freq is not None:
             self._state[0] = freq
         if duty_u16 is not None:
             self._state[1] = duty_u16
+            self._w.pwm_edge(self._id)
 
     def freq(self, f=None):
         if f is None:
@@ -103,9 +108,11 @@ class PWM:
         if d is None:
             return self._state[1]
         self._state[1] = d
+        self._w.pwm_edge(self._id)
 
     def deinit(self):
         self._state[1] = 0
+        self._w.pwm_edge(self._id)
 
 
 class ADC:

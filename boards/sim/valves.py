@@ -1,19 +1,25 @@
-"""The solenoid and the master valve in series, as the plant sees them.
+"""The cryogen valve and the master valve in series, as the plant sees them.
 
-Cryogen reaches the nozzle only while the solenoid AND the master valve
-are open, each open when its pin is energised unless a scenario fault
+Cryogen reaches the nozzle only while the cryogen valve AND the master
+valve are open, each open as its output drives it unless a scenario fault
 sticks it (``solenoid_stuck`` / ``master_stuck``: None, "open", "closed").
-``flow_ms`` counts the ms the path was open with pressure in the dewar;
-``uncommanded_ms`` the part of it with the solenoid pin de-energised (a
-single fault the master valve must contain); ``cycles`` the solenoid's
-openings.
+The cryogen valve is a solenoid (open while its pin is energised) or a
+proportional valve (open by its PWM duty: ``drive`` takes the opening in
+per mille, ``OPEN`` = fully open); stuck open means fully open, stuck
+closed shut, whatever the drive. ``flow_ms`` counts the full-flow ms the
+path delivered with pressure in the dewar (a half-open proportional valve
+for 2 s is 1000 ms); ``uncommanded_ms`` the part of it beyond what the
+cryogen valve was driven to (a single fault the master valve must
+contain); ``cycles`` the cryogen valve's closed->open edges.
 
-Allocation: a pin edge (:meth:`drive`) is integer bookkeeping only — the
-firmware's safety path closes the valves with the heap locked. Since the
-last plant step it keeps the ms each pin was energised and the ms both
-were; :meth:`take_path_ms` turns them into the ms the series path was
-open, with the stuck faults held for the whole step.
+Allocation: an output edge (:meth:`drive`) is integer bookkeeping only —
+the firmware's safety path closes the valves with the heap locked. Since
+the last plant step it keeps the per-mille ms each output was driven open
+and both were; :meth:`take_path_ms` turns them into the full-flow ms the
+series path delivered, with the stuck faults held for the whole step.
 """
+
+OPEN = 1000  # fully open, per mille
 
 
 class SeriesValves:
@@ -22,15 +28,18 @@ class SeriesValves:
         self.solenoid_stuck = None  # None, 'open' or 'closed' (scenario)
         self.master_stuck = None  # the same for the master valve
         self._t_edge = t0  # the last pin edge counted (ticks ms)
-        # ms energised since the last plant step: solenoid, master, both
+        # per-mille ms driven open since the last plant step: cryogen valve,
+        # master, both (the opening of both is the cryogen valve's)
         self._sol_ms = self._mst_ms = self._both_ms = 0
-        self._sol_on = self._mst_on = 0  # the pins now
+        self._sol_on = self._mst_on = 0  # the openings now (0..OPEN)
         self.cycles = 0
-        self.flow_ms = 0  # path open (both valves) with pressure in the dewar
-        self.uncommanded_ms = 0  # ... of which with the solenoid pin de-energised
+        # per-mille ms the path delivered with pressure in the dewar, and of
+        # that beyond the cryogen valve's drive (flow_ms, uncommanded_ms)
+        self._flow_pm = self._unc_pm = 0
 
     def drive(self, solenoid_on, master_on):
-        """The pins now energise the solenoid / the master valve (0 or 1).
+        """The outputs now open the cryogen valve / the master valve by
+        ``solenoid_on`` / ``master_on`` per mille (a pin: 0 or ``OPEN``).
 
         An edge written "before" the last one (a timer callback runs with
         the clock set back to its boundary) counts from the last one."""
@@ -44,16 +53,21 @@ class SeriesValves:
         d = self._clock.diff(now, self._t_edge)
         if d <= 0:
             return
-        if self._sol_on:
-            self._sol_ms += d
+        sol = self._sol_on
+        if sol:
+            self._sol_ms += d * sol
             if self._mst_on:
-                self._both_ms += d
+                self._both_ms += d * sol
         if self._mst_on:
-            self._mst_ms += d
+            self._mst_ms += d * self._mst_on
         self._t_edge = now
 
     def solenoid_energised(self):
         return bool(self._sol_on)
+
+    def opening(self):
+        """The cryogen valve's drive now, per mille (0..OPEN)."""
+        return self._sol_on
 
     def path_open(self):
         """Solenoid and master valve both open now, each by its pin or stuck
@@ -69,37 +83,42 @@ class SeriesValves:
         self._sol_ms = self._mst_ms = self._both_ms = 0
 
     def take_path_ms(self, now, elapsed):
-        """(ms the series path was open, ms of that with the solenoid pin
-        de-energised) over the ``elapsed`` ms of the plant step ending at
-        ``now``; the stuck faults hold for the whole step (scenario events
-        apply at plant steps)."""
+        """(per-mille ms the series path delivered, per-mille ms of that
+        beyond the cryogen valve's drive) over the ``elapsed`` ms of the
+        plant step ending at ``now`` (``elapsed * OPEN``: fully open
+        throughout); the stuck faults hold for the whole step (scenario
+        events apply at plant steps)."""
         self._count_to(now)
         sol, mst, both = self._sol_ms, self._mst_ms, self._both_ms
         self._sol_ms = self._mst_ms = self._both_ms = 0
         vs, ms = self.solenoid_stuck, self.master_stuck
+        full = elapsed * OPEN
         unc = 0
         if vs == "closed" or ms == "closed":
             path = 0
         elif vs == "open":
-            # Only a stuck solenoid lets cryogen past a de-energised pin.
-            path = elapsed if ms == "open" else mst
-            unc = elapsed - sol if ms == "open" else mst - both
+            # Only a stuck cryogen valve lets cryogen past what it is driven to.
+            path = full if ms == "open" else mst
+            unc = full - sol if ms == "open" else mst - both
         elif ms == "open":
             path = sol
         else:
             path = both
-        path = min(max(path, 0), elapsed)
+        path = min(max(path, 0), full)
         return path, min(max(unc, 0), path)
 
     def account(self, path, unc, pressurised):
         """Count a step's flow (only with pressure in the dewar)."""
         if pressurised:
-            self.flow_ms += path
-            self.uncommanded_ms += unc
+            self._flow_pm += path
+            self._unc_pm += unc
+
+    flow_ms = property(lambda v: v._flow_pm // OPEN)
+    uncommanded_ms = property(lambda v: v._unc_pm // OPEN)
 
 
-def _effective(stuck, energised):
-    """A valve's state: its pin's, unless a scenario fault sticks it."""
+def _effective(stuck, opening):
+    """A valve's opening: its drive's, unless a scenario fault sticks it."""
     if stuck is None:
-        return energised
-    return 1 if stuck == "open" else 0
+        return opening
+    return OPEN if stuck == "open" else 0

@@ -42,7 +42,7 @@ from pressure import PressureTransducer
 from rootfs import make_flash, mount_root, remount_root  # noqa: F401 - the world's public API
 from thermocouples import Thermocouples
 from timers import TimerTable
-from valves import SeriesValves
+from valves import OPEN, SeriesValves
 
 _PLANT_STEP_MS = 20  # plant integration granularity
 _MAX_CATCHUP_MS = 5000  # real time: longest gap integrated in one sync
@@ -87,6 +87,8 @@ class World:
         # Roles from the board definition.
         self.valve_id = board["valve"]["pin"]
         self.valve_active = 1 if board["valve"].get("active_high", True) else 0
+        # A proportional valve opens by its PWM's duty, a solenoid by its pin.
+        self.valve_proportional = board["valve"].get("kind") == "proportional"
         self.master_id = board["master_valve"]["pin"]
         self.master_active = 1 if board["master_valve"].get("active_high", True) else 0
         self.inputs = {}  # role -> pin id
@@ -200,15 +202,30 @@ class World:
         self.tcs.present_all(self.version, self.plant)
 
     def valve_edge(self):
-        """The valve pins changed (or may have): tell the series valves."""
-        self.valves.drive(
-            1 if self.levels[self.valve_id] == self.valve_active else 0,
-            1 if self.levels[self.master_id] == self.master_active else 0,
-        )
+        """The valve outputs changed (or may have): tell the series valves."""
+        if self.valve_proportional:
+            st = self.pwm.get(self.valve_id)
+            duty = st[1] if st is not None else 0
+            # per mille, rounded up: any duty > 0 opens the valve a little
+            sol = (duty * OPEN + 65534) // 65535 if duty > 0 else 0
+        else:
+            sol = OPEN if self.levels[self.valve_id] == self.valve_active else 0
+        self.valves.drive(sol, OPEN if self.levels[self.master_id] == self.master_active else 0)
+
+    def pwm_edge(self, pid):
+        """A PWM's duty changed: the proportional valve's drives the plant."""
+        if pid == self.valve_id and self.valve_proportional:
+            self.valve_edge()
 
     def valve_is_open(self):
-        """The solenoid's pin is energised (what the firmware commands)."""
+        """The cryogen valve is driven open: the solenoid's pin energised or
+        the proportional valve's duty > 0 (what the firmware commands)."""
         return self.valves.solenoid_energised()
+
+    def valve_opening(self):
+        """How far the firmware drives the cryogen valve open, 0..1 (a
+        solenoid: 0 or 1)."""
+        return self.valves.opening() / OPEN
 
     def cryogen_path_open(self):
         """Solenoid and master valve both open now, each by its pin or stuck
@@ -294,7 +311,7 @@ class World:
         path, unc = self.valves.take_path_ms(now, elapsed)
         self.valves.account(path, unc, self.plant.supply_pressure_kpa > 0.0)
         # The master valve is already in ``path`` (series valves).
-        self.plant.step(elapsed / 1000.0, path / elapsed, True)
+        self.plant.step(elapsed / 1000.0, path / (elapsed * OPEN), True)
         self._t_last = now
         self._channel_values(elapsed / 1000.0)
         self.version += 1
@@ -352,13 +369,13 @@ class World:
                 self.levels[pid] = 0
         self.levels[self.valve_id] = 1 - self.valve_active
         self.levels[self.master_id] = 1 - self.master_active
+        for st in self.pwm.values():
+            st[1] = 0
         self.tcs.deselect_all(self.levels)
         self.valve_edge()
         self.wdt_timeout_ms = 0
         self.irqs.clear()
         self.timers.disarm_all()
-        for st in self.pwm.values():
-            st[1] = 0
 
     def hard_reset(self, cause="reset"):
         """machine.reset(): real time asks the relay to restart the process."""

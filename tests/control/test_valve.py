@@ -430,6 +430,53 @@ result([closed, ok, v.cycles, w.valve_cycles, vp.value(), mp.value()])
     assert vlevel == 0 and mlevel == 0
 
 
+def test_proportional_valve_on_the_virtual_boards_pwm_allocates_nothing(mpy):
+    """A board with a proportional valve (boards/sim/board_proportional.json):
+    the board layer's PWM (boards/sim/machine.py) drives the plant's valve
+    bookkeeping as an opening, heap locked; ``retime`` closes it and keeps
+    only the dead-man's time."""
+    r = run(
+        mpy,
+        """
+import vboard
+from cryo.board import Board
+from cryo.clock import ManualClock
+from cryo.actuation.valve import ProportionalValve
+c = ManualClock((1 << 30) - 3000)
+f = vboard.__file__
+defn = vboard.load_board(f[: f.rfind("/")] + "/board_proportional.json")
+w = vboard.install(vboard.World(defn, clock=c, realtime=False))
+b = Board(defn, c)
+v = ProportionalValve(b.valve_pwm, c, max_open_ms=1500, min_demand=b.valve_min_demand)
+closed = [b.valve_pwm.duty_u16(), w.valve_is_open(), b.valve_energised()]
+b.master_pin.value(1)
+v.set_permit(True)
+v.request(0.4)
+def pwm_tick():
+    c.advance(10)
+    now = c.ticks_ms()
+    v.refresh(now)
+    v.service(now)
+ok = [assert_no_alloc(pwm_tick, 1000)]
+opening = w.valve_opening()
+ok.append(assert_no_alloc(v.force_closed, 5))
+after = [b.valve_pwm.duty_u16(), w.valve_is_open()]
+v.refresh(c.ticks_ms())
+v.service(c.ticks_ms())
+ok.append(assert_no_alloc(b.safe_outputs, 5))
+v.retime(200, 30, 30, 700)
+result([closed, ok, opening, after, v.cycles, w.valve_cycles, v.max_open_ms, v.is_open])
+""",
+    )
+    closed, ok, opening, after, cycles, world_cycles, max_open, is_open = r
+    assert closed == [0, False, False]
+    assert ok == [True, True, True]
+    assert abs(opening - 0.4) < 0.002  # the duty, not a pulse
+    assert after == [0, False]
+    assert cycles == 2 and world_cycles == 2  # opened once, closed, reopened once
+    assert max_open == 700 and is_open is False
+
+
 def test_differential_valve_edges_cpython_vs_micropython(mpy):
     """The same demand/refresh/permit script gives the same pin edges on both."""
     import json

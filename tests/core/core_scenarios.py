@@ -195,13 +195,14 @@ def goto(rig, phase):
     return ok and rig.phase() == S.THAW
 
 
-def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0):
+def run_case(cond, phase, seed=1, max_ticks=3000, start_ms=0, board=None):
+    """``board``: a board definition dict (None: boards/sim/board.json)."""
     cfg = dict(FAST)
     extra = EXTRA_CONFIG.get(cond)
     if extra:
         for k in extra:
             cfg[k] = extra[k]
-    rig = Rig(seed=seed, config=cfg, plant=FAST_PLANT, start_ms=start_ms)
+    rig = Rig(seed=seed, config=cfg, plant=FAST_PLANT, start_ms=start_ms, board=board)
     if not goto(rig, phase):
         return {"error": "could not reach %s (state %s)" % (phase, S.name(rig.phase()))}
     ctl = rig.ctl
