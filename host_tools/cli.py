@@ -64,7 +64,8 @@ def _sim_common(p, run=False):
     p.add_argument(
         "--board",
         default=d,
-        help="board.json (default boards/sim/board.json); real time also qemu-mps2: the "
+        help="board.json (default boards/sim/board.json; boards/sim/board_proportional.json "
+        "fits a proportional cryogen valve); real time also qemu-mps2: the "
         "emulated Cortex-M3 with the firmware frozen (make qemu)",
     )
 
