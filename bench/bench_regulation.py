@@ -21,7 +21,14 @@ For every plant variant (boards/sim/plants/), in one run:
    behaviour before the integral zone/preload), simple-pid 2.0.1 (reverse
    action with negative gains, as its docs say), bang-bang ±0.5 °C.
 
-Targets (printed as ratios, never asserted): every autotune converges,
+4. **Proportional valve** (boards/sim/board_proportional.json: the cryogen
+   valve PWM-driven, its duty the opening): the same workflow as 1 on the
+   same plant in the same run, beside the solenoid rows. The solenoid's
+   ripple grows with its window while its cycles fall with it, so it cannot
+   meet both the RMS and the cycle target on this plant (the window rows);
+   a proportional valve modulates without pulses.
+
+Targets (printed as counts, never asserted): every autotune converges,
 undershoot ≤ 2 °C, hold RMS ≤ 0.5 °C, valve ≤ 60 cycles/min.
 """
 
@@ -35,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CTL_LIB = ROOT / "tests" / "control" / "ctl_lib"
+PROPORTIONAL_BOARD = str(ROOT / "boards" / "sim" / "board_proportional.json")
+BOARDS = (None, PROPORTIONAL_BOARD)  # the solenoid (default sim board), the proportional valve
 SETPOINT = -25.0
 ZONE_C = 2.0  # host_tools.commands.tune.ZONE_C (imported below once the path is set)
 # Service settings a technician matches to such a device (schema ranges,
@@ -67,10 +76,11 @@ def _faults(summary):
     return sorted(set((st.get("faults") or []) + (st.get("latched") or [])))
 
 
-def _workflow(plant, scenario_path):
+def _workflow(plant, scenario_path, board=None):
     from host_tools import sim
 
     tune = sim.run_fast(
+        board=board,
         plant=plant,
         scenario=scenario_path,
         seed=1,
@@ -88,9 +98,8 @@ def _workflow(plant, scenario_path):
     cfg.update(SERVICE.get(plant, {}))
     cfg.update({"pid.kp": res["kp"], "pid.ki": res["ki"], "pid.kd": res["kd"]})
     cfg.update({"pid.hold_duty": res["hold_duty"], "pid.i_zone_c": ZONE_C})
-    treat = sim.run_fast(
-        plant=plant, scenario="treatment", seed=2, duration_s=TREAT_S, config=cfg, timeout=900
-    )
+    kw = {"scenario": "treatment", "seed": 2, "duration_s": TREAT_S, "timeout": 900}
+    treat = sim.run_fast(plant=plant, config=cfg, board=board, **kw)
     out["treat"] = {
         "hold": treat["hold"],
         "undershoot_c": max(0.0, SETPOINT - treat["min_surface_c"]),
@@ -153,6 +162,81 @@ def _fmt_peer(m):
     )
 
 
+def _tune_fig(res, wf):
+    fop = res["fopdt"]
+    return (
+        "%d cycles, noise σ %.2f °C -> hysteresis %.2f °C, FOPDT K %.0f τ %.1f s θ %.2f s,"
+        " %s kp %.3f ki %.4f, holding duty %.2f, dose %.0f °C·s, faults %s"
+        % (
+            res["cycles"],
+            res["noise_c"],
+            res["hysteresis"],
+            fop["gain"],
+            fop["tau"],
+            fop["dead_time"],
+            res["rule"],
+            res["kp"],
+            res["ki"],
+            res["hold_duty"],
+            res["dose_cs"],
+            wf["tune_faults"] or "none",
+        )
+    )
+
+
+def _failed_fig(wf):
+    res = wf["tune"]
+    return "FAILED (%s): %s; faults %s" % (
+        wf.get("tune_state"),
+        res.get("reason"),
+        wf["tune_faults"] or "none",
+    )
+
+
+def _treat_fig(tr, tot):
+    """The treatment's row, counted into ``tot`` against the targets."""
+    h = tr["hold"]
+    cpm = h["cycles"] * 60.0 / h["s"] if h["s"] else None
+    tot["n"] += 1
+    tot["under"] += tr["undershoot_c"] <= 2.0
+    tot["rms"] += h["rms_c"] is not None and h["rms_c"] <= 0.5
+    tot["cpm"] += cpm is not None and cpm <= 60.0
+    tot["trips"] += len(tr["faults"])
+    return (
+        "to target %s | undershoot %.2f °C | hold RMS %s (after its first 10 s %s)"
+        " | %s cycles/min in hold | interlock trips %s | ends in %s"
+        % (
+            "%.0f s" % (h["t_reach_s"] - 2.0) if h["t_reach_s"] is not None else "never",
+            tr["undershoot_c"],
+            "%.2f °C" % h["rms_c"] if h["rms_c"] is not None else "n/a",
+            "%.2f °C" % h["settled_rms_c"] if h.get("settled_rms_c") is not None else "n/a",
+            "%.0f" % cpm if cpm is not None else "n/a",
+            tr["faults"] or "none",
+            tr["phase"],
+        )
+    )
+
+
+def _targets_fig(tot):
+    return (
+        "autotune %d/%d converged; of %d treatments: undershoot ≤ 2 °C %d, hold RMS ≤ 0.5 °C"
+        " %d, ≤ 60 cycles/min %d; interlock trips %d"
+        % (
+            tot["conv"],
+            tot["runs"],
+            tot["n"],
+            tot["under"],
+            tot["rms"],
+            tot["cpm"],
+            tot["trips"],
+        )
+    )
+
+
+def _tally():
+    return {"conv": 0, "runs": 0, "under": 0, "rms": 0, "cpm": 0, "trips": 0, "n": 0}
+
+
 def run():
     global ZONE_C
     for p in (str(CTL_LIB), str(ROOT)):
@@ -170,77 +254,46 @@ def run():
     fd, scen = tempfile.mkstemp(suffix=".json", prefix="bench-autotune-")
     with os.fdopen(fd, "w") as f:
         json.dump(TUNE_SCENARIO, f)
+    jobs = [(v, b) for v in VARIANTS for b in BOARDS]
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:  # two cores: two interpreters
-            flows = list(pool.map(lambda v: _workflow(v, scen), VARIANTS))
+            done = list(pool.map(lambda j: _workflow(j[0], scen, j[1]), jobs))
     finally:
         os.unlink(scen)
     t_fw = time.perf_counter() - t0
+    flows = done[0 :: len(BOARDS)]
+    prop_flows = done[1 :: len(BOARDS)]
     rows = []
-    tot = {"conv": 0, "runs": 0, "under": 0, "rms": 0, "cpm": 0, "trips": 0, "n": 0}
-    for plant, wf in zip(VARIANTS, flows):
+    tot = _tally()
+    ptot = _tally()
+    for plant, wf, pwf in zip(VARIANTS, flows, prop_flows):
         res = wf["tune"]
         conv = _convergence(plant)
         tot["conv"] += conv
         tot["runs"] += 3
         if not res.get("ok"):
-            rows.append(
-                (
-                    plant + ": autotune (firmware)",
-                    "FAILED (%s): %s; faults %s"
-                    % (wf.get("tune_state"), res.get("reason"), wf["tune_faults"] or "none"),
-                )
-            )
+            rows.append((plant + ": autotune (firmware)", _failed_fig(wf)))
             rows.append((plant + ": autotune convergence", "%d of 3 seeds" % conv))
+        else:
+            rows.append((plant + ": autotune (firmware)", _tune_fig(res, wf)))
+            rows.append((plant + ": autotune convergence", "%d of 3 seeds (harness)" % conv))
+            if plant in SERVICE:
+                rows.append((plant + ": service settings", json.dumps(SERVICE[plant])))
+            rows.append((plant + ": treatment (firmware)", _treat_fig(wf["treat"], tot)))
+            tot["trips"] += len(wf["tune_faults"])
+        # The proportional valve: the same workflow, the same plant.
+        pres = pwf["tune"]
+        ptot["runs"] += 1
+        if not pres.get("ok"):
+            rows.append((plant + ": proportional valve, autotune", _failed_fig(pwf)))
+        else:
+            ptot["conv"] += 1
+            rows.append((plant + ": proportional valve, autotune", _tune_fig(pres, pwf)))
+            fig = _treat_fig(pwf["treat"], ptot)
+            rows.append((plant + ": proportional valve, treatment", fig))
+            ptot["trips"] += len(pwf["tune_faults"])
+        if not res.get("ok"):
             continue
-        fop = res["fopdt"]
-        rows.append(
-            (
-                plant + ": autotune (firmware)",
-                "%d cycles, noise σ %.2f °C -> hysteresis %.2f °C, FOPDT K %.0f τ %.1f s θ %.2f s,"
-                " %s kp %.3f ki %.4f, holding duty %.2f, dose %.0f °C·s, faults %s"
-                % (
-                    res["cycles"],
-                    res["noise_c"],
-                    res["hysteresis"],
-                    fop["gain"],
-                    fop["tau"],
-                    fop["dead_time"],
-                    res["rule"],
-                    res["kp"],
-                    res["ki"],
-                    res["hold_duty"],
-                    res["dose_cs"],
-                    wf["tune_faults"] or "none",
-                ),
-            )
-        )
-        rows.append((plant + ": autotune convergence", "%d of 3 seeds (harness)" % conv))
-        if plant in SERVICE:
-            rows.append((plant + ": service settings", json.dumps(SERVICE[plant])))
-        tr = wf["treat"]
-        h = tr["hold"]
-        cpm = h["cycles"] * 60.0 / h["s"] if h["s"] else None
-        rows.append(
-            (
-                plant + ": treatment (firmware)",
-                "to target %s | undershoot %.2f °C | hold RMS %s | %s cycles/min in hold"
-                " | interlock trips %s | ends in %s"
-                % (
-                    "%.0f s" % (h["t_reach_s"] - 2.0) if h["t_reach_s"] is not None else "never",
-                    tr["undershoot_c"],
-                    "%.2f °C" % h["rms_c"] if h["rms_c"] is not None else "n/a",
-                    "%.0f" % cpm if cpm is not None else "n/a",
-                    tr["faults"] or "none",
-                    tr["phase"],
-                ),
-            )
-        )
-        tot["n"] += 1
-        tot["under"] += tr["undershoot_c"] <= 2.0
-        tot["rms"] += h["rms_c"] is not None and h["rms_c"] <= 0.5
-        tot["cpm"] += cpm is not None and cpm <= 60.0
-        tot["trips"] += len(tr["faults"]) + len(wf["tune_faults"])
         g = {k: res[k] for k in ("kp", "ki", "kd", "hold_duty")}
         for label, m in _peers(plant, g).items():
             rows.append((plant + ": " + label, _fmt_peer(m)))
@@ -259,22 +312,8 @@ def run():
             kw = {"window_ms": win, "min_on_ms": 30, "min_off_ms": 30}
             m = run_loop(make_plant("default", 2), pid.update, SETPOINT, 420, valve_kw=kw)
             rows.append(("default: valve window %d ms" % win, _fmt_peer(m)))
-    rows.append(
-        (
-            "targets met",
-            "autotune %d/%d converged; of %d treatments: undershoot ≤ 2 °C %d, hold RMS ≤ 0.5 °C"
-            " %d, ≤ 60 cycles/min %d; interlock trips %d"
-            % (
-                tot["conv"],
-                tot["runs"],
-                tot["n"],
-                tot["under"],
-                tot["rms"],
-                tot["cpm"],
-                tot["trips"],
-            ),
-        )
-    )
+    rows.append(("targets met, solenoid", _targets_fig(tot)))
+    rows.append(("targets met, proportional valve", _targets_fig(ptot)))
     rows.append(("firmware workflow part (MicroPython, 2 workers)", "%.0f s" % t_fw))
     return rows
 
