@@ -57,13 +57,25 @@ class BoardReset(BaseException):
 
 
 def load_board(path=None):
-    """The sim board definition (boards/sim/board.json) as a dict."""
+    """The sim board definition (boards/sim/board.json) as a dict.
+
+    A variant names the definition it differs from in ``"base"`` (a file
+    beside it) and gives only the top-level fields it replaces, so it
+    follows every other change of its base (board_proportional.json)."""
     if path is None:
         f = __file__
         i = f.rfind("/")
         path = (f[:i] if i >= 0 else ".") + "/board.json"
     with open(path) as f:
-        return json.load(f)
+        d = json.load(f)
+    base = d.pop("base", None)
+    if base is None:
+        return d
+    i = path.rfind("/")
+    out = load_board((path[:i] if i >= 0 else ".") + "/" + base)
+    for k in d:
+        out[k] = d[k]
+    return out
 
 
 class World:
