@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "boards")
 
 import boardcheck  # noqa: E402
 
+_SOURCE_HEAP = 1024 * 1024  # the from-source run's heap (see its use)
+
 
 def _kb(n):
     return "%.1f KB" % (n / 1024)
@@ -63,12 +65,21 @@ def run():
     )
 
     # Peak use, with the controller's idle-point gc.collect() after every tick.
-    ok, res = boardcheck.run_treatment(boardcheck.HEAP_BUDGET)
+    # From source the compiler needs contiguous chunks that this 64-bit port's
+    # heap, fragmented by the imports, may not have left at the test budget
+    # (a cost no board pays: they run frozen or .mpy code, measured below at
+    # the budget); the peak live heap does not depend on the heap's size.
+    ok, res = boardcheck.run_treatment(_SOURCE_HEAP)
     if not ok:
-        rows.append(("treatment (idle-point gc): FAILED at the budget", str(res)[-200:]))
+        rows.append(("treatment (idle-point gc): FAILED", str(res)[-200:]))
         return rows
     fw = res["live_peak"] - res["sim_base"]
-    rows.append(("treatment: peak heap in use after the idle-point collect", _kb(res["live_peak"])))
+    rows.append(
+        (
+            "treatment: peak heap in use after the idle-point collect",
+            "%s (from source, -X heapsize=%s)" % (_kb(res["live_peak"]), _kb(_SOURCE_HEAP)),
+        )
+    )
     rows.append(
         ("treatment: peak heap in use within a tick (live + garbage)", _kb(res["tick_peak"]))
     )
