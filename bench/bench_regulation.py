@@ -235,6 +235,18 @@ def _targets_fig(tot):
     )
 
 
+def _workflow_rows(prefix, tune_label, treat_label, wf, tot):
+    """The rows of one valve's workflow (autotune, then the treatment with
+    the proposed gains), its treatment and trips counted into ``tot``."""
+    if not wf["tune"].get("ok"):
+        return [(prefix + tune_label, _failed_fig(wf))]
+    tot["trips"] += len(wf["tune_faults"])
+    return [
+        (prefix + tune_label, _tune_fig(wf["tune"], wf)),
+        (prefix + treat_label, _treat_fig(wf["treat"], tot)),
+    ]
+
+
 def _tally():
     return {"conv": 0, "runs": 0, "under": 0, "rms": 0, "settled": 0, "cpm": 0, "trips": 0, "n": 0}
 
@@ -273,27 +285,15 @@ def run():
         conv = _convergence(plant)
         tot["conv"] += conv
         tot["runs"] += 3
-        if not res.get("ok"):
-            rows.append((plant + ": autotune (firmware)", _failed_fig(wf)))
-            rows.append((plant + ": autotune convergence", "%d of 3 seeds" % conv))
-        else:
-            rows.append((plant + ": autotune (firmware)", _tune_fig(res, wf)))
-            rows.append((plant + ": autotune convergence", "%d of 3 seeds (harness)" % conv))
-            if plant in SERVICE:
-                rows.append((plant + ": service settings", json.dumps(SERVICE[plant])))
-            rows.append((plant + ": treatment (firmware)", _treat_fig(wf["treat"], tot)))
-            tot["trips"] += len(wf["tune_faults"])
+        rows += _workflow_rows(plant + ": ", "autotune (firmware)", "treatment (firmware)", wf, tot)
+        rows.append((plant + ": autotune convergence", "%d of 3 seeds (harness)" % conv))
+        if plant in SERVICE:
+            rows.append((plant + ": service settings", json.dumps(SERVICE[plant])))
         # The proportional valve: the same workflow, the same plant.
-        pres = pwf["tune"]
         ptot["runs"] += 1
-        if not pres.get("ok"):
-            rows.append((plant + ": proportional valve, autotune", _failed_fig(pwf)))
-        else:
-            ptot["conv"] += 1
-            rows.append((plant + ": proportional valve, autotune", _tune_fig(pres, pwf)))
-            fig = _treat_fig(pwf["treat"], ptot)
-            rows.append((plant + ": proportional valve, treatment", fig))
-            ptot["trips"] += len(pwf["tune_faults"])
+        ptot["conv"] += 1 if pwf["tune"].get("ok") else 0
+        name = plant + ": proportional valve, "
+        rows += _workflow_rows(name, "autotune", "treatment", pwf, ptot)
         if not res.get("ok"):
             continue
         g = {k: res[k] for k in ("kp", "ki", "kd", "hold_duty")}

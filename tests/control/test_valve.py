@@ -248,7 +248,7 @@ def tick():
     if vp.value() != mp.value():
         apart[0] += 1
 ok = assert_no_alloc(tick, 1000)  # 10 s across the tick wrap
-pulsed = [before, apart[0], v.cycles, m.cycles]
+pulsed = [before, apart[0], v.cycles, mp.rises]
 m.open()          # held: open whatever the solenoid does
 v.request(0.0)
 for _ in range(30):

@@ -334,7 +334,6 @@ class MasterValve:
         pin.value(0)
         self._pin = pin
         self.is_open = False
-        self.cycles = 0  # closed->open edges (pulsed mode makes them many)
         self._allowed = False
         self._pulsed = False
 
@@ -343,25 +342,17 @@ class MasterValve:
         self._allowed = True
         self._pulsed = pulsed
         if not pulsed:
-            self._drive(True)
+            self._pin.value(1)
+            self.is_open = True
 
     def track(self, solenoid_open):
         """Follow the solenoid in pulsed mode (no effect otherwise)."""
         if self._allowed and self._pulsed:
-            self._drive(solenoid_open)
+            self._pin.value(1 if solenoid_open else 0)
+            self.is_open = solenoid_open
 
     def close(self):
         self._allowed = False
         self._pulsed = False
         self._pin.value(0)
         self.is_open = False
-
-    def _drive(self, on):
-        if on:
-            self._pin.value(1)
-            if not self.is_open and self.cycles < _SAT:
-                self.cycles += 1
-            self.is_open = True
-        else:
-            self._pin.value(0)
-            self.is_open = False

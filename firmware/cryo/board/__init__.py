@@ -109,9 +109,9 @@ class Board:
     """Hardware of one board, built from its definition dict.
 
     Attributes: ``spi``, ``cs`` (channel -> Pin, idle high),
-    ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``valve_kind``
-    ("solenoid" or "proportional"), ``valve_pwm`` (the proportional valve's
-    PWM on ``valve_pin``, else None), ``valve_min_demand``, ``master_pin``,
+    ``tc`` (channel -> {"chip", "type"}), ``valve_pin``, ``valve_pwm`` (a
+    proportional valve's PWM on ``valve_pin``; None for a solenoid),
+    ``valve_min_demand``, ``master_pin``,
     ``estop`` (1 = loop closed; 0 = pressed or broken), ``footswitch``,
     ``handpiece`` (raw input Pins; the definition's ``invert`` says that 0
     means pressed/active, see :meth:`active_level`), ``valve_supply``
@@ -132,9 +132,8 @@ class Board:
         v = d["valve"]
         self.valve_pin = _output(v, "valve")
         self.valve_pwm = None
-        self.valve_kind = v.get("kind", "solenoid")
         self.valve_min_demand = float(v.get("min_demand", 0.0))
-        if self.valve_kind == "proportional":
+        if v.get("kind", "solenoid") == "proportional":
             # The pin was driven low first; the PWM takes it over at duty 0.
             self.valve_pwm = machine.PWM(self.valve_pin, freq=v["freq"], duty_u16=0)
         self.master_pin = _output(d["master_valve"], "master_valve")

@@ -51,10 +51,11 @@ from cryo.storage import records as R
 from cryo.storage import safety_state as SS
 
 _STORAGE_CHECK_MS = const(1000)
-# The line (aux, outside PRECOOL) and the skin probe (tissue3) in °C once a
-# second: only the display and the self-test use them; the interlock sees
-# every raw code.
-_SLOW_EVERY = const(10)
+# The line (aux) in °C once a second outside PRECOOL: only the display and
+# the log use it there; the interlock sees every raw code. The tissue probes
+# are converted at every sample: their supervision re-places its rate and
+# range limits there, and the skin moves fast.
+_AUX_EVERY = const(10)
 
 
 def _name_id(name):
@@ -146,11 +147,8 @@ class Tick:
         # 4. °C for the control path (the line/aux channel every tick only
         # in PRECOOL, where it ends the chill-down), then the sequence.
         proto = self.protocol
-        if self.ticks % _SLOW_EVERY:
-            if inputs.temps[B.TISSUE3] is not None:
-                fresh &= ~(1 << B.TISSUE3)
-            if proto.state != S.PRECOOL:
-                fresh &= ~(1 << B.AUX)
+        if proto.state != S.PRECOOL and self.ticks % _AUX_EVERY:
+            fresh &= ~(1 << B.AUX)
         inputs.convert(now, fresh)
         temps = inputs.temps
         self._footswitch()

@@ -92,7 +92,6 @@ class Interlock:
         self._new = 0  # conditions that tripped since the controller last took them
         self.permit = False
         self.master_open = False  # the master may open (held, or pulsed in TUNE)
-        self._master_pulsed = False
         self.trips = 0
         # Phase bookkeeping.
         self.phase = S.IDLE
@@ -355,14 +354,13 @@ class Interlock:
             if self.master_open or newly:
                 self._master.close()
                 self.master_open = False
-        else:
+        elif not self.master_open:
             # TUNE runs open-loop experiments: the master opens only with
-            # the solenoid's pulses (cryo.actuation.valve.MasterValve).
-            pulsed = self.phase == S.TUNE
-            if not self.master_open or pulsed != self._master_pulsed:
-                self._master.open(pulsed)
-                self._master_pulsed = pulsed
-                self.master_open = True
+            # the solenoid's pulses (cryo.actuation.valve.MasterValve). TUNE
+            # is entered from and left for phases without cooling, so the
+            # master is closed whenever the mode changes.
+            self._master.open(self.phase == S.TUNE)
+            self.master_open = True
         if newly:
             self._new |= newly
             self.trips += 1
