@@ -75,3 +75,27 @@ def test_drivers_agree_between_interpreters(mpy, calls):
             assert m[3] is None
         else:
             assert m[3] == pytest.approx(c[3], abs=mpy.float_tol(1e-9, abs(c[3]) + 1)), (f, args)
+
+
+def test_max31856_range_edges_agree_between_interpreters(mpy):
+    """At the edges of the chip's tables (−200 °C for K and T, +400 °C for
+    T, +1372 °C for K) the emulated MAX31856 reports the same code and the
+    same range fault on MicroPython as on CPython: the fault is judged on
+    its 1/128 °C code, so a float32 inverse a hair past the edge (found by
+    the property test above on the 32-bit build) is not a fault."""
+    calls = [
+        ["reading56", t, h, 0.0]
+        for t in ("K", "T")
+        for h in (-200.0, -200.01, -199.99, 400.0, 400.01, 1372.0)
+    ]
+    got = mpy.run(
+        "import sensing_cases as c\nresult([getattr(c, f)(*a) for f, *a in %r])" % (calls,),
+        extra_path=[HERE],
+    )
+    for (f, *args), m in zip(calls, got):
+        c = getattr(sensing_cases, f)(*args)
+        assert m[:3] == c[:3], (args, m, c)
+    # In range exactly at the cold edge, a range fault just beyond it (the
+    # emulated wire itself ends at +400 °C for T, so T never passes its
+    # hot edge).
+    assert [m[0] for m in got] == [0, 64, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0]

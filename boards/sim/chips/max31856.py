@@ -116,9 +116,13 @@ class Max31856Emu:
         ehi = thermocouple.emf_mv(lut, phi)
         t = thermocouple.temperature_c(lut, min(max(e, elo), ehi))
         lo, hi = _LUT_RANGE[lut]
-        out = not (lo <= t <= hi) or not (elo <= e <= ehi)
-        t = min(max(t, lo), hi)
-        return _round(t * 128), out
+        # Judged on the chip's own code (1/128 °C), not on the float: at the
+        # table's edge a float32 interpreter's inverse may land a hair
+        # outside where a double one lands on it.
+        code = _round(t * 128)
+        lo, hi = _round(lo * 128), _round(hi * 128)
+        out = not (lo <= code <= hi) or not (elo <= e <= ehi)
+        return min(max(code, lo), hi), out
 
     # --- conversions (integer only) --------------------------------------
     def _conv_ms(self, first):
