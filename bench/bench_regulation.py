@@ -45,7 +45,7 @@ CTL_LIB = ROOT / "tests" / "control" / "ctl_lib"
 PROPORTIONAL_BOARD = str(ROOT / "boards" / "sim" / "board_proportional.json")
 BOARDS = (None, PROPORTIONAL_BOARD)  # the solenoid (default sim board), the proportional valve
 SETPOINT = -25.0
-ZONE_C = 2.0  # host_tools.commands.tune.ZONE_C (imported below once the path is set)
+ZONE_C = None  # host_tools.commands.tune.ZONE_C (imported below once the path is set)
 # Service settings a technician matches to such a device (schema ranges,
 # the factory defaults elsewhere): the stuck-open watch's grace covers the
 # line's dead time plus the probe's lag. Without it the tissue still falls

@@ -37,9 +37,12 @@ from cryo.control.autotune import RULES as RULE_NAMES
 from cryo.control.model import hold_duty, stuck_grace
 
 # Integral zone proposed with the holding-duty preload (docs/control.md:
-# measured on the plant variants, 2 degC keeps the approach free of windup
-# while the hold ripple stays inside it).
-ZONE_C = 2.0
+# measured on the plant variants, 1 degC keeps the approach free of windup
+# -- a wider zone integrates the last, slow degrees of a long line's
+# approach and the hold arrives too cold -- while it stays above the
+# noise band of a sigma 0.5 degC probe, so noise does not switch the
+# integrator on and off).
+ZONE_C = 1.0
 
 
 def _gains_table(gains: dict, chosen=None, pred=None) -> str:

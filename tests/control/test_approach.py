@@ -11,6 +11,7 @@ import pytest
 from closed_loop import make_plant, run_autotune, run_loop
 
 from cryo.pid import PID
+from host_tools.commands.tune import ZONE_C  # the zone `cryo tune --apply` proposes
 
 CTL_LIB = Path(__file__).resolve().parent / "ctl_lib"
 
@@ -75,14 +76,15 @@ def test_set_approach_is_bumpless_for_beta_and_sets_everything():
 
 def test_long_dead_time_approach_undershoot_within_2_degc():
     """Dead time 2.5 s: the plain PID with the autotuned SIMC gains arrives
-    with a wound-up integral (undershoot > 2 degC); the zone plus the
-    autotune's holding duty as preload stays within 2 degC and holds."""
+    with a wound-up integral (undershoot > 2 degC); the proposed zone plus
+    the autotune's holding duty as preload stays within 2 degC and holds
+    near 0.5 degC RMS."""
     ov = {"dead_time_s": 2.5, "reservoir_kg": 2.0}
     tune = run_autotune(make_plant("default", 1, ov), -25.0)
     assert tune["ok"], tune
     plain = PID(tune["kp"], tune["ki"], tune["kd"], d_filter_s=0.5)
     m0 = run_loop(make_plant("default", 2, ov), plain.update, -25.0, 420)
-    pid = PID(tune["kp"], tune["ki"], tune["kd"], d_filter_s=0.5, i_zone_c=2.0)
+    pid = PID(tune["kp"], tune["ki"], tune["kd"], d_filter_s=0.5, i_zone_c=ZONE_C)
     pid.set_preload(tune["bias"])
     pid.reset()
     m1 = run_loop(make_plant("default", 2, ov), pid.update, -25.0, 420)

@@ -2,9 +2,9 @@
 (boards/sim/board_proportional.json) in fast virtual time (``cryo sim
 run --board``): the PWM duty reaches the plant as a fractional opening, a
 stuck valve is still caught, and on the default plant the treatment's
-hold keeps the skin within 0.5 °C RMS with at most 60 valve cycles per
-minute — where the solenoid board, on the same plant and seed, cycles
-about five times a second."""
+whole hold (from the target reached to THAW) keeps the skin within 0.5 °C
+RMS with at most 60 valve cycles per minute — where the solenoid board,
+on the same plant and seed, cycles about five times a second."""
 
 import csv
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sim_harness import ROOT
 
+from cryo.protocol.protocol import REACH_CONFIRM_MS
 from host_tools import sim
 
 pytestmark = [pytest.mark.sim, pytest.mark.mpy]  # firmware runs under MicroPython
@@ -20,7 +21,6 @@ BOARD = str(ROOT / "boards" / "sim" / "board_proportional.json")
 TARGET_C = -25.0
 # Factory gains; a 30 s hold (the longest freeze the limits allow).
 TREAT = {"protocol.target_c": TARGET_C, "protocol.freeze_s": 30.0, "protocol.cycles": 1}
-ARRIVAL_S = 10.0  # = fastrun_figures.SETTLE_MS: the hold's first seconds carry the arrival
 
 
 def _both(jobs):
@@ -28,13 +28,13 @@ def _both(jobs):
         return list(pool.map(lambda kw: sim.run_fast(timeout=900, **kw), jobs))
 
 
-def _settled_hold(trace, t_reach_s):
-    """RMS of the true skin surface against the target in FREEZE, from
-    ``ARRIVAL_S`` after the target was reached, and how many samples."""
+def _hold(trace, t_reach_s):
+    """RMS of the true skin surface against the target in FREEZE from the
+    target reached, and how many samples."""
     sq = n = 0
     with open(trace) as f:
         for r in csv.DictReader(f):
-            if r["phase"] == "FREEZE" and float(r["t_s"]) >= t_reach_s + ARRIVAL_S:
+            if r["phase"] == "FREEZE" and float(r["t_s"]) >= t_reach_s:
                 e = float(r["surface_c"]) - TARGET_C
                 sq += e * e
                 n += 1
@@ -48,15 +48,17 @@ def test_hold_within_half_a_degree_at_most_60_cycles_per_minute(tmp_path):
     for run in (p, s):
         assert run["errors"] == [] and run["status"]["latched"] == [], run["status"]
         assert run["status"]["phase"] in ("THAW", "DONE")
-        assert run["hold"]["s"] == 30.0  # the whole freeze was held
+        # the whole freeze was held: 30 s from the reading's entry into the
+        # band, of which the runner sees the part after the confirmation
+        assert run["hold"]["s"] == 30.0 - REACH_CONFIRM_MS / 1000
     ph, sh = p["hold"], s["hold"]
     p_cpm = ph["cycles"] * 60.0 / ph["s"]
     s_cpm = sh["cycles"] * 60.0 / sh["s"]
-    p_rms, n = _settled_hold(prop, ph["t_reach_s"])
-    assert n >= 150  # 20 s of 100 ms samples
+    p_rms, n = _hold(prop, ph["t_reach_s"])
+    assert n >= 290  # 29.5 s of 100 ms samples
     assert p_rms <= 0.5, p_rms
     # the runner's own figure (every 10 ms sub-tick) agrees with the trace's
-    assert abs(ph["settled_rms_c"] - p_rms) < 0.05, (ph["settled_rms_c"], p_rms)
+    assert abs(ph["rms_c"] - p_rms) < 0.05, (ph["rms_c"], p_rms)
     assert p_cpm <= 60.0, p_cpm
     # The solenoid on the same plant and seed: the cycle budget is what the
     # proportional valve changes (its window's pulses).

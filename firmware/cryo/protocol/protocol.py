@@ -13,10 +13,16 @@ Timing rules (contact/spray cryotherapy of keloids: freeze-thaw cycles of
   thermocouple is below ``precool_aux_c`` or the tissue has dropped by
   ``precool_drop_c`` (cryogen reaches the skin); the interlock's NO_COOL
   condition enforces the ``precool_s`` timeout.
-* FREEZE holds the target for ``freeze_s`` counted from *reaching* the target
-  (tissue within ``REACH_BAND_C`` of it): a visibly frozen surface is not a
-  lethal dose, so time before the target does not count. The
-  interlock's FREEZE_TIME caps the whole phase at ``freeze_max_s``.
+* FREEZE holds the target for ``freeze_s`` counted from *reaching* the target:
+  the tissue reading within ``REACH_BAND_C`` of it and staying there for
+  ``REACH_CONFIRM_MS`` (counted from the first sample in the band). A
+  visibly frozen surface is not a lethal dose, so time before the target
+  does not count; the band is the probe's resolution at the target, not
+  its accuracy, so the hold is time *at* the target (a 2 °C band counted
+  the last ~4 s of the approach at full flow, ~13 % of a 30 s hold, as
+  dose). The confirmation keeps one noisy sample from starting the hold
+  early. The interlock's FREEZE_TIME caps the whole phase at
+  ``freeze_max_s``.
 * THAW keeps the valves closed until the tissue is above ``thaw_c`` *and*
   ``min_thaw_s`` has passed ("rapid freeze, slow thaw", complete thaw before
   re-freezing); then the next cycle or DONE.
@@ -24,7 +30,8 @@ Timing rules (contact/spray cryotherapy of keloids: freeze-thaw cycles of
 
 from cryo.protocol import states as S
 
-REACH_BAND_C = 2.0
+REACH_BAND_C = 0.5  # °C above the target that counts as at the target
+REACH_CONFIRM_MS = 500  # the reading stays in the band this long
 
 
 class Protocol:
@@ -39,6 +46,8 @@ class Protocol:
         self.cycle = 0
         self.reached = False
         self.t_reached = now
+        self._in_band = False  # FREEZE: the reading is in the band, since _band_t
+        self._band_t = now
         self.start_c = None
         self.reason = ""
         self.history = []  # (state, t_ms) of the current treatment, bounded
@@ -140,10 +149,7 @@ class Protocol:
                 self._enter_freeze(now)
         elif st == S.FREEZE:
             if not self.reached:
-                if tissue_c <= p["target_c"] + REACH_BAND_C:
-                    self.reached = True
-                    self.t_reached = now
-                    self._il.mark_reached(now)
+                self._approach(now, tissue_c <= p["target_c"] + REACH_BAND_C)
             elif self._clock.diff(now, self.t_reached) >= int(p["freeze_s"] * 1000):
                 self._go(S.THAW, now)
         elif st == S.THAW:
@@ -155,6 +161,21 @@ class Protocol:
                     self._go(S.DONE, now)
         return self.state
 
+    def _approach(self, now, in_band):
+        """FREEZE before the target: reached once the reading has stayed in
+        the band for REACH_CONFIRM_MS; the hold counts from its entry."""
+        if not in_band:
+            self._in_band = False
+            return
+        if not self._in_band:
+            self._in_band = True
+            self._band_t = now
+        if self._clock.diff(now, self._band_t) >= REACH_CONFIRM_MS:
+            self.reached = True
+            self.t_reached = self._band_t
+            self._il.mark_reached(self._band_t)
+
     def _enter_freeze(self, now):
         self.reached = False
+        self._in_band = False
         self._go(S.FREEZE, now)

@@ -21,6 +21,7 @@ from plant import Plant, load
 
 from cryo.actuation.valve import SolenoidValve
 from cryo.clock import ManualClock
+from cryo.protocol.protocol import REACH_BAND_C  # "reached": as the sequencer judges it
 
 # The valve set-up used by the tests and the benchmark (docs/control.md): a
 # 200 ms time-proportioning window serviced every 10 ms; the plant's skin
@@ -33,7 +34,6 @@ CTRL_MS = 200
 # hold 0.4 kg, which a 5-10 min relay experiment at -25 °C nearly empties.
 TUNE_OVERRIDES = {"reservoir_kg": 2.0}
 
-REACH_BAND_C = 0.5  # "reached" = surface within 0.5 °C above the setpoint
 SETTLE_S = 20.0  # hold phase starts this long after reaching the setpoint
 
 
