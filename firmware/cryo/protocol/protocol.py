@@ -17,8 +17,9 @@ Timing rules (contact/spray cryotherapy of keloids: freeze-thaw cycles of
   the tissue reading within ``REACH_BAND_C`` of it and staying there for
   ``REACH_CONFIRM_MS`` (counted from the first sample in the band). A
   visibly frozen surface is not a lethal dose, so time before the target
-  does not count; the band is the probe's resolution at the target, not
-  its accuracy, so the hold is time *at* the target (a 2 °C band counted
+  does not count; the band is two of the chips' codes at these
+  temperatures (≈ 0.25 °C each), so the hold is time *at* the target, as
+  the regulator sees it (a 2 °C band counted
   the last ~4 s of the approach at full flow, ~13 % of a 30 s hold, as
   dose). The confirmation keeps one noisy sample from starting the hold
   early. The interlock's FREEZE_TIME caps the whole phase at
