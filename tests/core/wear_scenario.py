@@ -7,13 +7,17 @@ from core_rig import Rig
 
 from cryo.protocol import states as S
 from cryo.storage import records as R
+from cryo.storage import segments
 
 
 def _wear_events(rig):
+    # Walk the records one at a time: a list of every sample of two
+    # treatments does not fit a 32-bit board's heap beside the firmware.
+    rig.log.flush()
     out = []
-    for r in rig.log.read_records():
+    for r, session in segments.iter_records(rig.log.root):
         if r["type"] == "event" and r["code"] == R.EV_VALVE_CYCLES:
-            out.append([r["session_no"], r["arg"], r["arg2"]])
+            out.append([session, r["arg"], r["arg2"]])
     return out
 
 
