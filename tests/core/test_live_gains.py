@@ -147,7 +147,7 @@ def test_approach_settings_reach_the_running_regulator():
     ctl = rig.ctl
     rig.step(3)
     pid = ctl.regulator.pid
-    assert (pid.i_zone_c, pid.preload, pid.beta, pid.sp_ramp_c_per_s) == (0.0, 0.0, 1.0, 0.0)
+    assert (pid.i_zone_c, pid.preload, pid.beta, pid.sp_ramp_c_per_s) == (12.0, 0.0, 1.0, 0.0)
     for name, value in (
         ("pid.i_zone_c", 2.0),
         ("pid.hold_duty", 0.4),

@@ -16,13 +16,7 @@ from cryo.interlock import conditions as C
 # Requirements the firmware does not meet yet (docs/hazards.md, "Known
 # gaps"), each with its reason: such a case runs and must still fail
 # (strict xfail), so a fix shows here at once and a gap cannot be forgotten.
-KNOWN_GAPS = {
-    ("solenoid_stuck_open", "HOLD", "fast"): (
-        "the 10x-spray plant's plunge after a long hover above the target: "
-        "detected in 500-600 ms by the floor's anticipation, the line keeps "
-        "spraying for its dead time and the surface passes the floor by 2.0-3.8 degC"
-    ),
-}
+KNOWN_GAPS = {}
 
 
 def _case(m, ph, pl):

@@ -63,7 +63,7 @@ FIELDS = (
     ("pid.bands", "bands", "", None, None, "engineer", [], "gains per setpoint band"),
     ("pid.band_c", "float", "degC", 0.5, 20.0, "engineer", 5.0, "band: nearest entry within"),
     # Approach without windup (docs/control.md); 0 = off, `cryo tune` proposes them
-    ("pid.i_zone_c", "float", "degC", 0.0, 20.0, "engineer", 0.0, "integrate within (0 = off)"),
+    ("pid.i_zone_c", "float", "degC", 0.0, 20.0, "engineer", 12.0, "integrate within (0 = off)"),
     ("pid.hold_duty", "float", "", 0.0, 1.0, "engineer", 0.0, "integral preload: holding duty"),
     ("pid.beta", "float", "", 0.0, 1.0, "engineer", 1.0, "P-on-error weight (0 = on meas.)"),
     ("pid.sp_ramp_c_s", "float", "degC/s", 0.0, 10.0, "engineer", 0.0, "setpoint ramp (0 = off)"),
