@@ -62,7 +62,9 @@ FIELDS = (
     ("pid.period_ms", "int", "ms", 20, 200, "service", 100, "control tick period"),
     ("pid.bands", "bands", "", None, None, "engineer", [], "gains per setpoint band"),
     ("pid.band_c", "float", "degC", 0.5, 20.0, "engineer", 5.0, "band: nearest entry within"),
-    # Approach without windup (docs/control.md); 0 = off, `cryo tune` proposes them
+    # Approach without windup (docs/control.md): `cryo tune` proposes them; the
+    # factory zone is wider than the factory gains' saturation band (1/kp), so it
+    # acts only where the gains are much weaker than the plant
     ("pid.i_zone_c", "float", "degC", 0.0, 20.0, "engineer", 12.0, "integrate within (0 = off)"),
     ("pid.hold_duty", "float", "", 0.0, 1.0, "engineer", 0.0, "integral preload: holding duty"),
     ("pid.beta", "float", "", 0.0, 1.0, "engineer", 1.0, "P-on-error weight (0 = on meas.)"),
