@@ -46,9 +46,8 @@ class Protocol:
         self.t0 = now
         self.cycle = 0
         self.reached = False
-        self.t_reached = now
-        self._in_band = False  # FREEZE: the reading is in the band, since _band_t
-        self._band_t = now
+        self.t_reached = now  # FREEZE: the reading's entry into the band
+        self._in_band = False
         self.start_c = None
         self.reason = ""
         self.history = []  # (state, t_ms) of the current treatment, bounded
@@ -170,11 +169,10 @@ class Protocol:
             return
         if not self._in_band:
             self._in_band = True
-            self._band_t = now
-        if self._clock.diff(now, self._band_t) >= REACH_CONFIRM_MS:
+            self.t_reached = now
+        if self._clock.diff(now, self.t_reached) >= REACH_CONFIRM_MS:
             self.reached = True
-            self.t_reached = self._band_t
-            self._il.mark_reached(self._band_t)
+            self._il.mark_reached(self.t_reached)
 
     def _enter_freeze(self, now):
         self.reached = False
