@@ -200,17 +200,15 @@ def _treat_fig(tr, tot):
     tot["n"] += 1
     tot["under"] += tr["undershoot_c"] <= 2.0
     tot["rms"] += h["rms_c"] is not None and h["rms_c"] <= 0.5
-    tot["settled"] += h.get("settled_rms_c") is not None and h["settled_rms_c"] <= 0.5
     tot["cpm"] += cpm is not None and cpm <= 60.0
     tot["trips"] += len(tr["faults"])
     return (
-        "to target %s | undershoot %.2f °C | hold RMS %s (after its first 10 s %s)"
+        "to target %s | undershoot %.2f °C | hold RMS %s"
         " | %s cycles/min in hold | interlock trips %s | ends in %s"
         % (
             "%.0f s" % (h["t_reach_s"] - 2.0) if h["t_reach_s"] is not None else "never",
             tr["undershoot_c"],
             "%.2f °C" % h["rms_c"] if h["rms_c"] is not None else "n/a",
-            "%.2f °C" % h["settled_rms_c"] if h.get("settled_rms_c") is not None else "n/a",
             "%.0f" % cpm if cpm is not None else "n/a",
             tr["faults"] or "none",
             tr["phase"],
@@ -221,14 +219,13 @@ def _treat_fig(tr, tot):
 def _targets_fig(tot):
     return (
         "autotune %d/%d converged; of %d treatments: undershoot ≤ 2 °C %d, hold RMS ≤ 0.5 °C"
-        " %d (after its first 10 s %d), ≤ 60 cycles/min %d; interlock trips %d"
+        " %d, ≤ 60 cycles/min %d; interlock trips %d"
         % (
             tot["conv"],
             tot["runs"],
             tot["n"],
             tot["under"],
             tot["rms"],
-            tot["settled"],
             tot["cpm"],
             tot["trips"],
         )
@@ -248,7 +245,7 @@ def _workflow_rows(prefix, tune_label, treat_label, wf, tot):
 
 
 def _tally():
-    return {"conv": 0, "runs": 0, "under": 0, "rms": 0, "settled": 0, "cpm": 0, "trips": 0, "n": 0}
+    return {"conv": 0, "runs": 0, "under": 0, "rms": 0, "cpm": 0, "trips": 0, "n": 0}
 
 
 def run():

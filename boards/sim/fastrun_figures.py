@@ -19,22 +19,14 @@ TRACE_HEADER = (
 )
 
 
-# The hold's first seconds still carry the arrival (the target counts as
-# reached 2 degC above it): the settled figures start this much later.
-SETTLE_MS = 10000
-
-
 class HoldStats:
     """The treatment's own hold (FREEZE after the target was reached), on
     the true skin surface at every valve sub-tick: error RMS and valve
-    cycles (regulation bench); and the RMS from ``SETTLE_MS`` after the
-    target was reached, without the arrival."""
+    cycles (regulation bench)."""
 
     def __init__(self):
         self.sq = 0.0
         self.n = 0
-        self.settled_sq = 0.0
-        self.settled_n = 0
         self.ms = 0
         self.cycles = 0
         self._c0 = None
@@ -54,9 +46,6 @@ class HoldStats:
         e = world.plant.surface_c - ctrl.ticker.setpoint_c
         self.sq += e * e
         self.n += 1
-        if elapsed - self.t_reach_ms >= SETTLE_MS:
-            self.settled_sq += e * e
-            self.settled_n += 1
         self.ms += step_ms
         self.cycles += world.valve_cycles - self._c0
         self._c0 = world.valve_cycles
@@ -64,7 +53,6 @@ class HoldStats:
     def summary(self):
         return {
             "rms_c": (self.sq / self.n) ** 0.5 if self.n else None,
-            "settled_rms_c": (self.settled_sq / self.settled_n) ** 0.5 if self.settled_n else None,
             "s": self.ms / 1000.0,
             "cycles": self.cycles,
             "t_reach_s": self.t_reach_ms / 1000.0 if self.t_reach_ms is not None else None,
