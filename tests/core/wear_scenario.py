@@ -7,15 +7,13 @@ from core_rig import Rig
 
 from cryo.protocol import states as S
 from cryo.storage import records as R
-from cryo.storage import segments
 
 
 def _wear_events(rig):
-    # Walk the records one at a time: a list of every sample of two
-    # treatments does not fit a 32-bit board's heap beside the firmware.
-    rig.log.flush()
+    # One record at a time: a list of every sample of two treatments does
+    # not fit a 32-bit board's heap beside the firmware.
     out = []
-    for r, session in segments.iter_records(rig.log.root):
+    for r, session in rig.log.iter_records():
         if r["type"] == "event" and r["code"] == R.EV_VALVE_CYCLES:
             out.append([session, r["arg"], r["arg2"]])
     return out

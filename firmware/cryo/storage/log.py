@@ -382,6 +382,12 @@ class TreatmentLog:
         self.flush()
         return S.read_records(self.root, session, seq_from, seq_to)
 
+    def iter_records(self):
+        """``(record, session)`` for every intact record, one at a time (a
+        list of a long history does not fit a board's heap)."""
+        self.flush()
+        return S.iter_records(self.root)
+
 
 def from_config(cfg, root=_LOG_ROOT, clock=None, rtc=None):
     """A TreatmentLog with the ``log.*`` settings of a validated config."""
