@@ -48,7 +48,7 @@ def pytest_addoption(parser):
         "--port",
         default=None,
         help="serial port of a real board (e.g. /dev/ttyACM0) for the hardware-in-the-loop "
-        "tests in tests/boards/ (skipped when not given)",
+        "tests in tests/boards/ (deselected when not given)",
     )
 
 

@@ -5,6 +5,7 @@ running), and, with ``pytest --port /dev/ttyACM0``, the real board."""
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -21,10 +22,8 @@ def _port(config):
 
 @pytest.fixture(scope="session")
 def device(request):
-    """The real board on --port (skipped when none is given)."""
+    """The real board on --port (tests that use it directly exist only then)."""
     port = _port(request.config)
-    if not port:
-        pytest.skip("hardware in the loop: no --port given (e.g. pytest --port /dev/ttyACM0)")
     import hil
 
     dev = hil.DeviceTarget(port)
@@ -92,9 +91,18 @@ def cryo_sim_device(tmp_path_factory):
         vb.close()
 
 
-@pytest.fixture(
-    params=["sim-esp32s3", "sim-rp2040", "sim-rp2350", "sim-stm32f4", "cryo-sim", "device"]
-)
+_TARGETS = ("sim-esp32s3", "sim-rp2040", "sim-rp2350", "sim-stm32f4", "cryo-sim")
+
+
+def pytest_generate_tests(metafunc):
+    # The real board is a target only when one is attached (--port): without
+    # it the device cases do not exist, rather than being collected and skipped.
+    if "target" in metafunc.fixturenames:
+        targets = _TARGETS + (("device",) if _port(metafunc.config) else ())
+        metafunc.parametrize("target", targets, indirect=True)
+
+
+@pytest.fixture
 def target(request, mpy):
     """Where an end-to-end check runs: the virtual board wired from each real
     board's definition, ``cryo sim`` over its serial port, then (with
@@ -106,3 +114,18 @@ def target(request, mpy):
     if request.param == "cryo-sim":
         return request.getfixturevalue("cryo_sim_device")
     return request.getfixturevalue("device")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Checks written for the real board alone (they take ``device``) are
+    # deselected without --port, reported as such, never skipped.
+    if _port(config):
+        return
+    here = Path(__file__).parent
+    keep, drop = [], []
+    for item in items:
+        mine = here in Path(item.path).parents
+        (drop if mine and "device" in getattr(item, "fixturenames", ()) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -2,7 +2,7 @@
 definition, and the real board itself with ``pytest --port /dev/ttyACM0``.
 
 Each check is one snippet that runs unchanged on both targets (hil.py). The
-device parameter is skipped when no port is given: the only skip allowed.
+device cases exist only when a port is given (deselected otherwise, never skipped).
 On hardware the rig is: firmware flashed (``cryo flash``), probes at room
 temperature, e-stop loop closed, footswitch released, handpiece in holder.
 """
