@@ -13,6 +13,11 @@ the firmware frozen, on an RP2040-sized heap.
   same bytecode than the Cortex-M3 measured here).
 - Frozen size: the frozen content of the image (bytecode, constants, qstr
   pool) and the ``cryo`` package's own share of it.
+- The same treatment with the firmware in the smallest supported board's
+  free heap (the pyboard's, ~100 KB): the virtual board is built first and
+  everything else it would leave free is held apart (fastrun.py,
+  ``firmware_heap``), so the firmware has exactly that heap; its live peak
+  is the heap in use minus what was in use when it started.
 """
 
 import subprocess
@@ -52,6 +57,41 @@ def frozen_sizes():
 
 def _kb(n):
     return "%.1f KB" % (n / 1024)
+
+
+def _ended(s):
+    st = s["status"] or {}
+    return "%s%s, cycle %s / %d / %d / %d" % (
+        st.get("phase"),
+        " (%s)" % st["reason"] if st.get("reason") else "",
+        st.get("cycle"),
+        s["ticks"],
+        len(s["errors"]),
+        len(s["resets"]),
+    )
+
+
+def pyboard_heap_rows():
+    fw = Q.STM32F4_FREE_HEAP
+    s, _, _ = Q.run_treatment(duration_s=900, timeout=1500, firmware_heap=fw)
+    in_use_before = s["heap_size"] - s["firmware_heap_free"]
+    live = s["heap_live_peak"] - in_use_before
+    tick = s["heap_tick_peak"] - in_use_before
+    return [
+        (
+            "firmware in the pyboard's free heap (%s): how it ended / ticks / errors / resets"
+            % _kb(fw),
+            _ended(s),
+        ),
+        (
+            "  its live peak (after the per-tick collect) / of that heap",
+            "%s / %.2f" % (_kb(live), live / fw),
+        ),
+        (
+            "  its peak within a tick (live + garbage, the virtual board's too) / of that heap",
+            "%s / %.2f" % (_kb(tick), tick / fw),
+        ),
+    ]
 
 
 def run():
@@ -95,6 +135,7 @@ def run():
                 "%.1f ms / %.0f ms" % (s["tick_us_mean"] / mhz, s["tick_us_max"] / mhz),
             )
         )
+    rows += pyboard_heap_rows()
     total, cryo = frozen_sizes()
     rows.append(("frozen content of the image (with the virtual board, asyncio)", _kb(total)))
     rows.append(("of which the cryo package's own code and constants", _kb(cryo)))

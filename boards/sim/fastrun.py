@@ -10,7 +10,10 @@ for the Controller), board (board.json path or null), rom (firmware dir),
 sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
 wrap), autostart (call Controller.start after boot), flash_at (address of
 memory outside the heap for the flash contents: the emulated Cortex-M board),
-collect_each_tick (collect after every tick and report the heap peaks).
+collect_each_tick (collect after every tick and report the heap peaks),
+firmware_heap (bytes: run the firmware in a real board's free heap, the
+virtual board's share held apart; the summary's ``firmware_heap_free``
+is what was free for it at boot).
 
 The board's safety timer is armed with the controller's ``safety_isr`` as
 ``Controller.run`` arms it, and fires in virtual time (also while a
@@ -47,6 +50,31 @@ from cryo.clock import ManualClock
 MARK = "@@SIM@@"
 
 
+def _leave_for_firmware(nbytes):
+    """With ``firmware_heap`` set, hold all but ``nbytes`` of the free heap
+    in one block before the firmware is imported: the virtual board (its
+    ``machine``, chips, plant and flash) is built by then, so the firmware
+    runs in exactly a real board's free heap, with the virtual board's
+    share beside it, as on hardware where those are silicon. The virtual
+    board's garbage during the run still lands in the firmware's share: a
+    harder condition than the board's. Returns the block (kept alive by the
+    caller) and the heap then free, or (None, None)."""
+    if not nbytes:
+        return None, None
+    import machine  # noqa: F401 - the virtual board's, counted on its side
+
+    gc.collect()
+    spare = gc.mem_free() - int(nbytes)
+    if spare <= 0:
+        raise ValueError(
+            "firmware_heap %d exceeds the %d bytes free once the virtual board is built"
+            % (nbytes, gc.mem_free())
+        )
+    block = bytearray(spare - 16)  # its own header and GC block rounding
+    gc.collect()
+    return block, gc.mem_free()
+
+
 def main(opts_path=None):
     """Run with the options file ``opts_path`` (default: the first argument;
     a frozen runner on a port without ``sys.argv`` is called with it)."""
@@ -75,11 +103,16 @@ def main(opts_path=None):
     )
     world.flash = dev
     vboard.mount_root(dev, opts.get("rom"), opts.get("sim"))
+    errors = []
+    try:
+        ballast, firmware_free = _leave_for_firmware(opts.get("firmware_heap"))
+    except ValueError as e:
+        errors.append(str(e))
+        ballast = firmware_free = None
     import cryo.board as cboard
 
     duration_ms = int(float(opts.get("duration_s", 60)) * 1000)
     resets = []
-    errors = []
     t_start_wall = time.ticks_us()
     elapsed = 0
     hang_until = None
@@ -120,9 +153,12 @@ def main(opts_path=None):
         gc.collect()
 
     try:
-        ctrl, link = boot()
-        period = ctrl.period_ms
-        started_at[0] = elapsed
+        if errors:
+            duration_ms = 0  # the run was refused before the firmware
+        else:
+            ctrl, link = boot()
+            period = ctrl.period_ms
+            started_at[0] = elapsed
     except BoardReset as r:
         reboot(r.cause)
     except Exception as e:  # noqa: BLE001 - firmware cannot start: report, stop
@@ -269,6 +305,8 @@ def main(opts_path=None):
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
     summary.update(figures.summary(ctrl))
+    summary["firmware_heap_free"] = firmware_free
+    summary["held_for_board"] = len(ballast) if ballast is not None else 0
     # Streamed: the summary as one string does not fit a small board's heap.
     sys.stdout.write(MARK)
     json.dump(summary, sys.stdout)

@@ -42,6 +42,10 @@ ROMFS_AT = 0x21000000  # MICROPY_HW_ROMFS_PART0_START of the port's MPS2_AN385 b
 FLASH_AT = 0x21400000  # after the 4 MB ROMFS partition, in the board's 16 MB PSRAM
 MPREMOTE = str(ROOT / ".venv" / "bin" / "mpremote")
 MARK = "@@SIM@@"
+# The smallest supported board's free heap: the pyboard's (STM32F405),
+# docs/boards.md. The emulated board's heap is an RP2040's; a run with
+# ``firmware_heap=STM32F4_FREE_HEAP`` holds the rest apart for the virtual board.
+STM32F4_FREE_HEAP = 100 * 1000
 # The heap test's plant: the calibrated keloid with a ~7x spray (docs/boards.md, "Heap").
 TREATMENT_PLANT = ("keloid_perfused", {"h_spray_w_m2k": 300.0})
 
@@ -124,10 +128,13 @@ def run_treatment(
     collect_each_tick=True,
     icount=True,
     timeout: float = 900,
+    firmware_heap: int | None = None,
 ):
     """The default treatment through the fast-mode runner (what ``cryo sim
     run`` runs) on the emulated board: scenario ``treatment``, the 7x-spray
-    keloid, one minute before the 2**30 tick wrap, flash outside the heap.
+    keloid, one minute before the 2**30 tick wrap, flash outside the heap;
+    with ``firmware_heap`` the firmware gets that many bytes of free heap,
+    the rest held apart once the virtual board is built (fastrun.py).
 
     Returns (summary dict, wall seconds, heap free at boot)."""
     plant, overrides = TREATMENT_PLANT
@@ -148,6 +155,7 @@ def run_treatment(
             "duration_s": duration_s,
             "start_ms": (1 << 30) - 60000,
             "collect_each_tick": collect_each_tick,
+            "firmware_heap": firmware_heap,
         }
         (Path(d) / "opts.json").write_text(json.dumps(opts))
         with QemuBoard(Path(d), icount=icount) as b:

@@ -71,6 +71,30 @@ def test_a_treatment_on_the_emulated_board_fits_an_rp2040_heap():
     assert free > s["heap_size"] - 8 * 1024  # nothing but the runner before it
 
 
+def test_the_firmware_runs_in_the_smallest_boards_free_heap():
+    """The same minute with the firmware in the pyboard's free heap (~100 KB,
+    the smallest supported board): the virtual board is built first and
+    the rest of the emulated board's heap is held apart, so the firmware
+    imports, boots, treats and logs in exactly that heap, with the virtual
+    board's garbage competing for it. The whole treatment runs in ``make
+    bench``."""
+    fw = Q.STM32F4_FREE_HEAP
+    s, _, _ = Q.run_treatment(duration_s=60, firmware_heap=fw)
+    assert s["firmware_heap_free"] == fw and s["held_for_board"] > 0
+    assert s["errors"] == [] and s["resets"] == []
+    assert s["status"]["phase"] in ("FREEZE", "THAW") and s["status"]["faults"] == []
+    assert s["valve_cycles"] > 0 and s["min_probe_c"] < -30.0
+    # What the firmware keeps live stays well inside the board's heap.
+    in_use_before = s["heap_size"] - fw
+    assert s["heap_live_peak"] - in_use_before < 0.8 * fw
+
+
+def test_a_firmware_heap_larger_than_the_emulated_board_has_is_refused():
+    s, _, _ = Q.run_treatment(duration_s=1, firmware_heap=Q.HEAP)
+    assert s["ticks"] == 0 and len(s["errors"]) == 1
+    assert "firmware_heap %d exceeds" % Q.HEAP in s["errors"][0]
+
+
 @pytest.fixture
 def realtime_board():
     """``cryo sim --board qemu-mps2`` in this process: the board booting,
