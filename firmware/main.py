@@ -237,6 +237,10 @@ def main(board=None, app=None):
     try:
         board, ctl = build(board, app, locked)
         ctl.run()
+        if ctl.reset_requested:
+            ctl.safe()
+            print("main: reset requested by %s" % ctl.service_role)
+            board.reset()  # never returns
         if ctl.service_requested:
             print("main: service mode (%s): control loop stopped, valves closed" % ctl.service_role)
             unlocked = locked and _unlock(ctl)

@@ -301,6 +301,9 @@ def _add_reset(subparsers):
     p = subparsers.add_parser("reset", help=what, description=reset.__doc__.split("\n\n")[0])
     output.add_json_argument(p)
     add_port_argument(p)
+    p.add_argument(
+        "--pin", help="engineer PIN, for a locked (provisioned) board (default $CRYO_PIN)"
+    )
     p.set_defaults(func=reset.cmd_reset)
 
 

@@ -312,6 +312,10 @@ class Controller:
     def service_role(self):
         return self.operator.service_role
 
+    @property
+    def reset_requested(self):
+        return self.operator.reset_requested
+
     def _pressed(self, now):
         self.operator.pressed(now)
 

@@ -133,6 +133,10 @@ class Link(Session):
             return self.request("service", role=role)
         return self.request("service", role=role, unlock_s=unlock_s)
 
+    def reset(self, role: str = "engineer"):
+        """Hard-reset the board (outside a treatment; the watchdog may be armed)."""
+        return self.request("reset", role=role)
+
     def stats(self) -> dict:
         return self.request("stats")["stats"]
 

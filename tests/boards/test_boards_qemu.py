@@ -95,8 +95,28 @@ def test_a_firmware_heap_larger_than_the_emulated_board_has_is_refused():
     assert "firmware_heap %d exceeds" % Q.HEAP in s["errors"][0]
 
 
+# One freeze-thaw cycle of 5 s at -20 degC, thawed above -5 degC: a whole
+# treatment in about 80 s of real time on the 3x-spray plant.
+SHORT_PROTOCOL = (
+    "protocol.cycles=1",
+    "protocol.freeze_s=5",
+    "protocol.min_thaw_s=10",
+    "protocol.target_c=-20",
+    "protocol.thaw_threshold_c=-5",
+)
+
+
+@pytest.fixture
+def strong_spray_board():
+    yield from _realtime("strong_spray")
+
+
 @pytest.fixture
 def realtime_board():
+    yield from _realtime("default")
+
+
+def _realtime(plant):
     """``cryo sim --board qemu-mps2`` in this process: the board booting,
     its relay served by a thread; stopped (QEMU killed) in teardown."""
     import threading
@@ -104,7 +124,7 @@ def realtime_board():
     from host_tools.virtual.qemu import QemuVirtualBoard
 
     Q.require_elf()
-    vb = QemuVirtualBoard(log=lambda m: None)
+    vb = QemuVirtualBoard(plant, log=lambda m: None)
     vb.open()
     stop = threading.Event()
     t = threading.Thread(target=vb.serve, kwargs={"until": stop.is_set}, daemon=True)
@@ -146,46 +166,66 @@ def _status(vb, within_s=30):
     return json.loads(r.stdout.splitlines()[0])
 
 
-def test_cryo_sim_qemu_board_in_real_time_treatment_then_logs_pull(realtime_board, tmp_path):
+def test_cryo_sim_qemu_board_in_real_time_full_treatment_driven_and_pulled_by_the_tools(
+    strong_spray_board, tmp_path
+):
     """``cryo sim --board qemu-mps2``: the frozen firmware's boot.py and
-    main.py on the emulated Cortex-M3 in real time, reached over the pty
-    relay by the shipped ``cryo`` commands. The front panel (UART1) takes
-    the handpiece and holds the footswitch, then releases them;
-    after a power cycle (the watchdog the treatment armed blocks service
-    mode until then) ``cryo logs pull`` fetches the session, CRCs verified."""
+    main.py on the emulated Cortex-M3 (an RP2040's heap) in real time,
+    reached over the pty relay by the shipped ``cryo`` commands only: PINs
+    and a short one-cycle protocol set with ``cryo config``, the treatment
+    started and held on the front panel (``cryo sim panel``'s bytes on
+    UART1) and watched with ``cryo monitor`` until the device ends it
+    (DONE); ``cryo reset`` (the watchdog the treatment armed blocks service
+    mode until a reset), then ``cryo logs pull`` (CRCs and audit chain
+    verified), ``cryo logs list`` and ``cryo logs report`` of the session."""
     import time
 
-    vb = realtime_board
+    vb = strong_spray_board
     port = vb.port
     st = _status(vb)  # waits for the boot
     assert st["phase"] == "IDLE" and st["temps"]["tissue"] > 30.0, st
-    r = _cryo("config", "-p", port, "--json", "get", "pid.kp")
-    assert r.returncode == 0, r.stderr
-    assert isinstance(json.loads(r.stdout)["pid.kp"], float)
-    # the service session restarted the controller (soft reset): a pedal
+    for argv in (
+        ("--role", "service", "--pin", "4711", "pin", "service", "4711"),
+        ("--role", "service", "--pin", "4711", "pin", "operator", "1111"),
+        ("--role", "operator", "--pin", "1111", "--yes", "set", *SHORT_PROTOCOL),
+    ):
+        r = _cryo("config", "-p", port, *argv)
+        assert r.returncode == 0, r.stdout + r.stderr
+    # the service sessions restarted the controller (soft reset): a pedal
     # already held when it comes up is no press, so wait for it first
     assert _status(vb)["phase"] == "IDLE"
-    vb.press(handpiece=1, footswitch=1)  # the technician starts a treatment
-    deadline = time.monotonic() + 90
-    st = _status(vb)
-    while not (st["phase"] == "FREEZE" and st["valve"]) and time.monotonic() < deadline:
+    vb.press(handpiece=1, footswitch=1)  # the technician starts and holds
+    phases = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
         st = _status(vb)
-    assert st["phase"] == "FREEZE" and st["faults"] == [], st
-    assert st["temps"]["tissue"] < 33.0  # the plant is cooling in real time
-    vb.press(footswitch=0, handpiece=0)  # pedal released: the treatment stops
-    deadline = time.monotonic() + 30
-    while st["phase"] in ("PRECOOL", "FREEZE") and time.monotonic() < deadline:
-        st = _status(vb)
-    assert st["phase"] not in ("PRECOOL", "FREEZE") and not st["valve"], st
-    vb.power_cycle()
-    st = _status(vb)  # booted again (a loaded machine: seconds)
-    assert st["phase"] == "IDLE", {k: st.get(k) for k in ("phase", "faults", "latched", "reason")}
-    r = _cryo("logs", "--port", port, "--archive", str(tmp_path / "arch"), "--json", "pull")
+        if not phases or phases[-1] != st["phase"]:
+            phases.append(st["phase"])
+        if st["phase"] in ("DONE", "FAULT", "ABORTED"):
+            break
+    assert phases[-1] == "DONE" and "FREEZE" in phases and "THAW" in phases, (phases, st)
+    assert st["faults"] == [] and not st["valve"]
+    vb.press(footswitch=0, handpiece=0)
+    r = _cryo("reset", "-p", port, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["controller_was"] == "running", r.stderr
+    arch = str(tmp_path / "arch")
+    r = _cryo("logs", "--port", port, "--archive", arch, "--json", "pull")
     assert r.returncode == 0, r.stdout + r.stderr
     pulled = json.loads(r.stdout)
     assert pulled["verify"]["ok"], pulled["verify"]
-    assert pulled["bytes"] > 1000 and pulled["marked_pulled_upto"] == 1
-    assert [m for _, m in vb.resets] == ["power"]
+    assert pulled["marked_pulled_upto"] == 1
+    r = _cryo("logs", "--port", port, "--archive", arch, "--json", "list")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (session,) = json.loads(r.stdout)
+    assert session["cycles"] == 1 and session["faults"] == 0
+    r = _cryo(
+        "logs", "--port", port, "--archive", arch, "--json", "report", "1", "-o", str(tmp_path)
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(Path(json.loads(r.stdout)["json"]).read_text())
+    assert rep["outcome"] == "DONE" and rep["target_reached"] is True and rep["faults"] == []
+    assert rep["planned_cycles"] == 1 and rep["cycles_done"] == 1 and rep["target_c"] == -20.0
+    assert [m for _, m in vb.resets] == ["reset"]
 
 
 def test_machine_reset_on_the_real_time_qemu_board_keeps_the_flash(realtime_board):

@@ -89,3 +89,11 @@ def test_tools_during_and_after_a_service_unlock(board, tmp_path, capsys, monkey
     assert len(board.resets()) == resets
     with Link(p, timeout=3) as link:
         assert link.hello()["auth"] is True and "CRYO_KEYS" not in os.environ
+    # the running controller resets itself for the engineer's PIN (no REPL,
+    # no service key): what a technician needs after a treatment
+    rc, out, err = _cryo(capsys, "reset", "--port", p, "--pin", "0000", "--json")
+    assert rc == 4 and "wrong credential" in json.loads(out)["error"], out
+    assert len(board.resets()) == resets
+    rc, out, err = _cryo(capsys, "reset", "--port", p, "--pin", ENGINEER_PIN, "--json")
+    assert rc == 0 and json.loads(out)["controller_was"] == "running", (out, err)
+    assert len(board.resets()) == resets + 1

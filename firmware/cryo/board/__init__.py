@@ -14,7 +14,10 @@ Single-fault hardware (docs/boards.md): a periodic safety timer
 an optional read-back of the valve driver's supply (``Board.valve_supply``).
 """
 
+import time
+
 import machine
+from micropython import const
 
 from cryo import paths
 from cryo.board.definition import CHANNELS, BoardError, pin_id, validate
@@ -23,6 +26,8 @@ from cryo.clock import BoardClock
 __all__ = ("CHANNELS", "Board", "BoardError", "validate")
 
 _BOARD_JSON = paths.on_flash(paths.BOARD_PATH)
+# Time for a reply of a few dozen bytes to leave the UART/USB buffer.
+_RESET_DRAIN_MS = const(100)
 
 # machine.reset_cause() values by constant name. Ports define only some of
 # them (rp2: PWRON_RESET and WDT_RESET; stm32's SOFT_RESET is 0), so each is
@@ -274,6 +279,13 @@ class Board:
         if self.valve_pwm is not None:
             return self.valve_pwm.duty_u16() != 0
         return self.valve_pin.value() != 0
+
+    def reset(self):
+        """Hard-reset the board (the caller closed the valves): every pin
+        back to its reset state, the watchdog disarmed, boot.py again. The
+        short wait lets the reply that announced it leave the serial line."""
+        time.sleep_ms(_RESET_DRAIN_MS)
+        machine.reset()
 
     def start_watchdog(self, timeout_ms=None):
         """Start the hardware watchdog (cannot be stopped once started)."""

@@ -29,6 +29,7 @@ COMMANDS = (
     "ack_fault",
     "pause_audio",
     "request_service_mode",
+    "request_reset",
 )
 
 
@@ -38,6 +39,7 @@ class Operator:
         self._tick = parts.ticker
         self.service_requested = False
         self.service_role = None
+        self.reset_requested = False
 
     def _now(self, now):
         return self._p.clock.ticks_ms() if now is None else now
@@ -223,20 +225,21 @@ class Operator:
         self._p.journal.event(now, R.EV_AUDIO_PAUSE, ev["ms"] // 1000, role_level(role))
         return ev
 
-    def request_service_mode(self, role):
-        """Host asks for service mode: only when no treatment runs."""
-        lvl = role_level(role)
-        if lvl < 2:
-            raise denied("service mode needs role engineer or service (got %s)" % role)
+    def _stop_allowed(self, role, what):
+        if role_level(role) < 2:
+            raise denied("%s needs role engineer or service (got %s)" % (what, role))
         st = self._tick.protocol.state
         if not ((1 << st) & (S.STARTABLE | (1 << S.FAULT) | (1 << S.READY))):
-            raise not_now(
-                "service mode is not allowed in %s; stop the treatment first" % S.name(st)
-            )
+            raise not_now("%s is not allowed in %s; stop the treatment first" % (what, S.name(st)))
+
+    def request_service_mode(self, role):
+        """Host asks for service mode: only when no treatment runs."""
+        self._stop_allowed(role, "service mode")
         if self._p.watchdog.running:
             raise not_now(
                 "service mode needs a watchdog that is not armed yet: it was armed by the "
-                "first treatment since power-up; reset the board, then request service mode"
+                "first treatment since power-up; reset the board (a reset request over the "
+                "link or a power cycle), then request service mode"
             )
         self._p.valve.force_closed()
         self._p.master.close()
@@ -246,4 +249,19 @@ class Operator:
         self._p.journal.note(
             self._p.clock.ticks_ms(), "service", "service mode requested by %s" % role
         )
+        return True
+
+    def request_reset(self, role):
+        """Host asks for a hard reset, outside a treatment only: the loop
+        stops like for service mode and main.py resets the board. Unlike
+        service mode it is allowed with the watchdog armed: the reset is
+        what disarms it (the only other way is a power cycle)."""
+        self._stop_allowed(role, "a reset")
+        self._p.valve.force_closed()
+        self._p.master.close()
+        self.service_requested = True  # the loop's stop condition
+        self.service_role = role
+        self.reset_requested = True
+        self._p.journal.audit("reset", role)
+        self._p.journal.note(self._p.clock.ticks_ms(), "reset", "reset requested by %s" % role)
         return True

@@ -234,7 +234,7 @@ class CommandChannel:
             return {"stats": self.stats()}
         if cmd == "autotune" or cmd == "step":
             return self._cmd_run(cmd, args)
-        # ack, service, save, the log reads: role-checked one-shot actions
+        # ack, service, reset, save, the log reads: role-checked one-shot actions
         role = args["role"]
         self._need(role, m.ACTION_ROLE[cmd], cmd)
         if cmd in m.FILE_COMMANDS:
@@ -250,6 +250,9 @@ class CommandChannel:
             self._call("request_service_mode", role)
             self.unlock_s = unlock
             return {"service": True, "unlock_s": unlock}
+        if cmd == "reset":
+            self._call("request_reset", role)
+            return {"reset": True}
         return {"saved": json_safe(self._call("save_config", role))}  # save
 
     def _files(self, cmd, args):

@@ -114,6 +114,7 @@ COMMANDS = {
     ),
     "ack": ((("role", T_ROLE),), (_A,)),
     "service": ((("role", T_ROLE),), (("unlock_s", T_INT), _A)),
+    "reset": ((("role", T_ROLE),), (_A,)),
     "stats": ((), ()),
     # a nonce for one authenticated command, or for a read session
     "challenge": ((("role", T_ROLE),), ((SESSION, T_BOOL),)),
@@ -159,6 +160,7 @@ ACTION_ROLE = {
     "step": "engineer",
     "ack": "operator",
     "service": "engineer",  # the controller may require more
+    "reset": "engineer",  # outside a treatment only (the controller checks)
     # logs hold patient data: read by engineer or service only, authenticated
     "list": "engineer",
     "read": "engineer",
