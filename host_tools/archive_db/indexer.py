@@ -10,7 +10,8 @@ PostgreSQL archive take turns instead of racing on its rows.
 
 Only sessions whose last record changed since the database saw them are
 read again (compared by sequence number through the archive index,
-``host_tools.archive.index``): indexing costs O(new records).
+``host_tools.archive.index``; an upgrade marks those it could not complete
+with ``tables.REREAD_SEQ``): indexing costs O(new records).
 """
 
 from __future__ import annotations
