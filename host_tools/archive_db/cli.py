@@ -2,14 +2,18 @@
 
     cryo archive query sessions [--device S] [--since D] [--until D] [--outcome O]
                                 [--fault F|any] [--target-reached yes|no]
-    cryo archive query devices  [--firmware V] [--min-valve-cycles N]
-                                [--pulled-since D] [--pulled-before D]
+                                [--clock-not-set] [--wide]
+    cryo archive query devices  [--firmware VERSION|HASH] [--min-valve-cycles N]
+                                [--pulled-since D] [--pulled-before D] [--wide]
     cryo archive reindex [--from FOLDER ...]
     cryo archive status
 
-Tables on a terminal, ``--json`` or ``--csv`` for programs. ``--archive``
+Tables on a terminal (the columns that fit 80 characters; ``--wide`` all
+of them), ``--json`` or ``--csv`` for programs (all columns). ``--archive``
 (or ``$CRYO_ARCHIVE``) names a folder (its SQLite file) or a
-``postgresql://`` URL.
+``postgresql://`` URL. Dates and times are UTC unless they carry an
+offset, which converts them to UTC: both databases compare the same
+instant.
 """
 
 from __future__ import annotations
@@ -26,12 +30,17 @@ YES_NO = {"yes": True, "no": False}
 
 
 def _date(text: str, what: str) -> _dt.datetime:
+    """A naive UTC datetime: a date is its UTC midnight, an offset is converted."""
     try:
-        return _dt.datetime.fromisoformat(text)
+        t = _dt.datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
-            f"{what} {text!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"
+            f"{what} {text!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM "
+            "(UTC), or with an offset, YYYY-MM-DDTHH:MM+HH:MM"
         ) from None
+    if t.tzinfo is not None:
+        t = t.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return t
 
 
 def _one_of(value, allowed, what):
@@ -61,12 +70,24 @@ def register(subparsers):
     s.add_argument("--outcome", metavar="OUTCOME", help="completed, stopped, fault, ...")
     s.add_argument("--fault", metavar="CONDITION", help="an interlock condition, or 'any'")
     s.add_argument("--target-reached", metavar="yes|no", help="tissue reached the target")
+    s.add_argument(
+        "--clock-not-set",
+        action="store_true",
+        help="only sessions from a board whose clock was not set (in no date range)",
+    )
     s.add_argument("--limit", type=int, help="at most N sessions")
+    s.add_argument("--wide", action="store_true", help="every column in the table")
     d = qs.add_parser("devices", help="devices: firmware, valve wear, last pull")
-    d.add_argument("--firmware", metavar="VERSION", help="devices running this firmware")
+    d.add_argument(
+        "--firmware",
+        metavar="VERSION|HASH",
+        help="devices running this firmware version, or the build whose hash starts so "
+        "(8 or more hex digits)",
+    )
     d.add_argument("--min-valve-cycles", type=int, metavar="N", help="valve cycles >= N")
     d.add_argument("--pulled-since", metavar="DATE", help="last pulled on or after (UTC)")
     d.add_argument("--pulled-before", metavar="DATE", help="last pulled before, or never (UTC)")
+    d.add_argument("--wide", action="store_true", help="every column in the table")
     ri = sub.add_parser("reindex", help="rebuild the database from the raw records")
     ri.add_argument(
         "--from",
@@ -98,6 +119,7 @@ def session_filters(args) -> dict:
         "target_reached": YES_NO[_one_of(args.target_reached, tuple(YES_NO), "--target-reached")]
         if args.target_reached
         else None,
+        "clock_not_set": bool(args.clock_not_set),
     }
 
 
@@ -122,15 +144,9 @@ def emit(rows: list[dict], columns, args, title: str):
         w.writeheader()
         w.writerows(rows)
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from host_tools.archive_db.table_view import print_table
 
-        t = Table(title=f"{title} ({len(rows)})")
-        for c in columns:
-            t.add_column(c.replace("_", " "))
-        for r in rows:
-            t.add_row(*("" if r[c] is None else str(r[c]) for c in columns))
-        Console().print(t)
+        print_table(rows, columns, title, wide=args.wide)
 
 
 def cmd_archive(args) -> int:

@@ -33,4 +33,5 @@ def after_pull(folder: Path, dest: Path, result: dict, port=None, url: str | Non
     finally:
         engine.dispose()
     done["seconds"] = round(time.perf_counter() - t0, 4)
+    done["database"] = location.describe(url)
     return done

@@ -10,7 +10,8 @@ PostgreSQL archive take turns instead of racing on its rows.
 
 Only sessions whose last record changed since the database saw them are
 read again (compared by sequence number through the archive index,
-``host_tools.archive.index``): indexing costs O(new records).
+``host_tools.archive.index``; an upgrade marks those it could not complete
+with ``tables.REREAD_SEQ``): indexing costs O(new records).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _store_session(engine, serial: str, sess):
 
 
 def _store_tail(engine, serial: str, table, key: str, rows_after):
-    """Rows of an append-only record (audit entries, device events) beyond the newest stored."""
+    """Rows of an append-only record (the device events) beyond the newest stored."""
     with engine.begin() as conn:
         _lock_device(conn, serial)
         col = table.c[key]
@@ -103,6 +104,29 @@ def _store_tail(engine, serial: str, table, key: str, rows_after):
         if rows:
             conn.execute(sa.insert(table), rows)
         return len(rows)
+
+
+def _store_audit(engine, serial: str, dest: Path) -> int:
+    """The trail's entries the database does not hold, known by their hashes.
+
+    A trail that restarted its numbering (a wiped flash) is a new chain: its
+    entries are new rows beside the old ones. Placeholders an upgrade left
+    (``T.PENDING_HASH``) give way to the entries of the trail read here.
+    """
+    rows = raw.audit_rows(serial, dest)
+    if not rows:
+        return 0
+    a = T.audit.c
+    with engine.begin() as conn:
+        _lock_device(conn, serial)
+        have = set(conn.execute(sa.select(a.hash).where(a.serial == serial)).scalars())
+        if any(h.startswith(T.PENDING_HASH) for h in have):
+            pending = sa.and_(a.serial == serial, a.hash.startswith(T.PENDING_HASH))
+            conn.execute(sa.delete(T.audit).where(pending))
+        new = [r for r in rows if r["hash"] not in have]
+        if new:
+            conn.execute(sa.insert(T.audit), new)
+        return len(new)
 
 
 def _store_state(engine, serial: str, dest: Path):
@@ -170,9 +194,7 @@ def index_device(engine, dest: Path, on_session=None) -> dict:
                 out["sessions"] += 1
                 if on_session is not None:
                     on_session(number)
-    out["audit"] = _store_tail(
-        engine, serial, T.audit, "n", lambda n: raw.audit_rows(serial, dest, n)
-    )
+    out["audit"] = _store_audit(engine, serial, dest)
     out["device_events"] = _store_tail(
         engine, serial, T.device_event, "seq", lambda s: raw.device_event_rows(serial, dest, s)
     )

@@ -54,3 +54,13 @@ def locate(archive: str | os.PathLike | None = None) -> Location:
         return Location(folder, database_url(text))
     folder = Path(text)
     return Location(folder, "sqlite:///" + str(folder / SQLITE_NAME))
+
+
+def describe(url: str) -> str:
+    """The database as a person names it: the SQLite file's path, else the URL sans password."""
+    import sqlalchemy as sa
+
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return u.database or ":memory:"
+    return u.render_as_string(hide_password=True)

@@ -4,7 +4,9 @@ Sessions by device, date range, outcome, fault and whether the target was
 reached; devices by firmware, valve cycles and last pull. Rows come back
 as plain dicts (JSON- and CSV-ready: dates as ISO strings, temperatures in
 degC). Filters are checked by the caller (``cli``); the allowed values are
-defined here once.
+defined here once. Dates are naive UTC. A session whose board clock was
+not set has no start (None): no date range holds it, nor any week of the
+fleet charts; ``clock_not_set`` asks for those sessions.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DEVICE_COLUMNS = (
     "serial",
     "board_id",
     "fw_version",
+    "fw_hash",
     "sessions",
     "first_session_at",
     "last_session_at",
@@ -65,12 +68,32 @@ def _temp(cc):
     return None if cc is None else round(cc / TISSUE_SCALE, 2)
 
 
+FW_HASH_MIN = 8  # hex digits of a firmware hash that name a build in a filter
+
+
+def short_hash(h: str | None) -> str | None:
+    """A firmware hash as people compare it (its first 12 hex digits, like git)."""
+    return None if h is None else h[:12]
+
+
+def is_hash_prefix(text: str) -> bool:
+    return len(text) >= FW_HASH_MIN and all(c in "0123456789abcdef" for c in text.lower())
+
+
 def session_filter(
-    device=None, since=None, until=None, outcome=None, fault=None, target_reached=None
+    device=None,
+    since=None,
+    until=None,
+    outcome=None,
+    fault=None,
+    target_reached=None,
+    clock_not_set=False,
 ):
     """The WHERE clause of a session query (``until`` is exclusive)."""
     s = T.session.c
     where = []
+    if clock_not_set:
+        where.append(s.started_at.is_(None))
     if device:
         where.append(s.serial == device)
     if since is not None:
@@ -106,6 +129,8 @@ def sessions(conn, limit=None, newest_first=False, **filters) -> list[dict]:
     order = [s.started_at, s.serial, s.session]
     if newest_first:
         order = [c.desc() for c in order]
+    # clock not set: after the dated ones either way (SQLite and PostgreSQL differ by default)
+    order[0] = order[0].nulls_last()
     stmt = sa.select(T.session).where(where).order_by(*order)
     if limit:
         stmt = stmt.limit(limit)
@@ -164,7 +189,10 @@ def devices(
         .order_by(d.serial)
     )
     if firmware:
-        stmt = stmt.where(d.fw_version == firmware)
+        named = [d.fw_version == firmware]
+        if is_hash_prefix(firmware):  # or the build itself, by its hash's first digits
+            named.append(d.fw_hash.startswith(firmware.lower()))
+        stmt = stmt.where(sa.or_(*named))
     if min_valve_cycles is not None:
         stmt = stmt.where(_wear(d) >= min_valve_cycles)
     if pulled_since is not None:
@@ -196,15 +224,22 @@ def fleet(conn) -> dict:
 
     Counted per day in SQL (one row per day, not per session), weeks formed
     here: the same on SQLite and PostgreSQL, whose week functions differ.
+    Sessions whose clock was not set are in no week: ``clock_not_set``
+    counts them.
     """
     f, s = T.fault.c, T.session.c
     faults: dict[str, int] = {}
     day = _day(conn, f.at)
-    for d, n in conn.execute(sa.select(day, sa.func.count()).group_by(day)):
+    dated = sa.select(day, sa.func.count()).where(f.at.is_not(None)).group_by(day)
+    for d, n in conn.execute(dated):
         faults[_week(d)] = faults.get(_week(d), 0) + n
     day = _day(conn, s.started_at)
     reached_col = sa.func.sum(sa.case((s.target_reached, 1), else_=0))
-    closed = sa.select(day, reached_col, sa.func.count()).where(s.outcome != "open").group_by(day)
+    closed = (
+        sa.select(day, reached_col, sa.func.count())
+        .where(sa.and_(s.outcome != "open", s.started_at.is_not(None)))
+        .group_by(day)
+    )
     reached: dict[str, list[int]] = {}
     for d, ok, n in conn.execute(closed):
         acc = reached.setdefault(_week(d), [0, 0])
@@ -219,6 +254,7 @@ def fleet(conn) -> dict:
         "target_rate": [
             round(100 * reached[w][0] / reached[w][1], 1) if w in reached else None for w in weeks
         ],
+        "clock_not_set": count_sessions(conn, clock_not_set=True),
         "devices": [r[0] for r in wear],
         "valve_cycles": [r[1] for r in wear],
     }

@@ -110,7 +110,7 @@ def session_row(serial: str, s: _Session) -> dict:
     return {
         "serial": serial,
         "session": h["session"],
-        "started_at": rtc_datetime(h["rtc_s"], h["rtc_ms"]) or RTC_EPOCH.replace(tzinfo=None),
+        "started_at": rtc_datetime(h["rtc_s"], h["rtc_ms"]),  # None: clock not set
         "fw_version": h["fw_version"],
         "fw_hash": h["fw_hash"],
         "config_hash": h["config_hash"],
@@ -166,8 +166,7 @@ def event_rows(serial: str, s: _Session) -> tuple[list[dict], list[dict]]:
                     "serial": serial,
                     "seq": e["seq"],
                     "session": session,
-                    "at": (start or RTC_EPOCH.replace(tzinfo=None))
-                    + _dt.timedelta(milliseconds=e["t_ms"]),
+                    "at": None if start is None else start + _dt.timedelta(milliseconds=e["t_ms"]),
                     "t_ms": e["t_ms"],
                     "code": c,
                     "condition": CONDITIONS[c] if 0 <= c < len(CONDITIONS) else "condition%d" % c,
@@ -177,8 +176,10 @@ def event_rows(serial: str, s: _Session) -> tuple[list[dict], list[dict]]:
     return events, faults
 
 
-def audit_rows(serial: str, dest: Path, after_n: int) -> list[dict]:
-    """Audit entries numbered above ``after_n`` (whole lines only: a torn tail waits)."""
+def audit_rows(serial: str, dest: Path) -> list[dict]:
+    """The trail's entries, each with its line's hash (whole lines only: a torn tail waits)."""
+    from cryo.storage.audit import line_hash
+
     trail = Path(dest) / "audit" / "audit.log"
     if not trail.exists():
         return []
@@ -189,11 +190,10 @@ def audit_rows(serial: str, dest: Path, after_n: int) -> list[dict]:
             continue
         # a provisioned device's entry carries its MAC as a ninth element (cryo.storage.audit)
         n, time_s, kind, role, subject, old, new, prev = json.loads(line)[:8]
-        if n <= after_n:
-            continue
         rows.append(
             {
                 "serial": serial,
+                "hash": line_hash(line),
                 "n": n,
                 "at": rtc_datetime(time_s),
                 "kind": str(kind),

@@ -68,10 +68,26 @@ def upgrade(engine: sa.Engine, to: str = "head"):
     """Migrate the schema (one transaction; PostgreSQL: one migrator at a time)."""
     from alembic import command
 
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7262)")  # 'cryo' archive migrations
-        command.upgrade(_alembic_config(conn), to)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a column by copying its table and dropping the old one,
+            # which other tables' keys refer to: keys are checked once, before the
+            # commit, instead (SQLite's own procedure, "lang_altertable": the pragma
+            # works only outside a transaction)
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if not sqlite:
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7262)")  # 'cryo' migrations
+                command.upgrade(_alembic_config(conn), to)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise InvalidInput(f"the migration broke foreign keys: {broken[:3]}")
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def open_engine(url: str) -> sa.Engine:

@@ -10,7 +10,8 @@ reads them from the raw log.
 
 Temperatures are stored in the log's own scaled integers (0.01 degC for
 tissue, ``cryo.storage.records.TISSUE_SCALE``), times as naive UTC
-datetimes (the board RTC has no zone).
+datetimes (the board RTC has no zone); NULL where the board's clock was
+never set (the record's RTC time is 0), never a made-up date.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ session = sa.Table(
     metadata,
     sa.Column("serial", sa.String(64), sa.ForeignKey("device.serial"), primary_key=True),
     sa.Column("session", sa.Integer, primary_key=True),
-    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime),  # NULL: the board's clock was not set (migration 0005)
     sa.Column("fw_version", sa.String(32)),
     sa.Column("fw_hash", sa.String(64)),
     sa.Column("config_hash", sa.String(64)),
@@ -107,7 +108,7 @@ event = _per_session(
 
 fault = _per_session(
     "fault",
-    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("at", sa.DateTime),  # NULL: the board's clock was not set
     sa.Column("t_ms", sa.BigInteger, nullable=False),
     sa.Column("code", sa.Integer, nullable=False),
     sa.Column("condition", sa.String(32), nullable=False),
@@ -115,11 +116,16 @@ fault = _per_session(
     sa.Index("ix_fault_condition_at", "condition", "at"),
 )
 
+# An audit entry is known by its own hash (the SHA-256 of its line, which
+# chains every entry before it), not by its number: a trail that restarted
+# its numbering (a wiped flash) is a new chain whose entries are new rows
+# (migration 0005).
 audit = sa.Table(
     "audit",
     metadata,
     sa.Column("serial", sa.String(64), sa.ForeignKey("device.serial"), primary_key=True),
-    sa.Column("n", sa.Integer, primary_key=True),
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
     sa.Column("at", sa.DateTime),
     sa.Column("kind", sa.String(24), nullable=False),
     sa.Column("role", sa.String(16)),
@@ -168,6 +174,13 @@ archive_user = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),  # cryo.storage.schema.ROLES
     sa.Column("password_hash", sa.String(256), nullable=False),
 )
+
+# What migration 0005 left for the next index to redo, from the raw records
+# it cannot read: a session's last_seq (read the session again: it was
+# indexed before its lifetime valve count was kept) and an audit entry's
+# hash prefix (replaced by the entries of the trail, hashed).
+REREAD_SEQ = -1
+PENDING_HASH = "pending:"
 
 # Child tables first: the order rows are deleted in (and the reverse for inserts).
 DATA_TABLES = (fault, event, session, audit, device_event, pull, device)

@@ -134,6 +134,11 @@ def _print_pull(res):
         f"audit {'ok' if v['audit'].get('ok') else 'BROKEN'}; "
         f"device events {res['events']['new']} new ({res['events']['records']} archived)"
     )
+    i = res["index"]
+    print(
+        f"indexed {i['sessions']} new or changed sessions, {i['audit']} audit entries, "
+        f"{i['device_events']} device events, {i['pulls']} pulls into {i['database']}"
+    )
     for msg in res["events"]["problems"]:
         print(f"warning: {msg}", file=sys.stderr)
     for msg in v["audit"].get("problems", [])[:1]:

@@ -18,10 +18,18 @@ from types import SimpleNamespace
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, session, url_for
 
 from host_tools.archive_db import cli as archive_cli
-from host_tools.archive_db import indexer, query, users
+from host_tools.archive_db import indexer, query, table_view, users
 from host_tools.errors import CryoError
 
-SESSION_FILTERS = ("device", "since", "until", "outcome", "fault", "target_reached")
+SESSION_FILTERS = (
+    "device",
+    "since",
+    "until",
+    "outcome",
+    "fault",
+    "target_reached",
+    "clock_not_set",
+)
 PAGE_ROWS = 500  # sessions listed at most (the newest): the filters narrow the rest
 
 
@@ -62,6 +70,7 @@ def create_app(engine, folder: Path, live=None, secret: bytes | None = None) -> 
             "role": g.get("role"),
             "csrf": session.get("csrf"),
             "can": lambda r: users.at_least(g.get("role"), r),
+            "cell": table_view.cell,  # a value as the terminal's table shows it
         }
 
     @app.route("/login", methods=["GET", "POST"])

@@ -15,10 +15,12 @@ from host_tools.archive_db import tables as T
 
 @pytest.fixture(scope="module")
 def boards(tmp_path_factory):
-    """Two virtual boards: a has sessions 1..6 (days 0..15), b has 1..3 (days 40..46)."""
+    """Virtual boards: a has sessions 1..6 (days 0..15), b has 1..3 (days 40..46),
+    c has 1..3 logged with its clock never set (firmware 0.3.0; its third a fault)."""
     d = tmp_path_factory.mktemp("boards")
     treatments.write(d / "a" / "flash.img", 6)
     treatments.write(d / "b" / "flash.img", 3, start_day=40, fw="0.2.0")
+    treatments.write(d / "c" / "flash.img", 3, fw="0.3.0", clock=False)
     return d
 
 
@@ -46,6 +48,11 @@ def test_pull_indexes_every_session_event_fault_audit_entry_and_pull(mpy, tmp_pa
     with engine.connect() as conn:
         (dev,) = query.devices(conn)
     assert (dev["latched"], dev["boots"], dev["last_reset"]) == ("dose,no_cool", 6, "unknown")
+    # the firmware image's hash and the configuration's, each where it belongs
+    assert dev["fw_version"] == "0.1.0" and dev["fw_hash"] == treatments.fw_hash("0.1.0")
+    with engine.connect() as conn:
+        hashes = conn.execute(sa.select(T.session.c.fw_hash, T.session.c.config_hash)).all()
+    assert set(hashes) == {(treatments.fw_hash("0.1.0"), treatments.CONFIG_HASH)}
     # the solenoid's lifetime count: the safety state's, and each session's valve-cycle event
     assert dev["lifetime_valve_cycles"] == treatments.expected(5)["lifetime_valve_cycles"] == 19
     with engine.connect() as conn:
@@ -90,13 +97,21 @@ def test_incremental_pulls_then_reindex_reproduce_the_database(mpy, tmp_path, bo
     fresh.dispose()
 
 
+def _url(kind, tmp_path, request):
+    """A fresh, empty database of ``kind``."""
+    if kind == "sqlite":
+        return "sqlite:///" + str(tmp_path / f"{kind}.sqlite3")
+    return location.database_url(request.getfixturevalue("pg_url"))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_an_interrupted_index_leaves_whole_sessions_and_the_next_one_finishes(
-    mpy, tmp_path, boards
+    mpy, tmp_path, boards, kind, request
 ):
     arch = tmp_path / "archive"
     treatments.pull(boards / "a" / "flash.img", arch, "virtual-a")
     complete = indexer.dump(_open(arch))
-    engine = store.open_engine("sqlite:///" + str(tmp_path / "cut.sqlite3"))
+    engine = store.open_engine(_url(kind, tmp_path, request))
 
     def cut(number):
         if number == 3:
@@ -115,26 +130,71 @@ def test_an_interrupted_index_leaves_whole_sessions_and_the_next_one_finishes(
     engine.dispose()
 
 
+def _as_the_first_revision_wrote_it(table, row):
+    """A row as the tool of revision 0001 wrote it: an unset clock's start was 2000-01-01."""
+    import datetime as dt
+
+    epoch = dt.datetime(2000, 1, 1)
+    if table is T.session and row["started_at"] is None:
+        return dict(row, started_at=epoch)
+    if table is T.fault and row["at"] is None:
+        return dict(row, at=epoch + dt.timedelta(milliseconds=row["t_ms"]))
+    if table is T.device and row["sessions"] and row["first_session_at"] is None:
+        return dict(row, first_session_at=epoch, last_session_at=epoch)
+    return row
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_an_archive_at_the_first_revision_is_upgraded_in_place_keeping_its_rows(
-    tmp_path, kind, request
+def test_an_archive_indexed_at_the_first_revision_upgrades_to_what_a_reindex_gives(
+    mpy, tmp_path, boards, kind, request
 ):
-    if kind == "sqlite":
-        url = "sqlite:///" + str(tmp_path / "old.sqlite3")
-    else:
-        url = location.database_url(request.getfixturevalue("pg_url"))
+    arch = tmp_path / "archive"
+    for board in ("a", "c"):
+        treatments.pull(boards / board / "flash.img", arch, f"virtual-{board}")
+    fresh = store.open_engine("sqlite:///" + str(tmp_path / "fresh.sqlite3"))
+    indexer.reindex(fresh, [arch])
+    want = indexer.dump(fresh)
+    # the same pulls as the tool at revision 0001 indexed them: its columns, its dates
+    url = _url(kind, tmp_path, request)
     engine = store.engine_for(url)
     store.upgrade(engine, "0001")
-    assert store.revision(engine) == "0001"
-    with engine.begin() as conn:
-        conn.execute(sa.insert(T.device).values(serial="old-1", board_id="rp2040"))
-        assert "device_event" not in sa.inspect(conn).get_table_names()
+    with fresh.connect() as src, engine.begin() as conn:
+        tables = sa.inspect(conn).get_table_names()
+        for table in reversed(T.DATA_TABLES):  # parents first
+            if table.name not in tables:
+                continue
+            had = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+            rows = [
+                {
+                    k: v
+                    for k, v in _as_the_first_revision_wrote_it(table, dict(r)).items()
+                    if k in had
+                }
+                for r in src.execute(sa.select(table)).mappings()
+            ]
+            old = sa.table(
+                table.name, *(sa.column(c.name, c.type) for c in table.c if c.name in had)
+            )
+            if rows:
+                conn.execute(sa.insert(old), rows)
     engine.dispose()
+    fresh.dispose()
     engine = store.open_engine(url)
-    assert store.revision(engine) == store.head_revision() == "0004"
+    assert store.revision(engine) == store.head_revision() == "0005"
+    s = T.session.c
     with engine.connect() as conn:
-        assert conn.execute(sa.select(T.device.c.board_id)).scalar_one() == "rp2040"
-        assert "device_event" in sa.inspect(conn).get_table_names()
+        # an unset clock is no date any more, at once; the rest waits for the records
+        assert conn.execute(
+            sa.select(s.serial).where(s.started_at.is_(None)).distinct()
+        ).scalars().all() == ["virtual-c"]
+        assert query.count_sessions(conn, clock_not_set=True) == 3
+        assert conn.execute(sa.select(sa.func.count()).select_from(T.audit)).scalar() == 4
+        reread = conn.execute(sa.select(sa.func.count()).where(s.last_seq == T.REREAD_SEQ))
+        assert reread.scalar() == 6 + 3  # indexed before the lifetime valve count existed
+    assert indexer.dump(engine) != want
+    for board in ("a", "c"):  # the next pull of each device
+        indexer.index_device(engine, arch / f"virtual-{board}")
+    assert indexer.dump(engine) == want
     engine.dispose()
 
 
@@ -172,3 +232,64 @@ def test_a_pull_whose_database_is_unreachable_keeps_its_records_and_the_next_ind
     again = treatments.pull(boards / "a" / "flash.img", arch, "virtual-a")
     assert again["bytes"] == 0  # nothing new on the device: the records were kept
     assert again["index"]["sessions"] == 6 and again["index"]["pulls"] == 2
+
+
+def test_a_board_whose_clock_was_never_set_has_sessions_without_a_date(mpy, tmp_path, boards):
+    import datetime as dt
+
+    arch = tmp_path / "archive"
+    treatments.pull(boards / "a" / "flash.img", arch, "virtual-a")
+    treatments.pull(boards / "c" / "flash.img", arch, "virtual-c")
+    engine = _open(arch)
+    with engine.connect() as conn:
+        unset = query.sessions(conn, device="virtual-c")
+        assert [(r["session"], r["started_at"]) for r in unset] == [(1, None), (2, None), (3, None)]
+        assert conn.execute(
+            sa.select(T.fault.c.at).where(T.fault.c.serial == "virtual-c")
+        ).scalars().all() == [None]  # its fault's time is as unknown as its start
+        # in no date range (not at 2000-01-01), listed after the dated ones, asked for by name
+        since_2000 = query.sessions(conn, since=dt.datetime(2000, 1, 1))
+        assert {r["serial"] for r in since_2000} == {"virtual-a"}
+        assert query.sessions(conn, until=dt.datetime(2026, 1, 1)) == []
+        assert [r["serial"] for r in query.sessions(conn)] == ["virtual-a"] * 6 + ["virtual-c"] * 3
+        assert [r["serial"] for r in query.sessions(conn, newest_first=True)][-3:] == [
+            "virtual-c"
+        ] * 3
+        assert [r["session"] for r in query.sessions(conn, clock_not_set=True)] == [1, 2, 3]
+        fleet = query.fleet(conn)
+        (dev_c,) = query.devices(conn, firmware="0.3.0")
+    assert fleet["clock_not_set"] == 3
+    assert sum(fleet["faults"]) == 2  # board a's two: board c's fault is in no week
+    assert fleet["weeks"] == ["2026-W36", "2026-W37", "2026-W38"]
+    assert dev_c["first_session_at"] is None and dev_c["sessions"] == 3
+    engine.dispose()
+
+
+def test_an_audit_trail_that_restarted_its_numbering_is_indexed_as_a_new_chain(
+    mpy, tmp_path, boards
+):
+    from host_tools.errors import InvalidInput
+
+    img = tmp_path / "a.img"
+    img.write_bytes((boards / "a" / "flash.img").read_bytes())
+    arch = tmp_path / "archive"
+    treatments.pull(img, arch, "virtual-a")
+    treatments.write(img, 1, restart_audit=True)  # the trail wiped: one new entry, number 1
+    with pytest.raises(InvalidInput, match="the device log was reset"):
+        treatments.pull(img, arch, "virtual-a")
+    aside = tmp_path / "aside"  # what the message asks: the old folder moved aside
+    aside.mkdir()
+    (arch / "virtual-a").rename(aside / "virtual-a")
+    again = treatments.pull(img, arch, "virtual-a")
+    assert again["index"]["audit"] == 1 and again["index"]["sessions"] == 1  # the new one
+    engine = _open(arch)
+    rows = indexer.dump(engine)
+    cols = [c.name for c in T.audit.columns]
+    entries = sorted((r[cols.index("n")], r[cols.index("kind")]) for r in rows["audit"])
+    assert entries == [(1, "ack"), (1, "config"), (2, "ack")]
+    # re-indexed from both folders, oldest first: the same rows
+    fresh = store.open_engine("sqlite:///" + str(tmp_path / "fresh.sqlite3"))
+    indexer.reindex(fresh, [aside, arch])
+    assert indexer.dump(fresh) == rows
+    engine.dispose()
+    fresh.dispose()

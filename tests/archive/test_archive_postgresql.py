@@ -59,6 +59,15 @@ def test_same_pulls_same_answers_on_sqlite_and_postgresql(mpy, tmp_path, pg_url)
         ("virtual-b", 3),
     ]
     assert [r["serial"] for r in got["fw 0.2.0"]] == ["virtual-b"]
+    assert got["fw 0.2.0"][0]["fw_hash"] == treatments.fw_hash("0.2.0")
+    # by treatments' rules: faulted when i % 3 == 2, target reached when i is even
+    completed = [(1, 2, 4, 5), (1, 2)]  # of a's 6 and b's 3
+    assert [(r["serial"], r["session"]) for r in got["completed"]] == [
+        (serial, n) for serial, ns in zip(("virtual-a", "virtual-b"), completed) for n in ns
+    ]
+    assert [r["session"] for r in got["reached on a"]] == [1, 3, 5]
+    # lifetime valve cycles: a 2+3+4+5+2+3 = 19, b 2+3+4 = 9 (under 10)
+    assert [(r["serial"], r["lifetime_valve_cycles"]) for r in got["worn"]] == [("virtual-a", 19)]
     assert len(got["faulted in Sept"]) == 3  # a's 3 and 6, b's 3 (day 26)
     assert len(got["all"]) == 9
     fleet = got["fleet"]

@@ -1,6 +1,7 @@
 """`cryo serve` pages through Flask's test client: sign-in, roles, filters, errors."""
 
 import pytest
+import treatments
 from dashboard import PASSWORDS, make_archive
 
 from host_tools.serve.app import create_app
@@ -78,3 +79,30 @@ def test_a_report_page_has_what_the_pdf_has(mpy, app):
     for what in ("Device serial", "virtual-a", "Cycles done", "Fault at", "dose", "Reviewed by"):
         assert what in page, what
     assert '"tissue_c": [' in page and "const FAULTS" in page
+
+
+def test_the_devices_page_shows_each_firmware_hash(mpy, app):
+    c, _ = _signed_in(app, "ops")
+    page = c.get("/").data.decode()
+    for fw in ("0.1.0", "0.2.0"):
+        full = treatments.fw_hash(fw)
+        assert f'<td class="fw-hash" title="{full}">{full[:12]}</td>' in page
+
+
+def test_sessions_of_a_board_whose_clock_was_not_set_say_so(mpy, tmp_path):
+    from host_tools.archive_db import location, store, users
+
+    treatments.write(tmp_path / "c.img", 3, clock=False)
+    treatments.pull(tmp_path / "c.img", tmp_path / "archive", "virtual-c")
+    engine = store.open_engine(location.locate(tmp_path / "archive").url)
+    users.set_user(engine, "ops", "operator", PASSWORDS["ops"])
+    c, _ = _signed_in(create_app(engine, tmp_path / "archive", secret=b"test"), "ops")
+    page = c.get("/sessions").data.decode()
+    assert page.count('<td class="started">clock not set</td>') == 3
+    assert "0 sessions" in c.get("/sessions?since=2000-01-01").data.decode()
+    page = c.get("/sessions?clock_not_set=yes").data.decode()
+    assert "3 sessions" in page and page.count('class="session"') == 3
+    fleet = c.get("/fleet").data.decode()
+    assert "3 sessions from boards whose clock was not set are in no week" in fleet
+    assert '"faults": []' in fleet  # its fault has no week either
+    engine.dispose()

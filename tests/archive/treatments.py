@@ -8,16 +8,30 @@ session 1, logged as by a firmware without the counter), the tissue cooling
 toward -34 degC when ``i`` is even (it reaches the -30 degC target) and
 toward -26 degC when odd (it does not); it ends in a fault (outcome
 "fault", interlock condition ``i % 18``) when ``i % 3 == 2``, else completed.
-Also two audit entries (a config change, a fault acknowledgement) and
-device events (a boot, each fault); the safety state latches the conditions
-of the write's faulted sessions, counts a boot per session and the valve's
-lifetime cycles. What the tests expect follows from
-these rules, stated once here (``expected``).
+Every header carries the firmware's own hash (``fw_hash(fw)``, distinct
+per version) and the configuration's (``CONFIG_HASH``, another). A write
+with ``clock=False`` is a board whose RTC was never set: its records carry
+RTC time 0. Also two audit entries per write (a config change, a fault
+acknowledgement, at the time of the write's first session), or with
+``restart_audit=True`` a wiped trail holding one new entry (an
+acknowledgement) that numbers from 1 again; and device events (a boot, each
+fault); the safety state latches the conditions of the write's faulted
+sessions, counts a boot per session and the valve's lifetime cycles. What
+the tests expect follows from these rules, stated once here (``expected``).
 """
+
+import hashlib
 
 from host_tools.virtual.port import write_demo_treatment
 
 RTC_2026_09_01 = 841536000  # seconds since 2000-01-01 UTC
+CONFIG_HASH = hashlib.sha256(b"the test treatments' configuration").hexdigest()
+
+
+def fw_hash(fw: str) -> str:
+    """The firmware image hash a board running version ``fw`` logs (SHA-256, hex)."""
+    return hashlib.sha256(b"firmware image " + fw.encode()).hexdigest()
+
 
 SCRIPT = """
 from cryo.storage.log import TreatmentLog
@@ -27,6 +41,14 @@ from cryo.storage.safety_state import SafetyState
 from cryo.storage import records as R
 from cryo.storage import device_records as D
 START = START_DAY
+CLOCK = CLOCK_SET
+import os
+if RESTART_AUDIT:
+    for f in ('audit.log', 'audit.log.head'):
+        try:
+            os.remove(f)
+        except OSError:
+            pass
 log = TreatmentLog({root!r}, sample_hz=10, segment_bytes=16384, max_bytes=1048576)
 first = log.sessions()[-1]['session'] if log.sessions() else 0
 trail = AuditTrail('audit.log')
@@ -36,9 +58,9 @@ state = SafetyState('safety.bin')
 lifetime = (state.load() or {{}}).get('valve_cycles', 0)
 for k in range({sessions}):
     i = first + k
-    rtc = RTC0 + (START + 3 * i) * 86400
+    rtc = RTC0 + (START + 3 * i) * 86400 if CLOCK else 0
     log.begin_session({{'rtc_s': rtc, 'rtc_ms': 0, 'fw_version': FW,
-        'fw_hash': bytes(32), 'config_hash': bytes(32), 'board_id': 'sim',
+        'fw_hash': FW_HASH, 'config_hash': CONFIG_HASH, 'board_id': 'sim',
         'target_cc': -3000, 'thaw_cc': 0, 'freeze_ds': 200, 'cycles': 2, 'floor_cc': -6000,
         'max_freeze_ds': 600, 'min_thaw_ds': 300}}, now_ms=0)
     floor = -3400 if i % 2 == 0 else -2600
@@ -72,18 +94,29 @@ for k in range({sessions}):
     if (first + k) % 3 == 2:
         latched |= 1 << ((first + k) % 18)
 state.save(latched, 0, 0, boots=first + {sessions}, last_reset=0, valve_cycles=lifetime)
-trail.config_change(RTC0, 'engineer', 'pid.kp', 0.174, 0.2)
-trail.fault_ack(RTC0 + 60, 'operator', 'sensor')
+AT = RTC0 + (START + 3 * first) * 86400 if CLOCK else 0
+if not RESTART_AUDIT:
+    trail.config_change(AT, 'engineer', 'pid.kp', 0.174, 0.2)
+trail.fault_ack(AT + 60 if CLOCK else 0, 'operator', 'sensor')
 log.close()
 dev.close()
 print('@@OK@@')
 """
 
 
-def write(image, sessions, seconds=20, start_day=0, fw="0.1.0"):
+def _bytes_literal(hex_digits):
+    # a list of ints: neither format braces nor placeholder names can appear in it
+    return "bytes(%r)" % list(bytes.fromhex(hex_digits))
+
+
+def write(image, sessions, seconds=20, start_day=0, fw="0.1.0", clock=True, restart_audit=False):
     script = (
         SCRIPT.replace("START_DAY", str(start_day))
         .replace("RTC0", str(RTC_2026_09_01))
+        .replace("CLOCK_SET", str(clock))
+        .replace("RESTART_AUDIT", str(restart_audit))
+        .replace("FW_HASH", _bytes_literal(fw_hash(fw)))
+        .replace("CONFIG_HASH", _bytes_literal(CONFIG_HASH))
         .replace("FW", repr(fw))
     )
     write_demo_treatment(image=image, seconds=seconds, sessions=sessions, treatment=script)

@@ -21,3 +21,15 @@ def create_table(name, spec, *constraints):
         for col, typ, *flags in spec
     ]
     op.create_table(name, *cols, *constraints)
+
+
+# An audit entry's columns but its key, unchanged since revision 0001 (0005 re-keys them).
+AUDIT_ENTRY = (
+    ("at", DT),
+    ("kind", S(24), "nn"),
+    ("role", S(16)),
+    ("subject", TEXT),
+    ("old", TEXT),
+    ("new", TEXT),
+    ("prev", S(64), "nn"),
+)

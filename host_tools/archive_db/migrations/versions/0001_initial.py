@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-from host_tools.archive_db.migrations import BIG, BOOL, DT, INT, TEXT, S
+from host_tools.archive_db.migrations import AUDIT_ENTRY, BIG, BOOL, DT, INT, S
 from host_tools.archive_db.migrations import create_table as _table
 
 revision = "0001"
@@ -99,13 +99,7 @@ def upgrade():
         [
             ("serial", S(64), "pk"),
             ("n", INT, "pk"),
-            ("at", DT),
-            ("kind", S(24), "nn"),
-            ("role", S(16)),
-            ("subject", TEXT),
-            ("old", TEXT),
-            ("new", TEXT),
-            ("prev", S(64), "nn"),
+            *AUDIT_ENTRY,
         ],
         sa.ForeignKeyConstraint(["serial"], ["device.serial"]),
     )
