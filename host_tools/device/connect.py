@@ -30,6 +30,7 @@ import ast
 import contextlib
 import io
 import os
+import sys
 import time
 
 from host_tools.device import portlock, transfer
@@ -92,7 +93,7 @@ TREATMENT_RUNNING = (
 SERVICE_PROBE_TIMEOUT = 1.0
 
 
-def _stop_safely(port: str, link_module=None) -> str:
+def _stop_safely(port: str, link_module=None, _reset_done=False) -> str:
     """Ask the running firmware to stop safely; refuse if a treatment runs.
 
     Uses ``host_tools.device.link.request_service_mode``: the controller closes
@@ -118,6 +119,18 @@ def _stop_safely(port: str, link_module=None) -> str:
         text = str(e)
         if any(w in text for w in ("PRECOOL", "FREEZE", "THAW", "treatment running")):
             raise DeviceError(TREATMENT_RUNNING) from None
+        if "watchdog" in text and not _reset_done:
+            # Armed by the treatment since power-up, the watchdog blocks
+            # service mode until a reset: the board resets itself on request
+            # outside a treatment (as `cryo reset` asks), then service mode.
+            from host_tools.device.probe import reset_controller
+
+            if reset_controller(port, None) is not None:
+                sys.stderr.write(
+                    "cryo: the board's watchdog was armed by its last treatment: reset it first\n"
+                )
+                return _stop_safely(port, link_module, _reset_done=True)
+            text += "; run `cryo reset` (with --pin on a locked board)"
         raise DeviceError(f"the device refuses service mode: {text}") from None
     if isinstance(reply, dict) and reply.get("controller") is False:
         return "no command channel"

@@ -45,6 +45,43 @@ def reset_board(session) -> str:
     return "reset"
 
 
+def reset_controller(port: str, pin: str | None):
+    """Reset through a running controller: the firmware's version once it
+    is back, or None when no controller answers (a board at the REPL)."""
+    import os
+
+    from host_tools.auth import ENV_PIN, Credentials
+    from host_tools.device.connect import TREATMENT_RUNNING
+    from host_tools.device.link import BOOT_WAIT, Link, LinkError
+    from host_tools.errors import DeviceError
+
+    pin = pin if pin is not None else os.environ.get(ENV_PIN)
+    creds = Credentials(pins={} if pin is None else {"engineer": pin}, ask=False)
+    with Link(port, credentials=creds) as link:
+        hello = link.await_controller(repl_ok=True)
+        if not hello or (hello.get("auth") and pin is None):
+            # a board at the REPL, or a locked one with no PIN given: the
+            # REPL path (its service unlock takes the service key)
+            return None
+        try:
+            link.reset("engineer")
+        except LinkError as e:
+            text = str(e)
+            if any(w in text for w in ("PRECOOL", "FREEZE", "THAW")):
+                raise DeviceError(TREATMENT_RUNNING) from None
+            raise
+    # The board resets ~0.1 s after its reply, then boots (seconds on the
+    # emulated Cortex-M3): wait for the controller, so the next command finds it.
+    with Link(port, credentials=creds) as link:
+        hello = link.await_controller(boot_wait=3 * BOOT_WAIT, repl_ok=True)
+    if not hello:
+        raise DeviceError(
+            f"{port} was reset but came up at the REPL, not the controller: "
+            "check boot.py/main.py (`cryo flash`)"
+        )
+    return "firmware %s" % hello.get("fw", "?")
+
+
 def rtc_now() -> int:
     """Now in the board's RTC seconds (since 2000-01-01 UTC)."""
     return int(time.time() - RTC_EPOCH.timestamp())
