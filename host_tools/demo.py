@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from host_tools import FIRMWARE_DIR, ROOT
@@ -49,6 +50,8 @@ board_def = vboard.load_board()
 params = plant_mod.load(opts["plant"])
 params["reservoir_kg"] = opts["dewar_kg"]
 world = vboard.install(vboard.World(board_def, params, opts["seed"], clock, realtime=False))
+# The board's clock set from the host's, as `cryo` sets a device's on connect.
+world.rtc_base_s = opts["rtc_base_s"]
 dev = vboard.make_flash(opts["flash"], 4096, opts["blocks"])
 world.flash = dev
 vboard.mount_root(dev, opts["rom"], opts["sim"])
@@ -59,8 +62,12 @@ from cryo.protocol import states as S
 from cryo.storage.log import TreatmentLog
 
 board = Board(board_def, clock)
-log = TreatmentLog(root="/logs", clock=clock)
-ctl = Controller(board, opts["config"], log=log)
+# The session's start from the board's RTC, read as main.py reads it.
+from main import _rtc_seconds
+rtc = _rtc_seconds(board)
+rtc_log = lambda: (rtc(), 0)
+log = TreatmentLog(root="/logs", clock=clock, rtc=rtc_log)
+ctl = Controller(board, opts["config"], log=log, rtc=rtc_log)
 period = ctl.period_ms
 target = ctl.params["target_c"]
 phases = []
@@ -143,6 +150,7 @@ def run_treatment(plant="default", seed=1, flash=None, config=None, max_s=3600.0
         "max_s": float(max_s),
         "start_ms": int(start_ms),
         "dewar_kg": DEWAR_KG,
+        "rtc_base_s": int(time.time()) - int(start_ms) // 1000,
     }
     env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}")
     with tempfile.TemporaryDirectory() as d:

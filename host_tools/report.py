@@ -54,7 +54,7 @@ def summary_rows(data: dict) -> list:
     rows = [
         ("Patient / lesion ref.", f"{cl['patient_ref'] or '—'} / {cl['lesion_ref'] or '—'}"),
         ("Device serial", data["device_serial"]),
-        ("Firmware", f"{data['firmware_version']} ({(data['firmware_hash'] or '')[:16]}…)"),
+        ("Firmware", _firmware(data)),
         ("Session / start", f"{data['session']} / {data['start']}"),
         ("Target / thaw threshold", f"{c(data['target_c'])} / {c(data['thaw_threshold_c'])}"),
         ("Planned", f"{data['planned_cycles']} cycles of {data['planned_freeze']} freeze"),
@@ -203,3 +203,10 @@ def write_report(dest, session: int, out_dir=None) -> tuple[Path, Path]:
     plt.close(fig)
     (out / f"report-session{session:05d}.json").write_text(json.dumps(data, indent=1))
     return png, pdf
+
+
+def _firmware(data):
+    h = data["firmware_hash"]
+    if not h:
+        return f"{data['firmware_version']} (no release manifest: not installed by `cryo flash`)"
+    return f"{data['firmware_version']} ({h[:16]}…)"

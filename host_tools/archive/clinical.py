@@ -171,11 +171,17 @@ def report_data(dest: Path, session: int) -> dict:
     duration = (summary["duration_ms"] if summary else samples[-1]["t_ms"]) / 1000
     rtc = header.get("rtc_s") or 0
     fw_hash = header.get("fw_hash") or b""
+    if isinstance(fw_hash, (bytes, bytearray)):
+        fw_hash = fw_hash.hex()
+    if not fw_hash.strip("0"):
+        # zeros: the board booted no release manifest (firmware copied or
+        # frozen by hand, not installed by `cryo flash`): no identity to show
+        fw_hash = None
     return {
         "session": session,
         "device_serial": dest.name,
         "firmware_version": header.get("fw_version"),
-        "firmware_hash": fw_hash.hex() if isinstance(fw_hash, (bytes, bytearray)) else fw_hash,
+        "firmware_hash": fw_hash,
         "start": rtc_date(rtc) + " UTC (device clock)" if rtc else "device clock not set",
         "target_c": target,
         "thaw_threshold_c": _temp(header.get("thaw_cc")),

@@ -1,9 +1,16 @@
 """The clinician's report: its data (JSON) for a completed, an aborted, a faulted and a
-target-not-reached session, written by the firmware's TreatmentLog under MicroPython."""
+target-not-reached session, written by the firmware's TreatmentLog under MicroPython,
+and the report of `make demo`.
+
+With ``CRYO_REPORTS=FOLDER`` the reports' PNGs are also saved there under
+the names docs/ uses (docs/report-*.png are made this way).
+"""
 
 import json
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -84,13 +91,26 @@ def test_completed_session(archive):
     assert d["faults"] == []
 
 
-def test_aborted_session_says_aborted(archive):
-    d = clinical.report_data(archive, 2)
-    assert d["outcome"] == "ABORTED"
+def rendered(archive, session, name, tmp_path):
+    """The report ``write_report`` writes for ``session``: its JSON (the PNG
+    also saved as docs/report-``name``.png with ``CRYO_REPORTS``)."""
+    from host_tools.report import write_report
+
+    png, pdf = write_report(archive, session, tmp_path)
+    assert pdf.stat().st_size > 10000
+    keep = os.environ.get("CRYO_REPORTS")
+    if keep:
+        shutil.copy(png, Path(keep) / f"report-{name}.png")
+    return json.loads(png.with_suffix(".json").read_text())
 
 
-def test_faulted_session_names_the_fault(archive):
-    d = clinical.report_data(archive, 3)
+def test_aborted_session_says_aborted(archive, tmp_path):
+    d = rendered(archive, 2, "aborted", tmp_path)
+    assert d["outcome"] == "ABORTED" and d["cycles_done"] == 2 and d["faults"] == []
+
+
+def test_faulted_session_names_the_fault(archive, tmp_path):
+    d = rendered(archive, 3, "faulted", tmp_path)
     assert d["outcome"] == "FAULT"
     (f,) = d["faults"]
     assert f["code"] == 10 and f["name"] == "released"
@@ -98,8 +118,8 @@ def test_faulted_session_names_the_fault(archive):
     assert d["cycles"][1]["thaw"] == "—"  # the second cycle never thawed
 
 
-def test_target_not_reached_is_explicit(archive):
-    d = clinical.report_data(archive, 4)
+def test_target_not_reached_is_explicit(archive, tmp_path):
+    d = rendered(archive, 4, "target-not-reached", tmp_path)
     assert d["outcome"] == "DONE" and not d["target_reached"]
     assert d["target_note"] == "TARGET NOT REACHED: minimum -18.9 °C, target -20.0 °C"
     assert all(c["at_or_below_target_s"] == 0 and not c["target_reached"] for c in d["cycles"])
@@ -157,3 +177,22 @@ def logs_report(dest):
     from host_tools.report import write_report
 
     return write_report(dest, 1, dest)
+
+
+def test_make_demo_treatment_and_its_report(mpy, tmp_path):
+    """`make demo` as a newcomer runs it: two freeze-thaw cycles on the
+    calibrated plant, pulled and reported; the report's start comes from the
+    board's clock (set from the host's), the firmware without a release
+    manifest says so instead of showing a hash of zeros."""
+    from host_tools import demo
+
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    (js,) = tmp_path.glob("report-session*.json")
+    d = json.loads(js.read_text())
+    assert d["outcome"] == "DONE" and d["target_reached"] and d["cycles_done"] == 2
+    assert d["start"].endswith("UTC (device clock)") and not d["start"].startswith("2000")
+    assert d["firmware_hash"] is None and d["faults"] == []
+    assert all(c["target_reached"] and c["at_or_below_target_s"] > 0 for c in d["cycles"])
+    keep = os.environ.get("CRYO_REPORTS")
+    if keep:
+        shutil.copy(js.with_suffix(".png"), Path(keep) / "report-demo.png")
