@@ -55,6 +55,15 @@ room_med = room_us[len(room_us) // 2]
 er = list(dev.erases)
 erase_total = sum(er)
 erase_max = max(er)
+# how many may start under the firmware's own reserve at the default parameters
+from cryo.core.journal import treatment_seconds
+from cryo.protocol import params
+reserve_s = treatment_seconds(params.defaults())
+log = TreatmentLog('/flash/r', max_bytes=1048576)
+started = 0
+while log.has_room_for(reserve_s):
+    treatment(log, %d, %d)
+    started += 1
 
 # 2) sample append cost (includes one flash commit per 10 samples)
 log = TreatmentLog('/flash/b')
@@ -79,14 +88,16 @@ def one1():
 ops0 = dev.ops
 ts1 = time_us(one1, 500)
 ops1 = (dev.ops - ops0) / 500
-result([room_med, erase_total, erase_max, per_treatment, fitted, guarded, ts[len(ts) // 2], ts[len(ts) * 99 // 100],
+result([room_med, erase_total, erase_max, per_treatment, fitted, guarded, started, reserve_s, ts[len(ts) // 2], ts[len(ts) * 99 // 100],
         sum(ts) / len(ts), ops_per_sample, alloc, alloc_rot, ts1[len(ts1) // 2], sum(ts1) / len(ts1), ops1,
         R.frame_size(R.TYPE_SESSION), R.frame_size(R.TYPE_EVENT), R.frame_size(R.TYPE_SUMMARY)])
 """
 
 
 def run():
-    code = _CODE % (TREATMENT_S, EVENTS, TREATMENT_S, TREATMENT_S, EVENTS, TREATMENT_S)
+    code = _CODE % (
+        (TREATMENT_S, EVENTS, TREATMENT_S, TREATMENT_S, EVENTS, TREATMENT_S) + (TREATMENT_S, EVENTS)
+    )
     (
         room_med,
         erase_total,
@@ -94,6 +105,8 @@ def run():
         per_treatment,
         fitted,
         guarded,
+        started,
+        reserve_s,
         med,
         p99,
         mean,
@@ -122,6 +135,12 @@ def run():
         (
             "treatments logged in a 1 MiB budget (has_room_for guard)",
             f"{fitted} (guard reserves 64 events each)",
+        ),
+        (
+            "treatments that may start in a 1 MiB budget before a pull, under the firmware's "
+            "reserve at the default parameters",
+            f"{started} (each start reserves room for {reserve_s} s: pre-cool + cycles x (whole "
+            "FREEZE max + minimum thaw + thaw allowance) + 60 s)",
         ),
         (
             "block erases per treatment (2 MiB flash, littlefs wear levelling)",
