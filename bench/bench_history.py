@@ -84,19 +84,26 @@ def run():
             arch = tmp / label / "archive"
             with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
                 archive_pull.pull(s, arch, mark=False)  # the history, archived before
-            write_demo_treatment(image=img, seconds=10, sessions=1)
+            # One new session, pulled; three times (the median: one run on a
+            # shared machine can land on another process's burst).
+            t_pulls = []
+            for k in range(1, 4):
+                write_demo_treatment(image=img, seconds=10, sessions=1)
+                with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
+                    t0 = time.perf_counter()
+                    r = archive_pull.pull(s, arch, mark=False)
+                    t_pulls.append(time.perf_counter() - t0)
+                    done = r["verify"]["complete_sessions"]
+                    assert r["verify"]["ok"] and len(done) == sessions + k
+            t_pull = _median(t_pulls)
             with VirtualPort(image=img) as vp, Session(vp.port, stop_firmware=False) as s:
-                t0 = time.perf_counter()
-                r = archive_pull.pull(s, arch, mark=False)
-                t_pull = time.perf_counter() - t0
-                assert r["verify"]["ok"] and len(r["verify"]["complete_sessions"]) == sessions + 1
                 t_list = []
                 for _ in range(3):
                     t0 = time.perf_counter()
                     res = archive_pull.pull(s, arch, mark=False)
                     got = archive_reader.session_rows(Path(res["archive"]))
                     t_list.append(time.perf_counter() - t0)
-                assert len(got) == sessions + 1
+                assert len(got) == sessions + 3
             room, statvfs = _room(img)
             figures[label] = (t_pull, _median(t_list), room, statvfs, r["bytes"])
         base = figures["1×"]
@@ -104,19 +111,20 @@ def run():
             t_pull, t_list, room, statvfs, nbytes = figures[label]
             rows.append(
                 (
-                    f"{label} history ({sessions} sessions): pull one new session",
+                    f"{label} history ({sessions} sessions): pull one new session (median of 3)",
                     f"{t_pull * 1000:.0f} ms ({nbytes} B), {t_pull / base[0]:.2f}× of 1×",
                 )
             )
             rows.append(
                 (
-                    f"{label} history: cryo logs list (pull + rows)",
+                    f"{label} history: cryo logs list's work, in process (pull + rows, median of 3)",
                     f"{t_list * 1000:.0f} ms, {t_list / base[1]:.2f}× of 1× (target ≤ 1.5×)",
                 )
             )
             rows.append(
                 (
-                    f"{label} history: room check has_room_for (MicroPython, median)",
+                    f"{label} history: room check has_room_for, at the idle point once a second "
+                    "(MicroPython, median)",
                     f"{room} µs (os.statvfs it used to call: {statvfs} µs)",
                 )
             )
