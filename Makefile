@@ -32,6 +32,9 @@ QEMU_PATCH  := boards/qemu-mps2/qemu-port.patch
 QEMU_ELF    := $(abspath $(MP_DIR)/ports/qemu/build-cryo/firmware.elf)
 export QEMU_ELF QEMU_HEAP
 FROZEN_SRC  := $(shell find firmware/cryo boards/sim boards/qemu-mps2 -name '*.py')
+# micropython-lib modules the firmware requires, for what runs it from files
+# (host_tools/mpylib.py; the board images freeze them with require()).
+MPYLIB      := build/mpylib/.installed
 
 .PHONY: all venv test test32 lint bench demo clean micropython32 qemu stress sbom
 
@@ -43,7 +46,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) $(MPYLIB)
+
+$(MPYLIB): $(STAMP) $(MP_UNPACKED) host_tools/mpylib.py
+	$(BIN)/python -m host_tools.mpylib
+	@touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check firmware host_tools boards tests bench
@@ -52,7 +59,7 @@ lint: $(STAMP)
 # The firmware tests (marker mpy) run a second time on the 32-bit float32
 # build, beside the whole suite on the 64-bit port (two cores: the two runs
 # take about as long as one); its report follows the suite's.
-test: lint $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
+test: lint $(MPYLIB) $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
 	@MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider -q \
 	  > build/test32.log 2>&1 & p32=$$!; \
 	$(BIN)/python -m pytest; rc=$$?; \
@@ -62,7 +69,7 @@ test: lint $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
 	test $$rc = 0 && test $$rc32 = 0
 
 # Only the firmware tests, on the 32-bit build.
-test32: $(STAMP) $(MICROPYTHON32)
+test32: $(STAMP) $(MPYLIB) $(MICROPYTHON32)
 	MICROPYTHON=$(MICROPYTHON32) $(BIN)/python -m pytest -m mpy -p no:cacheprovider
 
 micropython32: $(MICROPYTHON32)
@@ -125,14 +132,14 @@ sbom: $(STAMP)
 	@for b in sim rp2040 rp2350 esp32s3 stm32f4; do \
 	  $(BIN)/python -m host_tools.sbom --board $$b -o $(SBOM_DIR)/firmware-$$b.cdx.json; done
 
-bench: $(STAMP) $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
+bench: $(STAMP) $(MPYLIB) $(MICROPYTHON32) $(QEMU_ELF) $(ARCHIVE_DEPS)
 	$(BIN)/python bench/run.py
 
 # 100 full pulls per port form under CPU load (make test runs 10 per form)
-stress: $(STAMP)
+stress: $(STAMP) $(MPYLIB)
 	CRYO_STRESS_PULLS=100 $(BIN)/python -m pytest tests/host/test_pull_stress.py -s -p no:cacheprovider
 
-demo: $(STAMP)
+demo: $(STAMP) $(MPYLIB)
 	$(BIN)/python -m host_tools.demo
 
 # Small changes to the qemu port: asyncio may be switched on, the time

@@ -22,6 +22,7 @@ from host_tools import (
     FIRMWARE_DIR,
     ROOT,
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
+    mpylib,
 )
 from host_tools.errors import CryoError, InvalidInput, Mismatch
 
@@ -197,6 +198,15 @@ def build(board: str, firmware_dir: Path = FIRMWARE_DIR, keepalive=None) -> dict
         slot[rel[:-3] + ".mpy"] = mpy
         if rel in BOOT_LAYER:
             root["lib/" + rel[:-3] + ".mpy"] = mpy
+    # micropython-lib modules the firmware requires (frozen on a board built
+    # from its manifest): in the slot, and in the boot layer, which checks
+    # the slot's manifest HMAC before any slot is on sys.path
+    for name, src in mpylib.modules().items():
+        if keepalive:
+            keepalive()
+        mpy = compile_mpy(src, name, march)
+        slot[name[:-3] + ".mpy"] = mpy
+        root["lib/" + name[:-3] + ".mpy"] = mpy
     bdir = BOARDS_DIR / board
     for src in sorted(bdir.rglob("*")):
         rel = src.relative_to(bdir).as_posix()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from host_tools import FIRMWARE_DIR, ROOT
 from host_tools.interpreter import micropython_exe
+from host_tools.mpylib import MPYLIB_DIR
 
 SIM_DIR = ROOT / "boards" / "sim"
 MARK = "@@DEMO@@"
@@ -152,7 +153,7 @@ def run_treatment(plant="default", seed=1, flash=None, config=None, max_s=3600.0
         "dewar_kg": DEWAR_KG,
         "rtc_base_s": int(time.time()) - int(start_ms) // 1000,
     }
-    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}")
+    env = dict(os.environ, MICROPYPATH=f"{MPYLIB_DIR}:{SIM_DIR}:{FIRMWARE_DIR}")
     with tempfile.TemporaryDirectory() as d:
         script = Path(d) / "demo_board.py"
         script.write_text(_SCRIPT)

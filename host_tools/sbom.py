@@ -20,7 +20,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from host_tools import ROOT
+from host_tools import ROOT, mpylib
 
 SLOT_NAME = "sbom.cdx.json"
 
@@ -72,7 +72,10 @@ def firmware_bom(version: str, board: str) -> bytes:
 
     mp = upstream("micropython", "micropython", pins["MP_PIN"], "runtime the app runs on")
     lib = upstream(
-        "micropython-lib", "micropython-lib", pins["MP_LIB_PIN"], "asyncio, frozen on boards"
+        "micropython-lib",
+        "micropython-lib",
+        pins["MP_LIB_PIN"],
+        "frozen on boards: " + ", ".join(mpylib.REQUIRES),
     )
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"cryo-firmware/{version}/{board}"))
     bom.metadata.component = fw

@@ -18,6 +18,7 @@ from pathlib import Path
 from host_tools import BOARDS_DIR, FIRMWARE_DIR
 from host_tools.errors import CryoError, DeviceError, InvalidInput
 from host_tools.interpreter import micropython_exe
+from host_tools.mpylib import MPYLIB_DIR
 
 SIM_DIR = BOARDS_DIR / "sim"
 DEFAULT_FLASH = "cryo-sim-flash.img"
@@ -121,7 +122,9 @@ def run_fast(
         "rom": str(FIRMWARE_DIR),
         "sim": str(SIM_DIR),
     }
-    env = dict(os.environ, MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}", SIM_UID=sim_uid(flash))
+    env = dict(
+        os.environ, MICROPYPATH=f"{MPYLIB_DIR}:{SIM_DIR}:{FIRMWARE_DIR}", SIM_UID=sim_uid(flash)
+    )
     cmd = [micropython_exe()]
     if not flash:  # RAM flash lives on the interpreter's heap
         cmd += ["-X", "heapsize=%dK" % (2048 + opts["flash_blocks"] * 4)]

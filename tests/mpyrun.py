@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 MPY_LIB = ROOT / "tests" / "mpy_lib"
 SIM = ROOT / "boards" / "sim"
+MPYLIB = ROOT / "build" / "mpylib"  # micropython-lib modules the firmware requires
 CPYTHON_SHIM = ROOT / "tests" / "cpython_shim"
 _MARK = "\x1e@@RESULT@@"
 
@@ -58,7 +59,8 @@ def float_tol(abs_: float = 0.0, scale: float = 1.0) -> float:
 
 def micropypath(extra=()) -> str:
     # ".frozen" first, as in the default sys.path: asyncio and friends live there.
-    paths = [".frozen"] + [str(p) for p in extra] + [str(FIRMWARE), str(SIM), str(MPY_LIB)]
+    paths = [".frozen", str(MPYLIB)] + [str(p) for p in extra]
+    paths += [str(FIRMWARE), str(SIM), str(MPY_LIB)]
     return ":".join(paths)
 
 

@@ -5,6 +5,8 @@
 # --board qemu-mps2`). Built by `make qemu` (Makefile); checked by tests/boards/test_boards_manifests.py.
 include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821 - manifestfile.py API
 package("cryo", base_path="../../firmware", opt=1)  # noqa: F821
+# micropython-lib packages the firmware uses (host_tools/mpylib.py lists them)
+require("hmac")  # noqa: F821
 package("chips", base_path="../sim", opt=1)  # noqa: F821
 for _name in (
     "machine",

@@ -6,3 +6,5 @@
 # /board.json stay on the filesystem. Checked by tests/boards/test_boards_manifests.py.
 include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821 - manifestfile.py API
 package("cryo", base_path="../../firmware", opt=1)  # noqa: F821
+# micropython-lib packages the firmware uses (host_tools/mpylib.py lists them)
+require("hmac")  # noqa: F821

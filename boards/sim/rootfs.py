@@ -77,6 +77,16 @@ def mount_root(dev, rom=None, sim=None):
 
     import vfs
 
+    # The micropython-lib modules a board image freezes (require() in its
+    # manifest) are in build/mpylib beside boards/sim (host_tools/mpylib.py);
+    # looked up while the host's filesystem is still the root.
+    lib = None
+    if sim:
+        lib = sim.rstrip("/") + "/../../build/mpylib"
+        try:
+            os.stat(lib)
+        except OSError:
+            lib = None  # not set up: the import that needs it names the module
     try:
         fs = vfs.VfsLfs2(dev)
     except OSError:
@@ -88,6 +98,9 @@ def mount_root(dev, rom=None, sim=None):
         pass
     vfs.mount(fs, "/")
     paths = ["", ".frozen", "/lib"]
+    if lib is not None:
+        vfs.mount(vfs.VfsPosix(lib), "/mpylib")
+        paths.insert(2, "/mpylib")
     if rom:
         vfs.mount(vfs.VfsPosix(rom), "/rom")
         paths.append("/rom")

@@ -37,6 +37,7 @@ import time
 
 from host_tools import FIRMWARE_DIR
 from host_tools.interpreter import micropython_exe
+from host_tools.mpylib import MPYLIB_DIR
 from host_tools.sim import (
     DEFAULT_FLASH,
     SIM_DIR,
@@ -168,7 +169,7 @@ class VirtualBoard:
         r, w = os.pipe()
         env = dict(
             os.environ,
-            MICROPYPATH=f"{SIM_DIR}:{FIRMWARE_DIR}",
+            MICROPYPATH=f"{MPYLIB_DIR}:{SIM_DIR}:{FIRMWARE_DIR}",
             SIM_FLASH=self.flash or "",
             SIM_FLASH_BLOCKS=str(self.blocks),
             SIM_PLANT=self.plant,

@@ -28,6 +28,7 @@ from host_tools import (
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
 from host_tools.interpreter import micropython_exe
+from host_tools.mpylib import MPYLIB_DIR
 from host_tools.virtual.relay import PtyRelay, spawn_on_pty
 
 # isort: split
@@ -281,6 +282,7 @@ def write_demo_treatment(
     if image is not None:
         code += _startup(image, block_count)
     code += "sys.path.insert(0, %r)\n" % str(BOARDS_DIR.parent / "firmware")
+    code += "sys.path.insert(0, %r)\n" % str(MPYLIB_DIR)
     code += (treatment or TREATMENT).format(root=root, sessions=sessions, seconds=seconds)
     if image is not None:
         Path(image).parent.mkdir(parents=True, exist_ok=True)

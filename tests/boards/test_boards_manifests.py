@@ -11,6 +11,8 @@ from pathlib import Path
 import boardcheck
 import pytest
 
+from host_tools import mpylib
+
 REAL_BOARDS = ("esp32s3", "rp2040", "rp2350", "stm32f4")
 
 
@@ -42,6 +44,27 @@ def test_manifest_freezes_the_controller_package(name):
     # Neither boot.py nor main.py: they stay on the filesystem.
     assert not [c for c in calls if c[0] in ("module", "freeze")]
     assert kw["opt"] == 1  # what test_boards_mpy_cross.py compiles with
+    assert required(calls) == set(mpylib.REQUIRES)
+
+
+def required(calls):
+    """micropython-lib packages a manifest freezes: those the firmware
+    imports (host_tools/mpylib.py), taken from the pinned source's own
+    micropython-lib, never a copy in this repository."""
+    return {a[0] for n, a, kw in calls if n == "require"}
+
+
+def test_the_firmware_imports_what_it_requires_and_keeps_no_copy():
+    import ast
+
+    imported = set()
+    for f in boardcheck.FIRMWARE.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+    assert set(mpylib.REQUIRES) <= imported
+    for pkg in mpylib.REQUIRES:
+        assert not list(boardcheck.FIRMWARE.rglob(pkg + ".py"))
 
 
 def test_the_emulated_boards_manifest_freezes_firmware_asyncio_and_the_virtual_board():
@@ -55,6 +78,7 @@ def test_the_emulated_boards_manifest_freezes_firmware_asyncio_and_the_virtual_b
     packages = {a[0]: kw for n, a, kw in calls if n == "package"}
     assert (path.parent / packages["cryo"]["base_path"]).resolve() == boardcheck.FIRMWARE
     assert packages["cryo"]["opt"] == 1
+    assert required(calls) == set(mpylib.REQUIRES)
     sim = boardcheck.BOARDS / "sim"
     assert (path.parent / packages["chips"]["base_path"]).resolve() == sim
     where = {

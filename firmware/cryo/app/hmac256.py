@@ -1,53 +1,28 @@
-"""HMAC-SHA256 (RFC 2104) for MicroPython, which ships sha256 but no hmac.
+"""HMAC-SHA256 (RFC 2104) for the app manifest, the config seal, the audit
+trail and the command link's authentication.
 
-Used to authenticate the app manifest with the per-device key provisioned
-at first flash. The same code runs under CPython on the host (tests compare
-it with CPython's ``hmac`` module), so host and device agree byte for byte.
-Not on the safety path: it runs once at boot and during a deploy.
+The HMAC itself is micropython-lib's ``hmac`` on the board (frozen into the
+image with ``require("hmac")``; from ``build/mpylib`` where the firmware
+runs from files) and CPython's ``hmac`` on the host: one API, the same
+bytes (tests compare them). Here only what neither gives on MicroPython: a
+comparison whose time does not depend on where two digests differ
+(micropython-lib's ``hmac`` has no ``compare_digest``) and lower-case hex.
+Not on the safety path: it runs at boot, during a deploy and per command.
 """
 
 import hashlib
-
-from micropython import const
-
-_BLOCK = const(64)  # SHA-256 block size in bytes (RFC 2104 "B")
+import hmac
 
 
-class HMAC:
-    """Incremental HMAC-SHA256: ``update(data)`` then ``digest()``."""
-
-    def __init__(self, key, msg=None):
-        if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
-        pad = bytearray(_BLOCK)
-        pad[: len(key)] = key
-        ipad = bytearray(_BLOCK)
-        opad = bytearray(_BLOCK)
-        i = 0
-        while i < _BLOCK:
-            ipad[i] = pad[i] ^ 0x36
-            opad[i] = pad[i] ^ 0x5C
-            i += 1
-        self._opad = bytes(opad)
-        self._inner = hashlib.sha256(bytes(ipad))
-        if msg is not None:
-            self._inner.update(msg)
-
-    def update(self, data):
-        self._inner.update(data)
-
-    def digest(self):
-        outer = hashlib.sha256(self._opad)
-        outer.update(self._inner.digest())
-        return outer.digest()
-
-    def hexdigest(self):
-        return hexlify(self.digest())
+def new(key, msg=None):
+    """An HMAC-SHA256 of ``msg`` under ``key`` (bytes): ``update(data)``,
+    then ``digest()`` once (MicroPython's hashes cannot be copied)."""
+    return hmac.new(key, msg, hashlib.sha256)
 
 
 def hmac_sha256(key, msg):
-    """One-shot HMAC-SHA256 of ``msg`` under ``key`` (both bytes) → 32 bytes."""
-    return HMAC(key, msg).digest()
+    """One-shot HMAC-SHA256 of ``msg`` under ``key`` (both bytes) -> 32 bytes."""
+    return hmac.new(key, msg, hashlib.sha256).digest()
 
 
 def hexlify(b):

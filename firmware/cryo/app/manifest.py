@@ -19,7 +19,7 @@ manifest and an unchanged redeploy is recognised by comparing manifests.
 
 import hashlib
 
-from cryo.app.hmac256 import HMAC, equal, hexlify
+from cryo.app.hmac256 import equal, hexlify, new
 
 MAGIC = "cryo-manifest 1"
 _META_KEYS = ("version", "mpy", "arch", "board")
@@ -47,7 +47,7 @@ def mac(key, text):
     """HMAC-SHA256 hex of the manifest body ``text`` under ``key``."""
     if isinstance(text, str):
         text = text.encode()
-    return HMAC(key, text).hexdigest()
+    return hexlify(new(key, text).digest())
 
 
 def sign(key, meta, files):

@@ -47,7 +47,7 @@ from binascii import hexlify, unhexlify
 
 from micropython import const
 
-from cryo.app.hmac256 import HMAC, equal, hmac_sha256
+from cryo.app.hmac256 import equal, hmac_sha256, new
 from cryo.link import messages as m
 from cryo.link.backoff import Backoff
 from cryo.link.errors import AuthFailed, Denied, Locked
@@ -78,7 +78,7 @@ def audit_key(master, device_id):
 
 def mac_hex(key, nonce, text):
     """Hex (bytes) of HMAC-SHA256(key, nonce || text)."""
-    h = HMAC(key, nonce)
+    h = new(key, nonce)
     h.update(text)
     return hexlify(h.digest())
 
@@ -259,7 +259,7 @@ class Authenticator:
         elif last != _SINGLE or seq is not None:
             why = self._session_problem(cmd, role, seq, last)
         if why is None:
-            h = HMAC(key, nonce)
+            h = new(key, nonce)
             h.update(mv[0:start])
             h.update(b"}")
             want = hexlify(h.digest())
