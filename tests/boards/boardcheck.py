@@ -299,7 +299,10 @@ def run_mypy(board: str, files=None) -> tuple[list[str], str]:
     ]
     for code in MYPY_IGNORED_CODES:
         cmd += ["--disable-error-code", code]
-    env = dict(os.environ, MYPYPATH=os.pathsep.join([str(stubs / "port"), str(FIRMWARE)]))
+    # build/mpylib: the micropython-lib modules the manifests freeze (require()),
+    # checked as the source they are, since the stdlib stubs have none of them
+    mpylib = str(FIRMWARE.parent / "build" / "mpylib")
+    env = dict(os.environ, MYPYPATH=os.pathsep.join([str(stubs / "port"), str(FIRMWARE), mpylib]))
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
         cmd + paths, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
