@@ -4,7 +4,9 @@
 #      the lock of step 2b (on again in 2b on a development device);
 #   1. valves closed before anything else (soft reset keeps pin levels);
 #   2. flash mounted where the board definition says (flash_root: "/", the
-#      pyboard "/flash"), checked in the mount table;
+#      pyboard "/flash"), checked in the mount table; from then on every
+#      firmware file is named from there (cryo.paths.set_root) and the
+#      working directory is the flash root, as the host's tools expect;
 #   3. app selection (A/B slot verification, cryo.app.select_app).
 # boot.py and main.py share one global namespace on MicroPython boards, so
 # main.py finds BOOT (dict) and APP (the select_app result or None) here.
@@ -38,9 +40,19 @@ except Exception as _e:  # noqa: BLE001 - never let boot die with valves open
 BOOT = {"valves_closed": _closed, "flash": None, "app": None}
 
 # 2. The board's flash (the virtual board's ROM and real ports' _boot.py
-# usually mounted it already; this only mounts if nothing is there).
+# usually mounted it already; this only mounts if nothing is there). The
+# definition was found at "/" or "/flash" (cryo.board.load_definition);
+# its flash_root decides. Not found there, the root stays "/": main.py's
+# files cannot be opened and STORAGE blocks treatment.
 try:
-    BOOT["flash"] = _board.mount_flash(_board.flash_root())
+    from cryo import paths as _paths
+
+    _root = _board.flash_root()
+    BOOT["flash"] = _board.mount_flash(_root)
+    _paths.set_root(_root)
+    import os as _os
+
+    _os.chdir(_root)  # app slots (select_app below) and the raw REPL start here
 except Exception as _e:  # noqa: BLE001 - main.py then runs without storage: STORAGE blocks treatment
     print("boot: flash not mounted:", _e)
 

@@ -31,11 +31,9 @@ except KeyboardInterrupt:
 if hasattr(micropython, "alloc_emergency_exception_buf"):  # absent on the unix port
     micropython.alloc_emergency_exception_buf(100)
 
+# Every file is named from the flash root boot.py set (cryo.paths.set_root:
+# "/" or the pyboard's "/flash"), at use, not at import.
 from cryo import paths  # noqa: E402 - after Ctrl-C is off
-
-CONFIG_PATH = paths.on_flash(paths.CONFIG_PATH)
-LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
-AUDIT_PATH = paths.on_flash(paths.AUDIT_PATH)
 
 
 def _optional(what, fn):
@@ -63,6 +61,7 @@ def _load_config(key, locked):
     from cryo.storage import config as cfgstore
 
     problem = None
+    config_path = paths.on_flash(paths.CONFIG_PATH)
     if locked and key is None:
         problem = "%s: cannot be checked: the device key in %s is unreadable; provision again" % (
             paths.CONFIG_PATH,
@@ -70,10 +69,10 @@ def _load_config(key, locked):
         )
     else:
         try:
-            os.stat(CONFIG_PATH)
+            os.stat(config_path)
         except OSError:
             try:
-                os.stat(CONFIG_PATH + ".lkg")
+                os.stat(config_path + ".lkg")
             except OSError:
                 if not locked:
                     return {}, None  # factory state: built-in defaults
@@ -87,7 +86,7 @@ def _load_config(key, locked):
     if problem is not None:
         fault = cfgstore.ConfigFault(cfgstore.FAULT_UNUSABLE, [problem], None)
     else:
-        cfg, fault = cfgstore.load(CONFIG_PATH, key=key)
+        cfg, fault = cfgstore.load(config_path, key=key)
         if fault is None:
             return cfg, None
     print("main:", fault)
@@ -138,7 +137,6 @@ def build(board=None, app=None, locked=False):
     its ``manifest_sha256`` is the session headers' ``fw_hash``.
     """
     from cryo.controller import Controller
-    from cryo.storage import device_records as D
     from cryo.storage.safety_state import SafetyState
 
     if app is None:
@@ -162,18 +160,18 @@ def build(board=None, app=None, locked=False):
 
         if "log.sample_hz" in cfg:
             # The stored log.* settings (rate, commit policy, space, retention).
-            return logmod.from_config(cfg, LOG_ROOT, board.clock, rtc_log)
-        return logmod.TreatmentLog(root=LOG_ROOT, clock=board.clock, rtc=rtc_log)
+            return logmod.from_config(cfg, clock=board.clock, rtc=rtc_log)
+        return logmod.TreatmentLog(clock=board.clock, rtc=rtc_log)
 
     def make_audit():
         from cryo.storage.audit import AuditTrail
 
-        return AuditTrail(AUDIT_PATH, rtc=rtc, key=key)
+        return AuditTrail(paths.on_flash(paths.AUDIT_PATH), rtc=rtc, key=key)
 
     def make_events():
         from cryo.storage.events import DeviceEventLog
 
-        return DeviceEventLog(D.DEVICE_EVENTS_PATH, rtc=rtc)
+        return DeviceEventLog(rtc=rtc)
 
     log = _optional("treatment log", make_log)
     audit = _optional("audit trail", make_audit)
@@ -185,7 +183,7 @@ def build(board=None, app=None, locked=False):
         audit=audit,
         config_fault=fault,
         app=app,
-        state=SafetyState(D.SAFETY_STATE_PATH),
+        state=SafetyState(),
         events=events,
         rtc=rtc_log,
         console_locked=locked,

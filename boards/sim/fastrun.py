@@ -6,7 +6,9 @@ as the CPU allows. Run under MicroPython by ``cryo sim run`` (host_tools/sim.py)
 (a file: the PyPI unix port aborts on argv elements of >= 256 characters).
 Options (JSON object): plant, scenario, seed, flash (image path or null = RAM),
 flash_blocks, duration_s, trace (CSV path or null), trace_ms, config (dict
-for the Controller), board (board.json path or null), rom (firmware dir),
+for the Controller), board (board.json path or null; its ``flash_root``,
+"/flash" for the pyboard's layout, is where the flash is mounted and every
+firmware file named from), rom (firmware dir),
 sim (boards/sim dir), start_ms (virtual ticks at boot, to cross the 2**30
 wrap), autostart (call Controller.start after boot), flash_at (address of
 memory outside the heap for the flash contents: the emulated Cortex-M board),
@@ -102,7 +104,8 @@ def main(opts_path=None):
         opts.get("flash"), 4096, int(opts.get("flash_blocks", 512)), opts.get("flash_at")
     )
     world.flash = dev
-    vboard.mount_root(dev, opts.get("rom"), opts.get("sim"))
+    flash_root = board_def.get("flash_root", "/")
+    vboard.mount_root(dev, opts.get("rom"), opts.get("sim"), flash_root)
     errors = []
     try:
         ballast, firmware_free = _leave_for_firmware(opts.get("firmware_heap"))
@@ -110,6 +113,11 @@ def main(opts_path=None):
         errors.append(str(e))
         ballast = firmware_free = None
     import cryo.board as cboard
+    from cryo import paths
+
+    # As boot.py: the flash checked in the mount table, files named from it.
+    cboard.mount_flash(flash_root)
+    paths.set_root(flash_root)
 
     duration_ms = int(float(opts.get("duration_s", 60)) * 1000)
     resets = []
@@ -149,7 +157,7 @@ def main(opts_path=None):
         if cause == "power":
             dev = dev.reboot()
             world.flash = dev
-            vboard.remount_root(dev)
+            vboard.remount_root(dev, flash_root)
         gc.collect()
 
     try:
@@ -278,7 +286,7 @@ def main(opts_path=None):
     import vfs
 
     try:
-        vfs.umount("/")
+        vfs.umount(flash_root)
     except OSError:
         pass
     if opts.get("flash"):
@@ -302,6 +310,8 @@ def main(opts_path=None):
         "events": [[t, str(n)] for t, n in world.log],
         "scenario_done": world.scenario.done() if world.scenario is not None else None,
         "status": status,
+        # the controller's recent notes (why a start was refused, ...)
+        "notes": [list(e) for e in ctrl.journal.events] if ctrl is not None else [],
         "serial_out": bytes(world.serial_out).decode("utf-8", "replace")[-2000:],
     }
     summary.update(figures.summary(ctrl))

@@ -43,23 +43,23 @@ def serial_bytes(ev):
 def make_controller(board, opts, clock, world):
     """The firmware's Controller and its command channel (None when the
     link cannot be built: the reason goes in the world's log)."""
+    from cryo import paths
     from cryo.controller import Controller
 
     log = None
     try:
         from cryo.storage.log import TreatmentLog
 
-        log = TreatmentLog(root="/logs", clock=clock)
+        log = TreatmentLog(clock=clock)  # under the flash root (cryo.paths)
     except Exception as e:  # noqa: BLE001 - the controller reports STORAGE
         world.log.append((clock.ticks_ms(), "log unavailable: %r" % (e,)))
     audit = None
     try:
         from cryo.storage.audit import AuditTrail
 
-        audit = AuditTrail("/audit.log")
+        audit = AuditTrail(paths.on_flash(paths.AUDIT_PATH))
     except Exception:  # noqa: BLE001 - optional
         audit = None
-    from cryo.storage import device_records as D
     from cryo.storage.events import DeviceEventLog
     from cryo.storage.safety_state import SafetyState
 
@@ -69,8 +69,8 @@ def make_controller(board, opts, clock, world):
         opts.get("config"),
         log=log,
         audit=audit,
-        state=SafetyState(D.SAFETY_STATE_PATH),
-        events=DeviceEventLog(D.DEVICE_EVENTS_PATH),
+        state=SafetyState(),
+        events=DeviceEventLog(),
     )
     try:
         from cryo.link.channel import CommandChannel

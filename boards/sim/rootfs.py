@@ -3,7 +3,9 @@
 ``make_flash`` gives the board's flash: a FlashBlockDevice (flash.py) whose
 power cut takes the whole board down with it; ``mount_root`` mounts it as
 '/' (littlefs2) beside the host's firmware tree and boards/sim, the way a
-board boots from its flash with its frozen modules beside it.
+board boots from its flash with its frozen modules beside it - or at
+'/flash' with nothing at '/', the pyboard's layout (the board definition's
+``flash_root``).
 """
 
 
@@ -68,10 +70,12 @@ def _power_lost():
     w.power_cut()
 
 
-def mount_root(dev, rom=None, sim=None):
-    """Mount ``dev`` (littlefs2, formatted if blank) as '/'; the host's
-    firmware tree at /rom and boards/sim at /sim (read-only by convention,
-    like frozen modules). Returns the mounted VfsLfs2."""
+def mount_root(dev, rom=None, sim=None, at="/"):
+    """Mount ``dev`` (littlefs2, formatted if blank) at ``at`` ('/', or
+    '/flash' as the pyboard, the host's root then unmounted and nothing at
+    '/'), the working directory there; the host's firmware tree at /rom and
+    boards/sim at /sim (read-only by convention, like frozen modules).
+    Returns the mounted VfsLfs2."""
     import os
     import sys
 
@@ -80,26 +84,18 @@ def mount_root(dev, rom=None, sim=None):
     # The micropython-lib modules a board image freezes (require() in its
     # manifest) are in build/mpylib beside boards/sim (host_tools/mpylib.py);
     # looked up while the host's filesystem is still the root.
-    lib = None
+    mpylib = None
     if sim:
-        lib = sim.rstrip("/") + "/../../build/mpylib"
+        mpylib = sim.rstrip("/") + "/../../build/mpylib"
         try:
-            os.stat(lib)
+            os.stat(mpylib)
         except OSError:
-            lib = None  # not set up: the import that needs it names the module
-    try:
-        fs = vfs.VfsLfs2(dev)
-    except OSError:
-        vfs.VfsLfs2.mkfs(dev)
-        fs = vfs.VfsLfs2(dev)
-    try:
-        vfs.umount("/")
-    except OSError:
-        pass
-    vfs.mount(fs, "/")
-    paths = ["", ".frozen", "/lib"]
-    if lib is not None:
-        vfs.mount(vfs.VfsPosix(lib), "/mpylib")
+            mpylib = None  # not set up: the import that needs it names the module
+    fs = remount_root(dev, at)
+    lib = "/lib" if at == "/" else at + "/lib"
+    paths = ["", ".frozen", lib]
+    if mpylib is not None:
+        vfs.mount(vfs.VfsPosix(mpylib), "/mpylib")
         paths.insert(2, "/mpylib")
     if rom:
         vfs.mount(vfs.VfsPosix(rom), "/rom")
@@ -108,7 +104,7 @@ def mount_root(dev, rom=None, sim=None):
         vfs.mount(vfs.VfsPosix(sim), "/sim")
         paths.append("/sim")
     sys.path[:] = paths
-    os.chdir("/")
+    os.chdir(at)
     # Firmware modules imported from host paths before the switch would
     # resolve their submodules there: import them again from /rom.
     for name in list(sys.modules):
@@ -117,18 +113,20 @@ def mount_root(dev, rom=None, sim=None):
     return fs
 
 
-def remount_root(dev):
-    """After a power cut: mount the rebooted flash device as '/' again."""
+def remount_root(dev, at="/"):
+    """Mount the flash device at ``at`` (again, after a power cut), with
+    nothing else at '/' (formatted if blank)."""
     import vfs
 
-    try:
-        vfs.umount("/")
-    except OSError:
-        pass
+    for p in ("/", at):
+        try:
+            vfs.umount(p)
+        except OSError:
+            pass
     try:
         fs = vfs.VfsLfs2(dev)
     except OSError:
         vfs.VfsLfs2.mkfs(dev)
         fs = vfs.VfsLfs2(dev)
-    vfs.mount(fs, "/")
+    vfs.mount(fs, at)
     return fs

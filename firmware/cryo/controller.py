@@ -218,6 +218,8 @@ class Controller:
             for name in names:
                 setattr(self, name, getattr(part, name))
         tk.place_limits()
+        if self.journal.log_budget():  # said before the room check it explains
+            self.journal.note(now, "storage", self.journal.log_budget())
         tk.check_storage(now)
         il.resync(now)
 
@@ -412,4 +414,6 @@ class Controller:
             "valve_service_due": self.wear.service_due(),
             # why CONFIG blocks treatment, when it does (one line, bounded)
             "config_error": st.errors[0][:300] if st.errors else None,
+            # the log's budget cut to this board's flash at boot (None: not cut)
+            "log_budget": self.journal.log_budget(),
         }

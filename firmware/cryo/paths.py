@@ -2,9 +2,13 @@
 
 One definition for the device (``main.py``, ``cryo.app.slots``) and the
 host tools, which reach the same files over the raw REPL. Every name is a
-path from the flash root: the board mounts its flash at ``/`` and the raw
-REPL starts there, so the host uses the names as they are and the device
-opens ``on_flash(name)``. Plain strings only (no ``micropython`` import):
+path from the flash root, where the port mounts the board's flash: ``/``
+on rp2 and esp32, ``/flash`` on the pyboard (the board definition's
+``flash_root``). Ports start with the working directory there ("Working
+with filesystems", MicroPython documentation) and boot.py makes sure of
+it, so the host uses the names as they are and the device opens
+``on_flash(name)``, which boot.py points at the root once the flash is
+mounted (``set_root``). Plain strings only (no ``micropython`` import):
 CPython imports this module as it is.
 """
 
@@ -29,9 +33,35 @@ def slot_dir(slot):
     return APP_DIR + "/" + slot
 
 
-def on_flash(name):
-    """The absolute path of ``name`` on the device (flash mounted at /)."""
-    return "/" + name
+# Where the supported ports mount their flash, in the order boot.py looks
+# for the board definition there: it must close the valves before it knows
+# the board's flash_root (cryo.board.load_definition).
+FLASH_ROOTS = ("/", "/flash")
+
+_root = "/"  # the flash root with a trailing "/" (set_root)
+
+
+def set_root(root):
+    """Name every file from ``root`` (an absolute mount point, e.g. "/flash"):
+    called once by boot.py after ``cryo.board.mount_flash`` found the
+    board's flash there. Raises ValueError for a relative path."""
+    global _root
+    if not isinstance(root, str) or not root.startswith("/"):
+        raise ValueError("flash root %r: an absolute path such as / or /flash" % (root,))
+    _root = root if root.endswith("/") else root + "/"
+
+
+def root():
+    """The flash root in use ("/" or e.g. "/flash")."""
+    return _root if _root == "/" else _root[:-1]
+
+
+def on_flash(name, at=None):
+    """The absolute path of ``name`` on the device: under the flash root
+    set at boot, or under the mount point ``at``."""
+    if at is None:
+        return _root + name
+    return at + name if at.endswith("/") else at + "/" + name
 
 
 # Device security (cryo.link.auth): the provisioning record (device id and

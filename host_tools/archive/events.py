@@ -25,11 +25,11 @@ EVENTS_HISTORY = "events-history.bin"
 
 def device_file_names(events_path=None, state_path=None) -> list[str]:
     """The device event log and safety state, relative to the flash root."""
-    from cryo.storage import device_records as D
+    from cryo import paths
 
     return [
-        (events_path or D.DEVICE_EVENTS_PATH).lstrip("/"),
-        (state_path or D.SAFETY_STATE_PATH).lstrip("/"),
+        (events_path or paths.DEVICE_EVENTS_PATH).lstrip("/"),
+        (state_path or paths.SAFETY_STATE_PATH).lstrip("/"),
     ]
 
 

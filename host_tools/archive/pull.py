@@ -146,7 +146,7 @@ def pull(
     copied, throughput, verification result). ``serial`` overrides the
     archive folder name for a device that has no id of its own. The device
     event log and the safety state (``events_path``/``state_path``, default
-    ``records.DEVICE_EVENTS_PATH``/``SAFETY_STATE_PATH``) are copied whole
+    ``paths.DEVICE_EVENTS_PATH``/``SAFETY_STATE_PATH``) are copied whole
     when they changed, and new events join the archive's event history
     (:func:`merge_events`, result ``events``). The pull is then logged and
     indexed into the archive database (``database``: its URL, default the

@@ -37,6 +37,10 @@ class MemLog:
         self.events = []
         self.samples = 0
         self.room = True
+        self.capped = None
+
+    def capacity_bytes(self):
+        return 1 << 20
 
     def has_room_for(self, seconds):
         return self.room

@@ -5,6 +5,7 @@ import re
 import struct
 from pathlib import Path
 
+from cryo import paths
 from cryo.storage import device_records as D
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "storage.md").read_text()
@@ -25,7 +26,7 @@ def test_safety_state_sizes_match_the_struct():
     assert fmt == D.SAFETY_STATE_FMT
     assert int(slot) == struct.calcsize(D.SAFETY_STATE_FMT) == D.SAFETY_STATE_SIZE
     assert int(file_size) == D.SAFETY_STATE_SLOTS * D.SAFETY_STATE_SIZE
-    assert D.SAFETY_STATE_PATH == "/safety.bin"
+    assert paths.on_flash(paths.SAFETY_STATE_PATH, "/") == "/safety.bin"
 
 
 def test_device_event_sizes_match_the_struct():
@@ -42,7 +43,7 @@ def test_device_event_sizes_match_the_struct():
     from cryo.storage.events import DeviceEventLog
 
     assert inspect.signature(DeviceEventLog).parameters["capacity"].default == int(default_slots)
-    assert D.DEVICE_EVENTS_PATH == "/events.bin"
+    assert paths.on_flash(paths.DEVICE_EVENTS_PATH, "/") == "/events.bin"
 
 
 def test_documented_byte_offsets_cover_each_record():

@@ -174,7 +174,8 @@ def test_unpulled_sessions_are_never_overwritten(mpy):
     r = _run(
         mpy,
         """
-KW = dict(segment_bytes=1024, max_bytes=16384, commit_every=5)
+# a tiny flash for the segment rules: no reserve for other files here
+KW = dict(segment_bytes=1024, max_bytes=16384, commit_every=5, flash_reserve=0)
 dev = fresh()
 log = TreatmentLog(ROOT, **KW)
 out = {}
@@ -227,7 +228,7 @@ def test_has_room_for_is_not_optimistic(mpy):
     r = _run(
         mpy,
         """
-KW = dict(segment_bytes=2048, max_bytes=16384, commit_every=10)
+KW = dict(segment_bytes=2048, max_bytes=16384, commit_every=10, flash_reserve=0)
 dev = fresh(24)
 log = TreatmentLog(ROOT, **KW)
 secs = 1

@@ -25,7 +25,6 @@ from cryo.clock import BoardClock
 
 __all__ = ("CHANNELS", "Board", "BoardError", "validate")
 
-_BOARD_JSON = paths.on_flash(paths.BOARD_PATH)
 # Time for a reply of a few dozen bytes to leave the UART/USB buffer.
 _RESET_DRAIN_MS = const(100)
 
@@ -333,22 +332,34 @@ class Board:
         return int(65535 * (zero + span * f))
 
 
-def load_definition(path=_BOARD_JSON):
-    """The board definition: ``path`` on the filesystem if present, else the
-    definition a virtual board reports (``machine.board_definition()``)."""
+def load_definition(path=None):
+    """The board definition: the file ``path``, by default ``board.json``
+    at each of ``paths.FLASH_ROOTS`` in turn ("/" then "/flash": boot.py
+    needs it to close the valves before it knows where this board mounts
+    its flash, and a port that mounts only "/flash" has nothing at "/"),
+    else the definition a virtual board reports
+    (``machine.board_definition()``)."""
     import json
 
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except OSError:
-        pass
-    except ValueError as e:
-        raise BoardError("board definition %s is not valid JSON: %s" % (path, e))
+    tried = (
+        [path]
+        if path is not None
+        else [paths.on_flash(paths.BOARD_PATH, r) for r in paths.FLASH_ROOTS]
+    )
+    for p in tried:
+        try:
+            with open(p) as f:
+                return json.load(f)
+        except OSError:
+            pass
+        except ValueError as e:
+            raise BoardError("board definition %s is not valid JSON: %s" % (p, e))
     get = getattr(machine, "board_definition", None)
     if get is not None:
         return get()
-    raise BoardError("no board definition: %s not found and this port has no built-in one" % path)
+    raise BoardError(
+        "no board definition: %s not found and this port has no built-in one" % " or ".join(tried)
+    )
 
 
 def safe_valves(definition=None):
@@ -386,7 +397,7 @@ def _reset(_timer):
     machine.reset()
 
 
-def build(path=_BOARD_JSON, clock=None):
+def build(path=None, clock=None):
     return Board(load_definition(path), clock)
 
 

@@ -21,8 +21,6 @@ from cryo.core.roles import denied, role_level
 from cryo.protocol import states as S
 from cryo.storage import config as CFG
 
-_CONFIG_JSON = paths.on_flash(paths.CONFIG_PATH)
-
 COMMANDS = (
     "get_param",
     "set_param",
@@ -77,9 +75,12 @@ class Engineer:
         self._p.journal.note(now, "set", "%s %s: %r -> %r" % (role, name, old, value))
         return value
 
-    def save_config(self, role, path=_CONFIG_JSON):
+    def save_config(self, role, path=None):
         """Store the parameters in force (cryo.storage.config, atomic + CRC,
-        and the MAC under the device key of a provisioned device)."""
+        and the MAC under the device key of a provisioned device) in
+        ``path``, by default the config file under the flash root."""
+        if path is None:
+            path = paths.on_flash(paths.CONFIG_PATH)
         if role_level(role) < 2:
             raise denied("saving the configuration needs role engineer or higher (got %s)" % role)
         cfg = self._p.settings.stored(self._p.regulator.bands())

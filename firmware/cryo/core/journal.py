@@ -52,6 +52,11 @@ class Journal:
         self.events = []  # recent (t_ms, kind, text), bounded
         self.fault_history = []  # (t_ms, condition names, phase name), bounded
 
+    def log_budget(self):
+        """Why the log's budget is smaller than ``log.max_kib`` on this
+        board's flash (``TreatmentLog.capped``); None if it is not."""
+        return None if self.log is None else self.log.capped
+
     def note(self, now, kind, text):
         """A line in the recent-events ring (RAM only)."""
         ev = self.events
@@ -175,13 +180,11 @@ class Journal:
                     secs = treatment_seconds(p)
                     ok = 1 if log.has_room_for(secs) else 0
                     if not ok and self._room_ok:  # say why once, when it changes
-                        self.note(
-                            now,
-                            "storage",
-                            "log has no room for a %d s treatment (about %d bytes free, %d "
-                            "needed): pull the logs"
-                            % (secs, log.free_bytes(), log.bytes_for(secs)),
-                        )
+                        from cryo.storage.log import no_room
+
+                        need = log.bytes_for(secs)
+                        text = no_room(secs, need, log.free_bytes(), log.capacity_bytes())
+                        self.note(now, "storage", text)
             except Exception as e:  # noqa: BLE001 - storage failure is a condition, not a crash
                 self.note(now, "storage", "log check failed: %s" % e)
                 ok = 0

@@ -8,13 +8,10 @@ its other bytes (``cryo.crc.crc32``).
 
 import struct
 
-from cryo import paths as _paths
 from cryo.crc import crc32, crc32_into
 
-# Device paths (flash root; the host strips the leading "/" because its
-# commands run with the flash root as the current directory).
-SAFETY_STATE_PATH = _paths.on_flash(_paths.SAFETY_STATE_PATH)
-DEVICE_EVENTS_PATH = _paths.on_flash(_paths.DEVICE_EVENTS_PATH)
+# Their files: cryo.paths.SAFETY_STATE_PATH and DEVICE_EVENTS_PATH, from the
+# flash root (the host's commands run with it as the current directory).
 
 # -- safety state (cryo.storage.safety_state) --------------------------------
 # One 28-byte record per slot, two slots (A at offset 0, B at 28) in one

@@ -6,7 +6,7 @@ record, so this log keeps faults, acknowledgements, boots and reset causes,
 restored latches, internal errors, a lost safety state, watchdog resets in
 treatment, new sites and refused starts - whenever they happen.
 
-File (``device_records.DEVICE_EVENTS_PATH``): a ring of ``capacity`` fixed 24-byte
+File (``paths.DEVICE_EVENTS_PATH``): a ring of ``capacity`` fixed 24-byte
 slots (``device_records.DEV_EVENT_FMT``: seq, RTC seconds, ticks, kind, code,
 layout version, arg, CRC-32), preallocated with 0xFF. Record ``seq`` goes
 into slot ``seq % capacity``, so the ring overwrites the oldest record and
@@ -35,6 +35,7 @@ import os
 
 from micropython import const
 
+from cryo import paths
 from cryo.storage import device_records as D
 
 _SIZE = const(24)  # device_records.DEV_EVENT_SIZE
@@ -53,10 +54,10 @@ class DeviceEventLog:
     that returned -1), None after a successful append.
     """
 
-    def __init__(self, path=D.DEVICE_EVENTS_PATH, capacity=256, rtc=None):
+    def __init__(self, path=None, capacity=256, rtc=None):
         if not isinstance(capacity, int) or not 2 <= capacity <= 65535:
             raise ValueError("device event log capacity = %r: allowed 2..65535" % (capacity,))
-        self.path = path
+        self.path = path if path is not None else paths.on_flash(paths.DEVICE_EVENTS_PATH)
         self.capacity = capacity
         self._rtc = rtc
         self._buf = bytearray(_SIZE)

@@ -1,6 +1,6 @@
 """Treatment log: append-only segment files on littlefs.
 
-Layout under ``root`` (default ``/logs``)::
+Layout under ``root`` (default ``logs`` under the flash root, ``cryo.paths``)::
 
     seg00000001.bin  seg00000002.bin ...   append-only segments
     pulled                                 "pulled up to session N" marker
@@ -44,8 +44,13 @@ from cryo.storage.segment_store import SegmentStore
 from cryo.storage.session_clock import SessionClock
 from cryo.storage.session_stats import UNKNOWN, SessionStats, unknown_summary
 
-_LOG_ROOT = paths.on_flash(paths.LOG_ROOT)
 _EVENT_RESERVE = 64  # events budgeted per session by has_room_for
+# Flash kept from the log's budget at boot for the firmware's other files
+# (docs/storage.md, "A budget larger than the flash"): the device event
+# ring (6 KiB), the configuration with its last-known-good and tmp copies,
+# safety state, keys and PINs, the audit trail growing between pulls, and
+# littlefs's metadata pairs (two blocks per directory).
+_FLASH_RESERVE = 65536
 _PENDING = 8  # events one tick may leave for the idle point (a FREEZE entry writes 3)
 
 
@@ -65,7 +70,7 @@ class TreatmentLog:
 
     def __init__(
         self,
-        root=_LOG_ROOT,
+        root=None,
         clock=None,
         sample_hz=10,
         segment_bytes=16256,
@@ -73,6 +78,7 @@ class TreatmentLog:
         overwrite_unpulled=False,
         commit_every=10,
         rtc=None,
+        flash_reserve=_FLASH_RESERVE,
     ):
         if not 1 <= sample_hz <= 100:
             raise ValueError("log sample_hz must be 1..100 Hz, got %r" % (sample_hz,))
@@ -85,6 +91,8 @@ class TreatmentLog:
             )
         if not 1 <= commit_every <= 100:
             raise ValueError("log commit_every must be 1..100 samples, got %r" % (commit_every,))
+        if root is None:
+            root = paths.on_flash(paths.LOG_ROOT)
         self.root = root
         self.clock = clock
         self.sample_hz = sample_hz
@@ -103,6 +111,21 @@ class TreatmentLog:
         self._store = SegmentStore(
             root, segment_bytes, max_bytes // segment_bytes, overwrite_unpulled, rtc
         )
+        # The budget cut to this board's flash, decided once here (a statvfs):
+        # ``capped`` says so (status ``log_budget``, a journal note), None if not.
+        self.capped = None
+        fs_bytes = self._store.cap_to_flash(flash_reserve)
+        if fs_bytes is not None:
+            self.capped = (
+                "log budget %d KiB (log.max_kib) cut to %d KiB: the flash holds %d KiB, "
+                "%d KiB kept for the other files"
+                % (
+                    max_bytes // 1024,
+                    self._store.max_segments * segment_bytes // 1024,
+                    fs_bytes // 1024,
+                    flash_reserve // 1024,
+                )
+            )
         self._open()
         self._store.refresh_room(True)
 
@@ -183,6 +206,19 @@ class TreatmentLog:
             + R.frame_size(R.TYPE_SUMMARY)
         )
 
+    def capacity_bytes(self):
+        """Record bytes the whole budget holds, every segment emptied: the
+        longest session this board's log can ever take."""
+        s = self._store
+        per = s.segment_bytes - R.frame_size(R.TYPE_SEGMENT) - self._waste()
+        return s.max_segments * per
+
+    def _waste(self):
+        # Worst case per segment: what did not fit at its end (rotation
+        # leaves that gap: ``commit_soon`` rotates before a queue and an
+        # event would not fit).
+        return max(self._rotate_at, R.frame_size(R.TYPE_SESSION))
+
     def free_bytes(self):
         """Bytes the log can still take without deleting unpulled sessions."""
         unused, reclaim = self._store.space()
@@ -191,11 +227,7 @@ class TreatmentLog:
     def has_room_for(self, seconds):
         """True if a treatment of ``seconds`` can be logged completely
         (``bytes_for``; ``SegmentStore.room_for`` counts the segments). O(1)."""
-        # Worst case per segment: what did not fit at its end (rotation
-        # leaves that gap: ``commit_soon`` rotates before a queue and an
-        # event would not fit).
-        waste = max(self._rotate_at, R.frame_size(R.TYPE_SESSION))
-        return self._store.room_for(self.bytes_for(seconds), waste)
+        return self._store.room_for(self.bytes_for(seconds), self._waste())
 
     def refresh_room(self):
         """Ask the filesystem for its free blocks again (a statvfs walk:
@@ -218,8 +250,9 @@ class TreatmentLog:
             self.refresh_room()  # the authoritative check: ask the filesystem
         if expected_s is not None and not self.has_room_for(expected_s):
             raise LogFull(
-                "treatment log has no room for a %d s treatment (about %d bytes free, %d needed)"
-                % (expected_s, self.free_bytes(), self.bytes_for(expected_s))
+                no_room(
+                    expected_s, self.bytes_for(expected_s), self.free_bytes(), self.capacity_bytes()
+                )
             )
         values = dict(header)
         values["session"] = self.session + 1
@@ -389,7 +422,27 @@ class TreatmentLog:
         return S.iter_records(self.root)
 
 
-def from_config(cfg, root=_LOG_ROOT, clock=None, rtc=None):
+def no_room(seconds, need, free, most):
+    """Why a ``seconds`` treatment cannot start: ``need`` bytes of log,
+    ``free`` bytes the log can take now, ``most`` it can ever hold on this
+    board's flash (``TreatmentLog.capacity_bytes``)."""
+    if need > most:
+        return (
+            "log cannot hold a %d s treatment on this flash: %d bytes needed, at most %d fit "
+            "in the log's budget: shorten the protocol (cycles, freeze and thaw limits) or "
+            "use a board with more flash" % (seconds, need, most)
+        )
+    return (
+        "log has no room for a %d s treatment (about %d bytes free, %d needed): pull the logs"
+        % (
+            seconds,
+            free,
+            need,
+        )
+    )
+
+
+def from_config(cfg, root=None, clock=None, rtc=None):
     """A TreatmentLog with the ``log.*`` settings of a validated config."""
     return TreatmentLog(
         root,

@@ -5,7 +5,7 @@ latched across a reboot, and a lost record of it must not look like "no
 fault". The state is one 28-byte record (``device_records.SAFETY_STATE_FMT``:
 latched mask, cold dose of the current site, flags, boot counter, last
 reset cause, lifetime valve cycles, sequence number, CRC-32) written
-alternately into two slots of one file (``device_records.SAFETY_STATE_PATH``, 56
+alternately into two slots of one file (``paths.SAFETY_STATE_PATH``, 56
 bytes)::
 
     offset  0: slot A    offset 28: slot B
@@ -29,6 +29,7 @@ The sequence number is 32 bits: at one save per second it wraps after
 
 from micropython import const
 
+from cryo import paths
 from cryo.storage import device_records as D
 
 FLAG_TREATING = D.FLAG_TREATING
@@ -54,10 +55,10 @@ class SafetyState:
     other one was used) or when the state was lost; None otherwise.
     """
 
-    def __init__(self, path=D.SAFETY_STATE_PATH):
+    def __init__(self, path=None):
         # No I/O here: the controller constructs this before it decides how
         # to boot; every flash access happens in load/save.
-        self.path = path
+        self.path = path if path is not None else paths.on_flash(paths.SAFETY_STATE_PATH)
         self.problem = None
         self._file = bytearray(2 * _SIZE)
         self._rec = bytearray(_SIZE)

@@ -28,6 +28,13 @@ _UNKNOWN_SESSION = 0x7FFFFFFF  # a segment whose head cannot be read
 _KEEP_BLOCKS = 4
 
 
+def _blocks_per_segment(segment_bytes, bsize):
+    # Data plus littlefs CTZ skip-list pointers (<= 8 bytes per block);
+    # whole blocks, since files this size are not inlined in metadata.
+    per = segment_bytes + 8 * (segment_bytes // bsize + 1)
+    return (per + bsize - 1) // bsize
+
+
 class SegmentStore:
     def __init__(self, root, segment_bytes, max_segments, overwrite_unpulled, rtc):
         self.root = root
@@ -309,6 +316,26 @@ class SegmentStore:
             k += 1
         return reclaim
 
+    def cap_to_flash(self, reserve):
+        """Once, when the log opens at boot: fewer segments than the budget
+        if the filesystem's size, less ``reserve`` bytes for the firmware's
+        other files and the blocks kept free, cannot hold them all (what the
+        files on the flash take *now* is ``refresh_room``'s job). Returns
+        the filesystem's size in bytes when it cut, else None."""
+        try:
+            st = os.statvfs(self.root)
+        except (OSError, AttributeError):
+            return None  # no statvfs: the budget stands
+        bsize = st[0]
+        per = _blocks_per_segment(self.segment_bytes, bsize)
+        fits = (st[2] - _KEEP_BLOCKS - (reserve + bsize - 1) // bsize) // per
+        if fits >= self.max_segments:
+            return None
+        self.max_segments = max(2, fits)
+        if self.limit > self.max_segments:
+            self.limit = self.max_segments
+        return st[2] * bsize
+
     def refresh_room(self, fs):
         """Recompute what rotation may reclaim; with ``fs`` also ask the
         filesystem for its free blocks (statvfs walks littlefs's block
@@ -323,11 +350,7 @@ class SegmentStore:
             self._free_blocks = None
             return
         bsize = st[0]
-        # Blocks per segment file: data plus littlefs CTZ skip-list pointers
-        # (<= 8 bytes per block); whole blocks, since files this size are not
-        # inlined in metadata.
-        per = self.segment_bytes + 8 * (self.segment_bytes // bsize + 1)
-        self._seg_blocks = (per + bsize - 1) // bsize
+        self._seg_blocks = _blocks_per_segment(self.segment_bytes, bsize)
         self._free_blocks = st[4]  # f_bavail
         # The budget, cut to what the flash can hold: free blocks plus those
         # the log's own segments take (rotation reuses them). A budget larger
