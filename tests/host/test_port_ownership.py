@@ -121,6 +121,41 @@ def test_one_owner_per_board_across_its_pty_and_its_socket(board, monitor_on):
     assert controller_answers(vb.port)["phase"] is not None
 
 
+@pytest.mark.parametrize("how", ["hang", "reset"])
+def test_the_monitor_fails_when_its_frames_stop(board, how):
+    """The board stops sending mid-run (its interpreter hangs, or it resets
+    and its telemetry is off): the monitor counts the gap and exits 3 with
+    when the frames stopped, never 0."""
+    import os
+    import signal
+
+    vb, tmp = board
+    mon = cryo("monitor", "--port", str(tmp / "port"), "--rate", "10", "--duration", "8", "--json")
+    for _ in range(10):  # a second of frames
+        assert json.loads(mon.stdout.readline()).get("tel") is not None
+    hung = vb.proc.pid
+    if how == "hang":
+        os.killpg(hung, signal.SIGSTOP)
+    else:
+        vb._kill("reset")
+    try:
+        rc, out, err = finish(mon)
+    finally:
+        if how == "hang":
+            try:
+                os.killpg(hung, signal.SIGCONT)
+            except OSError:
+                pass  # the relay's watchdog replaced it
+    lines = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    summary, error = lines[-2]["summary"], lines[-1]
+    assert rc == 3 and error["exit_code"] == 3
+    assert error["error"].startswith("cryo monitor: frames stopped at ")
+    assert summary["stalls"] == 1 and summary["gaps"] >= 1
+    assert summary["stopped"] in error["error"]
+    assert 10 <= summary["frames"] < 60  # about 8 s at 10 Hz had it gone on
+    assert controller_answers(vb.port)["phase"] is not None
+
+
 def test_a_command_right_after_a_reset_waits_for_the_controller(board):
     vb, tmp = board
     port = str(tmp / "port")
