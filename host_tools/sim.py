@@ -70,15 +70,61 @@ def _abs(path):
     return str(Path(path).resolve()) if path else None
 
 
-def sim_uid(flash) -> str:
-    """The virtual board's ``machine.unique_id()`` (12 hex digits): derived
-    from its flash image's resolved path, so every image is its own board
-    with its own serial and archive folder; a RAM-only board gets 'SIM' 0001."""
-    if not flash:
-        return "53494d000001"
-    import hashlib
+def _chip():
+    """boards/sim/flash.py: where an image file keeps its chip's unique id."""
+    _sim_modules()
+    import flash
 
-    return hashlib.sha256(str(Path(flash).resolve()).encode()).hexdigest()[:12]
+    return flash
+
+
+def image_uid(flash, blocks: int) -> str | None:
+    """The chip id (hex) kept in the flash image ``flash`` of ``blocks``
+    blocks, or None (no such file, or an image without an id)."""
+    chip = _chip()
+    want = blocks * BLOCK_SIZE
+    try:
+        with open(flash, "rb") as f:
+            f.seek(want)
+            tail = f.read(chip.ID_TRAILER + 1)
+    except OSError:
+        return None
+    if len(tail) == chip.ID_TRAILER and tail.startswith(chip.ID_MAGIC):
+        return tail[len(chip.ID_MAGIC) :].hex()
+    return None
+
+
+def sim_uid(flash, blocks: int) -> str:
+    """The virtual board's ``machine.unique_id()`` (hex): the unique id of
+    its flash chip, kept in the image file after the flash contents
+    (boards/sim/flash.py, ``ID_MAGIC``). A new image gets a random id when
+    it is made — here, if the file is missing, or the first time a board
+    uses an image another tool wrote without one — so two images never
+    share a serial, an image keeps its serial across runs, and an image
+    deleted and made again at the same path is a new board (its archive a
+    new folder, not a "reset" log). Without an image (RAM flash, blank at
+    every start) each call is a new chip. Raises InvalidInput when the
+    image does not fit ``blocks``."""
+    chip = _chip()
+    if not flash:
+        return os.urandom(chip.ID_LEN).hex()
+    uid = image_uid(flash, blocks)
+    if uid is not None:
+        return uid
+    want = blocks * BLOCK_SIZE
+    try:
+        with open(flash, "ab") as f:  # made if missing
+            have = f.tell()
+            if have > want or have % BLOCK_SIZE:
+                raise InvalidInput(
+                    f"--flash {flash}: {have} bytes, the board's flash is {want} "
+                    f"(--flash-size {want // 1024}) and its {chip.ID_TRAILER}-byte chip id"
+                )
+            uid = os.urandom(chip.ID_LEN)
+            f.write(b"\xff" * (want - have) + chip.ID_MAGIC + uid)  # erased, then the id
+    except OSError as e:
+        raise InvalidInput(f"--flash {flash}: {e.strerror}")
+    return uid.hex()
 
 
 def flash_blocks(size_kib: int) -> int:
@@ -122,9 +168,8 @@ def run_fast(
         "rom": str(FIRMWARE_DIR),
         "sim": str(SIM_DIR),
     }
-    env = dict(
-        os.environ, MICROPYPATH=f"{MPYLIB_DIR}:{SIM_DIR}:{FIRMWARE_DIR}", SIM_UID=sim_uid(flash)
-    )
+    uid = sim_uid(flash, opts["flash_blocks"])
+    env = dict(os.environ, MICROPYPATH=f"{MPYLIB_DIR}:{SIM_DIR}:{FIRMWARE_DIR}", SIM_UID=uid)
     cmd = [micropython_exe()]
     if not flash:  # RAM flash lives on the interpreter's heap
         cmd += ["-X", "heapsize=%dK" % (2048 + opts["flash_blocks"] * 4)]

@@ -56,21 +56,61 @@ def row_of(tel: dict, host_s: float) -> dict:
     }
 
 
-class Recorder:
-    """Collects telemetry rows; device-time rate and sequence gaps."""
+STALL_PERIODS = 5  # frames missing in a row before the stream counts as stopped
+MIN_STALL_S = 2.0  # ... but never less: a loaded host delays a reader by a second
 
-    def __init__(self):
+
+class Recorder:
+    """Collects telemetry rows; device-time rate and gaps.
+
+    A gap is a jump in the frames' sequence numbers, or a stall: no frame
+    for ``stall_s`` (``STALL_PERIODS`` frame periods at ``rate_hz``, at
+    least ``MIN_STALL_S``) — a board that hangs, resets or loses its link
+    sends no numbered frame to jump over, so silence is a gap as well.
+    """
+
+    def __init__(self, rate_hz: float | None = None):
         self.rows: list[dict] = []
         self.gaps = 0
+        self.stalls = 0
+        self.stall_s = max(STALL_PERIODS / rate_hz, MIN_STALL_S) if rate_hz else None
         self._last_seq = None
         self._t0 = time.monotonic()
+        self._last_rx = self._t0
+        self._stalled = False
 
     def add(self, tel: dict):
         seq = tel.get("tel")
-        if self._last_seq is not None and isinstance(seq, int) and seq != self._last_seq + 1:
+        if self._stalled:
+            self._stalled = False  # frames again: the stall already counted this gap
+        elif self._last_seq is not None and isinstance(seq, int) and seq != self._last_seq + 1:
             self.gaps += 1
         self._last_seq = seq
-        self.rows.append(row_of(tel, tel.get("_rx", time.monotonic()) - self._t0))
+        self._last_rx = tel.get("_rx", time.monotonic())
+        self.rows.append(row_of(tel, self._last_rx - self._t0))
+
+    def stalled(self, now: float | None = None) -> bool:
+        """True while no frame came for ``stall_s``; a new stall counts one gap."""
+        if self.stall_s is None:
+            return False
+        now = time.monotonic() if now is None else now
+        if not self._stalled and now - self._last_rx > self.stall_s:
+            self._stalled = True
+            self.stalls += 1
+            self.gaps += 1
+        return self._stalled
+
+    def stopped(self) -> str | None:
+        """Why the stream is not flowing now, in one line (None: it flows)."""
+        if not self.stalled():
+            return None
+        silent = time.monotonic() - self._last_rx
+        if not self.rows:
+            return f"no telemetry frame arrived in {silent:.1f} s"
+        return (
+            f"frames stopped at {self.rows[-1]['host_s']:.1f} s after {len(self.rows)} "
+            f"(frame {self._last_seq}): none for the last {silent:.1f} s"
+        )
 
     def device_rate_hz(self) -> float | None:
         """Frames per second of device time (t_ms), wrap-safe (2**30)."""

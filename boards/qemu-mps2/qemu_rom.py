@@ -132,6 +132,7 @@ def boot(opts_path):
     cause = _CAUSE_NAMES[mark.cause] if mark.cause < 3 else None
     mark.cause = 0
     w.reset_cause = "power" if power_up else (cause or "soft")
+    w.uid = opts.get("uid")  # the flash chip's id, from the host (machine.unique_id)
     # the RTC: the host's clock when it started the board, kept from power-up
     up_s = time.ticks_diff(now, mark.t0) // 1000
     w.rtc_base_s = int(opts.get("rtc_epoch_s", 946684800)) + up_s - now // 1000

@@ -17,6 +17,14 @@ NOR semantics, like the SPI/QSPI flash on the real boards:
 Backing store: a file (``path``; created erased if missing, so an image
 persists across re-mounts and processes) or RAM (``path=None``).
 
+The chip's unique id: a flash chip carries a factory-programmed unique id
+outside its memory array (Winbond W25Q16JV datasheet, "Read Unique ID
+Number (4Bh)"; the RP2040's ``machine.unique_id()`` is that id). An image
+file keeps it after the array: ``ID_MAGIC`` then ``ID_LEN`` bytes, written by
+the host when the image is made (``host_tools.sim.sim_uid``). No block
+reaches it, so littlefs, erase and a power cut never change it; the image
+and its id are one file, created and deleted together.
+
 Power-loss simulation: ``cut_power_after(n_ops, tear=False)`` lets
 ``n_ops`` more program/erase operations complete; the next one raises
 :class:`PowerCut` and the device stays dead (every later call raises too).
@@ -43,6 +51,10 @@ _OP_BLOCK_COUNT = 4
 _OP_BLOCK_SIZE = 5
 _OP_ERASE = 6
 _ERASED = 0xFF
+
+ID_MAGIC = b"FLASH-ID"  # after the array in an image file: the chip's unique id follows
+ID_LEN = 6  # bytes of the id (machine.unique_id() of the virtual board)
+ID_TRAILER = len(ID_MAGIC) + ID_LEN  # an image file: block_size * block_count + this
 
 
 class PowerCut(OSError):
@@ -105,6 +117,17 @@ class FlashBlockDevice:
             f = open(path, "w+b")
         f.seek(0, 2)
         have = f.tell()
+        if have % self.block_size == ID_TRAILER and have > ID_TRAILER:
+            f.seek(have - ID_TRAILER)
+            if f.read(len(ID_MAGIC)) == ID_MAGIC:  # the chip's id, after the array
+                have -= ID_TRAILER
+                if have != self.size:  # extending would write over the id
+                    f.close()
+                    raise ValueError(
+                        "flash image %s holds %d blocks, block_count is %d"
+                        % (path, have // self.block_size, self.block_count)
+                    )
+            f.seek(have)
         if have > self.size:
             f.close()
             raise ValueError(

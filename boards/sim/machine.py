@@ -192,12 +192,13 @@ def reset_cause():
 
 
 def unique_id():
-    # Per flash image (set by the host: host_tools.sim.sim_uid), so two
-    # virtual boards never share a serial; a RAM-only board has the fixed one.
+    # The id of the board's flash chip, kept in its image (host_tools.sim.sim_uid),
+    # so two virtual boards never share a serial: from the environment on the
+    # unix port, from the world on the emulated Cortex-M board (no environment)
     import os
 
-    getenv = getattr(os, "getenv", None)  # none on the emulated Cortex-M board
-    h = (getenv("SIM_UID") if getenv is not None else None) or ""
+    getenv = getattr(os, "getenv", None)
+    h = (getenv("SIM_UID") if getenv is not None else None) or vboard.get().uid or ""
     if len(h) == 12:
         return bytes(int(h[i : i + 2], 16) for i in range(0, 12, 2))
     return b"\x53\x49\x4d\x00\x00\x01"

@@ -132,6 +132,7 @@ class World:
         self.wdt_timeout_ms = 0
         self.wdt_fed_ms = 0
         self.reset_cause = None
+        self.uid = None  # hex of the flash chip's unique id, when the host gave it
         self.ctrl = None  # real time: control pipe to the cryo sim relay
         self.flash = None  # the board's FlashBlockDevice (for power cuts)
         self.state_file = None  # real time: persist.StateFile (keep_state)

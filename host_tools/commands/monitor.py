@@ -8,6 +8,11 @@ faults and alarms, plus link health (frames, rate in device time, gaps).
 (matplotlib, Agg backend, PNG); ``--json`` prints one JSON line per frame
 instead of the live view (scripts, tests); ``--duration`` stops after N s.
 Telemetry is switched off again on exit, also after Ctrl-C.
+
+The monitor never reports a stream that stopped as a good one: no frame for
+several periods counts as a gap (``host_tools.telemetry.Recorder``), and a
+link that is lost, or frames that have not come back by the end, exit with
+code 3 and one line saying when they stopped (after the summary).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 
 from host_tools.commands.output import dumps, emit
 from host_tools.device.connect import resolve_port
-from host_tools.errors import InvalidInput
+from host_tools.errors import DeviceError, InvalidInput
 from host_tools.telemetry import CSV_COLUMNS, Recorder, plot_rows, read_csv
 
 REFRESH_HZ = 8
@@ -79,6 +84,8 @@ def render(tel: dict | None, rec: Recorder, link, port: str):
         f"gaps {rec.gaps}  noise lines {link.noise_lines}  bad frames {link.bad_frames}",
         style="dim",
     )
+    if rec.stalled():
+        health.append(f"   {rec.stopped()}", style="bold red")
     grid = Table.grid(padding=(0, 4))
     grid.add_row(temps, ctl)
     return Group(head, grid, fa, health)
@@ -109,10 +116,10 @@ def main(args) -> int:
     if args.duration is not None and args.duration <= 0:
         raise InvalidInput("--duration must be > 0 seconds")
     port = resolve_port(args.port)
-    rec = Recorder()
     with Link(port, timeout=args.timeout) as link:
         link.await_controller()  # after a reset: waits for the boot, never breaks in
         link.set_telemetry(args.rate)
+        rec = Recorder(args.rate)
         end = None if args.duration is None else time.monotonic() + args.duration
         try:
             if args.json:
@@ -122,15 +129,20 @@ def main(args) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            try:
-                link.set_telemetry(0)
-            except Exception:  # noqa: BLE001 - the link may be gone; the summary says so
-                pass
+            if not link.closed_reason:
+                try:
+                    link.set_telemetry(0)
+                except Exception:  # noqa: BLE001 - the link may be gone; the summary says so
+                    pass
+        lost = link.closed_reason and f"link to {port} lost: {link.closed_reason}"
+        stopped = lost or rec.stopped()
         summary = {
             "frames": len(rec.rows),
             "device_rate_hz": rec.device_rate_hz(),
             "host_rate_hz": rec.host_rate_hz(),
             "gaps": rec.gaps,
+            "stalls": rec.stalls,
+            "stopped": stopped,
             "noise_lines": link.noise_lines,
             "bad_frames": link.bad_frames,
         }
@@ -148,11 +160,20 @@ def main(args) -> int:
         + (f", plot {args.plot}" if args.plot else "")
     )
     emit(args, {"summary": summary}, text)
+    if stopped:
+        raise DeviceError(f"cryo monitor: {stopped}")
     return 0
 
 
+def _flowing(link, rec, end) -> bool:
+    """Go on: before the end, with the link up (a stall is counted, and
+    waited out: the frames may come back)."""
+    rec.stalled()
+    return not link.closed_reason and (end is None or time.monotonic() < end)
+
+
 def _run_json(link, rec, end):
-    while end is None or time.monotonic() < end:
+    while _flowing(link, rec, end):
         tel = link.next_telemetry(timeout=0.2)
         if tel is None:
             continue
@@ -165,7 +186,7 @@ def _run_live(link, rec, end, port):
 
     last = None
     with Live(render(None, rec, link, port), refresh_per_second=REFRESH_HZ) as live:
-        while end is None or time.monotonic() < end:
+        while _flowing(link, rec, end):
             for tel in link.drain_telemetry():
                 rec.add(tel)
                 last = tel

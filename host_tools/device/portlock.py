@@ -10,6 +10,14 @@ it. A second command gets "port busy: `cryo monitor` (pid N) is using it"
 (exit code 3) instead of a tangle. The kernel releases the lock when the
 holder exits, also after a crash or ``kill -9``: no stale locks.
 
+One board may be reachable by more than one name: `cryo sim --tcp` serves
+the same line on its pty and on a socket. The board registers the socket's
+URL as an *alias* of its pty (:func:`alias`), so both names resolve to one
+lock and the second command is told who holds the board, whichever name
+each of them used. The alias lives as long as the process that made it
+(it holds a shared ``flock`` on the alias file; a file nobody holds is a
+leftover of a killed board and is ignored).
+
 Within one process the lock is re-entrant (a pull asks the controller for
 service mode over the command channel, then opens the raw REPL). Serial
 devices are also opened with pyserial's ``exclusive`` flag, so a tool that
@@ -32,6 +40,7 @@ from host_tools.errors import DeviceError
 ENV_LOCK_DIR = "CRYO_LOCK_DIR"
 COMMAND = ["cryo"]  # what this process is, for the busy message (set by the CLI)
 _held: dict[str, list] = {}  # key -> [fd, depth]
+_aliases: dict[str, int] = {}  # alias key -> fd of its alias file (held while we serve it)
 _guard = threading.Lock()
 
 
@@ -41,12 +50,63 @@ def lock_dir() -> Path:
     return d
 
 
-def key(port: str) -> str:
-    """The port's identity: a device's resolved path (a symlink made by
-    `cryo sim --link` and the pty it points to are one port), or the URL."""
+def _name(port: str) -> str:
+    """A file name for ``port``: a device's resolved path (a symlink made by
+    `cryo sim --link` and the pty it points to are one port), or the URL
+    (``localhost`` and ``127.0.0.1`` are one host)."""
     if "://" not in port:
         port = os.path.realpath(port)
+    else:
+        port = port.replace("://localhost:", "://127.0.0.1:")
     return re.sub(r"[^A-Za-z0-9._-]", "_", port.strip("/"))
+
+
+def key(port: str) -> str:
+    """The port's identity: its name, or the name of the port it is an
+    alias of while the board that registered the alias runs."""
+    k = _name(port)
+    target = _alias_target(k)
+    return _name(target) if target else k
+
+
+def _alias_target(k: str) -> str | None:
+    try:
+        fd = os.open(lock_dir() / (k + ".alias"), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:  # an exclusive lock succeeds only when no running board holds it
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except OSError:
+            pass
+        return os.read(fd, 4096).decode(errors="replace").strip() or None
+    finally:
+        os.close(fd)
+
+
+def alias(name: str, port: str) -> None:
+    """Make ``name`` (e.g. the socket URL of a virtual board) lock as
+    ``port`` (its pty) for as long as this process lives or until
+    :func:`unalias`."""
+    k = _name(name)
+    unalias(name)
+    fd = os.open(lock_dir() / (k + ".alias"), os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    os.ftruncate(fd, 0)
+    os.write(fd, os.path.realpath(port).encode())
+    _aliases[k] = fd
+
+
+def unalias(name: str) -> None:
+    k = _name(name)
+    fd = _aliases.pop(k, None)
+    if fd is not None:
+        try:
+            os.unlink(lock_dir() / (k + ".alias"))
+        except OSError:
+            pass
+        os.close(fd)
 
 
 def holder(port: str) -> dict | None:

@@ -106,6 +106,7 @@ class VirtualBoard:
         self.log = log or (lambda msg: print("cryo sim:", msg, file=sys.stderr, flush=True))
         self.proc = None
         self.port = None
+        self.uid = None
         self.resets = []
         self._stop = False
         self._raw = False
@@ -157,6 +158,7 @@ class VirtualBoard:
         return self.relay.tcp if self.relay is not None else None
 
     def open(self):
+        self.uid = sim_uid(self.flash, self.blocks)  # the image's chip id: one board, one serial
         self.relay = open_relay(self.tcp_port, self.link, self.log)
         self.port = self.relay.port
         self._ctrl_c = CtrlC(self.relay.a_slave, self._write_a)
@@ -179,7 +181,7 @@ class VirtualBoard:
             SIM_ROM=self.rom,
             SIM_DIR=str(SIM_DIR),
             SIM_CTRL_FD=str(w),
-            SIM_UID=sim_uid(self.flash),
+            SIM_UID=self.uid,
             SIM_RESET_MODE=mode,
             SIM_RESET_CAUSE=mode,
         )

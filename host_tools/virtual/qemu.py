@@ -26,6 +26,10 @@ board's chips and plant (boards/qemu-mps2). Here it runs in real time:
 The flash is the emulator's memory: it survives resets; ``--flash FILE``
 loads it from FILE at start and saves it there when ``cryo sim`` stops
 (QMP ``pmemsave``), and a power cycle carries it into a new QEMU the same way.
+The chip's unique id is the image's, as on the unix-port board
+(``host_tools.sim.sim_uid``: kept after the contents in FILE, a new one
+for a new image or a board without FILE); it reaches ``machine.unique_id()``
+in ``realtime.json``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from host_tools.sim import (
     check_scenario,
     flash_blocks,
     shipped_path,
+    sim_uid,
     write_panel,
 )
 from host_tools.virtual.relay import (
@@ -140,6 +145,7 @@ class QemuVirtualBoard:
         self._qmp_path = os.path.join(self._dir, "qmp.sock")
         self.tail = b""  # the board's last output (what a failed check reports)
         self.flash = os.path.abspath(flash) if flash else None
+        self.uid = None
         self._want_cycle = False
         self._cycle = threading.Event()
 
@@ -149,6 +155,7 @@ class QemuVirtualBoard:
         src.mkdir()
         opts = {"board": "/rom/board.json", "plant": "/rom/plant.json", "seed": self.seed}
         opts["flash_blocks"] = self.blocks
+        opts["uid"] = self.uid
         opts["rtc_epoch_s"] = int(time.time())  # the board has no RTC of its own
         shutil.copy(self.board, src / "board.json")
         shutil.copy(shipped_path("plants", self.plant), src / "plant.json")
@@ -201,6 +208,7 @@ class QemuVirtualBoard:
 
     def open(self):
         image = elf()
+        self.uid = sim_uid(self.flash, self.blocks)  # the image's chip id (made if missing)
         preload = self._flash_image()
         img = self._romfs()
         uart1 = self._panel_fifo()
@@ -214,16 +222,14 @@ class QemuVirtualBoard:
         return self.port
 
     def _flash_image(self):
-        """``--flash FILE`` to load at power-up (None: a blank chip)."""
-        if not self.flash or not os.path.exists(self.flash):
+        """The contents of ``--flash FILE`` to load at power-up, without the
+        chip id that follows them (None: a blank chip)."""
+        if not self.flash:
             return None
-        size, want = os.path.getsize(self.flash), self.blocks * 4096
-        if size != want:
-            raise InvalidInput(
-                f"--flash {self.flash}: {size} bytes, the board's flash is {want} "
-                f"(--flash-size {want // 1024})"
-            )
-        return self.flash
+        contents = Path(self._dir) / "flash.bin"
+        with open(self.flash, "rb") as f:
+            contents.write_bytes(f.read(self.blocks * 4096))
+        return contents
 
     def _spawn(self, flash=None):
         """Start QEMU on pty A; ``flash``: an image loaded into the chip first."""
@@ -254,7 +260,10 @@ class QemuVirtualBoard:
         self._stop = True
         if self.flash and self.proc is not None and self.proc.poll() is None:
             try:
-                self._save_flash(Path(self.flash).resolve())
+                contents = Path(self._dir) / "flash.bin"
+                self._save_flash(contents)
+                with open(self.flash, "r+b") as f:  # in place: the chip id after it stays
+                    f.write(contents.read_bytes())
             except OSError as e:
                 self.log(f"flash image not saved to {self.flash}: {e}")
         kill_board(self.proc)

@@ -105,20 +105,26 @@ def close_fds(*fds):
 
 def open_relay(tcp=None, link=None, log=None):
     """A :class:`PtyRelay` for a virtual board, its host pty also reachable
-    as the symlink ``link`` (``--link``) and on ``127.0.0.1:tcp`` (``--tcp``)."""
+    as the symlink ``link`` (``--link``) and on ``127.0.0.1:tcp`` (``--tcp``).
+
+    The socket is registered as an alias of the pty in the port lock: one
+    board, one owner, whichever of its names a command opens."""
+    from host_tools.device import portlock
     from host_tools.errors import DeviceError
 
     try:
         relay = PtyRelay(tcp=tcp, log=log)
     except OSError as e:
         raise DeviceError(f"--tcp {tcp}: {e.strerror}")
+    if relay.tcp is not None:
+        portlock.alias(relay.tcp.url, relay.port)
     if link:
         try:
             if os.path.islink(link):
                 os.unlink(link)
             os.symlink(relay.port, link)
         except OSError as e:
-            relay.close()
+            close_relay(relay)
             raise DeviceError(f"--link {link}: {e.strerror}")
     return relay
 
@@ -136,6 +142,10 @@ def kill_board(proc):
 def close_relay(relay, link=None):
     """Close ``relay`` (if opened) and remove its ``--link`` symlink."""
     if relay is not None:
+        if relay.tcp is not None:
+            from host_tools.device import portlock
+
+            portlock.unalias(relay.tcp.url)
         relay.close()
     if link and os.path.islink(link):
         os.unlink(link)

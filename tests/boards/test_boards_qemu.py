@@ -326,10 +326,15 @@ def test_cryo_sim_board_qemu_mps2_command_line_and_flash_file(tmp_path):
         mpremote("with open('/kept.txt', 'w') as f:\n    f.write('across runs')")
     finally:
         _stop(p)
-    assert not link.exists() and img.stat().st_size == 2048 * 1024
+    # the flash contents, then the chip's id (boards/sim/flash.py)
+    from host_tools.sim import image_uid
+
+    uid = image_uid(img, 512)
+    assert not link.exists() and uid and img.stat().st_size == 2048 * 1024 + 14
     p = _cryo_sim_qemu(tmp_path, "--flash", str(img))
     try:
         assert mpremote("print(open('/kept.txt').read())") == "across runs"
+        assert mpremote("import machine; print(machine.unique_id().hex())") == uid
     finally:
         _stop(p)
     r = subprocess.run(

@@ -270,3 +270,26 @@ def test_tune_rejects_an_unknown_rule_before_touching_the_device(capsys):
     rc = cli.main(["tune", "auto", "--port", "socket://127.0.0.1:9", "--apply", "magic"])
     err = capsys.readouterr().err
     assert rc == 5 and "allowed: zn, no_overshoot, tyreus_luyben, simc, chosen" in err
+
+
+def test_recorder_counts_silence_as_one_gap_and_says_when_frames_stopped():
+    import time
+
+    rec = telemetry.Recorder(10)  # 10 Hz: 5 periods are 0.5 s, the floor 2 s applies
+    assert rec.stall_s == telemetry.MIN_STALL_S
+    t = time.monotonic()
+    rec.add({"tel": 1, "_rx": t})
+    rec.add({"tel": 2, "_rx": t + 0.1})
+    assert not rec.stalled(t + 1.5) and rec.gaps == 0
+    assert rec.stalled(t + 2.5) and (rec.gaps, rec.stalls) == (1, 1)
+    assert rec.stalled(t + 9.0) and rec.gaps == 1  # one stall is one gap, however long
+    rec.add({"tel": 90, "_rx": t + 9.1})  # back, past the frames it missed: the same gap
+    assert not rec.stalled(t + 9.2) and rec.gaps == 1
+    rec.add({"tel": 92, "_rx": t + 9.2})  # a frame lost while flowing: a new gap
+    assert rec.gaps == 2
+    old = telemetry.Recorder(5)
+    old.add({"tel": 7, "_rx": time.monotonic() - 10})
+    msg = old.stopped()
+    assert msg.startswith("frames stopped at") and "after 1 (frame 7)" in msg
+    assert telemetry.Recorder(5).stopped() is None  # just started: not silent yet
+    assert telemetry.Recorder().stalled(t + 1e6) is False  # no rate: no stall rule (tune)
