@@ -34,6 +34,7 @@ from host_tools.errors import (
 from host_tools.serve import cli as serve
 
 # isort: split
+from cryo.link.messages import ROLES  # the one list of roles, lowest first
 from cryo.paths import LOG_ROOT
 
 EXIT_PIPE = EXIT_OK  # the reader of our output went away (`| head`): not an error of ours
@@ -150,7 +151,7 @@ def _add_flash(subparsers):
 def _add_config(subparsers):
     p = subparsers.add_parser("config", help="show, change and export the device configuration")
     add_port_argument(p)
-    p.add_argument("--role", choices=("operator", "engineer", "service"), help="role for changes")
+    p.add_argument("--role", choices=ROLES, help="role for changes")
     p.add_argument("--pin", help=f"the role's PIN (default ${config.ENV_PIN}, else asked)")
     p.add_argument("--yes", "-y", action="store_true", help="write without asking")
     p.add_argument("--reset", action="store_true", help="reset the board after a change")
@@ -168,9 +169,7 @@ def _add_config(subparsers):
     e = sub.add_parser("export", help="write the configuration as JSON")
     e.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
     pn = sub.add_parser("pin", help="set a role's PIN (service role; first one on a new device)")
-    pn.add_argument(
-        "target_role", choices=("operator", "engineer", "service"), help="whose PIN to set"
-    )
+    pn.add_argument("target_role", choices=ROLES, help="whose PIN to set")
     pn.add_argument("new_pin", help="the new PIN (digits)")
     parsing.only_for(p, ("set", "apply", "pin"), "--role", "--pin")
     parsing.only_for(p, ("set", "apply"), "--yes", "--reset")
@@ -291,7 +290,11 @@ def _add_tune(subparsers):
 
 def _tune_common(p):
     add_port_argument(p)
-    p.add_argument("--role", default="engineer", help="role asserted for changes (engineer)")
+    p.add_argument("--role", choices=ROLES, default="engineer", help="role for changes (engineer)")
+    p.add_argument(
+        "--pin",
+        help=f"the role's PIN on a locked (provisioned) device (default ${config.ENV_PIN}, else asked)",
+    )
     output.add_json_argument(p)
     p.add_argument("--timeout", type=float, default=2.0, help="reply timeout, s")
 

@@ -25,13 +25,17 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from host_tools import fwimport  # noqa: F401  (firmware/ importable)
+from host_tools import (
+    fwimport,  # noqa: F401  (firmware/ importable)
+    jsonfile,
+)
 from host_tools.auth import ENV_PIN
-from host_tools.commands.output import emit
+from host_tools.commands.output import console, emit
 from host_tools.device.connect import resolve_port
-from host_tools.device.probe import record_audit, reset_board, rtc_now
+from host_tools.device.probe import record_audit, reset_board, rtc_now, thermocouples
 from host_tools.errors import EXIT_FAILED, AccessDenied, CryoError, InvalidInput
 
 # isort: split
@@ -66,6 +70,28 @@ def read_config(session) -> tuple[dict, str]:
     return cfg, "device"
 
 
+def fitted_sensors(session) -> dict:
+    """``{"sensor.tissue.chip": "MAX31855", "sensor.tissue.type": "K", ...}``:
+    the converter and thermocouple type the board definition the firmware
+    runs with fits, for the channels the schema names. The configuration's
+    own ``sensor.*.chip/type`` values do not choose the hardware, so
+    showing them alone would misreport it."""
+    from cryo.storage import schema as S
+
+    out = {}
+    for ch, spec in thermocouples(session).items():
+        if not isinstance(spec, dict):
+            continue
+        for key, value in (
+            ("chip", str(spec.get("chip", "")).upper()),
+            ("type", spec.get("type", "K")),
+        ):
+            name = f"sensor.{ch}.{key}"
+            if S.field(name) is not None:
+                out[name] = value
+    return out
+
+
 def write_config(session, cfg: dict):
     """Write ``cfg`` atomically; on a provisioned board with its MAC under the
     device key (``host_tools.keys.device_config_key``), or the firmware refuses it."""
@@ -96,9 +122,59 @@ def authenticate(session, role: str, pin: str | None) -> str:
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "roles")
         Path(p).write_bytes(data)
+        attempt = PinAttempt(session)
         if not RL.check_pin(p, role, pin):
-            raise AccessDenied(f"wrong PIN for role {role} (or no PIN set for it)")
+            raise AccessDenied(
+                f"wrong PIN for role {role} (or no PIN set for it); {attempt.failed()}"
+            )
+        attempt.succeeded()
     return role
+
+
+class PinAttempt:
+    """One PIN attempt, counted on the device (``cryo.link.backoff``, the
+    count the authenticated link keeps too, so it survives reconnects and
+    resets): waits the back-off the earlier failures impose, records the
+    attempt on flash before the PIN is evaluated, clears the count on
+    success. The wait grows with every consecutive failure."""
+
+    def __init__(self, session):
+        from cryo.link import backoff
+
+        self._s = session
+        self._delay = backoff.delay_ms
+        got = self._run("wait").split()
+        self.on_device = len(got) == 2
+        self.fails, wait_ms = (int(got[0]), int(got[1])) if self.on_device else (0, 0)
+        if wait_ms:
+            print(
+                f"cryo: wrong PINs in a row on this device: {self.fails}; waiting "
+                f"{wait_ms / 1000:g} s before checking this one (a right PIN clears the wait)",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(wait_ms / 1000)
+        if self.on_device:
+            self._run("count")
+
+    def _run(self, action):
+        from host_tools.device.snippets import pin_backoff_code
+
+        return self._s.exec(pin_backoff_code(action)).decode().strip()
+
+    def failed(self) -> str:
+        """What the failure costs: the wait before the next attempt."""
+        if not self.on_device:
+            return "this firmware keeps no count of failed PINs"
+        n = self.fails + 1
+        nxt = self._delay(n)
+        return f"wrong PINs in a row: {n}" + (
+            f"; the next attempt waits {nxt / 1000:g} s" if nxt else ""
+        )
+
+    def succeeded(self):
+        if self.on_device:  # the attempt counted on flash, and any before it
+            self._run("succeeded")
 
 
 def audit(session, entries: list[tuple]):
@@ -184,9 +260,12 @@ def apply_changes(cfg: dict, changes: dict, role: str) -> tuple[dict, list[tuple
     return new, diffs
 
 
-def diff(a: dict, b: dict) -> list[tuple]:
-    keys = sorted(set(a) | set(b))
-    return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+def diff(device: dict, file: dict) -> list[tuple]:
+    """The fields of ``file`` whose value differs on the device. Only the
+    file's own fields: a patch says nothing about the fields it leaves out
+    (``config apply`` keeps them), a full export names every field."""
+    keys = sorted(k for k in file if k != "schema_version")
+    return [(k, device.get(k), file[k]) for k in keys if device.get(k) != file[k]]
 
 
 def load_file(path: Path) -> dict:
@@ -204,10 +283,7 @@ def load_file(path: Path) -> dict:
         except C.ConfigError as e:
             raise InvalidInput(str(e)) from None
     else:
-        try:
-            cfg = json.loads(data)
-        except ValueError as e:
-            raise InvalidInput(f"{path}: not JSON ({e})") from None
+        cfg = jsonfile.loads(data, str(path))
         if not isinstance(cfg, dict):
             raise InvalidInput(f"{path}: must be a JSON object of field: value")
     if cfg.get("schema_version", S.SCHEMA_VERSION) != S.SCHEMA_VERSION:
@@ -228,7 +304,6 @@ def _fmt(v):
 
 
 def print_diff(diffs, title="changes"):
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title)
@@ -237,21 +312,32 @@ def print_diff(diffs, title="changes"):
     t.add_column("new", justify="right")
     for name, old, new in diffs:
         t.add_row(name, _fmt(old), f"[bold]{_fmt(new)}[/bold]")
-    Console().print(t)
+    console().print(t)
 
 
-def print_config(cfg, source):
-    from rich.console import Console
+def print_config(cfg, source, fitted=None):
     from rich.table import Table
 
     from cryo.storage import schema as S
 
+    fitted = fitted or {}
     t = Table(title=f"configuration ({source})")
     for c in ("field", "value", "unit", "allowed", "role"):
         t.add_column(c)
     for f in S.FIELDS:
-        t.add_row(f[0], _fmt(cfg.get(f[0])), f[2], S._allowed(f), f[5])
-    Console().print(t)
+        t.add_row(f[0], _shown(f[0], cfg, fitted), f[2], S._allowed(f), f[5])
+    console().print(t)
+
+
+def _shown(name, cfg, fitted):
+    """A field's value; for a sensor the board fits, the board's, and the
+    stored value beside it when that one says otherwise."""
+    if name not in fitted:
+        return _fmt(cfg.get(name))
+    text = f"{fitted[name]} (board definition"
+    if cfg.get(name) not in (None, fitted[name]):
+        text += f"; the configured {_fmt(cfg.get(name))} is not used"
+    return text + ")"
 
 
 def _confirm(args, n):
@@ -279,12 +365,15 @@ def run(s, args) -> int:
     cmd = args.config_cmd
     cfg, source = read_config(s)
     if cmd == "show":
-        emit(args, {"source": source, "config": cfg}, lambda: print_config(cfg, source))
+        fitted = fitted_sensors(s)
+        data = {"source": source, "config": cfg, "board": fitted}
+        emit(args, data, lambda: print_config(cfg, source, fitted))
         return 0
     if cmd == "get":
         if S.field(args.name) is None and args.name != "schema_version":
             raise InvalidInput(f"unknown field {args.name} (see `cryo config show`)")
-        v = cfg.get(args.name)
+        fitted = fitted_sensors(s) if args.name.startswith("sensor.") else {}
+        v = fitted.get(args.name, cfg.get(args.name))
         emit(args, {args.name: v}, _fmt(v))
         return 0
     if cmd == "export":

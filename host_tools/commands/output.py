@@ -50,6 +50,25 @@ def emit(args, data, text=None):
         print(text, flush=True)
 
 
+# Width for tables written to a pipe or file: rich would otherwise assume 80
+# columns and cut names and dates with "…"; a reader of a file (grep, a
+# script, a ticket) needs every character, so nothing is cut there.
+PIPE_WIDTH = 1000
+
+
+def console(stderr: bool = False):
+    """A rich Console for tables: the terminal's width on a terminal, and
+    never truncating when the output goes to a pipe or a file."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return Console(stderr=stderr) if tty else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
 def error_json(message: str, code: int):
     print(dumps({"error": message, "exit_code": code}), flush=True)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
 
+from host_tools import jsonfile
 from host_tools.commands.output import Progress, emit
 from host_tools.errors import EXIT_FAILED, InvalidInput
 from host_tools.sim import DEFAULT_FLASH, PANEL_INPUTS, run_fast, write_panel
@@ -20,9 +20,10 @@ def cmd_run(args):
     config = None
     if args.config:
         try:
-            config = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as e:
-            raise InvalidInput(f"--config {args.config}: {e}")
+            text = Path(args.config).read_bytes()
+        except OSError as e:
+            raise InvalidInput(f"--config {args.config}: {e.strerror}") from None
+        config = jsonfile.loads(text, f"--config {args.config}")
     # the runner reports only at its end: shown alive, and for how long
     with Progress(args, "sim run", note=f"{args.duration:g} s of virtual time"):
         s = _run_fast(args, config)

@@ -137,7 +137,10 @@ def run_state(st: dict) -> str:
 
 
 def apply_gains(link, kp, ki, kd, role="engineer", save=False):
-    """Set pid.kp/ki/kd live (each change bumpless and audited on the device)."""
+    """Set pid.kp/ki/kd live (each change bumpless and audited on the device);
+    ``save`` stores them, which the device refuses during a treatment."""
+    from host_tools.device.link import LinkError, msg
+
     for name, v in (("pid.kp", kp), ("pid.ki", ki), ("pid.kd", kd)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise InvalidInput(f"{name} must be a finite number >= 0, got {v!r}")
@@ -145,7 +148,12 @@ def apply_gains(link, kp, ki, kd, role="engineer", save=False):
     for name, v in (("pid.kp", kp), ("pid.ki", ki), ("pid.kd", kd)):
         applied[name] = link.set(name, float(v), role=role)
     if save:
-        link.save(role=role)
+        try:
+            link.save(role=role)
+        except LinkError as e:
+            if e.code != msg.E_STATE:
+                raise
+            raise DeviceError(f"gains applied live {applied}, not saved: {e}") from None
     return applied
 
 
@@ -154,6 +162,14 @@ def _current_gains(link):
 
 
 # ---------------------------------------------------------------- commands
+
+
+def _credentials(args):
+    """The PIN for the role (``--pin`` or ``$CRYO_PIN``, else asked once)
+    that a provisioned device's challenge needs (host_tools.auth)."""
+    from host_tools.auth import Credentials
+
+    return Credentials({args.role: args.pin} if args.pin else None)
 
 
 def _check_rule(rule):
@@ -175,7 +191,7 @@ def run_auto(args) -> int:
     if args.bias is not None:
         params["amplitude"] = args.bias
     port = resolve_port(args.port)
-    with Link(port, timeout=args.timeout) as link:
+    with Link(port, timeout=args.timeout, credentials=_credentials(args)) as link:
         link.hello()
         st = link.autotune("start", role=args.role, **params)
         if not args.json:
@@ -246,7 +262,7 @@ def run_step(args) -> int:
     port = resolve_port(args.port)
     rec = Recorder()
     tels = []
-    with Link(port, timeout=args.timeout) as link:
+    with Link(port, timeout=args.timeout, credentials=_credentials(args)) as link:
         link.hello()
         link.set_telemetry(args.rate)
         link.drain_telemetry()
@@ -336,7 +352,7 @@ def run_apply(args) -> int:
     if args.plot and args.observe <= 0:
         raise InvalidInput("--plot needs --observe SECONDS (the comparison window)")
     port = resolve_port(args.port)
-    with Link(port, timeout=args.timeout) as link:
+    with Link(port, timeout=args.timeout, credentials=_credentials(args)) as link:
         link.hello()
         before_gains = _current_gains(link)
         before, after = [], []

@@ -15,7 +15,7 @@ from host_tools import (
     RTC_EPOCH,
     fwimport,  # noqa: F401  (firmware/ importable, micropython shim)
 )
-from host_tools.device.snippets import PROBE, audit_code
+from host_tools.device.snippets import PROBE, THERMOCOUPLES, audit_code
 
 
 def probe(session) -> dict:
@@ -23,6 +23,18 @@ def probe(session) -> dict:
     active slot, key fingerprint and boot fault of the board."""
     out = session.exec(PROBE)
     return ast.literal_eval(out.decode().strip())
+
+
+def thermocouples(session) -> dict:
+    """``{channel: {"chip": ..., "type": ...}}`` of the board definition the
+    firmware runs with (empty when the board reports none)."""
+    import json
+
+    try:
+        got = json.loads(session.exec(THERMOCOUPLES).decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    return got if isinstance(got, dict) else {}
 
 
 def device_serial(info: dict) -> str | None:

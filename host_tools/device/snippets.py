@@ -3,7 +3,8 @@
 Kept apart from the host code that calls it, like mpremote's device-side
 helpers: ``DEVICE_HELPERS`` is injected once per session
 (``host_tools.device.connect.Session``), ``PROBE`` asks a board about itself
-(``host_tools.device.probe``), ``PULL_HELPERS`` lists and checks the log
+(``host_tools.device.probe``), ``THERMOCOUPLES`` what its board definition
+wires, ``PULL_HELPERS`` lists and checks the log
 files a pull reads (``host_tools.archive.pull``). Each stays within what
 every port has (os, binascii, hashlib) and bounded RAM.
 """
@@ -155,6 +156,21 @@ print(repr(_cry_probe()))
 # pull, whatever the history. Not a CRC: these files are sequences of
 # records that each end in their own CRC-32, and CRC-32 over such a
 # sequence is the same constant whatever the records hold (the CRC residue).
+# The thermocouples of the board definition the firmware runs with, found
+# as ``cryo.board.load_definition`` finds it: the flash's board.json, else
+# the definition a virtual board reports. Prints JSON (null: none).
+THERMOCOUPLES = f"""
+import json
+try:
+    with open({paths.BOARD_PATH!r}) as _f:
+        _d = json.load(_f)
+except (OSError, ValueError):
+    import machine
+    _d = machine.board_definition() if hasattr(machine, 'board_definition') else None
+print(json.dumps(_d.get('thermocouples') if isinstance(_d, dict) else None))
+del _d
+"""
+
 PULL_HELPERS = """
 def _cry_ls(d, since):
     if since and _cry_size(d + '/' + since) >= 0:
@@ -203,10 +219,10 @@ def _cry_chk(grow, small):
 }
 
 
-def audit_code(calls: list[str], slot: str | None) -> str:
-    """Append to the audit trail with ``cryo`` imported from app slot ``slot``
-    (default: the active one); prints ``recorded`` or ``no-audit``."""
-    body = "\n    ".join(calls)
+def app_code(body: str, slot: str | None, missing: str) -> str:
+    """Run ``body`` (indented 4 spaces) with ``cryo`` imported from app slot
+    ``slot`` (default: the active one), not from /lib's boot layer; prints
+    ``missing`` when that firmware lacks a module ``body`` imports."""
     return f"""
 import sys
 _slot = {paths.slot_dir(slot) if slot else None!r}
@@ -219,7 +235,22 @@ if _slot:
     sys.path.insert(0, _slot)
 _cry_purge()
 try:
-    from cryo.storage.audit import AuditTrail
+{body}
+except ImportError:
+    print({missing!r})
+finally:
+    if _slot:
+        sys.path.remove(_slot)
+    _cry_purge()
+"""
+
+
+def audit_code(calls: list[str], slot: str | None) -> str:
+    """Append to the audit trail with ``cryo`` imported from app slot ``slot``
+    (default: the active one); prints ``recorded`` or ``no-audit``."""
+    body = "\n    ".join(calls)
+    return app_code(
+        f"""    from cryo.storage.audit import AuditTrail
     try:  # a provisioned device keys its entries (cryo.link.auth)
         from cryo.link.auth import load_audit_key
         _k = load_audit_key({paths.AUTH_PATH!r})
@@ -227,11 +258,27 @@ try:
         _k = None
     _t = AuditTrail({paths.AUDIT_PATH!r}, key=_k) if _k else AuditTrail({paths.AUDIT_PATH!r})
     {body}
-    print('recorded')
-except ImportError:
-    print('no-audit')
-finally:
-    if _slot:
-        sys.path.remove(_slot)
-    _cry_purge()
-"""
+    print('recorded')""",
+        slot,
+        "no-audit",
+    )
+
+
+def pin_backoff_code(action: str) -> str:
+    """The device's count of failed PIN attempts (``cryo.link.backoff``, the
+    file the authenticated link counts in): ``wait`` prints ``fails wait_ms``,
+    ``count`` records an attempt on flash before it is evaluated,
+    ``succeeded`` clears the count. ``_cry_bo`` lives for the session."""
+    return app_code(
+        f"""    if {action!r} == 'wait':
+        from cryo.clock import BoardClock
+        from cryo.link.backoff import Backoff
+        _cry_bo = Backoff({paths.AUTH_FAILS_PATH!r}, BoardClock())
+        print(_cry_bo.fails, _cry_bo.wait_ms())
+    elif {action!r} == 'count':
+        _cry_bo.count()
+    else:
+        _cry_bo.succeeded()""",
+        None,
+        "no-backoff",
+    )

@@ -154,6 +154,57 @@ def test_repl_work_is_refused_while_a_treatment_runs(treating):
     assert st["phase"] in ("PRECOOL", "FREEZE") and st["faults"] == [], st
 
 
+def _cryo(*argv):
+    p = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert "Traceback" not in p.stderr, p.stderr
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_tune_apply_during_freeze_sets_gains_live_but_does_not_save(treating, mpy):
+    # Live gains are an engineer's action during a treatment; writing the
+    # configuration is refused then, as `cryo config` is (exit 3).
+    with Link(treating.port, timeout=3) as link:
+        _wait_phase(link, ("FREEZE",), 20)
+    port = ("--port", treating.port)
+    rc, out, err = _cryo("tune", "apply", *port, "--kp", "0.05", "--ki", "0.01", "--save")
+    assert rc == 3 and "not saved" in err and "cannot be saved during FREEZE" in err, err
+    with Link(treating.port, timeout=3) as link:
+        assert link.get("pid.kp") == 0.05  # applied live all the same
+    # back to the gains the treatment runs with (the tests below regulate on them)
+    kp, ki, kd = (str(FAST_GAINS.get(k, 0.0)) for k in ("pid.kp", "pid.ki", "pid.kd"))
+    rc, out, err = _cryo("tune", "apply", *port, "--kp", kp, "--ki", ki, "--kd", kd)
+    assert rc == 0 and "gains applied live" in out, err
+
+
+def test_tune_and_config_give_the_same_exit_codes_for_roles(treating, mpy):
+    port = ("--port", treating.port)
+    gains = ("--kp", "0.05", "--ki", "0.01")  # refused before any is applied
+    # a role that is no role: a usage error (2), the same choices in both
+    assert _cryo("tune", "apply", *port, *gains, "--role", "bogus")[0] == 2
+    assert _cryo("config", *port, "--role", "bogus", "set", "pid.kp=0.05")[0] == 2
+    # a role below the one the field needs: denied (4), in both
+    rc, _, err = _cryo("tune", "apply", *port, *gains, "--role", "operator")
+    assert rc == 4 and "needs role engineer" in err, err
+    assert config_denial_exit_code() == 4
+
+
+def config_denial_exit_code():
+    from host_tools.commands import config
+
+    try:
+        config.apply_changes({"pid.kp": 0.1}, {"pid.kp": 0.05}, "operator")
+    except Exception as e:  # noqa: BLE001 - the CLI maps it by its exit_code
+        return e.exit_code
+    return 0
+
+
 def _record(link, seconds):
     out = []
     end = time.monotonic() + seconds

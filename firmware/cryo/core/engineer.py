@@ -17,7 +17,7 @@ treatment only the PID gains may change, applied bumpless by the
 """
 
 from cryo import paths
-from cryo.core.roles import denied, role_level
+from cryo.core.roles import denied, not_now, role_level
 from cryo.protocol import states as S
 from cryo.storage import config as CFG
 
@@ -83,6 +83,14 @@ class Engineer:
             path = paths.on_flash(paths.CONFIG_PATH)
         if role_level(role) < 2:
             raise denied("saving the configuration needs role engineer or higher (got %s)" % role)
+        st = self._proto().state
+        if (1 << st) & (S.TREATING | (1 << S.SELF_TEST)):
+            # As for every configuration write: never during a treatment
+            # (the flash write and what it changes at the next start are not
+            # what the clinician started with). Live gains stay in force.
+            raise not_now(
+                "the configuration cannot be saved during %s: save after the treatment" % S.name(st)
+            )
         cfg = self._p.settings.stored(self._p.regulator.bands())
         CFG.save(cfg, path, self._p.config_key)
         self._p.journal.audit("save_config", role, path=path)

@@ -268,6 +268,13 @@ def parse_value(name, text):
     t = f[1]
     if isinstance(t, tuple):
         return text
+    if t == "cal" or t == "bands":
+        # Structured values are written as JSON (``[[-25, 0.2, 0.05, 0]]``,
+        # ``null``); the schema then checks the shape and every number.
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ConfigError("%s = %r is not JSON: allowed %s" % (name, text, schema._allowed(f)))
     if t == "bool":
         if text in ("true", "1", "yes", "on"):
             return True
