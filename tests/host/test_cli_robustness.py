@@ -10,6 +10,7 @@ Documented exit codes (README): 0 ok, 1 not confirmed, 2 usage, 3 device
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -205,3 +206,38 @@ def test_closed_pipe_on_a_long_listing(mpy, tmp_path):
     p.wait(timeout=60)
     assert "Traceback" not in err and p.returncode == 0, err
     assert portlock.holder(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("socket://127.0.0.1", "no TCP port"),
+        ("socket://127.0.0.1:99999", "TCP port '99999' is not a number 1..65535"),
+        ("socket://127.0.0.1:0", "TCP port '0' is not a number 1..65535"),
+        ("socket://127.0.0.1:http", "TCP port 'http' is not a number 1..65535"),
+        ("socket://:4000", "no host"),
+        ("rfc2217://box", "no TCP port"),
+        ("rfc2217://box:70000", "TCP port '70000' is not a number 1..65535"),
+        ("rfc2217://box:4000/ttyS0", "unexpected path '/ttyS0'"),
+    ],
+)
+def test_a_malformed_network_port_is_named_with_the_allowed_form(url, problem):
+    scheme = url.split("://")[0]
+    for argv, env in (
+        (["config", "--port", url, "show"], {}),
+        (["logs", "pull"], {"CRYO_PORT": url}),
+    ):
+        p = subprocess.run(
+            [sys.executable, "-m", "host_tools.cli", *argv],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            timeout=60,
+        )
+        assert p.returncode == 5 and p.stdout == "", (p.returncode, p.stderr)
+        given = "--port " if not env else "CRYO_PORT="
+        assert p.stderr == (
+            f"cryo: error: {given}{url}: {problem}; expected {scheme}://HOST:PORT "
+            "with PORT 1..65535\n"
+        )
