@@ -115,14 +115,25 @@ def _add_sim(subparsers):
     q.set_defaults(func=sim_cmd.cmd_panel)
     r = sub.add_parser("run", help="fast virtual time: run the control tick as fast as possible")
     _sim_common(r, run=True)
-    r.add_argument("--duration", type=float, default=60.0, help="virtual seconds (default 60)")
+    r.add_argument(
+        "--duration", type=float, default=60.0, help=_limits("length of the run", "duration_s", 60)
+    )
     r.add_argument("--trace", help="write a CSV trace (t, surface, probes, valve, ...)")
-    r.add_argument("--trace-ms", type=int, default=100, help="trace interval (ms, default 100)")
+    r.add_argument(
+        "--trace-ms", type=int, default=100, help=_limits("trace interval", "trace_ms", 100)
+    )
     r.add_argument("--config", help="controller configuration (JSON file)")
-    r.add_argument("--start-ms", type=int, default=0, help="virtual ticks at boot (wrap tests)")
+    r.add_argument(
+        "--start-ms", type=int, default=0, help=_limits("virtual ticks at boot", "start_ms", 0)
+    )
     r.add_argument("--no-autostart", action="store_true", help="do not call start() after boot")
     output.add_json_argument(r, "the summary as JSON")
     r.set_defaults(func=sim_cmd.cmd_run)
+
+
+def _limits(what, key, default):
+    _, low, high, unit, _ = sim.RUN_LIMITS[key]
+    return f"{what} ({low}..{high} {unit}, default {default})"
 
 
 def _add_flash(subparsers):

@@ -80,12 +80,44 @@ def sim_uid(flash) -> str:
     return hashlib.sha256(str(Path(flash).resolve()).encode()).hexdigest()[:12]
 
 
+# The largest SPI flash on the modules of the boards built for
+# (ESP32-S3-WROOM-1 N16: 16 MB, Espressif's ESP32-S3-WROOM-1 datasheet).
+MAX_FLASH_KIB = 16 * 1024
+
+
 def flash_blocks(size_kib: int) -> int:
-    if size_kib * 1024 % BLOCK_SIZE or size_kib < 64:
+    if size_kib * 1024 % BLOCK_SIZE or not 64 <= size_kib <= MAX_FLASH_KIB:
         raise InvalidInput(
-            f"--flash-size must be a multiple of 4 KiB and at least 64 KiB, got {size_kib}"
+            f"--flash-size must be a multiple of 4 KiB from 64 to {MAX_FLASH_KIB} KiB, "
+            f"got {size_kib}"
         )
     return size_kib * 1024 // BLOCK_SIZE
+
+
+# What `cryo sim run` accepts, checked on the host: the runner gets them as
+# JSON, where inf and nan are not numbers, and runs on a board's tick
+# arithmetic. (option, lowest, highest, unit, why the bounds)
+RUN_LIMITS = {
+    "duration_s": ("--duration", 0.001, 86400, "virtual s", "up to a day of virtual time"),
+    "trace_ms": ("--trace-ms", 1, 60_000, "ms", "one trace line per ms up to one per minute"),
+    "start_ms": ("--start-ms", 0, (1 << 30) - 1, "ms", "a tick count: ticks wrap at 2**30"),
+}
+
+
+def check_run_limits(**values):
+    """Refuse a value ``run_fast`` cannot run (not finite, or outside ``RUN_LIMITS``)."""
+    import math
+
+    def show(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    for key, value in values.items():
+        opt, low, high, unit, why = RUN_LIMITS[key]
+        if not (math.isfinite(value) and low <= value <= high):
+            raise InvalidInput(
+                f"{opt} must be a number from {show(low)} to {show(high)} {unit} ({why}), "
+                f"got {show(value)}"
+            )
 
 
 # --------------------------------------------------------------------- fast
@@ -105,6 +137,7 @@ def run_fast(
     timeout=600,
 ):
     """Run ``cryo sim run`` and return its summary dict (used by tests/bench)."""
+    check_run_limits(duration_s=float(duration_s), trace_ms=trace_ms, start_ms=start_ms)
     opts = {
         "plant": check_plant(plant),
         "scenario": check_scenario(scenario),
