@@ -180,7 +180,47 @@ def run_fast(
     return out
 
 
-PANEL_INPUTS = ("estop", "footswitch", "handpiece")
+def _panel_schema():
+    """boards/sim/panel.py: what a front-panel file may hold (the board reads it too)."""
+    if str(SIM_DIR) not in sys.path:
+        sys.path.insert(0, str(SIM_DIR))
+    import panel
+
+    return panel
+
+
+PANEL_INPUTS = _panel_schema().INPUTS
+
+
+def read_panel(path) -> dict:
+    """The inputs in a front-panel file; InvalidInput if it is not one.
+
+    An empty file is an empty panel; anything else must be what
+    ``write_panel`` writes (boards/sim/panel.py's schema), so a file that is
+    not a panel is never taken for one, or overwritten."""
+    schema = _panel_schema()
+    what = "the front-panel file `cryo sim` prints (or --panel FILE)"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(schema.SIZE + 1)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such front-panel file; give {what}") from None
+    except OSError as e:
+        raise InvalidInput(f"{path}: {e.strerror}; give {what}") from None
+    state = problem = None
+    if len(data) > schema.SIZE:
+        problem = f"larger than the {schema.SIZE} bytes of one"
+    else:
+        try:
+            text = data.decode()
+            state = json.loads(text) if text.strip() else {}
+        except ValueError:
+            problem = "not JSON"
+        else:
+            problem = schema.problem(state)
+    if problem:
+        raise InvalidInput(f"{path}: not a front-panel file ({problem}); give {what}")
+    return state
 
 
 def write_panel(path, reset=False, **inputs):
@@ -190,26 +230,23 @@ def write_panel(path, reset=False, **inputs):
     start). ``inputs``: ``footswitch``/``handpiece`` 1 = pressed/held,
     ``estop`` 1 = loop closed (0 = pressed). Merged into the file's current
     content and written in place (the board keeps the file open, so no
-    rename). Returns the panel state written.
+    rename); ``reset``: start from no inputs (a board creating its panel).
+    An existing file that is not a panel file is refused, never overwritten
+    (``read_panel``); without ``reset`` the file must exist. Returns the
+    panel state written.
     """
-    for k, v in inputs.items():
-        if k not in PANEL_INPUTS:
-            raise InvalidInput(
-                f"front panel: unknown input {k!r}; allowed: {', '.join(PANEL_INPUTS)}"
-            )
-        if v not in (0, 1, True, False):
-            raise InvalidInput(f"front panel: {k} must be 0 or 1, got {v!r}")
-    state = {}
-    if not reset:
-        try:
-            with open(path) as f:
-                state = json.loads(f.read() or "{}")
-        except (OSError, ValueError):
-            state = {}
+    schema = _panel_schema()
+    bad = schema.problem({k: int(v) if isinstance(v, bool) else v for k, v in inputs.items()})
+    if bad:
+        raise InvalidInput(f"front panel: {bad}")
+    exists = os.path.exists(path)
+    state = read_panel(path) if exists or not reset else {}
+    if reset:
+        state = {}
     state.update({k: int(bool(v)) for k, v in inputs.items()})
     text = json.dumps(state, sort_keys=True)
-    with open(path, "r+" if os.path.exists(path) else "w") as f:
-        f.write(text.ljust(64))  # fixed size: a read never sees a shorter tail
+    with open(path, "r+" if exists else "w") as f:
+        f.write(text.ljust(schema.SIZE))  # fixed size: a read never sees a shorter tail
         f.truncate()
     return state
 
