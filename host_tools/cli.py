@@ -33,9 +33,6 @@ from host_tools.errors import (
 )
 from host_tools.serve import cli as serve
 
-# isort: split
-from cryo.paths import LOG_ROOT
-
 EXIT_PIPE = EXIT_OK  # the reader of our output went away (`| head`): not an error of ours
 
 
@@ -196,9 +193,6 @@ def _add_logs(subparsers):
         help=f"archive folder or postgresql:// URL (default ${ENV_ARCHIVE} or ./cryo-archive)",
     )
     p.add_argument("--serial", help="device serial in the archive (offline commands)")
-    p.add_argument(
-        "--log-root", default=LOG_ROOT, help=f"log folder on the device (default {LOG_ROOT})"
-    )
     output.add_json_argument(p)
     sub = p.add_subparsers(dest="logs_cmd", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="list sessions (pulls new records first unless --offline)")
@@ -228,7 +222,7 @@ def _add_logs(subparsers):
         "--pin",
         help=f"engineer's PIN for a locked (provisioned) device (default ${config.ENV_PIN})",
     )
-    parsing.only_for(p, ("list", "pull", "events"), "--port", "--log-root", "--pin")
+    parsing.only_for(p, ("list", "pull", "events"), "--port", "--pin")
     parsing.only_for(p, ("list", "export", "report", "events"), "--serial")
     p.set_defaults(func=logs.cmd_logs)
 

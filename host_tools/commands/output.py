@@ -54,6 +54,22 @@ def error_json(message: str, code: int):
     print(dumps({"error": message, "exit_code": code}), flush=True)
 
 
+def listing(title: str):
+    """A rich Table for rows people read, 80 columns wide included: no
+    vertical rules, no edge padding, so the cells keep their room (pass
+    ``no_wrap`` to columns that must stay whole, such as dates)."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+
+
 def _stderr_is_terminal() -> bool:
     try:
         return sys.stderr.isatty()
