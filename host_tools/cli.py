@@ -341,6 +341,23 @@ def build_parser():
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    finally:
+        # What is still buffered (help text, a table) goes out now, while a
+        # reader that went away can still be told apart: Python's own flush
+        # at exit would turn it into exit code 120 and a message.
+        try:
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            _quiet_stdout()
+        except OSError as e:
+            if e.errno != errno.EPIPE:
+                raise
+            _quiet_stdout()
+
+
+def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if "--json" in argv:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
 from host_tools.auth import ENV_PIN
-from host_tools.commands.output import emit
+from host_tools.commands.output import console, emit
 from host_tools.device.connect import resolve_port
 from host_tools.device.probe import record_audit, reset_board, rtc_now
 from host_tools.errors import EXIT_FAILED, AccessDenied, CryoError, InvalidInput
@@ -228,7 +228,6 @@ def _fmt(v):
 
 
 def print_diff(diffs, title="changes"):
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title)
@@ -237,11 +236,10 @@ def print_diff(diffs, title="changes"):
     t.add_column("new", justify="right")
     for name, old, new in diffs:
         t.add_row(name, _fmt(old), f"[bold]{_fmt(new)}[/bold]")
-    Console().print(t)
+    console().print(t)
 
 
 def print_config(cfg, source):
-    from rich.console import Console
     from rich.table import Table
 
     from cryo.storage import schema as S
@@ -251,7 +249,7 @@ def print_config(cfg, source):
         t.add_column(c)
     for f in S.FIELDS:
         t.add_row(f[0], _fmt(cfg.get(f[0])), f[2], S._allowed(f), f[5])
-    Console().print(t)
+    console().print(t)
 
 
 def _confirm(args, n):

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from host_tools.build import board_profile
-from host_tools.commands.output import Progress, emit
+from host_tools.commands.output import Progress, console, emit
 from host_tools.deploy import deploy, keystore
 from host_tools.device.connect import ENV_PORT, resolve_port
 from host_tools.errors import InvalidInput
@@ -28,10 +28,9 @@ from host_tools.runtime import check_image, required_runtime, run_runtime_step, 
 
 # -- CLI -----------------------------------------------------------------
 def _print_plan(res: dict, dry: bool):
-    from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    c = console()
     verb = "would" if dry else "did"
     if res.get("up_to_date") and not res.get("boot_layer"):
         c.print(

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
-from host_tools.commands.output import Progress, emit, listing
+from host_tools.commands.output import Progress, console, emit, listing
 from host_tools.device.connect import resolve_port
 from host_tools.errors import CryoError, InvalidInput
 
@@ -144,7 +144,6 @@ def _print_pull(res):
 
 
 def _print_sessions(rows, dest):
-    from rich.console import Console
 
     from host_tools.archive.clinical import mss
 
@@ -165,7 +164,7 @@ def _print_sessions(rows, dest):
             "" if r["valve_cycles"] is None else str(r["valve_cycles"]),
             r["outcome"],
         )
-    Console().print(t)
+    console().print(t)
 
 
 def _cmd_report(args, dest: Path) -> int:
@@ -203,10 +202,9 @@ def _cmd_events(args, archive: Path) -> int:
     if args.json:
         emit(args, rows)
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    out = console()
     t = Table(title=f"device events — device {dest.name}")
     for col in ("seq", "date (UTC)", "ticks s", "kind", "condition", "detail"):
         t.add_column(col, justify="right" if col in ("seq", "ticks s") else "left")
@@ -219,12 +217,12 @@ def _cmd_events(args, archive: Path) -> int:
             r["condition"] or "",
             r["detail"],
         )
-    console.print(t)
+    out.print(t)
     for msg in (merged or {}).get("problems", []):
-        console.print(f"[bold red]warning:[/] {msg}")
+        out.print(f"[bold red]warning:[/] {msg}")
     st = safety_state(dest)
     if st is not None:
-        console.print(
+        out.print(
             f"safety state (as last pulled): latched {', '.join(st['latched_names']) or 'none'}; "
             f"site dose {st['site_dose']}; flags {', '.join(st['flag_names']) or 'none'}; "
             f"boots {st['boots']}; last reset {st['last_reset_name']}; "

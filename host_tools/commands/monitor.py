@@ -14,12 +14,36 @@ from __future__ import annotations
 
 import time
 
-from host_tools.commands.output import dumps, emit
+from host_tools.commands.output import console, dumps, emit
 from host_tools.device.connect import resolve_port
-from host_tools.errors import InvalidInput
+from host_tools.errors import DeviceError, InvalidInput
 from host_tools.telemetry import CSV_COLUMNS, Recorder, plot_rows, read_csv
 
 REFRESH_HZ = 8
+# Telemetry silent for this many frame periods (and at least STALL_MIN_S: a
+# flash commit or a busy host may hold one back for a moment) means the board
+# is gone, reset or hung: reported as a lost link, not summed up as a run.
+STALL_FRAMES = 5
+STALL_MIN_S = 3.0
+
+
+class Watch:
+    """Whether telemetry still arrives: the port open and frames recent."""
+
+    def __init__(self, link, rate_hz: float):
+        self.link = link
+        self.limit = max(STALL_MIN_S, STALL_FRAMES / rate_hz)
+        self.last = time.monotonic()  # the request for telemetry counts as the first sign
+
+    def saw_frame(self):
+        self.last = time.monotonic()
+
+    def check(self):
+        reason = self.link.closed_reason
+        if reason is None and time.monotonic() - self.last > self.limit:
+            reason = f"no telemetry for {self.limit:g} s"
+        if reason is not None:
+            raise DeviceError(f"link to {self.link.port} lost: {reason}")
 
 
 def _fmt(x, unit="", nd=2):
@@ -114,13 +138,17 @@ def main(args) -> int:
         link.await_controller()  # after a reset: waits for the boot, never breaks in
         link.set_telemetry(args.rate)
         end = None if args.duration is None else time.monotonic() + args.duration
+        watch = Watch(link, args.rate)
+        lost = None
         try:
             if args.json:
-                _run_json(link, rec, end)
+                _run_json(link, rec, end, watch)
             else:
-                _run_live(link, rec, end, port)
+                _run_live(link, rec, end, port, watch)
         except KeyboardInterrupt:
             pass
+        except DeviceError as e:  # what was recorded is still written, then the error
+            lost = e
         finally:
             try:
                 link.set_telemetry(0)
@@ -147,28 +175,40 @@ def main(args) -> int:
         + (f", CSV {args.csv}" if args.csv else "")
         + (f", plot {args.plot}" if args.plot else "")
     )
+    if lost is not None:
+        summary["lost"] = str(lost)
     emit(args, {"summary": summary}, text)
+    if lost is not None:
+        raise lost
     return 0
 
 
-def _run_json(link, rec, end):
+def _run_json(link, rec, end, watch):
     while end is None or time.monotonic() < end:
         tel = link.next_telemetry(timeout=0.2)
         if tel is None:
+            watch.check()
             continue
+        watch.saw_frame()
         rec.add(tel)
         print(dumps({k: v for k, v in tel.items() if k != "_rx"}), flush=True)
 
 
-def _run_live(link, rec, end, port):
+def _run_live(link, rec, end, port, watch):
     from rich.live import Live
 
     last = None
-    with Live(render(None, rec, link, port), refresh_per_second=REFRESH_HZ) as live:
+    view = Live(render(None, rec, link, port), refresh_per_second=REFRESH_HZ, console=console())
+    with view as live:
         while end is None or time.monotonic() < end:
-            for tel in link.drain_telemetry():
+            frames = link.drain_telemetry()
+            for tel in frames:
                 rec.add(tel)
                 last = tel
+            if frames:
+                watch.saw_frame()
+            else:
+                watch.check()
             live.update(render(last, rec, link, port))
             time.sleep(1.0 / REFRESH_HZ)
     print()

@@ -54,6 +54,22 @@ def error_json(message: str, code: int):
     print(dumps({"error": message, "exit_code": code}), flush=True)
 
 
+def console(stderr: bool = False):
+    """The rich Console every command prints through.
+
+    rich ends the program with exit code 1 when the reader of its output
+    went away (``Console.on_broken_pipe``); here that is a BrokenPipeError,
+    which the CLI turns into exit 0 as for every other output (README)."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self):
+            self.quiet = True  # nothing more to a reader that is gone
+            raise BrokenPipeError("the reader of the output went away")
+
+    return _Console(stderr=stderr)
+
+
 def listing(title: str):
     """A rich Table for rows people read, 80 columns wide included: no
     vertical rules, no edge padding, so the cells keep their room (pass
@@ -130,7 +146,6 @@ class Progress:
         return False
 
     def _start_rich(self):
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -147,7 +162,7 @@ class Progress:
         elif self._total is not None or self.unit:  # a count of known things
             cols.append(MofNCompleteColumn())
         cols.append(TimeElapsedColumn())
-        self._rich = Progress(*cols, console=Console(stderr=True))
+        self._rich = Progress(*cols, console=console(stderr=True))
         self._task = self._rich.add_task(self.what, total=self._total)
         self._rich.start()
 
