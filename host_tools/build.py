@@ -120,6 +120,8 @@ def board_profile(name: str) -> dict:
             prof["platform"] = PORT_PLATFORM.get(data["port"], data["port"])
         if data.get("micropython"):
             prof["min_micropython"] = data["micropython"]
+        if data.get("micropython_board"):  # the runtime's build name (a blank board's plan)
+            prof["micropython_board"] = data["micropython_board"]
         prof.update(data.get("build", {}))
     if name == "sim":
         prof["march"] = _sim_march()

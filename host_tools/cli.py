@@ -35,7 +35,6 @@ from host_tools.serve import cli as serve
 
 # isort: split
 from cryo.link.messages import ROLES  # the one list of roles, lowest first
-from cryo.paths import LOG_ROOT
 
 EXIT_PIPE = EXIT_OK  # the reader of our output went away (`| head`): not an error of ours
 
@@ -116,14 +115,25 @@ def _add_sim(subparsers):
     q.set_defaults(func=sim_cmd.cmd_panel)
     r = sub.add_parser("run", help="fast virtual time: run the control tick as fast as possible")
     _sim_common(r, run=True)
-    r.add_argument("--duration", type=float, default=60.0, help="virtual seconds (default 60)")
+    r.add_argument(
+        "--duration", type=float, default=60.0, help=_limits("length of the run", "duration_s", 60)
+    )
     r.add_argument("--trace", help="write a CSV trace (t, surface, probes, valve, ...)")
-    r.add_argument("--trace-ms", type=int, default=100, help="trace interval (ms, default 100)")
+    r.add_argument(
+        "--trace-ms", type=int, default=100, help=_limits("trace interval", "trace_ms", 100)
+    )
     r.add_argument("--config", help="controller configuration (JSON file)")
-    r.add_argument("--start-ms", type=int, default=0, help="virtual ticks at boot (wrap tests)")
+    r.add_argument(
+        "--start-ms", type=int, default=0, help=_limits("virtual ticks at boot", "start_ms", 0)
+    )
     r.add_argument("--no-autostart", action="store_true", help="do not call start() after boot")
     output.add_json_argument(r, "the summary as JSON")
     r.set_defaults(func=sim_cmd.cmd_run)
+
+
+def _limits(what, key, default):
+    _, low, high, unit, _ = sim.RUN_LIMITS[key]
+    return f"{what} ({low}..{high} {unit}, default {default})"
 
 
 def _add_flash(subparsers):
@@ -184,9 +194,6 @@ def _add_logs(subparsers):
         help=f"archive folder or postgresql:// URL (default ${ENV_ARCHIVE} or ./cryo-archive)",
     )
     p.add_argument("--serial", help="device serial in the archive (offline commands)")
-    p.add_argument(
-        "--log-root", default=LOG_ROOT, help=f"log folder on the device (default {LOG_ROOT})"
-    )
     output.add_json_argument(p)
     sub = p.add_subparsers(dest="logs_cmd", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="list sessions (pulls new records first unless --offline)")
@@ -216,7 +223,7 @@ def _add_logs(subparsers):
         "--pin",
         help=f"engineer's PIN for a locked (provisioned) device (default ${config.ENV_PIN})",
     )
-    parsing.only_for(p, ("list", "pull", "events"), "--port", "--log-root", "--pin")
+    parsing.only_for(p, ("list", "pull", "events"), "--port", "--pin")
     parsing.only_for(p, ("list", "export", "report", "events"), "--serial")
     p.set_defaults(func=logs.cmd_logs)
 
@@ -339,6 +346,23 @@ def build_parser():
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    finally:
+        # What is still buffered (help text, a table) goes out now, while a
+        # reader that went away can still be told apart: Python's own flush
+        # at exit would turn it into exit code 120 and a message.
+        try:
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            _quiet_stdout()
+        except OSError as e:
+            if e.errno != errno.EPIPE:
+                raise
+            _quiet_stdout()
+
+
+def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if "--json" in argv:

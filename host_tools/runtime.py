@@ -12,6 +12,57 @@ from pathlib import Path
 
 from host_tools.errors import CryoError, DeviceError, InvalidInput
 
+# What each flasher takes: (file suffix, its first bytes, the format's name).
+# ESP32: an esptool image starts with the magic byte 0xE9 (esptool
+# documentation, "Firmware Image Format"); RP2: every 512-byte UF2 block
+# starts with magicStart0 0x0A324655, "UF2\n" (Microsoft's UF2 specification);
+# STM32: dfu-util reads DfuSe files, whose prefix starts "DfuSe" (ST UM0391),
+# the form MicroPython publishes for pyboards (dfu-util cannot read .hex).
+IMAGE_FORMATS = {
+    "esptool": (".bin", b"\xe9", "an esptool firmware image"),
+    "uf2": (".uf2", b"UF2\n", "a UF2 file"),
+    "dfu": (".dfu", b"DfuSe", "a DfuSe file"),
+}
+
+
+def check_image(prof: dict, image: Path) -> Path:
+    """``image`` if it exists and is the format the board's flasher takes; else InvalidInput."""
+    kind = prof.get("runtime")
+    if kind not in IMAGE_FORMATS:
+        raise InvalidInput(
+            f"board {prof['name']} has no MicroPython runtime to flash: --runtime is for "
+            "boards flashed with esptool, UF2 or DFU"
+        )
+    suffix, magic, name = IMAGE_FORMATS[kind]
+    allowed = f"--board {prof['name']} takes {name} ({suffix})"
+    if not image.is_file():
+        raise InvalidInput(f"runtime image {image} does not exist; {allowed}")
+    if image.suffix.lower() != suffix:
+        raise InvalidInput(f"runtime image {image} is not a {suffix} file; {allowed}")
+    try:
+        with open(image, "rb") as f:
+            head = f.read(len(magic))
+    except OSError as e:
+        raise InvalidInput(f"runtime image {image}: {e.strerror}") from None
+    if head != magic:
+        raise InvalidInput(
+            f"runtime image {image} does not start as {name} does ({magic!r}); {allowed}"
+        )
+    return image
+
+
+def required_runtime(prof: dict) -> str:
+    """What a blank board needs before the app, when no ``--runtime`` was given."""
+    kind = prof.get("runtime")
+    if kind not in IMAGE_FORMATS:
+        return f"no runtime to flash for board {prof['name']}"
+    suffix, _, name = IMAGE_FORMATS[kind]
+    release = " ".join(
+        str(prof[k]) for k in ("min_micropython", "micropython_board") if prof.get(k)
+    )
+    release = f"MicroPython {release}" if release else "MicroPython"
+    return f"{release} as {name} ({suffix}): pass --runtime FILE to flash it first"
+
 
 def runtime_steps(prof: dict, image: Path, port: str | None, *, bootsel: Path | None = None):
     """The exact steps to flash MicroPython itself onto a blank board."""

@@ -127,12 +127,44 @@ def sim_uid(flash, blocks: int) -> str:
     return uid.hex()
 
 
+# The largest SPI flash on the modules of the boards built for
+# (ESP32-S3-WROOM-1 N16: 16 MB, Espressif's ESP32-S3-WROOM-1 datasheet).
+MAX_FLASH_KIB = 16 * 1024
+
+
 def flash_blocks(size_kib: int) -> int:
-    if size_kib * 1024 % BLOCK_SIZE or size_kib < 64:
+    if size_kib * 1024 % BLOCK_SIZE or not 64 <= size_kib <= MAX_FLASH_KIB:
         raise InvalidInput(
-            f"--flash-size must be a multiple of 4 KiB and at least 64 KiB, got {size_kib}"
+            f"--flash-size must be a multiple of 4 KiB from 64 to {MAX_FLASH_KIB} KiB, "
+            f"got {size_kib}"
         )
     return size_kib * 1024 // BLOCK_SIZE
+
+
+# What `cryo sim run` accepts, checked on the host: the runner gets them as
+# JSON, where inf and nan are not numbers, and runs on a board's tick
+# arithmetic. (option, lowest, highest, unit, why the bounds)
+RUN_LIMITS = {
+    "duration_s": ("--duration", 0.001, 86400, "virtual s", "up to a day of virtual time"),
+    "trace_ms": ("--trace-ms", 1, 60_000, "ms", "one trace line per ms up to one per minute"),
+    "start_ms": ("--start-ms", 0, (1 << 30) - 1, "ms", "a tick count: ticks wrap at 2**30"),
+}
+
+
+def check_run_limits(**values):
+    """Refuse a value ``run_fast`` cannot run (not finite, or outside ``RUN_LIMITS``)."""
+    import math
+
+    def show(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    for key, value in values.items():
+        opt, low, high, unit, why = RUN_LIMITS[key]
+        if not (math.isfinite(value) and low <= value <= high):
+            raise InvalidInput(
+                f"{opt} must be a number from {show(low)} to {show(high)} {unit} ({why}), "
+                f"got {show(value)}"
+            )
 
 
 # --------------------------------------------------------------------- fast
@@ -152,6 +184,7 @@ def run_fast(
     timeout=600,
 ):
     """Run ``cryo sim run`` and return its summary dict (used by tests/bench)."""
+    check_run_limits(duration_s=float(duration_s), trace_ms=trace_ms, start_ms=start_ms)
     opts = {
         "plant": check_plant(plant),
         "scenario": check_scenario(scenario),
@@ -195,7 +228,47 @@ def run_fast(
     return out
 
 
-PANEL_INPUTS = ("estop", "footswitch", "handpiece")
+def _panel_schema():
+    """boards/sim/panel.py: what a front-panel file may hold (the board reads it too)."""
+    if str(SIM_DIR) not in sys.path:
+        sys.path.insert(0, str(SIM_DIR))
+    import panel
+
+    return panel
+
+
+PANEL_INPUTS = _panel_schema().INPUTS
+
+
+def read_panel(path) -> dict:
+    """The inputs in a front-panel file; InvalidInput if it is not one.
+
+    An empty file is an empty panel; anything else must be what
+    ``write_panel`` writes (boards/sim/panel.py's schema), so a file that is
+    not a panel is never taken for one, or overwritten."""
+    schema = _panel_schema()
+    what = "the front-panel file `cryo sim` prints (or --panel FILE)"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(schema.SIZE + 1)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such front-panel file; give {what}") from None
+    except OSError as e:
+        raise InvalidInput(f"{path}: {e.strerror}; give {what}") from None
+    state = problem = None
+    if len(data) > schema.SIZE:
+        problem = f"larger than the {schema.SIZE} bytes of one"
+    else:
+        try:
+            text = data.decode()
+            state = json.loads(text) if text.strip() else {}
+        except ValueError:
+            problem = "not JSON"
+        else:
+            problem = schema.problem(state)
+    if problem:
+        raise InvalidInput(f"{path}: not a front-panel file ({problem}); give {what}")
+    return state
 
 
 def write_panel(path, reset=False, **inputs):
@@ -205,26 +278,23 @@ def write_panel(path, reset=False, **inputs):
     start). ``inputs``: ``footswitch``/``handpiece`` 1 = pressed/held,
     ``estop`` 1 = loop closed (0 = pressed). Merged into the file's current
     content and written in place (the board keeps the file open, so no
-    rename). Returns the panel state written.
+    rename); ``reset``: start from no inputs (a board creating its panel).
+    An existing file that is not a panel file is refused, never overwritten
+    (``read_panel``); without ``reset`` the file must exist. Returns the
+    panel state written.
     """
-    for k, v in inputs.items():
-        if k not in PANEL_INPUTS:
-            raise InvalidInput(
-                f"front panel: unknown input {k!r}; allowed: {', '.join(PANEL_INPUTS)}"
-            )
-        if v not in (0, 1, True, False):
-            raise InvalidInput(f"front panel: {k} must be 0 or 1, got {v!r}")
-    state = {}
-    if not reset:
-        try:
-            with open(path) as f:
-                state = json.loads(f.read() or "{}")
-        except (OSError, ValueError):
-            state = {}
+    schema = _panel_schema()
+    bad = schema.problem({k: int(v) if isinstance(v, bool) else v for k, v in inputs.items()})
+    if bad:
+        raise InvalidInput(f"front panel: {bad}")
+    exists = os.path.exists(path)
+    state = read_panel(path) if exists or not reset else {}
+    if reset:
+        state = {}
     state.update({k: int(bool(v)) for k, v in inputs.items()})
     text = json.dumps(state, sort_keys=True)
-    with open(path, "r+" if os.path.exists(path) else "w") as f:
-        f.write(text.ljust(64))  # fixed size: a read never sees a shorter tail
+    with open(path, "r+" if exists else "w") as f:
+        f.write(text.ljust(schema.SIZE))  # fixed size: a read never sees a shorter tail
         f.truncate()
     return state
 

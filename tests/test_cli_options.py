@@ -41,7 +41,9 @@ def test_unknown_option_is_still_a_usage_error(capsys):
         (("config", "show"), "--pin", "--port"),
         (("config", "get"), "--yes", "--json"),
         (("logs", "export"), "--port", "--archive"),
-        (("logs", "pull"), "--serial", "--log-root"),
+        (("logs", "pull"), "--serial", "--port"),
+        (("logs", "list"), "--log-root", "--offline"),  # the device's log folder is the firmware's
+        (("logs", "list"), "--format", "--pin"),
         (("sim", "panel"), "--plant", "--json"),
         (("sim", "run"), "--tcp", "--plant"),
     ],

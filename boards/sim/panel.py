@@ -10,6 +10,24 @@ import json
 
 _PANEL_MS = 100  # the file is read at most this often (board time)
 
+# The panel file's schema, for the board and the host alike: a JSON object
+# whose keys are these inputs, each 0 or 1. Nothing else is a panel file.
+INPUTS = ("estop", "footswitch", "handpiece")
+SIZE = 64  # the host pads the file to this size: a read never sees a shorter tail
+
+
+def problem(state):
+    """Why ``state`` (a parsed panel file) is not a front-panel state; None if it is."""
+    if not isinstance(state, dict):
+        return "not a JSON object of inputs"
+    for key in state:
+        if key not in INPUTS:
+            return "unknown input %r; allowed: %s" % (key, ", ".join(INPUTS))
+        value = state[key]
+        if type(value) is not int or value not in (0, 1):
+            return "%s is %r; allowed: 0 or 1" % (key, value)
+    return None
+
 
 class FrontPanel:
     def __init__(self, f, clock):
@@ -22,8 +40,8 @@ class FrontPanel:
         """Apply the file's inputs to ``world`` when its content changed.
 
         A half-written or empty read is ignored and read again next time.
-        Keys: the board's inputs (``estop``, ``footswitch``, ``handpiece``),
-        values 0/1 (logical: 1 = pressed / held / e-stop loop closed)."""
+        Keys: ``INPUTS``, values 0/1 (logical: 1 = pressed / held / e-stop
+        loop closed)."""
         if not force and self._clock.diff(now, self._next) < 0:
             return
         self._next = self._clock.add(now, _PANEL_MS)
@@ -41,8 +59,8 @@ class FrontPanel:
         except ValueError:
             return  # caught mid-write: read again next time
         self._text = text
-        if not isinstance(d, dict):
-            return
+        if problem(d) is not None:
+            return  # not a panel state: the host refuses to write one
         for role in d:
             if role in world.inputs and (1 if d[role] else 0) != world.logical[role]:
                 world.set_input(role, d[role])

@@ -45,6 +45,40 @@ FAULT_MEANINGS = {
 }
 
 
+def _outcome_words() -> dict:
+    """Summary outcome code → (the device's word, what the clinician needs to know).
+
+    A session the device closed itself ends in a phase, and its word is that
+    phase's name as the device shows it (cryo.protocol.states); one closed
+    at the next boot says why."""
+    from cryo.protocol import states
+    from cryo.storage import records as R
+
+    return {
+        R.OUTCOME_COMPLETED: (states.NAMES[states.DONE], None),
+        R.OUTCOME_STOPPED: (states.NAMES[states.ABORTED], None),
+        R.OUTCOME_FAULT: (states.NAMES[states.FAULT], None),
+        R.OUTCOME_INTERRUPTED: ("INTERRUPTED", "power lost; closed at the next boot"),
+        R.OUTCOME_DAMAGED: (
+            "UNKNOWN",
+            "the last record was damaged on flash; closed at the next boot",
+        ),
+        None: ("OPEN", "no summary"),
+    }
+
+
+def outcome_word(outcome) -> str:
+    """How a session ended, in the device's words (``cryo logs list``, the report):
+    ``outcome`` is its summary's outcome code, None for a session without one."""
+    return _outcome_words()[outcome][0]
+
+
+def outcome_text(outcome) -> str:
+    """``outcome_word`` with what the clinician needs to know about it (the report)."""
+    word, note = _outcome_words()[outcome]
+    return f"{word} ({note})" if note else word
+
+
 def mss(seconds) -> str:
     """Seconds as m:ss (a clinician's duration)."""
     if seconds is None:
@@ -145,15 +179,10 @@ def report_data(dest: Path, session: int) -> dict:
         elif ph == states.THAW and cycles:
             cycles[-1]["thaw_s"] = round(b - a, 1)
             cycles[-1]["thaw"] = mss(b - a)
-    last_phase = spans[-1][0] if spans else None
-    if summary and summary["outcome"] == R.OUTCOME_INTERRUPTED:
-        outcome = "INTERRUPTED (power lost; closed at the next boot)"
-    elif summary and summary["outcome"] == R.OUTCOME_DAMAGED:
-        outcome = "UNKNOWN (the last record was damaged on flash; closed at the next boot)"
-    elif last_phase is not None:
-        outcome = phase_name(last_phase)
-    else:
-        outcome = "OPEN (no summary)"
+    if summary or not spans:
+        outcome = outcome_text(summary["outcome"] if summary else None)
+    else:  # still open: the phase it is in
+        outcome = phase_name(spans[-1][0])
     faults = [
         {
             "time_s": round(e["t_ms"] / 1000, 1),

@@ -52,9 +52,11 @@ def _names():
 
 def session_rows(dest: Path) -> list[dict]:
     """One row per session: date, duration, minimum temperature, cycles,
-    faults, solenoid cycles (None when the firmware did not log them)."""
+    faults, solenoid cycles (None when the firmware did not log them), and
+    the outcome in the device's words (the report's, ``clinical.outcome_word``)."""
     from cryo.storage import records as R
     from host_tools.archive import index as archive_index
+    from host_tools.archive.clinical import outcome_word
 
     rows = []
     for s in archive_index.sessions(archive_index.update(dest)):
@@ -72,7 +74,7 @@ def session_rows(dest: Path) -> list[dict]:
                 "cycles": sm.get("cycles_done"),
                 "faults": s["faults"],
                 "valve_cycles": s.get("valve_cycles"),
-                "outcome": R.OUTCOME_NAMES[sm["outcome"]] if sm else "open",
+                "outcome": outcome_word(sm["outcome"] if sm else None),
                 "samples": s["samples"],
             }
         )

@@ -76,20 +76,13 @@ def cell(column: str, value) -> str:
 
 
 def print_table(rows: list[dict], columns, title: str, wide: bool = False, console=None):
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    from host_tools.commands.output import console as output_console
+    from host_tools.commands.output import listing
 
     shown = list(columns) if wide else [c for c in columns if c in NARROW[title]]
-    t = Table(
-        title=f"{title} ({len(rows)})",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    t = listing(f"{title} ({len(rows)})")
     for c in shown:
         t.add_column(HEADINGS.get(c, c.replace("_", " ")), no_wrap=c in KEYS, overflow="fold")
     for r in rows:
         t.add_row(*(cell(c, r[c]) for c in shown))
-    (console or Console()).print(t)
+    (console or output_console()).print(t)

@@ -19,19 +19,18 @@ import time
 from pathlib import Path
 
 from host_tools.build import board_profile
-from host_tools.commands.output import Progress, emit
+from host_tools.commands.output import Progress, console, emit
 from host_tools.deploy import deploy, keystore
-from host_tools.device.connect import resolve_port
+from host_tools.device.connect import ENV_PORT, resolve_port
 from host_tools.errors import InvalidInput
-from host_tools.runtime import run_runtime_step, runtime_steps
+from host_tools.runtime import check_image, required_runtime, run_runtime_step, runtime_steps
 
 
 # -- CLI -----------------------------------------------------------------
 def _print_plan(res: dict, dry: bool):
-    from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    c = console()
     verb = "would" if dry else "did"
     if res.get("up_to_date") and not res.get("boot_layer"):
         c.print(
@@ -66,13 +65,15 @@ def cmd_flash(args) -> int:
     prof = board_profile(args.board)
     if args.runtime:
         return _flash_runtime(args, prof)
+    if args.dry_run and not (args.port or os.environ.get(ENV_PORT)):
+        # no port to ask: the plan for a blank board (what README promises)
+        return _blank_plan(args, prof, [])
 
     from host_tools.device.connect import Session
 
     port = resolve_port(args.port)
     t0 = time.perf_counter()
-    if not (args.firmware / "cryo").is_dir():
-        raise InvalidInput(f"{args.firmware} is not a firmware tree (no cryo/ package in it)")
+    _check_tree(args.firmware)
     # The port first: a missing or busy board is reported at once, not after
     # a cold compile (seconds; deploy() keeps the board's watchdog fed meanwhile).
     with Session(port) as s, Progress(args, "deploy", unit="bytes") as bar:
@@ -90,19 +91,62 @@ def cmd_flash(args) -> int:
     return 0
 
 
+def _check_tree(firmware: Path):
+    if not (firmware / "cryo").is_dir():
+        raise InvalidInput(f"{firmware} is not a firmware tree (no cryo/ package in it)")
+
+
 def _flash_runtime(args, prof) -> int:
-    image = Path(args.runtime)
-    if not image.exists() and not args.dry_run:
-        raise InvalidInput(f"runtime image {image} does not exist")
-    port = args.port or os.environ.get("CRYO_PORT")
+    image = check_image(prof, Path(args.runtime))
+    port = args.port or os.environ.get(ENV_PORT)
     steps = runtime_steps(prof, image, port, bootsel=Path(args.bootsel) if args.bootsel else None)
-    then = f"cryo flash --board {args.board}"
-    res = {"board": args.board, "runtime": str(image), "dry_run": args.dry_run, "then": then}
-    res["steps"] = [s[2] for s in steps]
+    if args.dry_run:
+        return _blank_plan(args, prof, steps, image)
+    res = {"board": args.board, "runtime": str(image), "dry_run": False}
+    res.update(steps=[s[2] for s in steps], then=f"cryo flash --board {args.board}")
     for s in steps:
         if not args.json:
-            print(("would run: " if args.dry_run else "running: ") + s[2], flush=True)
-        if not args.dry_run:
-            run_runtime_step(s)
-    emit(args, res, f"then: {then} (deploy the app)" if args.dry_run else None)
+            print("running: " + s[2], flush=True)
+        run_runtime_step(s)
+    emit(args, res)
     return 0
+
+
+def _blank_plan(args, prof, steps, image=None) -> int:
+    """A blank board's dry run, no port needed: the runtime (the exact steps
+    with ``--runtime``, else what it needs) and every file of the app."""
+    from cryo import paths
+    from host_tools.build import build
+
+    _check_tree(args.firmware)
+    then = f"cryo flash --board {args.board}"
+    res = {"board": args.board, "runtime": image and str(image), "dry_run": True, "then": then}
+    res["steps"] = [s[2] for s in steps]
+    if not steps:
+        res["runtime_needed"] = required_runtime(prof)
+    with Progress(args, "compile", note=f"the app for {args.board}"):
+        b = build(args.board, args.firmware)
+    slot = paths.slot_dir("a")  # a blank board has no app: the first deploy fills slot a
+    res["app"] = {
+        "version": b["meta"]["version"],
+        "arch": b["meta"]["arch"],
+        "slot": {f"{slot}/{p}": len(data) for p, data in sorted(b["slot"].items())},
+        "boot_layer": {p: len(data) for p, data in sorted(b["root"].items())},
+    }
+    emit(args, res, lambda: _print_blank(res))
+    return 0
+
+
+def _print_blank(res):
+    lines = [f"would run: {s}" for s in res["steps"]]
+    if not res["steps"]:
+        lines.append(f"runtime: {res['runtime_needed']}")
+    lines.append(f"then: {res['then']} (deploy the app)")
+    app = res["app"]
+    for what, files in (("boot layer", app["boot_layer"]), ("app slot", app["slot"])):
+        lines.append(
+            f"{what}: {len(files)} files, {sum(files.values())} bytes "
+            f"(app {app['version']}, {app['arch'] or 'bytecode'})"
+        )
+        lines += [f"  {p}  {n} B" for p, n in files.items()]
+    print("\n".join(lines), flush=True)

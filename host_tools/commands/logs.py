@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from host_tools import fwimport  # noqa: F401  (firmware/ importable)
-from host_tools.commands.output import Progress, console, emit
+from host_tools.commands.output import Progress, console, emit, listing
 from host_tools.device.connect import resolve_port
 from host_tools.errors import CryoError, InvalidInput
 
@@ -86,9 +86,7 @@ def _do_pull(args) -> dict:
                 bar.total(total)
             bar.advance(n)
 
-        return pull(
-            s, args.archive, log_root=args.log_root, progress=progress, database=args.database
-        )
+        return pull(s, args.archive, progress=progress, database=args.database)
 
 
 def cmd_logs(args) -> int:
@@ -146,17 +144,20 @@ def _print_pull(res):
 
 
 def _print_sessions(rows, dest):
-    from rich.table import Table
 
-    t = Table(title=f"treatment sessions — device {dest.name}")
-    cols = ("session", "date (UTC)", "duration s", "min °C", "cycles", "faults")
+    from host_tools.archive.clinical import mss
+
+    # the date never wrapped: whole in an 80-column pipe
+    t = listing(f"treatment sessions — device {dest.name}")
+    cols = ("session", "date (UTC)", "duration", "min °C", "cycles", "faults")
     for col in cols + ("valve cycles", "outcome"):
-        t.add_column(col, justify="right" if col != "outcome" else "left")
+        justify = "right" if col != "outcome" else "left"
+        t.add_column(col, justify=justify, no_wrap=col == "date (UTC)")
     for r in rows:
         t.add_row(
             str(r["session"]),
             r["date"],
-            "" if r["duration_s"] is None else f"{r['duration_s']:.1f}",
+            "" if r["duration_s"] is None else mss(r["duration_s"]),  # m:ss, as the report
             "" if r["min_temp_c"] is None else f"{r['min_temp_c']:.1f}",
             "" if r["cycles"] is None else str(r["cycles"]),
             str(r["faults"]),

@@ -10,16 +10,17 @@ instead of the live view (scripts, tests); ``--duration`` stops after N s.
 Telemetry is switched off again on exit, also after Ctrl-C.
 
 The monitor never reports a stream that stopped as a good one: no frame for
-several periods counts as a gap (``host_tools.telemetry.Recorder``), and a
-link that is lost, or frames that have not come back by the end, exit with
-code 3 and one line saying when they stopped (after the summary).
+several periods counts as a gap (``host_tools.telemetry.Recorder``) and ends
+the run, as a lost link does: the summary (and the CSV/plot recorded so
+far), then exit code 3 and one line saying when the frames stopped. A board
+that reset or hung does not resume its telemetry by itself.
 """
 
 from __future__ import annotations
 
 import time
 
-from host_tools.commands.output import dumps, emit
+from host_tools.commands.output import console, dumps, emit
 from host_tools.device.connect import resolve_port
 from host_tools.errors import DeviceError, InvalidInput
 from host_tools.telemetry import CSV_COLUMNS, Recorder, plot_rows, read_csv
@@ -134,8 +135,7 @@ def main(args) -> int:
                     link.set_telemetry(0)
                 except Exception:  # noqa: BLE001 - the link may be gone; the summary says so
                     pass
-        lost = link.closed_reason and f"link to {port} lost: {link.closed_reason}"
-        stopped = lost or rec.stopped()
+        stopped = link.closed_reason or rec.stopped()
         summary = {
             "frames": len(rec.rows),
             "device_rate_hz": rec.device_rate_hz(),
@@ -161,15 +161,15 @@ def main(args) -> int:
     )
     emit(args, {"summary": summary}, text)
     if stopped:
-        raise DeviceError(f"cryo monitor: {stopped}")
+        raise DeviceError(f"link to {port} lost: {stopped}")
     return 0
 
 
 def _flowing(link, rec, end) -> bool:
-    """Go on: before the end, with the link up (a stall is counted, and
-    waited out: the frames may come back)."""
-    rec.stalled()
-    return not link.closed_reason and (end is None or time.monotonic() < end)
+    """Go on: before the end, with the link up and frames arriving."""
+    if rec.stalled() or link.closed_reason:
+        return False
+    return end is None or time.monotonic() < end
 
 
 def _run_json(link, rec, end):
@@ -185,7 +185,8 @@ def _run_live(link, rec, end, port):
     from rich.live import Live
 
     last = None
-    with Live(render(None, rec, link, port), refresh_per_second=REFRESH_HZ) as live:
+    view = Live(render(None, rec, link, port), refresh_per_second=REFRESH_HZ, console=console())
+    with view as live:
         while _flowing(link, rec, end):
             for tel in link.drain_telemetry():
                 rec.add(tel)

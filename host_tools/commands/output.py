@@ -56,21 +56,47 @@ def emit(args, data, text=None):
 PIPE_WIDTH = 1000
 
 
+def error_json(message: str, code: int):
+    print(dumps({"error": message, "exit_code": code}), flush=True)
+
+
 def console(stderr: bool = False):
-    """A rich Console for tables: the terminal's width on a terminal, and
-    never truncating when the output goes to a pipe or a file."""
+    """The rich Console every command prints through: the terminal's width
+    on a terminal, never truncating when the output goes to a pipe or a
+    file.
+
+    rich ends the program with exit code 1 when the reader of its output
+    went away (``Console.on_broken_pipe``); here that is a BrokenPipeError,
+    which the CLI turns into exit 0 as for every other output (README)."""
     from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self):
+            self.quiet = True  # nothing more to a reader that is gone
+            raise BrokenPipeError("the reader of the output went away")
 
     stream = sys.stderr if stderr else sys.stdout
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):
         tty = False
-    return Console(stderr=stderr) if tty else Console(stderr=stderr, width=PIPE_WIDTH)
+    return _Console(stderr=stderr) if tty else _Console(stderr=stderr, width=PIPE_WIDTH)
 
 
-def error_json(message: str, code: int):
-    print(dumps({"error": message, "exit_code": code}), flush=True)
+def listing(title: str):
+    """A rich Table for rows people read, 80 columns wide included: no
+    vertical rules, no edge padding, so the cells keep their room (pass
+    ``no_wrap`` to columns that must stay whole, such as dates)."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
 
 
 def _stderr_is_terminal() -> bool:
@@ -133,7 +159,6 @@ class Progress:
         return False
 
     def _start_rich(self):
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -150,7 +175,7 @@ class Progress:
         elif self._total is not None or self.unit:  # a count of known things
             cols.append(MofNCompleteColumn())
         cols.append(TimeElapsedColumn())
-        self._rich = Progress(*cols, console=Console(stderr=True))
+        self._rich = Progress(*cols, console=console(stderr=True))
         self._task = self._rich.add_task(self.what, total=self._total)
         self._rich.start()
 

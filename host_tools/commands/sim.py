@@ -9,14 +9,19 @@ from pathlib import Path
 from host_tools import jsonfile
 from host_tools.commands.output import Progress, emit
 from host_tools.errors import EXIT_FAILED, InvalidInput
-from host_tools.sim import DEFAULT_FLASH, PANEL_INPUTS, run_fast, write_panel
+from host_tools.sim import (
+    DEFAULT_FLASH,
+    PANEL_INPUTS,
+    check_run_limits,
+    run_fast,
+    write_panel,
+)
 from host_tools.virtual.board import VirtualBoard
 from host_tools.virtual.qemu import NAME as QEMU_BOARD
 
 
 def cmd_run(args):
-    if not args.duration > 0:
-        raise InvalidInput(f"--duration must be > 0 virtual seconds, got {args.duration:g}")
+    check_run_limits(duration_s=args.duration, trace_ms=args.trace_ms, start_ms=args.start_ms)
     config = None
     if args.config:
         try:

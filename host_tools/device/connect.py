@@ -33,7 +33,7 @@ import os
 import sys
 import time
 
-from host_tools.device import portlock, transfer
+from host_tools.device import portlock, porturl, transfer
 from host_tools.device.snippets import DEVICE_HELPERS
 from host_tools.errors import AccessDenied, CryoError, DeviceError
 
@@ -41,7 +41,6 @@ ENV_PORT = "CRYO_PORT"
 # USB vendor ids of boards we build for (MicroPython/pyboard, Raspberry Pi,
 # Espressif native USB, ST, and the usual USB-UART bridges on dev boards).
 KNOWN_VIDS = {0xF055, 0x2E8A, 0x303A, 0x0483, 0x10C4, 0x1A86, 0x0403}
-URL_PREFIXES = ("socket://", "rfc2217://", "loop://")
 WRITE_CHUNK = 4096
 
 
@@ -59,9 +58,9 @@ def resolve_port(port: str | None = None, *, environ=None, ports=None) -> str:
     """
     environ = os.environ if environ is None else environ
     if port:
-        return port
+        return porturl.check(port)
     if environ.get(ENV_PORT):
-        return environ[ENV_PORT]
+        return porturl.check(environ[ENV_PORT], f"{ENV_PORT}=")
     found = [p for p in (_list_ports() if ports is None else ports) if p.vid in KNOWN_VIDS]
     if not found:
         raise DeviceError(

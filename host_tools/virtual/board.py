@@ -46,6 +46,7 @@ from host_tools.sim import (
     check_plant,
     check_scenario,
     flash_blocks,
+    read_panel,
     sim_uid,
     write_panel,
 )
@@ -122,6 +123,8 @@ class VirtualBoard:
         self._serial_events = self._load_serial_events()
         self._t_boot = None
         self._t0_ms = None
+        if panel and os.path.exists(panel):
+            read_panel(panel)  # refused before anything is made: never overwritten
         import tempfile
 
         self._state_dir = tempfile.mkdtemp(prefix="cryo-sim-")

@@ -53,6 +53,7 @@ from host_tools.sim import (
     check_plant,
     check_scenario,
     flash_blocks,
+    read_panel,
     shipped_path,
     sim_uid,
     write_panel,
@@ -134,6 +135,8 @@ class QemuVirtualBoard:
         self.resets = []  # (monotonic s, "reset" | "power"), as VirtualBoard.resets
         self.t_boot = None
         self._stop = False
+        if panel and os.path.exists(panel):
+            read_panel(panel)  # refused before anything is made: never overwritten
         self._dir = tempfile.mkdtemp(prefix="cryo-qemu-")
         self.panel = os.path.abspath(panel) if panel else os.path.join(self._dir, "panel.json")
         write_panel(self.panel, reset=True)

@@ -131,28 +131,37 @@ def test_wrong_role_invalid_value_abi_mismatch_on_a_board(mpy, tmp_path):
         assert r.returncode == 0 and json.loads(r.stdout)["up_to_date"] is True
 
 
+# the first bytes of each flasher's format (host_tools/runtime.py, IMAGE_FORMATS)
+UF2 = b"UF2\n" + bytes(508)
+ESP = b"\xe9" + bytes(255)
+DFUSE = b"DfuSe\x01" + bytes(250)
+
+
 @pytest.mark.parametrize(
-    "board,image,expect",
+    "board,image,content,expect",
     [
         (
             "esp32s3",
             "fw.bin",
+            ESP,
             "would run: esptool --chip esp32s3 --port /dev/ttyUSB0 --baud 460800 "
-            "write-flash --erase-all 0x0 fw.bin",
+            "write-flash --erase-all 0x0 {img}",
         ),
-        ("rp2040", "fw.uf2", "would run: copy fw.uf2 to {bootsel}/fw.uf2"),
-        ("rp2350", "fw.uf2", "would run: copy fw.uf2 to {bootsel}/fw.uf2"),
-        ("stm32f4", "fw.dfu", "would run: dfu-util -a 0 -s 0x08000000:leave -D fw.dfu"),
+        ("rp2040", "fw.uf2", UF2, "would run: copy {img} to {bootsel}/fw.uf2"),
+        ("rp2350", "fw.uf2", UF2, "would run: copy {img} to {bootsel}/fw.uf2"),
+        ("stm32f4", "fw.dfu", DFUSE, "would run: dfu-util -a 0 -s 0x08000000:leave -D {img}"),
     ],
 )
-def test_runtime_flash_dry_run_prints_exact_steps(tmp_path, board, image, expect):
+def test_runtime_flash_dry_run_prints_exact_steps(tmp_path, board, image, content, expect):
     bootsel = tmp_path / "RPI-RP2"
+    img = tmp_path / image
+    img.write_bytes(content)
     r = cryo(
         "flash",
         "--board",
         board,
         "--runtime",
-        image,
+        str(img),
         "--dry-run",
         "--port",
         "/dev/ttyUSB0",
@@ -162,8 +171,57 @@ def test_runtime_flash_dry_run_prints_exact_steps(tmp_path, board, image, expect
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines, (r.stdout, r.stderr)
-    assert lines[0] == expect.format(bootsel=bootsel)
+    assert lines[0] == expect.format(bootsel=bootsel, img=img)
     assert lines[1] == f"then: cryo flash --board {board} (deploy the app)"
+    assert lines[2].startswith("boot layer: ") and "  boot.py  " in r.stdout
+
+
+def test_blank_board_dry_run_needs_no_port_and_lists_every_file(tmp_path):
+    """README: `cryo flash --board rp2040 --dry-run` on a blank board: no port,
+    what runtime it needs, and every file the app deploy would write."""
+    from cryo import paths
+    from host_tools.build import build
+
+    env = {k: v for k, v in os.environ.items() if k != "CRYO_PORT"}
+    argv = [sys.executable, "-m", "host_tools.cli", "flash", "--board", "rp2040", "--dry-run"]
+    run = dict(capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    r = subprocess.run(argv, **run)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == (
+        "runtime: MicroPython 1.29.0 RPI_PICO as a UF2 file (.uf2): "
+        "pass --runtime FILE to flash it first"
+    )
+    assert lines[1] == "then: cryo flash --board rp2040 (deploy the app)"
+    plan = json.loads(subprocess.run(argv + ["--json"], **run).stdout)
+    b = build("rp2040")
+    slot = paths.slot_dir("a")
+    assert plan["app"]["slot"] == {f"{slot}/{p}": len(d) for p, d in b["slot"].items()}
+    assert plan["app"]["boot_layer"] == {p: len(d) for p, d in b["root"].items()}
+    assert plan["app"]["arch"] == "armv6m" and plan["steps"] == []
+    for path, size in list(plan["app"]["slot"].items()) + list(plan["app"]["boot_layer"].items()):
+        assert f"  {path}  {size} B" in lines  # exactly what would be written
+
+
+@pytest.mark.parametrize(
+    "board,name,content,problem",
+    [
+        ("esp32s3", "fw.uf2", UF2, "is not a .bin file; --board esp32s3 takes an esptool "),
+        ("esp32s3", "missing.bin", None, "does not exist; --board esp32s3 takes"),
+        ("rp2040", "fw.bin", ESP, "is not a .uf2 file; --board rp2040 takes a UF2 file (.uf2)"),
+        ("rp2040", "fw.uf2", b"hello", "does not start as a UF2 file does"),
+        ("stm32f4", "fw.hex", b":10000000", "is not a .dfu file; --board stm32f4 takes a DfuSe"),
+        ("stm32f4", "fw.dfu", UF2, "does not start as a DfuSe file does"),
+        ("sim", "fw.uf2", UF2, "board sim has no MicroPython runtime to flash"),
+    ],
+)
+def test_a_runtime_image_the_board_cannot_take_is_refused(tmp_path, board, name, content, problem):
+    img = tmp_path / name
+    if content is not None:
+        img.write_bytes(content)
+    for dry in (["--dry-run"], []):
+        r = cryo("flash", "--board", board, "--runtime", str(img), *dry)
+        one_line_error(r, 5, problem)
 
 
 def test_runtime_flash_uf2_copies_to_bootsel(tmp_path):

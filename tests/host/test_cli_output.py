@@ -103,15 +103,21 @@ def test_json_errors_are_one_object_on_stdout(argv, code):
 
 def test_json_results_carry_the_human_data(tmp_path):
     panel = tmp_path / "panel.json"
+    panel.write_text("")  # as `cryo sim` creates it: an empty panel
     p = cryo("sim", "panel", str(panel), "--handpiece", "1", "--estop", "1")
     assert p.returncode == 0 and p.stdout.strip() == f"{panel}: estop 1, handpiece 1"
     p = cryo("sim", "panel", str(panel), "--footswitch", "0", "--json")
     assert json.loads(p.stdout) == {"estop": 1, "footswitch": 0, "handpiece": 1}
-    p = cryo("flash", "--board", "rp2040", "--dry-run", "--runtime", "fw.uf2", "--json")
+    uf2 = tmp_path / "fw.uf2"
+    uf2.write_bytes(b"UF2\n" + bytes(508))
+    p = cryo("flash", "--board", "rp2040", "--dry-run", "--runtime", str(uf2), "--json")
     res = json.loads(p.stdout)
     assert p.returncode == 0 and res["dry_run"] and res["then"] == "cryo flash --board rp2040"
-    human = cryo("flash", "--board", "rp2040", "--dry-run", "--runtime", "fw.uf2")
-    assert [f"would run: {s}" for s in res["steps"]] == human.stdout.splitlines()[:-1]
+    human = cryo("flash", "--board", "rp2040", "--dry-run", "--runtime", str(uf2)).stdout
+    lines = [f"would run: {s}" for s in res["steps"]] + [f"then: {res['then']} (deploy the app)"]
+    assert lines == human.splitlines()[: len(lines)]
+    for path, size in res["app"]["slot"].items():
+        assert f"  {path}  {size} B" in human.splitlines()
 
 
 # -- progress ----------------------------------------------------------------

@@ -10,6 +10,7 @@ Documented exit codes (README): 0 ok, 1 not confirmed, 2 usage, 3 device
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -161,18 +162,26 @@ def test_a_port_held_by_another_cryo_is_reported_busy(path, parser, tmp_path, ca
         assert rc == 3 and f"port busy: `cryo monitor` (pid {holder.pid})" in err, err
 
 
-@pytest.mark.parametrize("cmd", [["--help"], ["logs", "--help"], ["config", "show", "--help"]])
-def test_a_closed_pipe_is_not_a_traceback(cmd, tmp_path):
+def _closed_pipe(*argv):
+    """Run the CLI with its output going to `| head` that already exited."""
     p = subprocess.Popen(
-        [sys.executable, "-m", "host_tools.cli", *cmd],
+        [sys.executable, "-m", "host_tools.cli", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
     )
-    p.stdout.close()  # `| head` that already exited
+    p.stdout.close()
     err = p.stderr.read().decode()
-    p.wait(timeout=60)
-    assert "Traceback" not in err and p.returncode in (0, 120), err
+    p.wait(timeout=120)
+    return p.returncode, _without_progress(err)
+
+
+@pytest.mark.parametrize(
+    "cmd", [["--help"], ["logs", "--help"], ["config", "show", "--help"], ["logs", "list", "-h"]]
+)
+def test_a_closed_pipe_is_not_a_traceback(cmd, tmp_path):
+    rc, err = _closed_pipe(*cmd)
+    assert rc == 0 and err == "", (rc, err)  # README: 0 when the reader went away
 
 
 def test_closed_pipe_on_a_long_listing(mpy, tmp_path):
@@ -205,3 +214,154 @@ def test_closed_pipe_on_a_long_listing(mpy, tmp_path):
     p.wait(timeout=60)
     assert "Traceback" not in err and p.returncode == 0, err
     assert portlock.holder(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("socket://127.0.0.1", "no TCP port"),
+        ("socket://127.0.0.1:99999", "TCP port '99999' is not a number 1..65535"),
+        ("socket://127.0.0.1:0", "TCP port '0' is not a number 1..65535"),
+        ("socket://127.0.0.1:http", "TCP port 'http' is not a number 1..65535"),
+        ("socket://:4000", "no host"),
+        ("rfc2217://box", "no TCP port"),
+        ("rfc2217://box:70000", "TCP port '70000' is not a number 1..65535"),
+        ("rfc2217://box:4000/ttyS0", "unexpected path '/ttyS0'"),
+    ],
+)
+def test_a_malformed_network_port_is_named_with_the_allowed_form(url, problem):
+    scheme = url.split("://")[0]
+    for argv, env in (
+        (["config", "--port", url, "show"], {}),
+        (["logs", "pull"], {"CRYO_PORT": url}),
+    ):
+        p = subprocess.run(
+            [sys.executable, "-m", "host_tools.cli", *argv],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            timeout=60,
+        )
+        assert p.returncode == 5 and p.stdout == "", (p.returncode, p.stderr)
+        given = "--port " if not env else "CRYO_PORT="
+        assert p.stderr == (
+            f"cryo: error: {given}{url}: {problem}; expected {scheme}://HOST:PORT "
+            "with PORT 1..65535\n"
+        )
+
+
+# -- on a running board: closed pipes, and a board that goes away -------------
+@pytest.fixture
+def board(tmp_path, mpy):  # mpy: the board is the real MicroPython unix port
+    from sim_harness import ControllerSim
+
+    d = tmp_path / "board"  # beside the test's archive and locks (its cwd)
+    d.mkdir()
+    s = ControllerSim(d)
+    yield s
+    s.stop()
+
+
+def _left_as_found(board):
+    """The port is free again and the controller still answers."""
+    from host_tools.device.link import Link
+
+    assert portlock.holder(board.port) is None
+    with Link(board.port, timeout=2) as link:
+        link.await_controller()
+        assert link.hello()
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [["monitor", "--json", "--duration", "3"], ["config", "show"], ["logs", "events"]],
+    ids=" ".join,
+)
+def test_a_closed_pipe_on_a_board_is_exit_0_and_leaves_it_running(board, cmd):
+    rc, err = _closed_pipe(*cmd, "--port", board.port)
+    assert rc == 0 and err == "", (rc, err)
+    _left_as_found(board)
+
+
+def _wait_for_the_lock(port, proc, timeout=30):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while portlock.holder(port) is None and proc.poll() is None:
+        assert time.monotonic() < deadline, "the command never took the port"
+        time.sleep(0.05)
+
+
+def _start(*argv):
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    return subprocess.Popen([sys.executable, "-m", "host_tools.cli", *argv], **pipes)
+
+
+def _one_lost_link_line(proc, as_json):
+    import json
+
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "Traceback" not in out + err, (proc.returncode, err)
+    if as_json:
+        last = json.loads(out.splitlines()[-1])
+        assert err == "" and last["exit_code"] == 3 and " lost: " in last["error"], out
+    else:
+        (line,) = _without_progress(err).splitlines()
+        assert line.startswith("cryo: error: link to ") and " lost: " in line, err
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "live view"])
+def test_a_board_gone_during_monitor_is_a_lost_link(board, as_json):
+    """`cryo sim` killed mid-monitor (the USB cable pulled): exit 3, one
+    line, never a summary of a run that quietly stopped."""
+    import os
+    import signal
+    import time
+
+    argv = ["monitor", "--port", board.port, "--duration", "60"] + ["--json"] * as_json
+    p = _start(*argv)
+    if as_json:
+        for _ in range(3):  # frames are flowing
+            assert p.stdout.readline().startswith('{"')
+    else:
+        _wait_for_the_lock(board.port, p)
+        time.sleep(1.5)
+    os.kill(board.proc.pid, signal.SIGKILL)
+    _one_lost_link_line(p, as_json)
+
+
+def test_a_silent_board_during_monitor_is_a_lost_link(board):
+    """The port stays but telemetry stops (the board's interpreter killed:
+    a hang, or a reset that ends the stream): exit 3 after a few seconds."""
+    import os
+    import signal
+
+    p = _start("monitor", "--port", board.port, "--json")
+    assert p.stdout.readline().startswith('{"')
+    for pid in board.children:
+        os.kill(pid, signal.SIGKILL)
+    _one_lost_link_line(p, True)
+
+
+def test_a_port_gone_during_logs_pull_is_a_lost_link(tmp_path, mpy):
+    """The board's port disappears in the middle of a pull: exit 3, one line."""
+    import threading
+
+    from host_tools.virtual.port import VirtualPort, write_demo_treatment
+
+    class Unplugged(VirtualPort):
+        sent = 0
+
+        def _from_board(self, data):  # after 60 kB of the transfer: power and port gone
+            super()._from_board(data)
+            self.sent += len(data)
+            if self.sent > 60_000 and self.proc.poll() is None:
+                self.proc.kill()
+                threading.Thread(target=self.stop).start()
+
+    write_demo_treatment(flash_dir=tmp_path / "flash", seconds=60, sessions=20)
+    with Unplugged(flash_dir=tmp_path / "flash") as vp:
+        p = _start("logs", "--port", vp.port, "pull")
+        _one_lost_link_line(p, False)
+        assert vp.sent > 60_000

@@ -247,7 +247,7 @@ def test_cli_pull_from_b_running_virtual_board(mpy, tmp_path):
     assert p.returncode == 0, p.stderr
     rows = json.loads(p.stdout)
     assert len(rows) == 1 and rows[0]["session"] == 1
-    assert rows[0]["outcome"] == "interrupted"  # the fast run ended mid-treatment
+    assert rows[0]["outcome"] == "INTERRUPTED"  # the fast run ended mid-treatment
     assert rows[0]["samples"] > 300 and rows[0]["min_temp_c"] < 20
 
 

@@ -149,7 +149,7 @@ def test_the_monitor_fails_when_its_frames_stop(board, how):
     lines = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
     summary, error = lines[-2]["summary"], lines[-1]
     assert rc == 3 and error["exit_code"] == 3
-    assert error["error"].startswith("cryo monitor: frames stopped at ")
+    assert error["error"].startswith("link to ") and " lost: frames stopped at " in error["error"]
     assert summary["stalls"] == 1 and summary["gaps"] >= 1
     assert summary["stopped"] in error["error"]
     assert 10 <= summary["frames"] < 60  # about 8 s at 10 Hz had it gone on

@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from sim_harness import SimProcess
+from sim_harness import ControllerSim
 
 from host_tools import ROOT, cli
 from host_tools.device.link import Link, LinkDenied, LinkError, request_service_mode
@@ -25,24 +25,13 @@ from host_tools.sim import write_panel
 pytestmark = pytest.mark.sim
 
 
-class Sim(SimProcess):
+class Sim(ControllerSim):
     """`cryo sim` running boot.py and main.py (controller + command channel
     on the console), its front panel read from ``panel`` (``--panel``)."""
 
     def __init__(self, tmp_path, *extra):
         self.panel = tmp_path / "panel.json"
         super().__init__(tmp_path, "--panel", str(self.panel), *extra)
-
-    def wait_ready(self):
-        deadline = time.monotonic() + 30
-        while True:  # boot.py + main.py: wait until the channel answers
-            try:
-                with Link(self.port, timeout=1) as link:
-                    self.hello = link.hello()
-                    return
-            except LinkError:
-                if time.monotonic() > deadline:
-                    raise
 
 
 @pytest.fixture

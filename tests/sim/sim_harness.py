@@ -144,3 +144,21 @@ class SimProcess:
                 self.proc.wait()
         self._err.close()
         return self.proc.returncode
+
+
+class ControllerSim(SimProcess):
+    """`cryo sim` running boot.py and main.py: ready when the controller's
+    command channel answers (``hello`` kept as ``self.hello``)."""
+
+    def wait_ready(self):
+        from host_tools.device.link import Link, LinkError
+
+        deadline = time.monotonic() + 30
+        while True:  # boot.py + main.py: wait until the channel answers
+            try:
+                with Link(self.port, timeout=1) as link:
+                    self.hello = link.hello()
+                    return
+            except LinkError:
+                if time.monotonic() > deadline:
+                    raise

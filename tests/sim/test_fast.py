@@ -148,6 +148,34 @@ def test_cli_run_prints_a_summary(tmp_path):
     assert r.returncode == 5 and "plant file not found" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    "option,value,bounds",
+    [
+        ("--duration", "inf", "from 0.001 to 86400 virtual s"),
+        ("--duration", "nan", "from 0.001 to 86400 virtual s"),
+        ("--duration", "1e12", "from 0.001 to 86400 virtual s"),
+        ("--duration", "-5", "from 0.001 to 86400 virtual s"),
+        ("--trace-ms", "0", "from 1 to 60000 ms"),
+        ("--start-ms", str(1 << 30), "from 0 to 1073741823 ms"),
+        ("--flash-size", "99999999", "from 64 to 16384 KiB"),
+    ],
+)
+def test_cli_run_refuses_numbers_the_runner_cannot_run(option, value, bounds):
+    """Checked on the host, before the firmware starts: one line naming the
+    option, its allowed range and the value; no firmware traceback."""
+    r = subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", "sim", "run", f"{option}={value}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 5 and r.stdout == "", (r.returncode, r.stderr)
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"cryo: error: {option} must be") and bounds in line, line
+    assert line.endswith(f"got {value if value != '1e12' else '1e+12'}"), line
+
+
 def test_package_json_lists_existing_firmware_modules():
     """firmware/package.json (mip) names real files, relative to firmware/,
     including what boot.py and main.py import. Regenerate it after adding

@@ -2,10 +2,12 @@
 the host writes the physical inputs, the world applies changes."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from host_tools import cli
+from host_tools import ROOT, cli
 from host_tools.errors import InvalidInput
 from host_tools.sim import write_panel
 
@@ -19,10 +21,55 @@ def test_write_panel_merges_in_place_and_checks_inputs(tmp_path):
     assert len(text) == 64 and json.loads(text) == {"footswitch": 1, "handpiece": 1}
     with pytest.raises(InvalidInput, match="unknown input 'pedal'; allowed: estop"):
         write_panel(str(path), pedal=1)
-    with pytest.raises(InvalidInput, match="footswitch must be 0 or 1"):
+    with pytest.raises(InvalidInput, match="footswitch is 2; allowed: 0 or 1"):
         write_panel(str(path), footswitch=2)
     assert cli.main(["sim", "panel", str(path), "--footswitch", "0", "--estop", "0"]) == 0
     assert json.loads(path.read_text()) == {"estop": 0, "footswitch": 0, "handpiece": 1}
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"hello\n", "not JSON"),
+        (b'{"foo": 1}', "unknown input 'foo'; allowed: estop, footswitch, handpiece"),
+        (b'{"handpiece": 2}', "handpiece is 2; allowed: 0 or 1"),
+        (b'{"handpiece": true}', "handpiece is True; allowed: 0 or 1"),
+        (b"[1]", "not a JSON object of inputs"),
+        (b"{}" + b" " * 200, "larger than the 64 bytes of one"),
+    ],
+)
+def test_a_file_that_is_not_a_panel_is_refused_and_kept(tmp_path, content, problem):
+    """Through the real CLI: exit 5, one line naming what is wrong and what is
+    allowed; the file is never overwritten (nor by a board started on it)."""
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    r = _cryo("sim", "panel", str(path), "--handpiece", "1")
+    assert r.returncode == 5 and r.stdout == "", (r.returncode, r.stderr)
+    assert r.stderr == (
+        f"cryo: error: {path}: not a front-panel file ({problem}); "
+        "give the front-panel file `cryo sim` prints (or --panel FILE)\n"
+    )
+    r = _cryo("sim", "--panel", str(path), "--flash", str(tmp_path / "f.img"))
+    assert r.returncode == 5 and "not a front-panel file" in r.stderr, r.stderr
+    assert path.read_bytes() == content
+
+
+def test_a_stale_panel_path_is_refused_not_created(tmp_path):
+    path = tmp_path / "gone" / "panel.json"
+    r = _cryo("sim", "panel", str(path), "--footswitch", "1")
+    assert r.returncode == 5 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"cryo: error: {path}: no such front-panel file; give ")
+    assert not path.exists()
+
+
+def _cryo(*argv):
+    return subprocess.run(
+        [sys.executable, "-m", "host_tools.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def test_world_applies_panel_changes_only(tmp_path, mpy):
