@@ -14,7 +14,6 @@ Run: ``python -m host_tools.demo [--plant P] [--seed N] [--out DIR] [--no-report
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from host_tools import FIRMWARE_DIR, ROOT
 from host_tools.interpreter import micropython_exe
 from host_tools.mpylib import MPYLIB_DIR
+from host_tools.sim import sim_uid
 
 SIM_DIR = ROOT / "boards" / "sim"
 MARK = "@@DEMO@@"
@@ -33,6 +33,7 @@ MARK = "@@DEMO@@"
 # reaches in about five minutes per cycle.
 DEMO_CONFIG = {"target_c": -25.0, "freeze_s": 15.0, "cycles": 2}
 DEWAR_KG = 1.0
+DEMO_BLOCKS = 512  # the virtual board's 2 MiB flash, 4 KiB blocks
 
 # Runs inside MicroPython: argv[1] is the path of a JSON options file (the
 # PyPI unix port aborts with "FATAL: uncaught NLR" on an argv string longer
@@ -144,7 +145,7 @@ def run_treatment(plant="default", seed=1, flash=None, config=None, max_s=3600.0
         "plant": plant,
         "seed": int(seed),
         "flash": str(flash) if flash else None,
-        "blocks": 512,
+        "blocks": DEMO_BLOCKS,
         "rom": str(FIRMWARE_DIR),
         "sim": str(SIM_DIR),
         "config": cfg,
@@ -230,7 +231,7 @@ def summary_lines(res):
     return out
 
 
-def finish(res, flash_image, out_dir):
+def finish(res, flash_image, out_dir, serial=None):
     """Pull the treatment log from the flash image and write the report.
 
     Uses ``host_tools.commands.logs.pull_and_report``; returns a list of lines to print.
@@ -238,7 +239,7 @@ def finish(res, flash_image, out_dir):
     from host_tools.commands import logs
 
     try:
-        r = logs.pull_and_report(flash_image, out_dir)
+        r = logs.pull_and_report(flash_image, out_dir, serial=serial)
     except Exception as e:  # noqa: BLE001 - the treatment ran; say why the report did not
         return ["report: not written: %s" % (e,)]
     lines = ["report:"]
@@ -262,14 +263,14 @@ def main(argv=None):
     image = out / "flash.img"
     if image.exists():
         image.unlink()
-    # A fresh image is a new device: its archive from an earlier run (named
-    # after the image by host_tools.commands.logs) would not match the new log.
-    shutil.rmtree(out / ("virtual-" + image.stem), ignore_errors=True)
+    # A fresh image is a new device (a new chip id, as `cryo sim --flash`
+    # gives it): the report names it by that serial.
+    serial = sim_uid(image, DEMO_BLOCKS)
     res = run_treatment(args.plant, args.seed, flash=image)
     for line in summary_lines(res):
         print(line)
     if not args.no_report:
-        for line in finish(res, image, out):
+        for line in finish(res, image, out, serial):
             print(line)
     return 0 if res["final"] == "DONE" else 1
 

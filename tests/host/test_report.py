@@ -192,6 +192,8 @@ def test_make_demo_treatment_and_its_report(mpy, tmp_path):
     assert d["outcome"] == "DONE" and d["target_reached"] and d["cycles_done"] == 2
     assert d["start"].endswith("UTC (device clock)") and not d["start"].startswith("2000")
     assert d["firmware_hash"] is None and d["faults"] == []
+    # the board's serial: its flash chip's id, kept in the image (not the file name)
+    assert len(d["device_serial"]) == 12 and int(d["device_serial"], 16) >= 0
     assert all(c["target_reached"] and c["at_or_below_target_s"] > 0 for c in d["cycles"])
     keep = os.environ.get("CRYO_REPORTS")
     if keep:
