@@ -31,6 +31,11 @@ import time
 import uctypes
 
 FLASH_AT = 0x21400000  # after the 4 MB ROMFS partition, in the 16 MB PSRAM
+# Where the host's loader puts a flash image (--flash FILE, a power cycle):
+# QEMU writes loader data again at every machine reset, so it cannot go to
+# FLASH_AT itself (a reset would undo every write since power-up); copied
+# there at power-up only.
+STAGE_AT = 0x21800000
 _MARK_AT = FLASH_AT - 16  # last bytes of the ROMFS partition: what survives a soft reset
 _MAGIC = 0x43525931  # "CRY1"
 _UART1 = 0x40005000
@@ -146,10 +151,14 @@ def boot(opts_path):
         )
     import machine  # noqa: F401 - the virtual board's machine, before the firmware's
 
-    # A new QEMU's memory reads 0: erased at the first power-up; a flash image
-    # the host loaded there (power cycle, --flash FILE) is kept
-    blank = power_up and uctypes.bytearray_at(FLASH_AT, 4) == b"\0\0\0\0"
-    dev = vboard.make_flash(None, 4096, int(opts.get("flash_blocks", 512)), FLASH_AT, blank)
+    # A new QEMU's memory reads 0: at power-up the chip is the image the host
+    # staged (power cycle, --flash FILE), else erased
+    size = 4096 * int(opts.get("flash_blocks", 512))
+    staged = power_up and uctypes.bytearray_at(STAGE_AT, 4) != b"\0\0\0\0"
+    if staged:
+        uctypes.bytearray_at(FLASH_AT, size)[:] = uctypes.bytearray_at(STAGE_AT, size)
+    blank = power_up and not staged
+    dev = vboard.make_flash(None, 4096, size // 4096, FLASH_AT, blank)
     w.flash = dev
     vboard.mount_root(dev)
     # Frozen modules first: every import would otherwise look on the flash

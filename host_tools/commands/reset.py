@@ -30,9 +30,20 @@ def cmd_reset(args) -> int:
         # restart=False: the reset itself restarts the controller
         with Session(port, restart=False) as s:
             what = reset_board(s)
+        if what == "reset":
+            _await_boot(port)
         res = {"port": port, "reset": what, "controller_was": s.stopped}
         emit(args, res, f"{port}: {what} (controller was: {s.stopped})")
         return 0
     res = {"port": port, "reset": "reset", "controller_was": "running", "controller": how}
     emit(args, res, f"{port}: reset; the controller is running again ({how})")
     return 0
+
+
+def _await_boot(port):
+    """Until the reset board answers (its controller, or its REPL when it
+    has none), so the next command finds it up."""
+    from host_tools.device.link import BOOT_WAIT, Link
+
+    with Link(port) as link:
+        link.await_controller(boot_wait=3 * BOOT_WAIT, repl_ok=True)

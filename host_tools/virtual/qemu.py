@@ -70,7 +70,8 @@ NAME = "qemu-mps2"
 ROMFS_AT = 0x21000000  # MICROPY_HW_ROMFS_PART0_START of the port's MPS2_AN385 board
 ROMFS_MAX = 0x400000 - 16  # the partition less the reset mark (qemu_rom._MARK_AT)
 FLASH_AT = ROMFS_AT + 0x400000  # the flash chip's contents (qemu_rom.FLASH_AT)
-FLASH_MAX_KIB = 8192  # what the 16 MB PSRAM holds above the partition, rounded down
+STAGE_AT = ROMFS_AT + 0x800000  # an image loaded for power-up (qemu_rom.STAGE_AT)
+FLASH_MAX_KIB = 4096  # the 16 MB PSRAM: ROMFS 4 MB, the chip, its staged image (4 MB each)
 PANEL_BITS = ("footswitch", "handpiece", "estop")  # bit 0, 1, 2 (qemu_rom.UartPanel)
 _PANEL_POLL_S = 0.05
 
@@ -252,7 +253,9 @@ class QemuVirtualBoard:
         cmd += ["-kernel", str(self._image)]
         cmd += ["-device", f"loader,file={self._romfs_img},addr=0x{ROMFS_AT:x},force-raw=on"]
         if flash is not None:
-            cmd += ["-device", f"loader,file={flash},addr=0x{FLASH_AT:x},force-raw=on"]
+            # staged: the loader writes it again at every machine reset, so
+            # the board copies it into the chip at power-up only
+            cmd += ["-device", f"loader,file={flash},addr=0x{STAGE_AT:x},force-raw=on"]
         try:
             self.proc = spawn_on_pty(cmd, self.relay.a_slave, die_with_parent=True)
         except OSError as e:

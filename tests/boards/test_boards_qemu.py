@@ -106,6 +106,9 @@ SHORT_PROTOCOL = (
 )
 
 
+SLOW_HOST_LIMITS = ("limits.overruns=20", "limits.heartbeat_ms=2000")
+
+
 @pytest.fixture
 def strong_spray_board():
     yield from _realtime("strong_spray")
@@ -188,6 +191,12 @@ def test_cryo_sim_qemu_board_in_real_time_full_treatment_driven_and_pulled_by_th
         ("--role", "service", "--pin", "4711", "pin", "service", "4711"),
         ("--role", "service", "--pin", "4711", "pin", "operator", "1111"),
         ("--role", "operator", "--pin", "1111", "--yes", "set", *SHORT_PROTOCOL),
+        # QEMU emulates the Cortex-M3 in real time on a host that `make test`
+        # keeps busy with a second suite: a loop late by several periods in a
+        # row is the host's, not the firmware's (instructions per tick are
+        # measured in fast time, docs/boards.md), so the service engineer
+        # widens the overrun limits as far as the schema allows
+        ("--role", "service", "--pin", "4711", "--yes", "set", *SLOW_HOST_LIMITS),
     ):
         r = _cryo("config", "-p", port, *argv)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -324,6 +333,11 @@ def test_cryo_sim_board_qemu_mps2_command_line_and_flash_file(tmp_path):
     try:
         assert mpremote("import sys; print(sys.platform)") == "qemu"
         mpremote("with open('/kept.txt', 'w') as f:\n    f.write('across runs')")
+        # a machine reset keeps what was written since power-up (QEMU writes
+        # the loaded image again at every reset: it is staged, not the chip)
+        r = _cryo("reset", "-p", str(link), "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert mpremote("print(open('/kept.txt').read())") == "across runs"
     finally:
         _stop(p)
     # the flash contents, then the chip's id (boards/sim/flash.py)
