@@ -124,7 +124,11 @@ def _stop_safely(port: str, link_module=None, _reset_done=False) -> str:
             # outside a treatment (as `cryo reset` asks), then service mode.
             from host_tools.device.probe import reset_controller
 
-            if reset_controller(port, None) is not None:
+            try:
+                done = reset_controller(port, None)
+            except CryoError:
+                done = None  # not reset: the refusal below says what to do
+            if done is not None:
                 sys.stderr.write(
                     "cryo: the board's watchdog was armed by its last treatment: reset it first\n"
                 )
