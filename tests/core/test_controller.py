@@ -310,6 +310,26 @@ def test_service_mode_only_when_idle():
         rig2.ctl.request_service_mode("service")
 
 
+@pytest.mark.parametrize("phase", ["PRECOOL", "FREEZE", "THAW"])
+def test_a_reset_request_is_refused_during_a_treatment_and_granted_after(phase):
+    """The link's reset (`cryo reset`): nothing on the serial line stops a
+    treatment, so it is refused in every treating phase, the valves as the
+    protocol has them; after the treatment it is granted with the watchdog
+    armed (the reset is what disarms it), valves closed first."""
+    rig = Rig(seed=34, config=SC.FAST, plant=SC.FAST_PLANT)
+    SC.goto(rig, phase)
+    with pytest.raises(NotNow, match=phase):
+        rig.ctl.request_reset("service")
+    assert not rig.ctl.reset_requested and rig.phase() == getattr(S, phase)
+    with pytest.raises(Denied):
+        rig.ctl.request_reset("operator")
+    rig.ctl.stop("test")
+    rig.step(1)
+    assert rig.ctl.watchdog.running
+    assert rig.ctl.request_reset("engineer") is True
+    assert rig.ctl.reset_requested and rig.ctl.service_requested and rig.valves_closed()
+
+
 def test_ctrl_c_disabled_during_treatment():
     rig = Rig(seed=22, config=SC.FAST, plant=SC.FAST_PLANT)
     calls = []
