@@ -17,6 +17,7 @@ One place decides the form, so every `cryo` command behaves alike:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -80,7 +81,9 @@ def console(stderr: bool = False):
         tty = stream.isatty()
     except (AttributeError, ValueError):
         tty = False
-    return _Console(stderr=stderr) if tty else _Console(stderr=stderr, width=PIPE_WIDTH)
+    if tty or os.environ.get("COLUMNS"):  # a terminal, or a width asked for
+        return _Console(stderr=stderr)
+    return _Console(stderr=stderr, width=PIPE_WIDTH)
 
 
 def listing(title: str):

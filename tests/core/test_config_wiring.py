@@ -234,9 +234,10 @@ def test_main_builds_the_log_from_config_and_stamps_rtc_time(tmp_path, monkeypat
     cfg["log.commit_every"] = 4
     cfg["limits.require_wdt"] = False
     CFG.save(cfg, str(tmp_path / "config.json"))
-    monkeypatch.setattr(main, "CONFIG_PATH", str(tmp_path / "config.json"))
-    monkeypatch.setattr(main, "LOG_ROOT", str(tmp_path / "logs"))
-    monkeypatch.setattr(main, "AUDIT_PATH", str(tmp_path / "audit.log"))
+    from cryo import paths
+
+    # the files under tmp_path, as boot.py names them from the board's flash root
+    monkeypatch.setattr(paths, "_root", str(tmp_path) + "/")
     rig = Rig(seed=50, log=None)
 
     class SetRTC:  # the sim RTC's setter needs MicroPython's 8-tuple mktime
