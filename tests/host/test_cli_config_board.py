@@ -155,15 +155,15 @@ def test_wrong_pins_wait_longer_each_time_and_a_right_pin_clears_it(board):
         rc, err, took = attempt("000%d" % i)
         assert rc == 4 and f"wrong PINs in a row: {i}" in err, err
         times.append(took)
-    # the attempts after FREE failures wait 1 s, then 2 s (BASE_MS doubling)
-    extra = [t - times[0] for t in times[backoff.FREE :]]
-    assert extra[0] >= backoff.delay_ms(backoff.FREE) / 1000 * 0.9, times
-    assert extra[1] >= backoff.delay_ms(backoff.FREE + 1) / 1000 * 0.9, times
-    assert extra[1] > extra[0] + 0.5, times
+    # the attempts after FREE failures wait 1 s, then 2 s (BASE_MS doubling):
+    # each takes at least its wait (a lower bound, whatever the host's load)
+    for i, took in enumerate(times[backoff.FREE :], start=backoff.FREE):
+        assert took >= backoff.delay_ms(i) / 1000, (i, times)
+    assert backoff.delay_ms(backoff.FREE + 1) > backoff.delay_ms(backoff.FREE)
     rc, err, took = attempt(PINS["service"])  # right PIN: after its wait, accepted
     waited = backoff.delay_ms(backoff.FREE + 2) / 1000
     assert rc == 0 and f"waiting {waited:g} s" in err, err
-    assert took >= waited * 0.9
+    assert took >= waited
     rc, err, took = attempt("9999")  # the count was cleared: no wait
     assert rc == 4 and "wrong PINs in a row: 1" in err and "waiting" not in err, err
     assert attempt(PINS["service"])[0] == 0

@@ -125,7 +125,9 @@ def test_cli_step_test_on_the_real_controller_fits_a_model(cli_json, tmp_path, m
             phase = link.status()["phase"]
     out = lines[-1]
     fit = out["fopdt"]
-    assert out["samples"] >= 500  # 10 Hz telemetry for 60 s of device time
+    # 10 Hz telemetry for 60 s of device time: most of its 600 frames (a host
+    # busy with a second suite drops a few; the fit below needs far fewer)
+    assert out["samples"] >= 400
     assert fit["gain"] > 0 and fit["tau"] > 1.0 and fit["rmse"] < 1.0, fit
     assert set(out["gains"]) == {"zn", "no_overshoot", "tyreus_luyben", "simc"}
     for g in out["gains"].values():  # every proposal inside the allowed ranges
