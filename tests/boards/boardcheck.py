@@ -524,10 +524,12 @@ END_PHASES = ("DONE", "FAULT", "ABORTED")
 # up did; 2026-12-05, with the events waiting in RAM for the idle point, the
 # link's read sessions and the firmware split into a few more modules: 500
 # KB did not, all from 504 KB up did; the same growth frozen on the
-# emulated Cortex-M3 is 3 KB of live heap). The unix port is 64-bit (8-byte
+# emulated Cortex-M3 is 3 KB of live heap; later that day, with the
+# files named from the flash root, the reset request and micropython-lib's
+# hmac imported beside the firmware: 516 KB did not, 520 KB did). The unix port is 64-bit (8-byte
 # pointers), so these are upper bounds for a 32-bit board running the same
 # .py sources; the frozen figure on the emulated Cortex-M3 is the real one.
-HEAP_MIN_MEASURED = 504 * 1024
+HEAP_MIN_MEASURED = 520 * 1024
 HEAP_BUDGET = 600 * 1024
 
 
