@@ -1,16 +1,17 @@
 """`cryo reset`: restart the board (boot.py, then main.py and the controller).
 
 What a technician needs after a treatment (the watchdog it armed blocks
-service mode, so pulls and configuration wait for a reset), after a
-service job, or when a board was left at the REPL by another tool.
+service mode until a reset; `cryo logs pull` and `cryo config` ask for
+this reset themselves), after a service job, or when a board was left at
+the REPL by another tool.
 
 A running controller is asked over the command link (``reset``, role
 engineer; on a locked board authenticated with the PIN): it refuses during
 a treatment, else closes the valves and resets, and the command waits
 until the controller answers again. A board at the REPL (no controller),
-or a locked board when no PIN is given, is reset through the raw REPL
-(on a locked board after the service unlock, which takes the service key). A board still booting is waited for, not
-interrupted.
+or a locked board when no PIN is given, is reset through the raw REPL (on
+a locked board after the service unlock, which takes the service key). A
+board still booting is waited for, not interrupted.
 """
 
 from __future__ import annotations
