@@ -5,30 +5,16 @@ do the same before their REPL work. During a treatment both are refused and
 the treatment goes on."""
 
 import json
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
+from clirun import cryo
 
-from host_tools import ROOT
 from host_tools.device.link import Link
 from host_tools.virtual.board import VirtualBoard
 
 pytestmark = [pytest.mark.sim, pytest.mark.mpy]
-
-
-def cryo(*argv, timeout=120):
-    r = subprocess.run(
-        [sys.executable, "-m", "host_tools.cli", *argv],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
-    assert "Traceback" not in r.stderr, r.stderr
-    return r
 
 
 def status(port, within=15.0):

@@ -5,32 +5,18 @@ against a virtual board where one is needed.
 """
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 
 import pytest
+from clirun import cryo
 from mpremote.transport_serial import SerialTransport
 
 from cryo.storage import schema as S
-from host_tools import FIRMWARE_DIR, ROOT
+from host_tools import FIRMWARE_DIR
 from host_tools.device.connect import TREATMENT_RUNNING, _stop_safely, resolve_port
 from host_tools.errors import DeviceError
 from host_tools.virtual.port import VirtualPort
-
-
-def cryo(*argv, env=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "host_tools.cli", *argv],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=e,
-        timeout=120,
-    )
 
 
 def one_line_error(proc, code, *needles):
@@ -182,10 +168,8 @@ def test_blank_board_dry_run_needs_no_port_and_lists_every_file(tmp_path):
     from cryo import paths
     from host_tools.build import build
 
-    env = {k: v for k, v in os.environ.items() if k != "CRYO_PORT"}
-    argv = [sys.executable, "-m", "host_tools.cli", "flash", "--board", "rp2040", "--dry-run"]
-    run = dict(capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    r = subprocess.run(argv, **run)
+    argv = ("flash", "--board", "rp2040", "--dry-run")
+    r = cryo(*argv, env={"CRYO_PORT": None}, timeout=300)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == (
@@ -193,7 +177,7 @@ def test_blank_board_dry_run_needs_no_port_and_lists_every_file(tmp_path):
         "pass --runtime FILE to flash it first"
     )
     assert lines[1] == "then: cryo flash --board rp2040 (deploy the app)"
-    plan = json.loads(subprocess.run(argv + ["--json"], **run).stdout)
+    plan = json.loads(cryo(*argv, "--json", env={"CRYO_PORT": None}, timeout=300).stdout)
     b = build("rp2040")
     slot = paths.slot_dir("a")
     assert plan["app"]["slot"] == {f"{slot}/{p}": len(d) for p, d in b["slot"].items()}

@@ -8,15 +8,13 @@ delayed more and more by the device's count of failures.
 """
 
 import json
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
+from clirun import cryo
 
 from cryo.link import backoff
-from host_tools import ROOT
 from host_tools.virtual.board import VirtualBoard
 
 pytestmark = [pytest.mark.sim, pytest.mark.mpy]
@@ -43,25 +41,14 @@ def board(tmp_path_factory):
 
 
 class Cryo:
+    """`cryo` on this board, as (exit code, stdout, stderr): its port and a
+    lock folder of its own, no PIN from the environment."""
+
     def __init__(self, port, tmp):
-        self.port = port
-        self.tmp = tmp
+        self.env = {"CRYO_PORT": port, "CRYO_LOCK_DIR": str(tmp / "locks"), "CRYO_PIN": None}
 
     def __call__(self, *argv, timeout=120):
-        import os
-
-        env = dict(os.environ, CRYO_PORT=self.port, CRYO_LOCK_DIR=str(self.tmp / "locks"))
-        env.pop("CRYO_PIN", None)
-        p = subprocess.run(
-            [sys.executable, "-m", "host_tools.cli", *argv],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        assert "Traceback" not in p.stderr, p.stderr
+        p = cryo(*argv, env=self.env, timeout=timeout)
         return p.returncode, p.stdout, p.stderr
 
 
@@ -111,13 +98,7 @@ def test_a_file_repeating_a_key_is_refused_naming_it(board, tmp_path):
 def test_sim_run_refuses_a_config_repeating_a_key(tmp_path):
     dup = tmp_path / "dup.json"
     dup.write_text('{"pid.kp": 0.1, "pid.kp": 0.2}')
-    p = subprocess.run(
-        [sys.executable, "-m", "host_tools.cli", "sim", "run", "--config", str(dup)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    p = cryo("sim", "run", "--config", dup)
     assert p.returncode == 5 and "'pid.kp' appears more than once" in p.stderr, p.stderr
 
 

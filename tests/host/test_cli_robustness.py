@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from clirun import cryo
 
 from host_tools import ROOT, cli
 from host_tools.device import portlock
@@ -235,14 +236,7 @@ def test_a_malformed_network_port_is_named_with_the_allowed_form(url, problem):
         (["config", "--port", url, "show"], {}),
         (["logs", "pull"], {"CRYO_PORT": url}),
     ):
-        p = subprocess.run(
-            [sys.executable, "-m", "host_tools.cli", *argv],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            timeout=60,
-        )
+        p = cryo(*argv, env=env, timeout=60)
         assert p.returncode == 5 and p.stdout == "", (p.returncode, p.stderr)
         given = "--port " if not env else "CRYO_PORT="
         assert p.stderr == (
@@ -315,7 +309,6 @@ def _one_lost_link_line(proc, as_json):
 def test_a_board_gone_during_monitor_is_a_lost_link(board, as_json):
     """`cryo sim` killed mid-monitor (the USB cable pulled): exit 3, one
     line, never a summary of a run that quietly stopped."""
-    import os
     import signal
     import time
 
@@ -334,7 +327,6 @@ def test_a_board_gone_during_monitor_is_a_lost_link(board, as_json):
 def test_a_silent_board_during_monitor_is_a_lost_link(board):
     """The port stays but telemetry stops (the board's interpreter killed:
     a hang, or a reset that ends the stream): exit 3 after a few seconds."""
-    import os
     import signal
 
     p = _start("monitor", "--port", board.port, "--json")

@@ -203,28 +203,19 @@ def test_make_demo_treatment_and_its_report(mpy, tmp_path):
 def test_logs_list_says_what_the_report_says(archive):
     """`cryo logs list` (the real CLI): the report's outcome words and m:ss
     durations in the table; seconds and the same word in its JSON."""
-    import sys
+    from clirun import cryo
 
-    from host_tools import ROOT
-
-    def cryo(*extra):
-        argv = ["logs", "--archive", str(archive.parent), *extra, "list", "--offline"]
-        p = subprocess.run(
-            [sys.executable, "-m", "host_tools.cli", *argv],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-        )
+    def listing(*extra):
+        p = cryo("logs", "--archive", archive.parent, *extra, "list", "--offline")
         assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
         return p.stdout
 
     words = {n: clinical.report_data(archive, n)["outcome"] for n in (1, 2, 3, 4)}
     assert words == {1: "DONE", 2: "ABORTED", 3: "FAULT", 4: "DONE"}
-    rows = {r["session"]: r for r in json.loads(cryo("--json"))}
+    rows = {r["session"]: r for r in json.loads(listing("--json"))}
     assert {n: r["outcome"] for n, r in rows.items()} == words
     assert rows[1]["duration_s"] == pytest.approx(140.0, abs=0.2)
-    lines = [ln.split() for ln in cryo().splitlines()]
+    lines = [ln.split() for ln in listing().splitlines()]
     table = {int(c[0]): c for c in lines if c and c[0].isdigit()}
     assert sorted(table) == [1, 2, 3, 4]
     for n, cells in table.items():  # session, date, time, duration, ..., outcome

@@ -11,11 +11,10 @@ time; gains / 10) with a -20 degC target set over the link.
 """
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
+from clirun import cryo
 from sim_harness import ControllerSim
 
 from host_tools import ROOT, cli
@@ -129,13 +128,7 @@ def test_repl_work_is_refused_while_a_treatment_runs(treating):
     # treatment goes on untouched.
     with Link(treating.port, timeout=3) as link:
         _wait_phase(link, ("PRECOOL", "FREEZE"), 15)
-    p = subprocess.run(
-        [sys.executable, "-m", "host_tools.cli", "config", "show", "--port", treating.port],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    p = cryo("config", "show", "--port", treating.port, timeout=60)
     assert p.returncode == 3, (p.stdout, p.stderr)
     assert "a treatment is running" in p.stderr and "Traceback" not in p.stderr
     with Link(treating.port, timeout=3) as link:
@@ -144,15 +137,7 @@ def test_repl_work_is_refused_while_a_treatment_runs(treating):
 
 
 def _cryo(*argv):
-    p = subprocess.run(
-        [sys.executable, "-m", "host_tools.cli", *argv],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert "Traceback" not in p.stderr, p.stderr
+    p = cryo(*argv, timeout=60)
     return p.returncode, p.stdout, p.stderr
 
 

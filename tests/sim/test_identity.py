@@ -6,14 +6,12 @@ made with the image, kept by it across runs, gone with it. Pulls by the real
 """
 
 import json
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 
 import pytest
+from clirun import cryo
 
-from host_tools import ROOT
 from host_tools.errors import InvalidInput
 from host_tools.sim import image_uid, sim_uid
 from host_tools.virtual.board import VirtualBoard
@@ -39,14 +37,7 @@ def board(img, link):
 
 
 def pull(port, archive) -> dict:
-    r = subprocess.run(
-        [sys.executable, "-m", "host_tools.cli"]
-        + ["logs", "--port", str(port), "--archive", str(archive), "--json", "pull"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-    )
+    r = cryo("logs", "--port", port, "--archive", archive, "--json", "pull", timeout=180)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
     return json.loads(r.stdout.splitlines()[-1])
 

@@ -2,12 +2,11 @@
 the host writes the physical inputs, the world applies changes."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from clirun import cryo
 
-from host_tools import ROOT, cli
+from host_tools import cli
 from host_tools.errors import InvalidInput
 from host_tools.sim import write_panel
 
@@ -43,33 +42,23 @@ def test_a_file_that_is_not_a_panel_is_refused_and_kept(tmp_path, content, probl
     allowed; the file is never overwritten (nor by a board started on it)."""
     path = tmp_path / "notes.txt"
     path.write_bytes(content)
-    r = _cryo("sim", "panel", str(path), "--handpiece", "1")
+    r = cryo("sim", "panel", str(path), "--handpiece", "1")
     assert r.returncode == 5 and r.stdout == "", (r.returncode, r.stderr)
     assert r.stderr == (
         f"cryo: error: {path}: not a front-panel file ({problem}); "
         "give the front-panel file `cryo sim` prints (or --panel FILE)\n"
     )
-    r = _cryo("sim", "--panel", str(path), "--flash", str(tmp_path / "f.img"))
+    r = cryo("sim", "--panel", str(path), "--flash", str(tmp_path / "f.img"))
     assert r.returncode == 5 and "not a front-panel file" in r.stderr, r.stderr
     assert path.read_bytes() == content
 
 
 def test_a_stale_panel_path_is_refused_not_created(tmp_path):
     path = tmp_path / "gone" / "panel.json"
-    r = _cryo("sim", "panel", str(path), "--footswitch", "1")
+    r = cryo("sim", "panel", str(path), "--footswitch", "1")
     assert r.returncode == 5 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"cryo: error: {path}: no such front-panel file; give ")
     assert not path.exists()
-
-
-def _cryo(*argv):
-    return subprocess.run(
-        [sys.executable, "-m", "host_tools.cli", *argv],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def test_world_applies_panel_changes_only(tmp_path, mpy):
