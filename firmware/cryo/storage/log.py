@@ -111,8 +111,11 @@ class TreatmentLog:
         self._store = SegmentStore(
             root, segment_bytes, max_bytes // segment_bytes, overwrite_unpulled, rtc
         )
-        # The budget cut to this board's flash, decided once here (a statvfs):
-        # ``capped`` says so (status ``log_budget``, a journal note), None if not.
+        self._open()
+        self._store.refresh_room(True)
+        # The budget cut to this board's flash, decided once here (from the
+        # statvfs just made: it walks littlefs's allocation, so once per
+        # boot): ``capped`` says so (status ``log_budget``, a journal note).
         self.capped = None
         fs_bytes = self._store.cap_to_flash(flash_reserve)
         if fs_bytes is not None:
@@ -126,8 +129,6 @@ class TreatmentLog:
                     flash_reserve // 1024,
                 )
             )
-        self._open()
-        self._store.refresh_room(True)
 
     @property
     def committed_seq(self):

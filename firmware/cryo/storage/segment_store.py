@@ -61,6 +61,8 @@ class SegmentStore:
         self._pulled = self._read_pulled()
         self._reclaim = 0  # bytes in segments rotation may delete
         self._free_blocks = None  # None: the filesystem has no statvfs
+        self._fs_blocks = None
+        self._bsize = 0
         self._seg_blocks = 0
 
     def _scan(self):
@@ -317,24 +319,22 @@ class SegmentStore:
         return reclaim
 
     def cap_to_flash(self, reserve):
-        """Once, when the log opens at boot: fewer segments than the budget
-        if the filesystem's size, less ``reserve`` bytes for the firmware's
+        """Once, when the log opens at boot, after ``refresh_room(True)``
+        (whose statvfs gave the filesystem's size): fewer segments than the
+        budget if that size, less ``reserve`` bytes for the firmware's
         other files and the blocks kept free, cannot hold them all (what the
         files on the flash take *now* is ``refresh_room``'s job). Returns
         the filesystem's size in bytes when it cut, else None."""
-        try:
-            st = os.statvfs(self.root)
-        except (OSError, AttributeError):
+        if self._fs_blocks is None:
             return None  # no statvfs: the budget stands
-        bsize = st[0]
-        per = _blocks_per_segment(self.segment_bytes, bsize)
-        fits = (st[2] - _KEEP_BLOCKS - (reserve + bsize - 1) // bsize) // per
+        bsize = self._bsize
+        fits = (self._fs_blocks - _KEEP_BLOCKS - (reserve + bsize - 1) // bsize) // self._seg_blocks
         if fits >= self.max_segments:
             return None
         self.max_segments = max(2, fits)
         if self.limit > self.max_segments:
             self.limit = self.max_segments
-        return st[2] * bsize
+        return self._fs_blocks * bsize
 
     def refresh_room(self, fs):
         """Recompute what rotation may reclaim; with ``fs`` also ask the
@@ -349,7 +349,8 @@ class SegmentStore:
         except (OSError, AttributeError):
             self._free_blocks = None
             return
-        bsize = st[0]
+        bsize = self._bsize = st[0]
+        self._fs_blocks = st[2]  # the filesystem's size (cap_to_flash)
         self._seg_blocks = _blocks_per_segment(self.segment_bytes, bsize)
         self._free_blocks = st[4]  # f_bavail
         # The budget, cut to what the flash can hold: free blocks plus those
