@@ -45,14 +45,7 @@ BOOT = {"valves_closed": _closed, "flash": None, "app": None}
 # its flash_root decides. Not found there, the root stays "/": main.py's
 # files cannot be opened and STORAGE blocks treatment.
 try:
-    from cryo import paths as _paths
-
-    _root = _board.flash_root()
-    BOOT["flash"] = _board.mount_flash(_root)
-    _paths.set_root(_root)
-    import os as _os
-
-    _os.chdir(_root)  # app slots (select_app below) and the raw REPL start here
+    BOOT["flash"] = _board.use_flash()  # app slots (select_app below) and the raw REPL start here
 except Exception as _e:  # noqa: BLE001 - main.py then runs without storage: STORAGE blocks treatment
     print("boot: flash not mounted:", _e)
 

@@ -113,11 +113,8 @@ def main(opts_path=None):
         errors.append(str(e))
         ballast = firmware_free = None
     import cryo.board as cboard
-    from cryo import paths
 
-    # As boot.py: the flash checked in the mount table, files named from it.
-    cboard.mount_flash(flash_root)
-    paths.set_root(flash_root)
+    cboard.use_flash(flash_root)  # as boot.py: checked, and files named from it
 
     duration_ms = int(float(opts.get("duration_s", 60)) * 1000)
     resets = []

@@ -439,3 +439,20 @@ def mount_flash(path="/"):
         vfs.VfsLfs2.mkfs(bdev)
         vfs.mount(vfs.VfsLfs2(bdev), path)
         return "formatted"
+
+
+def use_flash(root=None):
+    """boot.py's step 2, in one place for every boot: the flash checked (and
+    if need be mounted) at ``root`` (default the definition's
+    ``flash_root``), every firmware file named from there
+    (``cryo.paths.set_root``) and the working directory there, where the
+    app slots and the host's raw REPL commands expect it. Returns
+    ``mount_flash``'s status; BoardError leaves the root as it was."""
+    import os
+
+    if root is None:
+        root = flash_root()
+    status = mount_flash(root)
+    paths.set_root(root)
+    os.chdir(root)
+    return status
