@@ -92,15 +92,44 @@ TREATMENT_RUNNING = (
 SERVICE_PROBE_TIMEOUT = 1.0
 
 
-def _stop_safely(port: str, link_module=None, _reset_done=False) -> str:
+def _stop_safely(port: str, link_module=None) -> str:
     """Ask the running firmware to stop safely; refuse if a treatment runs.
 
     Uses ``host_tools.device.link.request_service_mode``: the controller closes
     the valves and enters SERVICE, or answers E_STATE while treating. A
     board at the REPL (blank, just deployed, stopped) answers as a REPL:
     nothing to stop. A board that is still booting is waited for, never
-    interrupted. Returns what happened (for messages and tests).
+    interrupted. After a treatment the watchdog it armed blocks service
+    mode until a reset: the board is asked to reset itself (as `cryo reset`
+    does; refused during a treatment), then asked again, once. Returns what
+    happened (for messages and tests).
     """
+    try:
+        return _ask_service(port, link_module)
+    except _WatchdogArmed as e:
+        from host_tools.device.probe import reset_controller
+
+        try:
+            done = reset_controller(port, None)
+        except CryoError:
+            done = None  # not reset: the refusal says what to do
+        if done is None:
+            raise DeviceError(
+                f"the device refuses service mode: {e}; run `cryo reset` "
+                "(with --pin on a locked board)"
+            ) from None
+    sys.stderr.write("cryo: the board's watchdog was armed by its last treatment: reset it first\n")
+    try:
+        return _ask_service(port, link_module)
+    except _WatchdogArmed as e:
+        raise DeviceError(f"the device refuses service mode: {e}") from None
+
+
+class _WatchdogArmed(Exception):
+    """Service mode refused until the board is reset (the device's words)."""
+
+
+def _ask_service(port: str, link_module=None) -> str:
     if link_module is None:
         from host_tools.device import link as link_module
     try:
@@ -118,22 +147,8 @@ def _stop_safely(port: str, link_module=None, _reset_done=False) -> str:
         text = str(e)
         if any(w in text for w in ("PRECOOL", "FREEZE", "THAW", "treatment running")):
             raise DeviceError(TREATMENT_RUNNING) from None
-        if "watchdog" in text and not _reset_done:
-            # Armed by the treatment since power-up, the watchdog blocks
-            # service mode until a reset: the board resets itself on request
-            # outside a treatment (as `cryo reset` asks), then service mode.
-            from host_tools.device.probe import reset_controller
-
-            try:
-                done = reset_controller(port, None)
-            except CryoError:
-                done = None  # not reset: the refusal below says what to do
-            if done is not None:
-                sys.stderr.write(
-                    "cryo: the board's watchdog was armed by its last treatment: reset it first\n"
-                )
-                return _stop_safely(port, link_module, _reset_done=True)
-            text += "; run `cryo reset` (with --pin on a locked board)"
+        if "watchdog" in text:
+            raise _WatchdogArmed(text) from None
         raise DeviceError(f"the device refuses service mode: {text}") from None
     if isinstance(reply, dict) and reply.get("controller") is False:
         return "no command channel"
