@@ -230,8 +230,7 @@ def run_fast(
 
 def _panel_schema():
     """boards/sim/panel.py: what a front-panel file may hold (the board reads it too)."""
-    if str(SIM_DIR) not in sys.path:
-        sys.path.insert(0, str(SIM_DIR))
+    _sim_modules()
     import panel
 
     return panel
