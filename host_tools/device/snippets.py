@@ -147,6 +147,20 @@ def _cry_probe():
 print(repr(_cry_probe()))
 """
 
+# The thermocouples of the board definition the firmware runs with: the
+# firmware's own lookup (``cryo.board.load_definition``, in the boot layer).
+# Prints JSON (null: none, or a board without the firmware).
+THERMOCOUPLES = """
+import json
+try:
+    from cryo.board import load_definition
+    _d = load_definition()
+except Exception:
+    _d = None
+print(json.dumps(_d.get('thermocouples') if isinstance(_d, dict) else None))
+del _d
+"""
+
 # Pull helpers: one listing with sizes (segments are numbered in order and
 # only the oldest are ever deleted, so from the newest one the archive
 # verified the device stats that one and its successors instead of listing
@@ -156,21 +170,6 @@ print(repr(_cry_probe()))
 # pull, whatever the history. Not a CRC: these files are sequences of
 # records that each end in their own CRC-32, and CRC-32 over such a
 # sequence is the same constant whatever the records hold (the CRC residue).
-# The thermocouples of the board definition the firmware runs with, found
-# as ``cryo.board.load_definition`` finds it: the flash's board.json, else
-# the definition a virtual board reports. Prints JSON (null: none).
-THERMOCOUPLES = f"""
-import json
-try:
-    with open({paths.BOARD_PATH!r}) as _f:
-        _d = json.load(_f)
-except (OSError, ValueError):
-    import machine
-    _d = machine.board_definition() if hasattr(machine, 'board_definition') else None
-print(json.dumps(_d.get('thermocouples') if isinstance(_d, dict) else None))
-del _d
-"""
-
 PULL_HELPERS = """
 def _cry_ls(d, since):
     if since and _cry_size(d + '/' + since) >= 0:
