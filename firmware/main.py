@@ -93,30 +93,6 @@ def _load_config(key, locked):
     return (cfg if fault.code == cfgstore.FAULT_FALLBACK else {}), fault
 
 
-def _rtc_seconds(board):
-    """Callable -> seconds since 2000-01-01 from the board's RTC (None if none).
-
-    ``machine.RTC().datetime()`` is (year, month, day, weekday, hours,
-    minutes, seconds, subseconds) on every port; the log and the audit trail
-    stamp their entries with it.
-    """
-    r = getattr(board, "rtc", None)
-    if r is None or not hasattr(r, "datetime"):
-        return None
-
-    def seconds():
-        y, mo, d, _wd, h, mi, s = r.datetime()[:7]
-        # Days since 2000-01-01 (civil-from-days inverse, valid 2000..2099).
-        a = (14 - mo) // 12
-        yy = y + 4800 - a
-        m = mo + 12 * a - 3
-        jdn = d + (153 * m + 2) // 5 + 365 * yy + yy // 4 - yy // 100 + yy // 400 - 32045
-        days = jdn - 2451545  # JDN of 2000-01-01
-        return days * 86400 + h * 3600 + mi * 60 + s
-
-    return seconds
-
-
 def _boot_app():
     """boot.py's app selection (``APP``), if boot.py ran in this namespace.
 
@@ -136,6 +112,7 @@ def build(board=None, app=None, locked=False):
     until a service acknowledgement, or for good when no app is authentic);
     its ``manifest_sha256`` is the session headers' ``fw_hash``.
     """
+    from cryo import board as cboard
     from cryo.controller import Controller
     from cryo.storage.safety_state import SafetyState
 
@@ -143,8 +120,6 @@ def build(board=None, app=None, locked=False):
         app = _boot_app()
 
     if board is None:
-        from cryo import board as cboard
-
         board = cboard.build()
     from cryo.link.auth import load_audit_key
 
@@ -152,7 +127,7 @@ def build(board=None, app=None, locked=False):
     key = load_audit_key(paths.on_flash(paths.AUTH_PATH))
     cfg, fault = _load_config(key, locked)
 
-    rtc = _rtc_seconds(board)  # audit trail: seconds since 2000-01-01
+    rtc = cboard.rtc_seconds(board)  # audit trail: seconds since 2000-01-01
     rtc_log = None if rtc is None else (lambda: (rtc(), 0))  # log: (s, ms)
 
     def make_log():

@@ -65,8 +65,8 @@ from cryo.storage.log import TreatmentLog
 
 board = Board(board_def, clock)
 # The session's start from the board's RTC, read as main.py reads it.
-from main import _rtc_seconds
-rtc = _rtc_seconds(board)
+from cryo.board import rtc_seconds
+rtc = rtc_seconds(board)
 rtc_log = lambda: (rtc(), 0)
 log = TreatmentLog(root="/logs", clock=clock, rtc=rtc_log)
 ctl = Controller(board, opts["config"], log=log, rtc=rtc_log)

@@ -386,6 +386,30 @@ def unique_id():
     return None if get is None else hexlify(get()).decode()
 
 
+def rtc_seconds(board):
+    """Callable -> seconds since 2000-01-01 from the board's RTC (None if none).
+
+    ``machine.RTC().datetime()`` is (year, month, day, weekday, hours,
+    minutes, seconds, subseconds) on every port; the log and the audit trail
+    stamp their entries with it.
+    """
+    r = getattr(board, "rtc", None)
+    if r is None or not hasattr(r, "datetime"):
+        return None
+
+    def seconds():
+        y, mo, d, _wd, h, mi, s = r.datetime()[:7]
+        # Days since 2000-01-01 (civil-from-days inverse, valid 2000..2099).
+        a = (14 - mo) // 12
+        yy = y + 4800 - a
+        m = mo + 12 * a - 3
+        jdn = d + (153 * m + 2) // 5 + 365 * yy + yy // 4 - yy // 100 + yy // 400 - 32045
+        days = jdn - 2451545  # JDN of 2000-01-01
+        return days * 86400 + h * 3600 + mi * 60 + s
+
+    return seconds
+
+
 def reset_after(ms):
     """Hard-reset the board in ``ms`` milliseconds (a one-shot virtual timer,
     which also fires while the board sits at the REPL): the end of a
